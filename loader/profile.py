@@ -1,0 +1,96 @@
+"""What load to send: one immutable description shared by the CLI, the TUI and the loader processes."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+class LoadProfileError(ValueError):
+    """A load option that cannot work; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    #: full target URL, e.g. ``http://127.0.0.1:8000/hello`` (http only)
+    url: str
+    #: connections held open at once; in closed loop, the number of clients
+    concurrency: int = 64
+    #: measured seconds of load after the warm-up; None when ``requests``/``reps`` end the run
+    duration_s: float | None = 10.0
+    #: stop after this many measured requests in total (all processes)
+    requests: int | None = None
+    #: stop after every client made this many measured requests (siege ``-r``)
+    reps: int | None = None
+    #: open loop: target requests per second over all processes (None = closed loop)
+    rate: float | None = None
+    #: closed loop think time: each client waits a random 0..delay_s seconds between requests (siege ``-d``)
+    delay_s: float = 0.0
+    #: seconds of load at the start that count in no figure
+    warmup_s: float = 0.0
+    #: seconds a request may take, connect included, before it counts as a timeout
+    timeout_s: float = 10.0
+    #: reuse connections (HTTP/1.1 keep-alive); False sends ``Connection: close``
+    keepalive: bool = True
+    #: loader processes; connections and rate are split between them
+    procs: int = 1
+    #: CPUs the loader processes are pinned to (empty: not pinned)
+    cpus: tuple[int, ...] = ()
+    #: seconds between two snapshots a loader process sends
+    tick_s: float = 0.25
+    #: extra request headers
+    headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    #: hard cap on the whole run's wall time, whatever the stop rule (safety bound)
+    max_wall_s: float = 3600.0
+    #: allow a target that is not on loopback
+    allow_remote: bool = False
+
+    def validate(self) -> None:
+        """Raise LoadProfileError (one line) when the profile cannot run."""
+        parts = urlsplit(self.url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise LoadProfileError(f"--url must be an http:// URL with a host, got {self.url!r}")
+        if not self.allow_remote and not is_loopback(parts.hostname):
+            raise LoadProfileError(
+                f"refusing to load {parts.hostname!r}: not a loopback address (use --allow-remote to load another host)"
+            )
+        _positive_int("concurrency", self.concurrency, 100_000)
+        _positive_int("loader procs", self.procs, 64)
+        if self.procs > self.concurrency:
+            raise LoadProfileError(f"--loader-procs {self.procs} is more than --concurrency {self.concurrency}")
+        if self.duration_s is None and self.requests is None and self.reps is None:
+            raise LoadProfileError("give one stop rule: --duration, --requests or --reps")
+        if self.duration_s is not None:
+            _positive_float("duration", self.duration_s, 24 * 3600)
+        if self.requests is not None:
+            _positive_int("requests", self.requests, 10**9)
+        if self.reps is not None:
+            _positive_int("reps", self.reps, 10**7)
+        if self.rate is not None:
+            _positive_float("rate", self.rate, 10_000_000)
+        for name, value in (("delay", self.delay_s), ("warmup", self.warmup_s)):
+            if not (0 <= value <= 3600):
+                raise LoadProfileError(f"--{name} must be between 0 and 3600 seconds, got {value}")
+        _positive_float("timeout", self.timeout_s, 3600)
+        if not (0.05 <= self.tick_s <= 10):
+            raise LoadProfileError(f"tick must be between 0.05 and 10 seconds, got {self.tick_s}")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _positive_int(name: str, value: int, upper: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value <= upper):
+        raise LoadProfileError(f"--{name} must be a whole number from 1 to {upper}, got {value!r}")
+
+
+def _positive_float(name: str, value: float, upper: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value <= upper):
+        raise LoadProfileError(f"--{name} must be a number above 0 and at most {upper:g}, got {value!r}")

@@ -1,0 +1,101 @@
+"""The conductor's outputs: one immutable ``Tick`` per interval while a run goes on,
+one ``RunResult`` when it ends. The TUI and every exporter read only these, so a
+figure never differs between the screen and a report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = "wsgicompare/1"
+
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
+ERROR_KINDS = ("refused", "connect_timeout", "reset", "read_timeout", "closed_early", "protocol", "other")
+
+#: phases of one run, in order
+PHASES = ("starting", "warmup", "load", "stopping", "done", "failed")
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One interval of one run, merged over all loader processes, plus a server sample."""
+
+    backend: str  #: backend id
+    workload: str  #: workload name
+    phase: str  #: one of PHASES
+    t_s: float  #: seconds since the load began (warm-up included)
+    elapsed_s: float  #: measured seconds so far (warm-up excluded)
+    remaining_s: float | None  #: seconds left if the run is time-bound, else None
+    progress: float  #: 0..1, how far the run is by its stop rule
+    # -- this interval
+    rps: float  #: completed responses per second (any status; errors never count)
+    rps_2xx: float  #: 2xx responses per second
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    interval_errors: int  #: errors (no response) in this interval
+    # -- cumulative over the measured window
+    requests: int  #: responses + errors so far
+    responses: dict[str, int]  #: by status class
+    errors: dict[str, int]  #: by error kind
+    mean_rps: float
+    cum_p50_ms: float | None
+    cum_p90_ms: float | None
+    cum_p99_ms: float | None
+    cum_max_ms: float | None
+    availability_pct: float | None  #: 2xx share of all requests
+    latency_bins: tuple[int, ...]  #: cumulative latency distribution in log-spaced bins (for a histogram)
+    # -- server (whole process tree) and loader
+    server_cpu_pct: float  #: 100 = one core
+    server_rss_mb: float
+    server_procs: int
+    server_threads: int
+    loader_cpu_pct: float  #: mean per loader process, 100 = one core
+    loader_saturated: bool
+    warnings: tuple[str, ...] = ()  #: live findings to show as a banner
+
+    @property
+    def failures(self) -> int:
+        return sum(self.errors.values()) + sum(v for k, v in self.responses.items() if k != "2xx")
+
+
+@dataclass
+class RunResult:
+    """Everything known about one finished (or failed, or unavailable) run. ``to_dict``
+    gives the ``runs[]`` entry of the JSON schema ``wsgicompare/1`` (see README)."""
+
+    backend: str
+    title: str
+    workload: str
+    status: str  #: "ok" | "failed" | "unavailable"
+    reason: str = ""  #: why not ok, one line
+    command: list[str] = field(default_factory=list)  #: exact argv lines, one per process, plus config file names
+    config_files: dict[str, str] = field(default_factory=dict)  #: file name -> rendered text
+    versions: dict[str, str] = field(default_factory=dict)
+    startup_s: float | None = None
+    requests: int = 0
+    responses: dict[str, int] = field(default_factory=lambda: {k: 0 for k in STATUS_CLASSES})
+    errors: dict[str, int] = field(default_factory=dict)
+    reconnects: int = 0
+    elapsed_s: float = 0.0
+    rps: float = 0.0
+    bytes: int = 0
+    latency_ms: dict[str, Any] = field(default_factory=dict)  #: min mean p50 p90 p99 p999 max (+ "uncorrected" with --rate)
+    server: dict[str, Any] = field(default_factory=dict)  #: cpu_pct_mean cpu_pct_max rss_mb_max procs threads
+    loader: dict[str, Any] = field(default_factory=dict)  #: cpu_pct saturated procs (+ reasons)
+    timeline: list[dict[str, Any]] = field(default_factory=list)  #: t rps p50_ms p99_ms errors server_cpu_pct server_rss_mb
+    verdicts: list[str] = field(default_factory=list)
+    tcp: dict[str, int] = field(default_factory=dict)  #: deltas of kernel TCP counters over the run
+    concurrency: int = 0
+    repeat: dict[str, Any] = field(default_factory=dict)  #: with --repeat: n, rps per repetition, spread
+
+    @property
+    def failures(self) -> int:
+        return sum(self.errors.values()) + sum(v for k, v in self.responses.items() if k != "2xx")
+
+    @property
+    def availability_pct(self) -> float | None:
+        if not self.requests:
+            return None
+        return 100.0 * self.responses.get("2xx", 0) / self.requests
