@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian machine with only Python 3.11+ and pip:
+#   ./bootstrap.sh run  [wsgicompare options]   set up, then open wsgicompare
+#   ./bootstrap.sh test [pytest options]        set up, then run the test suite
+#   ./bootstrap.sh setup                        set up only
+# Set-up = a virtualenv in .venv with wsgicompare and every backend installed
+# (uWSGI compiles from source: needs a C compiler and the Python headers), plus
+# nginx and php-fpm from apt-get when running as root (otherwise a one-line hint).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV="${WSGICOMPARE_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+is_root() { [ "$(id -u)" = 0 ]; }
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+
+APT_UPDATED=
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: please install: $* (no apt-get here)" >&2
+        return 1
+    fi
+    if [ -z "$APT_UPDATED" ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+system_packages() {
+    local want=()
+    have nginx || want+=(nginx)
+    compgen -G "/usr/sbin/php-fpm*" >/dev/null || have php-fpm || want+=(php-fpm)
+    # uWSGI is built by pip from its sdist: it needs cc and Python.h.
+    have cc || want+=(gcc libc6-dev)
+    "$PYTHON" - <<'PY' || want+=(python3-dev)
+import os, sys, sysconfig
+sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)
+PY
+    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || want+=(python3-venv)
+    [ ${#want[@]} -eq 0 ] && return 0
+    if is_root; then
+        echo "bootstrap: apt-get install ${want[*]}" >&2
+        apt_install "${want[@]}"
+    else
+        echo "bootstrap: missing system packages: ${want[*]} (run 'sudo apt-get install ${want[*]}' or run this script as root); the backends that need them will show as unavailable" >&2
+    fi
+}
+
+python_env() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        "$PYTHON" -m venv "$VENV"
+    fi
+    local stamp="$VENV/.wsgicompare-installed"
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+        "$VENV/bin/python" -m pip install -q -e '.[test]' \
+            || { echo "bootstrap: installing wsgicompare into $VENV failed" >&2; exit 1; }
+        touch "$stamp"
+    fi
+}
+
+cmd="${1:-run}"
+shift || true
+case "$cmd" in
+    setup)
+        system_packages
+        python_env
+        ;;
+    run)
+        system_packages
+        python_env
+        exec "$VENV/bin/wsgicompare" "$@"
+        ;;
+    test)
+        system_packages
+        python_env
+        set +e
+        "$VENV/bin/python" -m pytest "$@"
+        rc=$?
+        set -e
+        if [ $rc -eq 5 ]; then
+            echo "bootstrap: pytest collected no tests — that is a failure here" >&2
+            exit 1
+        fi
+        exit $rc
+        ;;
+    *)
+        echo "usage: ./bootstrap.sh run|test|setup [options]" >&2
+        exit 2
+        ;;
+esac
