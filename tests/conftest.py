@@ -1,0 +1,49 @@
+"""Suite-wide guard: no test module may leave a process behind.
+
+Every module's teardown waits briefly for its descendants to go, then fails the
+module (and kills the leftovers, so one leak doesn't cascade) if any remain.
+The backends' reaper and multiprocessing's resource tracker live as long as the
+test process by design and are not counted."""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+
+_LONG_LIVED = ("wsgicompare.backends.reaper", "multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
+def _stray_descendants() -> list[psutil.Process]:
+    strays = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            cmdline = " ".join(proc.cmdline())
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+        except psutil.Error:
+            continue
+        if any(name in cmdline for name in _LONG_LIVED):
+            continue
+        strays.append(proc)
+    return strays
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_process_left_behind():
+    yield
+    deadline = time.monotonic() + 5.0
+    strays = _stray_descendants()
+    while strays and time.monotonic() < deadline:
+        time.sleep(0.1)
+        strays = _stray_descendants()
+    if strays:
+        described = []
+        for proc in strays:
+            try:
+                described.append(f"{proc.pid} {' '.join(proc.cmdline())[:120]}")
+                proc.kill()
+            except psutil.Error:
+                pass
+        pytest.fail("processes left behind by this module: " + "; ".join(described), pytrace=False)
