@@ -1,0 +1,152 @@
+"""What to run: one immutable ``RunSpec`` per (backend, workload), plus the defaults
+every front end (CLI, config file, TUI) derives its specs from, so the screen and a
+headless report use the same budget when nobody overrides it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from wsgicompare.loader.profile import LoadProfile
+
+if TYPE_CHECKING:  # the backends package is imported lazily, so this module stays cheap
+    from wsgicompare.backends import ServerConfig
+
+#: backend id used for ``--url`` runs: a server that is already running, nothing is started
+URL_BACKEND = "url"
+
+#: the URL a profile carries until the conductor knows the server's address
+PLACEHOLDER_URL = "http://127.0.0.1:1/"
+
+DEFAULT_CONCURRENCY = 64
+DEFAULT_DURATION_S = 10.0
+DEFAULT_WARMUP_S = 1.0
+DEFAULT_WORKLOAD = "hello"
+#: threads per worker for backends that use threads (flask-threaded, gunicorn-gthread,
+#: waitress, uwsgi); 4 is gunicorn's own suggestion for gthread and keeps a
+#: 2-core machine from drowning in context switches
+DEFAULT_THREADS = 4
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: which backend serves which workload under which load.
+    ``load.url`` is a placeholder the conductor replaces with the server's URL plus the
+    workload's path (except for ``--url`` runs, where it is the user's URL as given)."""
+
+    #: backend id from the catalog, or ``URL_BACKEND`` for an already-running server
+    backend: str
+    #: workload name (``hello``, ``json``, ``cpu``, ``io``, ``bytes``), or the user's path with ``--app``/``--url``
+    workload: str
+    #: the load to send; its url is replaced at run time
+    load: LoadProfile
+    #: how the backend is started (workers, threads, CPUs, port, app)
+    server: ServerConfig | None
+    #: runs of the same spec; the result reports the median and the spread
+    repeat: int = 1
+    #: request path on the server; None = the workload's own path
+    path: str | None = None
+
+    @property
+    def is_url(self) -> bool:
+        return self.backend == URL_BACKEND
+
+
+def available_cpus() -> tuple[int, ...]:
+    """CPUs this process may run on (respects taskset/cgroups, unlike os.cpu_count)."""
+    try:
+        return tuple(sorted(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return tuple(range(os.cpu_count() or 1))
+
+
+def default_cpus(cpus: tuple[int, ...] | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(loader CPUs, server CPUs): the first CPU for the loader, the rest for the server,
+    so the two never fight for a core; with one CPU nothing is pinned."""
+    cpus = available_cpus() if cpus is None else cpus
+    if len(cpus) < 2:
+        return (), ()
+    return (cpus[0],), tuple(cpus[1:])
+
+
+def default_server_config(
+    *,
+    workers: int | None = None,
+    threads: int | None = None,
+    server_cpus: tuple[int, ...] | None = None,
+    port: int | None = None,
+    app: str | None = None,
+) -> ServerConfig:
+    """The same worker budget for every backend: one worker per server CPU unless told."""
+    from wsgicompare.backends import ServerConfig
+
+    if server_cpus is None:
+        server_cpus = default_cpus()[1]
+    if workers is None:
+        workers = max(1, len(server_cpus) or len(available_cpus()))
+    return ServerConfig(
+        workers=workers,
+        threads=DEFAULT_THREADS if threads is None else threads,
+        cpus=tuple(server_cpus),
+        port=port,
+        app=app,
+    )
+
+
+def default_load(**overrides) -> LoadProfile:
+    """The default load (c=64, 10 s, 1 s warm-up, loader pinned to CPU 0 on 2+ CPUs);
+    keyword arguments override LoadProfile fields."""
+    fields = dict(
+        url=PLACEHOLDER_URL,
+        concurrency=DEFAULT_CONCURRENCY,
+        duration_s=DEFAULT_DURATION_S,
+        warmup_s=DEFAULT_WARMUP_S,
+        cpus=default_cpus()[0],
+    )
+    fields.update(overrides)
+    return LoadProfile(**fields)
+
+
+def default_spec(
+    backend: str,
+    workload: str = DEFAULT_WORKLOAD,
+    *,
+    load: LoadProfile | None = None,
+    server: ServerConfig | None = None,
+    repeat: int = 1,
+    path: str | None = None,
+) -> RunSpec:
+    """A spec with every default filled in; the TUI calls this when the user presses start."""
+    return RunSpec(
+        backend=backend,
+        workload=workload,
+        load=load if load is not None else default_load(),
+        server=server if server is not None else (None if backend == URL_BACKEND else default_server_config()),
+        repeat=repeat,
+        path=path,
+    )
+
+
+def url_spec(url: str, *, load: LoadProfile | None = None, repeat: int = 1) -> RunSpec:
+    """A spec that loads an already-running server at ``url`` (``--url``)."""
+    from urllib.parse import urlsplit
+
+    load = replace(load if load is not None else default_load(), url=url)
+    path = urlsplit(url).path or "/"
+    return RunSpec(backend=URL_BACKEND, workload=path, load=load, server=None, repeat=repeat, path=path)
+
+
+def matrix(
+    backends: list[str],
+    workloads: list[str],
+    *,
+    load: LoadProfile | None = None,
+    server: ServerConfig | None = None,
+    repeat: int = 1,
+    path: str | None = None,
+) -> list[RunSpec]:
+    """Every backend × workload, backend-major (all workloads of one backend run together)."""
+    return [
+        default_spec(b, w, load=load, server=server, repeat=repeat, path=path) for b in backends for w in workloads
+    ]
