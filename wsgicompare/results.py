@@ -4,7 +4,8 @@ figure never differs between the screen and a report."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 SCHEMA = "wsgicompare/1"
@@ -89,6 +90,9 @@ class RunResult:
     tcp: dict[str, int] = field(default_factory=dict)  #: deltas of kernel TCP counters over the run
     concurrency: int = 0
     repeat: dict[str, Any] = field(default_factory=dict)  #: with --repeat: n, rps per repetition, spread
+    rps_2xx: float = 0.0  #: 2xx responses per second over the measured window
+    settle: dict[str, Any] = field(default_factory=dict)  #: wait before this run: waited_s, time_wait (sockets left)
+    crashed_at_s: float | None = None  #: seconds into the load when the server was found dead, else None
 
     @property
     def failures(self) -> int:
@@ -99,3 +103,93 @@ class RunResult:
         if not self.requests:
             return None
         return 100.0 * self.responses.get("2xx", 0) / self.requests
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``runs[]`` entry of schema ``wsgicompare/1``: JSON-safe, derived figures included."""
+        out: dict[str, Any] = {}
+        for name in RUN_FIELDS:
+            if name == "failures":
+                out[name] = self.failures
+            elif name == "availability_pct":
+                pct = self.availability_pct
+                out[name] = None if pct is None else round(pct, 4)
+            else:
+                out[name] = _json_safe(getattr(self, name))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunResult":
+        """Inverse of ``to_dict``; unknown keys are ignored (a newer writer), derived ones recomputed."""
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        for key in ("backend", "title", "workload", "status"):
+            if key not in kwargs:
+                raise ValueError(f"run entry without {key!r}")
+        kwargs["command"] = list(kwargs.get("command", []))
+        kwargs["verdicts"] = list(kwargs.get("verdicts", []))
+        return cls(**kwargs)
+
+
+#: the keys of one ``runs[]`` entry, in the order they are written
+RUN_FIELDS = (
+    "backend",
+    "title",
+    "workload",
+    "status",
+    "reason",
+    "command",
+    "config_files",
+    "versions",
+    "startup_s",
+    "concurrency",
+    "requests",
+    "responses",
+    "errors",
+    "failures",
+    "availability_pct",
+    "reconnects",
+    "elapsed_s",
+    "rps",
+    "rps_2xx",
+    "bytes",
+    "latency_ms",
+    "server",
+    "loader",
+    "tcp",
+    "timeline",
+    "verdicts",
+    "repeat",
+    "settle",
+    "crashed_at_s",
+)
+
+
+def _json_safe(value: Any) -> Any:
+    """Tuples become lists, numpy scalars plain numbers, so json.dumps never chokes."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN/inf; "no figure" is what they mean here
+    return value
+
+
+def document(results: list[RunResult], meta: dict[str, Any]) -> dict[str, Any]:
+    """The whole ``wsgicompare/1`` document: schema, created, machine, load, runs."""
+    return {
+        "schema": SCHEMA,
+        "created": meta.get("created"),
+        "machine": _json_safe(meta.get("machine", {})),
+        "load": _json_safe(meta.get("load", {})),
+        "runs": [r.to_dict() for r in results],
+    }
+
+
+def results_from_document(doc: dict[str, Any]) -> list[RunResult]:
+    """Read the runs back from a ``wsgicompare/1`` document (e.g. a saved JSON export)."""
+    if doc.get("schema") != SCHEMA:
+        raise ValueError(f"not a {SCHEMA} document (schema {doc.get('schema')!r})")
+    return [RunResult.from_dict(run) for run in doc.get("runs", [])]

@@ -1,1 +1,95 @@
+"""Exporters: each format is a module with ``render(results, meta) -> str``. The TUI and
+the CLI call the same functions, so a figure never differs between screen and report.
 
+``meta`` is a dict: ``created`` (ISO time), ``machine`` (see wsgicompare.machine) and
+``load`` (the options every run shared); ``make_meta`` builds it from the run specs."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+from wsgicompare.machine import machine_info, now_iso
+from wsgicompare.results import RunResult
+
+if TYPE_CHECKING:
+    from wsgicompare.spec import RunSpec
+
+FORMATS = ("md", "json", "csv", "html")
+#: file suffix per format, for ``-o DIR`` or several exports
+SUFFIX = {"md": ".md", "json": ".json", "csv": ".csv", "html": ".html"}
+
+
+def render(fmt: str, results: list[RunResult], meta: dict[str, Any]) -> str:
+    if fmt == "md":
+        from wsgicompare.export import md as module
+    elif fmt == "json":
+        from wsgicompare.export import json as module
+    elif fmt == "csv":
+        from wsgicompare.export import csv as module
+    elif fmt == "html":
+        from wsgicompare.export import html as module
+    else:
+        raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
+    return module.render(results, meta)
+
+
+def load_options(specs: list[RunSpec]) -> dict[str, Any]:
+    """The options every run shared, as the report's ``load`` section."""
+    if not specs:
+        return {}
+    spec = specs[0]
+    load = spec.load
+    server = spec.server
+    out: dict[str, Any] = {
+        "concurrency": load.concurrency,
+        "duration_s": load.duration_s,
+        "requests": load.requests,
+        "reps": load.reps,
+        "rate": load.rate,
+        "delay_s": load.delay_s,
+        "warmup_s": load.warmup_s,
+        "timeout_s": load.timeout_s,
+        "keepalive": load.keepalive,
+        "loader_procs": load.procs,
+        "loader_cpus": list(load.cpus),
+        "workers": server.workers if server else None,
+        "threads": server.threads if server else None,
+        "server_cpus": list(server.cpus) if server else [],
+        "app": server.app if server else None,
+        "workloads": list(dict.fromkeys(s.workload for s in specs)),
+        "repeat": spec.repeat,
+    }
+    if spec.is_url:
+        out["url"] = load.url
+    return out
+
+
+def make_meta(
+    specs: list[RunSpec], *, machine: dict[str, Any] | None = None, created: str | None = None
+) -> dict[str, Any]:
+    load = load_options(specs)
+    if machine is None:
+        machine = machine_info(tuple(load.get("loader_cpus", ())), tuple(load.get("server_cpus", ())))
+    return {"created": created or now_iso(), "machine": machine, "load": load}
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write via a temp file in the same directory and rename it into place, so a reader
+    (or a crash half-way) never sees half a report."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".wsgicompare-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,128 @@
+"""Fixed RunResults and meta for the exporter golden files and the verdict tests:
+figures typed in by hand, shaped like real runs (no run behind them is needed to
+check that a renderer prints what it is given)."""
+
+from __future__ import annotations
+
+from wsgicompare.results import RunResult
+
+MACHINE = {
+    "cpu_model": "Test CPU 3000",
+    "cores": 2,
+    "pinning": {"loader_cpus": [0], "server_cpus": [1]},
+    "kernel": "Linux 6.1.0",
+    "python": "CPython 3.11.7",
+    "somaxconn": 4096,
+    "open_files": {"soft": 1024, "hard": 524288},
+}
+
+LOAD = {
+    "concurrency": 64,
+    "duration_s": 10.0,
+    "requests": None,
+    "reps": None,
+    "rate": None,
+    "delay_s": 0.0,
+    "warmup_s": 1.0,
+    "timeout_s": 10.0,
+    "keepalive": True,
+    "loader_procs": 1,
+    "loader_cpus": [0],
+    "workers": 1,
+    "threads": 4,
+    "server_cpus": [1],
+    "app": None,
+    "workloads": ["hello"],
+    "repeat": 1,
+}
+
+META = {"created": "2026-01-02T03:04:05+00:00", "machine": MACHINE, "load": LOAD}
+
+
+def _timeline(rps: float, n: int = 4) -> list[dict]:
+    return [
+        {"t": 1.0 + i * 0.25, "rps": rps + i, "p50_ms": 2.0, "p99_ms": 5.0, "errors": 0,
+         "server_cpu_pct": 95.0, "server_rss_mb": 40.0}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def sample_results() -> list[RunResult]:
+    flask = RunResult(
+        backend="flask-dev",
+        title="Flask dev server (Werkzeug, 1 thread)",
+        workload="hello",
+        status="ok",
+        command=["/venv/bin/python -m wsgicompare.backends.apps.flask_dev --port 40001"],
+        versions={"werkzeug": "3.0.1"},
+        startup_s=0.412,
+        requests=16020,
+        responses={"2xx": 16000, "3xx": 0, "4xx": 0, "5xx": 0},
+        errors={"reset": 20},
+        elapsed_s=10.0,
+        rps=1600.0,
+        rps_2xx=1600.0,
+        bytes=2_000_000,
+        latency_ms={"min": 0.5, "mean": 39.5, "p50": 40.1, "p90": 41.0, "p99": 44.7, "p999": 60.0, "max": 61.2},
+        server={"cpu_pct_mean": 12.0, "cpu_pct_max": 20.0, "rss_mb_max": 31.5, "procs": 1, "threads": 2},
+        loader={"cpu_pct": 35.0, "saturated": False, "procs": 1},
+        timeline=_timeline(1600.0),
+        concurrency=64,
+    )
+    gunicorn = RunResult(
+        backend="gunicorn",
+        title="gunicorn (sync workers)",
+        workload="hello",
+        status="ok",
+        command=["/venv/bin/gunicorn -w 1 -b 127.0.0.1:40002 wsgicompare.backends.apps.wsgi:app"],
+        versions={"gunicorn": "22.0.0"},
+        startup_s=0.655,
+        requests=30000,
+        responses={"2xx": 30000, "3xx": 0, "4xx": 0, "5xx": 0},
+        elapsed_s=10.0,
+        rps=3000.0,
+        rps_2xx=3000.0,
+        bytes=3_600_000,
+        latency_ms={"min": 0.3, "mean": 21.0, "p50": 20.5, "p90": 24.0, "p99": 31.0, "p999": 40.0, "max": 45.5},
+        server={"cpu_pct_mean": 98.5, "cpu_pct_max": 100.2, "rss_mb_max": 60.25, "procs": 2, "threads": 2},
+        loader={"cpu_pct": 55.0, "saturated": False, "procs": 1},
+        tcp={"ListenOverflows": 0, "TCPTimeouts": 0},
+        timeline=_timeline(3000.0),
+        concurrency=64,
+    )
+    uwsgi = RunResult(
+        backend="uwsgi",
+        title="uWSGI (HTTP router)",
+        workload="hello",
+        status="failed",
+        reason="server crashed at t=4.2 s: uwsgi exited with code 9",
+        command=["/venv/bin/uwsgi --ini /tmp/x/uwsgi.ini", "uwsgi.ini"],
+        versions={"uwsgi": "2.0.26"},
+        startup_s=1.1,
+        requests=9000,
+        responses={"2xx": 8000, "3xx": 0, "4xx": 0, "5xx": 0},
+        errors={"refused": 900, "reset": 100},
+        elapsed_s=4.2,
+        rps=1904.762,
+        rps_2xx=1904.762,
+        bytes=960_000,
+        latency_ms={"min": 0.4, "mean": 30.0, "p50": 25.0, "p90": 40.0, "p99": 1012.0, "p999": 3010.0, "max": 3050.0},
+        server={"cpu_pct_mean": 90.0, "cpu_pct_max": 99.0, "rss_mb_max": 80.0, "procs": 3, "threads": 5},
+        loader={"cpu_pct": 60.0, "saturated": False, "procs": 1},
+        tcp={"ListenOverflows": 247, "ListenDrops": 247},
+        timeline=_timeline(1900.0, 3),
+        concurrency=64,
+        crashed_at_s=4.2,
+    )
+    php = RunResult(
+        backend="php-fpm-nginx",
+        title="nginx + PHP-FPM",
+        workload="hello",
+        status="unavailable",
+        reason="missing: php-fpm (apt-get install php-fpm)",
+    )
+    from wsgicompare.verdicts import verdicts
+
+    for r in (flask, gunicorn, uwsgi, php):
+        r.verdicts = verdicts(r)
+    return [flask, gunicorn, uwsgi, php]

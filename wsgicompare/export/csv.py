@@ -1,0 +1,60 @@
+"""CSV export: one flat row per run, for spreadsheets and scripts."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from wsgicompare.results import ERROR_KINDS, STATUS_CLASSES, RunResult
+
+LATENCY_KEYS = ("min", "mean", "p50", "p90", "p99", "p999", "max")
+
+COLUMNS = (
+    ("backend", lambda r: r.backend),
+    ("title", lambda r: r.title),
+    ("workload", lambda r: r.workload),
+    ("status", lambda r: r.status),
+    ("reason", lambda r: r.reason),
+    ("concurrency", lambda r: r.concurrency),
+    ("requests", lambda r: r.requests),
+    ("rps", lambda r: _round(r.rps)),
+    ("rps_2xx", lambda r: _round(r.rps_2xx)),
+    *((f"responses_{k}", (lambda k: lambda r: r.responses.get(k, 0))(k)) for k in STATUS_CLASSES),
+    *((f"errors_{k}", (lambda k: lambda r: r.errors.get(k, 0))(k)) for k in ERROR_KINDS),
+    ("failures", lambda r: r.failures),
+    ("availability_pct", lambda r: _round(r.availability_pct, 4)),
+    ("reconnects", lambda r: r.reconnects),
+    ("elapsed_s", lambda r: _round(r.elapsed_s)),
+    ("bytes", lambda r: r.bytes),
+    *((f"latency_{k}_ms", (lambda k: lambda r: _round(r.latency_ms.get(k)))(k)) for k in LATENCY_KEYS),
+    ("server_cpu_pct_mean", lambda r: _round(r.server.get("cpu_pct_mean"))),
+    ("server_cpu_pct_max", lambda r: _round(r.server.get("cpu_pct_max"))),
+    ("server_rss_mb_max", lambda r: _round(r.server.get("rss_mb_max"))),
+    ("server_procs", lambda r: r.server.get("procs")),
+    ("server_threads", lambda r: r.server.get("threads")),
+    ("loader_cpu_pct", lambda r: _round(r.loader.get("cpu_pct"))),
+    ("loader_saturated", lambda r: r.loader.get("saturated")),
+    ("loader_procs", lambda r: r.loader.get("procs")),
+    ("startup_s", lambda r: _round(r.startup_s)),
+    ("repeat_n", lambda r: r.repeat.get("n", 1)),
+    ("repeat_spread_pct", lambda r: _round(r.repeat.get("spread_pct"))),
+    ("listen_overflows", lambda r: r.tcp.get("ListenOverflows", 0)),
+    ("verdicts", lambda r: " | ".join(r.verdicts)),
+    ("command", lambda r: " && ".join(r.command)),
+)
+
+
+def _round(value: Any, digits: int = 3) -> Any:
+    if value is None:
+        return ""
+    return round(float(value), digits)
+
+
+def render(results: list[RunResult], meta: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([name for name, _ in COLUMNS])
+    for r in results:
+        writer.writerow(["" if (v := get(r)) is None else v for _, get in COLUMNS])
+    return out.getvalue()

@@ -1,0 +1,84 @@
+"""Number formatting shared by the text exporters (md, csv) and the TUI, so both print
+the same figure the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def num(value: Any, digits: int = 1, none: str = "—") -> str:
+    """A figure with thousands separators; ``none`` when there is no figure."""
+    if value is None:
+        return none
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.{digits}f}"
+
+
+def pct(value: float | None, none: str = "—") -> str:
+    if value is None:
+        return none
+    digits = 2
+    # never show 100.00 % for a run that lost requests
+    while digits < 6 and value < 100.0 and round(value, digits) >= 100.0:
+        digits += 1
+    return f"{value:.{digits}f} %"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds >= 1 and float(seconds).is_integer():
+        return f"{int(seconds)} s"
+    return f"{seconds:g} s"
+
+
+def describe_load(load: dict[str, Any]) -> str:
+    """One line: c=64 · 10 s (+1 s warm-up) · keep-alive · timeout 10 s …"""
+    if not load:
+        return "—"
+    parts = [f"c={load.get('concurrency')}"]
+    if load.get("rate"):
+        parts.append(f"open loop {num(load['rate'], 0)} req/s")
+    stop = []
+    if load.get("duration_s") is not None:
+        stop.append(duration(load["duration_s"]))
+    if load.get("requests") is not None:
+        stop.append(f"{num(load['requests'])} requests")
+    if load.get("reps") is not None:
+        stop.append(f"{num(load['reps'])} reps per client")
+    text = " or ".join(stop) or "—"
+    if load.get("warmup_s"):
+        text += f" (+{duration(load['warmup_s'])} warm-up)"
+    parts.append(text)
+    parts.append("keep-alive" if load.get("keepalive", True) else "Connection: close")
+    if load.get("delay_s"):
+        parts.append(f"think time 0–{duration(load['delay_s'])}")
+    if load.get("timeout_s") is not None:
+        parts.append(f"timeout {duration(load['timeout_s'])}")
+    if load.get("workers") is not None:
+        parts.append(f"workers {load['workers']} × threads {load.get('threads')}")
+    if load.get("loader_procs", 1) != 1:
+        parts.append(f"{load['loader_procs']} loader procs")
+    if load.get("repeat", 1) > 1:
+        parts.append(f"repeat {load['repeat']} (median)")
+    return " · ".join(parts)
+
+
+def describe_cpus(cpus: list[int] | tuple[int, ...] | None) -> str:
+    if not cpus:
+        return "any"
+    return ("CPU " if len(cpus) == 1 else "CPUs ") + ",".join(str(c) for c in cpus)
+
+
+def describe_machine(machine: dict[str, Any]) -> str:
+    if not machine:
+        return "—"
+    files = machine.get("open_files") or {}
+    return (
+        f"{machine.get('cpu_model')} · {machine.get('cores')} cores · {machine.get('kernel')} · "
+        f"{machine.get('python')} · somaxconn {machine.get('somaxconn')} · "
+        f"open files {files.get('soft')}/{files.get('hard')}"
+    )

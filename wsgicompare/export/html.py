@@ -1,0 +1,132 @@
+"""HTML export: one self-contained file (no network at view time) with the comparison
+table and SVG charts drawn by pygal: req/s per run, latency percentiles, req/s over
+time. pygal's tooltip script is loaded from the web by default; we turn it off
+(``js=[]``) so the file works offline — the charts stay static SVG."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
+from wsgicompare.export.md import best_runs, ordered
+from wsgicompare.results import SCHEMA, RunResult
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+tr.best { background: #e8f6e8; }
+tr.failed, tr.unavailable { color: #999; }
+.chart { max-width: 60rem; margin: 1rem 0 2rem; }
+code { font-size: 0.85rem; }
+"""
+
+
+def _label(r: RunResult, workloads: int) -> str:
+    return r.backend if workloads == 1 else f"{r.backend} · {r.workload}"
+
+
+def _chart_config():
+    import pygal
+    from pygal.style import DefaultStyle
+
+    return dict(
+        js=[],  # no tooltip script from the web: the file must work offline
+        disable_xml_declaration=True,
+        style=DefaultStyle,
+        width=900,
+        height=420,
+        legend_at_bottom=True,
+        truncate_legend=-1,
+        print_values=False,
+    ), pygal
+
+
+def charts(results: list[RunResult]) -> list[tuple[str, str]]:
+    cfg, pygal = _chart_config()
+    measured = [r for r in ordered(results) if r.requests > 0]
+    if not measured:
+        return []
+    nworkloads = len({r.workload for r in measured})
+    out = []
+
+    bars = pygal.HorizontalBar(title="Throughput (responses/s)", show_legend=False, **cfg)
+    bars.x_labels = [_label(r, nworkloads) for r in reversed(measured)]
+    bars.add("req/s", [round(r.rps, 1) for r in reversed(measured)])
+    out.append(("Throughput", bars.render(is_unicode=True)))
+
+    lat = pygal.Bar(title="Latency percentiles (ms, log scale)", logarithmic=True, x_label_rotation=20, **cfg)
+    lat.x_labels = [_label(r, nworkloads) for r in measured]
+    for key in ("p50", "p90", "p99", "max"):
+        lat.add(key, [max(0.001, r.latency_ms.get(key) or 0.001) for r in measured])
+    out.append(("Latency", lat.render(is_unicode=True)))
+
+    timeline = pygal.XY(title="Throughput over time (req/s)", show_dots=False, x_title="seconds", **cfg)
+    for r in measured:
+        points = [(p.get("t"), p.get("rps")) for p in r.timeline if p.get("t") is not None]
+        if points:
+            timeline.add(_label(r, nworkloads), points)
+    out.append(("Throughput over time", timeline.render(is_unicode=True)))
+    return out
+
+
+def _table(results: list[RunResult]) -> str:
+    head = (
+        "backend", "workload", "status", "req/s", "p50 ms", "p99 ms", "max ms",
+        "failures", "availability", "server CPU %", "RSS MB", "startup s", "notes",
+    )  # fmt: skip
+    best = best_runs(results)
+    rows = ["<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    for r in ordered(results):
+        lat = r.latency_ms
+        cls = "best" if id(r) in best else r.status
+        notes = ([r.reason] if r.reason else []) + [v for v in r.verdicts if v != r.reason]
+        cells = [
+            (f"<code>{html.escape(r.backend)}</code>" + (" ★" if id(r) in best else ""), ""),
+            (html.escape(r.workload), ""),
+            (html.escape(r.status), ""),
+            (num(r.rps, 1) if r.requests else "—", "n"),
+            (num(lat.get("p50"), 2), "n"),
+            (num(lat.get("p99"), 2), "n"),
+            (num(lat.get("max"), 2), "n"),
+            (num(r.failures) if r.requests else "—", "n"),
+            (pct(r.availability_pct), "n"),
+            (num(r.server.get("cpu_pct_mean"), 0), "n"),
+            (num(r.server.get("rss_mb_max"), 1), "n"),
+            (num(r.startup_s, 2), "n"),
+            ("<br>".join(html.escape(n) for n in notes), ""),
+        ]
+        rows.append(f'<tr class="{cls}">' + "".join(f'<td class="{c}">{v}</td>' for v, c in cells) + "</tr>")
+    return "<table>\n" + "\n".join(rows) + "\n</table>"
+
+
+def render(results: list[RunResult], meta: dict[str, Any]) -> str:
+    load = meta.get("load", {})
+    machine = meta.get("machine", {})
+    pinning = machine.get("pinning") or {}
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>wsgicompare report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>wsgicompare report</h1>",
+        "<ul>",
+        f"<li>created: {html.escape(str(meta.get('created', '—')))} ({SCHEMA})</li>",
+        f"<li>machine: {html.escape(describe_machine(machine))}</li>",
+        f"<li>pinning: loader {describe_cpus(pinning.get('loader_cpus'))} · "
+        f"server {describe_cpus(pinning.get('server_cpus'))}</li>",
+        f"<li>load: {html.escape(describe_load(load))}</li>",
+        "</ul>",
+        "<h2>Comparison</h2>",
+        _table(results),
+    ]
+    for title, svg in charts(results):
+        parts += [f"<h2>{html.escape(title)}</h2>", f'<div class="chart">{svg}</div>']
+    parts.append("<h2>Commands</h2>")
+    for r in ordered(results):
+        if r.command:
+            parts.append(f"<h3>{html.escape(r.backend)}</h3><pre>{html.escape(chr(10).join(r.command))}</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

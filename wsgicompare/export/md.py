@@ -1,0 +1,171 @@
+"""Markdown report: a header (machine, load, pinning), one comparison table sorted by
+req/s with the best marked, then a siege-style block per run so readers who know
+siege's summary recognise every line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
+from wsgicompare.results import SCHEMA, RunResult
+
+_STATUS_RANK = {"ok": 0, "failed": 1, "unavailable": 2}
+
+
+def ordered(results: list[RunResult]) -> list[RunResult]:
+    """Workloads in first-seen order; within one, ok runs by req/s (best first), then
+    failed, then unavailable."""
+    workload_order = {w: i for i, w in enumerate(dict.fromkeys(r.workload for r in results))}
+    return sorted(results, key=lambda r: (workload_order[r.workload], _STATUS_RANK.get(r.status, 3), -r.rps))
+
+
+def best_runs(results: list[RunResult]) -> set[int]:
+    """ids of the ok run with the highest req/s per workload."""
+    best: dict[str, RunResult] = {}
+    for r in results:
+        if r.status == "ok" and r.rps > 0 and (r.workload not in best or r.rps > best[r.workload].rps):
+            best[r.workload] = r
+    return {id(r) for r in best.values()}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _notes(r: RunResult) -> str:
+    notes = []
+    if r.status != "ok":
+        notes.append(f"**{r.status}**" + (f": {r.reason}" if r.reason else ""))
+    notes.extend(v for v in r.verdicts if v != r.reason)
+    if r.repeat.get("n", 1) > 1:
+        notes.append(f"median of {r.repeat['n']}, spread ±{num(r.repeat.get('spread_pct'), 1)} %")
+    return "; ".join(notes)
+
+
+def table(results: list[RunResult]) -> list[str]:
+    lines = [
+        "| | backend | workload | req/s | p50 ms | p99 ms | max ms | failures | availability "
+        "| server CPU % | RSS MB | startup s | notes |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    best = best_runs(results)
+    for r in ordered(results):
+        has_figures = r.requests > 0
+        lat = r.latency_ms
+        row = [
+            "★ best" if id(r) in best else "",
+            f"`{r.backend}`",
+            r.workload,
+            num(r.rps, 1) if has_figures else "—",
+            num(lat.get("p50"), 2),
+            num(lat.get("p99"), 2),
+            num(lat.get("max"), 2),
+            num(r.failures) if has_figures else "—",
+            pct(r.availability_pct),
+            num(r.server.get("cpu_pct_mean"), 0),
+            num(r.server.get("rss_mb_max"), 1),
+            num(r.startup_s, 2),
+            _notes(r),
+        ]
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    return lines
+
+
+def siege_block(r: RunResult) -> list[str]:
+    """The classic siege summary, from our figures: transactions are answered requests,
+    successful = 2xx, failed = everything else (non-2xx and errors)."""
+    lat = r.latency_ms
+    mb = r.bytes / 1e6
+    elapsed = r.elapsed_s or 0.0
+    responses = sum(r.responses.values())
+    mean_s = (lat.get("mean") or 0.0) / 1000.0
+    rows = [
+        ("Transactions", f"{responses} hits"),
+        ("Availability", pct(r.availability_pct, none="— %")),
+        ("Elapsed time", f"{elapsed:.2f} secs"),
+        ("Data transferred", f"{mb:.2f} MB"),
+        ("Response time", f"{mean_s:.4f} secs"),
+        ("Transaction rate", f"{r.rps:.2f} trans/sec"),
+        ("Throughput", f"{(mb / elapsed if elapsed else 0.0):.2f} MB/sec"),
+        # siege's "concurrency" is the mean number of requests in flight: rate × mean time
+        ("Concurrency", f"{r.rps * mean_s:.2f}"),
+        ("Successful transactions", f"{r.responses.get('2xx', 0)}"),
+        ("Failed transactions", f"{r.failures}"),
+        ("Longest transaction", f"{(lat.get('max') or 0.0) / 1000.0:.4f}"),
+        ("Shortest transaction", f"{(lat.get('min') or 0.0) / 1000.0:.4f}"),
+    ]
+    return [f"{name + ':':<25}{value:>20}" for name, value in rows]
+
+
+def run_section(r: RunResult) -> list[str]:
+    lines = [f"### {r.title} (`{r.backend}`) · {r.workload}", ""]
+    if r.status != "ok":
+        lines += [f"**{r.status}**: {r.reason or 'no reason given'}", ""]
+    if r.requests > 0:
+        lines += ["```", *siege_block(r), "```", ""]
+    if r.latency_ms:
+        lat = r.latency_ms
+        lines.append(
+            "Latency ms: "
+            + " · ".join(f"{k} {num(lat.get(k), 2)}" for k in ("min", "mean", "p50", "p90", "p99", "p999", "max"))
+        )
+        if isinstance(lat.get("uncorrected"), dict):
+            unc = lat["uncorrected"]
+            lines.append(
+                "Uncorrected (from actual send time) ms: "
+                + " · ".join(f"{k} {num(unc.get(k), 2)}" for k in ("p50", "p99", "max"))
+            )
+        lines.append("")
+    errors = {k: v for k, v in r.errors.items() if v}
+    if errors or r.reconnects:
+        parts = [f"{k.replace('_', ' ')} {v}" for k, v in sorted(errors.items())]
+        if r.reconnects:
+            parts.append(f"reconnects {r.reconnects} (not failures)")
+        lines += ["Errors: " + " · ".join(parts), ""]
+    if r.server:
+        s = r.server
+        lines += [
+            f"Server: CPU mean {num(s.get('cpu_pct_mean'), 0)} % · max {num(s.get('cpu_pct_max'), 0)} % · "
+            f"RSS max {num(s.get('rss_mb_max'), 1)} MB · {s.get('procs')} procs · {s.get('threads')} threads",
+            "",
+        ]
+    if r.loader:
+        ld = r.loader
+        lines += [
+            f"Loader: CPU {num(ld.get('cpu_pct'), 0)} % · {ld.get('procs')} procs · "
+            f"saturated {num(bool(ld.get('saturated')))}",
+            "",
+        ]
+    tcp = {k: v for k, v in r.tcp.items() if v}
+    if tcp:
+        lines += ["Kernel TCP counters (delta over the run): " + " · ".join(f"{k} {v}" for k, v in tcp.items()), ""]
+    if r.verdicts:
+        lines += [*(f"- {v}" for v in r.verdicts), ""]
+    if r.command:
+        lines += ["Command:", "", "```", *r.command, "```", ""]
+    if r.versions:
+        lines += ["Versions: " + " · ".join(f"{k} {v}" for k, v in r.versions.items()), ""]
+    return lines
+
+
+def render(results: list[RunResult], meta: dict[str, Any]) -> str:
+    load = meta.get("load", {})
+    machine = meta.get("machine", {})
+    pinning = machine.get("pinning") or {}
+    lines = [
+        "# wsgicompare report",
+        "",
+        f"- created: {meta.get('created', '—')} ({SCHEMA})",
+        f"- machine: {describe_machine(machine)}",
+        f"- pinning: loader {describe_cpus(pinning.get('loader_cpus'))} · "
+        f"server {describe_cpus(pinning.get('server_cpus'))}",
+        f"- load: {describe_load(load)}",
+    ]
+    if load.get("url"):
+        lines.append(f"- target: {load['url']}")
+    if load.get("app"):
+        lines.append(f"- app: `{load['app']}`")
+    lines += ["", "## Comparison", "", *table(results), "", "## Runs", ""]
+    for r in ordered(results):
+        lines += run_section(r)
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,112 @@
+"""Plain-language findings about one run. Each rule is a pure function of a RunResult
+(its kernel TCP deltas included) that returns a sentence or None; a rule speaks only
+when the figures it names are in the result, so no verdict claims more than the data."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from wsgicompare.results import RunResult
+
+#: error kinds that mean a connection could not be made or was cut before an answer:
+#: what a full listen backlog or an exhausted worker pool looks like from the client
+CONNECTION_ERROR_KINDS = ("refused", "connect_timeout", "reset", "closed_early")
+
+#: delayed ACK on Linux holds an ACK up to 40 ms; a p50 in this window with an idle
+#: server is the signature of Nagle meeting delayed ACK, not of slow code
+NAGLE_P50_MS = (35.0, 48.0)
+#: server CPU (100 = a core, mean over the run) below which we call the server idle
+IDLE_SERVER_CPU_PCT = 30.0
+#: an open-loop run that achieved less than this share of its target rate fell short
+RATE_SHORTFALL = 0.95
+#: below this many requests, percentages and latency shapes say little
+MIN_REQUESTS = 20
+
+
+def loader_bound(r: RunResult) -> str | None:
+    if not r.loader.get("saturated"):
+        return None
+    reasons = r.loader.get("reasons") or []
+    why = f" ({'; '.join(reasons)})" if reasons else ""
+    return f"loader-bound: these figures measure the loader, not the server{why}"
+
+
+def nagle_stall(r: RunResult) -> str | None:
+    p50 = r.latency_ms.get("p50")
+    cpu = r.server.get("cpu_pct_mean")
+    if p50 is None or cpu is None or r.requests < MIN_REQUESTS:
+        return None
+    low, high = NAGLE_P50_MS
+    if low <= p50 <= high and cpu < IDLE_SERVER_CPU_PCT:
+        return (
+            f"server idle ({cpu:.0f} % CPU) while p50 is {p50:.1f} ms — likely a Nagle/delayed-ACK stall (~40 ms)"
+        )
+    return None
+
+
+def crashed(r: RunResult) -> str | None:
+    if r.crashed_at_s is None:
+        return None
+    return f"not all requests answered: server crashed at t={r.crashed_at_s:.1f} s"
+
+
+def connection_errors(r: RunResult) -> str | None:
+    # after a crash every later connect is refused: that is the crash, not a backlog
+    if r.crashed_at_s is not None:
+        return None
+    n = sum(r.errors.get(kind, 0) for kind in CONNECTION_ERROR_KINDS)
+    if n <= 0:
+        return None
+    kinds = ", ".join(f"{r.errors[k]} {k.replace('_', ' ')}" for k in CONNECTION_ERROR_KINDS if r.errors.get(k))
+    return f"{n} connection errors ({kinds}): listen backlog or worker limit reached"
+
+
+def low_availability(r: RunResult) -> str | None:
+    pct = r.availability_pct
+    if pct is None or pct >= 100.0:
+        return None
+    # never print "100.00 %" for a run that lost requests: keep digits until it shows
+    digits = 1
+    while digits < 6 and round(pct, digits) >= 100.0:
+        digits += 1
+    return f"2xx only {pct:.{digits}f} % of {r.requests} requests"
+
+
+def listen_overflows(r: RunResult) -> str | None:
+    n = max(r.tcp.get("ListenOverflows", 0), r.tcp.get("ListenDrops", 0))
+    if n <= 0:
+        return None
+    text = f"listen backlog overflowed {n}×"
+    max_ms = r.latency_ms.get("max")
+    if max_ms is not None and max_ms >= 900.0:
+        # a dropped SYN is retried after 1 s, then 3 s, 7 s, 15 s, 31 s (doubling backoff)
+        text += f" — SYN retries (after 1 s, 3 s, 7 s …) explain the {max_ms / 1000:.1f} s longest transaction"
+    else:
+        text += " (dropped SYNs are retried after 1 s, 3 s, 7 s …)"
+    return text
+
+
+def rate_not_reached(r: RunResult) -> str | None:
+    target = r.loader.get("target_rate")
+    achieved = r.loader.get("achieved_rate")
+    if not target or achieved is None:
+        return None
+    if achieved >= RATE_SHORTFALL * target:
+        return None
+    return f"open-loop rate not reached: {achieved:.0f} of {target:.0f} req/s"
+
+
+#: the rules in the order their findings are shown (most fundamental first)
+RULES: tuple[Callable[[RunResult], str | None], ...] = (
+    loader_bound,
+    crashed,
+    rate_not_reached,
+    listen_overflows,
+    connection_errors,
+    low_availability,
+    nagle_stall,
+)
+
+
+def verdicts(r: RunResult) -> list[str]:
+    return [v for v in (rule(r) for rule in RULES) if v]
