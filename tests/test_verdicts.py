@@ -1,0 +1,92 @@
+"""Each verdict rule: it speaks when its figures are in the result, and stays silent
+when they are not (never a verdict the data does not support)."""
+
+from __future__ import annotations
+
+from wsgicompare import verdicts as v
+from wsgicompare.results import RunResult
+
+
+def run(**kw) -> RunResult:
+    base = dict(
+        backend="b", title="B", workload="hello", status="ok", requests=1000,
+        responses={"2xx": 1000, "3xx": 0, "4xx": 0, "5xx": 0}, elapsed_s=2.0, rps=500.0,
+        latency_ms={"min": 1.0, "mean": 5.0, "p50": 5.0, "p90": 8.0, "p99": 12.0, "p999": 15.0, "max": 20.0},
+        server={"cpu_pct_mean": 90.0, "cpu_pct_max": 99.0, "rss_mb_max": 30.0, "procs": 1, "threads": 1},
+        loader={"cpu_pct": 40.0, "saturated": False, "procs": 1},
+    )  # fmt: skip
+    base.update(kw)
+    return RunResult(**base)
+
+
+def test_a_healthy_run_gets_no_verdict():
+    assert v.verdicts(run()) == []
+
+
+def test_loader_bound_names_the_reasons():
+    r = run(loader={"cpu_pct": 99.0, "saturated": True, "procs": 1, "reasons": ["loader CPU 99 %"]})
+    assert v.loader_bound(r) == "loader-bound: these figures measure the loader, not the server (loader CPU 99 %)"
+    assert v.loader_bound(run(loader={"cpu_pct": 99.0, "procs": 1})) is None
+
+
+def test_nagle_needs_both_a_40ms_p50_and_an_idle_server():
+    lat = {"p50": 40.2, "p99": 44.0, "max": 50.0}
+    assert "Nagle/delayed-ACK" in v.nagle_stall(run(latency_ms=lat, server={"cpu_pct_mean": 5.0}))
+    assert v.nagle_stall(run(latency_ms=lat, server={"cpu_pct_mean": 95.0})) is None  # busy: just slow
+    assert v.nagle_stall(run(latency_ms={"p50": 20.0}, server={"cpu_pct_mean": 5.0})) is None
+    assert v.nagle_stall(run(latency_ms=lat, server={})) is None  # no server sample (--url elsewhere)
+    assert v.nagle_stall(run(latency_ms=lat, server={"cpu_pct_mean": 5.0}, requests=3)) is None
+
+
+def test_connection_errors_are_counted_by_kind():
+    r = run(requests=1100, errors={"refused": 70, "reset": 30, "read_timeout": 5})
+    assert v.connection_errors(r) == "100 connection errors (70 refused, 30 reset): listen backlog or worker limit reached"
+    assert v.connection_errors(run(errors={"read_timeout": 5})) is None
+
+
+def test_a_crash_explains_refusals_instead_of_the_backlog():
+    r = run(status="failed", crashed_at_s=3.25, errors={"refused": 500})
+    assert v.crashed(r) == "not all requests answered: server crashed at t=3.2 s"
+    assert v.connection_errors(r) is None
+    assert v.crashed(run()) is None
+
+
+def test_availability_below_100_never_prints_as_100():
+    r = run(requests=100_000, responses={"2xx": 99_999, "3xx": 0, "4xx": 0, "5xx": 0}, errors={"reset": 1})
+    text = v.low_availability(r)
+    assert text.startswith("2xx only 99.99") and "100.0" not in text
+    half = run(requests=10, responses={"2xx": 5, "3xx": 0, "4xx": 0, "5xx": 5})
+    assert v.low_availability(half) == "2xx only 50.0 % of 10 requests"
+    assert v.low_availability(run(requests=0, responses={"2xx": 0})) is None
+
+
+def test_listen_overflow_explains_second_long_steps_only_when_they_are_there():
+    slow = run(tcp={"ListenOverflows": 247, "ListenDrops": 247}, latency_ms={"p50": 5.0, "max": 3012.0})
+    assert v.listen_overflows(slow) == (
+        "listen backlog overflowed 247× — SYN retries (after 1 s, 3 s, 7 s …) explain the 3.0 s longest transaction"
+    )
+    fast = run(tcp={"ListenOverflows": 3}, latency_ms={"p50": 5.0, "max": 40.0})
+    assert v.listen_overflows(fast) == "listen backlog overflowed 3× (dropped SYNs are retried after 1 s, 3 s, 7 s …)"
+    assert v.listen_overflows(run(tcp={"ListenOverflows": 0})) is None
+    assert v.listen_overflows(run()) is None
+
+
+def test_open_loop_shortfall():
+    short = run(loader={"cpu_pct": 50.0, "procs": 1, "target_rate": 1000.0, "achieved_rate": 612.4})
+    assert v.rate_not_reached(short) == "open-loop rate not reached: 612 of 1000 req/s"
+    met = run(loader={"cpu_pct": 50.0, "procs": 1, "target_rate": 1000.0, "achieved_rate": 990.0})
+    assert v.rate_not_reached(met) is None
+    assert v.rate_not_reached(run()) is None  # closed loop: no target
+
+
+def test_verdicts_come_in_rule_order():
+    r = run(
+        status="failed", crashed_at_s=1.0, requests=200,
+        responses={"2xx": 100, "3xx": 0, "4xx": 0, "5xx": 0}, errors={"refused": 100},
+        loader={"cpu_pct": 99.0, "saturated": True, "procs": 1},
+    )  # fmt: skip
+    found = v.verdicts(r)
+    assert found[0].startswith("loader-bound")
+    assert found[1].startswith("not all requests answered")
+    assert found[2].startswith("2xx only 50.0")
+    assert len(found) == 3
