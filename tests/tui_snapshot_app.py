@@ -1,0 +1,151 @@
+"""Fixed data for the TUI's snapshot tests: a catalog, the ticks of a run mid-way and a
+few finished results. Nothing here depends on the clock or on what is installed, so the
+screen is the same on every machine and every run."""
+
+from __future__ import annotations
+
+import math
+
+from wsgicompare.results import RunResult, Tick
+from wsgicompare.tui.app import AppOptions, WsgiCompareApp
+from wsgicompare.tui.model import LoadSettings
+
+CATALOG = [
+    {"id": "flask-dev", "title": "Flask dev server", "family": "werkzeug", "available": True, "missing": [], "hint": ""},
+    {"id": "flask-threaded", "title": "Flask dev server, threaded", "family": "werkzeug", "available": True, "missing": [], "hint": ""},
+    {"id": "gunicorn", "title": "gunicorn sync workers", "family": "gunicorn", "available": True, "missing": [], "hint": ""},
+    {"id": "uwsgi-nginx", "title": "uWSGI behind nginx", "family": "uwsgi", "available": True, "missing": [], "hint": ""},
+    {"id": "waitress", "title": "waitress", "family": "waitress", "available": True, "missing": [], "hint": ""},
+    {
+        "id": "php-fpm-nginx",
+        "title": "nginx + PHP-FPM (reference)",
+        "family": "php",
+        "available": False,
+        "missing": ["php-fpm8.2"],
+        "hint": "apt-get install php-fpm",
+    },
+]
+
+OPTIONS = AppOptions(
+    refresh_hz=4.0,
+    server_cpus=(1,),
+    loader_cpus=(0,),
+    settings=LoadSettings(concurrency=64, duration_s=10.0, warmup_s=1.0, workers=1, threads=4),
+)
+
+
+def make_ticks(backend: str = "uwsgi-nginx", n: int = 24) -> list[Tick]:
+    """A run 6 s into a 10 s load: throughput ramps up, then holds with a little wobble."""
+    ticks = []
+    requests = 0
+    for i in range(n):
+        t_s = 0.25 * (i + 1)
+        rps = 2600.0 * min(1.0, (i + 1) / 5) + 80 * math.sin(i)
+        requests += int(rps * 0.25)
+        errors = {"refused": 0, "reset": 3 if i > 10 else 0, "read_timeout": 0}
+        fivexx = 2 if i > 15 else 0
+        ticks.append(
+            Tick(
+                backend=backend,
+                workload="hello",
+                phase="warmup" if t_s <= 1.0 else "load",
+                t_s=t_s,
+                elapsed_s=max(0.0, t_s - 1.0),
+                remaining_s=max(0.0, 11.0 - t_s),
+                progress=min(1.0, t_s / 11.0),
+                rps=rps,
+                rps_2xx=rps - fivexx * 4,
+                p50_ms=24.4 + (i % 3) * 0.3,
+                p90_ms=31.0,
+                p99_ms=44.7 + (i % 4),
+                max_ms=61.2,
+                interval_errors=3 if i > 10 else 0,
+                requests=requests,
+                responses={"2xx": requests - fivexx, "3xx": 0, "4xx": 0, "5xx": fivexx},
+                errors=errors,
+                mean_rps=2480.0,
+                cum_p50_ms=24.5,
+                cum_p90_ms=31.2,
+                cum_p99_ms=45.1,
+                cum_max_ms=88.0,
+                availability_pct=99.82,
+                latency_bins=(0, 2, 9, 40, 180, 620, 900, 410, 120, 35, 12, 4, 2, 1, 0, 1),
+                server_cpu_pct=40.0 + 55.0 * min(1.0, (i + 1) / 5),
+                server_rss_mb=180.0 + i,
+                server_procs=9,
+                server_threads=18,
+                loader_cpu_pct=71.0,
+                loader_saturated=False,
+                warnings=("listen backlog overflowed 247× — SYN retries explain the 1 s latency steps",) if i > 12 else (),
+            )
+        )
+    return ticks
+
+
+def make_result(backend: str, title: str, rps: float, p99: float, **extra) -> RunResult:
+    requests = int(rps * 10)
+    timeline = [
+        {"t": 0.25 * i, "rps": rps * min(1.0, (i + 1) / 4), "p50_ms": p99 / 2, "p99_ms": p99, "errors": 0,
+         "server_cpu_pct": 95.0, "server_rss_mb": 120.0}
+        for i in range(40)
+    ]
+    fields = dict(
+        backend=backend,
+        title=title,
+        workload="hello",
+        status="ok",
+        requests=requests,
+        responses={"2xx": requests, "3xx": 0, "4xx": 0, "5xx": 0},
+        errors={},
+        elapsed_s=10.0,
+        rps=rps,
+        latency_ms={"min": 0.4, "mean": p99 / 2.5, "p50": p99 / 2.2, "p90": p99 / 1.4, "p99": p99, "p999": p99 * 1.3, "max": p99 * 1.6},
+        server={"cpu_pct_mean": 97.0, "cpu_pct_max": 100.0, "rss_mb_max": 121.0, "procs": 2, "threads": 6},
+        loader={"cpu_pct": 60.0, "saturated": False, "procs": 1},
+        timeline=timeline,
+        concurrency=64,
+    )
+    fields.update(extra)
+    return RunResult(**fields)
+
+
+def make_results() -> list[RunResult]:
+    return [
+        make_result("flask-dev", "Flask dev server", 1610.0, 48.2),
+        make_result("gunicorn", "gunicorn sync workers", 2890.0, 31.5),
+        make_result(
+            "uwsgi-nginx",
+            "uWSGI behind nginx",
+            2480.0,
+            44.7,
+            verdicts=["loader-bound: the loader's core was 98 % busy"],
+        ),
+        RunResult(
+            backend="waitress",
+            title="waitress",
+            workload="hello",
+            status="failed",
+            reason="not ready within 30 s: connection refused",
+        ),
+    ]
+
+
+def main_screen_app() -> WsgiCompareApp:
+    """The main screen mid-run on uwsgi-nginx (clock frozen: the ticks are preloaded)."""
+    return WsgiCompareApp(
+        OPTIONS,
+        catalog=CATALOG,
+        conductor=object(),
+        results=make_results()[:2],
+        ticks=make_ticks(),
+        states={"uwsgi-nginx": "under load", "waitress": "failed"},
+        clock=False,
+    )
+
+
+def compare_app() -> WsgiCompareApp:
+    return WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=make_results(), clock=False)
+
+
+if __name__ == "__main__":
+    main_screen_app().run()

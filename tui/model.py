@@ -1,0 +1,238 @@
+"""What the screen shows, as plain immutable values: the load settings typed in the
+form, one ``LiveFrame`` per refresh (the latest Tick plus the short history the
+sparklines draw) and one ``BackendRow`` per catalog entry. Nothing here imports
+Textual, so the parsing and history rules are testable on their own."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from wsgicompare.results import Tick
+
+#: points kept for a live series: a minute at 4 ticks per second, wider than any panel
+HISTORY_POINTS = 240
+
+#: backend states shown in the table, in lifecycle order
+STATES = ("stopped", "starting", "ready", "under load", "stopping", "failed")
+
+#: workloads offered when the backends package cannot be asked (it always can once installed)
+FALLBACK_WORKLOADS = ("hello", "json", "cpu", "io", "bytes")
+
+
+class SettingsError(ValueError):
+    """A settings field holds a value that cannot run; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """The form's values once parsed: the same knobs as the CLI's load options."""
+
+    #: connections held open at once (closed loop: the number of clients)
+    concurrency: int = 64
+    #: measured seconds of load after the warm-up; None when requests/reps end the run
+    duration_s: float | None = 10.0
+    #: stop after this many measured requests in total; None = not a stop rule
+    requests: int | None = None
+    #: stop after every client made this many requests (siege -r); None = not a stop rule
+    reps: int | None = None
+    #: open loop target in requests per second; None = closed loop
+    rate: float | None = None
+    #: reuse connections (HTTP/1.1 keep-alive); False sends Connection: close
+    keepalive: bool = True
+    #: seconds at the start that count in no figure
+    warmup_s: float = 1.0
+    #: workload name served by the bundled test app
+    workload: str = "hello"
+    #: server worker processes, same for every backend
+    workers: int = 1
+    #: threads per worker for threaded backends
+    threads: int = 4
+
+    def stop_rule(self) -> str:
+        """How the run ends, for the header line: "10 s", "5000 req" or "100 reps"."""
+        parts = []
+        if self.duration_s is not None:
+            parts.append(f"{self.duration_s:g} s")
+        if self.requests is not None:
+            parts.append(f"{self.requests} req")
+        if self.reps is not None:
+            parts.append(f"{self.reps} reps")
+        return " / ".join(parts) or "no stop rule"
+
+
+#: form field name -> (kind, low, high, may be empty); kind "int" or "float"
+FIELD_RULES: dict[str, tuple[str, float, float, bool]] = {
+    "concurrency": ("int", 1, 100_000, False),
+    "duration_s": ("float", 0.1, 24 * 3600, True),
+    "requests": ("int", 1, 10**9, True),
+    "reps": ("int", 1, 10**7, True),
+    "rate": ("float", 0.1, 10_000_000, True),
+    "warmup_s": ("float", 0, 3600, False),
+    "workers": ("int", 1, 256, False),
+    "threads": ("int", 1, 1024, False),
+}
+
+
+def parse_field(name: str, text: str) -> int | float | None:
+    """Parse one numeric form field; raise SettingsError with a short message."""
+    kind, low, high, may_be_empty = FIELD_RULES[name]
+    text = text.strip().replace("_", "")
+    if not text:
+        if may_be_empty:
+            return None
+        raise SettingsError("required")
+    try:
+        value: int | float = int(text) if kind == "int" else float(text)
+    except ValueError:
+        raise SettingsError("whole number" if kind == "int" else "a number") from None
+    if value != value or not (low <= value <= high):  # NaN fails both comparisons
+        raise SettingsError(f"{low:g}…{high:g}")
+    return value
+
+
+def settings_from_fields(values: dict[str, Any]) -> LoadSettings:
+    """Cross-field rules once every field parsed on its own (raises SettingsError)."""
+    settings = LoadSettings(**values)
+    if settings.duration_s is None and settings.requests is None and settings.reps is None:
+        raise SettingsError("give a stop rule: duration, requests or reps")
+    return settings
+
+
+def settings_fields(settings: LoadSettings) -> dict[str, str]:
+    """The form's text for each numeric field (inverse of parse_field)."""
+    out = {}
+    for name in FIELD_RULES:
+        value = getattr(settings, name)
+        out[name] = "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    return out
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    """Everything the four live panels draw at one refresh: the latest Tick and the
+    series behind the sparklines. Immutable, so every panel sees the same instant."""
+
+    tick: Tick
+    #: req/s per interval, oldest first
+    rps: tuple[float, ...]
+    #: server CPU % per interval (100 = one core)
+    server_cpu_pct: tuple[float, ...]
+    #: server RSS in MB per interval
+    server_rss_mb: tuple[float, ...]
+    #: p99 latency per interval in ms (0 where an interval had no responses)
+    p99_ms: tuple[float, ...]
+    #: errors (no response) plus non-2xx responses per interval
+    failures: tuple[int, ...] = ()
+
+
+class TickHistory:
+    """Ticks of the current run as the worker thread delivers them.
+
+    ``add`` runs in the conductor's thread and only appends (atomic under the GIL);
+    ``frame`` runs on the UI's clock and returns a new LiveFrame only when a tick
+    arrived since the last call, so an idle clock repaints nothing."""
+
+    def __init__(self, points: int = HISTORY_POINTS) -> None:
+        self._ticks: deque[Tick] = deque(maxlen=points)
+        self._added = 0  # ticks ever added; compared with _framed to skip idle refreshes
+        self._framed = 0
+
+    def add(self, tick: Tick) -> None:
+        self._ticks.append(tick)
+        self._added += 1
+
+    def clear(self) -> None:
+        self._ticks.clear()
+        self._added += 1
+
+    @property
+    def latest(self) -> Tick | None:
+        return self._ticks[-1] if self._ticks else None
+
+    def frame(self, force: bool = False) -> LiveFrame | None:
+        """A new frame if a tick arrived since the last call (or force), else None."""
+        added = self._added
+        if added == self._framed and not force:
+            return None
+        self._framed = added
+        ticks = tuple(self._ticks)
+        if not ticks:
+            return None
+        measured = [t for t in ticks if t.phase in ("load", "stopping", "done")] or list(ticks)
+        return LiveFrame(
+            tick=ticks[-1],
+            rps=tuple(t.rps for t in measured),
+            server_cpu_pct=tuple(t.server_cpu_pct for t in ticks),
+            server_rss_mb=tuple(t.server_rss_mb for t in ticks),
+            p99_ms=tuple(t.p99_ms or 0.0 for t in measured),
+            failures=_interval_failures(measured),
+        )
+
+
+def _interval_failures(ticks: list[Tick]) -> tuple[int, ...]:
+    """Per-interval failures from the cumulative counts (Tick.failures is cumulative)."""
+    out = []
+    previous = None
+    for tick in ticks:
+        total = tick.failures
+        out.append(max(0, total - previous) if previous is not None else tick.interval_errors)
+        previous = total
+    return tuple(out)
+
+
+@dataclass
+class BackendRow:
+    """One line of the backend table."""
+
+    id: str
+    title: str
+    family: str
+    available: bool
+    #: things that are missing (python modules, executables) when not available
+    missing: list[str] = field(default_factory=list)
+    #: how to install what is missing
+    hint: str = ""
+    #: one of STATES
+    state: str = "stopped"
+    #: req/s of the last finished run on this backend, None before any
+    last_rps: float | None = None
+    #: one line: why the last start or run failed
+    reason: str = ""
+
+    @classmethod
+    def from_catalog(cls, row: dict[str, Any]) -> "BackendRow":
+        return cls(
+            id=str(row["id"]),
+            title=str(row.get("title", row["id"])),
+            family=str(row.get("family", "")),
+            available=bool(row.get("available", True)),
+            missing=list(row.get("missing", []) or []),
+            hint=str(row.get("hint", "") or ""),
+        )
+
+    def with_state(self, state: str, reason: str = "") -> "BackendRow":
+        return replace(self, state=state, reason=reason)
+
+
+def human_count(value: float | None) -> str:
+    """1234 -> "1.2k", 2_500_000 -> "2.5M"; short enough for a table cell."""
+    if value is None:
+        return "—"
+    value = float(value)
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.1f}{suffix}"
+    return f"{value:.0f}"
+
+
+def fmt_ms(value: float | None) -> str:
+    """Latency with a precision that suits its size."""
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"

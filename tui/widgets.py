@@ -1,0 +1,389 @@
+"""The app's lightweight widgets. Each live panel takes one immutable ``LiveFrame``
+through a reactive attribute and draws itself as a single Rich ``Text`` built from
+block characters: the measured cost of Textual's Sparkline and DataTable cells per
+tick was too high for a machine whose other core runs the load (see issue 5)."""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from rich.console import RenderableType
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from wsgicompare.results import ERROR_KINDS, STATUS_CLASSES, RunResult
+
+from .model import LiveFrame, fmt_ms, human_count
+
+#: eighths of a character cell, for sparklines and bars
+BLOCKS = " ▁▂▃▄▅▆▇█"
+#: horizontal eighths, for bar charts
+HBLOCKS = " ▏▎▍▌▋▊▉█"
+
+#: short labels for error kinds in a narrow panel
+ERROR_LABELS = {
+    "refused": "refused",
+    "connect_timeout": "conn t/o",
+    "reset": "reset",
+    "read_timeout": "read t/o",
+    "closed_early": "closed",
+    "protocol": "protocol",
+    "other": "other",
+}
+
+
+def spark_rows(values: Sequence[float], width: int, height: int, top: float | None = None) -> list[str]:
+    """A bar sparkline ``height`` rows tall over the last ``width`` values, top row first.
+    Each column is a value scaled to ``top`` (default: the largest value shown)."""
+    width = max(1, width)
+    height = max(1, height)
+    shown = list(values[-width:])
+    if not shown:
+        return [" " * width for _ in range(height)]
+    peak = top if top else max(shown)
+    eighths = [0 if peak <= 0 else max(1 if v > 0 else 0, round(8 * height * min(v, peak) / peak)) for v in shown]
+    rows = []
+    for row in range(height - 1, -1, -1):  # top row first
+        floor = row * 8
+        rows.append("".join(BLOCKS[min(8, max(0, e - floor))] for e in eighths).ljust(width))
+    return rows
+
+
+def resample(values: Sequence[float], width: int) -> list[float]:
+    """Fit a whole series into ``width`` columns (mean per column), for finished runs."""
+    if len(values) <= width:
+        return list(values)
+    out = []
+    for i in range(width):
+        lo, hi = i * len(values) // width, (i + 1) * len(values) // width
+        chunk = values[lo:max(hi, lo + 1)]
+        out.append(sum(chunk) / len(chunk))
+    return out
+
+
+def flow(text: Text, pieces: Sequence[tuple[str, str, Style]], width: int, label: Style) -> None:
+    """Append "label value" pieces on as few lines as fit ``width`` (narrow panels wrap
+    between pieces, never inside one)."""
+    used = 0
+    for name, value, style in pieces:
+        size = len(name) + 1 + len(value)
+        if used and used + 2 + size > width:
+            text.append("\n")
+            used = 0
+        elif used:
+            text.append("  ")
+            used += 2
+        text.append(name + " ", label)
+        text.append(value, style)
+        used += size
+
+
+def hbar(value: float, peak: float, width: int) -> str:
+    """A horizontal bar ``width`` cells long at full scale."""
+    if peak <= 0 or width <= 0:
+        return ""
+    eighths = round(8 * width * max(0.0, min(value, peak)) / peak)
+    full, part = divmod(eighths, 8)
+    return "█" * full + (HBLOCKS[part] if part else "")
+
+
+class LivePanel(Widget):
+    """Base of the four live panels: one frame in, one Text out."""
+
+    COMPONENT_CLASSES = {
+        "panel--big",  # the headline figure
+        "panel--label",  # field names
+        "panel--spark",  # sparkline blocks
+        "panel--spark2",  # a second series in the same panel
+        "panel--good",
+        "panel--warn",
+        "panel--bad",
+        "panel--muted",
+    }
+
+    #: the latest frame; None before the first run
+    frame: reactive[LiveFrame | None] = reactive(None, layout=False)
+
+    #: tallest sparkline in rows: taller ones only add ink, not information
+    MAX_SPARK_ROWS = 12
+
+    #: what the panel says before any tick
+    IDLE_TEXT = "no run yet — select a backend and press l"
+
+    def style_for(self, name: str) -> Style:
+        return self.get_component_rich_style(f"panel--{name}")
+
+    def render(self) -> RenderableType:
+        if self.frame is None:
+            return Text(self.IDLE_TEXT, style=self.style_for("muted"))
+        width = max(8, self.content_size.width)
+        height = max(1, self.content_size.height)
+        return self.draw(self.frame, width, height)
+
+    def draw(self, frame: LiveFrame, width: int, height: int) -> Text:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def spark(
+        self, text: Text, values: Sequence[float], width: int, height: int, top: float | None = None, style: str = "spark"
+    ) -> None:
+        spark = self.style_for(style)
+        for line in spark_rows(values, width, min(height, self.MAX_SPARK_ROWS), top):
+            text.append("\n")
+            text.append(line, spark)
+
+
+class ThroughputPanel(LivePanel):
+    """req/s now and mean, and req/s over time."""
+
+    def draw(self, frame: LiveFrame, width: int, height: int) -> Text:
+        tick = frame.tick
+        text = Text(no_wrap=True, overflow="crop")
+        text.append(f"{human_count(tick.rps)}", self.style_for("big"))
+        text.append(" req/s", self.style_for("label"))
+        text.append(f"  mean {human_count(tick.mean_rps)}", self.style_for("label"))
+        text.append(f"\n2xx {human_count(tick.rps_2xx)}/s · {tick.requests:,} requests", self.style_for("muted"))
+        rows = max(1, height - 3)
+        self.spark(text, frame.rps, width, rows)
+        span = f"{tick.t_s:.0f} s"
+        left = "now−" + f"{min(len(frame.rps), width) * (tick.t_s / max(1, len(frame.rps))):.0f} s"
+        text.append("\n" + left.ljust(max(1, width - len(span))) + span, self.style_for("muted"))
+        return text
+
+
+class LatencyPanel(LivePanel):
+    """p50/p90/p99/max of this interval and of the run so far, and the distribution."""
+
+    def draw(self, frame: LiveFrame, width: int, height: int) -> Text:
+        tick = frame.tick
+        label, big, muted = self.style_for("label"), self.style_for("big"), self.style_for("muted")
+        text = Text(no_wrap=True, overflow="crop")
+        flow(text, [("p50", fmt_ms(tick.p50_ms), big), ("p90", fmt_ms(tick.p90_ms), big)], width, label)
+        text.append("\n")
+        flow(text, [("p99", fmt_ms(tick.p99_ms), big), ("max", fmt_ms(tick.max_ms) + " ms", big)], width, label)
+        text.append("\n")
+        flow(
+            text,
+            [("run p50", fmt_ms(tick.cum_p50_ms), muted), ("p99", fmt_ms(tick.cum_p99_ms), muted),
+             ("max", fmt_ms(tick.cum_max_ms), muted)],
+            width,
+            muted,
+        )
+        rows = max(1, height - text.plain.count("\n") - 2)
+        bins = tick.latency_bins
+        if bins:
+            # stretch the bins over the panel width so the shape reads at any size
+            cols = [bins[min(len(bins) - 1, i * len(bins) // width)] for i in range(width)]
+            self.spark(text, cols, width, rows)
+        else:
+            self.spark(text, frame.p99_ms, width, rows)
+        right = f"{fmt_ms(tick.cum_max_ms)} ms"
+        text.append("\n" + "fast".ljust(max(1, width - len(right))) + right, muted)
+        return text
+
+
+class FailuresPanel(LivePanel):
+    """Availability, responses by status class, errors by kind."""
+
+    def draw(self, frame: LiveFrame, width: int, height: int) -> Text:
+        tick = frame.tick
+        label, muted = self.style_for("label"), self.style_for("muted")
+        text = Text(no_wrap=True, overflow="crop")
+        text.append("availability ", label)
+        avail = tick.availability_pct
+        if avail is None:
+            text.append("—", muted)
+        else:
+            grade = "good" if avail >= 99.9 else "warn" if avail >= 99.0 else "bad"
+            text.append(f"{avail:.2f} %", self.style_for(grade) + self.style_for("big"))
+        text.append("\n")
+        statuses = []
+        for cls in STATUS_CLASSES:
+            count = tick.responses.get(cls, 0)
+            style = muted if count == 0 else self.style_for("good" if cls == "2xx" else "bad")
+            statuses.append((cls, human_count(count) if count >= 10_000 else str(count), style))
+        flow(text, statuses, width, label)
+        text.append("\n")
+        errors = [
+            (ERROR_LABELS[kind], str(tick.errors.get(kind, 0)), muted if not tick.errors.get(kind) else self.style_for("bad"))
+            for kind in ERROR_KINDS
+            if tick.errors.get(kind) or kind in ("refused", "reset", "read_timeout")
+        ]
+        flow(text, errors, width, label)
+        text.append(
+            f"\nthis interval: {tick.interval_errors} errors",
+            muted if not tick.interval_errors else self.style_for("bad"),
+        )
+        rows = height - text.plain.count("\n") - 2
+        if rows >= 1 and frame.failures:
+            bad = self.style_for("bad")
+            for line in spark_rows(frame.failures, width, min(rows - 1, 4) or 1, max(1, max(frame.failures))):
+                text.append("\n" + line, bad)
+            text.append("\nfailures per interval", muted)
+        return text
+
+
+class ServerPanel(LivePanel):
+    """The server's whole process tree: CPU and RSS over time, processes/threads; the loader's CPU."""
+
+    def draw(self, frame: LiveFrame, width: int, height: int) -> Text:
+        tick = frame.tick
+        label, big, muted = self.style_for("label"), self.style_for("big"), self.style_for("muted")
+        text = Text(no_wrap=True, overflow="crop")
+        flow(text, [("CPU", f"{tick.server_cpu_pct:.0f} %", big), ("RSS", f"{tick.server_rss_mb:.0f} MB", big)], width, label)
+        text.append("\n")
+        flow(
+            text,
+            [
+                (f"{tick.server_procs} procs ·", f"{tick.server_threads} threads", muted),
+                ("loader CPU", f"{tick.loader_cpu_pct:.0f} %", self.style_for("bad") if tick.loader_saturated else muted),
+            ],
+            width,
+            muted,
+        )
+        rows = max(1, min(height - text.plain.count("\n") - 2, self.MAX_SPARK_ROWS + 2))
+        rss_rows = 0 if rows < 3 else min(2, rows // 3)
+        cpu_rows = rows - rss_rows
+        top_cpu = max(100.0, max(frame.server_cpu_pct or (0.0,)))
+        self.spark(text, frame.server_cpu_pct, width, cpu_rows, top_cpu)
+        if rss_rows:
+            self.spark(text, frame.server_rss_mb, width, rss_rows, style="spark2")
+        text.append("\n" + "▲ CPU %   ▼ RSS MB"[:width], muted)
+        return text
+
+
+class Banner(Widget):
+    """Verdicts and warnings, one line each, coloured by severity; hidden when empty."""
+
+    COMPONENT_CLASSES = {"banner--warn", "banner--info", "banner--error"}
+
+    #: (severity, text) pairs; severity is "warn", "info" or "error"
+    lines: reactive[tuple[tuple[str, str], ...]] = reactive((), layout=True)
+
+    def watch_lines(self, lines: tuple[tuple[str, str], ...]) -> None:
+        self.display = bool(lines)
+
+    def render(self) -> RenderableType:
+        text = Text(overflow="ellipsis")
+        icons = {"warn": "⚠ ", "error": "✗ ", "info": "ℹ "}
+        for i, (severity, line) in enumerate(self.lines):
+            if i:
+                text.append("\n")
+            text.append(icons.get(severity, "") + line, self.get_component_rich_style(f"banner--{severity}"))
+        return text
+
+
+def _run_label(result: RunResult) -> str:
+    return result.backend if result.workload in ("hello", "") else f"{result.backend}/{result.workload}"
+
+
+class RunBars(Widget):
+    """Compare view header: req/s and p99 of every finished run as horizontal bars."""
+
+    COMPONENT_CLASSES = {"bars--rps", "bars--p99", "bars--label", "bars--failed"}
+
+    results: reactive[tuple[RunResult, ...]] = reactive((), layout=True)
+
+    def render(self) -> RenderableType:
+        if not self.results:
+            return Text("no finished runs yet — press l on a backend, or a to run all", style="dim")
+        ok = [r for r in self.results if r.status == "ok"]
+        peak_rps = max((r.rps for r in ok), default=0.0)
+        peak_p99 = max((float(r.latency_ms.get("p99") or 0) for r in ok), default=0.0)
+        bar_w = max(6, (self.content_size.width - 42) // 2)
+        table = Table.grid(padding=(0, 1))
+        table.add_column(no_wrap=True)
+        table.add_column(justify="right", no_wrap=True)
+        table.add_column(no_wrap=True, width=bar_w)
+        table.add_column(justify="right", no_wrap=True)
+        table.add_column(no_wrap=True, width=bar_w)
+        table.add_row(
+            Text("run", style="bold"), Text("req/s", style="bold"), "", Text("p99 ms", style="bold"), ""
+        )
+        rps_style = self.get_component_rich_style("bars--rps")
+        p99_style = self.get_component_rich_style("bars--p99")
+        for r in self.results:
+            if r.status != "ok":
+                table.add_row(
+                    _run_label(r), "—", Text(f"{r.status}: {r.reason}", style=self.get_component_rich_style("bars--failed")), "", ""
+                )
+                continue
+            p99 = float(r.latency_ms.get("p99") or 0)
+            table.add_row(
+                _run_label(r),
+                human_count(r.rps),
+                Text(hbar(r.rps, peak_rps, bar_w), style=rps_style),
+                fmt_ms(p99),
+                Text(hbar(p99, peak_p99, bar_w), style=p99_style),
+            )
+        return table
+
+
+class RunColumn(Widget):
+    """One finished run in miniature: the four panels' figures stacked in a narrow column."""
+
+    COMPONENT_CLASSES = {"column--title", "column--label", "column--spark", "column--good", "column--bad"}
+
+    def __init__(self, result: RunResult, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.result = result
+
+    def render(self) -> RenderableType:
+        r = self.result
+        width = max(10, self.content_size.width)
+        label = self.get_component_rich_style("column--label")
+        spark = self.get_component_rich_style("column--spark")
+        good, bad = self.get_component_rich_style("column--good"), self.get_component_rich_style("column--bad")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(_run_label(r), self.get_component_rich_style("column--title"))
+        text.append(f"\n{r.title}"[: width + 1], label)
+        if r.status != "ok":
+            text.append(f"\n\n{r.status}", bad)
+            for chunk in _wrap(r.reason, width):
+                text.append("\n" + chunk, bad)
+            return text
+        lat = r.latency_ms
+        text.append("\n\nThroughput", label)
+        text.append(f"\n{human_count(r.rps)} req/s")
+        series = resample([float(p.get("rps", 0)) for p in r.timeline], width)
+        for line in spark_rows(series, width, 2):
+            text.append("\n" + line, spark)
+        text.append("\n\nLatency ms", label)
+        text.append(f"\np50 {fmt_ms(lat.get('p50'))}  p90 {fmt_ms(lat.get('p90'))}")
+        text.append(f"\np99 {fmt_ms(lat.get('p99'))}  max {fmt_ms(lat.get('max'))}")
+        text.append("\n\nFailures", label)
+        avail = r.availability_pct
+        text.append("\navail ")
+        text.append("—" if avail is None else f"{avail:.2f} %", good if (avail or 0) >= 99.9 else bad)
+        errors = sum(r.errors.values())
+        non2xx = sum(v for k, v in r.responses.items() if k != "2xx")
+        text.append(f"\nerrors {errors}  non-2xx {non2xx}", bad if errors or non2xx else None)
+        text.append("\n\nServer", label)
+        cpu = r.server.get("cpu_pct_mean")
+        rss = r.server.get("rss_mb_max")
+        text.append(f"\nCPU {cpu:.0f} %" if cpu is not None else "\nCPU —")
+        text.append(f"  RSS {rss:.0f} MB" if rss is not None else "  RSS —")
+        text.append(f"\n{r.server.get('procs', '—')} procs · {r.server.get('threads', '—')} thr")
+        cpu_series = resample([float(p.get("server_cpu_pct", 0)) for p in r.timeline], width)
+        for line in spark_rows(cpu_series, width, 1, max([100.0, *cpu_series])):
+            text.append("\n" + line, spark)
+        for verdict in r.verdicts:
+            for i, chunk in enumerate(_wrap(verdict, width - 2)):
+                text.append("\n" + ("⚠ " if i == 0 else "  ") + chunk, bad)
+        return text
+
+
+def _wrap(line: str, width: int) -> Iterable[str]:
+    """Greedy word wrap for the narrow compare columns."""
+    width = max(4, width)
+    current = ""
+    for word in line.split():
+        if current and len(current) + 1 + len(word) > width:
+            yield current
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        yield current
