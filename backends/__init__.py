@@ -1,1 +1,23 @@
+"""wsgicompare.backends: the catalog of WSGI deployment backends and their shared lifecycle.
 
+Imports neither Textual nor wsgicompare.loader (tests/test_import_hygiene.py).
+"""
+
+from wsgicompare.backends.catalog import CATALOG, catalog_rows, get_backend
+from wsgicompare.backends.lifecycle import Server, check_user_app
+from wsgicompare.backends.spec import Backend, BackendError, BackendStartError, ServerConfig
+from wsgicompare.backends.workloads import WORKLOADS, Workload
+
+__all__ = [
+    "CATALOG",
+    "WORKLOADS",
+    "Backend",
+    "BackendError",
+    "BackendStartError",
+    "Server",
+    "ServerConfig",
+    "Workload",
+    "catalog_rows",
+    "check_user_app",
+    "get_backend",
+]
