@@ -1,0 +1,274 @@
+"""What the loader reports: one ``LoadTick`` per interval (merged over the loader
+processes) and one ``LoadSummary`` for the measured window; plus the merging of the
+processes' compact snapshots into them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .histogram import LatencyHistogram
+
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
+ERROR_KINDS = ("refused", "connect_timeout", "reset", "read_timeout", "closed_early", "protocol", "other")
+
+#: loader CPU at or above this share of what its cores can give means "loader-bound"
+SATURATED_CPU_SHARE = 0.90
+#: event-loop lag p99 above this means the loader answered late (loader-bound)
+SATURATED_LAG_P99_MS = 10.0
+#: open loop: below this share of the target rate the run did not send what was asked
+SATURATED_RATE_SHARE = 0.95
+
+
+@dataclass(frozen=True)
+class LoadTick:
+    """One tick, merged over all loader processes. During warm-up it shows the
+    warm-up traffic (``warmup`` True); such ticks count in no summary figure."""
+
+    index: int  #: tick number, 0 = first
+    t_s: float  #: seconds since the run start (warm-up included) at the end of this tick
+    interval_s: float  #: seconds this tick covered
+    warmup: bool  #: True while warming up
+    status: dict[str, int]  #: responses by status class (2xx 3xx 4xx 5xx)
+    errors: dict[str, int]  #: requests that ended without a response, by error kind
+    reconnects: int  #: keep-alive connections the server closed, reopened (not failures)
+    bytes: int  #: response bytes read (headers included)
+    latency: LatencyHistogram  #: µs; open loop: from the intended send time (corrected)
+    latency_uncorrected: LatencyHistogram | None  #: µs from the actual send (open loop only)
+    loader_cpu_pct: float  #: mean per loader process, 100 = one core
+    loop_lag_ms: float  #: worst event-loop lag of any loader process in this tick
+    done: bool  #: the last tick: the load has ended
+    procs: int = 1  #: loader processes that reported this tick
+    notes: tuple[str, ...] = ()  #: news from the loader processes (limits, errno counts)
+
+    @property
+    def responses(self) -> int:
+        return sum(self.status.values())
+
+    @property
+    def failed_requests(self) -> int:
+        """Requests that ended in an error (no response)."""
+        return sum(self.errors.values())
+
+    @property
+    def requests(self) -> int:
+        return self.responses + self.failed_requests
+
+    @property
+    def rps(self) -> float:
+        """Completed responses per second (errors never count)."""
+        return self.responses / self.interval_s if self.interval_s > 0 else 0.0
+
+    @property
+    def rps_2xx(self) -> float:
+        return self.status.get("2xx", 0) / self.interval_s if self.interval_s > 0 else 0.0
+
+
+@dataclass
+class LoadSummary:
+    """The measured window (warm-up excluded), merged over processes."""
+
+    elapsed_s: float = 0.0  #: measured seconds
+    status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
+    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
+    reconnects: int = 0
+    bytes: int = 0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)  #: µs (corrected in open loop)
+    latency_uncorrected: LatencyHistogram | None = None  #: µs from the actual send (open loop only)
+    rps: float = 0.0  #: responses per second, any status (errors never count)
+    rps_2xx: float = 0.0
+    requests: int = 0  #: responses + errors
+    failures: int = 0  #: errors + non-2xx responses
+    availability_pct: float | None = None  #: 2xx share of all requests
+    loader_cpu_pct: float = 0.0  #: mean per loader process, 100 = one core
+    loop_lag_p99_ms: float = 0.0  #: event-loop lag p99 over all processes
+    saturated: bool = False  #: the loader, not the server, may have been the bottleneck
+    saturation_reasons: list[str] = field(default_factory=list)
+    procs: int = 1
+    target_rate: float | None = None  #: open loop: req/s asked for
+    achieved_rate: float | None = None  #: open loop: req/s sent (responses + errors)
+    in_flight_dropped: int = 0  #: measured requests still in flight when the load ended (not counted)
+    notes: list[str] = field(default_factory=list)
+    fatal: str | None = None  #: why the load could not run to its end (a loader process died …)
+
+    @property
+    def responses(self) -> int:
+        return sum(self.status.values())
+
+
+def _hist_from_wire(wire: Any) -> LatencyHistogram:
+    h = LatencyHistogram()
+    add_wire(h, wire)
+    return h
+
+
+def add_wire(h: LatencyHistogram, wire: Any) -> None:
+    """Add one process's compact tick histogram (see worker ``_encode``)."""
+    if wire is None:
+        return
+    slot_bytes, count_bytes, lo, hi, total = wire
+    if not slot_bytes:
+        return
+    h.add_sparse(np.frombuffer(slot_bytes, np.int32), np.frombuffer(count_bytes, np.int64), lo, hi, total)
+
+
+class Accumulation:
+    """The parent's running totals: merges snapshots into ticks and the summary."""
+
+    def __init__(self, procs: int, open_loop: bool, target_rate: float | None, cpu_capacity_pct: float) -> None:
+        self.procs = procs
+        self.open_loop = open_loop
+        self.target_rate = target_rate
+        self.cpu_capacity_pct = cpu_capacity_pct  # what one process can get of its CPUs, 100 = a core
+        self.status = dict.fromkeys(STATUS_CLASSES, 0)
+        self.errors = dict.fromkeys(ERROR_KINDS, 0)
+        self.reconnects = 0
+        self.bytes = 0
+        self.latency = LatencyHistogram()
+        self.latency_uncorrected = LatencyHistogram() if open_loop else None
+        self.lag = LatencyHistogram()
+        self.cpu_s = [0.0] * procs  # measured-window CPU seconds per process
+        self.cpu_interval_s = [0.0] * procs
+        self.cpu_s_all = [0.0] * procs  # all ticks, for runs that never left the warm-up
+        self.cpu_interval_all_s = [0.0] * procs
+        self.measured_s = [0.0] * procs
+        self.in_flight = 0
+        self.notes: list[str] = []
+        self.fatal: str | None = None
+
+    def merge(self, index: int, snapshots: dict[int, dict[str, Any]], all_done: bool) -> LoadTick:
+        """Merge the processes' snapshots of tick ``index`` into one LoadTick."""
+        status = dict.fromkeys(STATUS_CLASSES, 0)
+        errors = dict.fromkeys(ERROR_KINDS, 0)
+        reconnects = 0
+        nbytes = 0
+        latency = LatencyHistogram()
+        latency_unc = LatencyHistogram() if self.open_loop else None
+        cpu_pcts = []
+        lag_max_ms = 0.0
+        t_s = 0.0
+        interval_s = 0.0
+        warmup = False
+        notes: list[str] = []
+        for proc, snap in snapshots.items():
+            t_s = max(t_s, snap["t_s"])
+            interval_s = max(interval_s, snap["interval_s"])
+            warmup = warmup or snap["warmup"]
+            cpu_pcts.append(100.0 * snap["cpu_s"] / snap["interval_s"])
+            self.cpu_s_all[proc] += snap["cpu_s"]
+            self.cpu_interval_all_s[proc] += snap["interval_s"]
+            if not snap["warmup"]:
+                self.cpu_s[proc] += snap["cpu_s"]
+                self.cpu_interval_s[proc] += snap["interval_s"]
+            lag = _hist_from_wire(snap["lag"])
+            lag_max_ms = max(lag_max_ms, lag.max / 1000.0)
+            if not snap["warmup"]:
+                self.lag.merge(lag)
+            notes.extend(snap["notes"])
+            # the tick shows all its traffic; the summary takes only the measured part
+            for part_name in ("measured", "warm"):
+                part = snap[part_name]
+                for cls, n in zip(STATUS_CLASSES, part["status"]):
+                    status[cls] += n
+                for kind, n in part["errors"].items():
+                    errors[kind] += n
+                reconnects += part["reconnects"]
+                nbytes += part["bytes"]
+                add_wire(latency, part["lat"])
+                if latency_unc is not None:
+                    add_wire(latency_unc, part["lat_unc"])
+            part = snap["measured"]
+            for cls, n in zip(STATUS_CLASSES, part["status"]):
+                self.status[cls] += n
+            for kind, n in part["errors"].items():
+                self.errors[kind] += n
+            self.reconnects += part["reconnects"]
+            self.bytes += part["bytes"]
+            add_wire(self.latency, part["lat"])
+            if self.latency_uncorrected is not None:
+                add_wire(self.latency_uncorrected, part["lat_unc"])
+            end = snap.get("end")
+            if end:
+                self.measured_s[proc] = end["measured_s"]
+                self.in_flight += end["in_flight"]
+        self.notes.extend(notes)
+        return LoadTick(
+            index=index,
+            t_s=t_s,
+            interval_s=interval_s,
+            warmup=warmup,
+            status=status,
+            errors=errors,
+            reconnects=reconnects,
+            bytes=nbytes,
+            latency=latency,
+            latency_uncorrected=latency_unc,
+            loader_cpu_pct=sum(cpu_pcts) / len(cpu_pcts) if cpu_pcts else 0.0,
+            loop_lag_ms=lag_max_ms,
+            done=all_done,
+            procs=len(snapshots),
+            notes=tuple(notes),
+        )
+
+    def summary(self) -> LoadSummary:
+        elapsed_s = max(self.measured_s) if self.measured_s else 0.0
+        responses = sum(self.status.values())
+        errors_total = sum(self.errors.values())
+        requests = responses + errors_total
+        cpu_pcts = []
+        for proc in range(self.procs):
+            if self.cpu_interval_s[proc] > 0:
+                cpu_pcts.append(100.0 * self.cpu_s[proc] / self.cpu_interval_s[proc])
+            elif self.cpu_interval_all_s[proc] > 0:
+                cpu_pcts.append(100.0 * self.cpu_s_all[proc] / self.cpu_interval_all_s[proc])
+        cpu_pct = sum(cpu_pcts) / len(cpu_pcts) if cpu_pcts else 0.0
+        lag_p99_ms = self.lag.percentile(99) / 1000.0
+        reasons = []
+        if cpu_pct >= SATURATED_CPU_SHARE * self.cpu_capacity_pct:
+            reasons.append(
+                f"loader CPU {cpu_pct:.0f}% per process (of {self.cpu_capacity_pct:.0f}% available): the loader may be the bottleneck"
+            )
+        if lag_p99_ms > SATURATED_LAG_P99_MS:
+            reasons.append(f"loader event-loop lag p99 {lag_p99_ms:.1f} ms (> {SATURATED_LAG_P99_MS:g} ms)")
+        achieved = None
+        if self.target_rate is not None:
+            achieved = requests / elapsed_s if elapsed_s > 0 else 0.0
+            if achieved < SATURATED_RATE_SHARE * self.target_rate:
+                reasons.append(
+                    f"open loop sent {achieved:.0f} of the {self.target_rate:g} req/s asked "
+                    f"(all connections busy or the loader too slow)"
+                )
+        return LoadSummary(
+            elapsed_s=elapsed_s,
+            status=dict(self.status),
+            errors=dict(self.errors),
+            reconnects=self.reconnects,
+            bytes=self.bytes,
+            latency=self.latency,
+            latency_uncorrected=self.latency_uncorrected,
+            rps=responses / elapsed_s if elapsed_s > 0 else 0.0,
+            rps_2xx=self.status["2xx"] / elapsed_s if elapsed_s > 0 else 0.0,
+            requests=requests,
+            failures=errors_total + responses - self.status["2xx"],
+            availability_pct=100.0 * self.status["2xx"] / requests if requests else None,
+            loader_cpu_pct=cpu_pct,
+            loop_lag_p99_ms=lag_p99_ms,
+            saturated=bool(reasons),
+            saturation_reasons=reasons,
+            procs=self.procs,
+            target_rate=self.target_rate,
+            achieved_rate=achieved,
+            in_flight_dropped=self.in_flight,
+            notes=list(dict.fromkeys(self.notes)),
+            fatal=self.fatal,
+        )
+
+
+def cpu_capacity_pct(cpus: tuple[int, ...], procs: int) -> float:
+    """How much of a core one loader process can get: 100, or less when more
+    processes than CPUs share them."""
+    n_cpus = len(cpus) if cpus else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return 100.0 * min(1.0, n_cpus / procs)

@@ -1,0 +1,743 @@
+"""One loader process: an HTTP/1.1 client on asyncio protocols (uvloop when installed)
+with httptools parsing the responses, and the loop that sends one snapshot per tick.
+
+Hot path (keep-alive, closed loop): ``Link.data_received`` → ``parser.feed_data`` →
+``Client.on_headers_complete`` / ``on_message_complete`` → the next pre-encoded
+request is written from inside that callback. No task, no future, no allocation
+per request beyond one int appended to an ``array('q')``.
+
+Runs only in a child process started by ``LoadRun`` (spawn); never import it for
+its side effects in the UI process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import errno
+import os
+import random
+import resource
+import signal
+import socket
+import sys
+import time
+from array import array
+from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
+
+import httptools
+
+from .histogram import bucket_sparse
+from .profile import LoadProfile
+
+ERROR_KINDS = ("refused", "connect_timeout", "reset", "read_timeout", "closed_early", "protocol", "other")
+
+# client states
+CLOSED, CONNECTING, IDLE, BUSY = 0, 1, 2, 3
+
+#: seconds between two event-loop lag probes
+LAG_PROBE_S = 0.01
+#: seconds in-flight requests may still finish after stop() before they are dropped
+STOP_GRACE_S = 0.5
+#: connect failures other than "refused" (EMFILE, EADDRNOTAVAIL…) back off this long
+#: before the client tries again, so an exhausted resource is not hammered in a hot loop
+OTHER_ERROR_BACKOFF_S = 0.05
+#: extra file descriptors a process needs beyond its connections (pipe, loop, stdio)
+FD_MARGIN = 64
+
+_monotonic = time.monotonic
+
+
+def split_evenly(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` whole shares, the first ones one larger (deterministic)."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def build_request(profile: LoadProfile) -> bytes:
+    """The one GET request every client sends, encoded once."""
+    parts = urlsplit(profile.url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", "User-Agent: wsgicompare-loader", "Accept: */*"]
+    if not profile.keepalive:
+        lines.append("Connection: close")
+    lines.extend(f"{name}: {value}" for name, value in profile.headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def tick_boundary_s(k: int, warmup_s: float, tick_s: float) -> float:
+    """End of tick ``k`` in seconds after the run start. Warm-up ticks end on the
+    warm-up's end, so no tick mixes warm-up and measured time; every process uses
+    the same boundaries, so tick ``k`` means the same interval in all of them."""
+    n_warm = warmup_ticks(warmup_s, tick_s)
+    if k < n_warm:
+        return min((k + 1) * tick_s, warmup_s)
+    return warmup_s + (k - n_warm + 1) * tick_s
+
+
+def warmup_ticks(warmup_s: float, tick_s: float) -> int:
+    return 0 if warmup_s <= 0 else max(1, int(-(-warmup_s // tick_s)))
+
+
+class Accumulator:
+    """Counts for one tick; either the measured part or the warm-up part. A request
+    keeps the accumulator it was issued under, so warm-up requests never leak into
+    the figures (and ``--requests``/``--reps`` stay exact)."""
+
+    __slots__ = ("status", "errors", "reconnects", "bytes", "lat", "lat_unc")
+
+    def __init__(self, open_loop: bool) -> None:
+        self.status = [0] * 10  # by status // 100
+        self.errors = dict.fromkeys(ERROR_KINDS, 0)
+        self.reconnects = 0
+        self.bytes = 0
+        self.lat = array("q")  # µs from intended send (closed loop: actual send)
+        self.lat_unc = array("q") if open_loop else None  # µs from the actual send (open loop)
+
+    def drain(self) -> dict[str, Any]:
+        """This tick's figures in compact form; resets the accumulator."""
+        lat, self.lat = self.lat, array("q")
+        part: dict[str, Any] = {
+            "status": self.status[2:6],
+            "errors": {k: v for k, v in self.errors.items() if v},
+            "reconnects": self.reconnects,
+            "bytes": self.bytes,
+            "lat": _encode(lat),
+            "lat_unc": None,
+        }
+        if self.lat_unc is not None:
+            unc, self.lat_unc = self.lat_unc, array("q")
+            part["lat_unc"] = _encode(unc)
+        # statuses outside 2xx..5xx were counted as protocol errors already
+        self.status = [0] * 10
+        self.errors = dict.fromkeys(ERROR_KINDS, 0)
+        self.reconnects = 0
+        self.bytes = 0
+        return part
+
+
+def _encode(values: array) -> tuple[bytes, bytes, int, int, int]:
+    slots, counts, lo, hi, total = bucket_sparse(values)
+    return slots.tobytes(), counts.tobytes(), lo, hi, total
+
+
+class Link(asyncio.Protocol):
+    """The protocol of one TCP connection. Tiny and per connection, so a late
+    callback from a connection the client already gave up (timed out, closed)
+    is recognised (``client.link is not self``) and ignored."""
+
+    __slots__ = ("client", "transport")
+
+    def __init__(self, client: "Client") -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        client = self.client
+        if client.link is self and client.state == CONNECTING:
+            client.on_connected(transport)  # type: ignore[arg-type]
+        else:
+            transport.abort()  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        client = self.client
+        if client.link is not self:
+            return
+        if client.state != BUSY:
+            # bytes nobody asked for: not a response to count; drop the connection
+            client.drop_connection(abort=True)
+            return
+        client.got += len(data)
+        try:
+            client.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            client.fail("protocol")
+        except httptools.HttpParserError:
+            client.fail("protocol")
+
+    def eof_received(self) -> bool | None:
+        return False  # close our side too; connection_lost tells the client
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        client = self.client
+        if client.link is self:
+            client.on_lost(exc)
+
+
+class Client:
+    """One simulated client: one connection at a time, one request at a time."""
+
+    __slots__ = (
+        "worker", "state", "link", "transport", "parser", "has_request", "t_intended", "t_sent",
+        "acc", "got", "responses_on_link", "resent", "keep_alive", "status", "reps_issued",
+        "retired", "connect_task", "think_handle",
+    )
+
+    def __init__(self, worker: "Worker") -> None:
+        self.worker = worker
+        self.state = CLOSED
+        self.link: Link | None = None
+        self.transport: asyncio.Transport | None = None
+        self.parser: Any = None
+        self.has_request = False  # a request is being (re)sent or awaits its response
+        self.t_intended = 0.0  # monotonic s the request was meant to go out (open loop schedule)
+        self.t_sent = 0.0  # monotonic s it was handed to this client
+        self.acc: Accumulator = worker.warm_acc
+        self.got = 0  # bytes of the current response received so far
+        self.responses_on_link = 0  # complete responses on the current connection
+        self.resent = False  # the current request was already resent once after a keep-alive close
+        self.keep_alive = True  # what the server said for the current response
+        self.status = 0
+        self.reps_issued = 0  # measured requests this client issued (for --reps)
+        self.retired = False
+        self.connect_task: asyncio.Task | None = None
+        self.think_handle: asyncio.TimerHandle | None = None
+
+    # -- sending ----------------------------------------------------------------------
+    def issue(self, t_intended: float, now: float, acc: Accumulator) -> None:
+        self.has_request = True
+        self.t_intended = t_intended
+        self.t_sent = now
+        self.acc = acc
+        self.resent = False
+        state = self.state
+        if state == IDLE:
+            self.state = BUSY
+            self.got = 0
+            self.transport.write(self.worker.request)  # type: ignore[union-attr]
+        elif state == CLOSED:
+            self.connect()
+
+    def connect(self) -> None:
+        self.state = CONNECTING
+        link = Link(self)
+        self.link = link
+        self.connect_task = self.worker.loop.create_task(self._open(link))
+
+    async def _open(self, link: Link) -> None:
+        worker = self.worker
+        try:
+            await worker.loop.create_connection(lambda: link, worker.host, worker.port)
+        except asyncio.CancelledError:
+            return
+        except OSError as exc:
+            if self.link is not link:
+                return
+            self.link = None
+            self.connect_task = None
+            self.state = CLOSED
+            kind = worker.classify_connect_error(exc)
+            self.fail(kind, backoff=kind == "other")
+            return
+        if self.link is link:
+            self.connect_task = None
+
+    def on_connected(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.parser = httptools.HttpResponseParser(self)
+        self.responses_on_link = 0
+        self.state = IDLE
+        if self.has_request:
+            self.state = BUSY
+            self.got = 0
+            transport.write(self.worker.request)
+
+    # -- parser callbacks (called from inside feed_data) --------------------------------
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        self.status = parser.get_status_code()
+        # must be read here: after the message completes httptools reports False
+        self.keep_alive = parser.should_keep_alive()
+
+    def on_message_complete(self) -> None:
+        now = _monotonic()
+        acc = self.acc
+        acc.lat.append(int((now - self.t_intended) * 1e6))
+        if acc.lat_unc is not None:
+            acc.lat_unc.append(int((now - self.t_sent) * 1e6))
+        cls = self.status // 100
+        if 2 <= cls <= 5:
+            acc.status[cls] += 1
+        else:
+            acc.errors["protocol"] += 1
+        acc.bytes += self.got
+        self.has_request = False
+        self.responses_on_link += 1
+        worker = self.worker
+        if self.keep_alive and worker.keepalive:
+            self.state = IDLE
+        else:
+            self.drop_connection()
+        worker.next_request(self, now)
+
+    # -- failures -----------------------------------------------------------------------
+    def on_lost(self, exc: Exception | None) -> None:
+        was = self.state
+        self.link = None
+        self.transport = None
+        self.state = CLOSED
+        worker = self.worker
+        if was == BUSY:
+            if self.got == 0 and self.responses_on_link > 0 and not self.resent:
+                # A keep-alive connection the server closed before any byte of this
+                # response (uWSGI's --http router does it after every response):
+                # the GET is idempotent, so reconnect and resend; not a failure.
+                self.acc.reconnects += 1
+                self.resent = True
+                self.connect()
+                return
+            self.acc.bytes += self.got
+            self.fail("reset" if isinstance(exc, ConnectionResetError) else "closed_early")
+        elif was == IDLE and worker.keepalive and not worker.finishing:
+            # the server closed an idle keep-alive connection; the next request reconnects
+            self.acc.reconnects += 1
+
+    def fail(self, kind: str, backoff: bool = False) -> None:
+        """End the current request as error ``kind`` and go on with the next one."""
+        if not self.has_request:
+            return
+        self.acc.errors[kind] += 1
+        self.has_request = False
+        self.drop_connection()
+        worker = self.worker
+        if backoff and not worker.finishing:
+            self.think_handle = worker.loop.call_later(OTHER_ERROR_BACKOFF_S, worker.after_think, self)
+        else:
+            worker.next_request(self, _monotonic())
+
+    def drop_connection(self, abort: bool = False) -> None:
+        """Forget the current connection (its late callbacks are ignored) and close it."""
+        self.link = None
+        self.state = CLOSED
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            if abort:
+                transport.abort()
+            else:
+                transport.close()
+        task, self.connect_task = self.connect_task, None
+        if task is not None and not task.done():
+            task.cancel()
+
+
+class Worker:
+    """Runs one process's share of the load and reports a snapshot per tick."""
+
+    def __init__(self, profile: LoadProfile, index: int, pipe: Any, host: str, port: int, start_at: float) -> None:
+        self.profile = profile
+        self.index = index
+        self.pipe = pipe
+        self.host = host
+        self.port = port
+        self.loop = asyncio.get_running_loop()
+        self.request = build_request(profile)
+        self.keepalive = profile.keepalive
+        self.open_loop = profile.rate is not None
+        self.clients_n = split_evenly(profile.concurrency, profile.procs)[index]
+        self.requests_left = split_evenly(profile.requests, profile.procs)[index] if profile.requests else None
+        self.reps = profile.reps
+        self.delay_s = profile.delay_s
+        self.timeout_s = profile.timeout_s
+        self.warm_acc = Accumulator(self.open_loop)
+        self.measured_acc = Accumulator(self.open_loop)
+        self.start_at = start_at  # monotonic s of the run start (same in every process)
+        self.warm_end = start_at + profile.warmup_s
+        self.end_at = self.warm_end + profile.duration_s if profile.duration_s is not None else None
+        self.wall_end = start_at + profile.max_wall_s
+        self.issue_acc = self.warm_acc if profile.warmup_s > 0 else self.measured_acc
+        self.measured_start = start_at if profile.warmup_s <= 0 else None
+        self.n_warm_ticks = warmup_ticks(profile.warmup_s, profile.tick_s)
+        self.k = 0
+        self.last_tick_at = start_at
+        self.cpu_prev = time.process_time()
+        self.lag = array("q")
+        self.lag_expected = 0.0
+        self.finishing = False  # no new requests; in-flight ones may still complete
+        self.finished = False
+        self.done = self.loop.create_future()
+        self.notes: list[str] = []
+        self.errno_counts: dict[str, int] = {}
+        self.clients = [Client(self) for _ in range(self.clients_n)]
+        self.active = self.clients_n
+        # the periodic timers, kept by name so finish() can cancel them
+        self.tick_timer: asyncio.TimerHandle | None = None
+        self.lag_timer: asyncio.TimerHandle | None = None
+        self.sweep_timer: asyncio.TimerHandle | None = None
+        self.schedule_timer: asyncio.TimerHandle | None = None
+        self.grace_timer: asyncio.TimerHandle | None = None
+        # open loop
+        self.rate = profile.rate / profile.procs if profile.rate else None
+        self.backlog: deque = deque()
+        self.idle_open: deque = deque()
+        self.idle_closed: list[Client] = []
+        self.sent_scheduled = 0
+        self.schedule_t0 = start_at + (index / profile.rate if profile.rate else 0.0)
+
+    # -- the run ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        loop = self.loop
+        delay = max(0.0, self.start_at - _monotonic())
+        await asyncio.sleep(delay)
+        # The run's clock started at start_at, before any connection is opened: a run
+        # that cannot open its connections still ends on time.
+        self._arm_tick()
+        self.lag_expected = _monotonic() + LAG_PROBE_S
+        self.lag_timer = loop.call_later(LAG_PROBE_S, self._probe_lag)
+        self.sweep_timer = loop.call_later(self._sweep_every_s(), self._sweep)
+        loop.add_reader(self.pipe.fileno(), self._on_parent)
+        if self.active == 0 or self.requests_left == 0:
+            for client in self.clients:
+                client.retired = True
+            self.active = 0
+            self.finish(_monotonic())
+        elif self.open_loop:
+            self.idle_closed = list(reversed(self.clients))
+            self._schedule()
+        else:
+            now = _monotonic()
+            for client in self.clients:
+                self._issue_closed(client, now)
+        try:
+            await self.done
+        finally:
+            loop.remove_reader(self.pipe.fileno())
+
+    def next_request(self, client: Client, now: float) -> None:
+        """Give ``client`` its next request, or retire it when the stop rule says so."""
+        if self.finishing:
+            self.retire(client)
+            return
+        if self.open_loop:
+            if self.backlog:
+                t_intended, acc = self.backlog.popleft()
+                client.issue(t_intended, now, acc)
+            elif client.state == IDLE:
+                self.idle_open.append(client)
+            else:
+                self.idle_closed.append(client)
+            return
+        if self.delay_s > 0:
+            client.think_handle = self.loop.call_later(random.random() * self.delay_s, self.after_think, client)
+            return
+        self._issue_closed(client, now)
+
+    def after_think(self, client: Client) -> None:
+        client.think_handle = None
+        if self.open_loop:
+            self.next_request(client, _monotonic())
+        elif self.finishing:
+            self.retire(client)
+        else:
+            self._issue_closed(client, _monotonic())
+
+    def _issue_closed(self, client: Client, now: float) -> None:
+        acc = self.issue_acc
+        if acc is self.measured_acc:
+            if self.reps is not None:
+                if client.reps_issued >= self.reps:
+                    self.retire(client)
+                    return
+                client.reps_issued += 1
+            if self.requests_left is not None:
+                if self.requests_left <= 0:
+                    self.retire(client)
+                    return
+                self.requests_left -= 1
+        client.issue(now, now, acc)
+
+    def retire(self, client: Client) -> None:
+        if client.retired:
+            return
+        client.retired = True
+        client.drop_connection()
+        self.active -= 1
+        if self.active <= 0:
+            self.finish(_monotonic())
+
+    # -- open loop -------------------------------------------------------------------------
+    def _schedule(self) -> None:
+        if self.finishing:
+            return
+        now = _monotonic()
+        interval = 1.0 / self.rate  # type: ignore[operator]
+        while True:
+            t_intended = self.schedule_t0 + self.sent_scheduled * interval
+            if t_intended > now:
+                break
+            if t_intended >= self.warm_end:
+                if self.issue_acc is not self.measured_acc:
+                    self._begin_measuring(now)
+                acc = self.measured_acc
+                if self.requests_left is not None:
+                    if self.requests_left <= 0:
+                        self._scheduler_done()
+                        return
+                    self.requests_left -= 1
+            else:
+                acc = self.warm_acc
+            self.sent_scheduled += 1
+            if self.idle_open:
+                self.idle_open.popleft().issue(t_intended, now, acc)
+            elif self.idle_closed:
+                self.idle_closed.pop().issue(t_intended, now, acc)
+            else:
+                # every connection busy: the request waits; its latency still counts
+                # from t_intended (coordinated omission corrected)
+                self.backlog.append((t_intended, acc))
+        self.schedule_timer = self.loop.call_later(max(0.0, t_intended - _monotonic()), self._schedule)
+
+    def _scheduler_done(self) -> None:
+        """The open loop scheduled its last request: retire clients once idle."""
+        self.finishing_soft()
+
+    def finishing_soft(self) -> None:
+        """Stop issuing; clients retire as their in-flight requests end."""
+        if self.finishing:
+            return
+        self.finishing = True
+        self.backlog.clear()
+        for client in list(self.clients):
+            if not client.has_request:
+                if client.think_handle is not None:
+                    client.think_handle.cancel()
+                    client.think_handle = None
+                self.retire(client)
+
+    # -- timers ------------------------------------------------------------------------------
+    def _arm_tick(self) -> None:
+        target = self.start_at + tick_boundary_s(self.k, self.profile.warmup_s, self.profile.tick_s)
+        if self.end_at is not None:
+            target = min(target, self.end_at)
+        target = min(target, self.wall_end)
+        self.tick_timer = self.loop.call_later(max(0.0, target - _monotonic()), self._tick)
+
+    def _tick(self) -> None:
+        if self.finished:
+            return
+        now = _monotonic()
+        if self.end_at is not None and now >= self.end_at - 0.0005:
+            self.finish(now, measured_end=self.end_at)
+            return
+        if now >= self.wall_end - 0.0005:
+            self.notes.append(f"loader process {self.index}: hit the wall-time cap of {self.profile.max_wall_s:g} s")
+            self.finish(now)
+            return
+        self._send_tick(now, done=False)
+        if self.issue_acc is not self.measured_acc and self.k >= self.n_warm_ticks:
+            self._begin_measuring(now)
+        self._arm_tick()
+
+    def _begin_measuring(self, now: float) -> None:
+        """The warm-up is over: new requests count from here on."""
+        self.issue_acc = self.measured_acc
+        self.measured_start = now
+        if self.requests_left is None and self.reps is None:
+            # time-bound run: count what completes inside the measured window
+            for client in self.clients:
+                if client.has_request:
+                    client.acc = self.measured_acc
+
+    def _probe_lag(self) -> None:
+        now = _monotonic()
+        self.lag.append(max(0, int((now - self.lag_expected) * 1e6)))
+        self.lag_expected = now + LAG_PROBE_S
+        if not self.finished:
+            self.lag_timer = self.loop.call_later(LAG_PROBE_S, self._probe_lag)
+
+    def _sweep_every_s(self) -> float:
+        return min(0.1, max(0.01, self.timeout_s / 10))
+
+    def _sweep(self) -> None:
+        """Time out requests (connect included) older than timeout_s. One periodic
+        sweep instead of a timer per request keeps the hot path free of timers."""
+        if self.finished:
+            return
+        now = _monotonic()
+        limit = now - self.timeout_s
+        for client in self.clients:
+            if client.has_request and client.t_sent < limit and client.state in (CONNECTING, BUSY):
+                kind = "connect_timeout" if client.state == CONNECTING else "read_timeout"
+                client.drop_connection(abort=True)
+                client.fail(kind)
+        self.sweep_timer = self.loop.call_later(self._sweep_every_s(), self._sweep)
+
+    def _on_parent(self) -> None:
+        try:
+            if not self.pipe.poll():
+                return
+            msg = self.pipe.recv()
+        except (EOFError, OSError):
+            # the parent is gone: stop now
+            self.finish(_monotonic())
+            return
+        if msg and msg[0] == "stop":
+            self.stop_soon()
+
+    def stop_soon(self) -> None:
+        """stop() from the parent: no new requests; in-flight ones get STOP_GRACE_S."""
+        if self.finishing:
+            return
+        self.finishing_soft()
+        if not self.finished:
+            grace = min(STOP_GRACE_S, self.timeout_s)
+            self.grace_timer = self.loop.call_later(grace, lambda: self.finish(_monotonic()))
+
+    # -- ending and reporting ----------------------------------------------------------------
+    def finish(self, now: float, measured_end: float | None = None) -> None:
+        """End the run: drop what is still in flight (not counted), send the last tick."""
+        if self.finished:
+            return
+        self.finishing = True
+        self.finished = True
+        for timer in (self.tick_timer, self.lag_timer, self.sweep_timer, self.schedule_timer, self.grace_timer):
+            if timer is not None:
+                timer.cancel()
+        in_flight = 0
+        for client in self.clients:
+            if client.has_request:
+                if client.acc is self.measured_acc:
+                    in_flight += 1
+                client.has_request = False
+            if client.think_handle is not None:
+                client.think_handle.cancel()
+                client.think_handle = None
+            client.drop_connection(abort=True)
+        if measured_end is None:
+            measured_end = now
+        if self.measured_start is None:
+            measured_s = 0.0
+        else:
+            measured_s = max(0.0, measured_end - self.measured_start)
+        self._send_tick(now, done=True, end={"measured_s": measured_s, "in_flight": in_flight})
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def classify_connect_error(self, exc: OSError) -> str:
+        if isinstance(exc, ConnectionRefusedError):
+            return "refused"
+        if isinstance(exc, TimeoutError):
+            return "connect_timeout"
+        if isinstance(exc, ConnectionResetError):
+            return "reset"
+        name = errno.errorcode.get(exc.errno or 0, "") or type(exc).__name__
+        self.errno_counts[name] = self.errno_counts.get(name, 0) + 1
+        return "other"
+
+    def _send_tick(self, now: float, done: bool, end: dict | None = None) -> None:
+        cpu = time.process_time()
+        lag, self.lag = self.lag, array("q")
+        notes = self.notes
+        self.notes = []
+        if done and self.errno_counts:
+            for name, count in sorted(self.errno_counts.items()):
+                why = f" ({os.strerror(getattr(errno, name))})" if hasattr(errno, name) else ""
+                notes.append(f"loader process {self.index}: {count} connects failed with {name}{why}, counted as 'other'")
+        msg = {
+            "k": self.k,
+            "t_s": now - self.start_at,
+            "interval_s": max(1e-6, now - self.last_tick_at),
+            "warmup": self.k < self.n_warm_ticks,
+            "done": done,
+            "measured": self.measured_acc.drain(),
+            "warm": self.warm_acc.drain(),
+            "cpu_s": cpu - self.cpu_prev,
+            "lag": _encode(lag),
+            "notes": notes,
+            "end": end,
+        }
+        self.cpu_prev = cpu
+        self.last_tick_at = now
+        self.k += 1
+        try:
+            self.pipe.send(("tick", msg))
+        except (BrokenPipeError, OSError):
+            self.finish(now)
+
+
+# -- process entry -------------------------------------------------------------------------------
+
+def _die_with_parent(parent_pid: int) -> None:
+    """PR_SET_PDEATHSIG: the kernel SIGKILLs this process when its parent dies, so a
+    killed wsgicompare leaves no loader behind."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _raise_nofile(needed: int, index: int) -> list[str]:
+    notes = []
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            target = hard if hard != resource.RLIM_INFINITY else max(soft, needed + FD_MARGIN)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        if soft < needed + FD_MARGIN:
+            notes.append(
+                f"loader process {index}: open-file limit {soft} cannot hold its {needed} connections "
+                f"(+{FD_MARGIN} spare); expect EMFILE errors — raise it with `ulimit -n`"
+            )
+    except (ValueError, OSError) as exc:
+        notes.append(f"loader process {index}: could not raise the open-file limit ({exc})")
+    return notes
+
+
+def _resolve(host: str, port: int) -> str:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)  # prefer IPv4 like most servers bind
+    return infos[0][4][0]
+
+
+def worker_main(pipe: Any, profile: LoadProfile, index: int, parent_pid: int) -> None:
+    """Entry point of a loader process (multiprocessing spawn target)."""
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    notes: list[str] = []
+    if profile.cpus:
+        try:
+            os.sched_setaffinity(0, profile.cpus)
+        except OSError as exc:
+            notes.append(f"loader process {index}: could not pin to CPUs {list(profile.cpus)} ({exc})")
+    clients_n = split_evenly(profile.concurrency, profile.procs)[index]
+    notes += _raise_nofile(clients_n, index)
+    parts = urlsplit(profile.url)
+    port = parts.port or 80
+    try:
+        host = _resolve(parts.hostname or "", port)
+    except OSError as exc:
+        pipe.send(("fatal", f"cannot resolve {parts.hostname!r}: {exc}"))
+        return
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+        loop_name = "uvloop"
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        loop_factory = asyncio.new_event_loop
+        loop_name = "asyncio"
+    pipe.send(("ready", {"notes": notes, "loop": loop_name, "pid": os.getpid()}))
+    try:
+        msg = pipe.recv()
+    except EOFError:
+        return
+    if msg[0] != "go":
+        return
+    start_at = msg[1]
+
+    async def main() -> None:
+        worker = Worker(profile, index, pipe, host, port, start_at)
+        await worker.run()
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
+    pipe.close()
+    sys.stdout.flush()
