@@ -93,6 +93,7 @@ class RunResult:
     rps_2xx: float = 0.0  #: 2xx responses per second over the measured window
     settle: dict[str, Any] = field(default_factory=dict)  #: wait before this run: waited_s, time_wait (sockets left)
     crashed_at_s: float | None = None  #: seconds into the load when the server was found dead, else None
+    log_tail: str = ""  #: last lines of the server's log when it failed to start or crashed
 
     @property
     def failures(self) -> int:
@@ -161,6 +162,7 @@ RUN_FIELDS = (
     "repeat",
     "settle",
     "crashed_at_s",
+    "log_tail",
 )
 
 

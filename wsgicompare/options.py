@@ -1,0 +1,536 @@
+"""Command-line and config-file options, parsed and checked in one place.
+
+The CLI and a ``--config`` TOML file share every option name and every converter, so a
+scenario file says exactly what the command line would. Every bad value raises
+``OptionError`` with one line for the user; nothing here starts a process."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from typing import Any, NoReturn
+
+from wsgicompare import __version__
+from wsgicompare.spec import available_cpus
+
+
+class OptionError(ValueError):
+    """A bad option or config value; the message is one line."""
+
+
+# -- converters: each accepts the CLI's string or a TOML value ---------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
+_UNIT_S = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_INT = re.compile(r"^\s*[+-]?\d{1,12}\s*$")
+
+
+def parse_duration(name: str, value: Any, *, low: float = 0.0, high: float = 24 * 3600, zero_ok: bool = False) -> float:
+    """``10``, ``10s``, ``1.5``, ``500ms``, ``2m``, ``1h`` → seconds."""
+    if isinstance(value, bool):
+        raise OptionError(f"--{name} must be a duration such as 10s, 500ms or 2m, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise OptionError(f"--{name} must be a duration such as 10s, 500ms or 2m, got {value!r}")
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    else:
+        raise OptionError(f"--{name} must be a duration such as 10s, 500ms or 2m, got {value!r}")
+    if not math.isfinite(seconds) or seconds < low or seconds > high or (seconds == 0 and not zero_ok):
+        bound = f"{'from' if zero_ok else 'above'} {low:g} s {'to' if zero_ok else 'and at most'} {high:g} s"
+        raise OptionError(f"--{name} must be {bound}, got {value!r}")
+    return seconds
+
+
+def parse_int(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise OptionError(f"--{name} must be a whole number from {low} to {high}, got {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and _INT.match(value):
+        value = int(value)
+    if not isinstance(value, int) or not (low <= value <= high):
+        raise OptionError(f"--{name} must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def parse_float(name: str, value: Any, low: float, high: float) -> float:
+    try:
+        number = float(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number) or not (low < number <= high):
+        raise OptionError(f"--{name} must be a number above {low:g} and at most {high:g}, got {value!r}")
+    return number
+
+
+def parse_list(name: str, value: Any) -> list[str]:
+    """``a,b`` or a TOML list of strings → non-empty names, duplicates dropped."""
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",")]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value]
+    else:
+        raise OptionError(f"--{name} must be a comma-separated list of names, got {value!r}")
+    items = [v for v in items if v]
+    if not items:
+        raise OptionError(f"--{name} needs at least one name")
+    for item in items:
+        if not re.fullmatch(r"[A-Za-z0-9_.:/-]{1,100}", item):
+            raise OptionError(f"--{name}: {item!r} is not a valid name")
+    return list(dict.fromkeys(items))
+
+
+def parse_cpus(name: str, value: Any) -> tuple[int, ...]:
+    """``1``, ``1,3``, ``0-3`` (or a TOML list of ints) → CPUs this process may use."""
+    allowed = available_cpus()
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    cpus: list[int] = []
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        cpus = list(value)
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d{1,4}(\s*-\s*\d{1,4})?(\s*,\s*\d{1,4}(\s*-\s*\d{1,4})?)*\s*", value):
+        for part in value.split(","):
+            low, _, high = part.partition("-")
+            lo = int(low)
+            hi = int(high) if high.strip() else lo
+            if hi < lo:
+                raise OptionError(f"--{name}: range {part.strip()!r} runs backwards")
+            cpus.extend(range(lo, hi + 1))
+    else:
+        raise OptionError(f"--{name} must be CPU numbers such as 1 or 0,2 or 1-3, got {value!r}")
+    bad = sorted(set(cpus) - set(allowed))
+    if bad or not cpus:
+        raise OptionError(
+            f"--{name}: CPU {bad[0] if bad else '?'} is not available (this machine offers {_ranges(allowed)})"
+        )
+    return tuple(sorted(set(cpus)))
+
+
+def _ranges(cpus: tuple[int, ...]) -> str:
+    return ",".join(str(c) for c in cpus) or "none"
+
+
+def parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise OptionError(f"{name} must be true or false, got {value!r}")
+
+
+# -- the resolved options -----------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    """Every option after parsing, config merging and conversion (units in the names)."""
+
+    #: closed-loop clients / open connections
+    concurrency: int | None = None
+    #: measured seconds of load (None: the default, or no time limit when requests/reps stop the run)
+    duration: float | None = None
+    #: per-client request count (siege -r)
+    reps: int | None = None
+    #: total request count
+    requests: int | None = None
+    #: open-loop target req/s (None: closed loop)
+    rate: float | None = None
+    #: seconds of warm-up excluded from every figure
+    warmup: float | None = None
+    #: per-request timeout in seconds
+    timeout: float | None = None
+    #: closed-loop think time in seconds (siege -d)
+    delay: float | None = None
+    #: send Connection: close on every request
+    no_keepalive: bool = False
+    #: workload names (first is the one for --workload)
+    workloads: list[str] = field(default_factory=list)
+    #: backend ids to run
+    backends: list[str] = field(default_factory=list)
+    #: run every backend of the catalog (or those in --backends)
+    run_all: bool = False
+    #: runs per backend; the report gives the median and the spread
+    repeat: int = 1
+    #: worker processes per backend
+    workers: int | None = None
+    #: threads per worker
+    threads: int | None = None
+    #: CPUs the servers are pinned to
+    server_cpus: tuple[int, ...] | None = None
+    #: CPUs the loader processes are pinned to
+    loader_cpus: tuple[int, ...] | None = None
+    #: loader processes
+    loader_procs: int | None = None
+    #: the user's WSGI app, "module:callable"
+    app: str | None = None
+    #: request path (with --app or --url; default: the workload's path or "/")
+    path: str | None = None
+    #: load an already-running server at this URL
+    url: str | None = None
+    #: allow a --url that is not on loopback
+    allow_remote: bool = False
+    #: export formats, in the order asked
+    exports: list[str] = field(default_factory=list)
+    #: where to write the export(s); None = stdout
+    output: str | None = None
+    #: public port of the (single) backend
+    port: int | None = None
+    #: most seconds to wait between runs for the previous port's sockets to drain
+    settle_max: float | None = None
+    #: write these options to a TOML scenario file and exit
+    save_config: str | None = None
+    #: print the backend catalog and exit
+    list_backends: bool = False
+    #: with --list-backends: JSON instead of a table
+    json: bool = False
+    #: the config file these options came from (if any)
+    config: str | None = None
+
+    @property
+    def headless(self) -> bool:
+        return bool(self.backends or self.run_all or self.url)
+
+    @property
+    def workload(self) -> str | None:
+        return self.workloads[0] if self.workloads else None
+
+    @property
+    def output_dir(self) -> str:
+        """For the TUI's exports and screenshots."""
+        if self.output and os.path.isdir(self.output):
+            return self.output
+        return os.path.dirname(os.path.abspath(self.output)) if self.output else "."
+
+
+#: option name (as on the command line, without dashes) -> (Options field, converter)
+def _convert(name: str, value: Any) -> tuple[str, Any]:
+    if name == "concurrency":
+        return "concurrency", parse_int(name, value, 1, 100_000)
+    if name == "duration":
+        return "duration", parse_duration(name, value)
+    if name == "reps":
+        return "reps", parse_int(name, value, 1, 10_000_000)
+    if name == "requests":
+        return "requests", parse_int(name, value, 1, 1_000_000_000)
+    if name == "rate":
+        return "rate", parse_float(name, value, 0, 10_000_000)
+    if name == "warmup":
+        return "warmup", parse_duration(name, value, high=3600, zero_ok=True)
+    if name == "timeout":
+        return "timeout", parse_duration(name, value, high=3600)
+    if name == "delay":
+        return "delay", parse_duration(name, value, high=3600, zero_ok=True)
+    if name in ("no-keepalive", "run-all", "allow-remote", "list-backends", "json"):
+        return name.replace("-", "_"), parse_bool(name, value)
+    if name == "workload":
+        return "workloads", _one_name(name, value)
+    if name == "workloads":
+        return "workloads", parse_list(name, value)
+    if name == "backend":
+        return "backends", _one_name(name, value)
+    if name == "backends":
+        return "backends", parse_list(name, value)
+    if name == "repeat":
+        return "repeat", parse_int(name, value, 1, 100)
+    if name == "workers":
+        return "workers", parse_int(name, value, 1, 256)
+    if name == "threads":
+        return "threads", parse_int(name, value, 1, 1024)
+    if name in ("server-cpus", "loader-cpus"):
+        return name.replace("-", "_"), parse_cpus(name, value)
+    if name == "loader-procs":
+        return "loader_procs", parse_int(name, value, 1, 64)
+    if name == "app":
+        return "app", _app_target(value)
+    if name == "path":
+        return "path", _path(value)
+    if name in ("url", "output", "save-config"):
+        if not isinstance(value, str) or not value.strip() or "\0" in value:
+            raise OptionError(f"--{name} needs a non-empty text value, got {value!r}")
+        return name.replace("-", "_"), value.strip()
+    if name == "export":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            raise OptionError(f"--export must be one of md, json, csv, html, got {value!r}")
+        from wsgicompare.export import FORMATS
+
+        for item in items:
+            if item not in FORMATS:
+                raise OptionError(f"--export must be one of {', '.join(FORMATS)}, got {item!r}")
+        return "exports", list(dict.fromkeys(items))
+    if name == "port":
+        return "port", parse_int(name, value, 1, 65535)
+    if name == "settle-max":
+        return "settle_max", parse_duration(name, value, high=600, zero_ok=True)
+    raise OptionError(f"unknown option {name!r}")
+
+
+def _one_name(name: str, value: Any) -> list[str]:
+    if not isinstance(value, str):
+        raise OptionError(f"--{name} takes one name, got {value!r}")
+    items = parse_list(name, value)
+    if len(items) != 1:
+        raise OptionError(f"--{name} takes one name; use --{name}s a,b for several")
+    return items
+
+
+def _app_target(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", value.strip()):
+        raise OptionError(f"--app must look like 'module:callable' (e.g. 'myapp:app'), got {value!r}")
+    return value.strip()
+
+
+def _path(value: Any) -> str:
+    # the path goes into a request line: no spaces, no control characters, must start with /
+    if not isinstance(value, str) or not re.fullmatch(r"/[\x21-\x7e]{0,2000}", value):
+        raise OptionError(f"--path must start with / and hold no spaces or control characters, got {value!r}")
+    return value
+
+
+# -- argparse --------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises one line instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise OptionError(message.splitlines()[0] if message else "bad arguments")
+
+
+#: (flags, option name, argparse kwargs); all values stay strings until _convert
+_ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
+    (("-c", "--concurrency"), "concurrency", {"metavar": "N", "help": "clients / open connections (default 64)"}),
+    (("-d", "--duration"), "duration", {"metavar": "DUR", "help": "measured load time: 10, 10s, 500ms, 2m (default 10s)"}),
+    (("-r", "--reps"), "reps", {"metavar": "N", "help": "requests per client, like siege -r"}),
+    (("--requests",), "requests", {"metavar": "N", "help": "total requests"}),
+    (("--rate",), "rate", {"metavar": "R", "help": "open loop: target req/s (latency from intended send time)"}),
+    (("--warmup",), "warmup", {"metavar": "DUR", "help": "warm-up excluded from every figure (default 1s)"}),
+    (("--timeout",), "timeout", {"metavar": "DUR", "help": "per-request timeout (default 10s)"}),
+    (("--delay",), "delay", {"metavar": "DUR", "help": "closed loop think time 0..DUR, like siege -d"}),
+    (("--no-keepalive",), "no-keepalive", {"action": "store_const", "const": True, "help": "send Connection: close"}),
+    (("--workload",), "workload", {"metavar": "NAME", "help": "hello json cpu io bytes (default hello)"}),
+    (("--workloads",), "workloads", {"metavar": "A,B", "help": "several workloads: a matrix"}),
+    (("--backend", "-b"), "backend", {"metavar": "ID", "help": "run one backend"}),
+    (("--backends",), "backends", {"metavar": "A,B", "help": "run these backends"}),
+    (("--run-all",), "run-all", {"action": "store_const", "const": True, "help": "run every backend of the catalog"}),
+    (("--repeat",), "repeat", {"metavar": "N", "help": "runs per backend; report median and spread"}),
+    (("--workers",), "workers", {"metavar": "N", "help": "worker processes (default: number of server CPUs)"}),
+    (("--threads",), "threads", {"metavar": "N", "help": "threads per worker, threaded backends (default 4)"}),
+    (("--server-cpus",), "server-cpus", {"metavar": "CPUS", "help": "pin servers, e.g. 1 or 1-3 (default: all but CPU 0)"}),
+    (("--loader-cpus",), "loader-cpus", {"metavar": "CPUS", "help": "pin the loader (default: CPU 0)"}),
+    (("--loader-procs",), "loader-procs", {"metavar": "N", "help": "loader processes (default 1)"}),
+    (("--app",), "app", {"metavar": "MOD:CALLABLE", "help": "serve your own WSGI app"}),
+    (("--path",), "path", {"metavar": "PATH", "help": "request path with --app (default /)"}),
+    (("--url",), "url", {"metavar": "URL", "help": "load an already-running server (loopback unless --allow-remote)"}),
+    (("--allow-remote",), "allow-remote", {"action": "store_const", "const": True, "help": "allow a non-loopback --url"}),
+    (("--export",), "export", {"metavar": "FMT", "action": "append", "help": "md json csv html (repeatable)"}),
+    (("-o", "--output"), "output", {"metavar": "PATH", "help": "write the export here (default stdout)"}),
+    (("--port",), "port", {"metavar": "PORT", "help": "public port of a single backend"}),
+    (("--settle-max",), "settle-max", {"metavar": "DUR", "help": "most wait between runs for sockets to drain (default 10s)"}),
+    (("--config",), "config", {"metavar": "FILE", "help": "TOML scenario file with these option names"}),
+    (("--save-config",), "save-config", {"metavar": "FILE", "help": "write the options as a TOML scenario and exit"}),
+    (("--list-backends",), "list-backends", {"action": "store_const", "const": True, "help": "print the backend catalog"}),
+    (("--json",), "json", {"action": "store_const", "const": True, "help": "with --list-backends: JSON"}),
+]
+
+#: names a config file may hold (everything except --config itself and one-shot actions)
+CONFIG_KEYS = tuple(name for _, name, _ in _ARGS if name not in ("config", "save-config", "list-backends", "json"))
+
+#: max size of a config file: a scenario is a few lines, anything huge is a mistake
+MAX_CONFIG_BYTES = 64 * 1024
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="wsgicompare",
+        description="Compare Python WSGI deployment backends under the same load. "
+        "No arguments: open the terminal app.",
+        allow_abbrev=False,
+    )
+    for flags, name, kwargs in _ARGS:
+        parser.add_argument(*flags, dest=name.replace("-", "_"), default=None, **kwargs)
+    parser.add_argument("--version", action="version", version=f"wsgicompare {__version__}")
+    return parser
+
+
+def read_config(path: str) -> dict[str, Any]:
+    """A TOML scenario: a flat table of option names (dashes or underscores) → values."""
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_CONFIG_BYTES:
+            raise OptionError(f"--config {path}: {size} bytes is too big for a scenario file (max {MAX_CONFIG_BYTES})")
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OptionError:
+        raise
+    except tomllib.TOMLDecodeError as exc:
+        raise OptionError(f"--config {path}: not valid TOML: {str(exc).splitlines()[0]}") from None
+    except UnicodeDecodeError:
+        raise OptionError(f"--config {path}: not valid TOML: not UTF-8 text") from None
+    except OSError as exc:
+        raise OptionError(f"--config {path}: cannot read it: {exc.strerror or exc}") from None
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("_", "-")
+        if name not in CONFIG_KEYS:
+            raise OptionError(f"--config {path}: unknown option {key!r} (known: {', '.join(CONFIG_KEYS)})")
+        if isinstance(value, dict):
+            raise OptionError(f"--config {path}: {key!r} must be a value, not a table")
+        out[name] = value
+    return out
+
+
+def parse_options(argv: list[str] | None) -> Options:
+    """argv (without the program name) → checked Options. Raises OptionError."""
+    namespace = build_parser().parse_args(argv)
+    given: dict[str, Any] = {}
+    config_path = getattr(namespace, "config", None)
+    if config_path is not None:
+        given.update(read_config(config_path))
+    for _, name, _ in _ARGS:
+        value = getattr(namespace, name.replace("-", "_"))
+        if value is None or name == "config":
+            continue
+        given[name] = value  # the command line wins over the file
+    options = Options(config=config_path)
+    # --backend/--backends and --workload/--workloads fill the same field: both given is a contradiction
+    for one, many in (("backend", "backends"), ("workload", "workloads")):
+        if one in given and many in given:
+            raise OptionError(f"give --{one} or --{many}, not both")
+    for name, value in given.items():
+        attr, converted = _convert(name, value)
+        setattr(options, attr, converted)
+    check_combinations(options)
+    return options
+
+
+def check_combinations(o: Options) -> None:
+    """Options that are fine alone but not together."""
+    if o.url and (o.backends or o.run_all):
+        raise OptionError("--url loads a server that is already running; it cannot be combined with --backend/--run-all")
+    if o.url and (o.app or o.port or o.workers or o.threads or o.server_cpus):
+        raise OptionError("--url starts no server: --app, --port, --workers, --threads and --server-cpus do not apply")
+    if o.url and o.workloads:
+        raise OptionError("--url gives the path itself: --workload does not apply")
+    if o.allow_remote and not o.url:
+        raise OptionError("--allow-remote only applies to --url")
+    if len(o.backends) > 1 and not o.run_all and o.port is not None:
+        raise OptionError("--port works with one backend only (several would fight for it)")
+    if o.run_all and o.port is not None and len(o.backends) != 1:
+        raise OptionError("--port works with one backend only (several would fight for it)")
+    if o.json and not o.list_backends:
+        raise OptionError("--json goes with --list-backends (use --export json for results)")
+    if o.path and not (o.app or o.url):
+        raise OptionError("--path applies to --app (your app's path) or --url; the bundled workloads have their own")
+    if o.app and o.workloads:
+        raise OptionError("--app serves your own app: use --path instead of --workload")
+    if o.exports and len(o.exports) > 1 and not o.output:
+        raise OptionError("several --export formats need -o/--output (a directory or a file name to derive from)")
+    if o.output and not o.exports:
+        o.exports = [_format_from_suffix(o.output)]
+
+
+def _format_from_suffix(path: str) -> str:
+    from wsgicompare.export import FORMATS, SUFFIX
+
+    ext = os.path.splitext(path)[1].lower()
+    for fmt in FORMATS:
+        if SUFFIX[fmt] == ext:
+            return fmt
+    return "md"
+
+
+def check_output(o: Options) -> dict[str, str | None]:
+    """format -> path (None: stdout); raises unless every path can be written."""
+    from wsgicompare.export import SUFFIX
+
+    exports = o.exports or ["md"]
+    if not o.output:
+        return {exports[0]: None}
+    targets: dict[str, str | None] = {}
+    if os.path.isdir(o.output):
+        for fmt in exports:
+            targets[fmt] = os.path.join(o.output, f"wsgicompare{SUFFIX[fmt]}")
+    elif len(exports) == 1:
+        targets[exports[0]] = o.output
+    else:
+        stem = os.path.splitext(o.output)[0]
+        for fmt in exports:
+            targets[fmt] = stem + SUFFIX[fmt]
+    for path in targets.values():
+        assert path is not None
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise OptionError(f"-o/--output: directory {directory} does not exist")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise OptionError(f"-o/--output: cannot write in {directory}")
+        if os.path.isdir(path):
+            raise OptionError(f"-o/--output: {path} is a directory")
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            raise OptionError(f"-o/--output: {path} is not writable")
+    return targets
+
+
+# -- writing a scenario file -------------------------------------------------------------
+
+
+def to_config(o: Options) -> dict[str, Any]:
+    """Options → the TOML table that reads back to the same options."""
+    out: dict[str, Any] = {}
+    scalar = {
+        "concurrency": o.concurrency, "duration": o.duration, "reps": o.reps, "requests": o.requests,
+        "rate": o.rate, "warmup": o.warmup, "timeout": o.timeout, "delay": o.delay, "repeat": o.repeat,
+        "workers": o.workers, "threads": o.threads, "loader-procs": o.loader_procs, "app": o.app,
+        "path": o.path, "url": o.url, "output": o.output, "port": o.port, "settle-max": o.settle_max,
+    }  # fmt: skip
+    for name, value in scalar.items():
+        if value is not None and not (name == "repeat" and value == 1):
+            out[name] = value
+    for name, flag in (("no-keepalive", o.no_keepalive), ("run-all", o.run_all), ("allow-remote", o.allow_remote)):
+        if flag:
+            out[name] = True
+    if o.workloads:
+        out["workloads"] = list(o.workloads)
+    if o.backends:
+        out["backends"] = list(o.backends)
+    if o.server_cpus:
+        out["server-cpus"] = list(o.server_cpus)
+    if o.loader_cpus:
+        out["loader-cpus"] = list(o.loader_cpus)
+    if o.exports:
+        out["export"] = list(o.exports)
+    return out
+
+
+def dump_toml(table: dict[str, Any]) -> str:
+    """A flat table of scalars and lists of scalars as TOML (tomllib reads, it does not write)."""
+    lines = ["# wsgicompare scenario: run it with  wsgicompare --config THIS_FILE"]
+    for key, value in table.items():
+        lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        # TOML basic strings share JSON's escapes for everything we can meet here
+        import json
+
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def option_names() -> list[str]:
+    return [f.name for f in fields(Options)]
