@@ -1,0 +1,103 @@
+"""The TUI's plain parts: form parsing, the tick history the clock draws from, and the
+block-character renderers."""
+
+from __future__ import annotations
+
+import pytest
+from tui_snapshot_app import make_ticks
+
+from wsgicompare.tui.model import (
+    LoadSettings,
+    SettingsError,
+    TickHistory,
+    fmt_ms,
+    human_count,
+    parse_field,
+    settings_fields,
+    settings_from_fields,
+)
+from wsgicompare.tui.widgets import hbar, resample, spark_rows
+
+
+def test_parse_field_accepts_in_range_values():
+    assert parse_field("concurrency", " 64 ") == 64
+    assert parse_field("concurrency", "10_000") == 10_000
+    assert parse_field("duration_s", "2.5") == 2.5
+    assert parse_field("rate", "") is None  # empty rate = closed loop
+    assert parse_field("warmup_s", "0") == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("concurrency", "", "required"),
+        ("concurrency", "1.5", "whole number"),
+        ("concurrency", "0", "1…100000"),
+        ("concurrency", "100001", "1…100000"),
+        ("duration_s", "nan", "0.1…86400"),
+        ("rate", "x", "a number"),
+        ("workers", "-1", "1…256"),
+    ],
+)
+def test_parse_field_refuses_with_a_short_message(name, text, message):
+    with pytest.raises(SettingsError, match=message):
+        parse_field(name, text)
+
+
+def test_settings_need_a_stop_rule():
+    values = {name: parse_field(name, text) for name, text in settings_fields(LoadSettings()).items()}
+    values["duration_s"] = None
+    with pytest.raises(SettingsError, match="stop rule"):
+        settings_from_fields(values)
+    values["reps"] = 100
+    assert settings_from_fields(values).stop_rule() == "100 reps"
+
+
+def test_settings_fields_round_trip():
+    settings = LoadSettings(concurrency=8, duration_s=2.0, requests=500, rate=100.0)
+    parsed = {name: parse_field(name, text) for name, text in settings_fields(settings).items()}
+    assert settings_from_fields({**parsed, "workload": "hello", "keepalive": True}) == settings
+
+
+def test_history_frames_only_when_a_tick_arrived():
+    history = TickHistory(points=10)
+    assert history.frame() is None
+    ticks = make_ticks(n=14)
+    for tick in ticks[:3]:
+        history.add(tick)
+    frame = history.frame()
+    assert frame is not None and frame.tick is ticks[2]
+    assert history.frame() is None  # nothing new: the clock repaints nothing
+    for tick in ticks[3:]:
+        history.add(tick)
+    frame = history.frame()
+    assert frame.tick is ticks[-1]
+    assert len(frame.server_cpu_pct) == 10  # bounded by points
+    # warm-up ticks are not part of the throughput series
+    assert all(t.phase != "warmup" for t in ticks[-len(frame.rps):])
+    assert frame.rps[-1] == ticks[-1].rps
+    assert history.frame(force=True) is not None
+
+
+def test_spark_rows_scale_to_the_peak_and_height():
+    assert spark_rows([0, 4, 8], width=3, height=2) == ["  █", " ██"]  # half the peak fills the lower row
+    assert spark_rows([0, 2, 8], width=3, height=2) == ["  █", " ▄█"]
+    assert spark_rows([], 4, 1) == ["    "]
+    assert spark_rows([1, 2, 3, 4, 5, 6], width=3, height=1)[0] == "▆▇█"  # last `width` values
+    assert spark_rows([0.001, 100], width=2, height=1)[0][0] == "▁"  # a non-zero value stays visible
+
+
+def test_hbar_and_resample():
+    assert hbar(5, 10, 4) == "██"
+    assert hbar(10, 10, 4) == "████"
+    assert hbar(1, 0, 4) == ""
+    assert resample([1, 1, 3, 3], 2) == [1, 3]
+    assert resample([1, 2], 5) == [1, 2]
+
+
+def test_number_formats():
+    assert human_count(None) == "—"
+    assert human_count(999) == "999"
+    assert human_count(2600) == "2.6k"
+    assert human_count(2_500_000) == "2.5M"
+    assert fmt_ms(0.123) == "0.12" and fmt_ms(44.71) == "44.7" and fmt_ms(1234.5) == "1234"
