@@ -83,7 +83,7 @@ def test_spark_rows_scale_to_the_peak_and_height():
     assert spark_rows([0, 4, 8], width=3, height=2) == ["  █", " ██"]  # half the peak fills the lower row
     assert spark_rows([0, 2, 8], width=3, height=2) == ["  █", " ▄█"]
     assert spark_rows([], 4, 1) == ["    "]
-    assert spark_rows([1, 2, 3, 4, 5, 6], width=3, height=1)[0] == "▆▇█"  # last `width` values
+    assert spark_rows([1, 2, 3, 4, 5, 6], width=3, height=1)[0] == "▅▇█"  # last `width` values
     assert spark_rows([0.001, 100], width=2, height=1)[0][0] == "▁"  # a non-zero value stays visible
 
 
