@@ -7,6 +7,7 @@ Each spec's `budget` says how ServerConfig.workers / .threads map onto the serve
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import sys
 from importlib.util import find_spec
@@ -76,9 +77,9 @@ _NGINX_CONF = """\
 daemon off;
 pid {dir}/nginx.pid;
 error_log {dir}/nginx-error.log warn;
-worker_rlimit_nofile 65536;
+worker_rlimit_nofile {nofile};
 events {{
-    worker_connections 16384;
+    worker_connections {connections};
 }}
 http {{
     access_log off;
@@ -105,7 +106,12 @@ def _nginx(setup: Setup, locations: str, upstream: str = "") -> Launch:
     must reach the unix sockets, temp paths and static files inside it.
     """
     setup.mkdir("nginx-tmp")
+    # as many descriptors as the hard limit allows; a proxied connection needs two
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nofile = hard if 0 < hard < 65536 else 65536  # RLIM_INFINITY is -1
     conf = _NGINX_CONF.format(
+        nofile=nofile,
+        connections=max(1024, nofile // 2 - 64),
         user="user root root;\n" if os.geteuid() == 0 else "",
         workers=setup.config.workers,
         dir=setup.private_dir,

@@ -1,0 +1,325 @@
+"""Real servers on loopback: every backend of the catalog starts, answers, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from wsgicompare.backends import (
+    CATALOG,
+    WORKLOADS,
+    Backend,
+    BackendError,
+    BackendStartError,
+    ServerConfig,
+    catalog_rows,
+    get_backend,
+)
+from wsgicompare.backends.spec import Launch
+
+#: one CPU every server in these tests is pinned to (the last one this process may use)
+SERVER_CPU = max(os.sched_getaffinity(0))
+CONFIG = ServerConfig(workers=2, threads=2, cpus=(SERVER_CPU,))
+
+
+def get(url_base: str, path: str, timeout_s: float = 10.0) -> tuple[int, bytes]:
+    host, port = url_base.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout_s)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def snapshot(procs: list[psutil.Process]) -> list[tuple[int, float]]:
+    return [(p.pid, p.create_time()) for p in procs]
+
+
+def still_running(snap: list[tuple[int, float]]) -> list[int]:
+    """Pids of the snapshot that still run (same pid and start time, not a zombie)."""
+    left = []
+    for pid, created in snap:
+        try:
+            p = psutil.Process(pid)
+            if p.create_time() == created and p.status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+        except psutil.NoSuchProcess:
+            continue
+    return left
+
+
+def our_servers() -> list[psutil.Process]:
+    """Descendants of this test process other than the reaper."""
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "wsgicompare.backends.reaper" not in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def require_available(backend: Backend) -> None:
+    available, missing = backend.availability()
+    if available:
+        return
+    message = f"{backend.id} unavailable: missing {', '.join(missing)} ({backend.hint})"
+    if os.environ.get("CI") and backend.seed:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.mark.parametrize("backend_id", list(CATALOG))
+def test_backend_starts_answers_and_stops_clean(backend_id: str) -> None:
+    backend = get_backend(backend_id)
+    require_available(backend)
+    server = backend.start(CONFIG, ready_timeout_s=30.0)
+    try:
+        assert server.url == f"http://127.0.0.1:{server.port}"
+        assert server.startup_s > 0
+        assert server.command and all(line.strip() for line in server.command)
+        assert server.versions.get("python")
+        assert server.alive() and server.exit_reason() is None
+        assert stat.S_IMODE(os.stat(server.private_dir).st_mode) == 0o700
+        for dirpath, _, filenames in os.walk(server.private_dir):
+            for name in filenames:
+                mode = os.stat(os.path.join(dirpath, name)).st_mode
+                if stat.S_ISSOCK(mode):
+                    assert stat.S_IMODE(mode) & 0o007 == 0, f"{name} is reachable by everyone"
+        for name in backend.workloads:
+            status, body = get(server.url, WORKLOADS[name].path)
+            assert status == 200, (name, status, body[:200])
+            assert WORKLOADS[name].check(body), (name, body[:200])
+        procs = server.processes()
+        assert procs
+        for p in procs:
+            try:
+                assert p.cpu_affinity() == [SERVER_CPU], (p.pid, p.name())
+            except psutil.NoSuchProcess:
+                continue  # e.g. a per-request child of flask-processes that just ended
+        snap = snapshot(procs)
+        port = server.port
+    except BaseException:
+        server.stop()
+        raise
+    server.stop()
+    assert still_running(snap) == []
+    assert not accepts(port)
+    assert not os.path.exists(server.private_dir)
+    assert not server.alive()
+    server.stop()  # a second stop is harmless
+
+
+def test_catalog_rows_list_every_backend_seed_first() -> None:
+    rows = catalog_rows()
+    ids = [row["id"] for row in rows]
+    seed = ["flask-dev", "flask-threaded", "flask-processes", "gunicorn", "gevent", "twisted", "uwsgi",
+            "uwsgi-nginx", "uwsgi-nginx-unix", "tornado", "gunicorn-nginx", "php-fpm-nginx"]  # fmt: skip
+    assert ids[: len(seed)] == seed
+    for extra in ("gunicorn-gthread", "gunicorn-gevent", "waitress", "granian", "tornado-wsgi", "nginx-static"):
+        assert extra in ids
+    for row in rows:
+        assert row["seed"] == (row["id"] in seed)
+        assert {"id", "title", "family", "seed", "available", "missing", "hint", "workloads"} <= set(row)
+        assert row["available"] == (row["missing"] == [])
+        assert set(row["workloads"]) <= set(WORKLOADS) and "hello" in row["workloads"]
+    json.dumps(rows)
+
+
+def test_unknown_backend_is_a_one_line_error() -> None:
+    with pytest.raises(BackendError, match=r"unknown backend 'nope' \(known: flask-dev, ") as info:
+        get_backend("nope")
+    assert "\n" not in str(info.value)
+
+
+def test_busy_explicit_port_fails_before_launching(tmp_path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        before = {p.pid for p in our_servers()}
+        with pytest.raises(BackendStartError, match=f"^port {port} is already in use$"):
+            get_backend("gunicorn").start(ServerConfig(workers=1, threads=1, port=port))
+        assert {p.pid for p in our_servers()} <= before
+
+
+def test_explicit_free_port_is_used() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with get_backend("waitress").start(ServerConfig(workers=1, threads=2, port=port)) as server:
+        assert server.port == port
+        assert get(server.url, "/hello") == (200, b"Hello World!")
+    assert not accepts(port)
+
+
+def test_missing_executable_makes_a_backend_unavailable_with_hint(tmp_path, monkeypatch) -> None:
+    tool = "wsgicompare-test-server"
+    spec = Backend(
+        "test-exe", "test", "test", False, lambda setup: [], "1 process", "apt-get install wsgicompare-test-server",
+        executables=(tool,),
+    )  # fmt: skip
+    monkeypatch.setenv("PATH", "/nonexistent")
+    available, missing = spec.availability()
+    assert not available and missing == [f"executable {tool}"]
+    with pytest.raises(BackendStartError, match="not available: missing executable wsgicompare-test-server") as info:
+        spec.start(ServerConfig(workers=1, threads=1))
+    assert "apt-get install" in str(info.value) and "\n" not in str(info.value)
+    exe = tmp_path / tool
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert spec.availability() == (True, [])
+
+
+def test_missing_python_module_is_reported() -> None:
+    spec = Backend("test-mod", "t", "t", False, lambda setup: [], "-", "pip install nope", modules=("no_such_mod_xyz",))
+    assert spec.availability() == (False, ["python module no_such_mod_xyz"])
+
+
+def _python_spec(code: str) -> Backend:
+    """A backend whose one process is `python -c code` (to test the lifecycle's failure paths)."""
+    return Backend(
+        "test-python", "t", "t", False, lambda setup: [Launch("testproc", [sys.executable, "-c", code])], "-", "-"
+    )
+
+
+def test_process_that_exits_gives_reason_and_log_tail_and_cleans_up() -> None:
+    spec = _python_spec("import sys; print('boom: cannot serve'); sys.exit(3)")
+    before = set(os.listdir("/tmp"))
+    with pytest.raises(BackendStartError) as info:
+        spec.start(ServerConfig(workers=1, threads=1), ready_timeout_s=10)
+    assert str(info.value) == "test-python: testproc exited with code 3 before it was ready"
+    assert "boom: cannot serve" in info.value.log_tail
+    assert not [d for d in set(os.listdir("/tmp")) - before if d.startswith("wsgicompare-test-python-")]
+
+
+def test_server_that_never_answers_times_out_and_is_killed() -> None:
+    spec = _python_spec("import time; print('sleeping', flush=True); time.sleep(120)")
+    started = time.monotonic()
+    with pytest.raises(BackendStartError, match="was not ready in time") as info:
+        spec.start(ServerConfig(workers=1, threads=1), ready_timeout_s=1.0)
+    assert time.monotonic() - started < 10
+    assert "sleeping" in info.value.log_tail
+    assert not [p for p in our_servers() if "time.sleep(120)" in " ".join(p.cmdline())]
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (ServerConfig(workers=0, threads=1), "--workers must be between"),
+        (ServerConfig(workers=1, threads=0), "--threads must be between"),
+        (ServerConfig(workers=1, threads=1, host="0.0.0.0"), "not a loopback address"),
+        (ServerConfig(workers=1, threads=1, cpus=(4096,)), "server CPU 4096 is not available"),
+        (ServerConfig(workers=1, threads=1, app="no-colon"), "--app must look like 'module:callable'"),
+    ],
+)
+def test_bad_config_is_a_one_line_error(config: ServerConfig, message: str) -> None:
+    with pytest.raises(BackendError, match=message) as info:
+        get_backend("flask-dev").start(config)
+    assert "\n" not in str(info.value)
+
+
+USER_APP = """\
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"user app at " + environ["PATH_INFO"].encode()]
+"""
+
+
+@pytest.mark.parametrize(
+    "source, target, message",
+    [
+        (None, "wsgicompare_no_such_app:app", "no module named 'wsgicompare_no_such_app'"),
+        ("raise RuntimeError('database is down')", "badapp:app", "RuntimeError: database is down"),
+        ("app = 42", "badapp:app", "'app' in 'badapp' is not callable"),
+        ("other = 1", "badapp:app", "module 'badapp' has no attribute 'app'"),
+        ("import sys; sys.exit(4)", "badapp:app", "cannot import 'badapp': SystemExit: 4"),
+    ],
+)
+def test_bad_user_app_is_a_one_line_error(tmp_path, monkeypatch, source, target, message) -> None:
+    if source is not None:
+        (tmp_path / "badapp.py").write_text(source + "\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BackendError, match=message) as info:
+        get_backend("gunicorn").start(ServerConfig(workers=1, threads=1, app=target))
+    assert "\n" not in str(info.value)
+    assert not isinstance(info.value, BackendStartError) or not info.value.log_tail
+
+
+@pytest.mark.parametrize("backend_id", ["uwsgi", "twisted"])
+def test_user_app_is_served_from_the_working_directory(tmp_path, monkeypatch, backend_id) -> None:
+    require_available(get_backend(backend_id))
+    (tmp_path / "userapp_wsgicompare.py").write_text(USER_APP)
+    monkeypatch.chdir(tmp_path)
+    config = ServerConfig(workers=1, threads=1, app="userapp_wsgicompare:app")
+    with get_backend(backend_id).start(config) as server:
+        assert get(server.url, "/anything") == (200, b"user app at /anything")
+
+
+@pytest.mark.parametrize("backend_id", ["tornado", "php-fpm-nginx", "nginx-static"])
+def test_backends_without_wsgi_refuse_a_user_app(tmp_path, monkeypatch, backend_id) -> None:
+    (tmp_path / "userapp_wsgicompare.py").write_text(USER_APP)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BackendStartError, match="serves only its own built-in app"):
+        get_backend(backend_id).start(ServerConfig(workers=1, threads=1, app="userapp_wsgicompare:app"))
+
+
+PARENT = """\
+import json, sys
+from wsgicompare.backends import ServerConfig, get_backend
+server = get_backend(sys.argv[1]).start(ServerConfig(workers=2, threads=1))
+pids = [p.pid for p in server.processes()]
+print(json.dumps({"port": server.port, "pids": pids, "dir": server.private_dir}), flush=True)
+sys.stdin.read()  # until the test kills us
+"""
+
+
+@pytest.mark.parametrize("backend_id", ["gunicorn-nginx", "uwsgi"])
+def test_sigkill_of_wsgicompare_leaves_no_server_behind(backend_id: str) -> None:
+    require_available(get_backend(backend_id))
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, backend_id], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        line = parent.stdout.readline()
+        assert line, "the parent process did not start the backend"
+        info = json.loads(line)
+        snap = snapshot([psutil.Process(pid) for pid in info["pids"]])
+        assert len(snap) >= 3  # a master and its workers: grandchildren of the killed process
+        assert accepts(info["port"])
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=5)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and (still_running(snap) or accepts(info["port"])):
+            time.sleep(0.1)
+        assert still_running(snap) == []
+        assert not accepts(info["port"])
+        while time.monotonic() < deadline and os.path.exists(info["dir"]):
+            time.sleep(0.1)
+        assert not os.path.exists(info["dir"])
+    finally:
+        parent.kill()
+        parent.wait()
