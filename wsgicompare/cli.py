@@ -1,2 +1,389 @@
-def main(argv=None):
+"""The command line: no arguments opens the terminal app; ``--run-all``, ``--backend``
+or ``--url`` run headless and end in the same exporters as the app.
+
+Every bad input ends as one line ``wsgicompare: error: …`` on stderr and exit code 2,
+before anything is started. Exit codes: 0 done (at least one run measured), 1 nothing
+could be measured, 2 bad input, 130/143 interrupted by SIGINT/SIGTERM (what finished
+is still written)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any, TextIO
+
+from wsgicompare.options import Options, OptionError, check_output, dump_toml, parse_options, to_config
+from wsgicompare.results import RunResult, Tick
+
+PROG = "wsgicompare"
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message.splitlines()[0] if message else 'bad input'}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        options = parse_options(argv)
+    except OptionError as exc:
+        return _fail(str(exc))
+    except SystemExit as exc:  # --help / --version print and "exit"; keep main() returning
+        return int(exc.code or 0)
+    try:
+        if options.save_config:
+            return save_config(options)
+        if options.list_backends:
+            return list_backends(options.json)
+        if not options.headless:
+            return open_tui(options)
+        plan = make_plan(options)
+    except _bad_input_errors() as exc:
+        return _fail(str(exc))
+    return run_headless(plan)
+
+
+def _bad_input_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "bad input": each carries a one-line message."""
+    from wsgicompare.backends import BackendError
+    from wsgicompare.loader.profile import LoadProfileError
+
+    return (OptionError, BackendError, LoadProfileError)
+
+
+# -- one-shot actions -----------------------------------------------------------------------
+
+
+def save_config(options: Options) -> int:
+    path = options.save_config
+    assert path is not None
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise OptionError(f"--save-config: cannot write in {directory}")
+    from wsgicompare.export import write_atomic
+
+    write_atomic(path, dump_toml(to_config(options)))
+    print(f"{PROG}: scenario written to {path}", file=sys.stderr)
     return 0
+
+
+def list_backends(as_json: bool, out: TextIO | None = None) -> int:
+    from wsgicompare.backends import catalog_rows
+
+    out = out or sys.stdout
+    rows = catalog_rows()
+    if as_json:
+        out.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="wsgicompare backends", title_justify="left")
+    for name in ("id", "title", "family", "seed", "available", "workloads", "missing / hint"):
+        table.add_column(name)
+    for row in rows:
+        missing = ", ".join(row.get("missing") or [])
+        table.add_row(
+            row["id"],
+            row["title"],
+            row["family"],
+            "seed" if row["seed"] else "",
+            "yes" if row["available"] else "[red]no[/]",
+            " ".join(row.get("workloads") or []),
+            f"{missing} — {row['hint']}" if missing else "",
+        )
+    Console(file=out, width=None if out.isatty() else 200).print(table)
+    return 0
+
+
+def open_tui(options: Options) -> int:
+    try:
+        from wsgicompare.tui.app import run_app
+    except ImportError:
+        print(f"{PROG}: the terminal app is not installed here; use --run-all or --backend ID (see --help)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    return int(run_app(options) or 0)
+
+
+# -- planning: everything checked before anything starts --------------------------------------
+
+
+@dataclass
+class Plan:
+    specs: list  # list[RunSpec]
+    targets: dict[str, str | None]  # export format -> path (None: stdout)
+    meta: dict[str, Any]
+    settle_max_s: float
+
+
+def make_plan(o: Options) -> Plan:
+    from wsgicompare.export import make_meta
+    from wsgicompare.loader.profile import LoadProfile
+    from wsgicompare.spec import PLACEHOLDER_URL, available_cpus, default_cpus, url_spec
+
+    targets = check_output(o)
+    loader_cpus, server_cpus = _cpu_split(o, available_cpus(), default_cpus())
+    duration = o.duration
+    if duration is None and o.requests is None and o.reps is None:
+        from wsgicompare.spec import DEFAULT_DURATION_S
+
+        duration = DEFAULT_DURATION_S
+    from wsgicompare.spec import DEFAULT_CONCURRENCY, DEFAULT_WARMUP_S
+
+    load = LoadProfile(
+        url=o.url or PLACEHOLDER_URL,
+        concurrency=o.concurrency or DEFAULT_CONCURRENCY,
+        duration_s=duration,
+        requests=o.requests,
+        reps=o.reps,
+        rate=o.rate,
+        delay_s=o.delay or 0.0,
+        warmup_s=DEFAULT_WARMUP_S if o.warmup is None else o.warmup,
+        timeout_s=10.0 if o.timeout is None else o.timeout,
+        keepalive=not o.no_keepalive,
+        procs=o.loader_procs or 1,
+        cpus=loader_cpus,
+        allow_remote=o.allow_remote,
+    )
+    load.validate()  # LoadProfileError: one line (loopback check for --url included)
+    if o.url:
+        specs = [url_spec(o.url, load=load, repeat=o.repeat)]
+        if o.path:
+            specs = [replace(specs[0], path=o.path)]
+    else:
+        specs = _backend_specs(o, load, server_cpus)
+    settle = 10.0 if o.settle_max is None else o.settle_max
+    return Plan(specs=specs, targets=targets, meta=make_meta(specs), settle_max_s=settle)
+
+
+def _cpu_split(o: Options, allowed: tuple[int, ...], default: tuple) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Given CPUs win; a side not given gets the CPUs the other side left (or the default)."""
+    loader, server = o.loader_cpus, o.server_cpus
+    if loader is None and server is None:
+        return default
+    if loader is None:
+        rest = tuple(c for c in allowed if c not in server)
+        return (rest[:1] if rest else ()), server
+    if server is None:
+        rest = tuple(c for c in allowed if c not in loader)
+        return loader, rest
+    return loader, server
+
+
+def _backend_specs(o: Options, load, server_cpus: tuple[int, ...]) -> list:
+    from wsgicompare.backends import CATALOG, WORKLOADS, check_user_app, get_backend
+    from wsgicompare.spec import DEFAULT_WORKLOAD, default_server_config, matrix
+
+    ids = list(o.backends) if o.backends else list(CATALOG)
+    backends = [get_backend(b) for b in ids]  # BackendError("unknown backend 'x' (known: …)")
+    if o.app:
+        workloads = [o.path or "/"]
+    else:
+        workloads = list(o.workloads) or [DEFAULT_WORKLOAD]
+        for w in workloads:
+            if w not in WORKLOADS:
+                raise OptionError(f"unknown workload {w!r} (known: {', '.join(WORKLOADS)})")
+    server = default_server_config(
+        workers=o.workers, threads=o.threads, server_cpus=server_cpus, port=o.port, app=o.app
+    )
+    server.validate()
+    if not o.run_all:
+        # a backend named on its own must be able to run: anything else is bad input
+        for backend in backends:
+            available, missing = backend.availability()
+            if not available:
+                raise OptionError(f"backend {backend.id} is not available: missing {', '.join(missing)} ({backend.hint})")
+            if o.app and not getattr(backend, "serves_user_app", True):
+                raise OptionError(f"backend {backend.id} serves only its own built-in app, not --app")
+            for w in workloads if not o.app else []:
+                if w not in backend.workloads:
+                    raise OptionError(f"backend {backend.id} does not serve workload {w!r} (it serves: "
+                                      f"{', '.join(backend.workloads)})")  # fmt: skip
+    if o.port is not None:
+        from wsgicompare.backends.spec import port_in_use
+
+        if port_in_use(server.host, o.port):
+            raise OptionError(f"--port {o.port} is already in use")
+    if o.app:
+        check_user_app(o.app)  # imports it in a short-lived subprocess: missing, raising, not callable
+    specs = matrix([b.id for b in backends], workloads, load=load, server=server, repeat=o.repeat)
+    if o.app:
+        specs = [replace(s, path=o.path or "/") for s in specs]
+    return specs
+
+
+# -- running headless -------------------------------------------------------------------------
+
+
+class _Interrupt:
+    """SIGINT/SIGTERM during a headless run: the first sets the cancel event (the run
+    stops at its next tick, backends are stopped, what finished is written); a second
+    one raises KeyboardInterrupt for an impatient user (the reaper still stops servers)."""
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Interrupt":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.cancel.set()
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Progress:
+    """Progress on stderr: a live rich table when stderr is a terminal, otherwise one
+    line per finished run (so a CI log stays readable)."""
+
+    def __init__(self, specs: list, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live_mode = self.stream.isatty()
+        self.total = len(specs)
+        self.rows: dict[tuple[str, str], dict[str, Any]] = {
+            (s.backend, s.workload): {"phase": "waiting"} for s in specs
+        }
+        self.done = 0
+        self.live = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "Progress":
+        if self.live_mode:
+            from rich.console import Console
+            from rich.live import Live
+
+            self.live = Live(get_renderable=self._render, console=Console(file=self.stream), refresh_per_second=4,
+                             transient=False)  # fmt: skip
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def on_tick(self, tick: Tick) -> None:
+        with self._lock:
+            self.rows[(tick.backend, tick.workload)] = {
+                "phase": tick.phase,
+                "elapsed": tick.elapsed_s,
+                "remaining": tick.remaining_s,
+                "rps": tick.rps,
+                "errors": sum(tick.errors.values()),
+                "p99": tick.cum_p99_ms,
+            }
+
+    def on_result(self, result: RunResult) -> None:
+        self.done += 1
+        with self._lock:
+            self.rows[(result.backend, result.workload)] = {
+                "phase": result.status,
+                "elapsed": result.elapsed_s,
+                "remaining": None,
+                "rps": result.rps,
+                "errors": result.failures,
+                "p99": result.latency_ms.get("p99"),
+                "reason": result.reason,
+            }
+        if not self.live_mode:
+            self.stream.write(finished_line(result, self.done, self.total) + "\n")
+            self.stream.flush()
+
+    def _render(self):
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False)
+        for name, justify in (("backend", "left"), ("workload", "left"), ("phase", "left"), ("elapsed", "right"),
+                              ("left", "right"), ("req/s", "right"), ("p99 ms", "right"), ("failures", "right")):  # fmt: skip
+            table.add_column(name, justify=justify)
+        with self._lock:
+            items = list(self.rows.items())
+        for (backend, workload), row in items:
+            phase = row["phase"]
+            style = {"ok": "green", "failed": "red", "unavailable": "yellow", "waiting": "dim"}.get(phase, "bold")
+            table.add_row(
+                backend,
+                workload,
+                f"[{style}]{phase}[/]" + (f" [dim]{row['reason'][:60]}[/]" if row.get("reason") else ""),
+                _fmt(row.get("elapsed"), "{:.1f} s"),
+                _fmt(row.get("remaining"), "{:.1f} s"),
+                _fmt(row.get("rps"), "{:,.0f}"),
+                _fmt(row.get("p99"), "{:.1f}"),
+                _fmt(row.get("errors"), "{:,}"),
+            )
+        return table
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    return "" if value is None else pattern.format(value)
+
+
+def finished_line(r: RunResult, done: int, total: int) -> str:
+    head = f"[{done}/{total}] {r.backend} {r.workload}: {r.status}"
+    if r.requests:
+        p99 = r.latency_ms.get("p99")
+        head += f" · {r.rps:,.1f} req/s · p99 {p99:.1f} ms" if p99 is not None else f" · {r.rps:,.1f} req/s"
+        head += f" · {r.failures} failures"
+    if r.reason:
+        head += f" · {r.reason}"
+    waited = r.settle.get("waited_s") if r.settle else None
+    if waited:
+        head += f" · waited {waited:.1f} s for the previous port to settle"
+    return head
+
+
+def write_exports(plan: Plan, results: list[RunResult], *, files_only: bool = False) -> None:
+    from wsgicompare.export import render, write_atomic
+
+    for fmt, path in plan.targets.items():
+        if path is None:
+            if not files_only:
+                sys.stdout.write(render(fmt, results, plan.meta))
+                sys.stdout.flush()
+        else:
+            write_atomic(path, render(fmt, results, plan.meta))
+
+
+def run_headless(plan: Plan) -> int:
+    from wsgicompare.conductor import Conductor
+
+    cancel = threading.Event()
+    conductor = Conductor(settle_max_s=plan.settle_max_s)
+    results: list[RunResult] = []
+    started = time.monotonic()
+
+    def on_result(result: RunResult) -> None:
+        results.append(result)
+        progress.on_result(result)
+        # each finished run is on disk at once: a crash at backend 9 keeps backends 1–8
+        write_exports(plan, results, files_only=True)
+
+    with _Interrupt(cancel) as interrupt, Progress(plan.specs) as progress:
+        try:
+            conductor.run_all(plan.specs, progress.on_tick, on_result, cancel)
+        except KeyboardInterrupt:
+            interrupt.signum = interrupt.signum or signal.SIGINT
+    write_exports(plan, results)
+    for path in (p for p in plan.targets.values() if p):
+        print(f"{PROG}: wrote {path}", file=sys.stderr)
+    if interrupt.signum is not None:
+        print(f"{PROG}: interrupted after {time.monotonic() - started:.1f} s; "
+              f"{len(results)} of {len(plan.specs)} runs kept", file=sys.stderr)  # fmt: skip
+        return 128 + int(interrupt.signum)
+    return 0 if any(r.status == "ok" for r in results) else 1

@@ -438,6 +438,10 @@ class Conductor:
                 if v:
                     running.errors[k] = running.errors.get(k, 0) + v
             running.elapsed_s += lt.interval_s
+        # the last tick of a run can be a sliver (the load ended just after a tick):
+        # its rates and CPU share are noise, so it counts in the totals but not in the
+        # timeline or the server's CPU figures
+        if not lt.warmup and lt.interval_s >= 0.5 * running.spec.load.tick_s:
             running.cpu_samples.append(cpu_pct)
             running.rss_mb_max = max(running.rss_mb_max, rss_mb)
             running.procs_max = max(running.procs_max, procs)
@@ -611,6 +615,8 @@ def _loader_capacity_pct(profile) -> float:
 def _tick_saturated(lt, capacity: float) -> bool:
     from wsgicompare.loader.stats import SATURATED_CPU_SHARE, SATURATED_LAG_P99_MS
 
+    if lt.done:
+        return False  # the closing sliver measures the loader's shutdown, not its load
     return lt.loader_cpu_pct >= SATURATED_CPU_SHARE * capacity or lt.loop_lag_ms > SATURATED_LAG_P99_MS
 
 
