@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+
+#: an HTTP header name (RFC 9110 token)
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class LoadProfileError(ValueError):
@@ -75,6 +81,16 @@ class LoadProfile:
         _positive_float("timeout", self.timeout_s, 3600)
         if not (0.05 <= self.tick_s <= 10):
             raise LoadProfileError(f"tick must be between 0.05 and 10 seconds, got {self.tick_s}")
+        if self.reps is not None and self.rate is not None:
+            raise LoadProfileError("--reps counts requests per client of a closed loop; it cannot go with --rate")
+        _positive_float("max wall time", self.max_wall_s, 7 * 24 * 3600)
+        n_cpus = os.cpu_count() or 1
+        for cpu in self.cpus:
+            if isinstance(cpu, bool) or not isinstance(cpu, int) or not (0 <= cpu < n_cpus):
+                raise LoadProfileError(f"--loader-cpus: no CPU {cpu!r} on this machine (CPUs 0-{n_cpus - 1})")
+        for name, value in self.headers:
+            if not _HEADER_NAME.fullmatch(name) or any(c in value for c in "\r\n\0"):
+                raise LoadProfileError(f"--header {name!r}: not a valid header name and one-line value")
 
 
 def is_loopback(host: str) -> bool:

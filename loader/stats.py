@@ -112,7 +112,9 @@ def add_wire(h: LatencyHistogram, wire: Any) -> None:
     slot_bytes, count_bytes, lo, hi, total = wire
     if not slot_bytes:
         return
-    h.add_sparse(np.frombuffer(slot_bytes, np.int32), np.frombuffer(count_bytes, np.int64), lo, hi, total)
+    h.add_sparse(
+        np.frombuffer(slot_bytes, np.uint16).astype(np.intp), np.frombuffer(count_bytes, np.uint32).astype(np.int64), lo, hi, total
+    )
 
 
 class Accumulation:

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
+import numpy as np
 
 from .histogram import bucket_sparse
 from .profile import LoadProfile
@@ -122,7 +123,8 @@ class Accumulator:
 
 def _encode(values: array) -> tuple[bytes, bytes, int, int, int]:
     slots, counts, lo, hi, total = bucket_sparse(values)
-    return slots.tobytes(), counts.tobytes(), lo, hi, total
+    # uint16 slot numbers (< 23552 slots) and uint32 counts (< 2**32 per tick): ~6 bytes a slot
+    return slots.astype(np.uint16).tobytes(), counts.astype(np.uint32).tobytes(), lo, hi, total
 
 
 class Link(asyncio.Protocol):

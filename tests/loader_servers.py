@@ -1,0 +1,160 @@
+"""Small misbehaving HTTP servers for the loader tests: real sockets on 127.0.0.1,
+one asyncio loop in a background thread, each behaviour a few lines.
+
+    with serve("delay", delay_s=0.02) as url: ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import threading
+import time
+from typing import Iterator
+
+BODY = b"hello from a loader test server\n"
+
+
+def _response(status: str = "200 OK", body: bytes = BODY, extra: str = "") -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+
+
+OK = _response()
+ERROR_500 = _response("500 Internal Server Error", b"boom\n")
+CHUNKED_BODY_PARTS = (b"first chunk\n", b"second, longer chunk of the body\n", b"end\n")
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+    + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in CHUNKED_BODY_PARTS)
+    + b"0\r\n\r\n"
+)
+#: a response cut short: promises 100 bytes, sends 10, then the server closes
+MID_BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"
+
+
+class _Handler(asyncio.Protocol):
+    def __init__(self, server: "TestServer") -> None:
+        self.server = server
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server.connections += 1
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            _, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            self.server.requests += 1
+            self.answer()
+
+    def answer(self) -> None:
+        server = self.server
+        kind = server.kind
+        transport = self.transport
+        assert transport is not None
+        if kind == "ok":
+            transport.write(OK)
+        elif kind == "500":
+            transport.write(ERROR_500)
+        elif kind == "chunked":
+            transport.write(CHUNKED)
+        elif kind == "delay":
+            asyncio.get_running_loop().call_later(server.delay_s, self._late_ok)
+        elif kind == "silent":
+            pass  # read the request, never answer
+        elif kind == "reset" or (kind == "flaky" and server.requests % 2 == 0):
+            sock = transport.get_extra_info("socket")
+            # SO_LINGER 0: close() sends RST instead of FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        elif kind == "flaky":
+            transport.write(OK)
+        elif kind == "midbody":
+            transport.write(MID_BODY)
+            transport.close()
+        elif kind == "close_each":
+            # keep-alive response (HTTP/1.1, no Connection: close), then close anyway,
+            # like uWSGI's --http router
+            transport.write(OK)
+            transport.close()
+        elif kind == "stall_once":
+            now = time.monotonic()
+            if server.first_request_at is None:
+                server.first_request_at = now
+            if not server.stalled and now - server.first_request_at > server.stall_after_s:
+                server.stalled = True
+                time.sleep(server.stall_s)  # blocks the whole server loop: every request waits
+            transport.write(OK)
+        else:  # pragma: no cover
+            raise ValueError(kind)
+
+    def _late_ok(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(OK)
+
+
+class TestServer:
+    """A behaviour-specific HTTP server on a free loopback port, in its own thread."""
+
+    def __init__(self, kind: str, delay_s: float = 0.02, stall_after_s: float = 0.8, stall_s: float = 1.0) -> None:
+        self.kind = kind
+        self.delay_s = delay_s  # "delay": seconds before each answer
+        self.stall_after_s = stall_after_s  # "stall_once": seconds after the first request
+        self.stall_s = stall_s  # "stall_once": how long the server stalls
+        self.first_request_at: float | None = None
+        self.stalled = False
+        self.requests = 0  # requests read
+        self.connections = 0  # connections accepted
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"test-server-{kind}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> "TestServer":
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("test server did not start")
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        server = loop.run_until_complete(
+            loop.create_server(lambda: _Handler(self), "127.0.0.1", 0, backlog=1024, reuse_address=True)
+        )
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            server.close()
+            loop.run_until_complete(server.wait_closed())
+            loop.close()
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serve(kind: str, **options: float) -> Iterator[TestServer]:
+    server = TestServer(kind, **options).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound once, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,295 @@
+"""The load generator against small real servers on loopback (tests/loader_servers.py).
+
+Every load is bounded: a few dozen requests or 1-3 s, with a wall cap."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+import psutil
+import pytest
+
+from tests.loader_servers import CHUNKED, OK, closed_port, serve
+from wsgicompare.loader import LoadProfile, LoadProfileError, LoadRun, LoadSummary, LoadTick, run_load
+
+
+def profile(url: str, **options) -> LoadProfile:
+    options.setdefault("max_wall_s", 20.0)
+    options.setdefault("tick_s", 0.1)
+    options.setdefault("concurrency", 4)
+    if "requests" in options or "reps" in options:
+        options.setdefault("duration_s", None)
+    return LoadProfile(url=url, **options)
+
+
+def errors_of(summary: LoadSummary) -> dict[str, int]:
+    return {kind: n for kind, n in summary.errors.items() if n}
+
+
+def loader_children() -> list[psutil.Process]:
+    """Loader processes still around (multiprocessing's own resource tracker, one per
+    Python process for its lifetime, is not ours)."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            cmdline = " ".join(child.cmdline())
+            if "multiprocessing" in cmdline and "resource_tracker" not in cmdline:
+                found.append(child)
+    return found
+
+
+# -- what the numbers say ------------------------------------------------------------------------
+
+
+def test_fixed_delay_server_gives_its_delay_as_p50() -> None:
+    with serve("delay", delay_s=0.020) as server:
+        summary = run_load(profile(server.url, concurrency=4, duration_s=1.5))
+    assert summary.fatal is None
+    assert summary.status["2xx"] > 100
+    assert errors_of(summary) == {}
+    assert summary.latency.percentile(50) / 1000 == pytest.approx(20.0, abs=2.0)
+    assert summary.latency.min >= 19_000
+    # closed loop, 4 clients, ~20 ms each: about 200 req/s
+    assert 120 < summary.rps < 210
+    assert summary.latency_uncorrected is None
+
+
+def test_500_answers_are_responses_not_errors() -> None:
+    with serve("500") as server:
+        summary = run_load(profile(server.url, requests=60))
+    assert summary.status == {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 60}
+    assert errors_of(summary) == {}
+    assert summary.requests == 60
+    assert summary.failures == 60
+    assert summary.availability_pct == 0.0
+    assert summary.rps > 0 and summary.rps_2xx == 0
+
+
+def test_reset_server_gives_reset_errors_and_no_throughput() -> None:
+    with serve("reset") as server:
+        summary = run_load(profile(server.url, requests=40))
+    assert errors_of(summary) == {"reset": 40}
+    assert summary.responses == 0
+    assert summary.rps == 0.0
+
+
+def test_errors_never_count_as_throughput() -> None:
+    ticks: list[LoadTick] = []
+    with serve("flaky") as server:  # every second request is reset
+        summary = run_load(profile(server.url, requests=200, concurrency=2), on_tick=ticks.append)
+    assert summary.requests == 200
+    assert summary.errors["reset"] > 20
+    assert summary.status["2xx"] + summary.errors["reset"] == 200
+    assert summary.rps == pytest.approx(summary.status["2xx"] / summary.elapsed_s)
+    for tick in ticks:
+        assert tick.rps * tick.interval_s == pytest.approx(tick.responses)
+
+
+def test_silent_server_times_out_and_the_run_ends_on_time() -> None:
+    with serve("silent") as server:
+        began = time.monotonic()
+        summary = run_load(profile(server.url, concurrency=2, requests=4, timeout_s=0.3))
+        took_s = time.monotonic() - began
+    assert errors_of(summary) == {"read_timeout": 4}
+    # 2 rounds of 0.3 s (+ sweep granularity), plus process start-up
+    assert took_s < 6.0
+    with serve("silent") as server:
+        began = time.monotonic()
+        summary = run_load(profile(server.url, concurrency=3, duration_s=1.0, timeout_s=0.4))
+        took_s = time.monotonic() - began
+    assert summary.errors["read_timeout"] >= 3
+    assert summary.responses == 0
+    assert summary.elapsed_s == pytest.approx(1.0, abs=0.15)
+    assert took_s < 6.0
+
+
+def test_close_in_the_middle_of_the_body_is_closed_early() -> None:
+    with serve("midbody") as server:
+        summary = run_load(profile(server.url, requests=30))
+    assert errors_of(summary) == {"closed_early": 30}
+    assert summary.responses == 0
+
+
+def test_closed_port_is_refused() -> None:
+    summary = run_load(profile(f"http://127.0.0.1:{closed_port()}/", requests=25))
+    assert errors_of(summary) == {"refused": 25}
+    assert summary.rps == 0
+
+
+def test_keepalive_server_that_closes_after_each_response_means_reconnects_not_errors() -> None:
+    with serve("close_each") as server:
+        summary = run_load(profile(server.url, requests=200, concurrency=4))
+    assert errors_of(summary) == {}
+    assert summary.status["2xx"] == 200
+    assert summary.reconnects > 0
+    assert server.connections >= 150
+
+
+def test_chunked_body_counts_as_one_response_with_its_bytes() -> None:
+    with serve("chunked") as server:
+        summary = run_load(profile(server.url, requests=50))
+    assert errors_of(summary) == {}
+    assert summary.status["2xx"] == 50
+    assert summary.bytes == 50 * len(CHUNKED)
+    assert server.requests == 50
+
+
+def test_no_keepalive_opens_a_connection_per_request() -> None:
+    with serve("ok") as server:
+        summary = run_load(profile(server.url, requests=120, keepalive=False))
+    assert errors_of(summary) == {}
+    assert summary.status["2xx"] == 120
+    assert summary.bytes == 120 * len(OK)
+    assert summary.reconnects == 0
+    assert server.connections == 120
+
+
+# -- load models and stop rules ---------------------------------------------------------------------
+
+
+def test_open_loop_shows_a_stall_in_corrected_latency_only() -> None:
+    with serve("stall_once", stall_after_s=0.8, stall_s=1.0) as server:
+        summary = run_load(profile(server.url, rate=400, concurrency=4, duration_s=2.5))
+    assert summary.fatal is None
+    assert errors_of(summary) == {}
+    corrected_p99_ms = summary.latency.percentile(99) / 1000
+    assert summary.latency_uncorrected is not None
+    uncorrected_p99_ms = summary.latency_uncorrected.percentile(99) / 1000
+    assert corrected_p99_ms > 500, summary.latency
+    assert uncorrected_p99_ms < 100, summary.latency_uncorrected
+    assert summary.latency_uncorrected.max > 500_000  # the stall is there, one request per connection
+    assert summary.target_rate == 400
+    assert summary.achieved_rate == pytest.approx(400, rel=0.1)
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_reps_stop_at_exactly_reps_per_client(procs: int) -> None:
+    with serve("ok") as server:
+        summary = run_load(profile(server.url, concurrency=5, reps=7, procs=procs))
+    assert summary.requests == 35
+    assert summary.status["2xx"] == 35
+    assert server.requests == 35
+    assert summary.procs == procs
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_requests_stop_at_exactly_the_total(procs: int) -> None:
+    with serve("ok") as server:
+        summary = run_load(profile(server.url, concurrency=8, requests=101, procs=procs))
+    assert summary.requests == 101
+    assert summary.status["2xx"] == 101
+    assert server.requests == 101
+
+
+def test_warmup_requests_count_toward_nothing() -> None:
+    ticks: list[LoadTick] = []
+    with serve("delay", delay_s=0.005) as server:
+        summary = run_load(profile(server.url, warmup_s=0.5, requests=50), on_tick=ticks.append)
+    assert summary.requests == 50
+    assert server.requests > 60  # the warm-up sent some too
+    assert ticks[0].warmup and ticks[0].responses > 0
+    assert not ticks[-1].warmup and ticks[-1].done
+
+
+def test_two_processes_give_the_same_latency_as_one() -> None:
+    results = {}
+    with serve("delay", delay_s=0.010) as server:
+        for procs in (1, 2):
+            results[procs] = run_load(profile(server.url, concurrency=4, duration_s=1.0, procs=procs))
+    for p in (50, 90):
+        one = results[1].latency.percentile(p) / 1000
+        two = results[2].latency.percentile(p) / 1000
+        assert two == pytest.approx(one, abs=2.0)
+    assert results[2].procs == 2
+
+
+def test_think_time_slows_a_closed_loop() -> None:
+    with serve("ok") as server:
+        summary = run_load(profile(server.url, concurrency=2, duration_s=1.0, delay_s=0.1))
+    # each client waits 0..0.1 s (mean 0.05 s) between requests: ~2 × 20 req/s
+    assert 15 < summary.rps < 60
+
+
+# -- processes, ticks, stopping ------------------------------------------------------------------------
+
+
+def test_ticks_arrive_per_interval_and_the_last_is_done() -> None:
+    with serve("ok") as server:
+        run = LoadRun(profile(server.url, duration_s=1.0, tick_s=0.2))
+        with run:
+            run.start()
+            ticks = list(run.ticks())
+            summary = run.summary()
+    assert 4 <= len(ticks) <= 6
+    assert [t.index for t in ticks] == list(range(len(ticks)))
+    assert ticks[-1].done and not any(t.done for t in ticks[:-1])
+    assert sum(t.status["2xx"] for t in ticks) == summary.status["2xx"]
+    assert all(0 <= t.loader_cpu_pct <= 110 for t in ticks)
+    assert summary.loader_cpu_pct > 0
+    assert summary.elapsed_s == pytest.approx(1.0, abs=0.1)
+
+
+def test_loader_processes_are_pinned_to_the_asked_cpus() -> None:
+    seen: list[list[int]] = []
+    with serve("ok") as server:
+        run = LoadRun(profile(server.url, duration_s=0.6, cpus=(0,), procs=2))
+        with run:
+            run.start()
+            for tick in run.ticks():
+                if not seen:
+                    seen.extend(psutil.Process(pid).cpu_affinity() for pid in run.pids)
+    assert seen == [[0], [0]]
+
+
+def test_stop_from_another_thread_ends_a_long_run_early() -> None:
+    with serve("delay", delay_s=0.01) as server:
+        run = LoadRun(profile(server.url, duration_s=60.0))
+        with run:
+            run.start()
+            threading.Timer(0.6, run.stop).start()
+            began = time.monotonic()
+            ticks = list(run.ticks())
+            took_s = time.monotonic() - began
+            summary = run.summary()
+    assert took_s < 3.0
+    assert ticks[-1].done
+    assert summary.status["2xx"] > 10
+    assert summary.elapsed_s < 2.0
+    assert "stopped early on request" in summary.notes
+
+
+def test_stop_event_of_run_load() -> None:
+    stop = threading.Event()
+    with serve("ok") as server:
+        threading.Timer(0.5, stop.set).start()
+        began = time.monotonic()
+        summary = run_load(profile(server.url, duration_s=60.0), stop_event=stop)
+    assert time.monotonic() - began < 4.0
+    assert summary.responses > 0
+
+
+def test_no_loader_process_is_left_after_a_run_or_close() -> None:
+    with serve("ok") as server:
+        run_load(profile(server.url, requests=20))
+        assert loader_children() == []
+        run = LoadRun(profile(server.url, duration_s=60.0))
+        run.start()
+        pids = run.pids
+        assert all(psutil.pid_exists(pid) for pid in pids)
+        run.close()
+    # killed and reaped: not even a zombie remains
+    assert not any(psutil.pid_exists(pid) for pid in pids)
+    assert loader_children() == []
+
+
+def test_bad_profiles_are_refused_with_one_line() -> None:
+    with pytest.raises(LoadProfileError, match="loopback"):
+        LoadRun(LoadProfile(url="http://192.0.2.1/"))
+    with pytest.raises(LoadProfileError, match="reps"):
+        LoadRun(LoadProfile(url="http://127.0.0.1:1/", rate=10, reps=2, duration_s=None))
+    with pytest.raises(LoadProfileError, match="CPU"):
+        LoadRun(LoadProfile(url="http://127.0.0.1:1/", cpus=(4096,)))
+    with pytest.raises(LoadProfileError, match="header"):
+        LoadRun(LoadProfile(url="http://127.0.0.1:1/", headers=(("X-A", "b\r\nEvil: 1"),)))

@@ -1,0 +1,125 @@
+"""LatencyHistogram: accuracy against numpy, merging, the compact encodings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from wsgicompare.loader import LatencyHistogram
+from wsgicompare.loader.histogram import HIGHEST_US, SLOT_LOW_US, SLOT_WIDTH_US, bucket_sparse, slot_of
+from wsgicompare.loader.stats import add_wire
+from wsgicompare.loader.worker import _encode
+from array import array
+
+
+@pytest.fixture(scope="module")
+def latencies_us() -> np.ndarray:
+    rng = np.random.default_rng(7)
+    # log-normal around 8 ms with a long tail, like a loaded server
+    return rng.lognormal(mean=9.0, sigma=1.2, size=200_000).astype(np.int64) + 50
+
+
+def test_percentiles_match_numpy_within_a_tenth_of_a_percent(latencies_us: np.ndarray) -> None:
+    hist = LatencyHistogram()
+    hist.record_many(latencies_us)
+    for p in (1, 10, 25, 50, 75, 90, 95, 99):
+        exact = float(np.percentile(latencies_us, p))
+        assert hist.percentile(p) == pytest.approx(exact, rel=0.001), p
+    assert hist.count == latencies_us.size
+    assert hist.min == latencies_us.min()
+    assert hist.max == latencies_us.max()
+    assert hist.mean == pytest.approx(latencies_us.mean(), rel=1e-12)
+    assert hist.percentile(0) == latencies_us.min()
+    assert hist.percentile(100) == latencies_us.max()
+
+
+def test_slots_cover_every_value_with_three_significant_digits() -> None:
+    values = np.concatenate([np.arange(0, 300_000), np.array([10**6, 10**7, 10**9, HIGHEST_US])])
+    slots = slot_of(values)
+    assert np.all(np.diff(slots) >= 0)
+    low = SLOT_LOW_US[slots]
+    assert np.all(low <= values)
+    assert np.all(values < low + SLOT_WIDTH_US[slots])
+    # a slot is at most 1/1024 of its values wide: 3 significant digits
+    assert np.all(SLOT_WIDTH_US[slots] <= np.maximum(1, values / 1024))
+
+
+def test_values_beyond_an_hour_land_in_the_top_slot() -> None:
+    hist = LatencyHistogram()
+    hist.record_many([5, HIGHEST_US * 10])
+    assert hist.count == 2
+    assert hist.max == HIGHEST_US * 10  # exact max is kept
+    assert hist.percentile(99) <= hist.max
+
+
+def test_merge_of_halves_equals_the_whole(latencies_us: np.ndarray) -> None:
+    whole = LatencyHistogram()
+    whole.record_many(latencies_us)
+    first, second = LatencyHistogram(), LatencyHistogram()
+    first.record_many(latencies_us[::2])
+    second.record_many(latencies_us[1::2])
+    merged = LatencyHistogram().merge(first).merge(second)
+    assert merged == whole
+    assert merged.percentiles((50, 90, 99)) == whole.percentiles((50, 90, 99))
+
+
+def test_two_processes_wire_snapshots_merge_to_the_same_percentiles(latencies_us: np.ndarray) -> None:
+    """The exact path a tick takes: array('q') in a process -> compact bytes -> parent."""
+    single = LatencyHistogram()
+    add_wire(single, _encode(array("q", latencies_us.tolist())))
+    proc_a, proc_b = latencies_us[: 120_000], latencies_us[120_000:]
+    parent = LatencyHistogram()
+    for ticks in (np.array_split(proc_a, 5), np.array_split(proc_b, 3)):
+        for tick_values in ticks:
+            add_wire(parent, _encode(array("q", tick_values.tolist())))
+    assert parent == single
+    for p in (50, 90, 99, 99.9):
+        assert parent.percentile(p) == single.percentile(p)
+
+
+def test_wire_snapshot_is_small(latencies_us: np.ndarray) -> None:
+    slots, counts, *_ = _encode(array("q", latencies_us[:25_000].tolist()))
+    # a tick of 25k widely spread requests travels as ~40 KB, not a 190 KB dense array
+    assert len(slots) + len(counts) < 50_000
+    narrow = np.random.default_rng(1).normal(2_000, 200, 25_000).astype(np.int64)
+    slots, counts, *_ = _encode(array("q", narrow.tolist()))
+    assert len(slots) + len(counts) < 8_000
+
+
+def test_dict_round_trip_is_json_safe(latencies_us: np.ndarray) -> None:
+    hist = LatencyHistogram()
+    hist.record_many(latencies_us[:10_000])
+    data = json.loads(json.dumps(hist.to_dict()))
+    back = LatencyHistogram.from_dict(data)
+    assert back == hist
+    assert back.percentile(99) == hist.percentile(99)
+    assert LatencyHistogram.from_dict(LatencyHistogram().to_dict()).count == 0
+    with pytest.raises(ValueError):
+        LatencyHistogram.from_dict({"slots": [1, 2], "counts": [1]})
+
+
+def test_bucket_sparse_matches_record_many(latencies_us: np.ndarray) -> None:
+    direct = LatencyHistogram()
+    direct.record_many(latencies_us[:5000])
+    via_sparse = LatencyHistogram()
+    via_sparse.add_sparse(*bucket_sparse(latencies_us[:5000]))
+    assert via_sparse == direct
+
+
+def test_display_bins_cover_every_value() -> None:
+    hist = LatencyHistogram()
+    hist.record_many([10, 150, 1_000, 1_050, 20_000, 9_000_000, 50_000_000])
+    bins = hist.bins(10)
+    assert len(bins) == 10
+    assert sum(bins) == 7
+    assert bins[0] == 2  # 10 µs (below the display range) and 150 µs
+    assert bins[-1] == 2  # 9 s and 50 s (above it)
+    assert LatencyHistogram().bins(5) == (0, 0, 0, 0, 0)
+
+
+def test_empty_histogram_reads_as_zero() -> None:
+    hist = LatencyHistogram()
+    hist.record_many([])
+    assert (hist.count, hist.min, hist.max, hist.mean, hist.percentile(50)) == (0, 0, 0, 0.0, 0.0)
