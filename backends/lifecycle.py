@@ -168,7 +168,10 @@ def start(backend: Backend, config: ServerConfig, ready_timeout_s: float = 30.0)
         tail = server.log_tail()
         server.stop(timeout_s=5.0)
         if isinstance(exc, BackendStartError):
-            raise BackendStartError(exc.reason, tail) from None
+            # the last log line usually says why (a bad option, an import error): keep it in the one line
+            last = next((line for line in reversed(tail.splitlines()) if line.strip()), "")
+            reason = f"{exc.reason}; last log line: {last[:300]}" if last else exc.reason
+            raise BackendStartError(reason, tail) from None
         if isinstance(exc, OSError):
             raise BackendStartError(f"{backend.id} could not be launched: {exc}", tail) from None
         raise
@@ -203,6 +206,7 @@ class Server:
         self._spawner = spawner
         self._reaper = reaper
         self._procs: list[tuple[Launch, subprocess.Popen, str]] = []  # launch, process, its log path
+        self._known_procs: dict[int, psutil.Process] = {}  # pid -> the object processes() handed out
         self._stopped = False
         self._final_log_tail: str | None = None
         self._lock = threading.Lock()
@@ -267,7 +271,11 @@ class Server:
 
     # -- inspection ------------------------------------------------------------------------
     def processes(self) -> list[psutil.Process]:
-        """Every live process of this server: each launched process and all its descendants."""
+        """Every live process of this server: each launched process and all its descendants.
+
+        The same psutil.Process object is returned for the same process on every call, so
+        `cpu_percent(None)` measures from one call to the next.
+        """
         found: dict[int, psutil.Process] = {}
         for _, proc, _ in self._procs:
             if proc.poll() is not None:
@@ -276,9 +284,11 @@ class Server:
                 root = psutil.Process(proc.pid)
                 for p in [root, *root.children(recursive=True)]:
                     if p.status() != psutil.STATUS_ZOMBIE:
-                        found[p.pid] = p
+                        known = self._known_procs.get(p.pid)
+                        found[p.pid] = known if known is not None and known == p else p
             except psutil.Error:
                 continue
+        self._known_procs = found
         return list(found.values())
 
     def alive(self) -> bool:

@@ -10,7 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
-import textwrap
+import tempfile
 import time
 
 import psutil
@@ -114,6 +114,7 @@ def test_backend_starts_answers_and_stops_clean(backend_id: str) -> None:
             assert WORKLOADS[name].check(body), (name, body[:200])
         procs = server.processes()
         assert procs
+        assert {id(p) for p in server.processes()} & {id(p) for p in procs}  # stable objects for cpu_percent
         for p in procs:
             try:
                 assert p.cpu_affinity() == [SERVER_CPU], (p.pid, p.name())
@@ -208,12 +209,14 @@ def _python_spec(code: str) -> Backend:
 
 def test_process_that_exits_gives_reason_and_log_tail_and_cleans_up() -> None:
     spec = _python_spec("import sys; print('boom: cannot serve'); sys.exit(3)")
-    before = set(os.listdir("/tmp"))
+    before = set(os.listdir(tempfile.gettempdir()))
     with pytest.raises(BackendStartError) as info:
         spec.start(ServerConfig(workers=1, threads=1), ready_timeout_s=10)
-    assert str(info.value) == "test-python: testproc exited with code 3 before it was ready"
+    assert str(info.value) == (
+        "test-python: testproc exited with code 3 before it was ready; last log line: [testproc] boom: cannot serve"
+    )
     assert "boom: cannot serve" in info.value.log_tail
-    assert not [d for d in set(os.listdir("/tmp")) - before if d.startswith("wsgicompare-test-python-")]
+    assert not [d for d in set(os.listdir(tempfile.gettempdir())) - before if d.startswith("wsgicompare-test-python-")]
 
 
 def test_server_that_never_answers_times_out_and_is_killed() -> None:
