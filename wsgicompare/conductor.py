@@ -8,6 +8,7 @@ the next tick and skips the rest."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 import time
@@ -35,9 +36,11 @@ OnResult = Callable[[RunResult], None]
 
 #: bins of the cumulative latency distribution in every Tick (for the TUI's histogram)
 LATENCY_BINS = 40
-#: a few hundred TIME_WAIT sockets on loopback cost nothing; tens of thousands (after a
-#: Connection: close run) eat the ~28k ephemeral ports and make the next run's connects
-#: fail, so between runs we wait until at most this many are left (or settle_max_s)
+#: TIME_WAIT sockets on the client side (our loader's ephemeral ports) hold those ports
+#: for 60 s; a few hundred cost nothing, tens of thousands eat the ~28k ephemeral range
+#: and make the next run's connects fail, so between runs we wait until at most this
+#: many are left (or settle_max_s). Server-side TIME_WAIT (the old server's port at the
+#: local end) blocks nothing: the next backend listens on another port.
 TIME_WAIT_OK = 1000
 
 #: kernel TCP counters read before and after each run (name in /proc/net/netstat "TcpExt"
@@ -91,7 +94,7 @@ _STATE_LISTEN = "0A"
 
 
 def port_sockets(port: int) -> tuple[int, int]:
-    """(listening sockets on ``port``, TIME_WAIT sockets with ``port`` at either end)."""
+    """(listening sockets on ``port``, client-side TIME_WAIT sockets towards ``port``)."""
     listening = time_wait = 0
     for table in _TCP_TABLES:
         try:
@@ -101,27 +104,38 @@ def port_sockets(port: int) -> tuple[int, int]:
                     parts = line.split()
                     if len(parts) < 4:
                         continue
-                    local_port = int(parts[1].rsplit(":", 1)[1], 16)
-                    remote_port = int(parts[2].rsplit(":", 1)[1], 16)
                     state = parts[3]
-                    if state == _STATE_LISTEN and local_port == port:
+                    if state == _STATE_LISTEN and int(parts[1].rsplit(":", 1)[1], 16) == port:
                         listening += 1
-                    elif state == _STATE_TIME_WAIT and port in (local_port, remote_port):
+                    elif state == _STATE_TIME_WAIT and int(parts[2].rsplit(":", 1)[1], 16) == port:
                         time_wait += 1
         except (OSError, ValueError, IndexError):
             continue
     return listening, time_wait
 
 
+def tw_reuse_on_loopback() -> bool:
+    """Linux reuses TIME_WAIT ports for new loopback connects when net.ipv4.tcp_tw_reuse
+    is 1 (always) or 2 (loopback only, the default since 4.x): then client-side TIME_WAIT
+    sockets cannot starve the next run and there is nothing to wait for."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_tw_reuse") as f:
+            return f.read().strip() in ("1", "2")
+    except OSError:
+        return False
+
+
 def wait_settled(port: int | None, max_s: float, cancel: threading.Event | None = None) -> dict[str, object]:
-    """Wait until nothing listens on the previous run's port and its TIME_WAIT sockets
-    are down to TIME_WAIT_OK, or ``max_s`` passes. Returns what was waited for."""
+    """Wait until nothing listens on the previous run's port and (unless the kernel reuses
+    TIME_WAIT ports on loopback) its client-side TIME_WAIT sockets are down to
+    TIME_WAIT_OK, or ``max_s`` passes. Returns what was waited for."""
     if port is None:
         return {"waited_s": 0.0, "time_wait": 0, "listening": 0}
     start = time.monotonic()
     listening, time_wait = port_sockets(port)
     first_tw = time_wait
-    while (listening or time_wait > TIME_WAIT_OK) and time.monotonic() - start < max_s:
+    tw_limit = math.inf if tw_reuse_on_loopback() else TIME_WAIT_OK
+    while (listening or time_wait > tw_limit) and time.monotonic() - start < max_s:
         if cancel is not None and cancel.wait(0.1):
             break
         if cancel is None:
@@ -133,6 +147,7 @@ def wait_settled(port: int | None, max_s: float, cancel: threading.Event | None 
         "time_wait_before": first_tw,
         "time_wait": time_wait,
         "listening": listening,
+        "tw_reuse": tw_limit == math.inf,
     }
 
 

@@ -1,0 +1,326 @@
+"""The command line: bad input ends as one line and exit 2 before anything starts;
+the option parser and the config loader never raise anything but OptionError
+(hypothesis); a scenario written with --save-config reads back to the same options."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wsgicompare.cli import main
+from wsgicompare.options import (
+    CONFIG_KEYS,
+    Options,
+    OptionError,
+    dump_toml,
+    parse_duration,
+    parse_int,
+    parse_options,
+    read_config,
+    to_config,
+)
+from wsgicompare.spec import available_cpus
+
+PY = sys.executable
+
+
+def run_cli(*args: str, cwd: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PY, "-m", "wsgicompare", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, needle: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("wsgicompare: error: ")
+    assert "Traceback" not in proc.stderr
+    assert needle in lines[0], lines[0]
+
+
+# -- bad input, through the real entry point (python -m wsgicompare) -------------------------
+
+
+@pytest.fixture(scope="module")
+def app_dir(tmp_path_factory):
+    """User apps for --app: one that raises at import, one that is not callable."""
+    d = tmp_path_factory.mktemp("apps")
+    (d / "raising_app.py").write_text("raise RuntimeError('database is down')\n")
+    (d / "notcallable_app.py").write_text("app = 42\n")
+    return str(d)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--run-all", "-c", "-5"], "--concurrency must be a whole number from 1 to 100000, got -5"),
+        (["--backend", "gunicorn", "--workload", "nope"], "unknown workload 'nope'"),
+        (["--backend", "nope"], "unknown backend 'nope'"),
+        (["--run-all", "-d", "ten"], "--duration must be a duration such as 10s"),
+        (["--run-all", "--config", "/nonexistent/scenario.toml"], "cannot read it"),
+        (["--url", "http://192.0.2.1:8080/"], "not a loopback address"),
+        (["--run-all", "-o", "/nonexistent-dir/report.md"], "does not exist"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--backend", "gunicorn", "--app", "raising_app:app"], "database is down"),
+        (["--backend", "gunicorn", "--app", "notcallable_app:app"], "not callable"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, needle, app_dir):
+    started = time.monotonic()
+    proc = run_cli(*args, cwd=app_dir)
+    assert_one_line_error(proc, needle)
+    assert time.monotonic() - started < 30  # validation only: nothing was started
+
+
+def _busy_port() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    return sock
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--run-all", "-c", "0"], "--concurrency must be a whole number"),
+        (["--run-all", "-d", "-1"], "--duration must be a duration"),
+        (["--run-all", "-d", "0"], "--duration must be above 0 s"),
+        (["--run-all", "-d", "1e9"], "--duration must be a duration"),
+        (["--run-all", "-d", "48h"], "at most 86400 s"),
+        (["--run-all", "--warmup", "2h"], "--warmup must be from 0 s to 3600 s"),
+        (["--run-all", "--rate", "nan"], "--rate must be a number above 0"),
+        (["--run-all", "--rate", "-3"], "--rate must be a number above 0"),
+        (["--run-all", "--workers", "0"], "--workers must be a whole number from 1 to 256"),
+        (["--run-all", "--threads", "100000"], "--threads must be a whole number from 1 to 1024"),
+        (["--run-all", "--repeat", "0"], "--repeat must be a whole number from 1 to 100"),
+        (["--run-all", "--server-cpus", "999"], "CPU 999 is not available"),
+        (["--run-all", "--loader-cpus", "3-1"], "runs backwards"),
+        (["--run-all", "-c", "2", "--loader-procs", "4"], "--loader-procs 4 is more than --concurrency 2"),
+        (["--run-all", "--export", "pdf"], "--export must be one of md, json, csv, html"),
+        (["--run-all", "--export", "md", "--export", "json"], "several --export formats need -o/--output"),
+        (["--backend", "gunicorn", "--backends", "uwsgi"], "give --backend or --backends, not both"),
+        (["--backend", "gunicorn", "--port", "0"], "--port must be a whole number from 1 to 65535"),
+        (["--json"], "--json goes with --list-backends"),
+        (["--url", "http://127.0.0.1:1/", "--backend", "gunicorn"], "cannot be combined"),
+        (["--url", "ftp://127.0.0.1/"], "--url must be an http:// URL"),
+        (["--backend", "gunicorn", "--app", "not a target"], "--app must look like 'module:callable'"),
+        (["--backend", "gunicorn", "--app", "no_such_module_xyz:app"], "no module named 'no_such_module_xyz'"),
+        (["--backend", "gunicorn", "--path", "/x"], "--path applies to --app"),
+        (["--backend", "nginx-static", "--workload", "cpu"], "does not serve workload 'cpu'"),
+        (["--backend", "gunicorn", "-c"], "expected one argument"),
+    ],
+)
+def test_more_bad_input_in_process(args, needle, capsys):
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("wsgicompare: error: "), err
+    assert needle in err, err
+
+
+def test_busy_explicit_port_is_bad_input(capsys):
+    with _busy_port() as sock:
+        port = sock.getsockname()[1]
+        assert main(["--backend", "gunicorn", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"wsgicompare: error: --port {port} is already in use\n"
+
+
+def test_unwritable_output_is_bad_input(tmp_path, capsys):
+    if os.geteuid() == 0:
+        target = tmp_path / "a-directory"
+        target.mkdir()
+        assert main(["--run-all", "-o", str(target / "missing" / "r.md")]) == 2
+        assert "does not exist" in capsys.readouterr().err
+    else:  # pragma: no cover - root ignores permission bits
+        tmp_path.chmod(0o500)
+        assert main(["--run-all", "-o", str(tmp_path / "r.md")]) == 2
+        assert "cannot write" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("concurrency = [1, 2\n", "not valid TOML"),
+        ("concurency = 10\n", "unknown option 'concurency'"),
+        ("[load]\nconcurrency = 10\n", "unknown option 'load'"),
+        ("[concurrency]\nn = 10\n", "'concurrency' must be a value, not a table"),
+        ("concurrency = true\n", "--concurrency must be a whole number"),
+        ("concurrency = -1\n", "--concurrency must be a whole number"),
+        ("duration = 'forever'\n", "--duration must be a duration"),
+        ("backends = [1, 2]\n", "--backends must be a comma-separated list"),
+        ("backends = ['gunicorn; rm -rf /']\n", "is not a valid name"),
+        ("run-all = 'yes'\n", "run-all must be true or false"),
+        ("x" * 70_000 + " = 1\n", "too big for a scenario file"),
+        ("\udcff", "not valid TOML"),
+    ],
+)
+def test_malformed_or_hostile_config_is_one_line(tmp_path, capsys, text, needle):
+    path = tmp_path / "scenario.toml"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    assert main(["--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err, err
+
+
+# -- good input -----------------------------------------------------------------------------
+
+
+def test_version_and_help_exit_0(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("wsgicompare ")
+    assert main(["--help"]) == 0
+    assert "--run-all" in capsys.readouterr().out
+
+
+def test_list_backends_json_through_python_m():
+    proc = run_cli("--list-backends", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    ids = [r["id"] for r in rows]
+    for seed in ("flask-dev", "gunicorn", "uwsgi", "uwsgi-nginx", "php-fpm-nginx"):
+        assert seed in ids
+    for row in rows:
+        assert {"id", "title", "family", "seed", "available", "missing", "hint"} <= row.keys()
+        assert isinstance(row["seed"], bool) and isinstance(row["available"], bool)
+        assert isinstance(row["missing"], list)
+
+
+def test_list_backends_table(capsys):
+    assert main(["--list-backends"]) == 0
+    out = capsys.readouterr().out
+    assert "flask-dev" in out and "uwsgi-nginx-unix" in out and "available" in out
+
+
+def test_durations_in_every_spelling():
+    assert parse_duration("d", "10") == 10.0
+    assert parse_duration("d", "10s") == 10.0
+    assert parse_duration("d", "500ms") == 0.5
+    assert parse_duration("d", "2m") == 120.0
+    assert parse_duration("d", " 1.5 s ") == 1.5
+    assert parse_duration("d", 3) == 3.0
+    assert parse_duration("w", "0", zero_ok=True) == 0.0
+
+
+def test_defaults_and_cli_over_config(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("concurrency = 8\nduration = '3s'\nbackends = ['flask-dev', 'gunicorn']\nrun-all = true\n")
+    o = parse_options(["--config", str(path), "-c", "16"])
+    assert o.concurrency == 16  # the command line wins
+    assert o.duration == 3.0 and o.backends == ["flask-dev", "gunicorn"] and o.run_all
+
+
+def test_save_config_round_trips_to_the_same_options(tmp_path):
+    path = tmp_path / "scenario.toml"
+    argv = ["--run-all", "--backends", "flask-dev,uwsgi", "-c", "32", "-d", "1500ms", "--warmup", "0.5",
+            "--workloads", "hello,json", "--repeat", "3", "--workers", "2", "--threads", "8",
+            "--server-cpus", str(available_cpus()[-1]), "--no-keepalive", "--timeout", "2s",
+            "--export", "json", "-o", str(tmp_path / "r.json")]  # fmt: skip
+    assert main([*argv, "--save-config", str(path)]) == 0
+    back = parse_options(["--config", str(path)])
+    original = parse_options(argv)
+    assert {**asdict(back), "config": None} == {**asdict(original), "config": None}
+
+
+# -- property tests -----------------------------------------------------------------------
+
+_texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@given(_texts)
+def test_any_duration_text_is_a_bounded_number_or_a_one_line_error(text):
+    try:
+        value = parse_duration("duration", text)
+    except OptionError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert 0 < value <= 24 * 3600
+
+
+@given(st.one_of(_texts, st.integers(), st.floats(allow_nan=True), st.booleans(), st.none()))
+def test_any_int_value_is_in_range_or_a_one_line_error(value):
+    try:
+        n = parse_int("concurrency", value, 1, 100_000)
+    except OptionError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert isinstance(n, int) and 1 <= n <= 100_000
+
+
+_flags = ["-c", "-d", "-r", "--requests", "--rate", "--warmup", "--timeout", "--delay", "--workload", "--workloads",
+          "--backend", "--backends", "--repeat", "--workers", "--threads", "--server-cpus", "--loader-cpus",
+          "--loader-procs", "--path", "--export", "--port", "--settle-max"]  # fmt: skip
+_switches = ["--run-all", "--no-keepalive", "--allow-remote"]
+_values = st.one_of(
+    st.sampled_from(["0", "1", "-1", "64", "10s", "500ms", "2m", "1e9", "nan", "inf", "", "hello", "a,b", "0-1",
+                     "gunicorn", "md", "json", "/x", "1,1", "99999999999999"]),  # fmt: skip
+    _texts,
+)
+_argv = st.lists(
+    st.one_of(st.tuples(st.sampled_from(_flags), _values).map(list), st.sampled_from(_switches).map(lambda s: [s])),
+    max_size=6,
+).map(lambda parts: [x for part in parts for x in part])
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(_argv)
+def test_any_command_line_parses_or_fails_with_one_line(argv):
+    try:
+        options = parse_options(argv)
+    except OptionError as exc:
+        assert "\n" not in str(exc) and str(exc)
+    else:
+        assert isinstance(options, Options)
+        if options.concurrency is not None:
+            assert 1 <= options.concurrency <= 100_000
+
+
+_toml_scalars = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1), st.floats(allow_nan=False), st.booleans(), _texts,
+    st.lists(st.one_of(st.integers(-5, 5), _texts), max_size=3),
+)  # fmt: skip
+_config_keys = st.one_of(st.sampled_from(CONFIG_KEYS), st.sampled_from(["bogus", "concurency", "c"]))
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(_config_keys, _toml_scalars, max_size=5))
+def test_any_config_file_gives_options_or_one_line(tmp_path, table):
+    path = tmp_path / "s.toml"
+    path.write_text(dump_toml(table))
+    try:
+        read_config(str(path))
+        options = parse_options(["--config", str(path)])
+    except OptionError as exc:
+        assert "\n" not in str(exc) and str(exc)
+    else:
+        assert isinstance(options, Options)
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(
+    concurrency=st.integers(1, 100_000),
+    duration=st.floats(0.001, 24 * 3600),
+    warmup=st.floats(0, 3600),
+    workloads=st.lists(st.sampled_from(["hello", "json", "cpu", "io", "bytes"]), min_size=1, max_size=3, unique=True),
+    repeat=st.integers(1, 100),
+    keepalive=st.booleans(),
+)
+def test_config_round_trip_property(tmp_path, concurrency, duration, warmup, workloads, repeat, keepalive):
+    o = Options(concurrency=concurrency, duration=duration, warmup=warmup, workloads=workloads, repeat=repeat,
+                no_keepalive=not keepalive, run_all=True)  # fmt: skip
+    path = tmp_path / "s.toml"
+    path.write_text(dump_toml(to_config(o)))
+    back = parse_options(["--config", str(path)])
+    assert {**asdict(back), "config": None} == {**asdict(o), "config": None}
