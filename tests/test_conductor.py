@@ -1,0 +1,216 @@
+"""The conductor against real backends on loopback: ticks from a non-main thread,
+cancel, a server that dies mid-run, unavailable rows, repeats; and its helpers
+(kernel TCP counters, the socket table, the process-tree sampler) on real sockets
+and processes. Every load is 0.5–1.5 s."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from wsgicompare.backends import ServerConfig
+from wsgicompare.conductor import (
+    TCP_COUNTERS,
+    Conductor,
+    TreeSampler,
+    combine_repeats,
+    default_load,
+    default_spec,
+    port_sockets,
+    read_tcp_counters,
+    wait_settled,
+)
+from wsgicompare.results import PHASES, RunResult, Tick
+
+
+def quick_load(**kw):
+    base = dict(concurrency=8, duration_s=1.0, warmup_s=0.25)
+    base.update(kw)
+    return default_load(**base)
+
+
+def in_thread(fn, timeout_s: float = 60.0):
+    """Run fn in a non-main thread (as the TUI's worker does) and return its value."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout_s)
+    assert not thread.is_alive(), "conductor did not return in time"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def test_run_one_from_a_thread_ticks_and_result_agree():
+    ticks: list[Tick] = []
+    spec = default_spec("gunicorn", load=quick_load())
+    result = in_thread(lambda: Conductor().run_one(spec, ticks.append, threading.Event()))
+
+    assert result.status == "ok", result.reason
+    phases = [t.phase for t in ticks]
+    assert phases[0] == "starting" and phases[-1] == "done"
+    assert "warmup" in phases and "load" in phases
+    assert all(p in PHASES for p in phases)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ticks[-1].rps = 0.0  # type: ignore[misc]
+    last = ticks[-1]
+    assert last.requests == result.requests > 0
+    assert last.responses == result.responses
+    assert last.cum_p99_ms == pytest.approx(result.latency_ms["p99"], rel=0.01)
+    assert sum(last.latency_bins) == sum(last.responses.values())  # every answered request is in the histogram
+    assert result.rps > 0 and result.responses["2xx"] == result.requests
+    assert set(result.latency_ms) == {"min", "mean", "p50", "p90", "p99", "p999", "max"}
+    assert result.server["cpu_pct_mean"] > 0 and result.server["rss_mb_max"] > 1 and result.server["procs"] >= 2
+    assert result.timeline and set(result.timeline[0]) == {"t", "rps", "p50_ms", "p99_ms", "errors",
+                                                           "server_cpu_pct", "server_rss_mb"}  # fmt: skip
+    assert set(result.tcp) <= set(TCP_COUNTERS) and "ListenOverflows" in result.tcp
+    assert "gunicorn" in result.command[0] and result.startup_s > 0
+    assert result.loader["procs"] == 1 and "saturated" in result.loader
+    assert 0.9 <= result.elapsed_s <= 1.3
+
+
+def test_cancel_ends_the_current_run_promptly_and_skips_the_rest():
+    cancel = threading.Event()
+    seen: list[Tick] = []
+
+    def on_tick(tick: Tick) -> None:
+        seen.append(tick)
+        if tick.phase == "load":
+            cancel.set()
+
+    specs = [default_spec("flask-dev", load=quick_load(duration_s=30.0)),
+             default_spec("gunicorn", load=quick_load(duration_s=30.0))]  # fmt: skip
+    started = time.monotonic()
+    results = in_thread(lambda: Conductor().run_all(specs, on_tick, None, cancel))
+    assert time.monotonic() - started < 10
+    assert [r.backend for r in results] == ["flask-dev"]
+    assert results[0].status == "failed" and results[0].reason.startswith("cancelled at t=")
+    assert results[0].requests > 0  # what was measured is kept
+    assert all(t.backend == "flask-dev" for t in seen)
+
+
+CRASHING_APP = '''
+import os
+served = 0
+
+def app(environ, start_response):
+    global served
+    served += 1
+    if served > 300:
+        os._exit(3)  # the whole server process dies, as a segfaulting extension would
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"ok"]
+'''
+
+
+def test_a_server_that_dies_mid_run_ends_it_with_a_crash_row(tmp_path, monkeypatch):
+    (tmp_path / "crashing_app.py").write_text(CRASHING_APP)
+    monkeypatch.chdir(tmp_path)
+    server = ServerConfig(workers=1, threads=1, app="crashing_app:app")
+    spec = dataclasses.replace(default_spec("flask-dev", load=quick_load(duration_s=20.0, warmup_s=0.0),
+                                            server=server), path="/")  # fmt: skip
+    started = time.monotonic()
+    result = Conductor().run_one(spec)
+    assert time.monotonic() - started < 10  # not the 20 s asked for
+    assert result.status == "failed"
+    assert result.crashed_at_s is not None and result.reason.startswith("server crashed at t=")
+    assert any(v.startswith("not all requests answered: server crashed at t=") for v in result.verdicts)
+    assert result.responses["2xx"] >= 250  # what it answered before dying is kept
+    assert result.command and result.to_dict()["status"] == "failed"
+
+
+def test_a_workload_the_backend_does_not_serve_is_an_unavailable_row():
+    result = Conductor().run_one(default_spec("nginx-static", "cpu", load=quick_load()))
+    assert result.status == "unavailable"
+    assert "serves only" in result.reason and result.requests == 0 and not result.command
+
+
+def test_repeat_reports_the_median_run_and_the_spread():
+    spec = dataclasses.replace(default_spec("flask-dev", load=quick_load(duration_s=0.5, warmup_s=0.0)), repeat=3)
+    result = Conductor(settle_max_s=2.0).run_one(spec)
+    rep = result.repeat
+    assert rep["n"] == 3 and len(rep["rps"]) == 3 and rep["status"] == ["ok"] * 3
+    assert result.rps == pytest.approx(rep["rps_median"])  # odd n: the chosen run is the median
+    assert rep["rps_min"] <= result.rps <= rep["rps_max"]
+    assert rep["spread_pct"] == pytest.approx(100 * (rep["rps_max"] - rep["rps_min"]) / rep["rps_median"], abs=0.01)
+
+
+def test_combine_repeats_keeps_failures_visible():
+    runs = [RunResult(backend="b", title="B", workload="hello", status="ok", rps=r) for r in (100.0, 300.0)]
+    runs.append(RunResult(backend="b", title="B", workload="hello", status="failed", reason="server crashed at t=1.0 s"))
+    combined = combine_repeats(runs)
+    assert combined.rps == 100.0  # lower middle of the ok runs: a real run, not an average
+    assert combined.status == "failed" and combined.reason.startswith("1 of 3 repetitions failed: server crashed")
+    assert combined.repeat["rps_median"] == 200.0 and combined.repeat["spread_pct"] == 100.0
+
+
+def test_tcp_counters_come_from_the_kernel():
+    counters = read_tcp_counters()
+    assert {"ListenOverflows", "ListenDrops", "TCPTimeouts", "RetransSegs"} <= set(counters)
+    assert all(isinstance(v, int) and v >= 0 for v in counters.values())
+
+
+def test_listen_overflow_is_counted_when_the_backlog_is_full():
+    """A listener with backlog 1 that never accepts: extra connects overflow it."""
+    before = read_tcp_counters()["ListenOverflows"]
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        assert port_sockets(port)[0] == 1
+        clients = []
+        for _ in range(8):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", port))
+            clients.append(c)
+        time.sleep(0.3)
+        for c in clients:
+            c.close()
+    assert read_tcp_counters()["ListenOverflows"] > before
+    assert port_sockets(port)[0] == 0
+
+
+def test_wait_settled_returns_at_once_for_a_closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    info = wait_settled(port, max_s=5.0)
+    assert time.monotonic() - started < 1.0
+    assert info["listening"] == 0 and info["waited_s"] < 1.0
+
+
+def test_wait_settled_gives_up_after_max_s_while_something_listens():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        info = wait_settled(s.getsockname()[1], max_s=0.4)
+    assert info["listening"] == 1 and 0.4 <= info["waited_s"] < 1.5
+
+
+def test_tree_sampler_measures_cpu_rss_and_threads_of_real_processes():
+    import psutil
+
+    me = psutil.Process()
+    sampler = TreeSampler(lambda: [me])
+    deadline = time.monotonic() + 0.3
+    x = 0
+    while time.monotonic() < deadline:
+        x += 1  # burn CPU in this process
+    cpu_pct, rss_mb, procs, threads = sampler.sample()
+    assert cpu_pct > 30  # most of one core (tolerant: the machine is shared)
+    assert rss_mb > 10 and procs == 1 and threads >= 1
+    assert os.getpid() == me.pid
