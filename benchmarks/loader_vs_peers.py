@@ -1,0 +1,211 @@
+"""How fast is the embedded loader next to wrk (and ab, siege, hey where installed)?
+
+Starts the `nginx-static` backend pinned to CPU 1, then runs every tool back to back
+on CPU 0 against it, keep-alive and `Connection: close`, `--repeat` times, and prints
+each tool's req/s (median of the repeats) and the ratio to wrk.
+
+    python benchmarks/loader_vs_peers.py [--duration 8 --repeat 3 --concurrency 64]
+    python benchmarks/loader_vs_peers.py --target-backend gunicorn   # agreement check
+
+With `--target-backend` (a server-bound backend) it checks that the loader agrees with
+wrk: req/s within 10 %, p50 within 15 %. Run it on a quiet machine: every other
+process on these two CPUs shows up in the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+
+from wsgicompare.loader import LoadProfile, run_load
+
+LOADER_CPU = 0
+SERVER_CPU = 1
+
+
+@dataclass
+class Measurement:
+    tool: str
+    mode: str  # "keep-alive" | "close"
+    rps: list[float] = field(default_factory=list)
+    p50_ms: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rps_median(self) -> float | None:
+        return statistics.median(self.rps) if self.rps else None
+
+    @property
+    def p50_median_ms(self) -> float | None:
+        return statistics.median(self.p50_ms) if self.p50_ms else None
+
+
+def _pinned(argv: list[str]) -> list[str]:
+    return ["taskset", "-c", str(LOADER_CPU), *argv]
+
+
+def _run(argv: list[str], timeout_s: float) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
+    return done.stdout + "\n" + done.stderr
+
+
+def _unit_ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[float, float | None, str]:
+    argv = ["wrk", "-t1", f"-c{c}", f"-d{duration_s:g}s", "--latency", url]
+    if not keepalive:
+        argv[1:1] = ["-H", "Connection: close"]
+    out = _run(_pinned(argv), duration_s + 30)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
+    errors = re.search(r"Socket errors:.*|Non-2xx.*", out)
+    return rps, _unit_ms(*p50.groups()) if p50 else None, errors.group(0) if errors else ""
+
+
+def run_ab(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[float, float | None, str]:
+    argv = ["ab", "-q", "-c", str(c), "-t", f"{duration_s:g}", "-n", "100000000"]
+    if keepalive:
+        argv.append("-k")
+    out = _run(_pinned([*argv, url]), duration_s + 30)
+    rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"^\s+50%\s+(\d+)", out, re.M)
+    failed = re.search(r"Failed requests:\s+(\d+)", out)
+    return rps, float(p50.group(1)) if p50 else None, f"failed {failed.group(1)}" if failed and failed.group(1) != "0" else ""
+
+
+def run_siege(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[float, float | None, str]:
+    with tempfile.NamedTemporaryFile("w", suffix=".siegerc", delete=False) as rc:
+        # siege keeps connections only when its config says so; limit: its default cap is 255
+        rc.write(f"connection = {'keep-alive' if keepalive else 'close'}\nprotocol = HTTP/1.1\nlogging = false\nlimit = {max(255, c)}\nparser = false\n")
+    try:
+        argv = ["siege", "-R", rc.name, "-b", "-c", str(c), "-t", f"{max(1, round(duration_s))}S", url]
+        out = _run(_pinned(argv), duration_s + 60)
+    finally:
+        os.unlink(rc.name)
+    # siege prints either JSON-ish or text stats, depending on version and config
+    rps = float(re.search(r'(?:"transaction_rate"|Transaction rate):\s+([\d.]+)', out).group(1))  # type: ignore[union-attr]
+    resp = re.search(r'(?:"response_time"|Response time):\s+([\d.]+)', out)  # mean seconds, 2 decimals only
+    return rps, None if resp is None else float(resp.group(1)) * 1000 or None, "p50 = mean response time"
+
+
+def run_hey(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[float, float | None, str]:
+    argv = ["hey", "-c", str(c), "-z", f"{duration_s:g}s"]
+    if not keepalive:
+        argv.append("-disable-keepalive")
+    out = _run(_pinned([*argv, url]), duration_s + 30)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"50% in ([\d.]+) secs", out)
+    return rps, float(p50.group(1)) * 1000 if p50 else None, ""
+
+
+def run_loader(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[float, float | None, str]:
+    summary = run_load(
+        LoadProfile(url=url, concurrency=c, duration_s=duration_s, keepalive=keepalive, cpus=(LOADER_CPU,), max_wall_s=duration_s + 60)
+    )
+    if summary.fatal:
+        raise RuntimeError(summary.fatal)
+    errors = {k: v for k, v in summary.errors.items() if v}
+    note = f"cpu {summary.loader_cpu_pct:.0f}%"
+    if errors:
+        note += f" errors {errors}"
+    if summary.reconnects:
+        note += f" reconnects {summary.reconnects}"
+    return summary.rps, summary.latency.percentile(50) / 1000, note
+
+
+TOOLS = {"wrk": run_wrk, "loader": run_loader, "ab": run_ab, "siege": run_siege, "hey": run_hey}
+
+
+def start_target(backend_id: str, workload: str):
+    from wsgicompare.backends import WORKLOADS, ServerConfig, get_backend
+
+    server = get_backend(backend_id).start(ServerConfig(workers=1, threads=1, cpus=(SERVER_CPU,)))
+    return server, server.url + WORKLOADS[workload].path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per tool and run (default 8)")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions; the median counts (default 3)")
+    parser.add_argument("--concurrency", type=int, default=64, help="connections (default 64)")
+    parser.add_argument("--target-backend", default=None, help="agreement check against this backend (e.g. gunicorn)")
+    parser.add_argument("--workload", default="hello", help="workload path to load (default hello)")
+    parser.add_argument("--tools", default="wrk,loader,ab,siege,hey", help="comma-separated tools to run")
+    parser.add_argument("--modes", default="keep-alive,close", help="keep-alive,close")
+    args = parser.parse_args(argv)
+    if (os.cpu_count() or 1) < 2:
+        print("needs 2 CPUs (server on CPU 1, loaders on CPU 0)", file=sys.stderr)
+        return 2
+    tools = [t for t in args.tools.split(",") if t == "loader" or shutil.which(t)]
+    skipped = [t for t in args.tools.split(",") if t not in tools]
+    if "wrk" not in tools:
+        print("wrk is needed as the reference", file=sys.stderr)
+        return 2
+    modes = args.modes.split(",")
+    backend_id = args.target_backend or "nginx-static"
+    server, url = start_target(backend_id, args.workload)
+    results: dict[tuple[str, str], Measurement] = {}
+    try:
+        print(f"target {backend_id} {url} on CPU {SERVER_CPU}; tools on CPU {LOADER_CPU}; c={args.concurrency}, "
+              f"{args.duration:g} s × {args.repeat}", flush=True)
+        if skipped:
+            print(f"not installed: {', '.join(skipped)}")
+        for rep in range(args.repeat):
+            for mode in modes:
+                for tool in tools:
+                    m = results.setdefault((tool, mode), Measurement(tool, mode))
+                    try:
+                        rps, p50, note = TOOLS[tool](url, args.concurrency, args.duration, mode == "keep-alive")
+                    except Exception as exc:  # a peer tool failing must not end the benchmark
+                        m.notes.append(f"failed: {exc}")
+                        continue
+                    m.rps.append(rps)
+                    if p50 is not None:
+                        m.p50_ms.append(p50)
+                    if note and note not in m.notes:
+                        m.notes.append(note)
+                    print(f"  run {rep + 1} {mode:10} {tool:7} {rps:10.0f} req/s  p50 {p50 if p50 is not None else float('nan'):8.3f} ms  {note}", flush=True)
+    finally:
+        server.stop()
+    print()
+    print(f"{'tool':8} {'mode':11} {'req/s (median)':>15} {'p50 ms':>8} {'÷ wrk':>7}  notes")
+    for mode in modes:
+        wrk = results.get(("wrk", mode))
+        for tool in tools:
+            m = results.get((tool, mode))
+            if m is None or m.rps_median is None:
+                continue
+            ratio = m.rps_median / wrk.rps_median if wrk and wrk.rps_median else float("nan")
+            p50 = m.p50_median_ms
+            print(f"{tool:8} {mode:11} {m.rps_median:15.0f} {p50 if p50 is not None else float('nan'):8.2f} {ratio:7.2f}  {'; '.join(m.notes)}")
+    if args.target_backend:
+        ok = True
+        for mode in modes:
+            wrk, loader = results.get(("wrk", mode)), results.get(("loader", mode))
+            if not (wrk and loader and wrk.rps_median and loader.rps_median):
+                continue
+            rps_ratio = loader.rps_median / wrk.rps_median
+            agree_rps = abs(rps_ratio - 1) <= 0.10
+            line = f"agreement {mode}: req/s loader/wrk {rps_ratio:.3f} ({'ok' if agree_rps else 'OFF'}, bar ±10 %)"
+            if wrk.p50_median_ms and loader.p50_median_ms:
+                p50_ratio = loader.p50_median_ms / wrk.p50_median_ms
+                agree_p50 = abs(p50_ratio - 1) <= 0.15
+                line += f"; p50 {p50_ratio:.3f} ({'ok' if agree_p50 else 'OFF'}, bar ±15 %)"
+                ok = ok and agree_p50
+            ok = ok and agree_rps
+            print(line)
+        return 0 if ok else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
