@@ -214,3 +214,18 @@ def test_tree_sampler_measures_cpu_rss_and_threads_of_real_processes():
     assert cpu_pct > 30  # most of one core (tolerant: the machine is shared)
     assert rss_mb > 10 and procs == 1 and threads >= 1
     assert os.getpid() == me.pid
+
+
+def test_a_broken_run_becomes_a_failed_row_and_the_rest_still_run():
+    def on_tick(tick: Tick) -> None:
+        if tick.backend == "flask-dev" and tick.phase == "load":
+            raise RuntimeError("display fell over")
+
+    specs = [default_spec("flask-dev", load=quick_load(duration_s=5.0)),
+             default_spec("nginx-static", "cpu", load=quick_load())]  # fmt: skip
+    started = time.monotonic()
+    results = Conductor().run_all(specs, on_tick)
+    assert time.monotonic() - started < 10
+    assert results[0].status == "failed"
+    assert results[0].reason == "internal error: RuntimeError: display fell over"
+    assert results[1].status == "unavailable"

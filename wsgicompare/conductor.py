@@ -289,7 +289,14 @@ class Conductor:
             if runs and cancel.is_set():
                 break
             settle = wait_settled(self._last_port, self.settle_max_s, cancel) if self._last_port else {}
-            result = self._run_once(spec, on_tick, cancel)
+            try:
+                result = self._run_once(spec, on_tick, cancel)
+            except Exception as exc:  # noqa: BLE001
+                # one broken run (a loader that cannot spawn, a bug) must not sink the
+                # rest of a run-all: it becomes a failed row that says what happened;
+                # the backend was already stopped by _run_once's finally
+                result = RunResult(backend=spec.backend, title=spec.backend, workload=spec.workload,
+                                   status="failed", reason=f"internal error: {type(exc).__name__}: {_one_line(exc)}")  # fmt: skip
             result.settle = settle
             runs.append(result)
             if result.status == "unavailable" or cancel.is_set():
