@@ -163,8 +163,14 @@ class LoadRun:
                 if pipe.poll(min(wait_s, 0.5)):
                     return pipe.recv()
             except (EOFError, OSError):
+                if self._closed:  # close() from another thread: not a death to report
+                    self._finished = True
+                    return None
                 proc.join(timeout=2)
                 self._fail(f"loader process {index} died (exit code {proc.exitcode})")
+                return None
+            if self._closed:
+                self._finished = True
                 return None
             if not proc.is_alive():
                 # the pipe may still hold its last words

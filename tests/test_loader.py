@@ -293,3 +293,38 @@ def test_bad_profiles_are_refused_with_one_line() -> None:
         LoadRun(LoadProfile(url="http://127.0.0.1:1/", cpus=(4096,)))
     with pytest.raises(LoadProfileError, match="header"):
         LoadRun(LoadProfile(url="http://127.0.0.1:1/", headers=(("X-A", "b\r\nEvil: 1"),)))
+
+
+def test_fewer_requests_than_processes_still_exact() -> None:
+    with serve("ok") as server:
+        summary = run_load(profile(server.url, concurrency=2, requests=1, procs=2))
+    assert summary.requests == 1
+    assert server.requests == 1
+
+
+_LOW_FD_LOADER = """
+import json, resource, sys
+from wsgicompare.loader import LoadProfile, run_load
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+    s = run_load(LoadProfile(url=sys.argv[1], concurrency=100, duration_s=1.0, timeout_s=5, max_wall_s=20))
+    print(json.dumps({"errors": s.errors, "notes": s.notes, "fatal": s.fatal}))
+"""
+
+
+def test_open_file_limit_below_concurrency_is_reported_plainly(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "low_fd_loader.py"
+    script.write_text(_LOW_FD_LOADER)
+    with serve("silent") as server:
+        done = subprocess.run([sys.executable, str(script), server.url], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["fatal"] is None
+    notes = " ".join(result["notes"])
+    assert "open-file limit 48 cannot hold its 100 connections" in notes
+    assert "EMFILE" in notes
+    assert result["errors"]["other"] > 0
