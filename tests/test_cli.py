@@ -120,6 +120,7 @@ def _busy_port() -> socket.socket:
         (["--backend", "gunicorn", "--path", "/x"], "--path applies to --app"),
         (["--backend", "nginx-static", "--workload", "cpu"], "does not serve workload 'cpu'"),
         (["--backend", "gunicorn", "-c"], "expected one argument"),
+        (["--export", "md"], "--export needs something to run"),
     ],
 )
 def test_more_bad_input_in_process(args, needle, capsys):
@@ -324,3 +325,53 @@ def test_config_round_trip_property(tmp_path, concurrency, duration, warmup, wor
     path.write_text(dump_toml(to_config(o)))
     back = parse_options(["--config", str(path)])
     assert {**asdict(back), "config": None} == {**asdict(o), "config": None}
+
+
+# -- planning: defaults and the run matrix (nothing started) ---------------------------------
+
+
+def plan_for(*argv: str):
+    from wsgicompare.cli import make_plan
+
+    return make_plan(parse_options(list(argv)))
+
+
+def test_plan_defaults_split_the_cpus_and_fill_the_budget():
+    plan = plan_for("--backend", "gunicorn")
+    (spec,) = plan.specs
+    cpus = available_cpus()
+    if len(cpus) >= 2:
+        assert spec.load.cpus == (cpus[0],) and spec.server.cpus == cpus[1:]
+        assert spec.server.workers == len(cpus) - 1
+    assert spec.server.threads == 4
+    assert spec.load.concurrency == 64 and spec.load.duration_s == 10.0 and spec.load.warmup_s == 1.0
+    assert spec.workload == "hello" and spec.repeat == 1
+    assert plan.targets == {"md": None}  # one export to stdout by default
+    assert plan.meta["load"]["concurrency"] == 64 and plan.meta["machine"]["cores"] >= 1
+
+
+def test_plan_matrix_is_backend_major_and_stop_rules_follow_the_options(tmp_path):
+    plan = plan_for("--run-all", "--backends", "flask-dev,gunicorn", "--workloads", "hello,json", "--requests", "500",
+                    "--export", "json", "--export", "csv", "-o", str(tmp_path / "r"))  # fmt: skip
+    assert [(s.backend, s.workload) for s in plan.specs] == [
+        ("flask-dev", "hello"), ("flask-dev", "json"), ("gunicorn", "hello"), ("gunicorn", "json")]  # fmt: skip
+    assert plan.specs[0].load.duration_s is None and plan.specs[0].load.requests == 500
+    assert plan.targets == {"json": str(tmp_path / "r.json"), "csv": str(tmp_path / "r.csv")}
+
+
+def test_plan_gives_a_single_backend_its_port_and_the_cpus_left_over():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cpus = available_cpus()
+    plan = plan_for("--backend", "flask-dev", "--port", str(port), "--server-cpus", str(cpus[0]))
+    spec = plan.specs[0]
+    assert spec.server.port == port and spec.server.cpus == (cpus[0],)
+    assert spec.load.cpus == (tuple(c for c in cpus if c != cpus[0])[:1])
+
+
+def test_plan_for_url_starts_nothing_and_keeps_the_path():
+    plan = plan_for("--url", "http://localhost:8080/api/ping?x=1", "-c", "4")
+    (spec,) = plan.specs
+    assert spec.is_url and spec.server is None and spec.load.url == "http://localhost:8080/api/ping?x=1"
+    assert spec.workload == "/api/ping" and plan.meta["load"]["url"] == spec.load.url

@@ -429,6 +429,8 @@ def check_combinations(o: Options) -> None:
         raise OptionError("--path applies to --app (your app's path) or --url; the bundled workloads have their own")
     if o.app and o.workloads:
         raise OptionError("--app serves your own app: use --path instead of --workload")
+    if o.exports and not o.headless and not (o.list_backends or o.save_config):
+        raise OptionError("--export needs something to run: --backend ID, --run-all or --url (in the app, press e)")
     if o.exports and len(o.exports) > 1 and not o.output:
         raise OptionError("several --export formats need -o/--output (a directory or a file name to derive from)")
     if o.output and not o.exports:
