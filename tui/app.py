@@ -869,10 +869,13 @@ class WsgiCompareApp(App[int]):
                 server.stop()
             except Exception:
                 pass  # its process groups are killed by the backends' reaper anyway
+        # thread workers run on the event loop's executor threads, which live on after
+        # their work: joining one waits out the whole timeout, so wait for the work to
+        # end instead (each worker untracks itself in its finally)
         deadline = time.monotonic() + timeout_s
-        for thread in list(self._busy_threads):
-            if thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
+        me = threading.current_thread()
+        while any(t is not me for t in list(self._busy_threads)) and time.monotonic() < deadline:
+            time.sleep(0.05)
         # a start that raced the quit may have stored a server after the first sweep
         with self._servers_lock:
             late = list(self._servers.values())
