@@ -396,8 +396,12 @@ class Conductor:
         if server is not None:
             sampler = TreeSampler(server.processes)
         else:
-            port = urlsplit(url).port or 80
-            sampler = TreeSampler(listener_tree(port))
+            from wsgicompare.loader.profile import is_loopback
+
+            parts = urlsplit(url)
+            # only a server on this machine can be sampled; a remote one gets no server figures
+            local = bool(parts.hostname) and is_loopback(parts.hostname)
+            sampler = TreeSampler(listener_tree(parts.port or 80) if local else list)
         total = profile.requests
         if total is None and profile.reps is not None:
             total = profile.reps * profile.concurrency
@@ -587,7 +591,7 @@ class Conductor:
         if summary.latency_uncorrected is not None and summary.latency_uncorrected.count:
             result.latency_ms["uncorrected"] = latency_figures(summary.latency_uncorrected)
         cpu = running.cpu_samples
-        if cpu:
+        if cpu and running.procs_max > 0:  # no process seen (remote --url): no server figures, not zeros
             result.server = {
                 "cpu_pct_mean": round(statistics.fmean(cpu), 1),
                 "cpu_pct_max": round(max(cpu), 1),
