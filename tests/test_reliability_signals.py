@@ -1,0 +1,206 @@
+"""wsgicompare itself is interrupted mid-run: SIGINT, SIGTERM or SIGKILL, headless and
+in the terminal app. Within 5 s no backend or loader process of it remains and every
+port it listened on is free; with ``--run-all -o FILE`` the runs that finished are on
+disk, and the file is never seen half-written."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+
+import pytest
+
+from reliability_support import (
+    ROOT,
+    cli_env,
+    load_running,
+    read_json_export,
+    server_root,
+    snapshot_tree,
+    spawn_cli,
+    stop_cli,
+    wait_for,
+    wait_gone,
+)
+
+SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
+#: seconds after the signal by which every process and port must be gone
+GONE_WITHIN_S = 5.0
+
+
+def _wait_loaded(pid: int, marker: str, timeout_s: float = 40.0) -> None:
+    """Until the backend (``marker`` in its command line) listens and a loader process runs."""
+
+    def ready() -> bool:
+        if not load_running(pid):
+            return False
+        root = server_root(pid, marker)
+        return root is not None and bool(snapshot_tree(pid).ports)
+
+    assert wait_for(ready, timeout_s), f"no load against {marker} started"
+
+
+def _assert_all_gone_after(proc: subprocess.Popen, sig: int, marker: str) -> None:
+    snap = snapshot_tree(proc.pid)
+    assert any(is_loader_line(line) for _, line in snap.procs.values()), snap.procs
+    assert any(marker in line for _, line in snap.procs.values()), snap.procs
+    assert snap.ports, "the backend listens on no port"
+    proc.send_signal(sig)
+    sent = time.monotonic()
+    left, ports = wait_gone(snap, GONE_WITHIN_S)
+    assert left == [], f"still running {time.monotonic() - sent:.1f} s after {sig.name}: {left}"
+    assert ports == [], f"ports still listening after {sig.name}: {ports}"
+
+
+def is_loader_line(line: str) -> bool:
+    return "multiprocessing.spawn" in line
+
+
+# -- headless --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_headless_run_interrupted_leaves_nothing_behind(tmp_path, sig) -> None:
+    out = tmp_path / "r.json"
+    proc = spawn_cli(["--backend", "gunicorn", "-d", "30", "-c", "8", "--warmup", "0", "-o", str(out)])
+    try:
+        _wait_loaded(proc.pid, "gunicorn")
+        time.sleep(0.5)
+        _assert_all_gone_after(proc, sig, "gunicorn")
+        proc.wait(timeout=10)
+    finally:
+        stop_cli(proc)
+    stderr = "".join(proc.err_lines)
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+        return
+    # a polite signal: exit 128+N, the interrupted run is written as failed ("cancelled")
+    assert proc.returncode == 128 + sig, stderr
+    assert "Traceback" not in stderr, stderr
+    assert "interrupted after" in stderr
+    run = read_json_export(str(out))["runs"][0]
+    assert run["status"] == "failed" and run["reason"].startswith("cancelled at t="), run["reason"]
+    assert run["responses"]["2xx"] > 0
+
+
+# -- the terminal app ---------------------------------------------------------------------
+
+
+class PtyApp:
+    """The terminal app (`python -m wsgicompare`, no run options) on a pseudo-terminal."""
+
+    def __init__(self, args: list[str]) -> None:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+        env = cli_env(TERM="xterm-256color")
+        env.pop("NO_COLOR", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "wsgicompare", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,  # the pty becomes its terminal, not the test's
+        )
+        os.close(slave)
+        self.master = master
+        self.screen = bytearray()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.screen.extend(data)
+
+    def press(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def close(self) -> None:
+        stop_cli(self.proc)
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_tui_interrupted_mid_load_leaves_nothing_behind(sig) -> None:
+    # the first row of the backend table (flask-dev) is selected; `l` loads it for 30 s
+    app = PtyApp(["-d", "30", "-c", "8", "--warmup", "0"])
+    try:
+        assert wait_for(lambda: b"flask-dev" in app.screen, 30), "the app did not draw its table"
+        time.sleep(0.5)
+        app.press(b"l")
+        _wait_loaded(app.proc.pid, "wsgicompare.backends.apps.serve")
+        time.sleep(0.5)
+        _assert_all_gone_after(app.proc, sig, "wsgicompare.backends.apps.serve")
+        # the app itself ends too (a polite signal stops everything first, then exits)
+        app.proc.wait(timeout=10)
+    finally:
+        app.close()
+    if sig == signal.SIGKILL:
+        assert app.proc.returncode == -signal.SIGKILL
+    else:
+        assert b"Traceback" not in app.screen
+
+
+# -- partial results survive ----------------------------------------------------------------
+
+
+def test_sigkill_during_the_third_backend_keeps_the_first_two_in_the_file(tmp_path) -> None:
+    out = tmp_path / "partial.json"
+    proc = spawn_cli(["--run-all", "--backends", "gunicorn,waitress,flask-threaded", "-d", "1", "--warmup", "0",
+                      "-c", "8", "--settle-max", "2", "-o", str(out), "--export", "json"])  # fmt: skip
+    seen_versions: list[int] = []
+    bad_reads: list[str] = []
+    stop_reading = threading.Event()
+
+    def reader() -> None:
+        """Read the file as fast as possible while it is rewritten: never half a report."""
+        while not stop_reading.wait(0.002):
+            try:
+                text = out.read_text()
+            except FileNotFoundError:
+                continue
+            try:
+                seen_versions.append(len(json.loads(text)["runs"]))
+            except (ValueError, KeyError) as exc:
+                bad_reads.append(f"{exc}: {text[-80:]!r}")
+
+    watcher = threading.Thread(target=reader, daemon=True)
+    watcher.start()
+    try:
+        third = wait_for(lambda: load_running(proc.pid) and server_root(proc.pid, "apps.serve werkzeug"), 60)
+        assert third is not None, "".join(proc.err_lines)
+        snap = snapshot_tree(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        left, ports = wait_gone(snap, GONE_WITHIN_S)
+        assert left == [] and ports == []
+    finally:
+        stop_reading.set()
+        watcher.join(timeout=5)
+        stop_cli(proc)
+    assert bad_reads == []
+    assert seen_versions and max(seen_versions) == 2
+    runs = read_json_export(str(out))["runs"]
+    assert [(r["backend"], r["status"]) for r in runs] == [("gunicorn", "ok"), ("waitress", "ok")]
+    assert all(r["responses"]["2xx"] > 0 for r in runs)
+    # no temp file of an interrupted write is left where the user looks (only the report)
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".wsgicompare-")] == ["partial.json"]
+
