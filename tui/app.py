@@ -25,7 +25,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, HorizontalScroll, Vertical, VerticalScroll
 from textual.message import Message
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
 
@@ -185,11 +185,21 @@ class CompareScreen(Screen):
         yield HorizontalScroll(id="columns")
         yield Footer()
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: tuple[RunResult, ...] | None = None
+
     def on_mount(self) -> None:
+        self.show_results(self.app.results)  # type: ignore[attr-defined]
+
+    def on_screen_resume(self) -> None:
         self.show_results(self.app.results)  # type: ignore[attr-defined]
 
     def show_results(self, results: Iterable[RunResult]) -> None:
         results = tuple(results)
+        if results == self._shown:
+            return
+        self._shown = results
         self.query_one("#compare-header", Static).update(
             f" wsgicompare — compare · {len(results)} run{'s' if len(results) != 1 else ''} · "
             + self.app.header_text(short=True)  # type: ignore[attr-defined]
@@ -242,8 +252,10 @@ class WsgiCompareApp(App[int]):
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
-    #: the latest frame the clock built; every live panel draws from it
-    live: reactive[LiveFrame | None] = reactive(None, layout=False)
+    #: the latest frame the clock built; every live panel draws from it (data_bind).
+    #: A `var`, not a `reactive`: a repainting reactive on the App repaints the whole
+    #: screen, which measured 3× the cost of repainting the four panels alone
+    live: var[LiveFrame | None] = var(None)
 
     def __init__(
         self,
@@ -260,6 +272,7 @@ class WsgiCompareApp(App[int]):
         tests, screenshots); ``conductor`` replaces the real Conductor; ``clock=False``
         freezes the refresh clock so the screen only changes when told."""
         super().__init__()
+        _start_resource_tracker()
         self.options = options_from(options)
         self._catalog_rows = catalog
         self._conductor = conductor
@@ -809,8 +822,11 @@ class WsgiCompareApp(App[int]):
     def action_compare(self) -> None:
         if isinstance(self.screen, CompareScreen):
             self.pop_screen()
-        else:
-            self.push_screen(CompareScreen())
+            return
+        # installed once and kept: composing it anew on every `c` cost a few hundred ms under load
+        if not self.is_screen_installed("compare"):
+            self.install_screen(CompareScreen(), name="compare")
+        self.push_screen("compare")
 
     def action_export(self) -> None:
         if not self.results:
@@ -936,6 +952,19 @@ class WsgiCompareApp(App[int]):
         if message.error:
             self.set_banner("app", [("error", f"run failed: {message.error}")])
         self._update_load_button()
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker now, while sys.stderr is the real one.
+    The loader's processes are spawned, and the first spawn starts the tracker, passing
+    it sys.stderr.fileno(); while the app runs, Textual's stderr capture answers -1 and
+    that spawn fails with "bad value(s) in fds_to_keep"."""
+    from multiprocessing import resource_tracker
+
+    try:
+        resource_tracker.ensure_running()
+    except Exception:  # no tracker only matters if a spawn happens; it will say so then
+        pass
 
 
 def _one_line(exc: BaseException) -> str:

@@ -8,10 +8,13 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from rich.console import RenderableType
+from rich.segment import Segment
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
+from textual.geometry import Region
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
 from wsgicompare.results import ERROR_KINDS, STATUS_CLASSES, RunResult
@@ -64,7 +67,7 @@ def resample(values: Sequence[float], width: int) -> list[float]:
     return out
 
 
-def flow(text: Text, pieces: Sequence[tuple[str, str, Style]], width: int, label: Style) -> None:
+def flow(text: "Lines | Text", pieces: Sequence[tuple[str, str, Style]], width: int, label: Style) -> None:
     """Append "label value" pieces on as few lines as fit ``width`` (narrow panels wrap
     between pieces, never inside one)."""
     used = 0
@@ -90,8 +93,39 @@ def hbar(value: float, peak: float, width: int) -> str:
     return "█" * full + (HBLOCKS[part] if part else "")
 
 
+class Lines:
+    """Styled lines built piece by piece, with the ``append(text, style)`` of Rich's Text
+    but none of its span machinery: the panels turn these straight into Strips."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: list[list[tuple[str, Style | None]]] = [[]]
+
+    def append(self, text: str, style: Style | None = None) -> None:
+        if "\n" in text:
+            first, *rest = text.split("\n")
+            if first:
+                self.rows[-1].append((first, style))
+            for part in rest:
+                self.rows.append([(part, style)] if part else [])
+        elif text:
+            self.rows[-1].append((text, style))
+
+    @property
+    def line_count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def plain(self) -> str:
+        return "\n".join("".join(piece for piece, _ in row) for row in self.rows)
+
+
 class LivePanel(Widget):
-    """Base of the four live panels: one frame in, one Text out."""
+    """Base of the four live panels: one frame in, a few lines out.
+
+    Uses Textual's line API: a new frame rebuilds the panel's lines and repaints only
+    the lines whose text or style changed, so a steady figure costs nothing to show."""
 
     COMPONENT_CLASSES = {
         "panel--big",  # the headline figure
@@ -104,8 +138,8 @@ class LivePanel(Widget):
         "panel--muted",
     }
 
-    #: the latest frame; None before the first run
-    frame: reactive[LiveFrame | None] = reactive(None, layout=False)
+    #: the latest frame; None before the first run (no automatic repaint: see watch_frame)
+    frame: reactive[LiveFrame | None] = reactive(None, layout=False, repaint=False)
 
     #: tallest sparkline in rows: taller ones only add ink, not information
     MAX_SPARK_ROWS = 12
@@ -113,21 +147,88 @@ class LivePanel(Widget):
     #: what the panel says before any tick
     IDLE_TEXT = "no run yet\nselect a backend,\npress l to load"
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._styles_by_name: dict[str, Style] = {}
+        self._base_style: Style | None = None  # the panel's own colours, cached until the theme changes
+        self._keys: list[tuple[tuple[str, Style | None], ...]] = []
+        self._strips: list[Strip] = []
+        self._stale = True  # lines must be rebuilt before the next render_line
+
     def style_for(self, name: str) -> Style:
-        return self.get_component_rich_style(f"panel--{name}")
+        style = self._styles_by_name.get(name)
+        if style is None:
+            style = self._styles_by_name[name] = self.get_component_rich_style(f"panel--{name}")
+        return style
 
-    def render(self) -> RenderableType:
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles_by_name = {}
+        self._base_style = None
+        self._stale = True
+
+    def on_resize(self) -> None:
+        self._stale = True
+        self.refresh()
+
+    def watch_frame(self, frame: LiveFrame | None) -> None:
+        changed = self._build()
+        width = self.content_size.width
+        # contiguous runs of changed lines become one repaint region each
+        start = None
+        for y in [*changed, None]:
+            if start is not None and (y is None or y != end + 1):
+                self.refresh(Region(0, start, width, end - start + 1))
+                start = None
+            if y is not None:
+                if start is None:
+                    start = y
+                end = y
+
+    def _build(self) -> list[int]:
+        """Rebuild the lines for the current frame and size; return the changed line numbers."""
+        width, height = self.content_size
+        if width <= 0 or height <= 0:
+            self._stale = True
+            return []
         if self.frame is None:
-            return Text(self.IDLE_TEXT, style=self.style_for("muted"))
-        width = max(8, self.content_size.width)
-        height = max(1, self.content_size.height)
-        return self.draw(self.frame, width, height)
+            lines = Lines()
+            lines.append(self.IDLE_TEXT, self.style_for("muted"))
+        else:
+            lines = self.draw(self.frame, max(8, width), height)
+        keys = [tuple(row) for row in lines.rows[:height]]
+        keys += [()] * (height - len(keys))
+        stale = self._stale or len(keys) != len(self._keys)
+        changed = [y for y, key in enumerate(keys) if stale or key != self._keys[y]]
+        base = self._base_style
+        if base is None:
+            base = self._base_style = self.rich_style
+        strips = self._strips if not stale else [Strip.blank(width, base)] * height
+        for y in changed:
+            segments = [Segment(text, base + style if style is not None else base) for text, style in keys[y]]
+            strips[y] = Strip(segments).crop_extend(0, width, base)
+        self._keys, self._strips, self._stale = keys, strips, False
+        return changed
 
-    def draw(self, frame: LiveFrame, width: int, height: int) -> Text:  # pragma: no cover - abstract
+    @property
+    def plain(self) -> str:
+        """The panel's text as shown (tests and screen readers of the SVG)."""
+        if self._stale:
+            self._build()
+        return "\n".join("".join(text for text, _ in key) for key in self._keys)
+
+    def render_line(self, y: int) -> Strip:
+        if self._stale:
+            self._build()
+        if 0 <= y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.content_size.width, self.rich_style)
+
+    def draw(self, frame: LiveFrame, width: int, height: int) -> Lines:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def spark(
-        self, text: Text, values: Sequence[float], width: int, height: int, top: float | None = None, style: str = "spark"
+        self, text: Lines, values: Sequence[float], width: int, height: int, top: float | None = None, style: str = "spark"
     ) -> None:
         spark = self.style_for(style)
         for line in spark_rows(values, width, min(height, self.MAX_SPARK_ROWS), top):
@@ -138,9 +239,9 @@ class LivePanel(Widget):
 class ThroughputPanel(LivePanel):
     """req/s now and mean, and req/s over time."""
 
-    def draw(self, frame: LiveFrame, width: int, height: int) -> Text:
+    def draw(self, frame: LiveFrame, width: int, height: int) -> Lines:
         tick = frame.tick
-        text = Text(no_wrap=True, overflow="crop")
+        text = Lines()
         text.append(f"{human_count(tick.rps)}", self.style_for("big"))
         text.append(" req/s", self.style_for("label"))
         text.append(f"  mean {human_count(tick.mean_rps)}", self.style_for("label"))
@@ -156,10 +257,10 @@ class ThroughputPanel(LivePanel):
 class LatencyPanel(LivePanel):
     """p50/p90/p99/max of this interval and of the run so far, and the distribution."""
 
-    def draw(self, frame: LiveFrame, width: int, height: int) -> Text:
+    def draw(self, frame: LiveFrame, width: int, height: int) -> Lines:
         tick = frame.tick
         label, big, muted = self.style_for("label"), self.style_for("big"), self.style_for("muted")
-        text = Text(no_wrap=True, overflow="crop")
+        text = Lines()
         flow(text, [("p50", fmt_ms(tick.p50_ms), big), ("p90", fmt_ms(tick.p90_ms), big)], width, label)
         text.append("\n")
         flow(text, [("p99", fmt_ms(tick.p99_ms), big), ("max", fmt_ms(tick.max_ms) + " ms", big)], width, label)
@@ -171,7 +272,7 @@ class LatencyPanel(LivePanel):
             width,
             muted,
         )
-        rows = max(1, height - text.plain.count("\n") - 2)
+        rows = max(1, height - (text.line_count - 1) - 2)
         bins = tick.latency_bins
         if bins:
             # stretch the bins over the panel width so the shape reads at any size
@@ -187,10 +288,10 @@ class LatencyPanel(LivePanel):
 class FailuresPanel(LivePanel):
     """Availability, responses by status class, errors by kind."""
 
-    def draw(self, frame: LiveFrame, width: int, height: int) -> Text:
+    def draw(self, frame: LiveFrame, width: int, height: int) -> Lines:
         tick = frame.tick
         label, muted = self.style_for("label"), self.style_for("muted")
-        text = Text(no_wrap=True, overflow="crop")
+        text = Lines()
         text.append("availability ", label)
         avail = tick.availability_pct
         if avail is None:
@@ -216,7 +317,7 @@ class FailuresPanel(LivePanel):
             f"\nthis interval: {tick.interval_errors} errors",
             muted if not tick.interval_errors else self.style_for("bad"),
         )
-        rows = height - text.plain.count("\n") - 2
+        rows = height - (text.line_count - 1) - 2
         if rows >= 1 and frame.failures:
             bad = self.style_for("bad")
             for line in spark_rows(frame.failures, width, min(rows - 1, 4) or 1, max(1, max(frame.failures))):
@@ -228,10 +329,10 @@ class FailuresPanel(LivePanel):
 class ServerPanel(LivePanel):
     """The server's whole process tree: CPU and RSS over time, processes/threads; the loader's CPU."""
 
-    def draw(self, frame: LiveFrame, width: int, height: int) -> Text:
+    def draw(self, frame: LiveFrame, width: int, height: int) -> Lines:
         tick = frame.tick
         label, big, muted = self.style_for("label"), self.style_for("big"), self.style_for("muted")
-        text = Text(no_wrap=True, overflow="crop")
+        text = Lines()
         flow(text, [("CPU", f"{tick.server_cpu_pct:.0f} %", big), ("RSS", f"{tick.server_rss_mb:.0f} MB", big)], width, label)
         text.append("\n")
         flow(
@@ -243,7 +344,7 @@ class ServerPanel(LivePanel):
             width,
             muted,
         )
-        rows = max(1, min(height - text.plain.count("\n") - 2, self.MAX_SPARK_ROWS + 2))
+        rows = max(1, min(height - (text.line_count - 1) - 2, self.MAX_SPARK_ROWS + 2))
         rss_rows = 0 if rows < 3 else min(2, rows // 3)
         cpu_rows = rows - rss_rows
         top_cpu = max(100.0, max(frame.server_cpu_pct or (0.0,)))

@@ -1,0 +1,118 @@
+"""What the TUI costs the measurement (issue 5).
+
+1. The app's own CPU under load: the app runs headless at 160×48 (Textual's pilot,
+   which renders every frame like a terminal would, minus the tty write), fires a load
+   at nginx-static, and reads /proc/PID/stat (the whole process: UI + conductor thread)
+   and /proc/PID/task/TID/stat of the UI's thread (the event loop) over the window.
+   The conductor thread's share is the same headless, so the UI thread's figure is
+   the UI's own cost. Budget: ≤ 5 % of one core.
+2. Loader req/s against nginx-static with the app open vs. headless (the same
+   conductor, same spec, no app): the app must keep ≥ 95 % of the headless figure.
+
+    .venv/bin/python benchmarks/tui_cost.py               # 10 s windows (the real measurement)
+    .venv/bin/python benchmarks/tui_cost.py --duration 2  # smoke run
+
+Run it on an otherwise idle machine: other processes on the 2 cores move both figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import replace
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(stat_path: str) -> float:
+    """utime + stime of a process or thread, in seconds, from /proc/…/stat."""
+    with open(stat_path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # after the ")" : state is field 3, utime 14 and stime 15 (1-based in proc(5))
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def make_spec(args):
+    from wsgicompare.spec import default_load, default_spec
+
+    load = default_load(concurrency=args.concurrency, duration_s=args.duration, warmup_s=args.warmup)
+    return default_spec("nginx-static", "hello", load=load)
+
+
+def headless(args) -> dict:
+    """The same run with no app: the conductor's own figure."""
+    from wsgicompare.conductor import Conductor
+
+    result = Conductor(settle_max_s=5.0).run_one(make_spec(args), None, threading.Event())
+    return {"status": result.status, "reason": result.reason, "rps": result.rps}
+
+
+async def with_app(args) -> dict:
+    from wsgicompare.tui.app import AppOptions, WsgiCompareApp
+    from wsgicompare.tui.model import LoadSettings
+
+    settings = LoadSettings(
+        concurrency=args.concurrency, duration_s=args.duration, warmup_s=args.warmup, workload="hello"
+    )
+    from wsgicompare.conductor import Conductor
+
+    app = WsgiCompareApp(
+        AppOptions(settings=replace(settings), refresh_hz=args.refresh_hz), conductor=Conductor(settle_max_s=5.0)
+    )
+    pid = os.getpid()
+    ui_tid = threading.get_native_id()  # the event loop runs in this thread
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one("#backends")
+        table.move_cursor(row=table.get_row_index("nginx-static"))
+        await pilot.press("l")
+        # measure only while load ticks flow (warm-up and start-up excluded)
+        while not (app.live is not None and app.live.tick.phase == "load"):
+            await asyncio.sleep(0.05)
+        window_s = max(0.5, args.duration - 1.0)
+        proc0, ui0, wall0 = cpu_seconds(f"/proc/{pid}/stat"), cpu_seconds(f"/proc/{pid}/task/{ui_tid}/stat"), time.monotonic()
+        await asyncio.sleep(window_s)
+        proc1, ui1, wall1 = cpu_seconds(f"/proc/{pid}/stat"), cpu_seconds(f"/proc/{pid}/task/{ui_tid}/stat"), time.monotonic()
+        while app._loading:
+            await asyncio.sleep(0.1)
+        result = app.results[-1] if app.results else None
+        await pilot.press("q")
+    elapsed = wall1 - wall0
+    return {
+        "status": result.status if result else "none",
+        "reason": result.reason if result else "",
+        "rps": result.rps if result else 0.0,
+        "window_s": round(elapsed, 2),
+        "process_cpu_pct": round(100 * (proc1 - proc0) / elapsed, 2),
+        "ui_thread_cpu_pct": round(100 * (ui1 - ui0) / elapsed, 2),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=11.0, help="measured seconds of each load (default 11: a 10 s window)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds of each load")
+    parser.add_argument("--concurrency", type=int, default=64, help="connections")
+    parser.add_argument("--refresh-hz", type=float, default=4.0, help="the app's refresh clock")
+    args = parser.parse_args(argv)
+
+    app_figures = asyncio.run(with_app(args))
+    headless_figures = headless(args)
+    ratio = app_figures["rps"] / headless_figures["rps"] if headless_figures["rps"] else 0.0
+    report = {
+        "app": app_figures,
+        "headless": headless_figures,
+        "rps_with_app_vs_headless_pct": round(100 * ratio, 1),
+        "ui_budget_ok": app_figures["ui_thread_cpu_pct"] <= 5.0,
+        "rps_ok": ratio >= 0.95,
+    }
+    print(json.dumps(report, indent=2))
+    return 0 if report["ui_budget_ok"] and report["rps_ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
