@@ -36,7 +36,9 @@ def _notes(r: RunResult) -> str:
     notes = []
     if r.status != "ok":
         notes.append(f"**{r.status}**" + (f": {r.reason}" if r.reason else ""))
-    notes.extend(v for v in r.verdicts if v != r.reason)
+    # a verdict that restates the reason ("server crashed at t=…") would say it twice
+    said = r.reason.split(":")[0] if r.reason else None
+    notes.extend(v for v in r.verdicts if not (said and said in v))
     if r.repeat.get("n", 1) > 1:
         notes.append(f"median of {r.repeat['n']}, spread ±{num(r.repeat.get('spread_pct'), 1)} %")
     return "; ".join(notes)
