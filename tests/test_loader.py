@@ -198,11 +198,15 @@ def test_two_processes_give_the_same_latency_as_one() -> None:
     with serve("delay", delay_s=0.010) as server:
         for procs in (1, 2):
             results[procs] = run_load(profile(server.url, concurrency=4, duration_s=1.0, procs=procs))
-    for p in (50, 90):
+    # same server, same 4 clients: the merged 2-process distribution sits where the
+    # 1-process one does (exact merging is tested in test_loader_histogram.py)
+    for p, tolerance_ms in ((50, 2.0), (90, 5.0)):
         one = results[1].latency.percentile(p) / 1000
         two = results[2].latency.percentile(p) / 1000
-        assert two == pytest.approx(one, abs=2.0)
+        assert two == pytest.approx(one, abs=tolerance_ms), (p, one, two)
+    assert results[1].latency.percentile(50) / 1000 == pytest.approx(10.0, abs=2.0)
     assert results[2].procs == 2
+    assert results[2].status["2xx"] == pytest.approx(results[1].status["2xx"], rel=0.25)
 
 
 def test_think_time_slows_a_closed_loop() -> None:
