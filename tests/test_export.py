@@ -128,3 +128,12 @@ def test_write_atomic_replaces_the_file_and_leaves_no_temp(tmp_path):
 def test_unknown_format_is_a_one_line_error():
     with pytest.raises(ValueError, match="unknown export format 'pdf'"):
         render("pdf", [], META)
+
+
+def test_md_shows_median_and_spread_of_repeats():
+    r = sample_results()[1]
+    r.repeat = {"n": 3, "rps": [2900.0, 3000.0, 3150.0], "rps_median": 3000.0, "rps_min": 2900.0,
+                "rps_max": 3150.0, "spread_pct": 8.33}  # fmt: skip
+    text = render("md", [r], META)
+    assert "median of 3 runs (2,900–3,150 req/s, spread 8.3 % of the median)" in text
+    assert next(row for row in csv.DictReader(io.StringIO(render("csv", [r], META))))["repeat_spread_pct"] == "8.33"

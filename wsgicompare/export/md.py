@@ -40,7 +40,11 @@ def _notes(r: RunResult) -> str:
     said = r.reason.split(":")[0] if r.reason else None
     notes.extend(v for v in r.verdicts if not (said and said in v))
     if r.repeat.get("n", 1) > 1:
-        notes.append(f"median of {r.repeat['n']}, spread ±{num(r.repeat.get('spread_pct'), 1)} %")
+        rep = r.repeat
+        notes.append(
+            f"median of {rep['n']} runs ({num(rep.get('rps_min'), 0)}–{num(rep.get('rps_max'), 0)} req/s, "
+            f"spread {num(rep.get('spread_pct'), 1)} % of the median)"
+        )
     return "; ".join(notes)
 
 
