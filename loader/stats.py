@@ -170,18 +170,19 @@ class Accumulation:
             if not snap["warmup"]:
                 self.lag.merge(lag)
             notes.extend(snap["notes"])
-            # the tick shows all its traffic; the summary takes only the measured part
-            for part_name in ("measured", "warm"):
-                part = snap[part_name]
-                for cls, n in zip(STATUS_CLASSES, part["status"]):
-                    status[cls] += n
-                for kind, n in part["errors"].items():
-                    errors[kind] += n
-                reconnects += part["reconnects"]
-                nbytes += part["bytes"]
-                add_wire(latency, part["lat"])
-                if latency_unc is not None:
-                    add_wire(latency_unc, part["lat_unc"])
+            # A warm-up tick shows the warm-up traffic; a measured tick only measured
+            # requests (warm-up requests that end late count nowhere), so the measured
+            # ticks add up exactly to the summary.
+            part = snap["warm"] if snap["warmup"] else snap["measured"]
+            for cls, n in zip(STATUS_CLASSES, part["status"]):
+                status[cls] += n
+            for kind, n in part["errors"].items():
+                errors[kind] += n
+            reconnects += part["reconnects"]
+            nbytes += part["bytes"]
+            add_wire(latency, part["lat"])
+            if latency_unc is not None:
+                add_wire(latency_unc, part["lat_unc"])
             part = snap["measured"]
             for cls, n in zip(STATUS_CLASSES, part["status"]):
                 self.status[cls] += n

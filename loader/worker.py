@@ -121,6 +121,12 @@ class Accumulator:
         return part
 
 
+_EMPTY_WIRE = (b"", b"", 0, 0, 0)
+_EMPTY_PART: dict[str, Any] = {
+    "status": [0, 0, 0, 0], "errors": {}, "reconnects": 0, "bytes": 0, "lat": _EMPTY_WIRE, "lat_unc": None,
+}
+
+
 def _encode(values: array) -> tuple[bytes, bytes, int, int, int]:
     slots, counts, lo, hi, total = bucket_sparse(values)
     # uint16 slot numbers (< 23552 slots) and uint32 counts (< 2**32 per tick): ~6 bytes a slot
@@ -639,13 +645,17 @@ class Worker:
             for name, count in sorted(self.errno_counts.items()):
                 why = f" ({os.strerror(getattr(errno, name))})" if hasattr(errno, name) else ""
                 notes.append(f"loader process {self.index}: {count} connects failed with {name}{why}, counted as 'other'")
+        warmup = self.k < self.n_warm_ticks
         msg = {
             "k": self.k,
             "t_s": now - self.start_at,
             "interval_s": max(1e-6, now - self.last_tick_at),
-            "warmup": self.k < self.n_warm_ticks,
+            "warmup": warmup,
             "done": done,
-            "measured": self.measured_acc.drain(),
+            # A warm-up tick keeps back what measured requests already finished (open loop
+            # can start measuring a moment before the tick fires): they go out with the
+            # first measured tick, so the measured ticks add up to the summary exactly.
+            "measured": self.measured_acc.drain() if not warmup or done else _EMPTY_PART,
             "warm": self.warm_acc.drain(),
             "cpu_s": cpu - self.cpu_prev,
             "lag": _encode(lag),

@@ -191,6 +191,20 @@ def test_warmup_requests_count_toward_nothing() -> None:
     assert server.requests > 60  # the warm-up sent some too
     assert ticks[0].warmup and ticks[0].responses > 0
     assert not ticks[-1].warmup and ticks[-1].done
+    # the measured ticks add up to the summary exactly
+    assert sum(t.requests for t in ticks if not t.warmup) == 50
+
+
+def test_open_loop_warmup_ticks_add_up_to_the_summary() -> None:
+    ticks: list[LoadTick] = []
+    with serve("ok") as server:
+        summary = run_load(profile(server.url, rate=300, warmup_s=0.45, duration_s=1.0), on_tick=ticks.append)
+    measured = [t for t in ticks if not t.warmup]
+    assert sum(t.requests for t in measured) == summary.requests
+    assert sum(t.latency.count for t in measured) == summary.latency.count
+    assert sum(t.responses for t in ticks if t.warmup) > 80  # ~0.45 s × 300/s of warm-up traffic shown
+    assert summary.requests == pytest.approx(300, rel=0.1)
+    assert summary.elapsed_s == pytest.approx(1.0, abs=0.1)
 
 
 def test_two_processes_give_the_same_latency_as_one() -> None:
