@@ -10,6 +10,7 @@ import argparse
 import math
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field, fields
 from typing import Any, NoReturn
@@ -361,11 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
 def read_config(path: str) -> dict[str, Any]:
     """A TOML scenario: a flat table of option names (dashes or underscores) → values."""
     try:
+        # a FIFO would block the read and /dev/zero would never end it: regular files only
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise OptionError(f"--config {path}: not a regular file")
         size = os.path.getsize(path)
         if size > MAX_CONFIG_BYTES:
             raise OptionError(f"--config {path}: {size} bytes is too big for a scenario file (max {MAX_CONFIG_BYTES})")
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            raw = f.read(MAX_CONFIG_BYTES + 1)  # bounded even if the file grew since the stat
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise OptionError(f"--config {path}: too big for a scenario file (max {MAX_CONFIG_BYTES} bytes)")
+        data = tomllib.loads(raw.decode("utf-8"))
     except OptionError:
         raise
     except tomllib.TOMLDecodeError as exc:
@@ -475,7 +482,25 @@ def check_output(o: Options) -> dict[str, str | None]:
             raise OptionError(f"-o/--output: {path} is a directory")
         if os.path.exists(path) and not os.access(path, os.W_OK):
             raise OptionError(f"-o/--output: {path} is not writable")
+        _probe_write(directory)
     return targets
+
+
+def _probe_write(directory: str) -> None:
+    """Create and remove a temp file where the export's atomic write will make its own:
+    os.access() says yes to root everywhere (even in /proc or on a read-only mount), and
+    finding out after the first run would lose it."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".wsgicompare-probe-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OptionError(f"-o/--output: cannot write in {directory}: {exc.strerror or exc}") from None
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
 
 
 # -- writing a scenario file -------------------------------------------------------------
