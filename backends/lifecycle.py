@@ -150,6 +150,7 @@ def start(backend: Backend, config: ServerConfig, ready_timeout_s: float = 30.0)
         port = config.port
     else:
         port = free_port(config.host)
+    _check_temp_dir(tempfile.gettempdir())
     spawner, reaper = _helpers()
     private_dir = tempfile.mkdtemp(prefix=f"wsgicompare-{backend.id}-")  # mode 0700
     reaper.tell(f"+dir {private_dir}")
@@ -177,6 +178,21 @@ def start(backend: Backend, config: ServerConfig, ready_timeout_s: float = 30.0)
         raise
     _live_servers.add(server)
     return server
+
+
+#: characters the private dir's path may hold: it is written unquoted into nginx, uWSGI and
+#: PHP-FPM configs (a space, ";" or "}" would end or inject a directive) and into the reaper's
+#: line protocol (a newline would split a command)
+_SAFE_PATH = re.compile(r"[A-Za-z0-9_./+@%,:=~-]+")
+
+
+def _check_temp_dir(path: str) -> None:
+    """Refuse a temp dir (from TMPDIR) whose path cannot be put into a server config safely."""
+    if not _SAFE_PATH.fullmatch(path):
+        raise BackendStartError(
+            f"temp dir {path!r} holds characters that cannot go into a server config "
+            "(spaces, quotes, ;{}#, control characters); set TMPDIR to a plain path"
+        )
 
 
 class Server:
