@@ -346,3 +346,39 @@ def test_open_file_limit_below_concurrency_is_reported_plainly(tmp_path) -> None
     assert "open-file limit 48 cannot hold its 100 connections" in notes
     assert "EMFILE" in notes
     assert result["errors"]["other"] > 0
+
+
+_LOADER_THEN_WAIT = """
+import sys, time
+from wsgicompare.loader import LoadProfile, LoadRun
+if __name__ == "__main__":
+    run = LoadRun(LoadProfile(url=sys.argv[1], concurrency=2, duration_s=30, max_wall_s=40))
+    run.start()
+    print(" ".join(map(str, run.pids)), flush=True)
+    for tick in run.ticks():
+        pass
+"""
+
+
+def test_loader_processes_die_with_a_killed_parent(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "loader_then_wait.py"
+    script.write_text(_LOADER_THEN_WAIT)
+    with serve("ok") as server:
+        parent = subprocess.Popen([sys.executable, str(script), server.url], stdout=subprocess.PIPE, text=True)
+        try:
+            pids = [int(p) for p in parent.stdout.readline().split()]  # type: ignore[union-attr]
+            assert pids and all(psutil.pid_exists(pid) for pid in pids)
+            parent.send_signal(signal.SIGKILL)
+            parent.wait(timeout=10)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and any(psutil.pid_exists(pid) for pid in pids):
+                time.sleep(0.05)
+            assert not any(psutil.pid_exists(pid) for pid in pids)
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+                parent.wait()
