@@ -18,6 +18,7 @@ from wsgicompare.conductor import (
     TCP_COUNTERS,
     Conductor,
     TreeSampler,
+    accept_queue,
     combine_repeats,
     default_load,
     default_spec,
@@ -75,7 +76,8 @@ def test_run_one_from_a_thread_ticks_and_result_agree():
     assert result.server["cpu_pct_mean"] > 0 and result.server["rss_mb_max"] > 1 and result.server["procs"] >= 2
     assert result.timeline and set(result.timeline[0]) == {"t", "rps", "p50_ms", "p99_ms", "errors",
                                                            "server_cpu_pct", "server_rss_mb"}  # fmt: skip
-    assert set(result.tcp) <= set(TCP_COUNTERS) and "ListenOverflows" in result.tcp
+    assert set(result.tcp) - {"accept_queue_peak"} <= set(TCP_COUNTERS)
+    assert "ListenOverflows" in result.tcp and result.tcp["accept_queue_peak"] >= 0
     assert "gunicorn" in result.command[0] and result.startup_s > 0
     assert result.loader["procs"] == 1 and "saturated" in result.loader
     assert 0.9 <= result.elapsed_s <= 1.3
@@ -177,10 +179,11 @@ def test_listen_overflow_is_counted_when_the_backlog_is_full():
             c.connect_ex(("127.0.0.1", port))
             clients.append(c)
         time.sleep(0.3)
+        assert accept_queue(port) >= 1  # connections wait there: nobody accepts them
         for c in clients:
             c.close()
     assert read_tcp_counters()["ListenOverflows"] > before
-    assert port_sockets(port)[0] == 0
+    assert port_sockets(port)[0] == 0 and accept_queue(port) is None
 
 
 def test_wait_settled_returns_at_once_for_a_closed_port():

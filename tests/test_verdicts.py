@@ -90,3 +90,13 @@ def test_verdicts_come_in_rule_order():
     assert found[1].startswith("not all requests answered")
     assert found[2].startswith("2xx only 50.0")
     assert len(found) == 3
+
+
+def test_listen_overflow_is_not_blamed_on_a_server_whose_queue_stayed_empty():
+    # the machine-wide counter moved, but this server never had a connection waiting, and no latency step
+    other = run(tcp={"ListenOverflows": 6, "accept_queue_peak": 0})
+    assert v.listen_overflows(other) is None
+    queued = run(tcp={"ListenOverflows": 6, "accept_queue_peak": 100})
+    assert v.listen_overflows(queued) == "listen backlog overflowed 6× (dropped SYNs are retried after 1 s, 3 s, 7 s …)"
+    stepped = run(tcp={"ListenOverflows": 6, "accept_queue_peak": 0}, latency_ms={"p50": 2.0, "max": 1030.0})
+    assert v.listen_overflows(stepped).startswith("listen backlog overflowed 6× — SYN retries")

@@ -93,6 +93,30 @@ _STATE_TIME_WAIT = "06"
 _STATE_LISTEN = "0A"
 
 
+def accept_queue(port: int) -> int | None:
+    """Connections waiting in the accept queue of the socket(s) listening on ``port``
+    right now (for a LISTEN socket the kernel reports it as rx_queue), or None when
+    nothing listens there. /proc does not show the queue's limit (``ss`` gets it over
+    netlink), so this tells "had a queue" but not "was full"."""
+    waiting = 0
+    found = False
+    for table in _TCP_TABLES:
+        try:
+            with open(table) as f:
+                next(f, None)
+                for line in f:
+                    parts = line.split()
+                    if len(parts) < 5 or parts[3] != _STATE_LISTEN:
+                        continue
+                    if int(parts[1].rsplit(":", 1)[1], 16) != port:
+                        continue
+                    waiting += int(parts[4].partition(":")[2], 16)
+                    found = True
+        except (OSError, ValueError, IndexError):
+            continue
+    return waiting if found else None
+
+
 def port_sockets(port: int) -> tuple[int, int]:
     """(listening sockets on ``port``, client-side TIME_WAIT sockets towards ``port``)."""
     listening = time_wait = 0
@@ -393,6 +417,7 @@ class Conductor:
         except LoadProfileError as exc:
             result.status, result.reason = "failed", _one_line(exc)
             return result
+        sampler_local = server is not None
         if server is not None:
             sampler = TreeSampler(server.processes)
         else:
@@ -402,12 +427,15 @@ class Conductor:
             # only a server on this machine can be sampled; a remote one gets no server figures
             local = bool(parts.hostname) and is_loopback(parts.hostname)
             sampler = TreeSampler(listener_tree(parts.port or 80) if local else list)
+            sampler_local = local
         total = profile.requests
         if total is None and profile.reps is not None:
             total = profile.reps * profile.concurrency
         running = _Running(spec=spec, title=title, profile_duration_s=profile.duration_s, total_requests=total,
                            latency=LatencyHistogram())  # fmt: skip
         capacity = _loader_capacity_pct(profile)
+        public_port = server.port if server is not None else (urlsplit(url).port or 80)
+        queue_peak: int | None = None
         tcp_before = read_tcp_counters()
         run = LoadRun(profile)
         crashed_at: float | None = None
@@ -418,6 +446,9 @@ class Conductor:
             for load_tick in run.ticks():
                 last_t = load_tick.t_s
                 sample = sampler.sample()
+                queue = accept_queue(public_port) if server is not None or sampler_local else None
+                if queue is not None:
+                    queue_peak = max(queue_peak or 0, queue)
                 warnings = self._live_warnings(load_tick, running, tcp_before, capacity)
                 tick = self._tick(running, load_tick, sample, capacity, warnings)
                 self._emit(on_tick, tick)
@@ -433,7 +464,11 @@ class Conductor:
         # a crash on the very last tick is still a crash
         if server is not None and crashed_at is None and not server.alive():
             crashed_at = last_t
-        self._fill(result, running, summary, tcp_delta(tcp_before, read_tcp_counters()))
+        tcp = tcp_delta(tcp_before, read_tcp_counters())
+        if queue_peak is not None:
+            # sampled each tick: the peak is a lower bound (a burst between ticks is missed)
+            tcp["accept_queue_peak"] = queue_peak
+        self._fill(result, running, summary, tcp)
         if crashed_at is not None:
             why = server.exit_reason() if server is not None else None
             result.status = "failed"

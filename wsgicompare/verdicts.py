@@ -76,9 +76,16 @@ def listen_overflows(r: RunResult) -> str | None:
     n = max(r.tcp.get("ListenOverflows", 0), r.tcp.get("ListenDrops", 0))
     if n <= 0:
         return None
-    text = f"listen backlog overflowed {n}×"
     max_ms = r.latency_ms.get("max")
-    if max_ms is not None and max_ms >= 900.0:
+    slow = max_ms is not None and max_ms >= 900.0
+    peak = r.tcp.get("accept_queue_peak")
+    # the kernel counter is machine-wide: when this server's accept queue was seen empty
+    # at every tick and no latency carries the SYN-retry signature (≥ ~1 s), nothing ties
+    # the overflows to this server, so say nothing
+    if peak == 0 and not slow:
+        return None
+    text = f"listen backlog overflowed {n}×"
+    if slow:
         # a dropped SYN is retried after 1 s, then 3 s, 7 s, 15 s, 31 s (doubling backoff)
         text += f" — SYN retries (after 1 s, 3 s, 7 s …) explain the {max_ms / 1000:.1f} s longest transaction"
     else:
