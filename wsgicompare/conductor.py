@@ -449,7 +449,7 @@ class Conductor:
                 queue = accept_queue(public_port) if server is not None or sampler_local else None
                 if queue is not None:
                     queue_peak = max(queue_peak or 0, queue)
-                warnings = self._live_warnings(load_tick, running, tcp_before, capacity)
+                warnings = self._live_warnings(load_tick, running, tcp_before, capacity, queue_peak)
                 tick = self._tick(running, load_tick, sample, capacity, warnings)
                 self._emit(on_tick, tick)
                 if cancel.is_set() and cancelled_at is None:
@@ -567,7 +567,9 @@ class Conductor:
         running.last_tick = tick
         return tick
 
-    def _live_warnings(self, lt, running: _Running, tcp_before: dict[str, int], capacity: float) -> tuple[str, ...]:
+    def _live_warnings(
+        self, lt, running: _Running, tcp_before: dict[str, int], capacity: float, queue_peak: int | None
+    ) -> tuple[str, ...]:
         found = []
         if _tick_saturated(lt, capacity):
             found.append(f"loader-bound: loader CPU {lt.loader_cpu_pct:.0f} %, loop lag {lt.loop_lag_ms:.0f} ms")
@@ -577,7 +579,9 @@ class Conductor:
         if conn_errors:
             found.append(f"{conn_errors} connection errors: listen backlog or worker limit reached?")
         overflows = tcp_delta(tcp_before, read_tcp_counters()).get("ListenOverflows", 0)
-        if overflows:
+        slow = running.latency.count and running.latency.max >= 900_000
+        # machine-wide counter: the same rule as the verdict before blaming this server
+        if overflows and (queue_peak is None or queue_peak > 0 or slow):
             found.append(f"listen backlog overflowed {overflows}× — SYN retries cause 1 s / 3 s latency steps")
         return tuple(found)
 
