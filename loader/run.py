@@ -42,6 +42,7 @@ class LoadRun:
         self._started = False
         self._closed = False
         self._stop_requested = False
+        self._go_sent = False
         self._iter: Iterator[LoadTick] | None = None
         self._finished = False
         self.loop_name = ""  #: event loop the processes run ("uvloop" or "asyncio")
@@ -84,8 +85,12 @@ class LoadRun:
                 self._acc.notes.extend(payload["notes"])
                 self.loop_name = payload["loop"]
             start_at = time.monotonic() + START_MARGIN_S
-            for pipe in self._pipes:
-                pipe.send(("go", start_at))
+            with self._send_lock:
+                for pipe in self._pipes:
+                    pipe.send(("go", start_at))
+                self._go_sent = True
+            if self._stop_requested:  # stop() came while the processes were starting
+                self.stop()
         except BaseException:
             self.close()
             raise
@@ -102,6 +107,8 @@ class LoadRun:
         """Finish early (thread-safe); the ticks go on until the processes are done."""
         self._stop_requested = True
         with self._send_lock:
+            if not self._go_sent:
+                return  # start() passes it on once the processes have their start time
             for pipe in self._pipes:
                 try:
                     pipe.send(("stop",))

@@ -242,6 +242,15 @@ class Client:
             kind = worker.classify_connect_error(exc)
             self.fail(kind, backoff=kind == "other")
             return
+        except Exception as exc:  # noqa: BLE001 - never leave a client hanging in CONNECTING
+            if self.link is not link:
+                return
+            self.link = None
+            self.connect_task = None
+            self.state = CLOSED
+            worker.errno_counts[type(exc).__name__] = worker.errno_counts.get(type(exc).__name__, 0) + 1
+            self.fail("other", backoff=True)
+            return
         if self.link is link:
             self.connect_task = None
 

@@ -382,3 +382,17 @@ def test_loader_processes_die_with_a_killed_parent(tmp_path) -> None:
             if parent.poll() is None:
                 parent.kill()
                 parent.wait()
+
+
+def test_stop_before_the_processes_start_still_ends_the_run() -> None:
+    with serve("ok") as server:
+        run = LoadRun(profile(server.url, duration_s=60.0))
+        with run:
+            threading.Timer(0.05, run.stop).start()  # most likely while spawning
+            run.start()
+            began = time.monotonic()
+            ticks = list(run.ticks())
+            summary = run.summary()
+        assert time.monotonic() - began < 3.0
+    assert ticks[-1].done
+    assert summary.fatal is None
