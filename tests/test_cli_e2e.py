@@ -160,3 +160,35 @@ def test_sigterm_mid_run_all_keeps_the_finished_run_and_leaves_nothing(tmp_path)
     assert runs[1]["status"] == "failed" and runs[1]["reason"].startswith("cancelled at t=")
     assert_ports_closed(runs)
     assert not list(Path(tmp_path).glob(".wsgicompare-*.tmp"))
+
+
+def test_progress_is_a_live_table_when_stderr_is_a_terminal(tmp_path):
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    out = tmp_path / "r.md"
+    proc = subprocess.Popen([PY, "-m", "wsgicompare", "--backend", "flask-dev", "-c", "4", "-d", "1", "--warmup", "0",
+                             "-o", str(out)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)  # fmt: skip
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    screen = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", b"".join(chunks)).decode("utf-8", "replace")
+    assert "backend" in screen and "req/s" in screen and "p99 ms" in screen  # the live table's header
+    assert "flask-dev" in screen and "ok" in screen
+    assert "[1/1]" not in screen  # the one-line-per-run form is for logs, not terminals
+    assert "| ★ best | `flask-dev`" in out.read_text()
