@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 
+#: characters a URL may hold as given: printable ASCII, no space (the rest is percent-encoded)
+_URL_CHARS = re.compile(r"[\x21-\x7e]+")
 #: an HTTP header name (RFC 9110 token)
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
@@ -57,6 +59,12 @@ class LoadProfile:
         parts = urlsplit(self.url)
         if parts.scheme != "http" or not parts.hostname:
             raise LoadProfileError(f"--url must be an http:// URL with a host, got {self.url!r}")
+        if not _URL_CHARS.fullmatch(self.url):
+            # it goes verbatim into the request line: a space or a non-ASCII character would
+            # make every request malformed (or kill the loader when it encodes it)
+            raise LoadProfileError(
+                f"--url must be printable ASCII without spaces (percent-encode the rest), got {self.url!r}"
+            )
         if not self.allow_remote and not is_loopback(parts.hostname):
             raise LoadProfileError(
                 f"refusing to load {parts.hostname!r}: not a loopback address (use --allow-remote to load another host)"
