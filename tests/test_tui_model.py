@@ -92,7 +92,7 @@ def test_hbar_and_resample():
     assert hbar(10, 10, 4) == "████"
     assert hbar(1, 0, 4) == ""
     assert resample([1, 1, 3, 3], 2) == [1, 3]
-    assert resample([1, 2], 5) == [1, 2]
+    assert resample([1, 2], 5) == [1, 1, 2, 2]  # stretched to fill the columns
 
 
 def test_number_formats():

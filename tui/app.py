@@ -23,7 +23,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, HorizontalScroll, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, ScrollableContainer, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
@@ -93,6 +93,15 @@ class AppOptions:
 def options_from(namespace: Any) -> AppOptions:
     """Tolerant conversion of the CLI's parsed arguments (or None) into AppOptions."""
     if isinstance(namespace, AppOptions):
+        if namespace.server_cpus is None or namespace.loader_cpus is None:
+            from wsgicompare.spec import default_cpus
+
+            loader_default, server_default = default_cpus()
+            namespace = replace(
+                namespace,
+                server_cpus=server_default if namespace.server_cpus is None else namespace.server_cpus,
+                loader_cpus=loader_default if namespace.loader_cpus is None else namespace.loader_cpus,
+            )
         return namespace
     if namespace is None:
         namespace = object()
@@ -175,14 +184,14 @@ class CompareScreen(Screen):
     BINDINGS = [
         Binding("c,escape", "app.pop_screen", "back"),
         Binding("e", "app.export", "export"),
-        Binding("ctrl+s", "app.screenshot", "screenshot"),
+        Binding("ctrl+s", "app.screenshot", "svg"),
         Binding("q", "app.quit", "quit"),
     ]
 
     def compose(self) -> ComposeResult:
         yield Static("", id="compare-header", classes="app-header")
         yield RunBars(id="bars")
-        yield HorizontalScroll(id="columns")
+        yield ScrollableContainer(id="columns")
         yield Footer()
 
     def __init__(self) -> None:
@@ -205,9 +214,22 @@ class CompareScreen(Screen):
             + self.app.header_text(short=True)  # type: ignore[attr-defined]
         )
         self.query_one(RunBars).results = results
-        columns = self.query_one("#columns", HorizontalScroll)
+        columns = self.query_one("#columns", ScrollableContainer)
         columns.remove_children()
         columns.mount_all([RunColumn(r, classes="run-column") for r in results])
+        self._size_columns()
+
+    def on_resize(self) -> None:
+        self._size_columns()
+
+    def _size_columns(self) -> None:
+        """Share the width between the runs: 26 to 44 columns each, scrolling beyond."""
+        columns = list(self.query(RunColumn))
+        if not columns:
+            return
+        width = max(26, min(44, (self.size.width - 1) // len(columns)))
+        for column in columns:
+            column.styles.width = width
 
 
 class ExportScreen(ModalScreen[str | None]):

@@ -5,7 +5,7 @@ tick was too high for a machine whose other core runs the load (see issue 5)."""
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from rich.console import RenderableType
 from rich.segment import Segment
@@ -56,9 +56,12 @@ def spark_rows(values: Sequence[float], width: int, height: int, top: float | No
 
 
 def resample(values: Sequence[float], width: int) -> list[float]:
-    """Fit a whole series into ``width`` columns (mean per column), for finished runs."""
+    """Fit a whole series into ``width`` columns, for finished runs: the mean per column
+    when there are more points than columns, each point repeated when there are fewer."""
+    if not values:
+        return []
     if len(values) <= width:
-        return list(values)
+        return [v for v in values for _ in range(width // len(values))]
     out = []
     for i in range(width):
         lo, hi = i * len(values) // width, (i + 1) * len(values) // width
@@ -119,6 +122,42 @@ class Lines:
     @property
     def plain(self) -> str:
         return "\n".join("".join(piece for piece, _ in row) for row in self.rows)
+
+
+#: Tick.latency_bins are log-spaced from LATENCY_LOW_MS to LATENCY_HIGH_MS (LatencyHistogram.bins)
+LATENCY_LOW_MS = 0.1
+LATENCY_HIGH_MS = 10_000.0
+
+
+def bin_edge_ms(edge: int, n_bins: int) -> float:
+    """Lower edge of display bin ``edge`` (``n_bins`` is the upper end) in ms."""
+    ratio = LATENCY_HIGH_MS / LATENCY_LOW_MS
+    return LATENCY_LOW_MS * ratio ** (edge / max(1, n_bins))
+
+
+def _interval_s(frame: LiveFrame) -> float:
+    """Seconds per point of the live series (the loader's tick)."""
+    tick = frame.tick
+    points = len(frame.rps)
+    if points >= 2 and tick.elapsed_s > 0:
+        return tick.elapsed_s / points
+    return 0.25
+
+
+def time_stretch(frame: LiveFrame, width: int) -> int:
+    """Columns per point, so a time-bound run fills the chart as it goes instead of
+    drawing a thin strip at the left (1 once the run is longer than the chart)."""
+    tick = frame.tick
+    if tick.remaining_s is None:
+        return 1
+    expected = len(frame.rps) + tick.remaining_s / _interval_s(frame)
+    return max(1, min(4, int(width // max(1.0, expected))))
+
+
+def stretched(values: Sequence[float], stretch: int) -> list[float]:
+    if stretch <= 1:
+        return list(values)
+    return [v for v in values for _ in range(stretch)]
 
 
 class LivePanel(Widget):
@@ -247,10 +286,15 @@ class ThroughputPanel(LivePanel):
         text.append(f"  mean {human_count(tick.mean_rps)}", self.style_for("label"))
         text.append(f"\n2xx {human_count(tick.rps_2xx)}/s · {tick.requests:,} requests", self.style_for("muted"))
         rows = max(1, height - 3)
-        self.spark(text, frame.rps, width, rows)
-        span = f"{tick.t_s:.0f} s"
-        left = "now−" + f"{min(len(frame.rps), width) * (tick.t_s / max(1, len(frame.rps))):.0f} s"
-        text.append("\n" + left.ljust(max(1, width - len(span))) + span, self.style_for("muted"))
+        stretch = time_stretch(frame, width)
+        series = stretched(frame.rps, stretch)
+        self.spark(text, series, width, rows)
+        # the x axis: seconds of measured load at the left and right ends of the chart
+        right = f"{tick.elapsed_s:.0f} s"
+        span_points = min(len(series), width) / stretch
+        left_s = max(0.0, tick.elapsed_s - span_points * _interval_s(frame))
+        left = f"{left_s:.0f} s"
+        text.append("\n" + left.ljust(max(1, min(len(series), width) - len(right))) + right, self.style_for("muted"))
         return text
 
 
@@ -274,14 +318,21 @@ class LatencyPanel(LivePanel):
         )
         rows = max(1, height - (text.line_count - 1) - 2)
         bins = tick.latency_bins
-        if bins:
-            # stretch the bins over the panel width so the shape reads at any size
-            cols = [bins[min(len(bins) - 1, i * len(bins) // width)] for i in range(width)]
-            self.spark(text, cols, width, rows)
-        else:
-            self.spark(text, frame.p99_ms, width, rows)
-        right = f"{fmt_ms(tick.cum_max_ms)} ms"
-        text.append("\n" + "fast".ljust(max(1, width - len(right))) + right, muted)
+        used = [i for i, count in enumerate(bins) if count]
+        if not used:
+            self.spark(text, (), width, rows)
+            text.append("\n" + "no responses yet", muted)
+            return text
+        # show only the occupied stretch of the 0.1 ms … 10 s axis, one bin to spare each side
+        first, last = max(0, used[0] - 1), min(len(bins) - 1, used[-1] + 1)
+        shown = bins[first:last + 1]
+        cols = [shown[min(len(shown) - 1, i * len(shown) // width)] for i in range(width)]
+        self.spark(text, cols, width, rows)
+        left = f"{fmt_ms(bin_edge_ms(first, len(bins)))} ms"
+        right = f"{fmt_ms(bin_edge_ms(last + 1, len(bins)))} ms"
+        middle = " log scale "
+        gap = max(1, width - len(left) - len(right))
+        text.append("\n" + left + middle.center(gap) [:gap] + right, muted)
         return text
 
 
@@ -318,7 +369,9 @@ class FailuresPanel(LivePanel):
             muted if not tick.interval_errors else self.style_for("bad"),
         )
         rows = height - (text.line_count - 1) - 2
-        if rows >= 1 and frame.failures:
+        if rows >= 1 and not any(frame.failures):
+            text.append("\n\nno failures so far", self.style_for("good"))
+        elif rows >= 1:
             bad = self.style_for("bad")
             for line in spark_rows(frame.failures, width, min(rows - 1, 4) or 1, max(1, max(frame.failures))):
                 text.append("\n" + line, bad)
@@ -348,9 +401,10 @@ class ServerPanel(LivePanel):
         rss_rows = 0 if rows < 3 else min(2, rows // 3)
         cpu_rows = rows - rss_rows
         top_cpu = max(100.0, max(frame.server_cpu_pct or (0.0,)))
-        self.spark(text, frame.server_cpu_pct, width, cpu_rows, top_cpu)
+        stretch = time_stretch(frame, width)
+        self.spark(text, stretched(frame.server_cpu_pct, stretch), width, cpu_rows, top_cpu)
         if rss_rows:
-            self.spark(text, frame.server_rss_mb, width, rss_rows, style="spark2")
+            self.spark(text, stretched(frame.server_rss_mb, stretch), width, rss_rows, style="spark2")
         text.append("\n" + "▲ CPU %   ▼ RSS MB"[:width], muted)
         return text
 
@@ -466,7 +520,8 @@ class RunColumn(Widget):
         rss = r.server.get("rss_mb_max")
         text.append(f"\nCPU {cpu:.0f} %" if cpu is not None else "\nCPU —")
         text.append(f"  RSS {rss:.0f} MB" if rss is not None else "  RSS —")
-        text.append(f"\n{r.server.get('procs', '—')} procs · {r.server.get('threads', '—')} thr")
+        procs, threads = r.server.get("procs"), r.server.get("threads")
+        text.append(f"\n{_plural(procs, 'proc')} · {_plural(threads, 'thread')}")
         cpu_series = resample([float(p.get("server_cpu_pct", 0)) for p in r.timeline], width)
         for line in spark_rows(cpu_series, width, 1, max([100.0, *cpu_series])):
             text.append("\n" + line, spark)
@@ -474,6 +529,12 @@ class RunColumn(Widget):
             for i, chunk in enumerate(_wrap(verdict, width - 2)):
                 text.append("\n" + ("⚠ " if i == 0 else "  ") + chunk, bad)
         return text
+
+
+def _plural(count: Any, noun: str) -> str:
+    if count is None:
+        return f"— {noun}s"
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _wrap(line: str, width: int) -> Iterable[str]:

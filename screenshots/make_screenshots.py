@@ -1,0 +1,149 @@
+"""Drive the app headless against real backends and save its screenshots (SVG, plus PNG
+when rsvg-convert or cairosvg is there) into this folder, for the README:
+
+    main.svg      the main screen mid-run (gunicorn under load)
+    compare.svg   the compare view after a run-all of three backends
+    failure.svg   a server killed mid-run: refused connections, availability falling
+
+    .venv/bin/python screenshots/make_screenshots.py [--size 160x48]
+
+Every load is short (a few seconds, c ≤ 64) and goes to 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+
+
+async def wait_for(pilot, predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout_s} s waiting for {what}")
+        await pilot.pause(0.1)
+
+
+def select(app, backend: str) -> None:
+    table = app.query_one("#backends")
+    table.move_cursor(row=table.get_row_index(backend))
+
+
+def make_app(backends: list[str] | None, settings):
+    from wsgicompare.backends import catalog_rows
+    from wsgicompare.conductor import Conductor
+    from wsgicompare.tui.app import AppOptions, WsgiCompareApp
+
+    rows = catalog_rows()
+    if backends is not None:
+        rows = [r for r in rows if r["id"] in backends]
+    return WsgiCompareApp(
+        AppOptions(settings=settings, output_dir=str(HERE)), catalog=rows, conductor=Conductor(settle_max_s=3.0)
+    )
+
+
+def save(app, name: str, out_dir: Path) -> Path:
+    path = Path(app.save_screenshot(filename=f"{name}.svg", path=str(out_dir)))
+    print(f"saved {path}")
+    to_png(path)
+    return path
+
+
+def to_png(svg: Path) -> None:
+    """PNG beside the SVG when a converter is available; the SVG is the real artefact."""
+    png = svg.with_suffix(".png")
+    # rsvg collapses the leading spaces of each text run unless told to preserve them
+    text = svg.read_text(encoding="utf-8").replace("<svg ", '<svg xml:space="preserve" ', 1)
+    if shutil.which("rsvg-convert"):
+        subprocess.run(["rsvg-convert", "-o", str(png)], input=text.encode(), check=True)
+    else:
+        try:
+            import cairosvg  # type: ignore[import-not-found]
+        except ImportError:
+            print("no rsvg-convert or cairosvg: SVG only")
+            return
+        cairosvg.svg2png(bytestring=text.encode(), write_to=str(png))
+    print(f"saved {png}")
+
+
+async def main_screen(size: tuple[int, int], out_dir: Path) -> None:
+    from wsgicompare.tui.model import LoadSettings
+
+    settings = LoadSettings(concurrency=64, duration_s=6.0, warmup_s=1.0, workers=2, threads=4)
+    app = make_app(None, settings)
+    async with app.run_test(size=size) as pilot:
+        select(app, "gunicorn")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: app.live is not None and app.live.tick.elapsed_s >= 3.0, 60, "3 s of load")
+        await pilot.pause(0.3)
+        save(app, "main", out_dir)
+        await wait_for(pilot, lambda: not app._loading, 60, "the run to end")
+        await pilot.press("q")
+
+
+async def compare_view(size: tuple[int, int], out_dir: Path) -> None:
+    from wsgicompare.tui.model import LoadSettings
+
+    settings = LoadSettings(concurrency=32, duration_s=3.0, warmup_s=0.5, workers=1, threads=4)
+    app = make_app(["flask-dev", "gunicorn", "uwsgi-nginx", "waitress"], settings)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("a")
+        await wait_for(pilot, lambda: app._loading, 5, "run-all to begin")
+        await wait_for(pilot, lambda: not app._loading, 180, "run-all to end")
+        await pilot.press("c")
+        await pilot.pause(0.5)
+        save(app, "compare", out_dir)
+        await pilot.press("q")
+
+
+async def failure(size: tuple[int, int], out_dir: Path) -> None:
+    from wsgicompare.tui.model import LoadSettings
+
+    settings = LoadSettings(concurrency=32, duration_s=6.0, warmup_s=0.5, workers=2, threads=4)
+    app = make_app(None, settings)
+    async with app.run_test(size=size) as pilot:
+        select(app, "gunicorn")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: app.live is not None and app.live.tick.elapsed_s >= 2.0, 60, "2 s of load")
+        # the kind of failure the tool must explain: the server dies under load
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                if "gunicorn" in " ".join(proc.cmdline()):
+                    proc.send_signal(signal.SIGKILL)
+            except psutil.Error:
+                pass
+        await wait_for(pilot, lambda: app.live is not None and app.live.tick.failures > 0, 20, "failures to show")
+        await pilot.pause(1.5)
+        save(app, "failure", out_dir)
+        await wait_for(pilot, lambda: not app._loading, 60, "the run to end")
+        await pilot.press("q")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", default="160x48", help="terminal size WIDTHxHEIGHT (default 160x48)")
+    parser.add_argument("--out", default=str(HERE), help="output directory (default: this folder)")
+    parser.add_argument("--only", choices=("main", "compare", "failure"), help="make one screenshot only")
+    args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shots = {"main": main_screen, "compare": compare_view, "failure": failure}
+    for name, make in shots.items():
+        if args.only in (None, name):
+            asyncio.run(make((width, height), out_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
