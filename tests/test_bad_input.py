@@ -1,0 +1,231 @@
+"""Bad and hostile input through the real entry point: exactly one line on stderr, exit 2,
+no traceback, and no process started (the CLI's process tree is watched while it runs).
+tests/test_cli.py covers the messages of the common mistakes; this file adds what it
+does not: the watch for started processes, hostile config files (devices, FIFOs, shell
+and nginx metacharacters, huge numbers), unwritable outputs that fool os.access, and
+property tests of the whole planning step (options → specs)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reliability_support import ROOT, cli_env, cmdline, one_error_line
+
+#: the one subprocess planning may start: the --app import check (python -c with its marker)
+_APP_CHECK_MARK = "wsgicompare-app-check"
+
+
+def run_watched(args: list[str], cwd: str | None = None, timeout_s: float = 40.0) -> tuple[int, str, list[str]]:
+    """Run the CLI and watch its process tree until it exits: (exit code, stderr, every
+    child command line seen that is not the --app import check)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsgicompare", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd or ROOT,
+        env=cli_env(),
+        text=True,
+    )
+    seen: dict[int, str] = {}
+    deadline = time.monotonic() + timeout_s
+    try:
+        parent = psutil.Process(proc.pid)
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                for child in parent.children(recursive=True):
+                    seen.setdefault(child.pid, cmdline(child))
+            except psutil.Error:
+                pass
+            time.sleep(0.005)
+        out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    started = [line for line in seen.values() if _APP_CHECK_MARK not in line and line]
+    return proc.returncode, err, started
+
+
+def assert_refused(args: list[str], needle: str, cwd: str | None = None) -> str:
+    code, err, started = run_watched(args, cwd=cwd)
+    assert code == 2, err
+    line = one_error_line(err)
+    assert needle in line, line
+    assert started == [], f"bad input started processes: {started}"
+    return line
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory) -> str:
+    d = tmp_path_factory.mktemp("bad_apps")
+    (d / "raises_app.py").write_text("raise ImportError('no database driver')\n")
+    (d / "exits_app.py").write_text("import os\nos._exit(7)\n")
+    (d / "notcallable_app.py").write_text("app = 'a string'\n")
+    (d / "noattr_app.py").write_text("other = 1\n")
+    (d / "syntax_app.py").write_text("def app(:\n")
+    return str(d)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--backend", "gunicorn", "--app", "missing_mod_xyz:app"], "no module named 'missing_mod_xyz'"),
+        (["--backend", "gunicorn", "--app", "raises_app:app"], "ImportError: no database driver"),
+        (["--backend", "gunicorn", "--app", "exits_app:app"], "--app exits_app:app"),
+        (["--backend", "gunicorn", "--app", "notcallable_app:app"], "is not callable"),
+        (["--backend", "gunicorn", "--app", "noattr_app:app"], "has no attribute 'app'"),
+        (["--backend", "gunicorn", "--app", "syntax_app:app"], "SyntaxError"),
+        (["--backend", "gunicorn", "--app", "x:app; rm -rf /"], "--app must look like 'module:callable'"),
+        (["--backend", "gunicorn", "--app", "../etc/passwd:x"], "--app must look like 'module:callable'"),
+    ],
+)
+def test_bad_app_starts_nothing(apps, args, needle) -> None:
+    assert_refused(args + ["-d", "1"], needle, cwd=apps)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--backend", "warp-drive"], "unknown backend 'warp-drive'"),
+        (["--run-all", "--workload", "fib"], "unknown workload 'fib'"),
+        (["--run-all", "-c", "-1"], "--concurrency must be a whole number"),
+        (["--run-all", "-c", "1e6"], "--concurrency must be a whole number"),
+        (["--run-all", "-c", "100001"], "--concurrency must be a whole number from 1 to 100000"),
+        (["--run-all", "-c", "99999999999999999999999"], "--concurrency must be a whole number"),
+        (["--run-all", "-d", "1 fortnight"], "--duration must be a duration"),
+        (["--run-all", "-d", "10 s s"], "--duration must be a duration"),
+        (["--run-all", "-d", "inf"], "--duration must be a duration"),
+        (["--run-all", "--timeout", "0"], "--timeout must be above 0 s"),
+        (["--run-all", "--requests", "-10"], "--requests must be a whole number"),
+        (["--run-all", "-r", "0"], "--reps must be a whole number"),
+        (["--run-all", "--rate", "1e400"], "--rate must be a number above 0"),
+        (["--run-all", "--delay=-1ms"], "--delay must be a duration"),
+        (["--run-all", "--loader-procs", "65"], "--loader-procs must be a whole number from 1 to 64"),
+        (["--backend", "gunicorn", "--port", "65536"], "--port must be a whole number from 1 to 65535"),
+        (["--backend", "gunicorn", "--workers", "257"], "--workers must be a whole number from 1 to 256"),
+        (["--run-all", "--path", "/a b"], "--path must start with / and hold no spaces"),
+        (["--url", "http://127.0.0.1:1/a b"], "--url must be printable ASCII without spaces"),
+        (["--url", "http://127.0.0.1:1/\u00e9"], "--url must be printable ASCII without spaces"),
+    ],
+)
+def test_bad_values_start_nothing(args, needle) -> None:
+    assert_refused(args, needle)
+
+
+# -- hostile config files ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('path = "/x;\\n}\\nserver { listen 0.0.0.0:80; }"', "--path"),
+        ('app = "app:app;include /etc/passwd"', "--app must look like 'module:callable'"),
+        ('backends = ["gunicorn$(touch /tmp/wsgicompare-pwned)"]', "is not a valid name"),
+        ('backends = ["gunicorn`id`"]', "is not a valid name"),
+        ('workloads = ["hello\\n}"]', "is not a valid name"),
+        ("server-cpus = \"0;1\"", "--server-cpus must be CPU numbers"),
+        ("workers = \"2; reboot\"", "--workers must be a whole number"),
+        ("concurrency = 9223372036854775807", "--concurrency must be a whole number"),
+        ("duration = 1e308", "--duration must be above 0 s and at most 86400 s"),
+        ("rate = inf", "--rate must be a number above 0"),
+        ("timeout = nan", "--timeout must be"),
+        ("port = 70000", "--port must be a whole number from 1 to 65535"),
+        ("repeat = 1.5", "--repeat must be a whole number"),
+        ("export = \"md;sh\"", "--export must be one of"),
+        ("run_all = 1", "run-all must be true or false"),
+        ("[[backends]]\nid = 'gunicorn'", "must be"),
+        ("config = \"/etc/passwd\"", "unknown option 'config'"),
+        ("save-config = \"/tmp/x.toml\"", "unknown option 'save-config'"),
+        ("a = 1\na = 2", "not valid TOML"),
+        ("\x00\x01\x02", "not valid TOML"),
+    ],
+)
+def test_hostile_config_is_refused_and_runs_nothing(tmp_path, text, needle) -> None:
+    path = tmp_path / "scenario.toml"
+    path.write_text("run-all = true\n" + text + "\n")
+    assert_refused(["--config", str(path)], needle)
+    assert not os.path.exists("/tmp/wsgicompare-pwned")
+
+
+def test_config_that_is_a_device_or_fifo_is_refused_without_blocking(tmp_path) -> None:
+    fifo = tmp_path / "scenario.fifo"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", str(fifo)):
+        started = time.monotonic()
+        assert_refused(["--config", path], "not a regular file")
+        assert time.monotonic() - started < 20
+
+
+def test_config_that_is_a_directory_or_missing_is_refused(tmp_path) -> None:
+    assert_refused(["--config", str(tmp_path)], "not a regular file")
+    assert_refused(["--config", str(tmp_path / "nope.toml")], "cannot read it")
+
+
+@pytest.mark.parametrize(
+    "output, needle",
+    [
+        # os.access() says yes to root in both: only a real write finds out
+        ("/proc/wsgicompare-report.md", "-o/--output: cannot write in /proc"),
+        ("/sys/wsgicompare-report.md", "-o/--output: cannot write in /sys"),
+        ("/nonexistent-dir/r.md", "directory /nonexistent-dir does not exist"),
+    ],
+)
+def test_unwritable_output_is_refused_before_any_run(output, needle) -> None:
+    assert_refused(["--backend", "gunicorn", "-d", "1", "-o", output], needle)
+
+
+# -- property tests: planning (options → run specs) never fails any other way -----------------
+
+_flags = ["-c", "-d", "-r", "--requests", "--rate", "--warmup", "--timeout", "--delay", "--workload", "--backends",
+          "--repeat", "--workers", "--threads", "--loader-procs", "--export", "--settle-max"]  # fmt: skip
+_values = st.one_of(
+    st.sampled_from(["1", "2", "0", "-1", "64", "1s", "250ms", "1m", "3600", "1e3", "hello", "json", "cpu",
+                     "gunicorn", "gunicorn,uwsgi", "nope", "md", "json", "csv", "html", "pdf", "8", "256", "257"]),
+    st.integers(-10, 10**6).map(str),
+)  # fmt: skip
+_argv = st.lists(st.tuples(st.sampled_from(_flags), _values), max_size=6).map(
+    lambda pairs: ["--run-all", *[x for pair in pairs for x in pair]]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_argv)
+def test_planning_any_run_all_command_line_gives_specs_or_one_bad_input_line(argv) -> None:
+    """parse_options + make_plan (what the CLI does before starting anything): either a
+    plan whose every spec is valid, or one of the bad-input errors with one line."""
+    from wsgicompare.cli import _bad_input_errors, make_plan
+    from wsgicompare.options import parse_options
+
+    try:
+        plan = make_plan(parse_options(argv))
+    except _bad_input_errors() as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    assert plan.specs
+    for spec in plan.specs:
+        spec.load.validate()
+        spec.server.validate()
+        assert spec.load.concurrency >= spec.load.procs
+        assert spec.server.host == "127.0.0.1"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300))
+def test_any_bytes_as_a_config_file_give_options_or_one_line(tmp_path, raw) -> None:
+    from wsgicompare.options import OptionError, parse_options
+
+    path = tmp_path / "any.toml"
+    path.write_bytes(raw)
+    try:
+        parse_options(["--config", str(path)])
+    except OptionError as exc:
+        assert str(exc) and "\n" not in str(exc)
