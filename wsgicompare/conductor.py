@@ -352,7 +352,7 @@ class Conductor:
     def _run_once(self, spec: RunSpec, on_tick: OnTick | None, cancel: threading.Event) -> RunResult:
         if spec.is_url:
             return self._load(spec, None, spec.load, spec.load.url, on_tick, cancel)
-        from wsgicompare.backends import WORKLOADS, BackendError, BackendStartError, get_backend
+        from wsgicompare.backends import WORKLOADS, BackendError, get_backend
 
         try:
             backend = get_backend(spec.backend)
@@ -374,15 +374,20 @@ class Conductor:
             return RunResult(**base, status="failed", reason="cancelled before start")
         try:
             server = backend.start(spec.server, ready_timeout_s=self.ready_timeout_s)
-        except BackendStartError as exc:
-            return RunResult(**base, status="failed", reason=_one_line(exc.reason or exc),
-                             log_tail=getattr(exc, "log_tail", "") or "")  # fmt: skip
-        except BackendError as exc:
-            return RunResult(**base, status="failed", reason=_one_line(exc))
+        except BackendError as exc:  # BackendStartError included: nothing of it is left running
+            reason = _one_line(getattr(exc, "reason", None) or exc)
+            self._emit(on_tick, replace(self._phase_tick(spec, "failed"), warnings=(reason,)))
+            return RunResult(**base, status="failed", reason=reason, log_tail=getattr(exc, "log_tail", "") or "")
         self._last_port = server.port
         try:
             path = spec.path or (WORKLOADS[spec.workload].path if spec.workload in WORKLOADS else "/")
             result = self._load(spec, server, spec.load, server.url + path, on_tick, cancel)
+            if result.status == "failed":
+                # read the log while the server's private dir still exists: stop removes it
+                try:
+                    result.log_tail = server.log_tail(20)
+                except Exception:  # noqa: BLE001
+                    pass
         finally:
             try:
                 server.stop(timeout_s=self.stop_timeout_s)
@@ -395,11 +400,6 @@ class Conductor:
         result.config_files = dict(server.config_files)
         result.versions = dict(server.versions)
         result.startup_s = round(server.startup_s, 3)
-        if result.status == "failed" and not result.log_tail:
-            try:
-                result.log_tail = server.log_tail(20)
-            except Exception:  # noqa: BLE001
-                pass
         if stop_error:
             result.verdicts.append(f"stopping the server failed: {stop_error}")
         return result
