@@ -87,6 +87,7 @@ def sample_results() -> list[RunResult]:
         server={"cpu_pct_mean": 98.5, "cpu_pct_max": 100.2, "rss_mb_max": 60.25, "procs": 2, "threads": 2},
         loader={"cpu_pct": 55.0, "saturated": False, "procs": 1},
         tcp={"ListenOverflows": 0, "TCPTimeouts": 0},
+        settle={"port": 40001, "waited_s": 0.25, "time_wait_before": 12, "time_wait": 0, "listening": 0},
         timeline=_timeline(3000.0),
         concurrency=64,
     )

@@ -142,6 +142,14 @@ def run_section(r: RunResult) -> list[str]:
             f"saturated {num(bool(ld.get('saturated')))}",
             "",
         ]
+    for note in r.loader.get("notes") or []:
+        lines += [f"Loader note: {note}", ""]
+    if r.settle.get("waited_s"):
+        lines += [
+            f"Waited {r.settle['waited_s']:.1f} s before this run for the previous port to close "
+            f"({r.settle.get('time_wait', 0)} client TIME_WAIT sockets left)",
+            "",
+        ]
     tcp = {k: v for k, v in r.tcp.items() if v}
     if tcp:
         lines += ["Kernel TCP counters (delta over the run): " + " · ".join(f"{k} {v}" for k, v in tcp.items()), ""]
