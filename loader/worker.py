@@ -27,6 +27,7 @@ from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import httptools
 import numpy as np
 
@@ -738,12 +739,10 @@ def worker_main(pipe: Any, profile: LoadProfile, index: int, parent_pid: int) ->
         pipe.send(("fatal", f"cannot resolve {parts.hostname!r}: {exc}"))
         return
     try:
-        import uvloop
+        import uvloop  # noqa: F401
 
-        loop_factory = uvloop.new_event_loop
         loop_name = "uvloop"
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        loop_factory = asyncio.new_event_loop
         loop_name = "asyncio"
     pipe.send(("ready", {"notes": notes, "loop": loop_name, "pid": os.getpid()}))
     try:
@@ -756,9 +755,16 @@ def worker_main(pipe: Any, profile: LoadProfile, index: int, parent_pid: int) ->
 
     async def main() -> None:
         worker = Worker(profile, index, pipe, host, port, start_at)
-        await worker.run()
+        # The ticks end the run at max_wall_s; this cancel scope is the safety net
+        # should anything keep the run from finishing by itself.
+        with anyio.move_on_after(max(0.0, start_at - _monotonic()) + profile.max_wall_s + 5.0):
+            await worker.run()
+        if not worker.finished:
+            worker.notes.append(f"loader process {index}: did not finish by itself; ended at the wall-time cap")
+            worker.finish(_monotonic())
 
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(main())
+    # anyio runs the loop (uvloop when installed); the per-request path stays on plain
+    # protocol callbacks, where anyio's streams would cost most of the throughput
+    anyio.run(main, backend="asyncio", backend_options={"use_uvloop": loop_name == "uvloop"})
     pipe.close()
     sys.stdout.flush()
