@@ -123,3 +123,23 @@ def test_empty_histogram_reads_as_zero() -> None:
     hist = LatencyHistogram()
     hist.record_many([])
     assert (hist.count, hist.min, hist.max, hist.mean, hist.percentile(50)) == (0, 0, 0, 0.0, 0.0)
+
+
+def test_layout_is_hdrhistograms_own(latencies_us: np.ndarray) -> None:
+    """The reference implementation puts every value in the same slot, so our
+    bulk-bucketed histograms read like any HdrHistogram (and tools built on it)."""
+    from hdrh.histogram import HdrHistogram
+
+    reference = HdrHistogram(1, HIGHEST_US, 3)
+    sample = np.concatenate([latencies_us[:5000], np.array([1, 2047, 2048, 4095, 4096, 10**6, 10**9])])
+    for value in sample.tolist():
+        reference.record_value(value)
+        slot = int(slot_of(np.array([value]))[0])
+        assert SLOT_LOW_US[slot] == reference.get_lowest_equivalent_value(value), value
+        assert SLOT_LOW_US[slot] + SLOT_WIDTH_US[slot] - 1 == reference.get_highest_equivalent_value(value), value
+    ours = LatencyHistogram()
+    ours.record_many(sample)
+    for p in (50, 90, 99, 99.9):
+        # both name the same slot: the reference reports its highest value, ours its middle
+        expected = reference.get_value_at_percentile(p)
+        assert reference.get_lowest_equivalent_value(expected) <= ours.percentile(p) <= expected, p
