@@ -234,3 +234,50 @@ async def test_a_key_is_handled_within_200_ms_under_load():
         await pilot.press("x")
         await wait_for(pilot, lambda: not app._loading, 20, "the load to stop")
     assert server_processes() == []
+
+
+async def test_export_and_screenshot_write_files_whose_paths_are_shown(tmp_path):
+    app = make_app(conductor=short_conductor(), output_dir=str(tmp_path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("e")  # nothing to export yet: refused, no dialog
+        await pilot.pause()
+        assert not list(tmp_path.iterdir())
+        select(app, "waitress")
+        app.query_one("#f-duration_s").value = "1"
+        app.query_one("#backends").focus()
+        await pilot.press("l")
+        await wait_for(pilot, lambda: app._loading, 5, "the load to begin")
+        await wait_for(pilot, lambda: not app._loading, 40, "the load to end")
+        assert app.results and app.results[0].status == "ok", app.results
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.click("#md")
+        await wait_for(pilot, lambda: list(tmp_path.glob("*.md")), 5, "the markdown file")
+        report = next(tmp_path.glob("*.md"))
+        text = report.read_text()
+        assert "waitress" in text
+        banner = " ".join(line for _, line in app._banner_lines["app"])
+        assert str(report) in banner
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        shots = list(tmp_path.glob("*.svg"))
+        assert len(shots) == 1 and shots[0].read_text().startswith("<svg")
+        assert str(shots[0]) in " ".join(line for _, line in app._banner_lines["app"])
+    assert server_processes() == []
+
+
+def test_options_from_the_cli_are_taken_over():
+    from wsgicompare.options import Options
+    from wsgicompare.tui.app import options_from
+
+    options = options_from(
+        Options(concurrency=16, requests=500, warmup=0.5, no_keepalive=True, workloads=["json"], workers=3,
+                threads=1, timeout=2.0, server_cpus=(1,), loader_cpus=(0,))  # fmt: skip
+    )
+    assert options.settings == LoadSettings(
+        concurrency=16, duration_s=None, requests=500, warmup_s=0.5, keepalive=False, workload="json",
+        workers=3, threads=1,
+    )  # fmt: skip
+    assert options.timeout_s == 2.0 and options.server_cpus == (1,) and options.loader_cpus == (0,)
+    defaults = options_from(None)
+    assert defaults.settings.duration_s == 10.0 and defaults.settings.concurrency == 64

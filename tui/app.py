@@ -88,6 +88,14 @@ class AppOptions:
     app: str | None = None
     #: initial load settings of the form
     settings: LoadSettings = LoadSettings()
+    #: seconds a request may take before it counts as a timeout (None: the loader's default)
+    timeout_s: float | None = None
+    #: closed-loop think time in seconds (siege -d); None: no delay
+    delay_s: float | None = None
+    #: loader processes (None: the loader's default)
+    loader_procs: int | None = None
+    #: most seconds to wait between runs for the previous port's sockets to drain (None: the conductor's default)
+    settle_max_s: float | None = None
 
 
 def options_from(namespace: Any) -> AppOptions:
@@ -142,6 +150,10 @@ def options_from(namespace: Any) -> AppOptions:
         loader_cpus=loader_cpus,
         app=opt("app", None),
         settings=settings,
+        timeout_s=opt("timeout", None),
+        delay_s=opt("delay", None),
+        loader_procs=opt("loader_procs", None),
+        settle_max_s=opt("settle_max", None),
     )
 
 
@@ -577,8 +589,21 @@ class WsgiCompareApp(App[int]):
             rate=settings.rate,
             keepalive=settings.keepalive,
             warmup_s=settings.warmup_s,
-            **({"cpus": tuple(self.options.loader_cpus)} if self.options.loader_cpus is not None else {}),
+            **self._load_extras(),
         )
+
+    def _load_extras(self) -> dict[str, Any]:
+        """Load options the form does not show but the command line may set."""
+        extras: dict[str, Any] = {}
+        if self.options.loader_cpus is not None:
+            extras["cpus"] = tuple(self.options.loader_cpus)
+        if self.options.timeout_s is not None:
+            extras["timeout_s"] = float(self.options.timeout_s)
+        if self.options.delay_s is not None:
+            extras["delay_s"] = float(self.options.delay_s)
+        if self.options.loader_procs is not None:
+            extras["procs"] = int(self.options.loader_procs)
+        return extras
 
     def _update_load_button(self) -> None:
         button = self._main.query_one("#load-button", Button)
@@ -678,7 +703,8 @@ class WsgiCompareApp(App[int]):
         if self._conductor is None:
             from wsgicompare.conductor import Conductor
 
-            self._conductor = Conductor()
+            settle = self.options.settle_max_s
+            self._conductor = Conductor() if settle is None else Conductor(settle_max_s=float(settle))
         return self._conductor
 
     def _server_config(self, settings: LoadSettings):
