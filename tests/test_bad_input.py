@@ -39,10 +39,14 @@ def run_watched(args: list[str], cwd: str | None = None, timeout_s: float = 40.0
     deadline = time.monotonic() + timeout_s
     try:
         parent = psutil.Process(proc.pid)
+        own = cmdline(parent)
         while proc.poll() is None and time.monotonic() < deadline:
             try:
                 for child in parent.children(recursive=True):
-                    seen.setdefault(child.pid, cmdline(child))
+                    line = cmdline(child)
+                    # between fork and exec a child still shows its parent's command line
+                    if line and line != own:
+                        seen[child.pid] = line
             except psutil.Error:
                 pass
             time.sleep(0.005)
