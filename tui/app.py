@@ -284,6 +284,8 @@ class WsgiCompareApp(App[int]):
         Binding("ctrl+s", "screenshot", "svg"),
         Binding("q", "quit", "quit"),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+        Binding("ctrl+t", "toggle_theme", "light/dark", show=False),
+        Binding("escape", "focus_backends", "backends", show=False),
     ]
 
     #: the latest frame the clock built; every live panel draws from it (data_bind).
@@ -866,6 +868,15 @@ class WsgiCompareApp(App[int]):
         if self._loading:
             self._cancel_load.set()
             self.set_banner("app", [("info", "stopping the load …")])
+
+    def action_toggle_theme(self) -> None:
+        """Light for a bright room or a projector, dark otherwise."""
+        self.theme = "textual-dark" if self.theme == "textual-light" else "textual-light"
+
+    def action_focus_backends(self) -> None:
+        """Leave the form (where letters are typed, not keys) for the backend table."""
+        if self.screen is self._main:
+            self._main.query_one("#backends", DataTable).focus()
 
     def action_compare(self) -> None:
         if isinstance(self.screen, CompareScreen):

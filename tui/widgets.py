@@ -284,8 +284,10 @@ class ThroughputPanel(LivePanel):
         text.append(f"{human_count(tick.rps)}", self.style_for("big"))
         text.append(" req/s", self.style_for("label"))
         text.append(f"  mean {human_count(tick.mean_rps)}", self.style_for("label"))
-        text.append(f"\n2xx {human_count(tick.rps_2xx)}/s · {tick.requests:,} requests", self.style_for("muted"))
-        rows = max(1, height - 3)
+        text.append("\n")
+        muted = self.style_for("muted")
+        flow(text, [("2xx", f"{human_count(tick.rps_2xx)}/s ·", muted), ("requests", f"{tick.requests:,}", muted)], width, muted)
+        rows = max(1, height - text.line_count - 1)
         stretch = time_stretch(frame, width)
         series = stretched(frame.rps, stretch)
         self.spark(text, series, width, rows)
@@ -330,9 +332,9 @@ class LatencyPanel(LivePanel):
         self.spark(text, cols, width, rows)
         left = f"{fmt_ms(bin_edge_ms(first, len(bins)))} ms"
         right = f"{fmt_ms(bin_edge_ms(last + 1, len(bins)))} ms"
-        middle = " log scale "
         gap = max(1, width - len(left) - len(right))
-        text.append("\n" + left + middle.center(gap) [:gap] + right, muted)
+        middle = "log scale" if gap >= len("log scale") + 2 else ""
+        text.append("\n" + left + middle.center(gap) + right, muted)
         return text
 
 
@@ -365,7 +367,7 @@ class FailuresPanel(LivePanel):
         ]
         flow(text, errors, width, label)
         text.append(
-            f"\nthis interval: {tick.interval_errors} errors",
+            f"\ninterval: {tick.interval_errors} errors",
             muted if not tick.interval_errors else self.style_for("bad"),
         )
         rows = height - (text.line_count - 1) - 2
