@@ -722,7 +722,11 @@ def _resolve(host: str, port: int) -> str:
 def worker_main(pipe: Any, profile: LoadProfile, index: int, parent_pid: int) -> None:
     """Entry point of a loader process (multiprocessing spawn target)."""
     _die_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Ctrl-C, a closed terminal or a SIGTERM sent to the whole process group are
+    # the parent's to handle: it stops the load and reports what finished. If the
+    # parent dies instead, PR_SET_PDEATHSIG ends this process.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
     notes: list[str] = []
     if profile.cpus:
         try:

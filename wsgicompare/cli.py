@@ -348,16 +348,26 @@ def finished_line(r: RunResult, done: int, total: int) -> str:
     return head
 
 
-def write_exports(plan: Plan, results: list[RunResult], *, files_only: bool = False) -> None:
+def write_exports(plan: Plan, results: list[RunResult], *, files_only: bool = False) -> bool:
+    """Write every export; False (after one line on stderr each) when one could not be
+    written, e.g. the disk filled up mid-run: the runs still go on and the next
+    write tries again."""
     from wsgicompare.export import render, write_atomic
 
+    written = True
     for fmt, path in plan.targets.items():
-        if path is None:
-            if not files_only:
-                sys.stdout.write(render(fmt, results, plan.meta))
-                sys.stdout.flush()
-        else:
-            write_atomic(path, render(fmt, results, plan.meta))
+        try:
+            if path is None:
+                if not files_only:
+                    sys.stdout.write(render(fmt, results, plan.meta))
+                    sys.stdout.flush()
+            else:
+                write_atomic(path, render(fmt, results, plan.meta))
+        except OSError as exc:
+            written = False
+            print(f"{PROG}: error: could not write the {fmt} export to {path or 'stdout'}: "
+                  f"{exc.strerror or exc}", file=sys.stderr)  # fmt: skip
+    return written
 
 
 def run_headless(plan: Plan) -> int:
@@ -379,7 +389,8 @@ def run_headless(plan: Plan) -> int:
             conductor.run_all(plan.specs, progress.on_tick, on_result, cancel)
         except KeyboardInterrupt:
             interrupt.signum = interrupt.signum or signal.SIGINT
-    write_exports(plan, results)
+    if not write_exports(plan, results):
+        return 1
     for path in (p for p in plan.targets.values() if p):
         print(f"{PROG}: wrote {path}", file=sys.stderr)
     if interrupt.signum is not None:

@@ -480,6 +480,11 @@ class Conductor:
         elif summary.fatal:
             result.status = "failed"
             result.reason = _one_line(summary.fatal)
+        elif result.requests and not sum(result.responses.values()):
+            # every request failed: the figures describe no server, so the run is no "ok"
+            kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(result.errors.items(), key=lambda kv: -kv[1]) if n)
+            result.status = "failed"
+            result.reason = f"no request was answered ({kinds})"
         result.verdicts = verdicts(result) + result.verdicts
         final = self._final_tick(running, result)
         if final is not None:
