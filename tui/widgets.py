@@ -286,7 +286,7 @@ class ThroughputPanel(LivePanel):
         text.append(f"  mean {human_count(tick.mean_rps)}", self.style_for("label"))
         text.append("\n")
         muted = self.style_for("muted")
-        flow(text, [("2xx", f"{human_count(tick.rps_2xx)}/s ·", muted), ("requests", f"{tick.requests:,}", muted)], width, muted)
+        flow(text, [("2xx", f"{human_count(tick.rps_2xx)}/s", muted), ("requests", f"{tick.requests:,}", muted)], width, muted)
         rows = max(1, height - text.line_count - 1)
         stretch = time_stretch(frame, width)
         series = stretched(frame.rps, stretch)
