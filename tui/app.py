@@ -774,7 +774,7 @@ class WsgiCompareApp(App[int]):
                 self.post_message(BackendStateChanged(backend, "failed", _one_line(exc)))
                 return
             with self._servers_lock:
-                if self._quitting or self._cancel_load.is_set() and self._quitting:
+                if self._quitting:  # the app quit while this backend was starting
                     server.stop()
                     return
                 self._servers[backend] = server

@@ -351,7 +351,7 @@ class FailuresPanel(LivePanel):
             text.append("—", muted)
         else:
             grade = "good" if avail >= 99.9 else "warn" if avail >= 99.0 else "bad"
-            text.append(f"{avail:.2f} %", self.style_for(grade) + self.style_for("big"))
+            text.append(f"{avail:.2f} %", self.style_for("big") + self.style_for(grade))
         text.append("\n")
         statuses = []
         for cls in STATUS_CLASSES:
@@ -393,7 +393,7 @@ class ServerPanel(LivePanel):
         flow(
             text,
             [
-                (f"{tick.server_procs} procs ·", f"{tick.server_threads} threads", muted),
+                (f"{_plural(tick.server_procs, 'proc')} ·", _plural(tick.server_threads, "thread"), muted),
                 ("loader CPU", f"{tick.loader_cpu_pct:.0f} %", self.style_for("bad") if tick.loader_saturated else muted),
             ],
             width,
