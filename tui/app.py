@@ -10,13 +10,11 @@ on a 2-core machine every percent of CPU the UI burns is taken from the load."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import signal
 import threading
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from rich.text import Text
@@ -572,13 +570,12 @@ class WsgiCompareApp(App[int]):
 
     def _check_with_profile(self, settings: LoadSettings) -> None:
         """Let the loader's own validation have the last word (one-line LoadProfileError)."""
-        from wsgicompare.loader.profile import LoadProfile, LoadProfileError
+        from wsgicompare.loader.profile import LoadProfileError
 
         try:
             self._load_profile(settings).validate()
         except LoadProfileError as exc:
             raise SettingsError(str(exc)) from None
-        _ = LoadProfile  # the import is the contract this check relies on
 
     def _load_profile(self, settings: LoadSettings):
         from wsgicompare.spec import default_load
