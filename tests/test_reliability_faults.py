@@ -183,7 +183,9 @@ def test_hanging_app_times_out_per_request_and_the_run_ends_on_time(tmp_path) ->
     classified(run)
     assert run["errors"].get("read_timeout", 0) >= 4, run["errors"]
     assert run["responses"]["2xx"] == 0
-    assert done.returncode == 0, done.stderr  # the run itself worked: it measured a server that never answers
+    # a server that answered nothing is a failed run (exit 1), with the reason in one line
+    assert done.returncode == 1, done.stderr
+    assert run["status"] == "failed" and "no request was answered" in run["reason"] and "read_timeout" in run["reason"]
     assert any("2xx only 0" in v for v in run["verdicts"]), run["verdicts"]
 
 
