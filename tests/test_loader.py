@@ -80,7 +80,11 @@ def test_errors_never_count_as_throughput() -> None:
     with serve("flaky") as server:  # every second request is reset
         summary = run_load(profile(server.url, requests=200, concurrency=2), on_tick=ticks.append)
     assert summary.requests == 200
-    assert summary.errors["reset"] > 20
+    # the server resets every second request it sees. A reset on a reused keep-alive
+    # connection before any response byte is the idle-close race: resent, counted as a
+    # reconnect. Either way each reset shows: errors + resent/2 ≈ 100.
+    assert summary.errors["reset"] >= 1
+    assert summary.errors["reset"] + summary.reconnects / 2 >= 90
     assert summary.status["2xx"] + summary.errors["reset"] == 200
     assert summary.rps == pytest.approx(summary.status["2xx"] / summary.elapsed_s)
     for tick in ticks:
