@@ -12,6 +12,11 @@ import signal
 
 _PR_SET_PDEATHSIG = 1
 
+#: the CPUs this process could use when wsgicompare started. Taken once, at import:
+#: wsgicompare later pins its own threads to the loader CPUs (see
+#: wsgicompare.spec.pin_to_loader_cpus), and servers must still be free to use the rest.
+USABLE_CPUS: frozenset[int] = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset(range(os.cpu_count() or 1))
+
 
 def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
     """Ask the kernel to send `sig` to this process when the thread that forked it dies."""
@@ -25,7 +30,7 @@ def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
 def child_setup(cpus: tuple[int, ...]) -> None:
     """Runs in every server process between fork and exec (Popen preexec_fn)."""
     set_pdeathsig()
-    if cpus:
-        os.sched_setaffinity(0, cpus)
+    # unpinned servers still get every usable CPU, not the loader CPUs wsgicompare runs on
+    os.sched_setaffinity(0, cpus or USABLE_CPUS)
     # files and sockets the server creates in the private dir are private too
     os.umask(0o077)

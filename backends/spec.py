@@ -71,7 +71,8 @@ class ServerConfig:
             raise BackendError(f"--workers must be between 1 and {_MAX_WORKERS}, got {self.workers!r}")
         if not (isinstance(self.threads, int) and 1 <= self.threads <= _MAX_THREADS):
             raise BackendError(f"--threads must be between 1 and {_MAX_THREADS}, got {self.threads!r}")
-        allowed = os.sched_getaffinity(0)
+        from .procutil import USABLE_CPUS as allowed
+
         bad = sorted(set(self.cpus) - allowed)
         if bad:
             raise BackendError(f"server CPU {bad[0]} is not available to this process (allowed: {sorted(allowed)})")

@@ -1,4 +1,4 @@
-"""How fast is the embedded loader next to wrk (and ab, siege, hey where installed)?
+"""How fast is the embedded loader next to wrk (and ab, siege, hey, locust where installed)?
 
 Starts the `nginx-static` backend pinned to CPU 1, then runs every tool back to back
 on CPU 0 against it, keep-alive and `Connection: close`, `--repeat` times, and prints
@@ -122,7 +122,43 @@ def run_loader(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[fl
     return summary.rps, summary.latency.percentile(50) / 1000, note
 
 
-TOOLS = {"wrk": run_wrk, "loader": run_loader, "ab": run_ab, "siege": run_siege, "hey": run_hey}
+#: locust's fastest client (geventhttpclient), one process, no wait time: its best case
+LOCUSTFILE = """
+from locust import constant, task
+from locust.contrib.fasthttp import FastHttpUser
+
+
+class Hammer(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def get(self):
+        self.client.get(PATH{headers})
+"""
+
+
+def run_locust(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[float, float | None, str]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    headers = "" if keepalive else ', headers={"Connection": "close"}'
+    with tempfile.TemporaryDirectory() as tmp:
+        locustfile = os.path.join(tmp, "locustfile.py")
+        with open(locustfile, "w") as fh:
+            fh.write(LOCUSTFILE.replace("PATH", repr(parts.path or "/")).replace("{headers}", headers))
+        argv = [shutil.which("locust") or "locust", "-f", locustfile, "--headless", "-u", str(c), "-r", str(c),
+                "-t", f"{max(1, round(duration_s))}s", "--host", f"{parts.scheme}://{parts.netloc}",
+                "--only-summary", "--csv", os.path.join(tmp, "stats"), "--loglevel", "ERROR"]  # fmt: skip
+        _run(_pinned(argv), duration_s + 60)
+        with open(os.path.join(tmp, "stats_stats.csv")) as fh:
+            rows = {row["Name"]: row for row in __import__("csv").DictReader(fh)}
+    total = rows["Aggregated"]
+    p50 = total.get("50%")
+    failures = int(total.get("Failure Count") or 0)
+    return float(total["Requests/s"]), float(p50) if p50 not in (None, "", "N/A") else None, f"failures {failures}" if failures else ""
+
+
+TOOLS = {"wrk": run_wrk, "loader": run_loader, "ab": run_ab, "siege": run_siege, "hey": run_hey, "locust": run_locust}
 
 
 def start_target(backend_id: str, workload: str):
@@ -139,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64, help="connections (default 64)")
     parser.add_argument("--target-backend", default=None, help="agreement check against this backend (e.g. gunicorn)")
     parser.add_argument("--workload", default="hello", help="workload path to load (default hello)")
-    parser.add_argument("--tools", default="wrk,loader,ab,siege,hey", help="comma-separated tools to run")
+    parser.add_argument("--tools", default="wrk,loader,ab,siege,hey,locust", help="comma-separated tools to run")
     parser.add_argument("--modes", default="keep-alive,close", help="keep-alive,close")
     args = parser.parse_args(argv)
     if (os.cpu_count() or 1) < 2:

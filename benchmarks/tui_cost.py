@@ -102,6 +102,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="app/headless pairs, in alternating order (default 3)")
     args = parser.parse_args(argv)
 
+    # like `wsgicompare` itself (cli.py): its own threads run on the loader CPU
+    from wsgicompare.spec import default_cpus, pin_to_loader_cpus
+
+    pin_to_loader_cpus(default_cpus()[0])
     # alternate the order so a drift of the machine (thermal, other work) hits both sides
     app_runs, headless_runs = [], []
     for round_no in range(max(1, args.rounds)):
@@ -124,7 +128,8 @@ def main(argv=None) -> int:
         "median_rps_app": round(app_rps, 1),
         "median_rps_headless": round(headless_rps, 1),
         "rps_with_app_vs_headless_pct": round(100 * ratio, 1),
-        "ui_budget_ok": ui_cpu <= 5.0,
+        # the budget is the app's whole process (UI + conductor thread)
+        "ui_budget_ok": statistics.median(r["process_cpu_pct"] for r in app_runs) <= 5.0,
         "rps_ok": ratio >= 0.95,
     }
     print(json.dumps(report, indent=2))

@@ -6,6 +6,7 @@ the middle of a run-all keeps the finished run. Loads are 1–2 s each."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -207,3 +208,31 @@ def test_progress_is_a_live_table_when_stderr_is_a_terminal(tmp_path):
     assert "flask-dev" in screen and "ok" in screen
     assert "[1/1]" not in screen  # the one-line-per-run form is for logs, not terminals
     assert "| ★ best | `flask-dev`" in out.read_text()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning needs 2 CPUs")
+def test_wsgicompare_runs_on_the_loader_cpu_and_the_server_keeps_its_own(tmp_path):
+    """The conductor and progress threads must not take CPU from the server measured."""
+    import psutil
+
+    proc = subprocess.Popen([PY, "-m", "wsgicompare", "--backend", "gunicorn", "-c", "4", "-d", "3", "--warmup", "0",
+                             "--loader-cpus", "0", "--server-cpus", "1", "-o", str(tmp_path / "r.json")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)  # fmt: skip
+    try:
+        me = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 30
+        servers: list = []
+        while time.monotonic() < deadline and not servers:
+            time.sleep(0.2)
+            # a child between fork and exec still shows our command line ("--backend gunicorn")
+            servers = [p for p in me.children(recursive=True)
+                       if "gunicorn" in " ".join(p.cmdline()) and "--backend" not in p.cmdline()]  # fmt: skip
+        assert servers, "gunicorn never started"
+        for tid in (t.id for t in me.threads()):
+            assert os.sched_getaffinity(tid) == {0}, tid
+        assert all(p.cpu_affinity() == [1] for p in servers)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

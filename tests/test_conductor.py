@@ -186,6 +186,24 @@ def test_listen_overflow_is_counted_when_the_backlog_is_full():
     assert port_sockets(port)[0] == 0 and accept_queue(port) is None
 
 
+def test_accept_queue_over_netlink_agrees_with_proc_and_knows_the_backlog():
+    from wsgicompare.conductor import _accept_queue_from_proc, listen_queues
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(37)
+        port = listener.getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+        try:
+            time.sleep(0.05)
+            assert listen_queues(port) == [(5, 37)]  # 5 waiting, backlog 37
+            assert accept_queue(port) == _accept_queue_from_proc(port) == 5
+        finally:
+            for c in clients:
+                c.close()
+    assert listen_queues(port) == [] and _accept_queue_from_proc(port) is None
+
+
 def test_wait_settled_returns_at_once_for_a_closed_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

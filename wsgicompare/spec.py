@@ -54,11 +54,30 @@ class RunSpec:
 
 
 def available_cpus() -> tuple[int, ...]:
-    """CPUs this process may run on (respects taskset/cgroups, unlike os.cpu_count)."""
+    """CPUs this process could run on when it started (respects taskset/cgroups, unlike
+    os.cpu_count; unchanged by pin_to_loader_cpus)."""
+    from wsgicompare.backends.procutil import USABLE_CPUS
+
+    return tuple(sorted(USABLE_CPUS))
+
+
+def pin_to_loader_cpus(loader_cpus: tuple[int, ...]) -> None:
+    """Run wsgicompare's own threads (conductor, progress, the app's UI) on the loader
+    CPUs. Left free to roam, the scheduler puts them on the server's CPU too, and what
+    they burn there is taken from the server being measured; on the loader's CPU it
+    is a known share next to a loader that reports its own saturation."""
+    cpus = set(loader_cpus) & set(available_cpus())
+    if not cpus or cpus == set(available_cpus()):
+        return
     try:
-        return tuple(sorted(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return tuple(range(os.cpu_count() or 1))
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]
+    for tid in threads:  # sched_setaffinity pins one thread: pin every one there is
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:
+            pass
 
 
 def default_cpus(cpus: tuple[int, ...] | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -1,4 +1,4 @@
-"""JSON export, schema ``wsgicompare/1`` (documented in SCHEMA.md)."""
+"""JSON export, schema ``wsgicompare/1`` (documented in the README, "JSON schema")."""
 
 from __future__ import annotations
 
