@@ -33,6 +33,8 @@ def test_nagle_needs_both_a_40ms_p50_and_an_idle_server():
     lat = {"p50": 40.2, "p99": 44.0, "max": 50.0}
     assert "Nagle/delayed-ACK" in v.nagle_stall(run(latency_ms=lat, server={"cpu_pct_mean": 5.0}))
     assert v.nagle_stall(run(latency_ms=lat, server={"cpu_pct_mean": 95.0})) is None  # busy: just slow
+    # gevent.pywsgi at c=64: half busy, every response stalled ~44 ms
+    assert "Nagle/delayed-ACK" in v.nagle_stall(run(latency_ms={"p50": 44.0}, server={"cpu_pct_mean": 46.0}))
     assert v.nagle_stall(run(latency_ms={"p50": 20.0}, server={"cpu_pct_mean": 5.0})) is None
     assert v.nagle_stall(run(latency_ms=lat, server={})) is None  # no server sample (--url elsewhere)
     assert v.nagle_stall(run(latency_ms=lat, server={"cpu_pct_mean": 5.0}, requests=3)) is None

@@ -15,8 +15,11 @@ CONNECTION_ERROR_KINDS = ("refused", "connect_timeout", "reset", "closed_early")
 #: delayed ACK on Linux holds an ACK up to 40 ms; a p50 in this window with an idle
 #: server is the signature of Nagle meeting delayed ACK, not of slow code
 NAGLE_P50_MS = (35.0, 48.0)
-#: server CPU (100 = a core, mean over the run) below which we call the server idle
-IDLE_SERVER_CPU_PCT = 30.0
+#: server CPU (100 = a core, mean over the run) below which the server waits more than
+#: it works. Not "near zero": gevent.pywsgi (headers and body in two writes, no
+#: TCP_NODELAY) stalls every response ~40 ms at c=64 and still shows ~45 % — measured
+#: here, wrk seeing the same p50 (44.0 ms) as the loader.
+IDLE_SERVER_CPU_PCT = 60.0
 #: an open-loop run that achieved less than this share of its target rate fell short
 RATE_SHORTFALL = 0.95
 #: below this many requests, percentages and latency shapes say little
