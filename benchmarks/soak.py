@@ -97,22 +97,13 @@ _STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "0A": "LI
 
 def sockets_on(ports: set[int]) -> dict[str, int]:
     """Sockets (system-wide) with either end on one of ``ports``, by state."""
+    from wsgicompare.conductor import tcp_sockets
+
     counts: dict[str, int] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f, None)
-                for line in f:
-                    parts = line.split()
-                    if len(parts) < 4:
-                        continue
-                    local = int(parts[1].rsplit(":", 1)[1], 16)
-                    remote = int(parts[2].rsplit(":", 1)[1], 16)
-                    if local in ports or remote in ports:
-                        state = _STATES.get(parts[3], parts[3])
-                        counts[state] = counts.get(state, 0) + 1
-        except OSError:
-            continue
+    for code, local, remote, _ in tcp_sockets():
+        if local in ports or remote in ports:
+            state = _STATES.get(code, code)
+            counts[state] = counts.get(state, 0) + 1
     return counts
 
 

@@ -109,10 +109,13 @@ def open_tui(options: Options) -> int:
         print(f"{PROG}: the terminal app is not installed here; use --run-all or --backend ID (see --help)",
               file=sys.stderr)  # fmt: skip
         return 1
-    from wsgicompare.spec import default_cpus, pin_to_loader_cpus
+    from wsgicompare.spec import default_cpus, pin_to_loader_cpus, unpin
 
     pin_to_loader_cpus(options.loader_cpus or default_cpus()[0])
-    return int(run_app(options) or 0)
+    try:
+        return int(run_app(options) or 0)
+    finally:
+        unpin()
 
 
 # -- planning: everything checked before anything starts --------------------------------------
@@ -374,12 +377,19 @@ def write_exports(plan: Plan, results: list[RunResult], *, files_only: bool = Fa
 
 
 def run_headless(plan: Plan) -> int:
-    from wsgicompare.conductor import Conductor
-
-    from wsgicompare.spec import pin_to_loader_cpus
+    from wsgicompare.spec import pin_to_loader_cpus, unpin
 
     if plan.specs:
         pin_to_loader_cpus(plan.specs[0].load.cpus)
+    try:
+        return _run_pinned(plan)
+    finally:
+        unpin()
+
+
+def _run_pinned(plan: Plan) -> int:
+    from wsgicompare.conductor import Conductor
+
     cancel = threading.Event()
     conductor = Conductor(settle_max_s=plan.settle_max_s)
     results: list[RunResult] = []

@@ -150,12 +150,11 @@ def listen_queues(port: int) -> list[tuple[int, int]] | None:
     return found
 
 
-def _accept_queue_from_proc(port: int) -> int | None:
-    """The same from /proc/net/tcp (for the rx_queue of a LISTEN line is its accept
-    queue), where netlink is not allowed. Listening sockets come first in the table,
-    so reading stops at the first other state."""
-    waiting = 0
-    found = False
+def tcp_sockets(listening_only: bool = False):
+    """Every TCP socket of the machine from /proc/net/tcp{,6}: (state as the kernel's
+    hex code, local port, remote port, receive queue). With ``listening_only`` it
+    stops at the first socket that is not listening: the kernel lists listeners
+    first, and the rest (every connection, every TIME_WAIT) is what costs."""
     for table in _TCP_TABLES:
         try:
             with open(table) as f:
@@ -164,35 +163,29 @@ def _accept_queue_from_proc(port: int) -> int | None:
                     parts = line.split()
                     if len(parts) < 5:
                         continue
-                    if parts[3] != _STATE_LISTEN:
+                    if listening_only and parts[3] != _STATE_LISTEN:
                         break
-                    if int(parts[1].rsplit(":", 1)[1], 16) != port:
-                        continue
-                    waiting += int(parts[4].partition(":")[2], 16)
-                    found = True
+                    yield (parts[3], int(parts[1].rsplit(":", 1)[1], 16), int(parts[2].rsplit(":", 1)[1], 16),
+                           int(parts[4].partition(":")[2], 16))  # fmt: skip
         except (OSError, ValueError, IndexError):
             continue
-    return waiting if found else None
+
+
+def _accept_queue_from_proc(port: int) -> int | None:
+    """The same from /proc/net/tcp (the rx_queue of a LISTEN line is its accept
+    queue), where netlink is not allowed."""
+    queues = [rx for _, local, _, rx in tcp_sockets(listening_only=True) if local == port]
+    return sum(queues) if queues else None
 
 
 def port_sockets(port: int) -> tuple[int, int]:
     """(listening sockets on ``port``, client-side TIME_WAIT sockets towards ``port``)."""
     listening = time_wait = 0
-    for table in _TCP_TABLES:
-        try:
-            with open(table) as f:
-                next(f, None)
-                for line in f:
-                    parts = line.split()
-                    if len(parts) < 4:
-                        continue
-                    state = parts[3]
-                    if state == _STATE_LISTEN and int(parts[1].rsplit(":", 1)[1], 16) == port:
-                        listening += 1
-                    elif state == _STATE_TIME_WAIT and int(parts[2].rsplit(":", 1)[1], 16) == port:
-                        time_wait += 1
-        except (OSError, ValueError, IndexError):
-            continue
+    for state, local, remote, _ in tcp_sockets():
+        if state == _STATE_LISTEN and local == port:
+            listening += 1
+        elif state == _STATE_TIME_WAIT and remote == port:
+            time_wait += 1
     return listening, time_wait
 
 

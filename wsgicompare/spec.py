@@ -65,10 +65,19 @@ def pin_to_loader_cpus(loader_cpus: tuple[int, ...]) -> None:
     """Run wsgicompare's own threads (conductor, progress, the app's UI) on the loader
     CPUs. Left free to roam, the scheduler puts them on the server's CPU too, and what
     they burn there is taken from the server being measured; on the loader's CPU it
-    is a known share next to a loader that reports its own saturation."""
+    is a known share next to a loader that reports its own saturation. Undo with
+    ``unpin()`` (the CLI does when a run ends: it may be called as a library)."""
     cpus = set(loader_cpus) & set(available_cpus())
-    if not cpus or cpus == set(available_cpus()):
-        return
+    if cpus and cpus != set(available_cpus()):
+        _pin_threads(cpus)
+
+
+def unpin() -> None:
+    """Give every thread of this process back every CPU it started with."""
+    _pin_threads(set(available_cpus()))
+
+
+def _pin_threads(cpus: set[int]) -> None:
     try:
         threads = [int(tid) for tid in os.listdir("/proc/self/task")]
     except OSError:
