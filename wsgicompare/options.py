@@ -55,7 +55,10 @@ def parse_int(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, str) and _INT.match(value):
-        value = int(value)
+        try:
+            value = int(value)
+        except ValueError:  # \s in _INT also matches separators int() refuses ("0\x1f")
+            pass
     if not isinstance(value, int) or not (low <= value <= high):
         raise OptionError(f"--{name} must be a whole number from {low} to {high}, got {value!r}")
     return value
