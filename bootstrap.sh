@@ -38,7 +38,6 @@ system_packages() {
 import os, sys, sysconfig
 sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)
 PY
-    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || want+=(python3-venv)
     [ ${#want[@]} -eq 0 ] && return 0
     if is_root; then
         echo "bootstrap: apt-get install ${want[*]}" >&2
@@ -50,7 +49,18 @@ PY
 
 python_env() {
     if [ ! -x "$VENV/bin/python" ]; then
-        "$PYTHON" -m venv "$VENV"
+        # Debian's own python3 makes venvs only with python3-venv installed (its
+        # ensurepip imports, but refuses to run): try, then install it and retry.
+        if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+            rm -rf "$VENV"
+            if is_root; then
+                apt_install python3-venv
+                "$PYTHON" -m venv "$VENV"
+            else
+                echo "bootstrap: '$PYTHON -m venv' failed: run 'sudo apt-get install python3-venv' and try again" >&2
+                exit 1
+            fi
+        fi
     fi
     local stamp="$VENV/.wsgicompare-installed"
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
