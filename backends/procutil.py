@@ -9,8 +9,19 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import sys
 
 _PR_SET_PDEATHSIG = 1
+
+#: libc's prctl, looked up once here in the parent: dlopen() in a child between fork and exec can
+#: deadlock when another thread of the (multi-threaded) parent held the loader's lock at fork time.
+#: None where there is no prctl (not Linux); the reaper and the process-group kill still cover it.
+_prctl = None
+if sys.platform.startswith("linux"):
+    try:
+        _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        pass
 
 #: the CPUs this process could use when wsgicompare started. Taken once, at import:
 #: wsgicompare later pins its own threads to the loader CPUs (see
@@ -20,11 +31,8 @@ USABLE_CPUS: frozenset[int] = frozenset(os.sched_getaffinity(0)) if hasattr(os, 
 
 def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
     """Ask the kernel to send `sig` to this process when the thread that forked it dies."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass  # not Linux: the reaper and the process-group kill still cover it
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
 
 def child_setup(cpus: tuple[int, ...]) -> None:

@@ -326,3 +326,30 @@ def test_sigkill_of_wsgicompare_leaves_no_server_behind(backend_id: str) -> None
     finally:
         parent.kill()
         parent.wait()
+
+
+PRINT_PDEATHSIG = """\
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+sig = ctypes.c_int(0)
+libc.prctl(2, ctypes.byref(sig), 0, 0, 0)  # PR_GET_PDEATHSIG
+print(sig.value)
+"""
+
+
+def test_child_setup_sets_pdeathsig_without_loading_libraries_after_fork(monkeypatch) -> None:
+    import ctypes
+
+    from wsgicompare.backends.procutil import child_setup
+
+    def no_dlopen(*args, **kwargs):
+        raise AssertionError("dlopen between fork and exec")
+
+    # the forked child inherits this tripwire: any library load in preexec_fn fails the Popen
+    monkeypatch.setattr(ctypes, "CDLL", no_dlopen)
+    out = subprocess.run(
+        [sys.executable, "-c", PRINT_PDEATHSIG],
+        capture_output=True, text=True, timeout=20, preexec_fn=lambda: child_setup((SERVER_CPU,)),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == signal.SIGKILL
