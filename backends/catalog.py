@@ -199,7 +199,10 @@ def _build_flask_threaded(setup: Setup) -> list[Launch]:
 
 
 def _build_flask_processes(setup: Setup) -> list[Launch]:
-    return [_serve(setup, "werkzeug", "--processes", str(setup.config.workers))]
+    # Werkzeug forks only when processes > 1 (1 would be flask-dev again); like PHP-FPM's pool, the
+    # budget is workers × threads concurrent children
+    processes = max(2, setup.config.workers * setup.config.threads)
+    return [_serve(setup, "werkzeug", "--processes", str(processes))]
 
 
 def _build_gunicorn(setup: Setup) -> list[Launch]:
@@ -314,8 +317,9 @@ CATALOG: dict[str, Backend] = {
                 "1 process; Werkzeug starts a thread per request (no pool: threads ignored)", _PIP_HINT,
                 modules=_FLASK, versions=_FLASK),
         Backend("flask-processes", "Flask dev server, a process per request", "werkzeug", True,
-                _build_flask_processes, "Werkzeug forks a process per request, at most `workers` at once", _PIP_HINT,
-                modules=_FLASK, versions=_FLASK),
+                _build_flask_processes,
+                "Werkzeug forks a process per request, at most max(2, workers × threads) at once (as PHP-FPM's pool)",
+                _PIP_HINT, modules=_FLASK, versions=_FLASK),
         Backend("gunicorn", "gunicorn, sync workers", "gunicorn", True, _build_gunicorn,
                 "`workers` sync worker processes, one request at a time each (threads ignored)",
                 "pip install gunicorn", modules=("gunicorn", "flask"), versions=("gunicorn", "flask")),

@@ -353,3 +353,34 @@ def test_child_setup_sets_pdeathsig_without_loading_libraries_after_fork(monkeyp
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) == signal.SIGKILL
+
+
+SLOW_PID_APP = """\
+import os, time
+def app(environ, start_response):
+    time.sleep(0.4)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpid()).encode()]
+"""
+
+
+def test_flask_processes_serves_requests_in_parallel_processes(tmp_path, monkeypatch) -> None:
+    import concurrent.futures
+
+    (tmp_path / "slowpid_wsgicompare.py").write_text(SLOW_PID_APP)
+    monkeypatch.chdir(tmp_path)
+    # workers=1 (a 2-core box's budget) must still fork: up to workers × threads children
+    config = ServerConfig(workers=1, threads=4, cpus=(SERVER_CPU,), app="slowpid_wsgicompare:app")
+    with get_backend("flask-processes").start(config) as server:
+        assert "--processes 4" in server.command[0]
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            started = time.monotonic()
+            answers = [pool.submit(get, server.url, f"/{i}") for i in range(4)]
+            time.sleep(0.2)
+            during = len(server.processes())
+            results = [a.result() for a in answers]
+            elapsed_s = time.monotonic() - started
+    assert all(status == 200 for status, _ in results)
+    assert len({body for _, body in results}) == 4  # each request in its own forked process
+    assert during >= 2  # the listening process and at least one child serving
+    assert elapsed_s < 1.4, f"4 × 0.4 s requests took {elapsed_s:.2f} s: served one at a time"  # serial: ≥ 1.6 s
