@@ -281,3 +281,31 @@ def test_options_from_the_cli_are_taken_over():
     assert options.timeout_s == 2.0 and options.server_cpus == (1,) and options.loader_cpus == (0,)
     defaults = options_from(None)
     assert defaults.settings.duration_s == 10.0 and defaults.settings.concurrency == 64
+
+
+def notifications(app: WsgiCompareApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_s_is_refused_under_load_and_a_pending_start_is_stopped_before_the_load():
+    app = make_app(conductor=short_conductor())
+    async with app.run_test(size=(120, 36)) as pilot:
+        select(app, "flask-dev")
+        # `s` then `l` in the same event-loop turn: the manual start is surely still in flight
+        app.action_toggle_backend()
+        assert app.rows["flask-dev"].state == "starting"
+        app.action_load()
+        assert app._loading
+        await wait_for(pilot, lambda: app.live is not None and app.live.tick.rps > 0, 40, "a tick with req/s")
+        # the manual start ended before the load's own server began, and left no server behind
+        assert app._pending_server_ops == 0
+        assert app._servers == {}
+        select(app, "gunicorn")
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        assert "a load is running: x stops it" in notifications(app)
+        assert app.rows["gunicorn"].state == "stopped" and app._servers == {}
+        await wait_for(pilot, lambda: not app._loading, 30, "the load to end")
+        assert app.results and app.results[0].status == "ok", app.results[0].reason
+        assert app._servers == {}
+    assert server_processes() == []

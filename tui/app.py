@@ -324,6 +324,10 @@ class WsgiCompareApp(App[int]):
         #: servers started with `s` (not by a run), by backend id
         self._servers: dict[str, Any] = {}
         self._servers_lock = threading.Lock()
+        #: signalled whenever a manual start/stop worker ends (uses _servers_lock)
+        self._servers_settled = threading.Condition(self._servers_lock)
+        #: manual start/stop workers (`s`) not finished yet; a load waits for them to end
+        self._pending_server_ops = 0
         #: threads currently running something that holds processes (joined on quit)
         self._busy_threads: set[threading.Thread] = set()
         self._loading = False
@@ -745,19 +749,44 @@ class WsgiCompareApp(App[int]):
         if backend is None:
             return
         row = self.rows[backend]
-        if self._loading and self._running_backend == backend:
-            self.notify("under load: press x to stop the load first", severity="warning")
+        if self._loading:
+            # a server started now would share the server CPUs with the one being measured
+            self.notify("a load is running: x stops it", severity="warning")
             return
         if row.state in ("starting", "stopping", "under load"):
             return
         if backend in self._servers:
             self.set_state(backend, "stopping")
+            self._begin_server_op()
             self._stop_server_worker(backend)
         elif self.settings is None:
             self.notify("fix the load settings first (workers, threads)", severity="error")
         else:
             self.set_state(backend, "starting")
+            self._begin_server_op()
             self._start_server_worker(backend, self._server_config(self.settings))
+
+    def _begin_server_op(self) -> None:
+        """Count a manual start/stop before its worker exists, so a load begun right after
+        (same event loop turn) already sees it pending."""
+        with self._servers_lock:
+            self._pending_server_ops += 1
+
+    def _end_server_op(self) -> None:
+        with self._servers_lock:
+            self._pending_server_ops -= 1
+            self._servers_settled.notify_all()
+
+    def _settle_server_ops(self, cancel: threading.Event, timeout_s: float = 60.0) -> None:
+        """Wait (load worker thread) until no manual start/stop is in flight: a start that
+        finished during the load would add a server on the server CPUs mid-measurement."""
+        deadline = time.monotonic() + timeout_s
+        with self._servers_lock:
+            while self._pending_server_ops > 0 and not cancel.is_set():
+                left_s = deadline - time.monotonic()
+                if left_s <= 0:
+                    break
+                self._servers_settled.wait(min(0.2, left_s))
 
     @work(thread=True, group="server", exit_on_error=False)
     def _start_server_worker(self, backend: str, config: Any) -> None:
@@ -771,14 +800,21 @@ class WsgiCompareApp(App[int]):
                 self.post_message(BackendStateChanged(backend, "failed", _one_line(exc)))
                 return
             with self._servers_lock:
-                if self._quitting:  # the app quit while this backend was starting
-                    server.stop()
-                    return
-                self._servers[backend] = server
+                # the app quit, or a load began, while this backend was starting: the
+                # load stops manual servers first, and this one came too late for that
+                discard = self._quitting or self._loading
+                if not discard:
+                    self._servers[backend] = server
+            if discard:
+                server.stop()
+                if not self._quitting:
+                    self.post_message(BackendStateChanged(backend, "stopped"))
+                return
             self.post_message(BackendStateChanged(backend, "ready", f"{server.url} in {server.startup_s:.2f} s"))
         except Exception as exc:  # any other failure is shown, never raised into the UI
             self.post_message(BackendStateChanged(backend, "failed", _one_line(exc)))
         finally:
+            self._end_server_op()
             untrack()
 
     @work(thread=True, group="server", exit_on_error=False)
@@ -793,6 +829,7 @@ class WsgiCompareApp(App[int]):
         except Exception as exc:
             self.post_message(BackendStateChanged(backend, "failed", f"stop: {_one_line(exc)}"))
         finally:
+            self._end_server_op()
             untrack()
 
     def action_load(self) -> None:
@@ -838,7 +875,9 @@ class WsgiCompareApp(App[int]):
         error = ""
         try:
             # a server started with `s` would hold the port budget and the CPUs: the
-            # conductor starts its own, so stop ours first
+            # conductor starts its own, so stop ours first, once any start or stop still
+            # in flight has ended (a start ending later would stop its server itself)
+            self._settle_server_ops(cancel)
             for spec in specs:
                 with self._servers_lock:
                     server = self._servers.pop(spec.backend, None)
