@@ -25,7 +25,11 @@ How the figures are defined (the choices a reader of a result needs to know):
 - Open loop (``rate``): requests are scheduled at fixed intended times; when every
   connection is busy, a new one is opened (up to ``concurrency``), else the request
   waits. ``latency`` is timed from the intended time (coordinated omission
-  corrected), ``latency_uncorrected`` from the actual send.
+  corrected), ``latency_uncorrected`` from the actual send. ``achieved_rate`` counts
+  what the scheduler handed out on schedule; ``saturated`` (loader-bound) means it fell
+  behind (``sent_late``: its event loop was busy), never that responses were slow.
+  Requests that waited because every connection was busy (``backlogged``) are the
+  server's slowness (or too low a ``concurrency``): a note says so.
 - Programs that start a ``LoadRun`` from a script need the usual
   ``if __name__ == "__main__":`` guard: loader processes are spawned, not forked.
 """

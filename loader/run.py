@@ -51,6 +51,7 @@ class LoadRun:
             open_loop=profile.rate is not None,
             target_rate=profile.rate,
             cpu_capacity_pct=cpu_capacity_pct(profile.cpus, profile.procs),
+            concurrency=profile.concurrency,
         )
 
     # -- lifecycle -------------------------------------------------------------------

@@ -19,7 +19,7 @@ ERROR_KINDS = ("refused", "connect_timeout", "reset", "read_timeout", "closed_ea
 SATURATED_CPU_SHARE = 0.90
 #: event-loop lag p99 above this means the loader answered late (loader-bound)
 SATURATED_LAG_P99_MS = 10.0
-#: open loop: below this share of the target rate the run did not send what was asked
+#: open loop: below this share of the target rate sent on schedule the loader fell behind
 SATURATED_RATE_SHARE = 0.95
 
 
@@ -89,7 +89,12 @@ class LoadSummary:
     saturation_reasons: list[str] = field(default_factory=list)
     procs: int = 1
     target_rate: float | None = None  #: open loop: req/s asked for
-    achieved_rate: float | None = None  #: open loop: req/s sent (responses + errors)
+    #: open loop: req/s the scheduler handed out on schedule (not late because the loader
+    #: was busy). Requests waiting for a free connection count: the server holds them back
+    achieved_rate: float | None = None
+    scheduled: int = 0  #: open loop: measured requests the scheduler handed out
+    sent_late: int = 0  #: open loop: of those, handed out > 10 ms late (loader event loop busy)
+    backlogged: int = 0  #: open loop: of those, waited for a free connection (all connections busy)
     in_flight_dropped: int = 0  #: measured requests still in flight when the load ended (not counted)
     notes: list[str] = field(default_factory=list)
     fatal: str | None = None  #: why the load could not run to its end (a loader process died …)
@@ -120,8 +125,11 @@ def add_wire(h: LatencyHistogram, wire: Any) -> None:
 class Accumulation:
     """The parent's running totals: merges snapshots into ticks and the summary."""
 
-    def __init__(self, procs: int, open_loop: bool, target_rate: float | None, cpu_capacity_pct: float) -> None:
+    def __init__(
+        self, procs: int, open_loop: bool, target_rate: float | None, cpu_capacity_pct: float, concurrency: int | None = None
+    ) -> None:
         self.procs = procs
+        self.concurrency = concurrency  # connections over all processes (for the notes)
         self.open_loop = open_loop
         self.target_rate = target_rate
         self.cpu_capacity_pct = cpu_capacity_pct  # what one process can get of its CPUs, 100 = a core
@@ -138,6 +146,10 @@ class Accumulation:
         self.cpu_interval_all_s = [0.0] * procs
         self.measured_s = [0.0] * procs
         self.in_flight = 0
+        self.scheduled = 0
+        self.scheduled_s = 0.0
+        self.sent_late = 0
+        self.backlogged = 0
         self.notes: list[str] = []
         self.fatal: str | None = None
 
@@ -197,6 +209,10 @@ class Accumulation:
             if end:
                 self.measured_s[proc] = end["measured_s"]
                 self.in_flight += end["in_flight"]
+                self.scheduled += end.get("scheduled", 0)
+                self.scheduled_s = max(self.scheduled_s, end.get("scheduled_s", 0.0))
+                self.sent_late += end.get("sent_late", 0)
+                self.backlogged += end.get("backlogged", 0)
         self.notes.extend(notes)
         return LoadTick(
             index=index,
@@ -237,12 +253,22 @@ class Accumulation:
         if lag_p99_ms > SATURATED_LAG_P99_MS:
             reasons.append(f"loader event-loop lag p99 {lag_p99_ms:.1f} ms (> {SATURATED_LAG_P99_MS:g} ms)")
         achieved = None
+        notes = list(dict.fromkeys(self.notes))
         if self.target_rate is not None:
-            achieved = requests / elapsed_s if elapsed_s > 0 else 0.0
-            if achieved < SATURATED_RATE_SHARE * self.target_rate:
+            # Loader-bound in open loop means the scheduler itself fell behind (its loop
+            # was busy); responses still outstanding are the server's slowness, not ours.
+            on_time = self.scheduled - self.sent_late
+            achieved = on_time / self.scheduled_s if self.scheduled_s > 0 else 0.0
+            if self.scheduled and on_time < SATURATED_RATE_SHARE * self.scheduled:
                 reasons.append(
-                    f"open loop sent {achieved:.0f} of the {self.target_rate:g} req/s asked "
-                    f"(all connections busy or the loader too slow)"
+                    f"open loop: {self.sent_late} of {self.scheduled} requests left late (> 10 ms): "
+                    f"the loader's event loop could not keep the {self.target_rate:g} req/s schedule"
+                )
+            if self.backlogged:
+                conns = f"all {self.concurrency} connections" if self.concurrency else "all connections"
+                notes.append(
+                    f"open loop: {conns} busy for {self.backlogged} of {self.scheduled} requests (they waited; "
+                    f"latency counts from their intended time): the rate needs more connections or a faster server"
                 )
         return LoadSummary(
             elapsed_s=elapsed_s,
@@ -264,8 +290,11 @@ class Accumulation:
             procs=self.procs,
             target_rate=self.target_rate,
             achieved_rate=achieved,
+            scheduled=self.scheduled,
+            sent_late=self.sent_late,
+            backlogged=self.backlogged,
             in_flight_dropped=self.in_flight,
-            notes=list(dict.fromkeys(self.notes)),
+            notes=notes,
             fatal=self.fatal,
         )
 

@@ -48,6 +48,9 @@ STOP_GRACE_S = 0.5
 OTHER_ERROR_BACKOFF_S = 0.05
 #: extra file descriptors a process needs beyond its connections (pipe, loop, stdio)
 FD_MARGIN = 64
+#: open loop: a request the scheduler hands out later than this after its intended
+#: time was sent late because this process's event loop was busy (loader-bound)
+SCHEDULE_LATE_S = 0.010
 
 _monotonic = time.monotonic
 
@@ -395,6 +398,11 @@ class Worker:
         self.idle_closed: list[Client] = []
         self.sent_scheduled = 0
         self.schedule_t0 = start_at + (index / profile.rate if profile.rate else 0.0)
+        # open-loop accounting of the measured window, reported once at the end:
+        self.sched_measured_from = 0  # sent_scheduled when measuring began
+        self.sched_late = 0  # measured requests handed out > SCHEDULE_LATE_S late (loop busy)
+        self.backlogged = 0  # measured requests that waited for a free connection
+        self.sched_stopped_at: float | None = None  # monotonic s the scheduler stopped issuing
 
     # -- the run ---------------------------------------------------------------------------
     async def run(self) -> None:
@@ -483,6 +491,7 @@ class Worker:
             return
         now = _monotonic()
         interval = 1.0 / self.rate  # type: ignore[operator]
+        first = self.sent_scheduled
         while True:
             t_intended = self.schedule_t0 + self.sent_scheduled * interval
             if t_intended > now:
@@ -493,6 +502,7 @@ class Worker:
                 acc = self.measured_acc
                 if self.requests_left is not None:
                     if self.requests_left <= 0:
+                        self._count_late(first, now, interval)
                         self._scheduler_done()
                         return
                     self.requests_left -= 1
@@ -505,9 +515,26 @@ class Worker:
                 self.idle_closed.pop().issue(t_intended, now, acc)
             else:
                 # every connection busy: the request waits; its latency still counts
-                # from t_intended (coordinated omission corrected)
+                # from t_intended (coordinated omission corrected). The server (or a too
+                # small --concurrency) holds it back, not the loader: counted apart.
                 self.backlog.append((t_intended, acc))
+                if acc is self.measured_acc:
+                    self.backlogged += 1
+        self._count_late(first, now, interval)
         self.schedule_timer = self.loop.call_later(max(0.0, t_intended - _monotonic()), self._schedule)
+
+    def _count_late(self, first: int, now: float, interval: float) -> None:
+        """Count the measured requests of this wake-up the scheduler handed out more than
+        SCHEDULE_LATE_S after their intended time. Once per wake-up, by arithmetic on the
+        fixed schedule, so the per-request path stays as it was."""
+        if self.issue_acc is not self.measured_acc:
+            return
+        lo = max(first, self.sched_measured_from)
+        # indices i with schedule_t0 + i * interval < now - SCHEDULE_LATE_S
+        late_end = int(-(-(now - SCHEDULE_LATE_S - self.schedule_t0) // interval))
+        late = min(self.sent_scheduled, late_end) - lo
+        if late > 0:
+            self.sched_late += late
 
     def _scheduler_done(self) -> None:
         """The open loop scheduled its last request: retire clients once idle."""
@@ -518,6 +545,7 @@ class Worker:
         if self.finishing:
             return
         self.finishing = True
+        self.sched_stopped_at = _monotonic()
         self.backlog.clear()
         for client in list(self.clients):
             if not client.has_request:
@@ -554,6 +582,7 @@ class Worker:
         """The warm-up is over: new requests count from here on."""
         self.issue_acc = self.measured_acc
         self.measured_start = now
+        self.sched_measured_from = self.sent_scheduled
         if self.requests_left is None and self.reps is None:
             # time-bound run: count what completes inside the measured window
             for client in self.clients:
@@ -628,10 +657,23 @@ class Worker:
         if measured_end is None:
             measured_end = now
         if self.measured_start is None:
-            measured_s = 0.0
+            measured_s = scheduled_s = 0.0
+            scheduled = 0
         else:
             measured_s = max(0.0, measured_end - self.measured_start)
-        self._send_tick(now, done=True, end={"measured_s": measured_s, "in_flight": in_flight})
+            sched_end = measured_end if self.sched_stopped_at is None else min(self.sched_stopped_at, measured_end)
+            scheduled_s = max(0.0, sched_end - self.measured_start)
+            scheduled = self.sent_scheduled - self.sched_measured_from
+        end = {
+            "measured_s": measured_s,
+            "in_flight": in_flight,
+            # open loop (zeros in closed loop): what the scheduler did in the measured window
+            "scheduled": scheduled if self.open_loop else 0,
+            "scheduled_s": scheduled_s if self.open_loop else 0.0,
+            "sent_late": self.sched_late,
+            "backlogged": self.backlogged,
+        }
+        self._send_tick(now, done=True, end=end)
         if not self.done.done():
             self.done.set_result(None)
 

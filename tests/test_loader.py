@@ -168,6 +168,33 @@ def test_open_loop_shows_a_stall_in_corrected_latency_only() -> None:
     assert summary.achieved_rate == pytest.approx(400, rel=0.1)
 
 
+def test_open_loop_slow_server_is_not_loader_bound() -> None:
+    # 200 ms per response at 100 req/s needs ~20 connections of the 64: the loader keeps
+    # its schedule; ~20 responses are still outstanding at the end, which is the
+    # server's latency, not a rate the loader failed to send
+    with serve("delay", delay_s=0.2) as server:
+        summary = run_load(profile(server.url, rate=100, concurrency=64, duration_s=1.0))
+    assert summary.fatal is None
+    assert summary.responses < 95  # the outstanding ones did not complete in the window
+    assert summary.scheduled == pytest.approx(100, abs=3)
+    assert summary.sent_late <= 5
+    assert summary.achieved_rate == pytest.approx(100, rel=0.1)
+    assert summary.backlogged == 0
+    assert not summary.saturated, summary.saturation_reasons
+
+
+def test_open_loop_with_too_few_connections_says_so_without_blaming_the_loader() -> None:
+    # 4 connections × 5 responses/s carry 20 of the 100 req/s asked: the rest waits
+    with serve("delay", delay_s=0.2) as server:
+        summary = run_load(profile(server.url, rate=100, concurrency=4, duration_s=1.0))
+    assert summary.fatal is None
+    assert summary.backlogged > 50
+    assert any("all 4 connections busy" in note and "more connections or a faster server" in note for note in summary.notes)
+    assert summary.achieved_rate == pytest.approx(100, rel=0.1)
+    assert not any("late" in reason or "schedule" in reason for reason in summary.saturation_reasons)
+    assert not summary.saturated, summary.saturation_reasons
+
+
 @pytest.mark.parametrize("procs", [1, 2])
 def test_reps_stop_at_exactly_reps_per_client(procs: int) -> None:
     with serve("ok") as server:
