@@ -309,3 +309,41 @@ async def test_s_is_refused_under_load_and_a_pending_start_is_stopped_before_the
         assert app.results and app.results[0].status == "ok", app.results[0].reason
         assert app._servers == {}
     assert server_processes() == []
+
+
+USER_APP = '''
+def app(environ, start_response):
+    # 200 only on the path the test asks for: a load of the workload path (/hello) is all 404
+    ok = environ["PATH_INFO"] == "/ok"
+    start_response("200 OK" if ok else "404 Not Found", [("Content-Type", "text/plain")])
+    return [b"ok" if ok else b"nope"]
+'''
+
+
+async def test_with_app_the_load_goes_to_the_given_path_not_the_workload(tmp_path, monkeypatch):
+    (tmp_path / "tui_user_app.py").write_text(USER_APP)
+    monkeypatch.chdir(tmp_path)
+    one_s = dataclasses.replace(SHORT, duration_s=1.0)
+    default_path = WsgiCompareApp(AppOptions(settings=one_s, app="tui_user_app:app"))
+    assert default_path.make_spec("waitress", one_s).path == "/"
+    app = WsgiCompareApp(
+        AppOptions(settings=one_s, app="tui_user_app:app", path="/ok"), conductor=short_conductor()
+    )
+    spec = app.make_spec("waitress", one_s)
+    assert (spec.path, spec.workload, spec.server.app) == ("/ok", "/ok", "tui_user_app:app")
+    async with app.run_test(size=(120, 36)) as pilot:
+        select(app, "waitress")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: app.results and not app._loading, 40, "the load to end")
+        result = app.results[0]
+        assert result.status == "ok", result.reason
+        assert result.responses["2xx"] > 0 and result.responses["4xx"] == 0, result.responses
+    assert server_processes() == []
+
+
+def test_options_from_takes_path_and_port():
+    from wsgicompare.options import Options
+    from wsgicompare.tui.app import options_from
+
+    options = options_from(Options(app="m:app", path="/x", port=8123))
+    assert (options.app, options.path, options.port) == ("m:app", "/x", 8123)

@@ -84,6 +84,10 @@ class AppOptions:
     loader_cpus: tuple[int, ...] | None = None
     #: "module:callable" of the user's WSGI app; None = the bundled test app
     app: str | None = None
+    #: request path on the user's app (only with ``app``); None = "/"
+    path: str | None = None
+    #: fixed port for the backends (None: a free one per start)
+    port: int | None = None
     #: initial load settings of the form
     settings: LoadSettings = LoadSettings()
     #: seconds a request may take before it counts as a timeout (None: the loader's default)
@@ -147,6 +151,8 @@ def options_from(namespace: Any) -> AppOptions:
         server_cpus=server_cpus,
         loader_cpus=loader_cpus,
         app=opt("app", None),
+        path=opt("path", None),
+        port=opt("port", None),
         settings=settings,
         timeout_s=opt("timeout", None),
         delay_s=opt("delay", None),
@@ -636,8 +642,9 @@ class WsgiCompareApp(App[int]):
     def header_text(self, short: bool = False) -> str:
         s = self.settings or self.options.settings
         cpus = lambda c: ",".join(map(str, c)) if c else "any"  # noqa: E731
+        path = self.app_path()
         parts = [
-            s.workload,
+            s.workload if path is None else f"{self.options.app} {path}",
             f"c={s.concurrency}",
             s.stop_rule(),
             "keep-alive" if s.keepalive else "no keep-alive",
@@ -717,17 +724,26 @@ class WsgiCompareApp(App[int]):
             workers=settings.workers,
             threads=settings.threads,
             server_cpus=self.options.server_cpus,
+            port=self.options.port,
             app=self.options.app,
         )
+
+    def app_path(self) -> str | None:
+        """The path loaded on the user's app (as the CLI does: --path or "/"); None
+        without --app, where the workload names the path."""
+        return (self.options.path or "/") if self.options.app else None
 
     def make_spec(self, backend: str, settings: LoadSettings):
         from wsgicompare.spec import default_spec
 
+        path = self.app_path()
         return default_spec(
             backend,
-            settings.workload,
+            # the user's app knows nothing of the bundled workloads: name the run by its path
+            settings.workload if path is None else path,
             load=self._load_profile(settings),
             server=self._server_config(settings),
+            path=path,
         )
 
     # -- actions --------------------------------------------------------------------
