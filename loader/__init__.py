@@ -29,7 +29,9 @@ How the figures are defined (the choices a reader of a result needs to know):
   what the scheduler handed out on schedule; ``saturated`` (loader-bound) means it fell
   behind (``sent_late``: its event loop was busy), never that responses were slow.
   Requests that waited because every connection was busy (``backlogged``) are the
-  server's slowness (or too low a ``concurrency``): a note says so.
+  server's slowness (or too low a ``concurrency``): a note says so. Those still
+  waiting when the load ends are never sent: ``unsent`` (not in ``in_flight_dropped``).
+  ``requests`` in open loop still sends them all before it ends.
 - Programs that start a ``LoadRun`` from a script need the usual
   ``if __name__ == "__main__":`` guard: loader processes are spawned, not forked.
 """

@@ -96,6 +96,9 @@ class LoadSummary:
     sent_late: int = 0  #: open loop: of those, handed out > 10 ms late (loader event loop busy)
     backlogged: int = 0  #: open loop: of those, waited for a free connection (all connections busy)
     in_flight_dropped: int = 0  #: measured requests still in flight when the load ended (not counted)
+    #: open loop: measured requests scheduled but still waiting for a free connection when
+    #: the load ended: never sent, counted nowhere else (a stall at the end shows here)
+    unsent: int = 0
     notes: list[str] = field(default_factory=list)
     fatal: str | None = None  #: why the load could not run to its end (a loader process died …)
 
@@ -150,6 +153,7 @@ class Accumulation:
         self.scheduled_s = 0.0
         self.sent_late = 0
         self.backlogged = 0
+        self.unsent = 0
         self.notes: list[str] = []
         self.fatal: str | None = None
 
@@ -213,6 +217,7 @@ class Accumulation:
                 self.scheduled_s = max(self.scheduled_s, end.get("scheduled_s", 0.0))
                 self.sent_late += end.get("sent_late", 0)
                 self.backlogged += end.get("backlogged", 0)
+                self.unsent += end.get("unsent", 0)
         self.notes.extend(notes)
         return LoadTick(
             index=index,
@@ -270,6 +275,11 @@ class Accumulation:
                     f"open loop: {conns} busy for {self.backlogged} of {self.scheduled} requests (they waited; "
                     f"latency counts from their intended time): the rate needs more connections or a faster server"
                 )
+            if self.unsent:
+                notes.append(
+                    f"open loop: {self.unsent} scheduled requests were still waiting for a free connection "
+                    f"when the load ended: never sent, counted in no figure"
+                )
         return LoadSummary(
             elapsed_s=elapsed_s,
             status=dict(self.status),
@@ -294,6 +304,7 @@ class Accumulation:
             sent_late=self.sent_late,
             backlogged=self.backlogged,
             in_flight_dropped=self.in_flight,
+            unsent=self.unsent,
             notes=notes,
             fatal=self.fatal,
         )

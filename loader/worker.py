@@ -403,6 +403,8 @@ class Worker:
         self.sched_late = 0  # measured requests handed out > SCHEDULE_LATE_S late (loop busy)
         self.backlogged = 0  # measured requests that waited for a free connection
         self.sched_stopped_at: float | None = None  # monotonic s the scheduler stopped issuing
+        self.unsent = 0  # measured requests still waiting for a connection when dropped
+        self.draining = False  # --requests reached: busy clients still take the backlog
 
     # -- the run ---------------------------------------------------------------------------
     async def run(self) -> None:
@@ -442,6 +444,8 @@ class Worker:
             if self.backlog:
                 t_intended, acc = self.backlog.popleft()
                 client.issue(t_intended, now, acc)
+                if self.draining and not self.backlog:
+                    self.finishing_soft()
             elif client.state == IDLE:
                 self.idle_open.append(client)
             else:
@@ -537,16 +541,36 @@ class Worker:
             self.sched_late += late
 
     def _scheduler_done(self) -> None:
-        """The open loop scheduled its last request: retire clients once idle."""
-        self.finishing_soft()
+        """The open loop scheduled its last request: retire clients once idle. Requests
+        still waiting for a free connection are part of the asked count: the busy
+        clients take them first (``draining``), then retire."""
+        if not self.backlog:
+            self.finishing_soft()
+            return
+        self.sched_stopped_at = _monotonic()
+        self.draining = True
+        idle = list(self.idle_open) + self.idle_closed
+        self.idle_open.clear()
+        self.idle_closed = []
+        for client in idle:
+            if not client.has_request:
+                self.retire(client)
+
+    def _drop_backlog(self) -> None:
+        """Forget the requests waiting for a connection; the measured ones are counted
+        as ``unsent`` so a stall at the end shows."""
+        measured = self.measured_acc
+        self.unsent += sum(1 for _, acc in self.backlog if acc is measured)
+        self.backlog.clear()
 
     def finishing_soft(self) -> None:
         """Stop issuing; clients retire as their in-flight requests end."""
         if self.finishing:
             return
         self.finishing = True
-        self.sched_stopped_at = _monotonic()
-        self.backlog.clear()
+        if self.sched_stopped_at is None:
+            self.sched_stopped_at = _monotonic()
+        self._drop_backlog()
         for client in list(self.clients):
             if not client.has_request:
                 if client.think_handle is not None:
@@ -644,6 +668,7 @@ class Worker:
         for timer in (self.tick_timer, self.lag_timer, self.sweep_timer, self.schedule_timer, self.grace_timer):
             if timer is not None:
                 timer.cancel()
+        self._drop_backlog()
         in_flight = 0
         for client in self.clients:
             if client.has_request:
@@ -672,6 +697,7 @@ class Worker:
             "scheduled_s": scheduled_s if self.open_loop else 0.0,
             "sent_late": self.sched_late,
             "backlogged": self.backlogged,
+            "unsent": self.unsent,
         }
         self._send_tick(now, done=True, end=end)
         if not self.done.done():

@@ -195,6 +195,30 @@ def test_open_loop_with_too_few_connections_says_so_without_blaming_the_loader()
     assert not summary.saturated, summary.saturation_reasons
 
 
+def test_open_loop_requests_waiting_at_the_end_are_counted_as_unsent() -> None:
+    # 2 connections × 5 responses/s against 100 req/s asked: most requests still wait
+    # for a connection when the second is over; they must show, not vanish
+    with serve("delay", delay_s=0.2) as server:
+        summary = run_load(profile(server.url, rate=100, concurrency=2, duration_s=1.0))
+    assert summary.fatal is None
+    assert summary.unsent > 50
+    assert summary.in_flight_dropped <= 2
+    # every scheduled measured request ends in exactly one place
+    assert summary.scheduled == summary.requests + summary.in_flight_dropped + summary.unsent
+    assert any(f"{summary.unsent} scheduled requests were still waiting" in note for note in summary.notes)
+
+
+def test_open_loop_requests_sends_the_waiting_ones_before_it_ends() -> None:
+    # the scheduler reaches 30 requests in 0.15 s; 2 connections carry 40/s: the
+    # requests waiting for a connection are still sent, so the count stays exact
+    with serve("delay", delay_s=0.05) as server:
+        summary = run_load(profile(server.url, rate=200, concurrency=2, requests=30))
+    assert summary.requests == 30
+    assert summary.status["2xx"] == 30
+    assert server.requests == 30
+    assert summary.unsent == 0
+
+
 @pytest.mark.parametrize("procs", [1, 2])
 def test_reps_stop_at_exactly_reps_per_client(procs: int) -> None:
     with serve("ok") as server:
