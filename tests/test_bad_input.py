@@ -8,6 +8,7 @@ property tests of the whole planning step (options → specs)."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -233,3 +234,24 @@ def test_any_bytes_as_a_config_file_give_options_or_one_line(tmp_path, raw) -> N
         parse_options(["--config", str(path)])
     except OptionError as exc:
         assert str(exc) and "\n" not in str(exc)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+@pytest.mark.parametrize("flag", ["-o", "--save-config"])
+def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(tmp_path, kind, flag) -> None:
+    """An export's atomic rename would replace it (as root even /dev/null): refuse instead."""
+    target = tmp_path / "target"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        (tmp_path / "real.md").write_text("keep me")
+        target.symlink_to(tmp_path / "real.md")
+    done = subprocess.run([sys.executable, "-m", "wsgicompare", "--backend", "flask-dev", "-d", "1", flag, str(target)],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not a regular file" in lines[0], done.stderr
+    if kind == "fifo":
+        assert stat.S_ISFIFO(os.lstat(target).st_mode)
+    else:
+        assert target.is_symlink() and (tmp_path / "real.md").read_text() == "keep me"

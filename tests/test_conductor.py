@@ -8,8 +8,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+
+import psutil
 
 import pytest
 
@@ -250,3 +254,30 @@ def test_a_broken_run_becomes_a_failed_row_and_the_rest_still_run():
     assert results[0].status == "failed"
     assert results[0].reason == "internal error: RuntimeError: display fell over"
     assert results[1].status == "unavailable"
+
+
+def test_cpu_of_children_too_short_lived_to_be_seen_is_counted_once_reaped():
+    """flask-processes forks a process per request: each lives shorter than a tick."""
+    burner = subprocess.Popen([sys.executable, "-c", (
+        "import os, time\n"
+        "end = time.monotonic() + 2.5\n"
+        "while time.monotonic() < end:\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        t = time.monotonic() + 0.05\n"
+        "        while time.monotonic() < t: pass\n"
+        "        os._exit(0)\n"
+        "    os.waitpid(pid, 0)\n"
+    )])  # fmt: skip
+    try:
+        parent = psutil.Process(burner.pid)
+        sampler = TreeSampler(lambda: [parent])  # the children are never listed: only the parent is
+        time.sleep(0.5)
+        figures = []
+        for _ in range(4):
+            time.sleep(0.4)
+            figures.append(sampler.sample()[0])
+    finally:
+        burner.wait(timeout=10)
+    # one core busy in children the sampler never saw (less what the machine's load takes)
+    assert sum(figures) / len(figures) > 50, figures

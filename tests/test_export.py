@@ -135,5 +135,5 @@ def test_md_shows_median_and_spread_of_repeats():
     r.repeat = {"n": 3, "rps": [2900.0, 3000.0, 3150.0], "rps_median": 3000.0, "rps_min": 2900.0,
                 "rps_max": 3150.0, "spread_pct": 8.33}  # fmt: skip
     text = render("md", [r], META)
-    assert "median of 3 runs (2,900–3,150 req/s, spread 8.3 % of the median)" in text
+    assert "middle run of 3 (median 3,000 req/s, range 2,900–3,150, spread 8.3 % of the median)" in text
     assert next(row for row in csv.DictReader(io.StringIO(render("csv", [r], META))))["repeat_spread_pct"] == "8.33"

@@ -42,7 +42,10 @@ def test_nagle_needs_both_a_40ms_p50_and_an_idle_server():
 
 def test_connection_errors_are_counted_by_kind():
     r = run(requests=1100, errors={"refused": 70, "reset": 30, "read_timeout": 5})
-    assert v.connection_errors(r) == "100 connection errors (70 refused, 30 reset): listen backlog or worker limit reached"
+    assert v.connection_errors(r) == ("100 connection errors (70 refused, 30 reset): the server refused or dropped "
+                                      "connections (listen backlog, worker limit or workers restarting)")
+    refused = run(requests=1100, errors={"refused": 70, "connect_timeout": 3})
+    assert v.connection_errors(refused) == "73 connection errors (70 refused, 3 connect timeout): listen backlog or worker limit reached"
     assert v.connection_errors(run(errors={"read_timeout": 5})) is None
 
 
@@ -102,3 +105,15 @@ def test_listen_overflow_is_not_blamed_on_a_server_whose_queue_stayed_empty():
     assert v.listen_overflows(queued) == "listen backlog overflowed 6× (dropped SYNs are retried after 1 s, 3 s, 7 s …)"
     stepped = run(tcp={"ListenOverflows": 6, "accept_queue_peak": 0}, latency_ms={"p50": 2.0, "max": 1030.0})
     assert v.listen_overflows(stepped).startswith("listen backlog overflowed 6× — SYN retries")
+
+
+def test_unanswered_requests_are_a_finding_only_when_they_are_a_real_share():
+    assert v.unanswered(run(requests=10_000, loader={"in_flight_dropped": 64})) is None  # the last request per connection
+    stalled = v.unanswered(run(requests=100, loader={"in_flight_dropped": 64}))
+    assert stalled.startswith("64 requests (39 % of those sent) were still unanswered")
+    assert v.unanswered(run(requests=100, loader={})) is None
+
+
+def test_nagle_is_not_claimed_for_the_io_workload_that_waits_by_design():
+    lat = {"p50": 40.2, "p99": 44.0, "max": 50.0}
+    assert v.nagle_stall(run(workload="io", latency_ms=lat, server={"cpu_pct_mean": 5.0})) is None

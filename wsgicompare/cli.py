@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
-from wsgicompare.options import Options, OptionError, check_output, dump_toml, parse_options, to_config
+from wsgicompare.options import (Options, OptionError, check_output, check_replaceable, dump_toml, parse_options,
+                                 to_config)
 from wsgicompare.results import RunResult, Tick
 
 PROG = "wsgicompare"
@@ -66,6 +67,7 @@ def save_config(options: Options) -> int:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
         raise OptionError(f"--save-config: cannot write in {directory}")
+    check_replaceable("--save-config", path)
     from wsgicompare.export import write_atomic
 
     write_atomic(path, dump_toml(to_config(options)))

@@ -232,12 +232,19 @@ def wait_settled(port: int | None, max_s: float, cancel: threading.Event | None 
 class TreeSampler:
     """CPU %, RSS, processes and threads of a server's whole process tree, per tick.
     psutil.Process objects are kept between samples so each CPU figure covers exactly
-    the interval since the previous sample; a process born in between counts whole."""
+    the interval since the previous sample; a process born in between counts whole.
+
+    A process that lives shorter than a tick (flask-processes forks one per request)
+    is never seen, but its CPU is: once its parent reaps it, the kernel adds it to the
+    parent's children_user/children_system. A process that *was* seen and then ends
+    lands there too; what it had already been counted for is held as a credit
+    against that growth, so nothing counts twice."""
 
     def __init__(self, processes: Callable[[], list[psutil.Process]]) -> None:
         self._processes = processes
-        self._cpu_s: dict[tuple[int, float], float] = {}
+        self._cpu_s: dict[tuple[int, float], tuple[float, float]] = {}  # key -> (own, reaped children) CPU s
         self._procs: dict[tuple[int, float], psutil.Process] = {}
+        self._credit_s = 0.0  # CPU of ended processes already counted, not yet seen in a parent's children
         self._last = time.monotonic()
         self._last_wall = time.time()
         self.sample()  # baseline: the next sample measures from here
@@ -248,9 +255,10 @@ class TreeSampler:
         now_wall = time.time()
         interval = max(now - self._last, 1e-6)
         cpu_used = 0.0
+        reaped_s = 0.0
         rss = 0
         threads = 0
-        seen: dict[tuple[int, float], float] = {}
+        seen: dict[tuple[int, float], tuple[float, float]] = {}
         try:
             found = self._processes()
         except (psutil.Error, OSError):
@@ -261,7 +269,8 @@ class TreeSampler:
                 kept = self._procs.setdefault(key, proc)
                 with kept.oneshot():
                     times = kept.cpu_times()
-                    total = times.user + times.system
+                    own = times.user + times.system
+                    children = times.children_user + times.children_system
                     rss += kept.memory_info().rss
                     threads += kept.num_threads()
             except (psutil.Error, OSError):
@@ -269,9 +278,14 @@ class TreeSampler:
             previous = self._cpu_s.get(key)
             if previous is None:
                 # unseen: if it was born after the last sample all its CPU time is in this interval
-                previous = 0.0 if key[1] >= self._last_wall else total
-            cpu_used += max(0.0, total - previous)
-            seen[key] = total
+                previous = (0.0, 0.0) if key[1] >= self._last_wall else (own, children)
+            cpu_used += max(0.0, own - previous[0])
+            reaped_s += max(0.0, children - previous[1])
+            seen[key] = (own, children)
+        self._credit_s += sum(own + children for key, (own, children) in self._cpu_s.items() if key not in seen)
+        counted = max(0.0, reaped_s - self._credit_s)
+        self._credit_s = max(0.0, self._credit_s - reaped_s)
+        cpu_used += counted
         self._procs = {k: p for k, p in self._procs.items() if k in seen}
         self._cpu_s = seen
         self._last = now
@@ -494,6 +508,9 @@ class Conductor:
         last_t = 0.0
         try:
             run.start()
+            # the server's CPU counts from here: spawning the loader took time in
+            # which the server only waited, and that is not part of the first tick
+            sampler.sample()
             for load_tick in run.ticks():
                 last_t = load_tick.t_s
                 sample = sampler.sample()
@@ -531,11 +548,14 @@ class Conductor:
         elif summary.fatal:
             result.status = "failed"
             result.reason = _one_line(summary.fatal)
-        elif result.requests and not sum(result.responses.values()):
-            # every request failed: the figures describe no server, so the run is no "ok"
-            kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(result.errors.items(), key=lambda kv: -kv[1]) if n)
+        elif not sum(result.responses.values()):
+            # nothing answered: the figures describe no server, so the run is no "ok"
+            kinds = [f"{n} {kind}" for kind, n in sorted(result.errors.items(), key=lambda kv: -kv[1]) if n]
+            unanswered = result.loader.get("in_flight_dropped", 0)
+            if unanswered:
+                kinds.append(f"{unanswered} still waiting when the load ended")
             result.status = "failed"
-            result.reason = f"no request was answered ({kinds})"
+            result.reason = f"no request was answered ({', '.join(kinds) or 'none was sent'})"
         result.verdicts = verdicts(result) + result.verdicts
         final = self._final_tick(running, result)
         if final is not None:
@@ -700,6 +720,8 @@ class Conductor:
             "procs": summary.procs,
             "reasons": list(summary.saturation_reasons),
             "loop_lag_p99_ms": round(summary.loop_lag_p99_ms, 2),
+            # requests still unanswered when a time-bound load ended: in no figure above
+            "in_flight_dropped": int(getattr(summary, "in_flight_dropped", 0) or 0),
         }
         if summary.target_rate is not None:
             result.loader["target_rate"] = summary.target_rate
@@ -742,8 +764,9 @@ def _tick_saturated(lt, capacity: float) -> bool:
 
 
 def combine_repeats(runs: list[RunResult]) -> RunResult:
-    """N repetitions → the one with the median req/s (among ok runs), with every
-    repetition's req/s and the spread in ``repeat``."""
+    """N repetitions → the middle one by req/s among ok runs (with an even n the lower
+    of the two middle ones: a real run, never an average of two), with every
+    repetition's req/s, the true median and the spread in ``repeat``."""
     if len(runs) == 1:
         return runs[0]
     ok = sorted((r for r in runs if r.status == "ok"), key=lambda r: r.rps)

@@ -481,12 +481,28 @@ def check_output(o: Options) -> dict[str, str | None]:
             raise OptionError(f"-o/--output: directory {directory} does not exist")
         if not os.access(directory, os.W_OK | os.X_OK):
             raise OptionError(f"-o/--output: cannot write in {directory}")
-        if os.path.isdir(path):
-            raise OptionError(f"-o/--output: {path} is a directory")
-        if os.path.exists(path) and not os.access(path, os.W_OK):
-            raise OptionError(f"-o/--output: {path} is not writable")
+        check_replaceable("-o/--output", path)
         _probe_write(directory)
     return targets
+
+
+def check_replaceable(flag: str, path: str) -> None:
+    """An export replaces its target with an atomic rename: fine for a regular file,
+    never for anything else. Renamed over, a device (as root: /dev/null), a FIFO or a
+    symlink would be destroyed, not written to."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OptionError(f"{flag}: cannot use {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise OptionError(f"{flag}: {path} is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise OptionError(f"{flag}: {path} exists and is not a regular file (a device, pipe or link is never "
+                          f"replaced); leave out -o to write to stdout")  # fmt: skip
+    if not os.access(path, os.W_OK):
+        raise OptionError(f"{flag}: {path} is not writable")
 
 
 def _probe_write(directory: str) -> None:

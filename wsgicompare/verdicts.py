@@ -22,6 +22,8 @@ NAGLE_P50_MS = (35.0, 48.0)
 IDLE_SERVER_CPU_PCT = 60.0
 #: an open-loop run that achieved less than this share of its target rate fell short
 RATE_SHORTFALL = 0.95
+#: share of the requests sent still in flight at the end that makes a finding
+UNANSWERED_SHARE = 0.10
 #: below this many requests, percentages and latency shapes say little
 MIN_REQUESTS = 20
 
@@ -35,6 +37,8 @@ def loader_bound(r: RunResult) -> str | None:
 
 
 def nagle_stall(r: RunResult) -> str | None:
+    if r.workload == "io":
+        return None  # its own 10 ms waits make an idle server with tens of ms per request
     p50 = r.latency_ms.get("p50")
     cpu = r.server.get("cpu_pct_mean")
     if p50 is None or cpu is None or r.requests < MIN_REQUESTS:
@@ -61,7 +65,22 @@ def connection_errors(r: RunResult) -> str | None:
     if n <= 0:
         return None
     kinds = ", ".join(f"{r.errors[k]} {k.replace('_', ' ')}" for k in CONNECTION_ERROR_KINDS if r.errors.get(k))
+    if any(r.errors.get(k) for k in ("reset", "closed_early")):
+        # a reset or a close mid-response is the server dropping work it had taken
+        return f"{n} connection errors ({kinds}): the server refused or dropped connections (listen backlog, worker limit or workers restarting)"
     return f"{n} connection errors ({kinds}): listen backlog or worker limit reached"
+
+
+def unanswered(r: RunResult) -> str | None:
+    # a time-bound load drops what is still in flight at its end (like wrk): normally
+    # at most one request per connection, a sliver of the run. A large share means the
+    # server stalled, and those requests are in no latency figure.
+    dropped = int(r.loader.get("in_flight_dropped", 0) or 0)
+    sent = r.requests + dropped
+    if dropped <= 0 or dropped < UNANSWERED_SHARE * sent:
+        return None
+    return (f"{dropped} requests ({100 * dropped / sent:.0f} % of those sent) were still unanswered when the load "
+            f"ended: they are in no figure, so the latencies look better than the server was")  # fmt: skip
 
 
 def low_availability(r: RunResult) -> str | None:
@@ -113,6 +132,7 @@ RULES: tuple[Callable[[RunResult], str | None], ...] = (
     rate_not_reached,
     listen_overflows,
     connection_errors,
+    unanswered,
     low_availability,
     nagle_stall,
 )

@@ -42,7 +42,9 @@ def _notes(r: RunResult) -> str:
     if r.repeat.get("n", 1) > 1:
         rep = r.repeat
         notes.append(
-            f"median of {rep['n']} runs ({num(rep.get('rps_min'), 0)}–{num(rep.get('rps_max'), 0)} req/s, "
+            # with an even n the median falls between two runs: the row is the lower middle one
+            f"middle run of {rep['n']} (median {num(rep.get('rps_median'), 0)} req/s, "
+            f"range {num(rep.get('rps_min'), 0)}–{num(rep.get('rps_max'), 0)}, "
             f"spread {num(rep.get('spread_pct'), 1)} % of the median)"
         )
     return "; ".join(notes)
