@@ -5,7 +5,7 @@ Imports neither Textual nor wsgicompare.loader (tests/test_import_hygiene.py).
 
 from wsgicompare.backends.catalog import CATALOG, catalog_rows, get_backend
 from wsgicompare.backends.lifecycle import Server, check_user_app
-from wsgicompare.backends.spec import Backend, BackendError, BackendStartError, ServerConfig
+from wsgicompare.backends.spec import Backend, BackendError, BackendStartCancelled, BackendStartError, ServerConfig
 from wsgicompare.backends.workloads import WORKLOADS, Workload
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "WORKLOADS",
     "Backend",
     "BackendError",
+    "BackendStartCancelled",
     "BackendStartError",
     "Server",
     "ServerConfig",

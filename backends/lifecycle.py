@@ -31,6 +31,7 @@ from wsgicompare.backends.procutil import child_setup
 from wsgicompare.backends.spec import (
     Backend,
     BackendError,
+    BackendStartCancelled,
     BackendStartError,
     Launch,
     ServerConfig,
@@ -49,6 +50,8 @@ _READY_REQUEST_TIMEOUT_S = 1.0
 _APP_CHECK_TIMEOUT_S = 20.0
 #: seconds granted after SIGKILL for the kernel to tear a process group down
 _KILL_WAIT_S = 3.0
+#: seconds a cancelled start grants its processes to stop on their own signal before SIGKILL
+_CANCEL_STOP_S = 1.0
 
 #: executables whose version is asked on their command line: (flag, regex on stdout+stderr)
 VERSION_PROBES: dict[str, tuple[str, str]] = {
@@ -134,16 +137,19 @@ def _stop_all_at_exit() -> None:
             pass
 
 
-def start(backend: Backend, config: ServerConfig, ready_timeout_s: float = 30.0) -> "Server":
+def start(
+    backend: Backend, config: ServerConfig, ready_timeout_s: float = 30.0, *, cancel: threading.Event | None = None
+) -> "Server":
     """Start `backend` with `config`; see Backend.start."""
     config.validate()
+    _check_cancel(backend, cancel)
     available, missing = backend.availability()
     if not available:
         raise BackendStartError(f"{backend.id} is not available: missing {', '.join(missing)} ({backend.hint})")
     if config.app is not None:
         if not backend.serves_user_app:
             raise BackendStartError(f"{backend.id} serves only its own built-in app, not --app {config.app}")
-        check_user_app(config.app)
+        check_user_app(config.app, cancel=cancel, cancelled=f"{backend.id}: cancelled while starting")
     if config.port is not None:
         if port_in_use(config.host, config.port):
             raise BackendStartError(f"port {config.port} is already in use")
@@ -162,11 +168,16 @@ def start(backend: Backend, config: ServerConfig, ready_timeout_s: float = 30.0)
         server.versions = probe_versions(backend)
         started = time.monotonic()
         for launch in launches:
+            _check_cancel(backend, cancel)
             server._launch(launch)
-        server._wait_ready(started + ready_timeout_s)
+        server._wait_ready(started + ready_timeout_s, cancel)
         server.startup_s = time.monotonic() - started
     except BaseException as exc:
         tail = server.log_tail()
+        if isinstance(exc, BackendStartCancelled):
+            # the user is waiting (Ctrl-C): a short grace, then SIGKILL
+            server.stop(timeout_s=_CANCEL_STOP_S)
+            raise BackendStartCancelled(exc.reason, tail) from None
         server.stop(timeout_s=5.0)
         if isinstance(exc, BackendStartError):
             # the last log line usually says why (a bad option, an import error): keep it in the one line
@@ -178,6 +189,11 @@ def start(backend: Backend, config: ServerConfig, ready_timeout_s: float = 30.0)
         raise
     _live_servers.add(server)
     return server
+
+
+def _check_cancel(backend: Backend, cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise BackendStartCancelled(f"{backend.id}: cancelled while starting")
 
 
 #: characters the private dir's path may hold: it is written unquoted into nginx, uWSGI and
@@ -254,11 +270,12 @@ class Server:
         self._procs.append((launch, proc, log_path))
         self._reaper.tell(f"+pg {proc.pid}")
 
-    def _wait_ready(self, deadline: float) -> None:
+    def _wait_ready(self, deadline: float, cancel: threading.Event | None = None) -> None:
         workload = WORKLOADS["hello"]
         path = "/" if self.config.app is not None else workload.path
         last_seen = "no answer yet"
         while True:
+            _check_cancel(self.backend, cancel)
             reason = self.exit_reason()
             if reason is not None:
                 raise BackendStartError(f"{self.backend.id}: {reason} before it was ready")
@@ -267,7 +284,10 @@ class Server:
                 return
             if time.monotonic() >= deadline:
                 raise BackendStartError(f"{self.backend.id} was not ready in time ({last_seen})")
-            time.sleep(_READY_POLL_S)
+            if cancel is not None:
+                cancel.wait(_READY_POLL_S)
+            else:
+                time.sleep(_READY_POLL_S)
 
     def _probe(self, path: str, check: Callable[[bytes], bool], last_seen: str) -> str:
         import http.client  # here, not at the top: it imports ssl, which gevent launchers must not see early
@@ -487,11 +507,14 @@ if not callable(getattr(module, attr)):
 """
 
 
-def check_user_app(target: str) -> None:
+def check_user_app(
+    target: str, *, cancel: threading.Event | None = None, cancelled: str = "cancelled while checking the app"
+) -> None:
     """Raise BackendError (one line) unless `target` ("module:callable") imports and is callable.
 
     The module is looked for without importing it first; the import itself runs in a short-lived
     subprocess with a timeout, so an app that raises, hangs or exits at import cannot hurt us.
+    Setting `cancel` kills that subprocess and raises BackendStartCancelled(`cancelled`).
     """
     from importlib.machinery import PathFinder
 
@@ -500,19 +523,35 @@ def check_user_app(target: str) -> None:
     if PathFinder.find_spec(top, [os.getcwd(), *sys.path]) is None and top not in sys.builtin_module_names:
         raise BackendError(f"--app {target}: no module named {top!r} (looked in {os.getcwd()} and sys.path)")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p))
-    try:
-        out = subprocess.run(
-            [sys.executable, "-c", _APP_CHECK, target],
-            capture_output=True,
-            text=True,
-            timeout=_APP_CHECK_TIMEOUT_S,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        raise BackendError(f"--app {target}: importing it took more than {_APP_CHECK_TIMEOUT_S:.0f} s") from None
-    if out.returncode != 0:
-        marked = [line[len(_APP_CHECK_MARK) :] for line in out.stdout.splitlines() if line.startswith(_APP_CHECK_MARK)]
-        errors = [line for line in out.stderr.splitlines() if line.strip()]
-        why = marked[-1] if marked else errors[-1] if errors else f"import check exited with code {out.returncode}"
+    deadline = time.monotonic() + _APP_CHECK_TIMEOUT_S
+    with subprocess.Popen(
+        [sys.executable, "-c", _APP_CHECK, target],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as check:
+        # short waits so that a cancel (Ctrl-C while an app imports for long) is seen at once
+        while True:
+            try:
+                stdout, stderr = check.communicate(timeout=_READY_POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if cancel is not None and cancel.is_set():
+                check.kill()
+                check.communicate()
+                raise BackendStartCancelled(cancelled)
+            if time.monotonic() >= deadline:
+                check.kill()
+                check.communicate()
+                raise BackendError(f"--app {target}: importing it took more than {_APP_CHECK_TIMEOUT_S:.0f} s")
+    if cancel is not None and cancel.is_set():
+        # a terminal's Ctrl-C reaches the check too (same process group): it ended because of the cancel
+        raise BackendStartCancelled(cancelled)
+    if check.returncode != 0:
+        marked = [line[len(_APP_CHECK_MARK) :] for line in stdout.splitlines() if line.startswith(_APP_CHECK_MARK)]
+        errors = [line for line in stderr.splitlines() if line.strip()]
+        why = marked[-1] if marked else errors[-1] if errors else f"import check exited with code {check.returncode}"
         raise BackendError(f"--app {target}: {why}")

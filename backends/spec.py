@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
+    import threading
+
     from wsgicompare.backends.lifecycle import Server
 
 #: the bundled Flask test app
@@ -41,6 +43,10 @@ class BackendStartError(BackendError):
         super().__init__(reason)
         self.reason = reason
         self.log_tail = log_tail
+
+
+class BackendStartCancelled(BackendStartError):
+    """The caller's cancel event was set while the backend was starting; nothing of it is left running."""
 
 
 @dataclass(frozen=True)
@@ -215,11 +221,17 @@ class Backend:
         missing += [f"executable {e}" for e in self.executables if find_executable(e) is None]
         return (not missing, missing)
 
-    def start(self, config: ServerConfig, ready_timeout_s: float = 30.0) -> "Server":
-        """Start it and wait until it answers; raises BackendStartError with nothing left running."""
+    def start(
+        self, config: ServerConfig, ready_timeout_s: float = 30.0, *, cancel: threading.Event | None = None
+    ) -> "Server":
+        """Start it and wait until it answers; raises BackendStartError with nothing left running.
+
+        Setting `cancel` (e.g. from a SIGINT handler) stops the start within about a second:
+        everything launched is killed, the private dir removed, and BackendStartCancelled raised.
+        """
         from wsgicompare.backends.lifecycle import start
 
-        return start(self, config, ready_timeout_s)
+        return start(self, config, ready_timeout_s, cancel=cancel)
 
 
 def find_executable(name: str) -> str | None:

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import psutil
@@ -21,6 +22,7 @@ from wsgicompare.backends import (
     WORKLOADS,
     Backend,
     BackendError,
+    BackendStartCancelled,
     BackendStartError,
     ServerConfig,
     catalog_rows,
@@ -384,3 +386,46 @@ def test_flask_processes_serves_requests_in_parallel_processes(tmp_path, monkeyp
     assert len({body for _, body in results}) == 4  # each request in its own forked process
     assert during >= 2  # the listening process and at least one child serving
     assert elapsed_s < 1.4, f"4 × 0.4 s requests took {elapsed_s:.2f} s: served one at a time"  # serial: ≥ 1.6 s
+
+
+SLOW_IMPORT_APP = """\
+import sys, time
+if {where!r} == "import check" or sys.argv[0] != "-c":  # the import check runs as python -c
+    time.sleep(20)
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"too late"]
+"""
+
+
+@pytest.mark.parametrize("where", ["import check", "server import"])
+def test_cancel_while_starting_stops_at_once_and_leaves_nothing(tmp_path, monkeypatch, where) -> None:
+    backend = get_backend("waitress")
+    require_available(backend)
+    (tmp_path / "slowimport_wsgicompare.py").write_text(SLOW_IMPORT_APP.format(where=where))
+    monkeypatch.chdir(tmp_path)
+    before_pids = {p.pid for p in our_servers()}
+    before_dirs = set(os.listdir(tempfile.gettempdir()))
+    cancel = threading.Event()
+    timer = threading.Timer(1.0, cancel.set)  # as the CLI's SIGINT handler would, a second in
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(BackendStartCancelled, match="^waitress: cancelled while starting$"):
+            backend.start(ServerConfig(workers=1, threads=1, app="slowimport_wsgicompare:app"), cancel=cancel)
+    finally:
+        timer.cancel()
+    elapsed_s = time.monotonic() - started
+    assert 0.9 < elapsed_s < 3.5, f"the start ended {elapsed_s:.1f} s in (cancel was set at 1 s)"
+    assert [p.pid for p in our_servers() if p.pid not in before_pids] == []
+    new_dirs = set(os.listdir(tempfile.gettempdir())) - before_dirs
+    assert not [d for d in new_dirs if d.startswith("wsgicompare-waitress-")]
+
+
+def test_a_cancel_set_before_start_launches_nothing() -> None:
+    cancel = threading.Event()
+    cancel.set()
+    before_pids = {p.pid for p in our_servers()}
+    with pytest.raises(BackendStartCancelled):
+        get_backend("waitress").start(ServerConfig(workers=1, threads=1), cancel=cancel)
+    assert [p.pid for p in our_servers() if p.pid not in before_pids] == []
