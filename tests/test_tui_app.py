@@ -347,3 +347,31 @@ def test_options_from_takes_path_and_port():
 
     options = options_from(Options(app="m:app", path="/x", port=8123))
     assert (options.app, options.path, options.port) == ("m:app", "/x", 8123)
+
+
+async def test_export_leaves_out_runs_made_with_other_load_settings(tmp_path):
+    app = make_app(conductor=short_conductor(), output_dir=str(tmp_path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.query_one("#f-duration_s").value = "1"
+        app.query_one("#f-concurrency").value = "4"
+        await pilot.pause()
+        select(app, "waitress")
+        app.action_load()
+        await wait_for(pilot, lambda: len(app.results) == 1 and not app._loading, 40, "the first load to end")
+        app.query_one("#f-concurrency").value = "6"
+        await pilot.pause()
+        select(app, "gunicorn")
+        app.action_load()
+        await wait_for(pilot, lambda: len(app.results) == 2 and not app._loading, 40, "the second load to end")
+        assert [r.status for r in app.results] == ["ok", "ok"], [r.reason for r in app.results]
+        path = app.export_results("json")
+        assert path is not None
+        await pilot.pause()
+        import json
+
+        report = json.loads(open(path).read())
+        assert [run["backend"] for run in report["runs"]] == ["gunicorn"]
+        assert report["load"]["concurrency"] == 6 and report["load"]["workloads"] == ["hello"]
+        assert report["runs"][0]["concurrency"] == 6
+        assert "1 run with other load settings left out (export after each load to keep them)" in notifications(app)
+    assert server_processes() == []

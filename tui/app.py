@@ -255,7 +255,7 @@ class ExportScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-box"):
-            yield Label("Export every finished run as …")
+            yield Label("Export the runs of the latest load settings as …")
             with Horizontal(id="export-buttons"):
                 yield Button("Markdown", id="md", variant="primary")
                 yield Button("JSON", id="json")
@@ -342,6 +342,9 @@ class WsgiCompareApp(App[int]):
         self._banner_lines: dict[str, tuple[tuple[str, str], ...]] = {"live": (), "app": ()}
         self._quitting = False
         self._specs_for_export: list[Any] = []
+        #: the spec each entry of ``results`` ran with (None: injected, not run here), so an
+        #: export describes each run by its own load settings, not the latest ones
+        self._result_specs: list[Any] = [None] * len(self.results)
         #: the main screen (set on mount); actions address it even under the compare view
         self._main: Screen | None = None
         #: narrow layout (< 120 columns): fewer table columns, shorter form
@@ -950,21 +953,48 @@ class WsgiCompareApp(App[int]):
 
         self.push_screen(ExportScreen(), write)
 
+    def runs_to_export(self) -> tuple[list[RunResult], list[Any], int]:
+        """(runs, their specs, how many left out): the runs that share the latest run's
+        load settings. A report has one "load" header; a run made with other settings
+        under it would be misattributed, so it is left out (and the user told)."""
+        from wsgicompare.export import load_options
+
+        def settings_key(spec: Any) -> dict[str, Any]:
+            options = load_options([spec])
+            options.pop("workloads", None)  # runs of one load may differ in workload, not in load
+            return options
+
+        latest = next((s for s in reversed(self._result_specs) if s is not None), None)
+        if latest is None:  # injected results only: nothing to tell them apart by
+            return list(self.results), [], 0
+        key = settings_key(latest)
+        kept = [(r, s) for r, s in zip(self.results, self._result_specs) if s is None or settings_key(s) == key]
+        specs = [s for _, s in kept if s is not None]
+        return [r for r, _ in kept], specs, len(self.results) - len(kept)
+
     def export_results(self, fmt: str) -> str | None:
-        """Write every finished run with the conductor's exporter; show the path."""
+        """Write the runs of the latest load settings with the conductor's exporter; show
+        the path, and how many runs with other settings were left out."""
         from wsgicompare import export
 
         try:
-            meta = export.make_meta(self._specs_for_export or [self.make_spec("url", self.options.settings)])
-            text = export.render(fmt, list(self.results), meta)
+            runs, specs, left_out = self.runs_to_export()
+            meta = export.make_meta(specs or self._specs_for_export or [self.make_spec("url", self.options.settings)])
+            text = export.render(fmt, runs, meta)
             stamp = time.strftime("%Y%m%d-%H%M%S")
             path = os.path.abspath(os.path.join(self.options.output_dir, f"wsgicompare-{stamp}{export.SUFFIX[fmt]}"))
             export.write_atomic(path, text)
         except Exception as exc:
             self.notify(f"export failed: {_one_line(exc)}", severity="error")
             return None
-        self.set_banner("app", [("info", f"exported {fmt} → {path}")])
+        lines = [("info", f"exported {fmt} → {path}")]
         self.notify(f"exported to {path}")
+        if left_out:
+            note = (f"{left_out} run{'s' if left_out != 1 else ''} with other load settings left out "
+                    "(export after each load to keep them)")  # fmt: skip
+            lines.append(("warn", note))
+            self.notify(note, severity="warning")
+        self.set_banner("app", lines)
         return path
 
     def action_screenshot(self) -> None:
@@ -1032,6 +1062,7 @@ class WsgiCompareApp(App[int]):
     def _run_finished(self, message: RunFinished) -> None:
         result = message.result
         self.results.append(result)
+        self._result_specs.append(next((s for s in self._specs_for_export if s.backend == result.backend), None))
         row = self.rows.get(result.backend)
         if row is not None:
             if result.status == "ok":
