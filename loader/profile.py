@@ -13,6 +13,10 @@ from urllib.parse import urlsplit
 _URL_CHARS = re.compile(r"[\x21-\x7e]+")
 #: an HTTP header name (RFC 9110 token)
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: seconds a time-bound run may overrun warm-up + duration + timeout before the wall cap
+WALL_SLACK_S = 60.0
+#: wall cap in seconds of a run ended by --requests/--reps when max_wall_s is not given
+UNTIMED_WALL_CAP_S = 24 * 3600.0
 
 
 class LoadProfileError(ValueError):
@@ -49,16 +53,38 @@ class LoadProfile:
     tick_s: float = 0.25
     #: extra request headers
     headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
-    #: hard cap on the whole run's wall time, whatever the stop rule (safety bound)
-    max_wall_s: float = 3600.0
+    #: hard cap in seconds on the whole run's wall time, whatever the stop rule (safety
+    #: bound); None: warm-up + duration + timeout + 60 s when time-bound, else 24 h (see wall_cap_s)
+    max_wall_s: float | None = None
     #: allow a target that is not on loopback
     allow_remote: bool = False
 
+    def wall_cap_s(self) -> float:
+        """Seconds the whole run may take at most: ``max_wall_s`` when set; else, for a
+        time-bound run, its warm-up + duration + one timeout + 60 s of slack (so a 24 h
+        --duration is not cut at an arbitrary hour), and 24 h for --requests/--reps."""
+        if self.max_wall_s is not None:
+            return self.max_wall_s
+        if self.duration_s is not None:
+            return self.warmup_s + self.duration_s + self.timeout_s + WALL_SLACK_S
+        return UNTIMED_WALL_CAP_S
+
     def validate(self) -> None:
         """Raise LoadProfileError (one line) when the profile cannot run."""
-        parts = urlsplit(self.url)
+        if not isinstance(self.url, str):
+            raise LoadProfileError(f"--url must be an http:// URL with a host, got {self.url!r}")
+        try:
+            parts = urlsplit(self.url)
+            port = parts.port  # raises on a port that is not a number from 0 to 65535
+        except ValueError as exc:
+            raise LoadProfileError(f"--url {self.url!r} is not a valid URL ({exc})") from None
         if parts.scheme != "http" or not parts.hostname:
             raise LoadProfileError(f"--url must be an http:// URL with a host, got {self.url!r}")
+        if port is not None and not (1 <= port <= 65535):
+            raise LoadProfileError(f"--url port must be from 1 to 65535, got {port} in {self.url!r}")
+        if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+            # it would go verbatim into the Host header; the loader sends no credentials
+            raise LoadProfileError(f"--url must not hold user info (user@host), got {self.url!r}")
         if not _URL_CHARS.fullmatch(self.url):
             # it goes verbatim into the request line: a space or a non-ASCII character would
             # make every request malformed (or kill the loader when it encodes it)
@@ -91,7 +117,8 @@ class LoadProfile:
             raise LoadProfileError(f"tick must be between 0.05 and 10 seconds, got {self.tick_s}")
         if self.reps is not None and self.rate is not None:
             raise LoadProfileError("--reps counts requests per client of a closed loop; it cannot go with --rate")
-        _positive_float("max wall time", self.max_wall_s, 7 * 24 * 3600)
+        if self.max_wall_s is not None:
+            _positive_float("max wall time", self.max_wall_s, 7 * 24 * 3600)
         n_cpus = os.cpu_count() or 1
         for cpu in self.cpus:
             if isinstance(cpu, bool) or not isinstance(cpu, int) or not (0 <= cpu < n_cpus):

@@ -194,7 +194,7 @@ class LoadRun:
         procs = self.profile.procs
         running = set(range(procs))
         index = 0
-        wall_deadline = time.monotonic() + self.profile.max_wall_s + TICK_LATE_S + 5
+        wall_deadline = time.monotonic() + self.profile.wall_cap_s() + TICK_LATE_S + 5
         try:
             while running and self._acc.fatal is None:
                 snapshots: dict[int, dict[str, Any]] = {}

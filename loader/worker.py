@@ -369,7 +369,7 @@ class Worker:
         self.start_at = start_at  # monotonic s of the run start (same in every process)
         self.warm_end = start_at + profile.warmup_s
         self.end_at = self.warm_end + profile.duration_s if profile.duration_s is not None else None
-        self.wall_end = start_at + profile.max_wall_s
+        self.wall_end = start_at + profile.wall_cap_s()
         self.issue_acc = self.warm_acc if profile.warmup_s > 0 else self.measured_acc
         self.measured_start = start_at if profile.warmup_s <= 0 else None
         self.n_warm_ticks = warmup_ticks(profile.warmup_s, profile.tick_s)
@@ -594,7 +594,7 @@ class Worker:
             self.finish(now, measured_end=self.end_at)
             return
         if now >= self.wall_end - 0.0005:
-            self.notes.append(f"loader process {self.index}: hit the wall-time cap of {self.profile.max_wall_s:g} s")
+            self.notes.append(f"loader process {self.index}: hit the wall-time cap of {self.profile.wall_cap_s():g} s")
             self.finish(now)
             return
         self._send_tick(now, done=False)
@@ -827,9 +827,9 @@ def worker_main(pipe: Any, profile: LoadProfile, index: int, parent_pid: int) ->
 
     async def main() -> None:
         worker = Worker(profile, index, pipe, host, port, start_at)
-        # The ticks end the run at max_wall_s; this cancel scope is the safety net
+        # The ticks end the run at wall_cap_s(); this cancel scope is the safety net
         # should anything keep the run from finishing by itself.
-        with anyio.move_on_after(max(0.0, start_at - _monotonic()) + profile.max_wall_s + 5.0):
+        with anyio.move_on_after(max(0.0, start_at - _monotonic()) + profile.wall_cap_s() + 5.0):
             await worker.run()
         if not worker.finished:
             worker.notes.append(f"loader process {index}: did not finish by itself; ended at the wall-time cap")

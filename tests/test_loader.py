@@ -368,6 +368,64 @@ def test_bad_profiles_are_refused_with_one_line() -> None:
         LoadRun(LoadProfile(url="http://127.0.0.1:1/", headers=(("X-A", "b\r\nEvil: 1"),)))
 
 
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("http://[::1:1/", "not a valid URL"),  # urlsplit's own ValueError, not a traceback
+        ("http://127.0.0.1:99999/", "not a valid URL"),
+        ("http://127.0.0.1:abc/", "not a valid URL"),
+        ("http://127.0.0.1:0/", "port must be from 1 to 65535"),
+        ("http://user@127.0.0.1/", "user info"),
+        ("http://user:secret@127.0.0.1:8000/", "user info"),
+        ("http://@127.0.0.1/", "user info"),
+    ],
+)
+def test_bad_urls_are_refused_with_one_line(url: str, match: str) -> None:
+    with pytest.raises(LoadProfileError, match=match) as caught:
+        LoadRun(LoadProfile(url=url))
+    assert "\n" not in str(caught.value)
+    # no chained urlsplit traceback behind the one line
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None or caught.value.__suppress_context__
+
+
+def test_good_urls_with_a_port_still_pass() -> None:
+    for url in ("http://127.0.0.1:1/", "http://127.0.0.1:65535/x?y=1", "http://[::1]:8080/", "http://localhost/"):
+        LoadProfile(url=url).validate()
+
+
+def test_wall_cap_follows_the_stop_rule_unless_given() -> None:
+    # a 24 h --duration is allowed, so the default cap must not cut it at an hour
+    day = LoadProfile(url="http://127.0.0.1:1/", duration_s=24 * 3600, warmup_s=30, timeout_s=10)
+    day.validate()
+    assert day.max_wall_s is None
+    assert day.wall_cap_s() == 24 * 3600 + 30 + 10 + 60
+    assert LoadProfile(url="http://127.0.0.1:1/", duration_s=None, requests=5).wall_cap_s() == 24 * 3600
+    assert LoadProfile(url="http://127.0.0.1:1/", duration_s=5, max_wall_s=2.5).wall_cap_s() == 2.5
+    with pytest.raises(LoadProfileError, match="max wall time"):
+        LoadProfile(url="http://127.0.0.1:1/", max_wall_s=0).validate()
+
+
+def test_a_given_wall_cap_still_ends_a_run_that_would_not_end() -> None:
+    # the silent server never answers and the timeout is longer than the cap
+    with serve("silent") as server:
+        started = time.monotonic()
+        summary = run_load(LoadProfile(url=server.url, concurrency=2, duration_s=None, requests=10, timeout_s=30, max_wall_s=1.0, tick_s=0.1))
+        took_s = time.monotonic() - started
+    assert any("wall-time cap of 1 s" in note for note in summary.notes)
+    assert summary.in_flight_dropped == 2
+    assert took_s < 8
+
+
+def test_default_wall_cap_lets_a_time_bound_run_end_by_its_duration() -> None:
+    with serve("ok") as server:
+        summary = run_load(LoadProfile(url=server.url, concurrency=2, duration_s=1.0, tick_s=0.1))
+    assert summary.fatal is None
+    assert summary.elapsed_s == pytest.approx(1.0, abs=0.1)
+    assert not any("wall-time cap" in note for note in summary.notes)
+    assert summary.status["2xx"] > 50
+
+
 def test_fewer_requests_than_processes_still_exact() -> None:
     with serve("ok") as server:
         summary = run_load(profile(server.url, concurrency=2, requests=1, procs=2))
