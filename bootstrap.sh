@@ -22,7 +22,7 @@ apt_install() {
         return 1
     fi
     if [ -z "$APT_UPDATED" ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
         APT_UPDATED=1
     fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
@@ -41,13 +41,21 @@ PY
     [ ${#want[@]} -eq 0 ] && return 0
     if is_root; then
         echo "bootstrap: apt-get install ${want[*]}" >&2
-        apt_install "${want[@]}"
+        # offline or a broken mirror: say so and go on; what is missing shows later
+        # as an unavailable backend (nginx, php-fpm) or a failed uWSGI build
+        apt_install "${want[@]}" || echo "bootstrap: apt-get install ${want[*]} failed; going on without" >&2
     else
-        echo "bootstrap: missing system packages: ${want[*]} (run 'sudo apt-get install ${want[*]}' or run this script as root); the backends that need them will show as unavailable" >&2
+        echo "bootstrap: missing system packages: ${want[*]} — run 'sudo apt-get install ${want[*]}' (or this script as root)." >&2
+        echo "bootstrap: without nginx/php-fpm those backends show as unavailable; without gcc/libc6-dev/python3-dev uWSGI (a required dependency) cannot be built and set-up stops" >&2
     fi
 }
 
 python_env() {
+    # a venv left half-made by a failed first try (no pip in it) is made again
+    if [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -c 'import pip' 2>/dev/null; then
+        echo "bootstrap: $VENV has no pip (a failed earlier set-up?): making it again" >&2
+        rm -rf "$VENV"
+    fi
     if [ ! -x "$VENV/bin/python" ]; then
         # Debian's own python3 makes venvs only with python3-venv installed (its
         # ensurepip imports, but refuses to run): try, then install it and retry.

@@ -27,7 +27,7 @@ from typing import Callable
 
 import psutil
 
-from wsgicompare.backends.procutil import child_setup
+from wsgicompare.backends.procutil import child_setup, set_pdeathsig
 from wsgicompare.backends.spec import (
     Backend,
     BackendError,
@@ -531,6 +531,9 @@ def check_user_app(
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # a slow import must not outlive a wsgicompare killed while it waits (SIGTERM
+        # during planning, before any handler is installed)
+        preexec_fn=set_pdeathsig,
     ) as check:
         # short waits so that a cancel (Ctrl-C while an app imports for long) is seen at once
         while True:

@@ -204,3 +204,33 @@ def test_sigkill_during_the_third_backend_keeps_the_first_two_in_the_file(tmp_pa
     # no temp file of an interrupted write is left where the user looks (only the report)
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".wsgicompare-")] == ["partial.json"]
 
+
+
+SLOW_START_APP = """
+import sys, time
+if sys.argv and sys.argv[0] != "-c":  # the server's import sleeps; wsgicompare's import check does not
+    time.sleep(20)
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"""
+
+
+def test_sigterm_while_a_backend_is_still_starting_ends_within_5_s(tmp_path) -> None:
+    (tmp_path / "slowstart_wsgicompare.py").write_text(SLOW_START_APP)
+    out = tmp_path / "r.json"
+    proc = spawn_cli(["--backend", "waitress", "--app", "slowstart_wsgicompare:app", "-d", "2", "-o", str(out)],
+                     cwd=str(tmp_path))  # fmt: skip
+    try:
+        assert wait_for(lambda: any("waitress" in line for _, line in snapshot_tree(proc.pid).procs.values()), 30.0)
+        snap = snapshot_tree(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        proc.wait(timeout=10)
+        took = time.monotonic() - sent
+        left, ports = wait_gone(snap, GONE_WITHIN_S)
+        assert took < GONE_WITHIN_S and left == [] and ports == [], (took, left, ports)
+        assert proc.returncode == 128 + signal.SIGTERM
+    finally:
+        stop_cli(proc)

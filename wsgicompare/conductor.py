@@ -438,7 +438,8 @@ class Conductor:
         if cancel.is_set():
             return RunResult(**base, status="failed", reason="cancelled before start")
         try:
-            server = backend.start(spec.server, ready_timeout_s=self.ready_timeout_s)
+            # cancel reaches into the start: Ctrl-C while a slow app imports ends within a second
+            server = backend.start(spec.server, ready_timeout_s=self.ready_timeout_s, cancel=cancel)
         except BackendError as exc:  # BackendStartError included: nothing of it is left running
             reason = _one_line(getattr(exc, "reason", None) or exc)
             self._emit(on_tick, replace(self._phase_tick(spec, "failed"), warnings=(reason,)))
