@@ -726,7 +726,10 @@ class Conductor:
         }
         if summary.target_rate is not None:
             result.loader["target_rate"] = summary.target_rate
+            # sent on schedule per second: a slow server does not lower it, a late loader does
             result.loader["achieved_rate"] = round(summary.achieved_rate or 0.0, 1)
+            for key in ("scheduled", "sent_late", "backlogged", "unsent"):
+                result.loader[key] = int(getattr(summary, key, 0) or 0)
         if summary.notes:
             result.loader["notes"] = list(summary.notes)
         result.tcp = tcp

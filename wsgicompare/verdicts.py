@@ -75,7 +75,8 @@ def unanswered(r: RunResult) -> str | None:
     # a time-bound load drops what is still in flight at its end (like wrk): normally
     # at most one request per connection, a sliver of the run. A large share means the
     # server stalled, and those requests are in no latency figure.
-    dropped = int(r.loader.get("in_flight_dropped", 0) or 0)
+    # open loop adds the requests due but never sent: every connection was still busy
+    dropped = int(r.loader.get("in_flight_dropped", 0) or 0) + int(r.loader.get("unsent", 0) or 0)
     sent = r.requests + dropped
     if dropped <= 0 or dropped < UNANSWERED_SHARE * sent:
         return None
