@@ -61,6 +61,23 @@ def split_evenly(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
+#: bytes of a response's first chunk kept to tell, at a close, whether its body was
+#: delimited by the close (a header block longer than this counts as cut short)
+_HEAD_KEPT = 2048
+
+
+def _body_ends_at_close(head: bytes | None) -> bool:
+    """Whether a response whose headers start ``head`` has a body that only the
+    connection's close ends: neither Content-Length nor Transfer-Encoding."""
+    if not head:
+        return False
+    end = head.find(b"\r\n\r\n")
+    if end < 0:
+        return False  # header block not all in view: do not guess
+    block = head[:end].lower()
+    return b"\ncontent-length:" not in block and b"\ntransfer-encoding:" not in block
+
+
 def build_request(profile: LoadProfile) -> bytes:
     """The one GET request every client sends, encoded once."""
     parts = urlsplit(profile.url)
@@ -164,6 +181,9 @@ class Link(asyncio.Protocol):
             # bytes nobody asked for: not a response to count; drop the connection
             client.drop_connection(abort=True)
             return
+        if client.got == 0:
+            # the start of the response, kept (bounded) in case its body ends at the close
+            client.head = data[:_HEAD_KEPT]
         client.got += len(data)
         try:
             client.parser.feed_data(data)
@@ -187,7 +207,7 @@ class Client:
     __slots__ = (
         "worker", "state", "link", "transport", "parser", "has_request", "t_intended", "t_sent",
         "acc", "got", "responses_on_link", "resent", "keep_alive", "status", "reps_issued",
-        "retired", "connect_task", "think_handle",
+        "retired", "connect_task", "think_handle", "head",
     )
 
     def __init__(self, worker: "Worker") -> None:
@@ -209,6 +229,7 @@ class Client:
         self.retired = False
         self.connect_task: asyncio.Task | None = None
         self.think_handle: asyncio.TimerHandle | None = None
+        self.head: bytes | None = None  # start of the current response (see _body_ends_at_close)
 
     # -- sending ----------------------------------------------------------------------
     def issue(self, t_intended: float, now: float, acc: Accumulator) -> None:
@@ -217,6 +238,7 @@ class Client:
         self.t_sent = now
         self.acc = acc
         self.resent = False
+        self.status = 0  # no header of this request's response seen yet
         state = self.state
         if state == IDLE:
             self.state = BUSY
@@ -311,6 +333,12 @@ class Client:
                 self.acc.reconnects += 1
                 self.resent = True
                 self.connect()
+                return
+            if exc is None and self.status and _body_ends_at_close(self.head):
+                # no Content-Length, not chunked (HTTP/1.0 style): the close ends the
+                # body, so this response is complete, not cut short
+                self.keep_alive = False
+                self.on_message_complete()
                 return
             self.acc.bytes += self.got
             self.fail("reset" if isinstance(exc, ConnectionResetError) else "closed_early")

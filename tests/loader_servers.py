@@ -31,6 +31,8 @@ CHUNKED = (
 )
 #: a response cut short: promises 100 bytes, sends 10, then the server closes
 MID_BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"
+#: HTTP/1.0 style: no Content-Length, the close ends the body (complete, not cut short)
+CLOSE_DELIMITED = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nthe body ends at the close\n"
 
 
 class _Handler(asyncio.Protocol):
@@ -74,6 +76,9 @@ class _Handler(asyncio.Protocol):
             transport.write(OK)
         elif kind == "midbody":
             transport.write(MID_BODY)
+            transport.close()
+        elif kind == "close_delimited":
+            transport.write(CLOSE_DELIMITED)
             transport.close()
         elif kind == "close_each":
             # keep-alive response (HTTP/1.1, no Connection: close), then close anyway,

@@ -116,6 +116,17 @@ def test_close_in_the_middle_of_the_body_is_closed_early() -> None:
     assert summary.responses == 0
 
 
+def test_a_body_that_ends_at_the_close_is_a_complete_response() -> None:
+    """HTTP/1.0 style, no Content-Length: the close is the end of the body, not a cut."""
+    from loader_servers import CLOSE_DELIMITED
+
+    with serve("close_delimited") as server:
+        summary = run_load(profile(server.url, requests=30))
+    assert errors_of(summary) == {}
+    assert summary.status["2xx"] == 30 and summary.responses == 30
+    assert summary.bytes == 30 * len(CLOSE_DELIMITED)
+
+
 def test_closed_port_is_refused() -> None:
     summary = run_load(profile(f"http://127.0.0.1:{closed_port()}/", requests=25))
     assert errors_of(summary) == {"refused": 25}
