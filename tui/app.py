@@ -327,6 +327,8 @@ class WsgiCompareApp(App[int]):
         self._field_errors: dict[str, str] = {}
         #: set to end the current load (x), or everything (quit)
         self._cancel_load = threading.Event()
+        #: set once, on quit: also ends a manual start still waiting for its server
+        self._quit_event = threading.Event()
         #: servers started with `s` (not by a run), by backend id
         self._servers: dict[str, Any] = {}
         self._servers_lock = threading.Lock()
@@ -814,7 +816,8 @@ class WsgiCompareApp(App[int]):
             from wsgicompare.backends import BackendError, get_backend
 
             try:
-                server = get_backend(backend).start(config)
+                # quitting cancels a slow start at once instead of waiting out its ready timeout
+                server = get_backend(backend).start(config, cancel=self._quit_event)
             except BackendError as exc:
                 self.post_message(BackendStateChanged(backend, "failed", _one_line(exc)))
                 return
@@ -1017,6 +1020,7 @@ class WsgiCompareApp(App[int]):
     def stop_everything(self, timeout_s: float = 30.0) -> None:
         """Idempotent, blocking: cancel the load, stop every server we started, wait for workers."""
         self._quitting = True
+        self._quit_event.set()
         self._cancel_load.set()
         with self._servers_lock:
             servers = list(self._servers.items())
