@@ -9,7 +9,7 @@ import html
 from typing import Any
 
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
-from wsgicompare.export.md import best_runs, ordered
+from wsgicompare.export.md import best_runs, new_verdicts, ordered
 from wsgicompare.results import SCHEMA, RunResult
 
 _CSS = """
@@ -82,7 +82,7 @@ def _table(results: list[RunResult]) -> str:
     for r in ordered(results):
         lat = r.latency_ms
         cls = "best" if id(r) in best else r.status
-        notes = ([r.reason] if r.reason else []) + [v for v in r.verdicts if v != r.reason]
+        notes = ([r.reason] if r.reason else []) + new_verdicts(r)
         cells = [
             (f"<code>{html.escape(r.backend)}</code>" + (" ★" if id(r) in best else ""), ""),
             (html.escape(r.workload), ""),
@@ -118,6 +118,7 @@ def render(results: list[RunResult], meta: dict[str, Any]) -> str:
         f"<li>pinning: loader {describe_cpus(pinning.get('loader_cpus'))} · "
         f"server {describe_cpus(pinning.get('server_cpus'))}</li>",
         f"<li>load: {html.escape(describe_load(load))}</li>",
+        *([f"<li>target: {html.escape(str(load['url']))}</li>"] if load.get("url") else []),
         "</ul>",
         "<h2>Comparison</h2>",
         _table(results),

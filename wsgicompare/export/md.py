@@ -32,13 +32,18 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def new_verdicts(r: RunResult) -> list[str]:
+    """The verdicts, less one that restates the reason ("server crashed at t=…"):
+    shown next to the reason it would say the same thing twice."""
+    said = r.reason.split(":")[0] if r.reason else None
+    return [v for v in r.verdicts if not (said and said in v)]
+
+
 def _notes(r: RunResult) -> str:
     notes = []
     if r.status != "ok":
         notes.append(f"**{r.status}**" + (f": {r.reason}" if r.reason else ""))
-    # a verdict that restates the reason ("server crashed at t=…") would say it twice
-    said = r.reason.split(":")[0] if r.reason else None
-    notes.extend(v for v in r.verdicts if not (said and said in v))
+    notes.extend(new_verdicts(r))
     if r.repeat.get("n", 1) > 1:
         rep = r.repeat
         notes.append(
