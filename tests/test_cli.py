@@ -376,3 +376,15 @@ def test_plan_for_url_starts_nothing_and_keeps_the_path():
     (spec,) = plan.specs
     assert spec.is_url and spec.server is None and spec.load.url == "http://localhost:8080/api/ping?x=1"
     assert spec.workload == "/api/ping" and plan.meta["load"]["url"] == spec.load.url
+
+
+def test_the_apps_refresh_and_theme_are_options_and_reach_the_app():
+    from wsgicompare.tui.app import options_from
+
+    o = parse_options(["--theme", "light", "--refresh-hz", "2"])
+    assert (o.theme, o.refresh_hz, o.headless) == ("light", 2.0, False)  # still opens the app
+    app_options = options_from(o)
+    assert (app_options.theme, app_options.refresh_hz) == ("light", 2.0)
+    for bad in (["--theme", "blue"], ["--refresh-hz", "0"], ["--refresh-hz", "100"]):
+        with pytest.raises(OptionError):
+            parse_options(bad)

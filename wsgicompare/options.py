@@ -186,6 +186,10 @@ class Options:
     port: int | None = None
     #: most seconds to wait between runs for the previous port's sockets to drain
     settle_max: float | None = None
+    #: the app's screen refreshes per second (None: 4)
+    refresh_hz: float | None = None
+    #: the app's colours: "dark" or "light" (None: dark)
+    theme: str | None = None
     #: write these options to a TOML scenario file and exit
     save_config: str | None = None
     #: print the backend catalog and exit
@@ -271,6 +275,12 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "port", parse_int(name, value, 1, 65535)
     if name == "settle-max":
         return "settle_max", parse_duration(name, value, high=600, zero_ok=True)
+    if name == "refresh-hz":
+        return "refresh_hz", parse_float(name, value, 0.5, 30.0)
+    if name == "theme":
+        if value not in ("dark", "light"):
+            raise OptionError(f"--theme must be dark or light, got {value!r}")
+        return "theme", value
     raise OptionError(f"unknown option {name!r}")
 
 
@@ -336,6 +346,8 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("-o", "--output"), "output", {"metavar": "PATH", "help": "write the export here (default stdout)"}),
     (("--port",), "port", {"metavar": "PORT", "help": "public port of a single backend"}),
     (("--settle-max",), "settle-max", {"metavar": "DUR", "help": "most wait between runs for sockets to drain (default 10s)"}),
+    (("--refresh-hz",), "refresh-hz", {"metavar": "HZ", "help": "the app's screen refreshes per second (default 4)"}),
+    (("--theme",), "theme", {"metavar": "NAME", "help": "the app's colours: dark or light (default dark)"}),
     (("--config",), "config", {"metavar": "FILE", "help": "TOML scenario file with these option names"}),
     (("--save-config",), "save-config", {"metavar": "FILE", "help": "write the options as a TOML scenario and exit"}),
     (("--list-backends",), "list-backends", {"action": "store_const", "const": True, "help": "print the backend catalog"}),
@@ -533,6 +545,7 @@ def to_config(o: Options) -> dict[str, Any]:
         "rate": o.rate, "warmup": o.warmup, "timeout": o.timeout, "delay": o.delay, "repeat": o.repeat,
         "workers": o.workers, "threads": o.threads, "loader-procs": o.loader_procs, "app": o.app,
         "path": o.path, "url": o.url, "output": o.output, "port": o.port, "settle-max": o.settle_max,
+        "refresh-hz": o.refresh_hz, "theme": o.theme,
     }  # fmt: skip
     for name, value in scalar.items():
         if value is not None and not (name == "repeat" and value == 1):
