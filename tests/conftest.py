@@ -11,23 +11,7 @@ import time
 
 import psutil
 import pytest
-
-_LONG_LIVED = ("wsgicompare.backends.reaper", "multiprocessing.resource_tracker", "multiprocessing.forkserver")
-
-
-def _stray_descendants() -> list[psutil.Process]:
-    strays = []
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            cmdline = " ".join(proc.cmdline())
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                continue
-        except psutil.Error:
-            continue
-        if any(name in cmdline for name in _LONG_LIVED):
-            continue
-        strays.append(proc)
-    return strays
+from process_support import stray_descendants as _stray_descendants
 
 
 @pytest.fixture(scope="module", autouse=True)

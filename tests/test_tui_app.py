@@ -10,6 +10,7 @@ import dataclasses
 import time
 
 import psutil
+from process_support import stray_descendants
 import pytest
 
 from textual import events
@@ -50,18 +51,7 @@ def select(app: WsgiCompareApp, backend: str) -> None:
 
 def server_processes() -> list[psutil.Process]:
     """Descendants of this test process, without the long-lived helpers (reaper, resource tracker)."""
-    out = []
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            cmdline = " ".join(proc.cmdline())
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                continue
-        except psutil.Error:
-            continue
-        if "reaper" in cmdline or "resource_tracker" in cmdline or "forkserver" in cmdline:
-            continue
-        out.append(proc)
-    return out
+    return stray_descendants()
 
 
 async def test_start_and_stop_a_real_backend_with_s():
