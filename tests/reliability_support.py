@@ -4,12 +4,16 @@ that every process and port is gone afterwards. Real processes only, loopback on
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import signal
 import socket
 import subprocess
+import struct
 import sys
+import termios
 import threading
 import time
 from dataclasses import dataclass, field
@@ -299,3 +303,65 @@ def classified(run: dict) -> None:
     assert set(run["responses"]) <= STATUS_CLASSES, run["responses"]
     assert sum(run["responses"].values()) + sum(run["errors"].values()) == run["requests"], run
     assert run["failures"] == run["requests"] - run["responses"].get("2xx", 0), run
+
+
+# -- the terminal app on a pseudo-terminal -------------------------------------------------
+
+
+def _own_terminal() -> None:
+    """In the child: a new session whose controlling terminal is the pty on fd 0, as a
+    shell in a terminal window sets it up; closing the pty then sends it SIGHUP."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class TerminalApp:
+    """The real app (`python -m wsgicompare ARGS`, no run options) on a pseudo-terminal
+    of ``size`` (columns, rows): what it draws collects in ``screen``, ``press`` types."""
+
+    def __init__(self, args: list[str], size: tuple[int, int] = (160, 48)) -> None:
+        master, slave = pty.openpty()
+        cols, rows = size
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        env["TERM"] = "xterm-256color"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "wsgicompare", *args],
+            stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env,
+            preexec_fn=_own_terminal,
+        )  # fmt: skip
+        os.close(slave)
+        self.master: int | None = master
+        self.screen = bytearray()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        while self.master is not None:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.screen.extend(data)
+
+    def press(self, keys: bytes) -> None:
+        assert self.master is not None
+        os.write(self.master, keys)
+
+    def hang_up(self) -> None:
+        """Close the terminal: the kernel sends SIGHUP to the app's session."""
+        master, self.master = self.master, None
+        if master is not None:
+            os.close(master)
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+
+    def close(self) -> None:
+        """A test's cleanup: kill the app and everything under it, close the terminal."""
+        stop_cli(self.proc)
+        self.hang_up()

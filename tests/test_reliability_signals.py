@@ -5,27 +5,20 @@ disk, and the file is never seen half-written."""
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import pty
 import signal
-import struct
 import subprocess
-import sys
-import termios
 import threading
 import time
 
 import pytest
 
 from reliability_support import (
-    ROOT,
-    cli_env,
     load_running,
     read_json_export,
     server_root,
     snapshot_tree,
+    TerminalApp,
     spawn_cli,
     stop_cli,
     wait_for,
@@ -95,53 +88,10 @@ def test_headless_run_interrupted_leaves_nothing_behind(tmp_path, sig) -> None:
 # -- the terminal app ---------------------------------------------------------------------
 
 
-class PtyApp:
-    """The terminal app (`python -m wsgicompare`, no run options) on a pseudo-terminal."""
-
-    def __init__(self, args: list[str]) -> None:
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
-        env = cli_env(TERM="xterm-256color")
-        env.pop("NO_COLOR", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wsgicompare", *args],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,  # the pty becomes its terminal, not the test's
-        )
-        os.close(slave)
-        self.master = master
-        self.screen = bytearray()
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self.screen.extend(data)
-
-    def press(self, keys: bytes) -> None:
-        os.write(self.master, keys)
-
-    def close(self) -> None:
-        stop_cli(self.proc)
-        try:
-            os.close(self.master)
-        except OSError:
-            pass
-
-
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 def test_tui_interrupted_mid_load_leaves_nothing_behind(sig) -> None:
     # the first row of the backend table (flask-dev) is selected; `l` loads it for 30 s
-    app = PtyApp(["-d", "30", "-c", "8", "--warmup", "0"])
+    app = TerminalApp(["-d", "30", "-c", "8", "--warmup", "0"], size=(140, 40))
     try:
         assert wait_for(lambda: b"flask-dev" in app.screen, 30), "the app did not draw its table"
         time.sleep(0.5)

@@ -15,7 +15,6 @@ import pytest
 
 from textual import events
 
-from wsgicompare.results import RunResult
 from wsgicompare.tui.app import AppOptions, WsgiCompareApp
 from wsgicompare.tui.model import LoadSettings
 
