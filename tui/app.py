@@ -28,6 +28,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
 
 from wsgicompare.results import RunResult, Tick
+from wsgicompare.signals import set_from_signal_handler
 
 from .model import (
     FALLBACK_WORKLOADS,
@@ -1125,7 +1126,7 @@ def run_app(options: Any = None) -> int:
     app = WsgiCompareApp(options)
 
     def on_signal(signum: int, frame: Any) -> None:
-        app._cancel_load.set()
+        set_from_signal_handler(app._cancel_load)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from wsgicompare.options import (Options, OptionError, check_output, check_replaceable, dump_toml, parse_options,
                                  to_config)
 from wsgicompare.results import RunResult, Tick
+from wsgicompare.signals import set_from_signal_handler
 
 PROG = "wsgicompare"
 
@@ -250,7 +251,7 @@ class _Interrupt:
         if self.signum is not None:
             raise KeyboardInterrupt
         self.signum = signum
-        self.cancel.set()
+        set_from_signal_handler(self.cancel)
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
