@@ -6,6 +6,13 @@ Hot path (keep-alive, closed loop): ``Link.data_received`` → ``parser.feed_dat
 request is written from inside that callback. No task, no future, no allocation
 per request beyond one int appended to an ``array('q')``.
 
+A connection that carries one request only (``--no-keepalive``, or a server that
+closes after every response) skips the transport: a plain non-blocking socket in the
+worker's own epoll set (``Shot``), written right after ``connect()`` and closed from
+the response callback. uvloop's connect path costs about twice wrk's CPU per
+connection and closes a socket only on the loop's next turn; against a server that
+waits for the client's FIN (gunicorn's sync worker) that showed as a slower server.
+
 Runs only in a child process started by ``LoadRun`` (spawn); never import it for
 its side effects in the UI process.
 """
@@ -18,6 +25,7 @@ import errno
 import os
 import random
 import resource
+import select
 import signal
 import socket
 import sys
@@ -60,6 +68,9 @@ def split_evenly(total: int, parts: int) -> list[int]:
     base, extra = divmod(total, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
+
+#: bytes one recv() asks for on a one-shot connection
+RECV_SIZE = 64 * 1024  # below malloc's mmap threshold: a larger buffer costs mmap + munmap per read
 
 #: bytes of a response's first chunk kept to tell, at a close, whether its body was
 #: delimited by the close (a header block longer than this counts as cut short)
@@ -154,6 +165,14 @@ def _encode(values: array) -> tuple[bytes, bytes, int, int, int]:
     return slots.astype(np.uint16).tobytes(), counts.astype(np.uint32).tobytes(), lo, hi, total
 
 
+_libc_shutdown = ctypes.CDLL(None, use_errno=True).shutdown
+
+
+def _socket_fd(transport: asyncio.BaseTransport) -> int:
+    sock = transport.get_extra_info("socket")
+    return -1 if sock is None else sock.fileno()
+
+
 class Link(asyncio.Protocol):
     """The protocol of one TCP connection. Tiny and per connection, so a late
     callback from a connection the client already gave up (timed out, closed)
@@ -175,22 +194,8 @@ class Link(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         client = self.client
-        if client.link is not self:
-            return
-        if client.state != BUSY:
-            # bytes nobody asked for: not a response to count; drop the connection
-            client.drop_connection(abort=True)
-            return
-        if client.got == 0:
-            # the start of the response, kept (bounded) in case its body ends at the close
-            client.head = data[:_HEAD_KEPT]
-        client.got += len(data)
-        try:
-            client.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            client.fail("protocol")
-        except httptools.HttpParserError:
-            client.fail("protocol")
+        if client.link is self:
+            client.on_data(data)
 
     def eof_received(self) -> bool | None:
         return False  # close our side too; connection_lost tells the client
@@ -201,19 +206,81 @@ class Link(asyncio.Protocol):
             client.on_lost(exc)
 
 
+class Shot:
+    """A connection for one request on a plain non-blocking socket, watched by the
+    worker's own epoll set (see the module's doc). The request is written right after
+    ``connect()`` (on loopback the handshake is usually done by then), else once the
+    socket turns writable; the socket is closed, and leaves the epoll set, as soon as
+    the response is complete."""
+
+    __slots__ = ("client", "sock", "fd", "unsent")
+
+    def __init__(self, client: "Client", sock: socket.socket) -> None:
+        self.client = client
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.unsent = b""  # request bytes not yet written
+
+    def write(self, data: bytes) -> bool:
+        """Write ``data`` (what is left of it later); True once all is out."""
+        try:
+            n = self.sock.send(data)
+        except BlockingIOError:  # still connecting (or a full buffer): wait for writable
+            n = 0
+        self.unsent = data[n:]
+        return not self.unsent
+
+    def on_event(self, events: int) -> None:
+        client = self.client
+        if client.link is not self:
+            return
+        if client.state == CONNECTING:
+            err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                client.on_connect_failed(OSError(err, os.strerror(err)))
+                return
+            try:
+                sent = self.write(self.unsent)
+            except OSError as exc:
+                client.on_connect_failed(exc)
+                return
+            if sent:
+                client.state = BUSY
+                client.worker.epoll.modify(self.fd, select.EPOLLIN)
+            return
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.close()
+            client.on_lost(exc)
+            return
+        if data:
+            client.on_data(data)
+        else:
+            self.close()
+            client.on_lost(None)
+
+    def close(self) -> None:
+        """Close the socket (it leaves the epoll set with it); further events are stale."""
+        self.client.worker.shots.pop(self.fd, None)
+        self.sock.close()
+
+
 class Client:
     """One simulated client: one connection at a time, one request at a time."""
 
     __slots__ = (
         "worker", "state", "link", "transport", "parser", "has_request", "t_intended", "t_sent",
         "acc", "got", "responses_on_link", "resent", "keep_alive", "status", "reps_issued",
-        "retired", "connect_task", "think_handle", "head",
+        "retired", "connect_task", "think_handle", "head", "fd", "one_shot",
     )
 
     def __init__(self, worker: "Worker") -> None:
         self.worker = worker
         self.state = CLOSED
-        self.link: Link | None = None
+        self.link: Link | Shot | None = None
         self.transport: asyncio.Transport | None = None
         self.parser: Any = None
         self.has_request = False  # a request is being (re)sent or awaits its response
@@ -230,6 +297,10 @@ class Client:
         self.connect_task: asyncio.Task | None = None
         self.think_handle: asyncio.TimerHandle | None = None
         self.head: bytes | None = None  # start of the current response (see _body_ends_at_close)
+        self.fd = -1  # the current transport's socket, to send the FIN at once (see drop_connection)
+        # the next connection carries one request only: always with --no-keepalive; with
+        # keep-alive once the server said it closes after each response (see Shot)
+        self.one_shot = not worker.keepalive
 
     # -- sending ----------------------------------------------------------------------
     def issue(self, t_intended: float, now: float, acc: Accumulator) -> None:
@@ -249,9 +320,48 @@ class Client:
 
     def connect(self) -> None:
         self.state = CONNECTING
+        if self.one_shot:
+            self._open_shot()
+            return
         link = Link(self)
         self.link = link
         self.connect_task = self.worker.loop.create_task(self._open(link))
+
+    def _open_shot(self) -> None:
+        worker = self.worker
+        try:
+            sock = socket.socket(worker.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        except OSError as exc:  # EMFILE, ENFILE, ENOBUFS
+            self.on_connect_failed(exc)
+            return
+        shot = Shot(self, sock)
+        self.link = shot
+        worker.shots[shot.fd] = shot
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            err = sock.connect_ex(worker.address)
+            if err and err != errno.EINPROGRESS:
+                raise OSError(err, os.strerror(err))  # OSError picks the subclass (refused…)
+            self.parser = httptools.HttpResponseParser(self)
+            self.responses_on_link = 0
+            self.got = 0
+            if shot.write(worker.request):  # connect() is only ever called with a request
+                self.state = BUSY
+                worker.epoll.register(shot.fd, select.EPOLLIN)
+            else:
+                worker.epoll.register(shot.fd, select.EPOLLOUT)
+        except OSError as exc:
+            self.on_connect_failed(exc)
+
+    def on_connect_failed(self, exc: OSError) -> None:
+        """A one-shot connection could not be opened or its connect failed."""
+        link = self.link
+        if isinstance(link, Shot):
+            link.close()
+        self.link = None
+        self.state = CLOSED
+        kind = self.worker.classify_connect_error(exc)
+        self.fail(kind, backoff=kind == "other")
 
     async def _open(self, link: Link) -> None:
         worker = self.worker
@@ -282,6 +392,7 @@ class Client:
 
     def on_connected(self, transport: asyncio.Transport) -> None:
         self.transport = transport
+        self.fd = _socket_fd(transport)
         self.parser = httptools.HttpResponseParser(self)
         self.responses_on_link = 0
         self.state = IDLE
@@ -289,6 +400,23 @@ class Client:
             self.state = BUSY
             self.got = 0
             transport.write(self.worker.request)
+
+    def on_data(self, data: bytes) -> None:
+        """Bytes read from the current connection (either kind)."""
+        if self.state != BUSY:
+            # bytes nobody asked for: not a response to count; drop the connection
+            self.drop_connection(abort=True)
+            return
+        if self.got == 0:
+            # the start of the response, kept (bounded) in case its body ends at the close
+            self.head = data[:_HEAD_KEPT]
+        self.got += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.fail("protocol")
+        except httptools.HttpParserError:
+            self.fail("protocol")
 
     # -- parser callbacks (called from inside feed_data) --------------------------------
     def on_headers_complete(self) -> None:
@@ -299,6 +427,12 @@ class Client:
 
     def on_message_complete(self) -> None:
         now = _monotonic()
+        worker = self.worker
+        reuse = self.keep_alive and worker.keepalive and self.transport is not None
+        if not reuse:
+            self.drop_connection()  # first: a server may wait for our FIN (see there)
+        if worker.keepalive:
+            self.one_shot = not self.keep_alive  # what the server does decides the next connection
         acc = self.acc
         acc.lat.append(int((now - self.t_intended) * 1e6))
         if acc.lat_unc is not None:
@@ -311,11 +445,8 @@ class Client:
         acc.bytes += self.got
         self.has_request = False
         self.responses_on_link += 1
-        worker = self.worker
-        if self.keep_alive and worker.keepalive:
+        if reuse:
             self.state = IDLE
-        else:
-            self.drop_connection()
         worker.next_request(self, now)
 
     # -- failures -----------------------------------------------------------------------
@@ -360,14 +491,25 @@ class Client:
             worker.next_request(self, _monotonic())
 
     def drop_connection(self, abort: bool = False) -> None:
-        """Forget the current connection (its late callbacks are ignored) and close it."""
-        self.link = None
+        """Forget the current connection (its late callbacks are ignored) and close it.
+
+        The FIN goes out now, from this callback: ``transport.close()`` closes the socket
+        only on the loop's next turn, and a server that lingers for the client's FIN
+        before it takes the next connection (gunicorn's sync worker: ``shutdown(SHUT_WR)``,
+        then wait until the client closes) would sit idle that long on every request and
+        be measured slower than it is. wrk, too, closes from its response callback."""
+        link, self.link = self.link, None
         self.state = CLOSED
         transport, self.transport = self.transport, None
-        if transport is not None:
+        fd, self.fd = self.fd, -1
+        if isinstance(link, Shot):
+            link.close()  # close() itself sends the FIN at once
+        elif transport is not None:
             if abort:
                 transport.abort()
             else:
+                if fd >= 0:
+                    _libc_shutdown(fd, socket.SHUT_WR)  # a failure (peer gone) changes nothing
                 transport.close()
         task, self.connect_task = self.connect_task, None
         if task is not None and not task.done():
@@ -383,7 +525,11 @@ class Worker:
         self.pipe = pipe
         self.host = host
         self.port = port
+        self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.address = (host, port)
         self.loop = asyncio.get_running_loop()
+        self.epoll = select.epoll()  # one-shot connections (Shot); one reader on the loop
+        self.shots: dict[int, Shot] = {}
         self.request = build_request(profile)
         self.keepalive = profile.keepalive
         self.open_loop = profile.rate is not None
@@ -446,6 +592,7 @@ class Worker:
         self.lag_timer = loop.call_later(LAG_PROBE_S, self._probe_lag)
         self.sweep_timer = loop.call_later(self._sweep_every_s(), self._sweep)
         loop.add_reader(self.pipe.fileno(), self._on_parent)
+        loop.add_reader(self.epoll.fileno(), self._on_shots)
         if self.active == 0 or self.requests_left == 0:
             for client in self.clients:
                 client.retired = True
@@ -462,6 +609,16 @@ class Worker:
             await self.done
         finally:
             loop.remove_reader(self.pipe.fileno())
+            loop.remove_reader(self.epoll.fileno())
+            self.epoll.close()
+
+    def _on_shots(self) -> None:
+        """The epoll set of the one-shot connections has events: handle them all."""
+        shots = self.shots
+        for fd, events in self.epoll.poll(0):
+            shot = shots.get(fd)
+            if shot is not None:  # else closed earlier in this batch: a stale event
+                shot.on_event(events)
 
     def next_request(self, client: Client, now: float) -> None:
         """Give ``client`` its next request, or retire it when the stop rule says so."""

@@ -31,6 +31,8 @@ CHUNKED = (
 )
 #: a response cut short: promises 100 bytes, sends 10, then the server closes
 MID_BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"
+#: a server that says it closes, and does
+SAYS_CLOSE = _response(extra="Connection: close\r\n")
 #: HTTP/1.0 style: no Content-Length, the close ends the body (complete, not cut short)
 CLOSE_DELIMITED = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nthe body ends at the close\n"
 
@@ -79,6 +81,9 @@ class _Handler(asyncio.Protocol):
             transport.close()
         elif kind == "close_delimited":
             transport.write(CLOSE_DELIMITED)
+            transport.close()
+        elif kind == "says_close":
+            transport.write(SAYS_CLOSE)
             transport.close()
         elif kind == "close_each":
             # keep-alive response (HTTP/1.1, no Connection: close), then close anyway,
@@ -156,6 +161,59 @@ def serve(kind: str, **options: float) -> Iterator[TestServer]:
         yield server
     finally:
         server.stop()
+
+
+class BacklogServer:
+    """A listening socket with the smallest backlog, in its own thread, that takes one
+    connection every ``accept_every_s`` (never, with None) and answers it with one
+    response and a close. Connects beyond its queue stay in SYN-SENT until the kernel
+    retries their SYN (1 s, 3 s, ...): the path where a connect does not complete at once."""
+
+    def __init__(self, accept_every_s: float | None) -> None:
+        self.accept_every_s = accept_every_s
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.answered = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-backlog-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def _run(self) -> None:
+        if self.accept_every_s is None:
+            self._stop.wait()
+            return
+        self.sock.settimeout(0.05)
+        while not self._stop.wait(self.accept_every_s):
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # nothing waiting (timeout)
+                continue
+            with conn:
+                conn.settimeout(2.0)
+                data = b""
+                with contextlib.suppress(OSError):
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    if b"\r\n\r\n" in data:
+                        conn.sendall(SAYS_CLOSE)
+                        self.answered += 1
+
+    def __enter__(self) -> "BacklogServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.sock.close()
 
 
 def closed_port() -> int:

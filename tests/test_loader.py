@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-from tests.loader_servers import CHUNKED, OK, closed_port, serve
+from tests.loader_servers import CHUNKED, OK, SAYS_CLOSE, BacklogServer, closed_port, serve
 from wsgicompare.loader import LoadProfile, LoadProfileError, LoadRun, LoadSummary, LoadTick, run_load
 
 
@@ -40,12 +40,18 @@ def loader_children() -> list[psutil.Process]:
     return found
 
 
+#: every outcome is checked on both connection paths: keep-alive connections on the
+#: loop's transports, and --no-keepalive's one-request sockets (loader/worker.py, Shot)
+both_paths = pytest.mark.parametrize("keepalive", [True, False], ids=["keep-alive", "no-keepalive"])
+
+
 # -- what the numbers say ------------------------------------------------------------------------
 
 
-def test_fixed_delay_server_gives_its_delay_as_p50() -> None:
+@both_paths
+def test_fixed_delay_server_gives_its_delay_as_p50(keepalive: bool) -> None:
     with serve("delay", delay_s=0.020) as server:
-        summary = run_load(profile(server.url, concurrency=4, duration_s=1.5))
+        summary = run_load(profile(server.url, concurrency=4, duration_s=1.5, keepalive=keepalive))
     assert summary.fatal is None
     assert summary.status["2xx"] > 100
     assert errors_of(summary) == {}
@@ -56,9 +62,10 @@ def test_fixed_delay_server_gives_its_delay_as_p50() -> None:
     assert summary.latency_uncorrected is None
 
 
-def test_500_answers_are_responses_not_errors() -> None:
+@both_paths
+def test_500_answers_are_responses_not_errors(keepalive: bool) -> None:
     with serve("500") as server:
-        summary = run_load(profile(server.url, requests=60))
+        summary = run_load(profile(server.url, requests=60, keepalive=keepalive))
     assert summary.status == {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 60}
     assert errors_of(summary) == {}
     assert summary.requests == 60
@@ -67,9 +74,10 @@ def test_500_answers_are_responses_not_errors() -> None:
     assert summary.rps > 0 and summary.rps_2xx == 0
 
 
-def test_reset_server_gives_reset_errors_and_no_throughput() -> None:
+@both_paths
+def test_reset_server_gives_reset_errors_and_no_throughput(keepalive: bool) -> None:
     with serve("reset") as server:
-        summary = run_load(profile(server.url, requests=40))
+        summary = run_load(profile(server.url, requests=40, keepalive=keepalive))
     assert errors_of(summary) == {"reset": 40}
     assert summary.responses == 0
     assert summary.rps == 0.0
@@ -91,17 +99,18 @@ def test_errors_never_count_as_throughput() -> None:
         assert tick.rps * tick.interval_s == pytest.approx(tick.responses)
 
 
-def test_silent_server_times_out_and_the_run_ends_on_time() -> None:
+@both_paths
+def test_silent_server_times_out_and_the_run_ends_on_time(keepalive: bool) -> None:
     with serve("silent") as server:
         began = time.monotonic()
-        summary = run_load(profile(server.url, concurrency=2, requests=4, timeout_s=0.3))
+        summary = run_load(profile(server.url, concurrency=2, requests=4, timeout_s=0.3, keepalive=keepalive))
         took_s = time.monotonic() - began
     assert errors_of(summary) == {"read_timeout": 4}
     # 2 rounds of 0.3 s (+ sweep granularity), plus process start-up
     assert took_s < 6.0
     with serve("silent") as server:
         began = time.monotonic()
-        summary = run_load(profile(server.url, concurrency=3, duration_s=1.0, timeout_s=0.4))
+        summary = run_load(profile(server.url, concurrency=3, duration_s=1.0, timeout_s=0.4, keepalive=keepalive))
         took_s = time.monotonic() - began
     assert summary.errors["read_timeout"] >= 3
     assert summary.responses == 0
@@ -109,28 +118,67 @@ def test_silent_server_times_out_and_the_run_ends_on_time() -> None:
     assert took_s < 6.0
 
 
-def test_close_in_the_middle_of_the_body_is_closed_early() -> None:
+@both_paths
+def test_close_in_the_middle_of_the_body_is_closed_early(keepalive: bool) -> None:
     with serve("midbody") as server:
-        summary = run_load(profile(server.url, requests=30))
+        summary = run_load(profile(server.url, requests=30, keepalive=keepalive))
     assert errors_of(summary) == {"closed_early": 30}
     assert summary.responses == 0
 
 
-def test_a_body_that_ends_at_the_close_is_a_complete_response() -> None:
+@both_paths
+def test_a_body_that_ends_at_the_close_is_a_complete_response(keepalive: bool) -> None:
     """HTTP/1.0 style, no Content-Length: the close is the end of the body, not a cut."""
     from loader_servers import CLOSE_DELIMITED
 
     with serve("close_delimited") as server:
-        summary = run_load(profile(server.url, requests=30))
+        summary = run_load(profile(server.url, requests=30, keepalive=keepalive))
     assert errors_of(summary) == {}
     assert summary.status["2xx"] == 30 and summary.responses == 30
     assert summary.bytes == 30 * len(CLOSE_DELIMITED)
 
 
-def test_closed_port_is_refused() -> None:
-    summary = run_load(profile(f"http://127.0.0.1:{closed_port()}/", requests=25))
+@both_paths
+def test_closed_port_is_refused(keepalive: bool) -> None:
+    summary = run_load(profile(f"http://127.0.0.1:{closed_port()}/", requests=25, keepalive=keepalive))
     assert errors_of(summary) == {"refused": 25}
     assert summary.rps == 0
+
+
+@both_paths
+def test_connects_the_server_never_takes_are_connect_timeouts(keepalive: bool) -> None:
+    """A listener with a full queue drops the SYNs: those connects never complete."""
+    with BacklogServer(accept_every_s=None) as server:
+        summary = run_load(profile(server.url, concurrency=4, requests=8, timeout_s=0.3, keepalive=keepalive))
+    errors = errors_of(summary)
+    # the one or two connections that fit the queue send their request and wait for it
+    assert set(errors) <= {"connect_timeout", "read_timeout"}
+    assert errors["connect_timeout"] >= 4
+    assert sum(errors.values()) == 8 and summary.responses == 0
+
+
+@both_paths
+def test_connects_that_complete_late_still_send_their_request(keepalive: bool) -> None:
+    """Connects beyond the queue complete only when the kernel retries their SYN: the
+    request goes out then (on the one-request path: once the socket turns writable)."""
+    with BacklogServer(accept_every_s=0.02) as server:
+        summary = run_load(profile(server.url, concurrency=6, requests=12, timeout_s=8.0, keepalive=keepalive))
+    assert errors_of(summary) == {}
+    assert summary.status["2xx"] == 12 and server.answered == 12
+    assert summary.bytes == 12 * len(SAYS_CLOSE)
+    # the late ones waited for a SYN retry (1 s): the slowest response shows it
+    assert summary.latency.max > 900_000
+
+
+def test_a_server_that_says_it_closes_gets_one_connection_per_request() -> None:
+    """Keep-alive asked, "Connection: close" answered: after the first response each
+    client opens one-request connections; that is the server's choice, not a reconnect."""
+    with serve("says_close") as server:
+        summary = run_load(profile(server.url, requests=100, concurrency=4))
+    assert errors_of(summary) == {}
+    assert summary.status["2xx"] == 100 and summary.reconnects == 0
+    assert summary.bytes == 100 * len(SAYS_CLOSE)
+    assert server.connections == 100
 
 
 def test_keepalive_server_that_closes_after_each_response_means_reconnects_not_errors() -> None:
@@ -142,9 +190,10 @@ def test_keepalive_server_that_closes_after_each_response_means_reconnects_not_e
     assert server.connections >= 150
 
 
-def test_chunked_body_counts_as_one_response_with_its_bytes() -> None:
+@both_paths
+def test_chunked_body_counts_as_one_response_with_its_bytes(keepalive: bool) -> None:
     with serve("chunked") as server:
-        summary = run_load(profile(server.url, requests=50))
+        summary = run_load(profile(server.url, requests=50, keepalive=keepalive))
     assert errors_of(summary) == {}
     assert summary.status["2xx"] == 50
     assert summary.bytes == 50 * len(CHUNKED)
