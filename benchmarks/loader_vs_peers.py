@@ -47,6 +47,11 @@ class Measurement:
         return statistics.median(self.p50_ms) if self.p50_ms else None
 
 
+def _which(tool: str) -> str | None:
+    """A tool on PATH, or beside this interpreter (locust in the project's venv)."""
+    return shutil.which(tool) or shutil.which(tool, path=os.path.dirname(sys.executable))
+
+
 def _pinned(argv: list[str]) -> list[str]:
     return ["taskset", "-c", str(LOADER_CPU), *argv]
 
@@ -146,7 +151,7 @@ def run_locust(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[fl
         locustfile = os.path.join(tmp, "locustfile.py")
         with open(locustfile, "w") as fh:
             fh.write(LOCUSTFILE.replace("PATH", repr(parts.path or "/")).replace("{headers}", headers))
-        argv = [shutil.which("locust") or "locust", "-f", locustfile, "--headless", "-u", str(c), "-r", str(c),
+        argv = [_which("locust") or "locust", "-f", locustfile, "--headless", "-u", str(c), "-r", str(c),
                 "-t", f"{max(1, round(duration_s))}s", "--host", f"{parts.scheme}://{parts.netloc}",
                 "--only-summary", "--csv", os.path.join(tmp, "stats"), "--loglevel", "ERROR"]  # fmt: skip
         _run(_pinned(argv), duration_s + 60)
@@ -181,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if (os.cpu_count() or 1) < 2:
         print("needs 2 CPUs (server on CPU 1, loaders on CPU 0)", file=sys.stderr)
         return 2
-    tools = [t for t in args.tools.split(",") if t == "loader" or shutil.which(t)]
+    tools = [t for t in args.tools.split(",") if t == "loader" or _which(t)]
     skipped = [t for t in args.tools.split(",") if t not in tools]
     if "wrk" not in tools:
         print("wrk is needed as the reference", file=sys.stderr)
@@ -189,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     modes = args.modes.split(",")
     backend_id = args.target_backend or "nginx-static"
     server, url = start_target(backend_id, args.workload)
+    # this process merges the loader's ticks: it belongs on the tools' CPU, not the server's
+    os.sched_setaffinity(0, {LOADER_CPU})
     results: dict[tuple[str, str], Measurement] = {}
     try:
         print(f"target {backend_id} {url} on CPU {SERVER_CPU}; tools on CPU {LOADER_CPU}; c={args.concurrency}, "
@@ -239,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
                 ok = ok and agree_p50
             ok = ok and agree_rps
             print(line)
+            peers = [(t, results[(t, mode)].rps_median / wrk.rps_median) for t in tools
+                     if t not in ("wrk", "loader") and (t, mode) in results and results[(t, mode)].rps_median]  # fmt: skip
+            if peers:
+                print(f"  the other tools against the same server, req/s ÷ wrk: {', '.join(f'{t} {r:.2f}' for t, r in peers)}")
         return 0 if ok else 1
     return 0
 
