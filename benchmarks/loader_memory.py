@@ -3,6 +3,7 @@
 
     python benchmarks/loader_memory.py            # 10 s and 60 s
     python benchmarks/loader_memory.py --short    # 1 s and 6 s (smoke run)
+    python benchmarks/loader_memory.py --no-keepalive   # a connection per request
 
 The loader process's RSS is sampled with psutil on every tick; the figure is the
 highest sample (the process is gone once the last tick arrives).
@@ -20,10 +21,11 @@ from wsgicompare.loader import LoadProfile, LoadRun
 BAR_MB = 20.0
 
 
-def loader_rss_mb(url: str, duration_s: float, concurrency: int) -> tuple[float, int]:
+def loader_rss_mb(url: str, duration_s: float, concurrency: int, keepalive: bool = True) -> tuple[float, int]:
     """Highest RSS (MB) of the loader process over one run, and the requests it made."""
     peak_mb = 0.0
-    run = LoadRun(LoadProfile(url=url, concurrency=concurrency, duration_s=duration_s, cpus=(0,), max_wall_s=duration_s + 60))
+    profile = LoadProfile(url=url, concurrency=concurrency, duration_s=duration_s, keepalive=keepalive, cpus=(0,), max_wall_s=duration_s + 60)
+    run = LoadRun(profile)
     with run:
         run.start()
         procs = [psutil.Process(pid) for pid in run.pids]
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--short", action="store_true", help="1 s and 6 s instead of 10 s and 60 s")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--no-keepalive", action="store_true", help="Connection: close, a connection per request")
     args = parser.parse_args(argv)
     short_s, long_s = (1.0, 6.0) if args.short else (10.0, 60.0)
 
@@ -51,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     server = get_backend("nginx-static").start(ServerConfig(workers=1, threads=1, cpus=(1,)))
     try:
         url = server.url + WORKLOADS["hello"].path
-        short_mb, short_n = loader_rss_mb(url, short_s, args.concurrency)
-        long_mb, long_n = loader_rss_mb(url, long_s, args.concurrency)
+        short_mb, short_n = loader_rss_mb(url, short_s, args.concurrency, not args.no_keepalive)
+        long_mb, long_n = loader_rss_mb(url, long_s, args.concurrency, not args.no_keepalive)
     finally:
         server.stop()
     growth = long_mb - short_mb
