@@ -165,12 +165,7 @@ def _encode(values: array) -> tuple[bytes, bytes, int, int, int]:
     return slots.astype(np.uint16).tobytes(), counts.astype(np.uint32).tobytes(), lo, hi, total
 
 
-_libc_shutdown = ctypes.CDLL(None, use_errno=True).shutdown
-
-
-def _socket_fd(transport: asyncio.BaseTransport) -> int:
-    sock = transport.get_extra_info("socket")
-    return -1 if sock is None else sock.fileno()
+_libc = ctypes.CDLL(None, use_errno=True)  # shutdown() on a transport's socket, prctl()
 
 
 class Link(asyncio.Protocol):
@@ -354,7 +349,7 @@ class Client:
             self.on_connect_failed(exc)
 
     def on_connect_failed(self, exc: OSError) -> None:
-        """A one-shot connection could not be opened or its connect failed."""
+        """The current connection could not be opened, or its connect failed."""
         link = self.link
         if isinstance(link, Shot):
             link.close()
@@ -370,13 +365,9 @@ class Client:
         except asyncio.CancelledError:
             return
         except OSError as exc:
-            if self.link is not link:
-                return
-            self.link = None
-            self.connect_task = None
-            self.state = CLOSED
-            kind = worker.classify_connect_error(exc)
-            self.fail(kind, backoff=kind == "other")
+            if self.link is link:
+                self.connect_task = None
+                self.on_connect_failed(exc)
             return
         except Exception as exc:  # noqa: BLE001 - never leave a client hanging in CONNECTING
             if self.link is not link:
@@ -392,7 +383,8 @@ class Client:
 
     def on_connected(self, transport: asyncio.Transport) -> None:
         self.transport = transport
-        self.fd = _socket_fd(transport)
+        sock = transport.get_extra_info("socket")  # uvloop's stand-in refuses shutdown()
+        self.fd = -1 if sock is None else sock.fileno()
         self.parser = httptools.HttpResponseParser(self)
         self.responses_on_link = 0
         self.state = IDLE
@@ -509,7 +501,7 @@ class Client:
                 transport.abort()
             else:
                 if fd >= 0:
-                    _libc_shutdown(fd, socket.SHUT_WR)  # a failure (peer gone) changes nothing
+                    _libc.shutdown(fd, socket.SHUT_WR)  # a failure (peer gone) changes nothing
                 transport.close()
         task, self.connect_task = self.connect_task, None
         if task is not None and not task.done():
@@ -940,8 +932,7 @@ def _die_with_parent(parent_pid: int) -> None:
     """PR_SET_PDEATHSIG: the kernel SIGKILLs this process when its parent dies, so a
     killed wsgicompare leaves no loader behind."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
