@@ -37,6 +37,20 @@ SAYS_CLOSE = _response(extra="Connection: close\r\n")
 CLOSE_DELIMITED = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nthe body ends at the close\n"
 
 
+#: the kinds that answer every request with the same bytes: (response, close after it)
+_FIXED = {
+    "ok": (OK, False),
+    "500": (ERROR_500, False),
+    "chunked": (CHUNKED, False),
+    "midbody": (MID_BODY, True),
+    "close_delimited": (CLOSE_DELIMITED, True),
+    "says_close": (SAYS_CLOSE, True),
+    # a keep-alive response (HTTP/1.1, no Connection: close), then a close anyway,
+    # like uWSGI's --http router
+    "close_each": (OK, True),
+}
+
+
 class _Handler(asyncio.Protocol):
     def __init__(self, server: "TestServer") -> None:
         self.server = server
@@ -59,12 +73,11 @@ class _Handler(asyncio.Protocol):
         kind = server.kind
         transport = self.transport
         assert transport is not None
-        if kind == "ok":
-            transport.write(OK)
-        elif kind == "500":
-            transport.write(ERROR_500)
-        elif kind == "chunked":
-            transport.write(CHUNKED)
+        if kind in _FIXED:
+            response, close = _FIXED[kind]
+            transport.write(response)
+            if close:
+                transport.close()
         elif kind == "delay":
             asyncio.get_running_loop().call_later(server.delay_s, self._late_ok)
         elif kind == "silent":
@@ -76,20 +89,6 @@ class _Handler(asyncio.Protocol):
             transport.abort()
         elif kind == "flaky":
             transport.write(OK)
-        elif kind == "midbody":
-            transport.write(MID_BODY)
-            transport.close()
-        elif kind == "close_delimited":
-            transport.write(CLOSE_DELIMITED)
-            transport.close()
-        elif kind == "says_close":
-            transport.write(SAYS_CLOSE)
-            transport.close()
-        elif kind == "close_each":
-            # keep-alive response (HTTP/1.1, no Connection: close), then close anyway,
-            # like uWSGI's --http router
-            transport.write(OK)
-            transport.close()
         elif kind == "stall_once":
             now = time.monotonic()
             if server.first_request_at is None:
