@@ -43,6 +43,10 @@ class LoadTick:
     done: bool  #: the last tick: the load has ended
     procs: int = 1  #: loader processes that reported this tick
     notes: tuple[str, ...] = ()  #: news from the loader processes (limits, errno counts)
+    #: the loader, not the server, may have limited this tick (``saturation_reasons``; the
+    #: same rule as the summary's). Never on the closing tick: that measures the teardown
+    saturated: bool = False
+    saturation_reasons: tuple[str, ...] = ()
 
     @property
     def responses(self) -> int:
@@ -167,6 +171,7 @@ class Accumulation:
         latency_unc = LatencyHistogram() if self.open_loop else None
         cpu_pcts = []
         lag_max_ms = 0.0
+        tick_lag = LatencyHistogram()
         t_s = 0.0
         interval_s = 0.0
         warmup = False
@@ -183,6 +188,7 @@ class Accumulation:
                 self.cpu_interval_s[proc] += snap["interval_s"]
             lag = _hist_from_wire(snap["lag"])
             lag_max_ms = max(lag_max_ms, lag.max / 1000.0)
+            tick_lag.merge(lag)
             if not snap["warmup"]:
                 self.lag.merge(lag)
             notes.extend(snap["notes"])
@@ -219,6 +225,8 @@ class Accumulation:
                 self.backlogged += end.get("backlogged", 0)
                 self.unsent += end.get("unsent", 0)
         self.notes.extend(notes)
+        cpu_pct = sum(cpu_pcts) / len(cpu_pcts) if cpu_pcts else 0.0
+        reasons = () if all_done else tuple(saturation_reasons(cpu_pct, tick_lag.percentile(99) / 1000.0, self.cpu_capacity_pct))
         return LoadTick(
             index=index,
             t_s=t_s,
@@ -230,11 +238,13 @@ class Accumulation:
             bytes=nbytes,
             latency=latency,
             latency_uncorrected=latency_unc,
-            loader_cpu_pct=sum(cpu_pcts) / len(cpu_pcts) if cpu_pcts else 0.0,
+            loader_cpu_pct=cpu_pct,
             loop_lag_ms=lag_max_ms,
             done=all_done,
             procs=len(snapshots),
             notes=tuple(notes),
+            saturated=bool(reasons),
+            saturation_reasons=reasons,
         )
 
     def summary(self) -> LoadSummary:
@@ -250,13 +260,7 @@ class Accumulation:
                 cpu_pcts.append(100.0 * self.cpu_s_all[proc] / self.cpu_interval_all_s[proc])
         cpu_pct = sum(cpu_pcts) / len(cpu_pcts) if cpu_pcts else 0.0
         lag_p99_ms = self.lag.percentile(99) / 1000.0
-        reasons = []
-        if cpu_pct >= SATURATED_CPU_SHARE * self.cpu_capacity_pct:
-            reasons.append(
-                f"loader CPU {cpu_pct:.0f}% per process (of {self.cpu_capacity_pct:.0f}% available): the loader may be the bottleneck"
-            )
-        if lag_p99_ms > SATURATED_LAG_P99_MS:
-            reasons.append(f"loader event-loop lag p99 {lag_p99_ms:.1f} ms (> {SATURATED_LAG_P99_MS:g} ms)")
+        reasons = saturation_reasons(cpu_pct, lag_p99_ms, self.cpu_capacity_pct)
         achieved = None
         notes = list(dict.fromkeys(self.notes))
         if self.target_rate is not None:
@@ -308,6 +312,20 @@ class Accumulation:
             notes=notes,
             fatal=self.fatal,
         )
+
+
+def saturation_reasons(cpu_pct: float, lag_p99_ms: float, capacity_pct: float) -> list[str]:
+    """Why the loader, not the server, may have been the limit: the one rule for a live
+    tick and for the whole run. ``cpu_pct`` is the mean per loader process (100 = a core),
+    ``capacity_pct`` what one process can get of its CPUs (see cpu_capacity_pct)."""
+    reasons = []
+    if cpu_pct >= SATURATED_CPU_SHARE * capacity_pct:
+        reasons.append(
+            f"loader CPU {cpu_pct:.0f}% per process (of {capacity_pct:.0f}% available): the loader may be the bottleneck"
+        )
+    if lag_p99_ms > SATURATED_LAG_P99_MS:
+        reasons.append(f"loader event-loop lag p99 {lag_p99_ms:.1f} ms (> {SATURATED_LAG_P99_MS:g} ms)")
+    return reasons
 
 
 def cpu_capacity_pct(cpus: tuple[int, ...], procs: int) -> float:

@@ -499,7 +499,6 @@ class Conductor:
             total = profile.reps * profile.concurrency
         running = _Running(spec=spec, title=title, profile_duration_s=profile.duration_s, total_requests=total,
                            latency=LatencyHistogram())  # fmt: skip
-        capacity = _loader_capacity_pct(profile)
         public_port = server.port if server is not None else (urlsplit(url).port or 80)
         queue_peak: int | None = None
         tcp_before = read_tcp_counters()
@@ -518,8 +517,8 @@ class Conductor:
                 queue = accept_queue(public_port) if server is not None or sampler_local else None
                 if queue is not None:
                     queue_peak = max(queue_peak or 0, queue)
-                warnings = self._live_warnings(load_tick, running, tcp_before, capacity, queue_peak)
-                tick = self._tick(running, load_tick, sample, capacity, warnings)
+                warnings = self._live_warnings(load_tick, running, tcp_before, queue_peak)
+                tick = self._tick(running, load_tick, sample, warnings)
                 self._emit(on_tick, tick)
                 if cancel.is_set() and cancelled_at is None:
                     cancelled_at = load_tick.t_s
@@ -565,7 +564,7 @@ class Conductor:
 
     # -- ticks -------------------------------------------------------------------------------
 
-    def _tick(self, running: _Running, lt, sample, capacity: float, warnings: tuple[str, ...]) -> Tick:
+    def _tick(self, running: _Running, lt, sample, warnings: tuple[str, ...]) -> Tick:
         cpu_pct, rss_mb, procs, threads = sample
         interval_lat = lt.latency
         if not lt.warmup:
@@ -638,18 +637,18 @@ class Conductor:
             server_procs=procs,
             server_threads=threads,
             loader_cpu_pct=round(lt.loader_cpu_pct, 1),
-            loader_saturated=_tick_saturated(lt, capacity),
+            loader_saturated=lt.saturated,
             warnings=warnings,
         )
         running.last_tick = tick
         return tick
 
     def _live_warnings(
-        self, lt, running: _Running, tcp_before: dict[str, int], capacity: float, queue_peak: int | None
+        self, lt, running: _Running, tcp_before: dict[str, int], queue_peak: int | None
     ) -> tuple[str, ...]:
         found = []
-        if _tick_saturated(lt, capacity):
-            found.append(f"loader-bound: loader CPU {lt.loader_cpu_pct:.0f} %, loop lag {lt.loop_lag_ms:.0f} ms")
+        if lt.saturated:
+            found.append(f"loader-bound: {'; '.join(lt.saturation_reasons)}")
         conn_errors = sum(running.errors.get(k, 0) for k in CONNECTION_ERROR_KINDS) + (
             0 if not lt.warmup else sum(lt.errors.get(k, 0) for k in CONNECTION_ERROR_KINDS)
         )
@@ -750,21 +749,6 @@ def latency_figures(hist) -> dict[str, float]:
         "p999": _ms(p[99.9]),
         "max": _ms(hist.max),
     }
-
-
-def _loader_capacity_pct(profile) -> float:
-    """What one loader process can get of its CPUs (100 = a core), as the loader judges it."""
-    if profile.cpus:
-        return min(100.0, 100.0 * len(profile.cpus) / max(1, profile.procs))
-    return 100.0
-
-
-def _tick_saturated(lt, capacity: float) -> bool:
-    from wsgicompare.loader.stats import SATURATED_CPU_SHARE, SATURATED_LAG_P99_MS
-
-    if lt.done:
-        return False  # the closing sliver measures the loader's shutdown, not its load
-    return lt.loader_cpu_pct >= SATURATED_CPU_SHARE * capacity or lt.loop_lag_ms > SATURATED_LAG_P99_MS
 
 
 def combine_repeats(runs: list[RunResult]) -> RunResult:
