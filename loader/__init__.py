@@ -14,24 +14,32 @@ How the figures are defined (the choices a reader of a result needs to know):
 - A keep-alive connection the server closes before any byte of the next response
   (uWSGI's ``--http`` router does this after every response) is reopened and the
   GET resent once: a ``reconnect``, not an error.
-- Warm-up: requests *issued* during ``warmup_s`` count toward nothing. With
-  ``duration_s`` the measured window is from the warm-up's end to ``duration_s``
-  later and counts what completes inside it; requests still in flight at its end
-  are dropped (``LoadSummary.in_flight_dropped``), as wrk does. ``requests`` and
-  ``reps`` count issued measured requests and wait for each to end, so they stop at
-  exactly the asked count (split deterministically between processes).
+- Warm-up: nothing *answered* during ``warmup_s`` counts. With ``duration_s`` the
+  measured window runs from the warm-up's end to ``duration_s`` later (up to when its
+  end timer really fired) and counts what is answered (or fails) inside it, whenever it
+  was sent: requests still outstanding at the warm-up's end, in flight or waiting for
+  a connection, are carried into the window (``LoadSummary.carried_over``) — past a
+  server's capacity its queue is answered there, at the server's real rate. Requests
+  still in flight at the window's end are dropped (``in_flight_dropped``), as wrk does.
+  ``requests`` and ``reps`` count the requests *issued* after the warm-up and wait for
+  each to end, so they stop at exactly the asked count (split deterministically
+  between processes).
 - ``stop()``: no new requests; in-flight ones get 0.5 s (at most ``timeout_s``) to
   finish and count; the rest are dropped.
-- Open loop (``rate``): requests are scheduled at fixed intended times; when every
-  connection is busy, a new one is opened (up to ``concurrency``), else the request
-  waits. ``latency`` is timed from the intended time (coordinated omission
-  corrected), ``latency_uncorrected`` from the actual send. ``achieved_rate`` counts
-  what the scheduler handed out on schedule; ``saturated`` (loader-bound) means it fell
-  behind (``sent_late``: its event loop was busy), never that responses were slow.
-  Requests that waited because every connection was busy (``backlogged``) are the
-  server's slowness (or too low a ``concurrency``): a note says so. Those still
-  waiting when the load ends are never sent: ``unsent`` (not in ``in_flight_dropped``).
-  ``requests`` in open loop still sends them all before it ends.
+- Open loop (``rate``): request i is due at a fixed intended time. The scheduler wakes
+  about once a millisecond (never a timer per request: that spins the core) and hands
+  everything due until the next wake-up to free connections, opening new ones up to
+  ``concurrency``; the rest waits for the next free connection (``backlogged``).
+  ``latency`` is timed from the intended time (coordinated omission corrected), or
+  from the actual send when that was earlier; ``latency_uncorrected`` from the actual
+  send. Three rates: ``offered_rate`` (the schedule), ``sent_rate`` (what went out),
+  ``served_rate`` (responses per second). ``saturated`` (loader-bound) in open loop
+  means the scheduler itself woke late (``sent_late``: its event loop was busy), never
+  that responses were slow; waiting for a connection is the server's slowness (or too
+  low a ``concurrency``), and ``backlog_growing`` says the queue rose through the
+  window. Requests still waiting when the load ends are never sent: ``unsent``.
+  Every measured request is counted once: ``carried_over + scheduled == requests +
+  in_flight_dropped + unsent``. ``requests`` in open loop still sends them all.
 - Programs that start a ``LoadRun`` from a script need the usual
   ``if __name__ == "__main__":`` guard: loader processes are spawned, not forked.
 """

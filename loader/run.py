@@ -52,6 +52,7 @@ class LoadRun:
             target_rate=profile.rate,
             cpu_capacity_pct=cpu_capacity_pct(profile.cpus, profile.procs),
             concurrency=profile.concurrency,
+            tick_s=profile.tick_s,
         )
 
     # -- lifecycle -------------------------------------------------------------------

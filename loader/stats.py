@@ -19,8 +19,17 @@ ERROR_KINDS = ("refused", "connect_timeout", "reset", "read_timeout", "closed_ea
 SATURATED_CPU_SHARE = 0.90
 #: event-loop lag p99 above this means the loader answered late (loader-bound)
 SATURATED_LAG_P99_MS = 10.0
-#: open loop: below this share of the target rate sent on schedule the loader fell behind
-SATURATED_RATE_SHARE = 0.95
+#: a tick shorter than this share of tick_s is a sliver: its CPU share is read over the
+#: process's run so far (see Accumulation.merge)
+SHORT_TICK_SHARE = 0.5
+#: open loop: more than this share of the measured requests sent late (> 10 ms after
+#: their time, because the loader's event loop was busy) means the loader fell behind
+SATURATED_LATE_SHARE = 0.01
+#: open loop: the outstanding requests (in flight + waiting for a connection) grew through
+#: the window when the last third's mean exceeds the first third's by more than this
+#: share of the requests scheduled in the window (and by BACKLOG_GROWTH_MIN)
+BACKLOG_GROWTH_SHARE = 0.02
+BACKLOG_GROWTH_MIN = 5
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,9 @@ class LoadTick:
     #: same rule as the summary's). Never on the closing tick: that measures the teardown
     saturated: bool = False
     saturation_reasons: tuple[str, ...] = ()
+    #: open loop: requests in flight plus those waiting for a free connection at the
+    #: tick's end, over all processes (0 in closed loop)
+    outstanding: int = 0
 
     @property
     def responses(self) -> int:
@@ -92,16 +104,24 @@ class LoadSummary:
     saturated: bool = False  #: the loader, not the server, may have been the bottleneck
     saturation_reasons: list[str] = field(default_factory=list)
     procs: int = 1
-    target_rate: float | None = None  #: open loop: req/s asked for
-    #: open loop: req/s the scheduler handed out on schedule (not late because the loader
-    #: was busy). Requests waiting for a free connection count: the server holds them back
-    achieved_rate: float | None = None
-    scheduled: int = 0  #: open loop: measured requests the scheduler handed out
-    sent_late: int = 0  #: open loop: of those, handed out > 10 ms late (loader event loop busy)
-    backlogged: int = 0  #: open loop: of those, waited for a free connection (all connections busy)
+    target_rate: float | None = None  #: open loop: req/s asked for (= offered_rate)
+    offered_rate: float | None = None  #: open loop: req/s the schedule asked for
+    sent_rate: float | None = None  #: open loop: req/s that actually went out in the window
+    served_rate: float | None = None  #: open loop: responses per second (= rps)
+    scheduled: int = 0  #: open loop: requests whose intended time fell in the measured window
+    sent: int = 0  #: open loop: measured requests written to a connection inside the window
+    sent_late: int = 0  #: open loop: of those scheduled, due > 10 ms before the loader woke (its loop was busy)
+    backlogged: int = 0  #: open loop: of those sent, waited past their time for a free connection
+    #: open loop: the outstanding requests grew through the window (the server falls behind)
+    backlog_growing: bool = False
+    #: time-bound runs: warm-up requests still outstanding at the warm-up's end, counted
+    #: where they ended (answered inside the window, in flight or unsent at its end)
+    carried_over: int = 0
     in_flight_dropped: int = 0  #: measured requests still in flight when the load ended (not counted)
-    #: open loop: measured requests scheduled but still waiting for a free connection when
-    #: the load ended: never sent, counted nowhere else (a stall at the end shows here)
+    #: open loop: measured requests due but still waiting for a free connection when the
+    #: load ended: never sent, counted nowhere else (a stall at the end shows here).
+    #: Every measured request is counted once: carried_over + scheduled
+    #: == requests + in_flight_dropped + unsent
     unsent: int = 0
     notes: list[str] = field(default_factory=list)
     fatal: str | None = None  #: why the load could not run to its end (a loader process died …)
@@ -133,9 +153,16 @@ class Accumulation:
     """The parent's running totals: merges snapshots into ticks and the summary."""
 
     def __init__(
-        self, procs: int, open_loop: bool, target_rate: float | None, cpu_capacity_pct: float, concurrency: int | None = None
+        self,
+        procs: int,
+        open_loop: bool,
+        target_rate: float | None,
+        cpu_capacity_pct: float,
+        concurrency: int | None = None,
+        tick_s: float = 0.25,
     ) -> None:
         self.procs = procs
+        self.tick_s = tick_s  # seconds a tick covers (the closing one can be shorter)
         self.concurrency = concurrency  # connections over all processes (for the notes)
         self.open_loop = open_loop
         self.target_rate = target_rate
@@ -153,8 +180,10 @@ class Accumulation:
         self.cpu_interval_all_s = [0.0] * procs
         self.measured_s = [0.0] * procs
         self.in_flight = 0
+        self.carried_over = 0
         self.scheduled = 0
-        self.scheduled_s = 0.0
+        self.sent = 0
+        self.outstanding: list[int] = []  # per measured tick (open loop)
         self.sent_late = 0
         self.backlogged = 0
         self.unsent = 0
@@ -176,13 +205,20 @@ class Accumulation:
         interval_s = 0.0
         warmup = False
         notes: list[str] = []
+        outstanding = 0
         for proc, snap in snapshots.items():
+            outstanding += snap.get("outstanding", 0)
             t_s = max(t_s, snap["t_s"])
             interval_s = max(interval_s, snap["interval_s"])
             warmup = warmup or snap["warmup"]
-            cpu_pcts.append(100.0 * snap["cpu_s"] / snap["interval_s"])
             self.cpu_s_all[proc] += snap["cpu_s"]
             self.cpu_interval_all_s[proc] += snap["interval_s"]
+            if snap["interval_s"] >= SHORT_TICK_SHARE * self.tick_s:
+                cpu_pcts.append(100.0 * snap["cpu_s"] / snap["interval_s"])
+            else:
+                # a sliver (the closing tick): a few µs of read skew over a millisecond
+                # read as >100 % of a core; its process's share so far says more
+                cpu_pcts.append(100.0 * self.cpu_s_all[proc] / self.cpu_interval_all_s[proc])
             if not snap["warmup"]:
                 self.cpu_s[proc] += snap["cpu_s"]
                 self.cpu_interval_s[proc] += snap["interval_s"]
@@ -219,12 +255,15 @@ class Accumulation:
             if end:
                 self.measured_s[proc] = end["measured_s"]
                 self.in_flight += end["in_flight"]
+                self.carried_over += end.get("carried_over", 0)
                 self.scheduled += end.get("scheduled", 0)
-                self.scheduled_s = max(self.scheduled_s, end.get("scheduled_s", 0.0))
+                self.sent += end.get("sent", 0)
                 self.sent_late += end.get("sent_late", 0)
                 self.backlogged += end.get("backlogged", 0)
                 self.unsent += end.get("unsent", 0)
         self.notes.extend(notes)
+        if self.open_loop and not warmup and not all_done:
+            self.outstanding.append(outstanding)
         cpu_pct = sum(cpu_pcts) / len(cpu_pcts) if cpu_pcts else 0.0
         reasons = () if all_done else tuple(saturation_reasons(cpu_pct, tick_lag.percentile(99) / 1000.0, self.cpu_capacity_pct))
         return LoadTick(
@@ -245,6 +284,7 @@ class Accumulation:
             notes=tuple(notes),
             saturated=bool(reasons),
             saturation_reasons=reasons,
+            outstanding=outstanding,
         )
 
     def summary(self) -> LoadSummary:
@@ -261,18 +301,17 @@ class Accumulation:
         cpu_pct = sum(cpu_pcts) / len(cpu_pcts) if cpu_pcts else 0.0
         lag_p99_ms = self.lag.percentile(99) / 1000.0
         reasons = saturation_reasons(cpu_pct, lag_p99_ms, self.cpu_capacity_pct)
-        achieved = None
         notes = list(dict.fromkeys(self.notes))
+        growing = False
         if self.target_rate is not None:
             # Loader-bound in open loop means the scheduler itself fell behind (its loop
             # was busy); responses still outstanding are the server's slowness, not ours.
-            on_time = self.scheduled - self.sent_late
-            achieved = on_time / self.scheduled_s if self.scheduled_s > 0 else 0.0
-            if self.scheduled and on_time < SATURATED_RATE_SHARE * self.scheduled:
+            if self.scheduled and self.sent_late > SATURATED_LATE_SHARE * self.scheduled:
                 reasons.append(
                     f"open loop: {self.sent_late} of {self.scheduled} requests left late (> 10 ms): "
                     f"the loader's event loop could not keep the {self.target_rate:g} req/s schedule"
                 )
+            growing = backlog_growing(self.outstanding, self.scheduled)
             if self.backlogged:
                 conns = f"all {self.concurrency} connections" if self.concurrency else "all connections"
                 notes.append(
@@ -303,15 +342,33 @@ class Accumulation:
             saturation_reasons=reasons,
             procs=self.procs,
             target_rate=self.target_rate,
-            achieved_rate=achieved,
+            offered_rate=self.target_rate,
+            sent_rate=(self.sent / elapsed_s if elapsed_s > 0 else 0.0) if self.open_loop else None,
+            served_rate=(responses / elapsed_s if elapsed_s > 0 else 0.0) if self.open_loop else None,
             scheduled=self.scheduled,
+            sent=self.sent,
             sent_late=self.sent_late,
             backlogged=self.backlogged,
+            backlog_growing=growing,
+            carried_over=self.carried_over,
             in_flight_dropped=self.in_flight,
             unsent=self.unsent,
             notes=notes,
             fatal=self.fatal,
         )
+
+
+def backlog_growing(outstanding: list[int], scheduled: int) -> bool:
+    """Whether the outstanding requests per tick rose through the window: the mean of
+    the last third above the first third's by more than BACKLOG_GROWTH_SHARE of the
+    window's scheduled requests. A queue that grows is a rate the server cannot
+    sustain, however good a short window's percentiles look."""
+    if len(outstanding) < 3:
+        return False
+    third = len(outstanding) // 3
+    first = sum(outstanding[:third]) / third
+    last = sum(outstanding[-third:]) / third
+    return last - first > max(BACKLOG_GROWTH_MIN, BACKLOG_GROWTH_SHARE * scheduled)
 
 
 def saturation_reasons(cpu_pct: float, lag_p99_ms: float, capacity_pct: float) -> list[str]:

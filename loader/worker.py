@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import errno
+import math
 import os
 import random
 import resource
@@ -59,6 +60,12 @@ FD_MARGIN = 64
 #: open loop: a request the scheduler hands out later than this after its intended
 #: time was sent late because this process's event loop was busy (loader-bound)
 SCHEDULE_LATE_S = 0.010
+#: open loop: the scheduler wakes at most once per this many seconds and hands out
+#: everything due until one step ahead. A timer per request would fire at once for
+#: sub-millisecond gaps (uvloop's timers have millisecond resolution) and spin the
+#: core; a request sent up to one step early is timed from its actual send instead
+#: (latency counts from the earlier of its intended and actual send time).
+SCHEDULE_STEP_S = 0.001
 
 _monotonic = time.monotonic
 
@@ -557,19 +564,35 @@ class Worker:
         self.sweep_timer: asyncio.TimerHandle | None = None
         self.schedule_timer: asyncio.TimerHandle | None = None
         self.grace_timer: asyncio.TimerHandle | None = None
-        # open loop
+        # A time-bound run counts what is answered inside the measured window: requests
+        # still outstanding when the warm-up ends (in flight, or waiting for a connection)
+        # are carried into it. A count-bound run counts the requests issued after it.
+        self.carry = self.requests_left is None and self.reps is None
+        self.carried_over = 0  # warm-up requests outstanding at the warm-up's end (carried)
+        # open loop: request i of this process is due at schedule_t0 + i * interval. The
+        # backlog is the index range [next_i, due_end): due, but every connection was busy.
+        # No per-request object, so a schedule far beyond the server costs no memory.
         self.rate = profile.rate / profile.procs if profile.rate else None
-        self.backlog: deque = deque()
+        self.interval = 1.0 / self.rate if self.rate else 0.0
+        self.schedule_t0 = start_at + (index / profile.rate if profile.rate else 0.0)
         self.idle_open: deque = deque()
         self.idle_closed: list[Client] = []
-        self.sent_scheduled = 0
-        self.schedule_t0 = start_at + (index / profile.rate if profile.rate else 0.0)
+        self.next_i = 0  # the next due request to send
+        self.due_end = 0  # requests [0, due_end) are due
+        #: the first request whose intended time is at or after the warm-up's end
+        self.first_measured_i = (
+            max(0, math.ceil((self.warm_end - self.schedule_t0) / self.interval)) if self.rate else 0
+        )
+        #: open loop with --requests: this process's last request + 1
+        self.sched_limit = (
+            self.first_measured_i + self.requests_left if self.rate and self.requests_left is not None else None
+        )
         # open-loop accounting of the measured window, reported once at the end:
-        self.sched_measured_from = 0  # sent_scheduled when measuring began
-        self.sched_late = 0  # measured requests handed out > SCHEDULE_LATE_S late (loop busy)
-        self.backlogged = 0  # measured requests that waited for a free connection
-        self.sched_stopped_at: float | None = None  # monotonic s the scheduler stopped issuing
-        self.unsent = 0  # measured requests still waiting for a connection when dropped
+        self.measured_from_i = 0  # the first request index counted as measured (set when measuring begins)
+        self.sched_late = 0  # measured requests that became due > SCHEDULE_LATE_S before the scheduler woke
+        self.backlogged = 0  # measured requests that waited for a free connection past their time
+        self.unsent = 0  # measured requests still waiting for a connection when the load ended
+        self.sched_stopped = False  # the schedule handed out its last request (--requests)
         self.draining = False  # --requests reached: busy clients still take the backlog
 
     # -- the run ---------------------------------------------------------------------------
@@ -577,6 +600,7 @@ class Worker:
         loop = self.loop
         delay = max(0.0, self.start_at - _monotonic())
         await asyncio.sleep(delay)
+        self.cpu_prev = time.process_time()  # the first tick's CPU counts from the start, as its wall time
         # The run's clock started at start_at, before any connection is opened: a run
         # that cannot open its connections still ends on time.
         self._arm_tick()
@@ -618,10 +642,9 @@ class Worker:
             self.retire(client)
             return
         if self.open_loop:
-            if self.backlog:
-                t_intended, acc = self.backlog.popleft()
-                client.issue(t_intended, now, acc)
-                if self.draining and not self.backlog:
+            if self.next_i < self.due_end:
+                self._send_scheduled(client, now, waited=True)
+                if self.draining and self.next_i >= self.due_end:
                     self.finishing_soft()
             elif client.state == IDLE:
                 self.idle_open.append(client)
@@ -668,63 +691,74 @@ class Worker:
 
     # -- open loop -------------------------------------------------------------------------
     def _schedule(self) -> None:
-        if self.finishing:
+        """One wake-up of the open loop: everything due until SCHEDULE_STEP_S ahead goes
+        to the idle connections; the rest waits in the backlog for the next free one."""
+        if self.finishing or self.sched_stopped:
             return
         now = _monotonic()
-        interval = 1.0 / self.rate  # type: ignore[operator]
-        first = self.sent_scheduled
-        while True:
-            t_intended = self.schedule_t0 + self.sent_scheduled * interval
-            if t_intended > now:
-                break
-            if t_intended >= self.warm_end:
-                if self.issue_acc is not self.measured_acc:
-                    self._begin_measuring(now)
-                acc = self.measured_acc
-                if self.requests_left is not None:
-                    if self.requests_left <= 0:
-                        self._count_late(first, now, interval)
-                        self._scheduler_done()
-                        return
-                    self.requests_left -= 1
-            else:
-                acc = self.warm_acc
-            self.sent_scheduled += 1
-            if self.idle_open:
-                self.idle_open.popleft().issue(t_intended, now, acc)
-            elif self.idle_closed:
-                self.idle_closed.pop().issue(t_intended, now, acc)
-            else:
-                # every connection busy: the request waits; its latency still counts
-                # from t_intended (coordinated omission corrected). The server (or a too
-                # small --concurrency) holds it back, not the loader: counted apart.
-                self.backlog.append((t_intended, acc))
-                if acc is self.measured_acc:
-                    self.backlogged += 1
-        self._count_late(first, now, interval)
-        self.schedule_timer = self.loop.call_later(max(0.0, t_intended - _monotonic()), self._schedule)
+        interval = self.interval
+        t0 = self.schedule_t0
+        prev_due = self.due_end
+        due_end = max(prev_due, int((now + SCHEDULE_STEP_S - t0) // interval) + 1)
+        limit = self.sched_limit
+        if limit is not None and due_end >= limit:
+            due_end = limit
+        if due_end > prev_due:
+            if due_end > self.first_measured_i and self.issue_acc is not self.measured_acc:
+                self._begin_measuring(now)
+            self.due_end = due_end
+            self._count_late(prev_due, now)
+            idle_open, idle_closed = self.idle_open, self.idle_closed
+            while self.next_i < due_end:
+                if idle_open:
+                    client = idle_open.popleft()
+                elif idle_closed:
+                    client = idle_closed.pop()
+                else:
+                    break  # every connection busy: the rest waits (see next_request)
+                self._send_scheduled(client, now, waited=False)
+        if limit is not None and due_end >= limit:
+            self._scheduler_done()
+            return
+        wake_at = t0 + due_end * interval - SCHEDULE_STEP_S
+        self.schedule_timer = self.loop.call_later(max(SCHEDULE_STEP_S, wake_at - now), self._schedule)
 
-    def _count_late(self, first: int, now: float, interval: float) -> None:
-        """Count the measured requests of this wake-up the scheduler handed out more than
-        SCHEDULE_LATE_S after their intended time. Once per wake-up, by arithmetic on the
-        fixed schedule, so the per-request path stays as it was."""
+    def _send_scheduled(self, client: Client, now: float, waited: bool) -> None:
+        """Send the next due request on ``client``. Its latency counts from its intended
+        time (coordinated omission corrected), or from now when it goes out early."""
+        i = self.next_i
+        self.next_i = i + 1
+        t_intended = self.schedule_t0 + i * self.interval
+        measuring = self.issue_acc is self.measured_acc
+        if measuring and (i >= self.first_measured_i or self.carry):
+            acc = self.measured_acc
+            if waited and t_intended < now:
+                # it waited for a free connection: the server (or too small a
+                # --concurrency) held it back, not the loader
+                self.backlogged += 1
+        else:
+            acc = self.warm_acc
+        client.issue(t_intended if t_intended < now else now, now, acc)
+
+    def _count_late(self, prev_due: int, now: float) -> None:
+        """Count the measured requests that became due more than SCHEDULE_LATE_S before
+        this wake-up: the event loop was too busy to wake on time (loader-bound). Once
+        per wake-up, by arithmetic on the fixed schedule."""
         if self.issue_acc is not self.measured_acc:
             return
-        lo = max(first, self.sched_measured_from)
-        # indices i with schedule_t0 + i * interval < now - SCHEDULE_LATE_S
-        late_end = int(-(-(now - SCHEDULE_LATE_S - self.schedule_t0) // interval))
-        late = min(self.sent_scheduled, late_end) - lo
-        if late > 0:
-            self.sched_late += late
+        lo = max(prev_due, self.first_measured_i)
+        late_end = min(self.due_end, math.ceil((now - SCHEDULE_LATE_S - self.schedule_t0) / self.interval))
+        if late_end > lo:
+            self.sched_late += late_end - lo
 
     def _scheduler_done(self) -> None:
         """The open loop scheduled its last request: retire clients once idle. Requests
         still waiting for a free connection are part of the asked count: the busy
         clients take them first (``draining``), then retire."""
-        if not self.backlog:
+        self.sched_stopped = True
+        if self.next_i >= self.due_end:
             self.finishing_soft()
             return
-        self.sched_stopped_at = _monotonic()
         self.draining = True
         idle = list(self.idle_open) + self.idle_closed
         self.idle_open.clear()
@@ -736,17 +770,19 @@ class Worker:
     def _drop_backlog(self) -> None:
         """Forget the requests waiting for a connection; the measured ones are counted
         as ``unsent`` so a stall at the end shows."""
-        measured = self.measured_acc
-        self.unsent += sum(1 for _, acc in self.backlog if acc is measured)
-        self.backlog.clear()
+        if self.issue_acc is self.measured_acc:
+            self.unsent += max(0, self.due_end - max(self.next_i, self.measured_from_i))
+        self.next_i = self.due_end
+
+    def outstanding(self) -> int:
+        """Requests sent and unanswered plus those waiting for a connection (open loop)."""
+        return sum(1 for client in self.clients if client.has_request) + (self.due_end - self.next_i)
 
     def finishing_soft(self) -> None:
         """Stop issuing; clients retire as their in-flight requests end."""
         if self.finishing:
             return
         self.finishing = True
-        if self.sched_stopped_at is None:
-            self.sched_stopped_at = _monotonic()
         self._drop_backlog()
         for client in list(self.clients):
             if not client.has_request:
@@ -768,7 +804,7 @@ class Worker:
             return
         now = _monotonic()
         if self.end_at is not None and now >= self.end_at - 0.0005:
-            self.finish(now, measured_end=self.end_at)
+            self.finish(now)
             return
         if now >= self.wall_end - 0.0005:
             self.notes.append(f"loader process {self.index}: hit the wall-time cap of {self.profile.wall_cap_s():g} s")
@@ -780,15 +816,20 @@ class Worker:
         self._arm_tick()
 
     def _begin_measuring(self, now: float) -> None:
-        """The warm-up is over: new requests count from here on."""
+        """The warm-up is over: new requests count from here on, and in a time-bound run
+        what is still outstanding too (it is answered inside the measured window)."""
         self.issue_acc = self.measured_acc
         self.measured_start = now
-        self.sched_measured_from = self.sent_scheduled
-        if self.requests_left is None and self.reps is None:
-            # time-bound run: count what completes inside the measured window
-            for client in self.clients:
-                if client.has_request:
-                    client.acc = self.measured_acc
+        if not self.carry:
+            self.measured_from_i = self.first_measured_i
+            return
+        self.measured_from_i = self.next_i
+        # waiting for a connection (open loop), due or falling due before the warm-up's end
+        self.carried_over += max(0, self.first_measured_i - self.next_i)
+        for client in self.clients:
+            if client.has_request and client.acc is not self.measured_acc:
+                client.acc = self.measured_acc
+                self.carried_over += 1
 
     def _probe_lag(self) -> None:
         now = _monotonic()
@@ -836,7 +877,7 @@ class Worker:
             self.grace_timer = self.loop.call_later(grace, lambda: self.finish(_monotonic()))
 
     # -- ending and reporting ----------------------------------------------------------------
-    def finish(self, now: float, measured_end: float | None = None) -> None:
+    def finish(self, now: float) -> None:
         """End the run: drop what is still in flight (not counted), send the last tick."""
         if self.finished:
             return
@@ -856,22 +897,17 @@ class Worker:
                 client.think_handle.cancel()
                 client.think_handle = None
             client.drop_connection(abort=True)
-        if measured_end is None:
-            measured_end = now
-        if self.measured_start is None:
-            measured_s = scheduled_s = 0.0
-            scheduled = 0
-        else:
-            measured_s = max(0.0, measured_end - self.measured_start)
-            sched_end = measured_end if self.sched_stopped_at is None else min(self.sched_stopped_at, measured_end)
-            scheduled_s = max(0.0, sched_end - self.measured_start)
-            scheduled = self.sent_scheduled - self.sched_measured_from
+        measuring = self.measured_start is not None
+        # the real window: up to now, when the end timer actually fired (it can be late)
+        measured_s = max(0.0, now - self.measured_start) if self.measured_start is not None else 0.0
+        open_loop = self.open_loop and measuring
         end = {
             "measured_s": measured_s,
             "in_flight": in_flight,
+            "carried_over": self.carried_over,
             # open loop (zeros in closed loop): what the scheduler did in the measured window
-            "scheduled": scheduled if self.open_loop else 0,
-            "scheduled_s": scheduled_s if self.open_loop else 0.0,
+            "scheduled": max(0, self.due_end - self.first_measured_i) if open_loop else 0,
+            "sent": max(0, self.next_i - self.unsent - self.measured_from_i) if open_loop else 0,
             "sent_late": self.sched_late,
             "backlogged": self.backlogged,
             "unsent": self.unsent,
@@ -892,7 +928,10 @@ class Worker:
         return "other"
 
     def _send_tick(self, now: float, done: bool, end: dict | None = None) -> None:
+        # CPU and wall time read together: the closing tick does its teardown after
+        # ``now`` was taken, and a CPU span longer than its wall span read >100 % of a core
         cpu = time.process_time()
+        wall = _monotonic()
         lag, self.lag = self.lag, array("q")
         notes = self.notes
         self.notes = []
@@ -904,7 +943,7 @@ class Worker:
         msg = {
             "k": self.k,
             "t_s": now - self.start_at,
-            "interval_s": max(1e-6, now - self.last_tick_at),
+            "interval_s": max(1e-6, wall - self.last_tick_at),
             "warmup": warmup,
             "done": done,
             # A warm-up tick keeps back what measured requests already finished (open loop
@@ -913,12 +952,13 @@ class Worker:
             "measured": self.measured_acc.drain() if not warmup or done else _EMPTY_PART,
             "warm": self.warm_acc.drain(),
             "cpu_s": cpu - self.cpu_prev,
+            "outstanding": self.outstanding() if self.open_loop and not done else 0,
             "lag": _encode(lag),
             "notes": notes,
             "end": end,
         }
         self.cpu_prev = cpu
-        self.last_tick_at = now
+        self.last_tick_at = wall
         self.k += 1
         try:
             self.pipe.send(("tick", msg))

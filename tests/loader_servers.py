@@ -80,6 +80,16 @@ class _Handler(asyncio.Protocol):
                 transport.close()
         elif kind == "delay":
             asyncio.get_running_loop().call_later(server.delay_s, self._late_ok)
+        elif kind == "capacity":
+            # ``workers`` workers, ``delay_s`` of work per request, first come first
+            # served: a server of exactly workers / delay_s req/s, queueing beyond it
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            free_at = server.free_at
+            worker = min(range(len(free_at)), key=free_at.__getitem__)
+            done_at = max(now, free_at[worker]) + server.delay_s
+            free_at[worker] = done_at
+            loop.call_at(done_at, self._late_ok)
         elif kind == "silent":
             pass  # read the request, never answer
         elif kind == "reset" or (kind == "flaky" and server.requests % 2 == 0):
@@ -108,9 +118,12 @@ class _Handler(asyncio.Protocol):
 class TestServer:
     """A behaviour-specific HTTP server on a free loopback port, in its own thread."""
 
-    def __init__(self, kind: str, delay_s: float = 0.02, stall_after_s: float = 0.8, stall_s: float = 1.0) -> None:
+    def __init__(
+        self, kind: str, delay_s: float = 0.02, stall_after_s: float = 0.8, stall_s: float = 1.0, workers: int = 4
+    ) -> None:
         self.kind = kind
-        self.delay_s = delay_s  # "delay": seconds before each answer
+        self.delay_s = delay_s  # "delay": seconds before each answer; "capacity": per request
+        self.free_at = [0.0] * int(workers)  # "capacity": when each worker is free again
         self.stall_after_s = stall_after_s  # "stall_once": seconds after the first request
         self.stall_s = stall_s  # "stall_once": how long the server stalls
         self.first_request_at: float | None = None

@@ -725,10 +725,12 @@ class Conductor:
         }
         if summary.target_rate is not None:
             result.loader["target_rate"] = summary.target_rate
-            # sent on schedule per second: a slow server does not lower it, a late loader does
-            result.loader["achieved_rate"] = round(summary.achieved_rate or 0.0, 1)
-            for key in ("scheduled", "sent_late", "backlogged", "unsent"):
-                result.loader[key] = int(getattr(summary, key, 0) or 0)
+            # asked for, actually sent, answered: a slow server lowers the last, a late loader the second
+            for key in ("offered_rate", "sent_rate", "served_rate"):
+                result.loader[key] = round(getattr(summary, key) or 0.0, 1)
+            for key in ("scheduled", "sent", "sent_late", "backlogged", "unsent", "carried_over"):
+                result.loader[key] = int(getattr(summary, key))
+            result.loader["backlog_growing"] = bool(summary.backlog_growing)
         if summary.notes:
             result.loader["notes"] = list(summary.notes)
         result.tcp = tcp

@@ -1,0 +1,182 @@
+"""The open loop (``--rate``) against small real servers on loopback: every scheduled
+request accounted once, at and past a server's capacity, warm-up or not; figures that
+say what they mean; and a scheduler that does not spin its core.
+
+Every load is bounded: 1-2 s, with a wall cap."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.loader_servers import serve
+from tests.test_loader import errors_of, profile
+from wsgicompare.loader import LoadSummary, LoadTick, run_load
+
+#: the "capacity" test server: 4 workers × 10 ms per request, first come first served
+WORKERS, SERVICE_S = 4, 0.010
+CAPACITY = WORKERS / SERVICE_S  # 400 req/s
+
+
+def accounted(summary: LoadSummary) -> int:
+    """Where every measured request ended: answered or failed, in flight, never sent."""
+    return summary.requests + summary.in_flight_dropped + summary.unsent
+
+
+@pytest.mark.parametrize("load", [0.5, 1.0, 2.0])
+@pytest.mark.parametrize("warmup_s", [0.0, 0.5])
+def test_every_scheduled_request_is_accounted_once_at_and_past_capacity(load: float, warmup_s: float) -> None:
+    rate = load * CAPACITY
+    with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
+        summary = run_load(profile(server.url, rate=rate, concurrency=16, duration_s=1.5, warmup_s=warmup_s))
+    assert summary.fatal is None
+    assert errors_of(summary) == {}
+    assert summary.scheduled == pytest.approx(rate * 1.5, rel=0.05)
+    # the identity: what the schedule handed to the window (plus what the warm-up left
+    # outstanding) ends in exactly one place
+    assert summary.carried_over + summary.scheduled == accounted(summary)
+    assert summary.carried_over == 0 if warmup_s == 0 else summary.carried_over >= 0
+    # the server answers at its capacity, warm-up or not (a warm-up once hid the
+    # requests it left queued: 250 of 400 req/s at 2x)
+    assert summary.served_rate == pytest.approx(min(rate, CAPACITY), rel=0.1)
+    assert summary.rps == summary.served_rate
+    assert summary.offered_rate == rate
+    assert server.requests >= summary.requests
+
+
+def test_a_warm_up_past_capacity_carries_its_queue_into_the_window() -> None:
+    # 2x capacity with a warm-up: the requests queued behind busy connections at the
+    # warm-up's end are answered inside the window and count there
+    with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
+        summary = run_load(profile(server.url, rate=2 * CAPACITY, concurrency=8, duration_s=1.0, warmup_s=0.5))
+    assert summary.carried_over > 0.5 * CAPACITY * 0.5  # ~half a second of excess queued
+    assert summary.carried_over + summary.scheduled == accounted(summary)
+    assert summary.served_rate == pytest.approx(CAPACITY, rel=0.1)
+    assert summary.backlog_growing
+    assert summary.sent_rate == pytest.approx(CAPACITY, rel=0.15)  # only as fast as connections free up
+    assert summary.backlogged > 0
+    assert not summary.saturated, summary.saturation_reasons  # the server is the limit, not the loader
+
+
+def test_below_capacity_the_backlog_does_not_grow() -> None:
+    with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
+        summary = run_load(profile(server.url, rate=0.5 * CAPACITY, concurrency=16, duration_s=1.5))
+    assert not summary.backlog_growing
+    assert summary.sent_rate == pytest.approx(0.5 * CAPACITY, rel=0.1)
+    assert summary.unsent == 0
+
+
+def test_the_scheduler_does_not_spin_its_core() -> None:
+    # 2,000 req/s against a fast server costs a few % of a core; a timer re-armed per
+    # request fired at once for sub-millisecond gaps and kept the loader at ~100 %
+    with serve("ok") as server:
+        summary = run_load(profile(server.url, rate=2000, concurrency=16, duration_s=1.5))
+    assert summary.served_rate == pytest.approx(2000, rel=0.05)
+    assert summary.loader_cpu_pct < 50, summary.loader_cpu_pct
+    assert summary.sent_late == 0
+    assert not summary.saturated, summary.saturation_reasons
+
+
+def test_batched_sends_are_timed_from_their_actual_send_not_the_batch() -> None:
+    # sends are batched per 1 ms wake-up: one that leaves early is timed from when it
+    # left, so the corrected latency of a fast server is not raised by the batching
+    with serve("ok") as server:
+        summary = run_load(profile(server.url, rate=500, concurrency=8, duration_s=1.5))
+    assert summary.latency_uncorrected is not None
+    corrected = summary.latency.percentile(50)
+    uncorrected = summary.latency_uncorrected.percentile(50)
+    assert corrected - uncorrected < 300, (corrected, uncorrected)  # µs
+
+
+def test_a_rate_far_past_the_connections_is_accounted_and_ends_on_time() -> None:
+    # the schedule runs far ahead of what 16 connections can carry: the requests that
+    # could not be sent are counted (unsent; the backlog is an index range, so memory
+    # stays flat), the run ends on time, and the queue is seen growing
+    with serve("ok") as server:
+        summary = run_load(profile(server.url, rate=5_000_000, concurrency=16, duration_s=1.0))
+    assert summary.fatal is None
+    assert summary.scheduled == pytest.approx(5_000_000, rel=0.05)
+    assert summary.carried_over + summary.scheduled == accounted(summary)
+    assert summary.unsent > 0.9 * summary.scheduled
+    assert summary.backlog_growing
+    assert summary.elapsed_s == pytest.approx(1.0, abs=0.1)
+
+
+def test_open_loop_shows_a_stall_in_corrected_latency_only() -> None:
+    with serve("stall_once", stall_after_s=0.8, stall_s=1.0) as server:
+        summary = run_load(profile(server.url, rate=400, concurrency=4, duration_s=2.5))
+    assert summary.fatal is None
+    assert errors_of(summary) == {}
+    corrected_p99_ms = summary.latency.percentile(99) / 1000
+    assert summary.latency_uncorrected is not None
+    uncorrected_p99_ms = summary.latency_uncorrected.percentile(99) / 1000
+    assert corrected_p99_ms > 500, summary.latency
+    assert uncorrected_p99_ms < 100, summary.latency_uncorrected
+    assert summary.latency_uncorrected.max > 500_000  # the stall is there, one request per connection
+    assert summary.offered_rate == 400
+    # the 1 s stall costs ~400 answers the server gives later, in a burst: the
+    # loader sent on time, and what it sent, in the end, was answered
+    assert summary.sent_late == 0
+    assert summary.carried_over + summary.scheduled == accounted(summary)
+
+
+def test_open_loop_slow_server_is_not_loader_bound() -> None:
+    # 200 ms per response at 100 req/s needs ~20 connections of the 64: the loader keeps
+    # its schedule; ~20 responses are still outstanding at the end, which is the
+    # server's latency, not a rate the loader failed to send
+    with serve("delay", delay_s=0.2) as server:
+        summary = run_load(profile(server.url, rate=100, concurrency=64, duration_s=1.0))
+    assert summary.fatal is None
+    assert summary.responses < 95  # the outstanding ones did not complete in the window
+    assert summary.in_flight_dropped >= 15
+    assert summary.scheduled == pytest.approx(100, abs=3)
+    assert summary.sent_rate == pytest.approx(100, rel=0.05)
+    assert summary.sent_late == 0
+    assert summary.backlogged == 0
+    assert not summary.saturated, summary.saturation_reasons
+
+
+def test_open_loop_with_too_few_connections_says_so_without_blaming_the_loader() -> None:
+    # 4 connections × 5 responses/s carry 20 of the 100 req/s asked: the rest waits
+    with serve("delay", delay_s=0.2) as server:
+        summary = run_load(profile(server.url, rate=100, concurrency=4, duration_s=1.0))
+    assert summary.fatal is None
+    assert summary.backlogged > 10
+    assert summary.sent_rate is not None and summary.sent_rate < 30  # 4 connections × 5/s (+ the first 4)
+    assert any("all 4 connections busy" in note and "more connections or a faster server" in note for note in summary.notes)
+    assert summary.sent_late == 0
+    assert not summary.saturated, summary.saturation_reasons
+
+
+def test_open_loop_requests_waiting_at_the_end_are_counted_as_unsent() -> None:
+    # 2 connections × 5 responses/s against 100 req/s asked: most requests still wait
+    # for a connection when the second is over; they must show, not vanish
+    with serve("delay", delay_s=0.2) as server:
+        summary = run_load(profile(server.url, rate=100, concurrency=2, duration_s=1.0))
+    assert summary.fatal is None
+    assert summary.unsent > 50
+    assert summary.in_flight_dropped <= 2
+    assert summary.scheduled == summary.requests + summary.in_flight_dropped + summary.unsent
+    assert any(f"{summary.unsent} scheduled requests were still waiting" in note for note in summary.notes)
+
+
+def test_open_loop_requests_sends_the_waiting_ones_before_it_ends() -> None:
+    # the scheduler reaches 30 requests in 0.15 s; 2 connections carry 40/s: the
+    # requests waiting for a connection are still sent, so the count stays exact
+    with serve("delay", delay_s=0.05) as server:
+        summary = run_load(profile(server.url, rate=200, concurrency=2, requests=30))
+    assert summary.requests == 30
+    assert summary.status["2xx"] == 30
+    assert server.requests == 30
+    assert summary.unsent == 0
+
+
+def test_open_loop_warmup_ticks_add_up_to_the_summary() -> None:
+    ticks: list[LoadTick] = []
+    with serve("ok") as server:
+        summary = run_load(profile(server.url, rate=300, warmup_s=0.45, duration_s=1.0), on_tick=ticks.append)
+    measured = [t for t in ticks if not t.warmup]
+    assert sum(t.requests for t in measured) == summary.requests
+    assert sum(t.latency.count for t in measured) == summary.latency.count
+    assert sum(t.responses for t in ticks if t.warmup) > 80  # ~0.45 s × 300/s of warm-up traffic shown
+    assert summary.requests == pytest.approx(300, rel=0.1)
+    assert summary.elapsed_s == pytest.approx(1.0, abs=0.1)
