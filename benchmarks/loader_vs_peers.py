@@ -7,6 +7,10 @@ each tool's req/s (median of the repeats) and the ratio to wrk.
     python benchmarks/loader_vs_peers.py [--duration 8 --repeat 3 --concurrency 64]
     python benchmarks/loader_vs_peers.py --target-backend gunicorn   # agreement check
 
+`--open-loop-rates 5000,20000,50000` (the default) adds the open loop's cost: the
+loader's CPU % at each rate against the same server, and its CPU per request next to
+the closed loop's, measured in the same run (keep-alive; 0 to skip).
+
 With `--target-backend` (a server-bound backend) it checks that the loader agrees with
 wrk: req/s within 10 %, p50 within 15 %. Run it on a quiet machine: every other
 process on these two CPUs shows up in the figures.
@@ -127,6 +131,43 @@ def run_loader(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[fl
     return summary.rps, summary.latency.percentile(50) / 1000, note
 
 
+def loader_cpu(url: str, c: int, duration_s: float, rate: float | None) -> tuple[float, float, str]:
+    """(req/s, loader CPU %, note) of one keep-alive loader run, closed (rate None) or open loop."""
+    summary = run_load(
+        LoadProfile(url=url, concurrency=c, duration_s=duration_s, rate=rate, cpus=(LOADER_CPU,), max_wall_s=duration_s + 60)
+    )
+    if summary.fatal:
+        raise RuntimeError(summary.fatal)
+    note = f"sent_late {summary.sent_late}" if rate else ""
+    if summary.saturated:
+        note += " LOADER-BOUND: " + "; ".join(summary.saturation_reasons)
+    return summary.rps, summary.loader_cpu_pct, note.strip()
+
+
+def open_loop_cost(url: str, c: int, duration_s: float, rates: list[float], repeat: int) -> None:
+    """The loader's CPU in open loop at each rate, and per request next to the closed loop's."""
+    rows: dict[float | None, list[tuple[float, float, str]]] = {}
+    for rep in range(repeat):
+        for rate in [None, *rates]:
+            rps, cpu, note = loader_cpu(url, c, duration_s, rate)
+            rows.setdefault(rate, []).append((rps, cpu, note))
+            label = "closed" if rate is None else f"{rate:g}/s"
+            print(f"  run {rep + 1} open-loop cost {label:>9}: {rps:9.0f} req/s  loader CPU {cpu:5.1f} %  {note}", flush=True)
+    print()
+    print(f"{'loader load':14} {'req/s':>9} {'CPU %':>7} {'µs CPU/req':>11} {'÷ closed':>9}  notes")
+    closed_us = None
+    for rate, runs in rows.items():
+        rps = statistics.median(r[0] for r in runs)
+        cpu = statistics.median(r[1] for r in runs)
+        us = 1e4 * cpu / rps if rps else float("nan")  # CPU % / 100 / rps, in µs
+        if rate is None:
+            closed_us = us
+        ratio = us / closed_us if closed_us else float("nan")
+        notes = "; ".join(dict.fromkeys(r[2] for r in runs if r[2]))
+        label = "closed loop" if rate is None else f"open {rate:g}/s"
+        print(f"{label:14} {rps:9.0f} {cpu:7.1f} {us:11.2f} {ratio:9.2f}  {notes}")
+
+
 #: locust's fastest client (geventhttpclient), one process, no wait time: its best case
 LOCUSTFILE = """
 from locust import constant, task
@@ -182,7 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workload", default="hello", help="workload path to load (default hello)")
     parser.add_argument("--tools", default="wrk,loader,ab,siege,hey,locust", help="comma-separated tools to run")
     parser.add_argument("--modes", default="keep-alive,close", help="keep-alive,close")
+    parser.add_argument("--open-loop-rates", default="5000,20000,50000",
+                        help="open-loop rates (req/s) whose loader CPU to measure; 0 skips (default 5000,20000,50000)")  # fmt: skip
     args = parser.parse_args(argv)
+    rates = [float(r) for r in args.open_loop_rates.split(",") if float(r) > 0]
     if (os.cpu_count() or 1) < 2:
         print("needs 2 CPUs (server on CPU 1, loaders on CPU 0)", file=sys.stderr)
         return 2
@@ -217,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
                     if note and note not in m.notes:
                         m.notes.append(note)
                     print(f"  run {rep + 1} {mode:10} {tool:7} {rps:10.0f} req/s  p50 {p50 if p50 is not None else float('nan'):8.3f} ms  {note}", flush=True)
+        if rates and "loader" in tools:
+            open_loop_cost(url, args.concurrency, args.duration, rates, args.repeat)
     finally:
         server.stop()
     print()
