@@ -8,7 +8,6 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-
 #: characters a URL may hold as given: printable ASCII, no space (the rest is percent-encoded)
 _URL_CHARS = re.compile(r"[\x21-\x7e]+")
 #: an HTTP header name (RFC 9110 token)

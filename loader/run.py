@@ -12,9 +12,9 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any, Callable, Iterator
 
+from .process import worker_main
 from .profile import LoadProfile, LoadProfileError
-from .stats import Accumulation, LoadSummary, LoadTick, cpu_capacity_pct
-from .worker import worker_main
+from .stats import RunningTotals, LoadSummary, LoadTick, cpu_capacity_pct
 
 #: seconds a loader process may take to start (spawn imports numpy, uvloop, httptools)
 READY_TIMEOUT_S = 30.0
@@ -46,7 +46,7 @@ class LoadRun:
         self._iter: Iterator[LoadTick] | None = None
         self._finished = False
         self.loop_name = ""  #: event loop the processes run ("uvloop" or "asyncio")
-        self._acc = Accumulation(
+        self._acc = RunningTotals(
             profile.procs,
             open_loop=profile.rate is not None,
             target_rate=profile.rate,

@@ -20,7 +20,7 @@ SATURATED_CPU_SHARE = 0.90
 #: event-loop lag p99 above this means the loader answered late (loader-bound)
 SATURATED_LAG_P99_MS = 10.0
 #: a tick shorter than this share of tick_s is a sliver: its CPU share is read over the
-#: process's run so far (see Accumulation.merge)
+#: process's run so far (see RunningTotals.merge)
 SHORT_TICK_SHARE = 0.5
 #: open loop: more than this share of the measured requests sent late (> 10 ms after
 #: their time, because the loader's event loop was busy) means the loader fell behind
@@ -149,7 +149,7 @@ def add_wire(h: LatencyHistogram, wire: Any) -> None:
     )
 
 
-class Accumulation:
+class RunningTotals:
     """The parent's running totals: merges snapshots into ticks and the summary."""
 
     def __init__(

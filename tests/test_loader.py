@@ -13,7 +13,7 @@ import pytest
 
 from tests.loader_servers import CHUNKED, OK, SAYS_CLOSE, BacklogServer, closed_port, serve
 from wsgicompare.loader import LoadProfile, LoadProfileError, LoadRun, LoadSummary, LoadTick, run_load
-from wsgicompare.loader.stats import Accumulation
+from wsgicompare.loader.stats import RunningTotals
 
 
 def profile(url: str, **options) -> LoadProfile:
@@ -515,7 +515,7 @@ def test_a_sliver_tick_reads_its_process_share_so_far() -> None:
     # the closing tick can be a millisecond long; a few µs of skew between the CPU and
     # the wall clock (measured here: 1.02 ms of CPU over a 1.00 ms tick) must not read
     # as 102 % of a core
-    acc = Accumulation(1, open_loop=False, target_rate=None, cpu_capacity_pct=100.0, tick_s=0.25)
+    acc = RunningTotals(1, open_loop=False, target_rate=None, cpu_capacity_pct=100.0, tick_s=0.25)
     empty = {"status": [0, 0, 0, 0], "errors": {}, "reconnects": 0, "bytes": 0, "lat": None, "lat_unc": None}
 
     def snap(interval_s: float, cpu_s: float) -> dict:

@@ -8,10 +8,10 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-SCHEMA = "wsgicompare/1"
+# the loader decides what a status class and an error kind are; the results only name them
+from wsgicompare.loader.stats import ERROR_KINDS, STATUS_CLASSES
 
-STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
-ERROR_KINDS = ("refused", "connect_timeout", "reset", "read_timeout", "closed_early", "protocol", "other")
+SCHEMA = "wsgicompare/1"
 
 #: phases of one run, in order
 PHASES = ("starting", "warmup", "load", "stopping", "done", "failed")
