@@ -111,3 +111,31 @@ def _plain(widget) -> str:
     console = Console(width=150, record=True, color_system=None, file=io.StringIO())
     console.print(widget.render())
     return console.export_text()
+
+
+BOOM_APP = '''
+def app(environ, start_response):
+    raise RuntimeError("boom: every request fails")
+'''
+
+
+def test_an_app_that_answers_only_500s_is_headlined_by_its_2xx_rate(tmp_path):
+    """`--backend gunicorn --app boom:app`: the progress line said "ok · 2,873.6 req/s" and
+    the report starred it best at 0.00 % availability."""
+    (tmp_path / "boom.py").write_text(BOOM_APP)
+    out = tmp_path / "report.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "wsgicompare", "--backend", "gunicorn", "--app", "boom:app", "-c", "4", "-d", "2",
+         "--warmup", "0", "-o", str(out)],
+        capture_output=True, text=True, timeout=120, cwd=str(tmp_path), stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )  # fmt: skip
+    line = next((x for x in proc.stderr.splitlines() if x.startswith("[1/1]")), None)
+    assert line is not None, proc.stderr
+    match = re.search(r": ok · 0\.0 2xx/s · ([\d,.]+) 5xx/s · p99 ", line)
+    assert match and float(match.group(1).replace(",", "")) > 50, line
+    assert "req/s" not in line
+    (row,) = md_rows(out.read_text())
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[1] == "" and cells[2] == "`gunicorn`", row  # no ★ best
+    assert cells[4] == "0.0" and cells[9] == "0.00 %", row

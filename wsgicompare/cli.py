@@ -293,7 +293,8 @@ class Progress:
                 "phase": tick.phase,
                 "elapsed": tick.elapsed_s,
                 "remaining": tick.remaining_s,
-                "rps": tick.rps,
+                "rps": tick.rps_2xx,
+                "non2xx": tick.rps - tick.rps_2xx,
                 "errors": sum(tick.errors.values()),
                 "p99": tick.cum_p99_ms,
             }
@@ -305,7 +306,8 @@ class Progress:
                 "phase": result.status,
                 "elapsed": result.elapsed_s,
                 "remaining": None,
-                "rps": result.rps,
+                "rps": result.rps_2xx,
+                "non2xx": result.rps - result.rps_2xx,
                 "errors": result.failures,
                 "p99": result.latency_ms.get("p99"),
                 "reason": result.reason,
@@ -319,7 +321,8 @@ class Progress:
 
         table = Table(box=None, pad_edge=False)
         for name, justify in (("backend", "left"), ("workload", "left"), ("phase", "left"), ("elapsed", "right"),
-                              ("left", "right"), ("req/s", "right"), ("p99 ms", "right"), ("failures", "right")):  # fmt: skip
+                              ("left", "right"), ("2xx req/s", "right"), ("other req/s", "right"), ("p99 ms", "right"),
+                              ("failures", "right")):  # fmt: skip
             table.add_column(name, justify=justify)
         with self._lock:
             items = list(self.rows.items())
@@ -333,6 +336,7 @@ class Progress:
                 _fmt(row.get("elapsed"), "{:.1f} s"),
                 _fmt(row.get("remaining"), "{:.1f} s"),
                 _fmt(row.get("rps"), "{:,.0f}"),
+                _fmt(row.get("non2xx") or None, "{:,.0f}"),
                 _fmt(row.get("p99"), "{:.1f}"),
                 _fmt(row.get("errors"), "{:,}"),
             )
@@ -346,9 +350,11 @@ def _fmt(value: Any, pattern: str) -> str:
 def finished_line(r: RunResult, done: int, total: int) -> str:
     head = f"[{done}/{total}] {r.backend} {r.workload}: {r.status}"
     if r.requests:
+        from wsgicompare.export.ranking import headline
+
         p99 = r.latency_ms.get("p99")
-        head += f" · {r.rps:,.1f} req/s · p99 {p99:.1f} ms" if p99 is not None else f" · {r.rps:,.1f} req/s"
-        head += f" · {r.failures} failures"
+        head += f" · {headline(r)}" + (f" · p99 {p99:.1f} ms" if p99 is not None else "")
+        head += f" · {r.failures:,} failures"
     if r.reason:
         head += f" · {r.reason}"
     waited = r.settle.get("waited_s") if r.settle else None
