@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from wsgicompare.options import (Options, OptionError, check_output, check_replaceable, dump_toml, parse_options,
@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = make_plan(options)
     except _bad_input_errors() as exc:
         return _fail(str(exc))
+    for warning in plan.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     return run_headless(plan)
 
 
@@ -130,15 +132,19 @@ class Plan:
     targets: dict[str, str | None]  # export format -> path (None: stdout)
     meta: dict[str, Any]
     settle_max_s: float
+    #: said once on stderr before the runs: the plan works, but not as well as it could
+    warnings: list[str] = field(default_factory=list)
 
 
 def make_plan(o: Options) -> Plan:
     from wsgicompare.export import make_meta
     from wsgicompare.loader.profile import LoadProfile
-    from wsgicompare.spec import PLACEHOLDER_URL, available_cpus, default_cpus, url_spec
+    from wsgicompare.spec import PLACEHOLDER_URL, cpu_split, shared_loader_cpus, url_spec
 
     targets = check_output(o)
-    loader_cpus, server_cpus = _cpu_split(o, available_cpus(), default_cpus())
+    procs = o.loader_procs or 1
+    loader_cpus, server_cpus = cpu_split(o.loader_cpus, o.server_cpus, procs)
+    warnings = [w for w in (shared_loader_cpus(procs, loader_cpus),) if w]
     duration = o.duration
     if duration is None and o.requests is None and o.reps is None:
         from wsgicompare.spec import DEFAULT_DURATION_S
@@ -157,7 +163,7 @@ def make_plan(o: Options) -> Plan:
         warmup_s=DEFAULT_WARMUP_S if o.warmup is None else o.warmup,
         timeout_s=10.0 if o.timeout is None else o.timeout,
         keepalive=not o.no_keepalive,
-        procs=o.loader_procs or 1,
+        procs=procs,
         cpus=loader_cpus,
         allow_remote=o.allow_remote,
     )
@@ -169,21 +175,7 @@ def make_plan(o: Options) -> Plan:
     else:
         specs = _backend_specs(o, load, server_cpus)
     settle = 10.0 if o.settle_max is None else o.settle_max
-    return Plan(specs=specs, targets=targets, meta=make_meta(specs), settle_max_s=settle)
-
-
-def _cpu_split(o: Options, allowed: tuple[int, ...], default: tuple) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Given CPUs win; a side not given gets the CPUs the other side left (or the default)."""
-    loader, server = o.loader_cpus, o.server_cpus
-    if loader is None and server is None:
-        return default
-    if loader is None:
-        rest = tuple(c for c in allowed if c not in server)
-        return (rest[:1] if rest else ()), server
-    if server is None:
-        rest = tuple(c for c in allowed if c not in loader)
-        return loader, rest
-    return loader, server
+    return Plan(specs=specs, targets=targets, meta=make_meta(specs), settle_max_s=settle, warnings=warnings)
 
 
 def _backend_specs(o: Options, load, server_cpus: tuple[int, ...]) -> list:

@@ -89,13 +89,52 @@ def _pin_threads(cpus: set[int]) -> None:
             pass
 
 
-def default_cpus(cpus: tuple[int, ...] | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(loader CPUs, server CPUs): the first CPU for the loader, the rest for the server,
-    so the two never fight for a core; with one CPU nothing is pinned."""
+def default_cpus(
+    cpus: tuple[int, ...] | None = None, loader_procs: int = 1
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(loader CPUs, server CPUs): a CPU per loader process, from the first, but never
+    more than half of them, the rest for the server, so the two never fight for a core
+    and the server keeps at least as many as the loader; with one CPU nothing is
+    pinned. More processes than loader CPUs share them (see ``shared_loader_cpus``)."""
     cpus = available_cpus() if cpus is None else cpus
     if len(cpus) < 2:
         return (), ()
-    return (cpus[0],), tuple(cpus[1:])
+    n = max(1, min(loader_procs, len(cpus) // 2))
+    return tuple(cpus[:n]), tuple(cpus[n:])
+
+
+def cpu_split(
+    loader: tuple[int, ...] | None,
+    server: tuple[int, ...] | None,
+    loader_procs: int = 1,
+    cpus: tuple[int, ...] | None = None,
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(loader CPUs, server CPUs) from what the user gave (None: not given). Given CPUs
+    win; a side not given gets the CPUs the other side left (the loader one per
+    process); neither given: ``default_cpus``."""
+    cpus = available_cpus() if cpus is None else cpus
+    if loader is None and server is None:
+        return default_cpus(cpus, loader_procs)
+    if loader is None:
+        assert server is not None
+        rest = tuple(c for c in cpus if c not in server)
+        return rest[: max(1, loader_procs)], server
+    if server is None:
+        return loader, tuple(c for c in cpus if c not in loader)
+    return loader, server
+
+
+def shared_loader_cpus(loader_procs: int, loader_cpus: tuple[int, ...]) -> str | None:
+    """A warning when loader processes outnumber their CPUs: they then take turns on a
+    core, and a process more adds no sending power (None when each has its own)."""
+    cpus = loader_cpus or available_cpus()
+    if loader_procs <= len(cpus):
+        return None
+    where = ("CPU " if len(cpus) == 1 else "CPUs ") + ",".join(str(c) for c in cpus)
+    return (
+        f"{loader_procs} loader processes share {len(cpus)} loader CPU{'s' if len(cpus) != 1 else ''} ({where}): "
+        f"they take turns on a core; give --loader-cpus (and --server-cpus) for more, or fewer --loader-procs"
+    )
 
 
 def default_server_config(
