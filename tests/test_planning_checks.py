@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from loader_servers import serve
+from loader_servers import closed_port, serve
 
 from wsgicompare.cli import make_plan
 from wsgicompare.loader import LoadRun
@@ -89,3 +89,33 @@ def test_one_loader_process_per_loader_cpu_says_nothing():
         proc = cli("--url", server.url, "-c", "2", "-d", "0.3", "--warmup", "0", "--export", "json")
     assert proc.returncode == 0, proc.stderr
     assert "warning" not in proc.stderr
+
+
+# -- 5. a --url where nothing listens, or that does not resolve -------------------------------
+
+
+def test_url_with_nothing_listening_is_one_line_and_exit_1_within_3_s(tmp_path, capsys):
+    from wsgicompare.cli import main
+
+    port = closed_port()  # bound, then closed: nothing listens there
+    out = tmp_path / "r.json"
+    started = time.monotonic()
+    code = main(["--url", f"http://127.0.0.1:{port}/", "-d", "5", "-o", str(out)])
+    took = time.monotonic() - started
+    assert code == 1
+    stdout, stderr = capsys.readouterr()
+    assert stdout == ""
+    assert stderr == f"wsgicompare: error: nothing is listening at 127.0.0.1:{port} (connection refused)\n"
+    assert took < 3.0, took  # was the whole -d of refused connects
+    assert not out.exists()  # no run, no report pretending to be one
+
+
+def test_url_that_does_not_resolve_is_one_line_and_exit_1():
+    # .invalid never resolves (RFC 2606); --allow-remote so the loopback rule does not refuse it first
+    started = time.monotonic()
+    proc = cli("--url", "http://no-such-host.invalid:8080/", "--allow-remote", "-d", "5", "--warmup", "0")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("wsgicompare: error: cannot resolve no-such-host.invalid ("), line
+    assert time.monotonic() - started < 5 + 1  # never the duration plus a loader's start

@@ -48,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         plan = make_plan(options)
     except _bad_input_errors() as exc:
         return _fail(str(exc))
+    try:
+        for spec in plan.specs[:1] if plan.specs and plan.specs[0].is_url else []:
+            check_target(spec.load.url)
+    except TargetError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
     for warning in plan.warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     return run_headless(plan)
@@ -218,6 +224,45 @@ def _backend_specs(o: Options, load, server_cpus: tuple[int, ...]) -> list:
     if o.app:
         specs = [replace(s, path=o.path or "/") for s in specs]
     return specs
+
+
+#: seconds the pre-run connect to a --url target may take: a loopback server that is
+#: there accepts in microseconds, and a bad target must be told well within 3 s
+TARGET_CONNECT_TIMEOUT_S = 2.0
+
+
+class TargetError(Exception):
+    """The --url target cannot be reached: not bad input (exit 1, not 2), but no load
+    can measure anything there. One line."""
+
+
+def check_target(url: str, timeout_s: float = TARGET_CONNECT_TIMEOUT_S) -> None:
+    """One plain TCP connect to where the loader would connect, before any loader starts:
+    against a closed port a load fires tens of thousands of refused connects for its
+    whole duration and reports them as a measurement (loader-bound, listen backlog)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 80
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TargetError(f"cannot resolve {host} ({getattr(exc, 'strerror', None) or exc})") from None
+    # the address the loader will use (loader/worker.py _resolve prefers IPv4 too)
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.settimeout(timeout_s)
+        try:
+            sock.connect(address)
+        except ConnectionRefusedError:
+            raise TargetError(f"nothing is listening at {where} (connection refused)") from None
+        except TimeoutError:
+            raise TargetError(f"no answer from {where} within {timeout_s:g} s (connect timed out)") from None
+        except OSError as exc:
+            raise TargetError(f"cannot connect to {where} ({exc.strerror or exc})") from None
 
 
 # -- running headless -------------------------------------------------------------------------
