@@ -145,7 +145,7 @@ class Plan:
 def make_plan(o: Options) -> Plan:
     from wsgicompare.export import make_meta
     from wsgicompare.loader.profile import LoadProfile
-    from wsgicompare.spec import PLACEHOLDER_URL, cpu_split, shared_loader_cpus, url_spec
+    from wsgicompare.spec import PLACEHOLDER_URL, check_loader_limits, cpu_split, shared_loader_cpus, url_spec
 
     targets = check_output(o)
     procs = o.loader_procs or 1
@@ -174,6 +174,7 @@ def make_plan(o: Options) -> Plan:
         allow_remote=o.allow_remote,
     )
     load.validate()  # LoadProfileError: one line (loopback check for --url included)
+    check_loader_limits(load)
     if o.url:
         specs = [url_spec(o.url, load=load, repeat=o.repeat)]
         if o.path:

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from wsgicompare.loader.profile import LoadProfile
+from wsgicompare.loader.profile import LoadProfile, LoadProfileError
 
 if TYPE_CHECKING:  # the backends package is imported lazily, so this module stays cheap
     from wsgicompare.backends import ServerConfig
@@ -135,6 +135,29 @@ def shared_loader_cpus(loader_procs: int, loader_cpus: tuple[int, ...]) -> str |
         f"{loader_procs} loader processes share {len(cpus)} loader CPU{'s' if len(cpus) != 1 else ''} ({where}): "
         f"they take turns on a core; give --loader-cpus (and --server-cpus) for more, or fewer --loader-procs"
     )
+
+
+def check_loader_limits(load: LoadProfile) -> None:
+    """Refuse (LoadProfileError, one line) a load the loader processes cannot send, known
+    before anything starts: more connections per process than the open-file limit holds."""
+    import math
+    import resource
+
+    from wsgicompare.loader.worker import FD_MARGIN, split_evenly
+
+    per_proc = max(split_evenly(load.concurrency, load.procs))
+    # each loader process raises its soft limit to the hard one (worker._raise_nofile):
+    # the hard limit is the ceiling, and past it every connect fails with EMFILE
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and per_proc + FD_MARGIN > hard:
+        fits = hard - FD_MARGIN
+        procs = math.ceil(load.concurrency / fits) if fits > 0 else 0
+        spread = f", spread it with --loader-procs {procs}" if 0 < procs <= 64 else ""
+        raise LoadProfileError(
+            f"-c {load.concurrency} puts {per_proc} connections in one loader process, but the open-file limit "
+            f"is {hard} (hard limit, ulimit -Hn; {FD_MARGIN} of them the process's own): lower -c to "
+            f"{max(1, fits) * load.procs}{spread}, or raise the hard limit (ulimit -Hn as root, or limits.conf)"
+        )
 
 
 def default_server_config(
