@@ -131,7 +131,7 @@ def test_bad_values_start_nothing(args, needle) -> None:
     assert_refused(args, needle)
 
 
-# -- limits known before anything starts: open files -----------------------
+# -- limits known before anything starts: open files, open-loop rate -----------------------
 
 
 def _hard_nofile_1024() -> None:
@@ -167,6 +167,20 @@ def test_a_concurrency_that_fits_the_open_file_limit_still_runs(tmp_path) -> Non
             assert code == 0, err
             (run,) = json.loads(out.read_text())["runs"]
             assert run["status"] == "ok" and run["responses"]["2xx"] > 0 and not run["errors"], run["errors"]
+
+
+def test_an_open_loop_rate_no_loader_can_send_is_refused_and_a_reachable_one_runs(tmp_path) -> None:
+    """--rate 10000000 sent 0 requests and reported nonsense accounting."""
+    out = tmp_path / "r.json"
+    with serve("ok") as server:
+        base = ["--url", server.url, "-c", "8", "-d", "1", "--warmup", "0", "-o", str(out)]
+        line = assert_refused([*base, "--rate", "10000000"], "--rate 10,000,000 req/s is beyond what 1 loader process")
+        assert "--loader-procs" in line and not out.exists()
+        assert_refused([*base, "--loader-procs", "2", "--rate", "400001"], "beyond what 2 loader processes")
+        code, err, _ = run_watched([*base, "--rate", "1000"])
+    assert code == 0, err
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["status"] == "ok" and 800 <= run["requests"] <= 1100, run["requests"]
 
 
 # -- hostile config files ------------------------------------------------------------------

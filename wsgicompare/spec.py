@@ -29,6 +29,13 @@ DEFAULT_WORKLOAD = "hello"
 DEFAULT_THREADS = 4
 
 
+#: open-loop req/s one loader process can be asked for at most. A closed loop measured
+#: ~80,000 req/s per process against nginx-static, so this is far beyond any real
+#: sender: a rate above it gives no figure, only "rate not reached" and 0 requests.
+#: (It belongs in LoadProfile.validate; it is here until loader/profile.py takes it.)
+MAX_RATE_PER_LOADER_PROC = 200_000
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One run: which backend serves which workload under which load.
@@ -139,7 +146,8 @@ def shared_loader_cpus(loader_procs: int, loader_cpus: tuple[int, ...]) -> str |
 
 def check_loader_limits(load: LoadProfile) -> None:
     """Refuse (LoadProfileError, one line) a load the loader processes cannot send, known
-    before anything starts: more connections per process than the open-file limit holds."""
+    before anything starts: more connections per process than the open-file limit
+    holds, or an open-loop rate far beyond what its processes can send."""
     import math
     import resource
 
@@ -157,6 +165,14 @@ def check_loader_limits(load: LoadProfile) -> None:
             f"-c {load.concurrency} puts {per_proc} connections in one loader process, but the open-file limit "
             f"is {hard} (hard limit, ulimit -Hn; {FD_MARGIN} of them the process's own): lower -c to "
             f"{max(1, fits) * load.procs}{spread}, or raise the hard limit (ulimit -Hn as root, or limits.conf)"
+        )
+    if load.rate is not None and load.rate > MAX_RATE_PER_LOADER_PROC * load.procs:
+        needed = math.ceil(load.rate / MAX_RATE_PER_LOADER_PROC)
+        more = f", or give it --loader-procs {needed} and the CPUs to run them" if needed <= 64 else ""
+        raise LoadProfileError(
+            f"--rate {load.rate:,.0f} req/s is beyond what {load.procs} loader process"
+            f"{'es' if load.procs != 1 else ''} can send (at most {MAX_RATE_PER_LOADER_PROC:,} req/s each; "
+            f"a closed loop reaches ~80,000): lower --rate{more}"
         )
 
 
