@@ -156,8 +156,8 @@ def _hard_nofile_256() -> None:
 
 def test_a_concurrency_that_fits_the_open_file_limit_still_runs(tmp_path) -> None:
     # a limit of 256 keeps the connections few enough for the test server to answer at once
-    assert "lower -c to 192, spread it with --loader-procs 3" in assert_refused(["--run-all", "-c", "400"], "limit is 256",
-                                                preexec_fn=_hard_nofile_256)  # fmt: skip
+    line = assert_refused(["--run-all", "-c", "400"], "limit is 256", preexec_fn=_hard_nofile_256)
+    assert "lower -c to 192, spread it with --loader-procs 3" in line
     out = tmp_path / "r.json"
     with serve("ok") as server:
         # 192 connections and 64 files of its own fit; so does the fix the refusal names

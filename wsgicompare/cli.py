@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     except _bad_input_errors() as exc:
         return _fail(str(exc))
     try:
-        for spec in plan.specs[:1] if plan.specs and plan.specs[0].is_url else []:
-            check_target(spec.load.url)
+        if plan.specs and plan.specs[0].is_url:  # --url: one spec, a server nobody here starts
+            check_target(plan.specs[0].load.url)
     except TargetError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
@@ -331,8 +331,8 @@ class Progress:
                 "phase": tick.phase,
                 "elapsed": tick.elapsed_s,
                 "remaining": tick.remaining_s,
-                "rps": tick.rps_2xx,
-                "non2xx": tick.rps - tick.rps_2xx,
+                "rps_2xx": tick.rps_2xx,
+                "rps_other": tick.rps - tick.rps_2xx,
                 "errors": sum(tick.errors.values()),
                 "p99": tick.cum_p99_ms,
             }
@@ -344,8 +344,8 @@ class Progress:
                 "phase": result.status,
                 "elapsed": result.elapsed_s,
                 "remaining": None,
-                "rps": result.rps_2xx,
-                "non2xx": result.rps - result.rps_2xx,
+                "rps_2xx": result.rps_2xx,
+                "rps_other": result.rps - result.rps_2xx,
                 "errors": result.failures,
                 "p99": result.latency_ms.get("p99"),
                 "reason": result.reason,
@@ -373,8 +373,8 @@ class Progress:
                 f"[{style}]{phase}[/]" + (f" [dim]{row['reason'][:60]}[/]" if row.get("reason") else ""),
                 _fmt(row.get("elapsed"), "{:.1f} s"),
                 _fmt(row.get("remaining"), "{:.1f} s"),
-                _fmt(row.get("rps"), "{:,.0f}"),
-                _fmt(row.get("non2xx") or None, "{:,.0f}"),
+                _fmt(row.get("rps_2xx"), "{:,.0f}"),
+                _fmt(row.get("rps_other") or None, "{:,.0f}"),  # blank unless some answer was not a 2xx
                 _fmt(row.get("p99"), "{:.1f}"),
                 _fmt(row.get("errors"), "{:,}"),
             )
