@@ -15,6 +15,7 @@ relative width of a slot is therefore at most 1/1024 (< 0.1 %).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any, Iterable
 
 import numpy as np
@@ -73,6 +74,15 @@ def bucket_sparse(values_us: Any) -> tuple[np.ndarray, np.ndarray, int, int, int
     dense = np.bincount(slot_of(v), minlength=SLOTS)
     slots = np.flatnonzero(dense)
     return slots.astype(np.int32), dense[slots].astype(np.int64), int(v.min()), int(v.max()), int(v.sum())
+
+
+def rank_of(p: float, count: int) -> int:
+    """1-based rank of the ``p``-th percentile among ``count`` values: ceil(p/100 × count),
+    at least 1, in exact arithmetic. In floats 99.9 / 100 × 1000 is 999.0000000000001,
+    which ceil turns into 1000: p99.9 read one slot too high whenever the count is a
+    multiple of 1000. ``p`` is taken as the decimal it is written as (99.9 = 999/10)."""
+    exact = Fraction(p) if isinstance(p, int) else Fraction(repr(float(p)))
+    return max(1, -(-(exact.numerator * count) // (exact.denominator * 100)))
 
 
 class LatencyHistogram:
@@ -148,8 +158,7 @@ class LatencyHistogram:
             return float(self._min)
         if p >= 100:
             return float(self._max)
-        rank = max(1, math.ceil(p / 100.0 * self.count))
-        slot = int(np.searchsorted(np.cumsum(self.counts), rank))
+        slot = int(np.searchsorted(np.cumsum(self.counts), rank_of(p, self.count)))
         return float(min(max(int(SLOT_MID_US[slot]), self._min), self._max))
 
     def percentiles(self, ps: Iterable[float]) -> dict[float, float]:
@@ -165,7 +174,7 @@ class LatencyHistogram:
             elif p >= 100:
                 out[p] = float(self._max)
             else:
-                slot = int(np.searchsorted(cum, max(1, math.ceil(p / 100.0 * self.count))))
+                slot = int(np.searchsorted(cum, rank_of(p, self.count)))
                 out[p] = float(min(max(int(SLOT_MID_US[slot]), self._min), self._max))
         return out
 

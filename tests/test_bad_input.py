@@ -7,7 +7,9 @@ property tests of the whole planning step (options → specs)."""
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import stat
 import subprocess
 import sys
@@ -18,13 +20,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loader_servers import serve
 from reliability_support import ROOT, cli_env, cmdline, one_error_line
 
 #: the one subprocess planning may start: the --app import check (python -c with its marker)
 _APP_CHECK_MARK = "wsgicompare-app-check"
 
 
-def run_watched(args: list[str], cwd: str | None = None, timeout_s: float = 40.0) -> tuple[int, str, list[str]]:
+def run_watched(args: list[str], cwd: str | None = None, timeout_s: float = 40.0,
+                preexec_fn=None) -> tuple[int, str, list[str]]:  # fmt: skip
     """Run the CLI and watch its process tree until it exits: (exit code, stderr, every
     child command line seen that is not the --app import check)."""
     proc = subprocess.Popen(
@@ -35,6 +39,7 @@ def run_watched(args: list[str], cwd: str | None = None, timeout_s: float = 40.0
         cwd=cwd or ROOT,
         env=cli_env(),
         text=True,
+        preexec_fn=preexec_fn,
     )
     seen: dict[int, str] = {}
     deadline = time.monotonic() + timeout_s
@@ -60,8 +65,8 @@ def run_watched(args: list[str], cwd: str | None = None, timeout_s: float = 40.0
     return proc.returncode, err, started
 
 
-def assert_refused(args: list[str], needle: str, cwd: str | None = None) -> str:
-    code, err, started = run_watched(args, cwd=cwd)
+def assert_refused(args: list[str], needle: str, cwd: str | None = None, preexec_fn=None) -> str:
+    code, err, started = run_watched(args, cwd=cwd, preexec_fn=preexec_fn)
     assert code == 2, err
     line = one_error_line(err)
     assert needle in line, line
@@ -124,6 +129,58 @@ def test_bad_app_starts_nothing(apps, args, needle) -> None:
 )
 def test_bad_values_start_nothing(args, needle) -> None:
     assert_refused(args, needle)
+
+
+# -- limits known before anything starts: open files, open-loop rate -----------------------
+
+
+def _hard_nofile_1024() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+def test_more_connections_than_the_open_file_limit_is_refused_before_anything_starts() -> None:
+    """-c above the hard RLIMIT_NOFILE: every connect past it failed with EMFILE, then
+    "failed: no request was answered"."""
+    line = assert_refused(["--backend", "gunicorn", "-c", "5000", "-d", "1"], "open-file limit is 1024",
+                          preexec_fn=_hard_nofile_1024)  # fmt: skip
+    assert "-c 5000" in line and "lower -c to 960" in line and "--loader-procs 6" in line and "ulimit" in line
+    # per loader process: 5000 over 2 processes is still 2500 each
+    line = assert_refused(["--backend", "gunicorn", "-c", "5000", "--loader-procs", "2", "-d", "1"],
+                          "2500 connections in one loader process", preexec_fn=_hard_nofile_1024)  # fmt: skip
+    assert "lower -c to 1920" in line
+
+
+def _hard_nofile_256() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+
+def test_a_concurrency_that_fits_the_open_file_limit_still_runs(tmp_path) -> None:
+    # a limit of 256 keeps the connections few enough for the test server to answer at once
+    line = assert_refused(["--run-all", "-c", "400"], "limit is 256", preexec_fn=_hard_nofile_256)
+    assert "lower -c to 192, spread it with --loader-procs 3" in line
+    out = tmp_path / "r.json"
+    with serve("ok") as server:
+        # 192 connections and 64 files of its own fit; so does the fix the refusal names
+        for args in (["-c", "192"], ["-c", "400", "--loader-procs", "3"]):
+            code, err, _ = run_watched(["--url", server.url, *args, "-d", "1", "--warmup", "0", "-o", str(out)],
+                                       preexec_fn=_hard_nofile_256)  # fmt: skip
+            assert code == 0, err
+            (run,) = json.loads(out.read_text())["runs"]
+            assert run["status"] == "ok" and run["responses"]["2xx"] > 0 and not run["errors"], run["errors"]
+
+
+def test_an_open_loop_rate_no_loader_can_send_is_refused_and_a_reachable_one_runs(tmp_path) -> None:
+    """--rate 10000000 sent 0 requests and reported nonsense accounting."""
+    out = tmp_path / "r.json"
+    with serve("ok") as server:
+        base = ["--url", server.url, "-c", "8", "-d", "1", "--warmup", "0", "-o", str(out)]
+        line = assert_refused([*base, "--rate", "10000000"], "--rate 10,000,000 req/s is beyond what 1 loader process")
+        assert "--loader-procs" in line and not out.exists()
+        assert_refused([*base, "--loader-procs", "2", "--rate", "400001"], "beyond what 2 loader processes")
+        code, err, _ = run_watched([*base, "--rate", "1000"])
+    assert code == 0, err
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["status"] == "ok" and 0 < run["responses"]["2xx"] <= 1100, run["requests"]  # about 1,000 in 1 s
 
 
 # -- hostile config files ------------------------------------------------------------------

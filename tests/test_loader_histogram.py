@@ -51,7 +51,10 @@ def test_values_beyond_an_hour_land_in_the_top_slot() -> None:
     hist.record_many([5, HIGHEST_US * 10])
     assert hist.count == 2
     assert hist.max == HIGHEST_US * 10  # exact max is kept
-    assert hist.percentile(99) <= hist.max
+    # the percentile reads the top slot's value (about an hour), not the exact 10 hours
+    top = hist.percentile(99)
+    assert top == pytest.approx(HIGHEST_US, rel=1 / 1024) and top < hist.max
+    assert hist.percentiles((50, 99)) == {50: 5.0, 99: top}
 
 
 def test_merge_of_halves_equals_the_whole(latencies_us: np.ndarray) -> None:
@@ -143,3 +146,30 @@ def test_layout_is_hdrhistograms_own(latencies_us: np.ndarray) -> None:
         # both name the same slot: the reference reports its highest value, ours its middle
         expected = reference.get_value_at_percentile(p)
         assert reference.get_lowest_equivalent_value(expected) <= ours.percentile(p) <= expected, p
+
+
+@pytest.mark.parametrize("count", [1000, 2000, 3000, 10_000])
+def test_top_percentiles_rank_exactly_when_the_count_is_a_multiple_of_1000(count: int) -> None:
+    """p99.9 of 1..N is the value at rank 0.999 N: in floats 99.9 / 100 × 1000 is
+    999.0000000000001 and the rank came out one too high."""
+    values = np.arange(1, count + 1, dtype=np.int64)
+    hist = LatencyHistogram()
+    hist.record_many(values)
+    width = int(SLOT_WIDTH_US[slot_of(np.array([count]))][0])  # 1 µs below 2048, wider above
+    expected = {50: count // 2, 90: count * 9 // 10, 99: count * 99 // 100, 99.9: count * 999 // 1000, 100: count}
+    many = hist.percentiles(expected)
+    for p, value in expected.items():
+        assert hist.percentile(p) == pytest.approx(value, abs=width / 2), p  # a slot reads as its middle
+        assert many[p] == hist.percentile(p), p
+    # two values one slot apart make the rank visible whatever the slot width
+    hist = LatencyHistogram()
+    hist.record_many([100] * (count * 999 // 1000) + [200] * (count // 1000))
+    assert hist.percentile(99.9) == 100.0 and hist.percentiles([99.9]) == {99.9: 100.0}
+    assert hist.percentile(99.95) == 200.0 and hist.percentile(100) == 200.0
+
+
+def test_exact_values_at_the_top_of_a_thousand() -> None:
+    hist = LatencyHistogram()
+    hist.record_many(np.arange(1, 1001))
+    assert (hist.percentile(50), hist.percentile(99.9), hist.percentile(100)) == (500.0, 999.0, 1000.0)
+    assert hist.percentiles((50, 99, 99.9, 100)) == {50: 500.0, 99: 990.0, 99.9: 999.0, 100: 1000.0}

@@ -27,6 +27,7 @@ from textual.reactive import var
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
 
+from wsgicompare.export.ranking import ordered
 from wsgicompare.results import RunResult, Tick
 from wsgicompare.signals import set_from_signal_handler
 
@@ -233,7 +234,7 @@ class CompareScreen(Screen):
         self.query_one(RunBars).results = results
         columns = self.query_one("#columns", ScrollableContainer)
         columns.remove_children()
-        columns.mount_all([RunColumn(r, classes="run-column") for r in results])
+        columns.mount_all([RunColumn(r, classes="run-column") for r in ordered(results)])
         self._size_columns()
 
     def on_resize(self) -> None:

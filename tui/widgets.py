@@ -17,6 +17,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from wsgicompare.export.ranking import best_runs, ordered
 from wsgicompare.results import ERROR_KINDS, STATUS_CLASSES, RunResult
 
 from .model import LiveFrame, fmt_ms, human_count
@@ -437,7 +438,8 @@ def _run_label(result: RunResult) -> str:
 
 
 class RunBars(Widget):
-    """Compare view header: req/s and p99 of every finished run as horizontal bars."""
+    """Compare view header: 2xx req/s and p99 of every finished run as horizontal bars,
+    in the reports' order with their best run starred (wsgicompare.export.ranking)."""
 
     COMPONENT_CLASSES = {"bars--rps", "bars--p99", "bars--label", "bars--failed"}
 
@@ -447,7 +449,8 @@ class RunBars(Widget):
         if not self.results:
             return Text("no finished runs yet — press l on a backend, or a to run all", style="dim")
         ok = [r for r in self.results if r.status == "ok"]
-        peak_rps = max((r.rps for r in ok), default=0.0)
+        best = best_runs(self.results)
+        peak_rps = max((r.rps_2xx for r in ok), default=0.0)
         peak_p99 = max((float(r.latency_ms.get("p99") or 0) for r in ok), default=0.0)
         bar_w = max(6, (self.content_size.width - 42) // 2)
         table = Table.grid(padding=(0, 1))
@@ -457,21 +460,22 @@ class RunBars(Widget):
         table.add_column(justify="right", no_wrap=True)
         table.add_column(no_wrap=True, width=bar_w)
         table.add_row(
-            Text("run", style="bold"), Text("req/s", style="bold"), "", Text("p99 ms", style="bold"), ""
+            Text("run", style="bold"), Text("2xx req/s", style="bold"), "", Text("p99 ms", style="bold"), ""
         )
         rps_style = self.get_component_rich_style("bars--rps")
         p99_style = self.get_component_rich_style("bars--p99")
-        for r in self.results:
+        for r in ordered(self.results):
+            label = _run_label(r) + (" ★" if id(r) in best else "")
             if r.status != "ok":
                 table.add_row(
-                    _run_label(r), "—", Text(f"{r.status}: {r.reason}", style=self.get_component_rich_style("bars--failed")), "", ""
+                    label, "—", Text(f"{r.status}: {r.reason}", style=self.get_component_rich_style("bars--failed")), "", ""
                 )
                 continue
             p99 = float(r.latency_ms.get("p99") or 0)
             table.add_row(
-                _run_label(r),
-                human_count(r.rps),
-                Text(hbar(r.rps, peak_rps, bar_w), style=rps_style),
+                label,
+                human_count(r.rps_2xx),
+                Text(hbar(r.rps_2xx, peak_rps, bar_w), style=rps_style),
                 fmt_ms(p99),
                 Text(hbar(p99, peak_p99, bar_w), style=p99_style),
             )
@@ -503,7 +507,7 @@ class RunColumn(Widget):
             return text
         lat = r.latency_ms
         text.append("\n\nThroughput", label)
-        text.append(f"\n{human_count(r.rps)} req/s")
+        text.append(f"\n{human_count(r.rps_2xx)} 2xx req/s")
         series = resample([float(p.get("rps", 0)) for p in r.timeline], width)
         for line in spark_rows(series, width, 2):
             text.append("\n" + line, spark)

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from wsgicompare.options import (Options, OptionError, check_output, check_replaceable, dump_toml, parse_options,
@@ -48,6 +48,14 @@ def main(argv: list[str] | None = None) -> int:
         plan = make_plan(options)
     except _bad_input_errors() as exc:
         return _fail(str(exc))
+    try:
+        if plan.specs and plan.specs[0].is_url:  # --url: one spec, a server nobody here starts
+            check_target(plan.specs[0].load.url)
+    except TargetError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    for warning in plan.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     return run_headless(plan)
 
 
@@ -130,15 +138,19 @@ class Plan:
     targets: dict[str, str | None]  # export format -> path (None: stdout)
     meta: dict[str, Any]
     settle_max_s: float
+    #: said once on stderr before the runs: the plan works, but not as well as it could
+    warnings: list[str] = field(default_factory=list)
 
 
 def make_plan(o: Options) -> Plan:
     from wsgicompare.export import make_meta
     from wsgicompare.loader.profile import LoadProfile
-    from wsgicompare.spec import PLACEHOLDER_URL, available_cpus, default_cpus, url_spec
+    from wsgicompare.spec import PLACEHOLDER_URL, check_loader_limits, cpu_split, shared_loader_cpus, url_spec
 
     targets = check_output(o)
-    loader_cpus, server_cpus = _cpu_split(o, available_cpus(), default_cpus())
+    procs = o.loader_procs or 1
+    loader_cpus, server_cpus = cpu_split(o.loader_cpus, o.server_cpus, procs)
+    warnings = [w for w in (shared_loader_cpus(procs, loader_cpus),) if w]
     duration = o.duration
     if duration is None and o.requests is None and o.reps is None:
         from wsgicompare.spec import DEFAULT_DURATION_S
@@ -157,11 +169,12 @@ def make_plan(o: Options) -> Plan:
         warmup_s=DEFAULT_WARMUP_S if o.warmup is None else o.warmup,
         timeout_s=10.0 if o.timeout is None else o.timeout,
         keepalive=not o.no_keepalive,
-        procs=o.loader_procs or 1,
+        procs=procs,
         cpus=loader_cpus,
         allow_remote=o.allow_remote,
     )
     load.validate()  # LoadProfileError: one line (loopback check for --url included)
+    check_loader_limits(load)
     if o.url:
         specs = [url_spec(o.url, load=load, repeat=o.repeat)]
         if o.path:
@@ -169,21 +182,7 @@ def make_plan(o: Options) -> Plan:
     else:
         specs = _backend_specs(o, load, server_cpus)
     settle = 10.0 if o.settle_max is None else o.settle_max
-    return Plan(specs=specs, targets=targets, meta=make_meta(specs), settle_max_s=settle)
-
-
-def _cpu_split(o: Options, allowed: tuple[int, ...], default: tuple) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Given CPUs win; a side not given gets the CPUs the other side left (or the default)."""
-    loader, server = o.loader_cpus, o.server_cpus
-    if loader is None and server is None:
-        return default
-    if loader is None:
-        rest = tuple(c for c in allowed if c not in server)
-        return (rest[:1] if rest else ()), server
-    if server is None:
-        rest = tuple(c for c in allowed if c not in loader)
-        return loader, rest
-    return loader, server
+    return Plan(specs=specs, targets=targets, meta=make_meta(specs), settle_max_s=settle, warnings=warnings)
 
 
 def _backend_specs(o: Options, load, server_cpus: tuple[int, ...]) -> list:
@@ -226,6 +225,45 @@ def _backend_specs(o: Options, load, server_cpus: tuple[int, ...]) -> list:
     if o.app:
         specs = [replace(s, path=o.path or "/") for s in specs]
     return specs
+
+
+#: seconds the pre-run connect to a --url target may take: a loopback server that is
+#: there accepts in microseconds, and a bad target must be told well within 3 s
+TARGET_CONNECT_TIMEOUT_S = 2.0
+
+
+class TargetError(Exception):
+    """The --url target cannot be reached: not bad input (exit 1, not 2), but no load
+    can measure anything there. One line."""
+
+
+def check_target(url: str, timeout_s: float = TARGET_CONNECT_TIMEOUT_S) -> None:
+    """One plain TCP connect to where the loader would connect, before any loader starts:
+    against a closed port a load fires tens of thousands of refused connects for its
+    whole duration and reports them as a measurement (loader-bound, listen backlog)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 80
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TargetError(f"cannot resolve {host} ({getattr(exc, 'strerror', None) or exc})") from None
+    # the address the loader will use (loader/worker.py _resolve prefers IPv4 too)
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.settimeout(timeout_s)
+        try:
+            sock.connect(address)
+        except ConnectionRefusedError:
+            raise TargetError(f"nothing is listening at {where} (connection refused)") from None
+        except TimeoutError:
+            raise TargetError(f"no answer from {where} within {timeout_s:g} s (connect timed out)") from None
+        except OSError as exc:
+            raise TargetError(f"cannot connect to {where} ({exc.strerror or exc})") from None
 
 
 # -- running headless -------------------------------------------------------------------------
@@ -293,7 +331,8 @@ class Progress:
                 "phase": tick.phase,
                 "elapsed": tick.elapsed_s,
                 "remaining": tick.remaining_s,
-                "rps": tick.rps,
+                "rps_2xx": tick.rps_2xx,
+                "rps_other": tick.rps - tick.rps_2xx,
                 "errors": sum(tick.errors.values()),
                 "p99": tick.cum_p99_ms,
             }
@@ -305,7 +344,8 @@ class Progress:
                 "phase": result.status,
                 "elapsed": result.elapsed_s,
                 "remaining": None,
-                "rps": result.rps,
+                "rps_2xx": result.rps_2xx,
+                "rps_other": result.rps - result.rps_2xx,
                 "errors": result.failures,
                 "p99": result.latency_ms.get("p99"),
                 "reason": result.reason,
@@ -319,7 +359,8 @@ class Progress:
 
         table = Table(box=None, pad_edge=False)
         for name, justify in (("backend", "left"), ("workload", "left"), ("phase", "left"), ("elapsed", "right"),
-                              ("left", "right"), ("req/s", "right"), ("p99 ms", "right"), ("failures", "right")):  # fmt: skip
+                              ("left", "right"), ("2xx req/s", "right"), ("other req/s", "right"), ("p99 ms", "right"),
+                              ("failures", "right")):  # fmt: skip
             table.add_column(name, justify=justify)
         with self._lock:
             items = list(self.rows.items())
@@ -332,7 +373,8 @@ class Progress:
                 f"[{style}]{phase}[/]" + (f" [dim]{row['reason'][:60]}[/]" if row.get("reason") else ""),
                 _fmt(row.get("elapsed"), "{:.1f} s"),
                 _fmt(row.get("remaining"), "{:.1f} s"),
-                _fmt(row.get("rps"), "{:,.0f}"),
+                _fmt(row.get("rps_2xx"), "{:,.0f}"),
+                _fmt(row.get("rps_other") or None, "{:,.0f}"),  # blank unless some answer was not a 2xx
                 _fmt(row.get("p99"), "{:.1f}"),
                 _fmt(row.get("errors"), "{:,}"),
             )
@@ -346,9 +388,11 @@ def _fmt(value: Any, pattern: str) -> str:
 def finished_line(r: RunResult, done: int, total: int) -> str:
     head = f"[{done}/{total}] {r.backend} {r.workload}: {r.status}"
     if r.requests:
+        from wsgicompare.export.ranking import headline
+
         p99 = r.latency_ms.get("p99")
-        head += f" · {r.rps:,.1f} req/s · p99 {p99:.1f} ms" if p99 is not None else f" · {r.rps:,.1f} req/s"
-        head += f" · {r.failures} failures"
+        head += f" · {headline(r)}" + (f" · p99 {p99:.1f} ms" if p99 is not None else "")
+        head += f" · {r.failures:,} failures"
     if r.reason:
         head += f" · {r.reason}"
     waited = r.settle.get("waited_s") if r.settle else None

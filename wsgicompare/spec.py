@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from wsgicompare.loader.profile import LoadProfile
+from wsgicompare.loader.profile import LoadProfile, LoadProfileError
 
 if TYPE_CHECKING:  # the backends package is imported lazily, so this module stays cheap
     from wsgicompare.backends import ServerConfig
@@ -27,6 +27,13 @@ DEFAULT_WORKLOAD = "hello"
 #: waitress, uwsgi); 4 is gunicorn's own suggestion for gthread and keeps a
 #: 2-core machine from drowning in context switches
 DEFAULT_THREADS = 4
+
+
+#: open-loop req/s one loader process can be asked for at most. A closed loop measured
+#: ~80,000 req/s per process against nginx-static, so this is far beyond any real
+#: sender: a rate above it gives no figure, only "rate not reached" and 0 requests.
+#: (It belongs in LoadProfile.validate; it is here until loader/profile.py takes it.)
+MAX_RATE_PER_LOADER_PROC = 200_000
 
 
 @dataclass(frozen=True)
@@ -89,13 +96,84 @@ def _pin_threads(cpus: set[int]) -> None:
             pass
 
 
-def default_cpus(cpus: tuple[int, ...] | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(loader CPUs, server CPUs): the first CPU for the loader, the rest for the server,
-    so the two never fight for a core; with one CPU nothing is pinned."""
+def default_cpus(
+    cpus: tuple[int, ...] | None = None, loader_procs: int = 1
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(loader CPUs, server CPUs): a CPU per loader process, from the first, but never
+    more than half of them, the rest for the server, so the two never fight for a core
+    and the server keeps at least as many as the loader; with one CPU nothing is
+    pinned. More processes than loader CPUs share them (see ``shared_loader_cpus``)."""
     cpus = available_cpus() if cpus is None else cpus
     if len(cpus) < 2:
         return (), ()
-    return (cpus[0],), tuple(cpus[1:])
+    n = max(1, min(loader_procs, len(cpus) // 2))
+    return tuple(cpus[:n]), tuple(cpus[n:])
+
+
+def cpu_split(
+    loader: tuple[int, ...] | None,
+    server: tuple[int, ...] | None,
+    loader_procs: int = 1,
+    cpus: tuple[int, ...] | None = None,
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(loader CPUs, server CPUs) from what the user gave (None: not given). Given CPUs
+    win; a side not given gets the CPUs the other side left (the loader one per
+    process); neither given: ``default_cpus``."""
+    cpus = available_cpus() if cpus is None else cpus
+    if loader is None and server is None:
+        return default_cpus(cpus, loader_procs)
+    if loader is None:
+        assert server is not None
+        rest = tuple(c for c in cpus if c not in server)
+        return rest[: max(1, loader_procs)], server
+    if server is None:
+        return loader, tuple(c for c in cpus if c not in loader)
+    return loader, server
+
+
+def shared_loader_cpus(loader_procs: int, loader_cpus: tuple[int, ...]) -> str | None:
+    """A warning when loader processes outnumber their CPUs: they then take turns on a
+    core, and a process more adds no sending power (None when each has its own)."""
+    cpus = loader_cpus or available_cpus()
+    if loader_procs <= len(cpus):
+        return None
+    where = ("CPU " if len(cpus) == 1 else "CPUs ") + ",".join(str(c) for c in cpus)
+    return (
+        f"{loader_procs} loader processes share {len(cpus)} loader CPU{'s' if len(cpus) != 1 else ''} ({where}): "
+        f"they take turns on a core; give --loader-cpus (and --server-cpus) for more, or fewer --loader-procs"
+    )
+
+
+def check_loader_limits(load: LoadProfile) -> None:
+    """Refuse (LoadProfileError, one line) a load the loader processes cannot send, known
+    before anything starts: more connections per process than the open-file limit
+    holds, or an open-loop rate far beyond what its processes can send."""
+    import math
+    import resource
+
+    from wsgicompare.loader.worker import FD_MARGIN, split_evenly
+
+    per_proc = max(split_evenly(load.concurrency, load.procs))
+    # each loader process raises its soft limit to the hard one (worker._raise_nofile):
+    # the hard limit is the ceiling, and past it every connect fails with EMFILE
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and per_proc + FD_MARGIN > hard:
+        fits = hard - FD_MARGIN
+        procs = math.ceil(load.concurrency / fits) if fits > 0 else 0
+        spread = f", spread it with --loader-procs {procs}" if 0 < procs <= 64 else ""
+        raise LoadProfileError(
+            f"-c {load.concurrency} puts {per_proc} connections in one loader process, but the open-file limit "
+            f"is {hard} (hard limit, ulimit -Hn; {FD_MARGIN} of them the process's own): lower -c to "
+            f"{max(1, fits) * load.procs}{spread}, or raise the hard limit (ulimit -Hn as root, or limits.conf)"
+        )
+    if load.rate is not None and load.rate > MAX_RATE_PER_LOADER_PROC * load.procs:
+        needed = math.ceil(load.rate / MAX_RATE_PER_LOADER_PROC)
+        more = f", or give it --loader-procs {needed} and the CPUs to run them" if needed <= 64 else ""
+        raise LoadProfileError(
+            f"--rate {load.rate:,.0f} req/s is beyond what {load.procs} loader process"
+            f"{'es' if load.procs != 1 else ''} can send (at most {MAX_RATE_PER_LOADER_PROC:,} req/s each; "
+            f"a closed loop reaches ~80,000): lower --rate{more}"
+        )
 
 
 def default_server_config(

@@ -1,7 +1,7 @@
 """HTML export: one self-contained file (no network at view time) with the comparison
-table and SVG charts drawn by pygal: req/s per run, latency percentiles, req/s over
-time. pygal's tooltip script is loaded from the web by default; we turn it off
-(``js=[]``) so the file works offline — the charts stay static SVG."""
+table and SVG charts drawn by pygal: 2xx req/s per run, latency percentiles, answers
+per second over time. pygal's tooltip script is loaded from the web by default; we
+turn it off (``js=[]``) so the file works offline — the charts stay static SVG."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import html
 from typing import Any
 
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
-from wsgicompare.export.md import best_runs, new_verdicts, ordered
+from wsgicompare.export.md import new_verdicts
+from wsgicompare.export.ranking import best_runs, ordered
 from wsgicompare.results import SCHEMA, RunResult
 
 _CSS = """
@@ -52,9 +53,9 @@ def charts(results: list[RunResult]) -> list[tuple[str, str]]:
     nworkloads = len({r.workload for r in measured})
     out = []
 
-    bars = pygal.HorizontalBar(title="Throughput (responses/s)", show_legend=False, **cfg)
+    bars = pygal.HorizontalBar(title="Throughput (2xx responses/s)", show_legend=False, **cfg)
     bars.x_labels = [_label(r, nworkloads) for r in reversed(measured)]
-    bars.add("req/s", [round(r.rps, 1) for r in reversed(measured)])
+    bars.add("2xx req/s", [round(r.rps_2xx, 1) for r in reversed(measured)])
     out.append(("Throughput", bars.render(is_unicode=True)))
 
     lat = pygal.Bar(title="Latency percentiles (ms, log scale)", logarithmic=True, x_label_rotation=20, **cfg)
@@ -63,7 +64,7 @@ def charts(results: list[RunResult]) -> list[tuple[str, str]]:
         lat.add(key, [max(0.001, r.latency_ms.get(key) or 0.001) for r in measured])
     out.append(("Latency", lat.render(is_unicode=True)))
 
-    timeline = pygal.XY(title="Throughput over time (req/s)", show_dots=False, x_title="seconds", **cfg)
+    timeline = pygal.XY(title="Responses over time (any status, req/s)", show_dots=False, x_title="seconds", **cfg)
     for r in measured:
         points = [(p.get("t"), p.get("rps")) for p in r.timeline if p.get("t") is not None]
         if points:
@@ -74,7 +75,7 @@ def charts(results: list[RunResult]) -> list[tuple[str, str]]:
 
 def _table(results: list[RunResult]) -> str:
     head = (
-        "backend", "workload", "status", "req/s", "p50 ms", "p99 ms", "max ms",
+        "backend", "workload", "status", "2xx req/s", "p50 ms", "p99 ms", "max ms",
         "failures", "availability", "server CPU %", "RSS MB", "startup s", "notes",
     )  # fmt: skip
     best = best_runs(results)
@@ -87,7 +88,7 @@ def _table(results: list[RunResult]) -> str:
             (f"<code>{html.escape(r.backend)}</code>" + (" ★" if id(r) in best else ""), ""),
             (html.escape(r.workload), ""),
             (html.escape(r.status), ""),
-            (num(r.rps, 1) if r.requests else "—", "n"),
+            (num(r.rps_2xx, 1) if r.requests else "—", "n"),
             (num(lat.get("p50"), 2), "n"),
             (num(lat.get("p99"), 2), "n"),
             (num(lat.get("max"), 2), "n"),

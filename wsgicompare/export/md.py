@@ -1,31 +1,14 @@
 """Markdown report: a header (machine, load, pinning), one comparison table sorted by
-req/s with the best marked, then a siege-style block per run so readers who know
-siege's summary recognise every line."""
+2xx req/s with the best marked (see ranking.py), then a siege-style block per run so
+readers who know siege's summary recognise every line."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
+from wsgicompare.export.ranking import best_runs, ordered
 from wsgicompare.results import SCHEMA, RunResult
-
-_STATUS_RANK = {"ok": 0, "failed": 1, "unavailable": 2}
-
-
-def ordered(results: list[RunResult]) -> list[RunResult]:
-    """Workloads in first-seen order; within one, ok runs by req/s (best first), then
-    failed, then unavailable."""
-    workload_order = {w: i for i, w in enumerate(dict.fromkeys(r.workload for r in results))}
-    return sorted(results, key=lambda r: (workload_order[r.workload], _STATUS_RANK.get(r.status, 3), -r.rps))
-
-
-def best_runs(results: list[RunResult]) -> set[int]:
-    """ids of the ok run with the highest req/s per workload."""
-    best: dict[str, RunResult] = {}
-    for r in results:
-        if r.status == "ok" and r.rps > 0 and (r.workload not in best or r.rps > best[r.workload].rps):
-            best[r.workload] = r
-    return {id(r) for r in best.values()}
 
 
 def _cell(text: str) -> str:
@@ -57,7 +40,7 @@ def _notes(r: RunResult) -> str:
 
 def table(results: list[RunResult]) -> list[str]:
     lines = [
-        "| | backend | workload | req/s | p50 ms | p99 ms | max ms | failures | availability "
+        "| | backend | workload | 2xx req/s | p50 ms | p99 ms | max ms | failures | availability "
         "| server CPU % | RSS MB | startup s | notes |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
@@ -69,7 +52,7 @@ def table(results: list[RunResult]) -> list[str]:
             "★ best" if id(r) in best else "",
             f"`{r.backend}`",
             r.workload,
-            num(r.rps, 1) if has_figures else "—",
+            num(r.rps_2xx, 1) if has_figures else "—",
             num(lat.get("p50"), 2),
             num(lat.get("p99"), 2),
             num(lat.get("max"), 2),
