@@ -132,21 +132,6 @@ def test_url_mode_loads_a_server_that_is_already_running(tmp_path):
     assert run["server"]["procs"] >= 1 and run["server"]["rss_mb_max"] > 1
 
 
-def test_url_with_nothing_listening_is_a_failed_run_not_a_measurement(tmp_path):
-    import socket
-
-    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    out = tmp_path / "refused.json"
-    code = main(["--url", f"http://127.0.0.1:{port}/", "-c", "2", "-d", "0.5", "--warmup", "0",
-                 "--export", "json", "-o", str(out)])  # fmt: skip
-    (run,) = json.loads(out.read_text())["runs"]
-    assert code == 1 and run["status"] == "failed"
-    assert run["reason"].startswith("no request was answered (") and "refused" in run["reason"]
-    assert run["rps"] == 0 and run["errors"]["refused"] == run["requests"] > 0
-
-
 def test_sigterm_mid_run_all_keeps_the_finished_run_and_leaves_nothing(tmp_path):
     out = tmp_path / "partial.json"
     proc = subprocess.Popen(

@@ -103,6 +103,7 @@ def make_result(backend: str, title: str, rps: float, p99: float, **extra) -> Ru
         errors={},
         elapsed_s=10.0,
         rps=rps,
+        rps_2xx=rps,
         latency_ms={"min": 0.4, "mean": p99 / 2.5, "p50": p99 / 2.2, "p90": p99 / 1.4, "p99": p99, "p999": p99 * 1.3, "max": p99 * 1.6},
         server={"cpu_pct_mean": 97.0, "cpu_pct_max": 100.0, "rss_mb_max": 121.0, "procs": 2, "threads": 6},
         loader={"cpu_pct": 60.0, "saturated": False, "procs": 1},
