@@ -106,26 +106,27 @@ def options_from(namespace: Any) -> AppOptions:
     """Tolerant conversion of the CLI's parsed arguments (or None) into AppOptions."""
     if isinstance(namespace, AppOptions):
         if namespace.server_cpus is None or namespace.loader_cpus is None:
-            from wsgicompare.spec import default_cpus
+            from wsgicompare.spec import cpu_split
 
-            loader_default, server_default = default_cpus()
-            namespace = replace(
-                namespace,
-                server_cpus=server_default if namespace.server_cpus is None else namespace.server_cpus,
-                loader_cpus=loader_default if namespace.loader_cpus is None else namespace.loader_cpus,
+            loader_cpus, server_cpus = cpu_split(
+                namespace.loader_cpus, namespace.server_cpus, namespace.loader_procs or 1
             )
+            namespace = replace(namespace, server_cpus=server_cpus, loader_cpus=loader_cpus)
         return namespace
     if namespace is None:
         namespace = object()
-    from wsgicompare.spec import default_cpus, default_server_config
+    from wsgicompare.spec import cpu_split, default_server_config
 
     def opt(name: str, default: Any) -> Any:
         value = getattr(namespace, name, None)
         return default if value is None else value
 
-    loader_default, server_default = default_cpus()
-    server_cpus = tuple(opt("server_cpus", server_default))
-    loader_cpus = tuple(opt("loader_cpus", loader_default))
+    given_loader, given_server = opt("loader_cpus", None), opt("server_cpus", None)
+    loader_cpus, server_cpus = cpu_split(
+        None if given_loader is None else tuple(given_loader),
+        None if given_server is None else tuple(given_server),
+        int(opt("loader_procs", 1)),
+    )
     server = default_server_config(server_cpus=server_cpus)
     workloads = opt("workload", None) or opt("workloads", None)
     if isinstance(workloads, (list, tuple)):
@@ -448,7 +449,7 @@ class WsgiCompareApp(App[int]):
             self.rows[row.id] = row
         for result in self.results:
             if result.backend in self.rows and result.status == "ok":
-                self.rows[result.backend].last_rps = result.rps
+                self.rows[result.backend].last_rps = result.rps_2xx
         self._build_table()
 
     def _columns(self) -> tuple[str, ...]:
@@ -1072,7 +1073,7 @@ class WsgiCompareApp(App[int]):
         row = self.rows.get(result.backend)
         if row is not None:
             if result.status == "ok":
-                row.last_rps = result.rps
+                row.last_rps = result.rps_2xx
                 self.set_state(result.backend, "stopped")
                 self._refresh_row(result.backend)
             else:
