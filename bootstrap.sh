@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian machine with only Python 3.11+ and pip:
 #   ./bootstrap.sh run  [wsgicompare options]   set up, then open wsgicompare
-#   ./bootstrap.sh test [pytest options]        set up, then run the test suite
+#   ./bootstrap.sh test [pytest options]        set up, then ruff, mypy and the test suite
 #   ./bootstrap.sh setup                        set up only
 # Set-up = a virtualenv in .venv with wsgicompare and every backend installed
 # (uWSGI compiles from source: needs a C compiler and the Python headers), plus
@@ -94,6 +94,10 @@ case "$cmd" in
     test)
         system_packages
         python_env
+        # lint, format and types first: CI enforces them with the suite
+        "$VENV/bin/python" -m ruff check .
+        "$VENV/bin/python" -m ruff format --check .
+        "$VENV/bin/python" -m mypy
         set +e
         "$VENV/bin/python" -m pytest "$@"
         rc=$?

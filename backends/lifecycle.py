@@ -105,9 +105,12 @@ class _Reaper:
 
     def tell(self, line: str) -> None:
         with self._lock:
+            stdin = self._proc.stdin
+            if stdin is None:
+                return
             try:
-                self._proc.stdin.write(line.encode() + b"\n")
-                self._proc.stdin.flush()
+                stdin.write(line.encode() + b"\n")
+                stdin.flush()
             except (BrokenPipeError, ValueError):
                 pass  # reaper gone: stop() still kills the groups itself
 

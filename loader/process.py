@@ -57,7 +57,7 @@ def _raise_nofile(needed: int, index: int) -> list[str]:
 def _resolve(host: str, port: int) -> str:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     infos.sort(key=lambda info: info[0] != socket.AF_INET)  # prefer IPv4 like most servers bind
-    return infos[0][4][0]
+    return str(infos[0][4][0])
 
 
 def worker_main(pipe: Any, profile: LoadProfile, index: int, parent_pid: int) -> None:

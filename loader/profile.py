@@ -122,8 +122,8 @@ class LoadProfile:
         for cpu in self.cpus:
             if isinstance(cpu, bool) or not isinstance(cpu, int) or not (0 <= cpu < n_cpus):
                 raise LoadProfileError(f"--loader-cpus: no CPU {cpu!r} on this machine (CPUs 0-{n_cpus - 1})")
-        for name, value in self.headers:
-            if not _HEADER_NAME.fullmatch(name) or any(c in value for c in "\r\n\0"):
+        for name, header_value in self.headers:
+            if not _HEADER_NAME.fullmatch(name) or any(c in header_value for c in "\r\n\0"):
                 raise LoadProfileError(f"--header {name!r}: not a valid header name and one-line value")
 
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable
 
 from rich.text import Text
 from textual import on, work
+from textual.coordinate import Coordinate
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, ScrollableContainer, Vertical, VerticalScroll
@@ -351,7 +352,7 @@ class WsgiCompareApp(App[int]):
         #: export describes each run by its own load settings, not the latest ones
         self._result_specs: list[Any] = [None] * len(self.results)
         #: the main screen (set on mount); actions address it even under the compare view
-        self._main: Screen | None = None
+        self._main_screen: Screen | None = None
         #: narrow layout (< 120 columns): fewer table columns, shorter form
         self._narrow = False
 
@@ -391,9 +392,14 @@ class WsgiCompareApp(App[int]):
         yield Banner(id="banner")
         yield Footer()
 
+    @property
+    def _main(self) -> Screen:
+        """The main screen (actions also run while the compare screen is on top)."""
+        return self._main_screen or self.screen
+
     def on_mount(self) -> None:
         # actions also run while the compare screen is on top: always address the main one
-        self._main = self.screen
+        self._main_screen = self.screen
         self._narrow = self.size.width < 120
         self._main.set_class(self._narrow, "-narrow")
         if self.options.theme == "light":
@@ -463,7 +469,7 @@ class WsgiCompareApp(App[int]):
         table.clear(columns=True)
         # fixed widths: a width change would re-layout the table on every state change
         id_width = max([7, *(len(r.id) for r in self.rows.values())])
-        headers = {"marker": ("", 1), "id": ("backend", id_width), "state": ("state", 10), "rps": (Text("req/s", justify="right"), 5)}
+        headers: dict[str, tuple[str | Text, int]] = {"marker": ("", 1), "id": ("backend", id_width), "state": ("state", 10), "rps": (Text("req/s", justify="right"), 5)}
         for key in self._columns():
             label, width = headers[key]
             table.add_column(label, key=key, width=width)
@@ -511,7 +517,7 @@ class WsgiCompareApp(App[int]):
         if not table.row_count:
             return None
         try:
-            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+            key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
         except Exception:
             return None
         return None if key is None else str(key.value)
@@ -1003,7 +1009,7 @@ class WsgiCompareApp(App[int]):
         self.set_banner("app", lines)
         return path
 
-    def action_screenshot(self) -> None:
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         try:
             path = self.save_screenshot(filename=f"wsgicompare-{stamp}.svg", path=self.options.output_dir)

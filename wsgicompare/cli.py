@@ -308,7 +308,7 @@ class Progress:
             (s.backend, s.workload): {"phase": "waiting"} for s in specs
         }
         self.done = 0
-        self.live = None
+        self.live: Any = None  # rich.live.Live once started (rich is imported only for a terminal)
         self._lock = threading.Lock()
 
     def __enter__(self) -> "Progress":

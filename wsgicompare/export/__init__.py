@@ -6,6 +6,8 @@ the CLI call the same functions, so a figure never differs between screen and re
 
 from __future__ import annotations
 
+import importlib
+
 import os
 import tempfile
 from typing import TYPE_CHECKING, Any
@@ -22,17 +24,11 @@ SUFFIX = {"md": ".md", "json": ".json", "csv": ".csv", "html": ".html"}
 
 
 def render(fmt: str, results: list[RunResult], meta: dict[str, Any]) -> str:
-    if fmt == "md":
-        from wsgicompare.export import md as module
-    elif fmt == "json":
-        from wsgicompare.export import json as module
-    elif fmt == "csv":
-        from wsgicompare.export import csv as module
-    elif fmt == "html":
-        from wsgicompare.export import html as module
-    else:
+    if fmt not in SUFFIX:
         raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
-    return module.render(results, meta)
+    # imported when asked for: the html renderer pulls in pygal
+    module = importlib.import_module(f"wsgicompare.export.{fmt}")
+    return str(module.render(results, meta))
 
 
 def load_options(specs: list[RunSpec]) -> dict[str, Any]:
