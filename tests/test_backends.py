@@ -17,6 +17,7 @@ import time
 import psutil
 import pytest
 
+from backend_support import installed_by_setup, require_backend
 from wsgicompare.backends import (
     CATALOG,
     WORKLOADS,
@@ -84,13 +85,8 @@ def our_servers() -> list[psutil.Process]:
 
 
 def require_available(backend: Backend) -> None:
-    available, missing = backend.availability()
-    if available:
-        return
-    message = f"{backend.id} unavailable: missing {', '.join(missing)} ({backend.hint})"
-    if os.environ.get("CI") and backend.seed:
-        pytest.fail(message)
-    pytest.skip(message)
+    """Skip an unavailable backend; in CI, fail one the set-up should have installed (seed or not)."""
+    require_backend(backend)
 
 
 @pytest.mark.parametrize("backend_id", list(CATALOG))
@@ -197,6 +193,33 @@ def test_missing_executable_makes_a_backend_unavailable_with_hint(tmp_path, monk
     assert spec.availability() == (True, [])
 
 
+def test_in_ci_a_backend_the_setup_installs_fails_instead_of_skipping(monkeypatch) -> None:
+    """The rule every backend test above goes through (tests/backend_support.py)."""
+    spec = Backend("test-pip", "t", "t", False, lambda setup: [], "-", "pip install nope",
+                   modules=("wsgicompare_no_such_mod",))  # fmt: skip
+
+    def outcome() -> str:
+        # caught here: a skip escaping a pytest.raises(fail) would turn this test into a skip
+        try:
+            require_backend(spec)
+        except pytest.skip.Exception as skipped:
+            return f"skip: {skipped}"
+        except pytest.fail.Exception as failed:
+            return f"fail: {failed}"
+        return "run"
+
+    monkeypatch.delenv("CI", raising=False)
+    assert outcome().startswith("skip: test-pip unavailable: missing python module wsgicompare_no_such_mod")
+    monkeypatch.setenv("CI", "true")
+    assert outcome().startswith("fail: test-pip unavailable: missing python module wsgicompare_no_such_mod")
+    # pip brings every Python backend (uwsgi and twistd included); nginx and php-fpm come
+    # from apt-get, which ./bootstrap.sh runs only as root
+    for missing in ("python module granian", "executable uwsgi", "executable twistd"):
+        assert installed_by_setup(missing, as_root=False) and installed_by_setup(missing, as_root=True)
+    for missing in ("executable nginx", "executable php-fpm"):
+        assert installed_by_setup(missing, as_root=True) and not installed_by_setup(missing, as_root=False)
+
+
 def test_missing_python_module_is_reported() -> None:
     spec = Backend("test-mod", "t", "t", False, lambda setup: [], "-", "pip install nope", modules=("no_such_mod_xyz",))
     assert spec.availability() == (False, ["python module no_such_mod_xyz"])
@@ -286,6 +309,7 @@ def test_user_app_is_served_from_the_working_directory(tmp_path, monkeypatch, ba
 
 @pytest.mark.parametrize("backend_id", ["tornado", "php-fpm-nginx", "nginx-static"])
 def test_backends_without_wsgi_refuse_a_user_app(tmp_path, monkeypatch, backend_id) -> None:
+    require_available(get_backend(backend_id))  # a missing nginx is refused first, with another message
     (tmp_path / "userapp_wsgicompare.py").write_text(USER_APP)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(BackendStartError, match="serves only its own built-in app"):

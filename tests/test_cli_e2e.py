@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pattern_server import PatternServer
 from wsgicompare.backends import ServerConfig, get_backend
 from wsgicompare.cli import main
 from wsgicompare.conductor import port_sockets
@@ -66,8 +67,10 @@ def test_run_all_over_three_real_backends(tmp_path):
         assert run["workload"] == "hello" and run["title"]
         assert run["requests"] > 100 and run["rps"] > 50
         assert set(run["responses"]) == {"2xx", "3xx", "4xx", "5xx"}
-        assert run["failures"] == run["requests"] - run["responses"]["2xx"]  # errors + non-2xx
-        assert run["availability_pct"] == pytest.approx(100.0 * run["responses"]["2xx"] / run["requests"], abs=1e-3)
+        # healthy servers answering `hello`: nothing may fail, known before the run (a load with
+        # a known share of failures is test_failures_and_availability_match_what_the_server_answered)
+        assert run["errors"] == {} and run["responses"]["2xx"] == run["requests"], (run["responses"], run["errors"])
+        assert run["failures"] == 0 and run["availability_pct"] == 100.0
         assert 1.8 <= run["elapsed_s"] <= 2.5
         assert run["bytes"] > run["requests"] * len("Hello World!")
         assert set(run["latency_ms"]) == {"min", "mean", "p50", "p90", "p99", "p999", "max"}
@@ -130,6 +133,26 @@ def test_url_mode_loads_a_server_that_is_already_running(tmp_path):
     assert run["responses"]["2xx"] == run["requests"] > 0 and run["command"] == []
     # the process listening on the port is ours to see: its tree was sampled
     assert run["server"]["procs"] >= 1 and run["server"]["rss_mb_max"] > 1
+
+
+def test_failures_and_availability_match_what_the_server_answered(tmp_path):
+    """Against a server whose answers are known in advance (every 4th request a 500) and
+    which counts them itself, the report's failures and availability are what it said."""
+    with PatternServer(every=4) as server:
+        code = main(["--url", server.url, "-c", "4", "--requests", "400", "--warmup", "0",
+                     "--export", "json", "--export", "md", "-o", str(tmp_path)])  # fmt: skip
+        seen = (server.requests, server.answered_200, server.answered_500)
+    assert code == 0
+    assert seen == (400, 300, 100), seen  # the server's own count: the loader sent exactly 400
+    (run,) = json.loads((tmp_path / "wsgicompare.json").read_text())["runs"]
+    assert run["status"] == "ok", run["reason"]
+    assert run["requests"] == 400 and run["errors"] == {}
+    assert run["responses"] == {"2xx": 300, "3xx": 0, "4xx": 0, "5xx": 100}
+    assert run["failures"] == 100
+    assert run["availability_pct"] == 75.0
+    md = (tmp_path / "wsgicompare.md").read_text()
+    assert re.search(r"Availability:\s+75\.00 %", md), md
+    assert re.search(r"Failed transactions:\s+100\b", md), md
 
 
 def test_sigterm_mid_run_all_keeps_the_finished_run_and_leaves_nothing(tmp_path):

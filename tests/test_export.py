@@ -1,6 +1,9 @@
 """Golden-file tests of the exporters: a fixed RunResult list (tests/golden/samples.py)
 must render byte for byte as the files in tests/golden. After an intended change,
-regenerate with WSGICOMPARE_UPDATE_GOLDEN=1 and review the diff."""
+regenerate with WSGICOMPARE_UPDATE_GOLDEN=1: a file that differs is rewritten, and the
+test fails either way ("golden updated … rerun without"), so an update run is never
+green; review the diff and rerun without the variable. With CI set the variable is
+refused outright: CI checks the golden files, it never rewrites them."""
 
 from __future__ import annotations
 
@@ -18,15 +21,31 @@ from wsgicompare.export import render, write_atomic
 from wsgicompare.results import SCHEMA, RunResult, results_from_document
 
 GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("WSGICOMPARE_UPDATE_GOLDEN") == "1"
+UPDATE_VAR = "WSGICOMPARE_UPDATE_GOLDEN"
+
+
+def golden_update_requested() -> bool:
+    """WSGICOMPARE_UPDATE_GOLDEN=1 asks to rewrite the golden files; refused under CI."""
+    if os.environ.get(UPDATE_VAR) != "1":
+        return False
+    if os.environ.get("CI"):
+        pytest.fail(f"{UPDATE_VAR}=1 is set under CI={os.environ['CI']}: golden files are never rewritten "
+                    "in CI (a rewritten file compares equal to itself); unset it", pytrace=False)  # fmt: skip
+    return True
 
 
 @pytest.mark.parametrize("fmt", ["md", "csv", "json"])
 def test_render_matches_golden_file(fmt):
+    update = golden_update_requested()
     text = render(fmt, sample_results(), META)
     path = GOLDEN / f"report.{fmt}"
-    if UPDATE:
-        path.write_text(text, encoding="utf-8")
+    if update:
+        # update mode never passes: it is a way to write files, not a check
+        changed = not path.exists() or path.read_text(encoding="utf-8") != text
+        if changed:
+            path.write_text(text, encoding="utf-8")
+        what = "rewritten: review the diff" if changed else "already matched, not rewritten"
+        pytest.fail(f"golden updated: {path.name} {what}; rerun without {UPDATE_VAR} to check", pytrace=False)
     assert text == path.read_text(encoding="utf-8")
 
 

@@ -73,10 +73,17 @@ def test_history_frames_only_when_a_tick_arrived():
     frame = history.frame()
     assert frame.tick is ticks[-1]
     assert len(frame.server_cpu_pct) == 10  # bounded by points
-    # warm-up ticks are not part of the throughput series
-    assert all(t.phase != "warmup" for t in ticks[-len(frame.rps):])
-    assert frame.rps[-1] == ticks[-1].rps
+    assert frame.rps == tuple(t.rps for t in ticks[-10:])  # all load ticks by now
     assert history.frame(force=True) is not None
+    # warm-up ticks are not part of the throughput or p99 series; the server's are
+    early = TickHistory(points=10)
+    for tick in ticks[:6]:
+        early.add(tick)
+    frame = early.frame()
+    assert [t.phase for t in ticks[:6]] == ["warmup"] * 4 + ["load"] * 2
+    assert frame.rps == (ticks[4].rps, ticks[5].rps)
+    assert frame.p99_ms == (ticks[4].p99_ms, ticks[5].p99_ms)
+    assert frame.server_cpu_pct == tuple(t.server_cpu_pct for t in ticks[:6])
 
 
 def test_spark_rows_scale_to_the_peak_and_height():
