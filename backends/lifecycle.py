@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 import psutil
 
@@ -118,7 +118,7 @@ class _Reaper:
 _shared_lock = threading.Lock()
 _spawner: _Spawner | None = None
 _reaper: _Reaper | None = None
-_live_servers: "weakref.WeakSet[Server]" = weakref.WeakSet()
+_live_servers: weakref.WeakSet[Server] = weakref.WeakSet()
 
 
 def _helpers() -> tuple[_Spawner, _Reaper]:
@@ -142,7 +142,7 @@ def _stop_all_at_exit() -> None:
 
 def start(
     backend: Backend, config: ServerConfig, ready_timeout_s: float = 30.0, *, cancel: threading.Event | None = None
-) -> "Server":
+) -> Server:
     """Start `backend` with `config`; see Backend.start."""
     config.validate()
     _check_cancel(backend, cancel)
@@ -383,7 +383,7 @@ class Server:
         self._reaper.tell(f"-dir {self.private_dir}")
         _live_servers.discard(self)
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -475,7 +475,7 @@ def probe_versions(backend: Backend) -> dict[str, str]:
     return versions
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _version(name: str) -> str | None:
     if name in VERSION_PROBES:
         flag, pattern = VERSION_PROBES[name]

@@ -15,8 +15,9 @@ import shutil
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import threading
@@ -223,7 +224,7 @@ class Backend:
 
     def start(
         self, config: ServerConfig, ready_timeout_s: float = 30.0, *, cancel: threading.Event | None = None
-    ) -> "Server":
+    ) -> Server:
         """Start it and wait until it answers; raises BackendStartError with nothing left running.
 
         Setting `cancel` (e.g. from a SIGINT handler) stops the start within about a second:

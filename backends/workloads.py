@@ -7,9 +7,9 @@ web framework; the Flask app, the native Tornado app and the PHP script all answ
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 #: body of /hello: the seed blog post's page
 HELLO_BODY = b"Hello World!"

@@ -71,7 +71,7 @@ class PortSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
 
-    def __enter__(self) -> "PortSampler":
+    def __enter__(self) -> PortSampler:
         self._thread.start()
         return self
 

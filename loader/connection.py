@@ -122,7 +122,7 @@ class Link(asyncio.Protocol):
 
     __slots__ = ("client", "transport")
 
-    def __init__(self, client: "Client") -> None:
+    def __init__(self, client: Client) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
 
@@ -157,7 +157,7 @@ class Shot:
 
     __slots__ = ("client", "sock", "fd", "unsent")
 
-    def __init__(self, client: "Client", sock: socket.socket) -> None:
+    def __init__(self, client: Client, sock: socket.socket) -> None:
         self.client = client
         self.sock = sock
         self.fd = sock.fileno()
@@ -219,7 +219,7 @@ class Client:
         "retired", "connect_task", "think_handle", "head", "fd", "one_shot",
     )
 
-    def __init__(self, worker: "Worker") -> None:
+    def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.state = CLOSED
         self.link: Link | Shot | None = None

@@ -15,8 +15,9 @@ relative width of a slot is therefore at most 1/1024 (< 0.1 %).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from fractions import Fraction
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +119,7 @@ class LatencyHistogram:
         self.count += n
         self._sum += total
 
-    def merge(self, other: "LatencyHistogram") -> "LatencyHistogram":
+    def merge(self, other: LatencyHistogram) -> LatencyHistogram:
         """Add ``other``'s values into this histogram; returns self."""
         if other.count == 0:
             return self
@@ -129,7 +130,7 @@ class LatencyHistogram:
         self._sum += other._sum
         return self
 
-    def copy(self) -> "LatencyHistogram":
+    def copy(self) -> LatencyHistogram:
         h = LatencyHistogram()
         h.merge(self)
         return h
@@ -205,7 +206,7 @@ class LatencyHistogram:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LatencyHistogram":
+    def from_dict(cls, data: dict[str, Any]) -> LatencyHistogram:
         h = cls()
         if data.get("layout", f"hdr-loglinear/{SIGNIFICANT_DIGITS}/us") != f"hdr-loglinear/{SIGNIFICANT_DIGITS}/us":
             raise ValueError(f"unknown histogram layout {data.get('layout')!r}")

@@ -17,11 +17,9 @@ from urllib.parse import urlsplit
 import anyio
 
 from .connection import _libc
-from .profile import LoadProfile
+from .profile import FD_MARGIN, LoadProfile
 from .worker import Worker, split_evenly
 
-#: extra file descriptors a process needs beyond its connections (pipe, loop, stdio)
-FD_MARGIN = 64
 _monotonic = time.monotonic
 
 

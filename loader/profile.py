@@ -14,6 +14,8 @@ _URL_CHARS = re.compile(r"[\x21-\x7e]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: seconds a time-bound run may overrun warm-up + duration + timeout before the wall cap
 WALL_SLACK_S = 60.0
+#: file descriptors a loader process needs beyond its connections (pipe, loop, stdio)
+FD_MARGIN = 64
 #: wall cap in seconds of a run ended by --requests/--reps when max_wall_s is not given
 UNTIMED_WALL_CAP_S = 24 * 3600.0
 

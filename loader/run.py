@@ -9,12 +9,13 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .process import worker_main
 from .profile import LoadProfile, LoadProfileError
-from .stats import RunningTotals, LoadSummary, LoadTick, cpu_capacity_pct
+from .stats import LoadSummary, LoadTick, RunningTotals, cpu_capacity_pct
 
 #: seconds a loader process may take to start (spawn imports numpy, uvloop, httptools)
 READY_TIMEOUT_S = 30.0
@@ -146,7 +147,7 @@ class LoadRun:
         """Process ids of the loader processes (for pinning checks and sampling)."""
         return [proc.pid for proc in self._procs if proc.pid is not None]
 
-    def __enter__(self) -> "LoadRun":
+    def __enter__(self) -> LoadRun:
         return self
 
     def __exit__(self, *exc: object) -> None:

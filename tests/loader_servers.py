@@ -12,7 +12,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 BODY = b"hello from a loader test server\n"
 
@@ -52,7 +52,7 @@ _FIXED = {
 
 
 class _Handler(asyncio.Protocol):
-    def __init__(self, server: "TestServer") -> None:
+    def __init__(self, server: TestServer) -> None:
         self.server = server
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
@@ -139,7 +139,7 @@ class TestServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def start(self) -> "TestServer":
+    def start(self) -> TestServer:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("test server did not start")
@@ -218,7 +218,7 @@ class BacklogServer:
                         conn.sendall(SAYS_CLOSE)
                         self.answered += 1
 
-    def __enter__(self) -> "BacklogServer":
+    def __enter__(self) -> BacklogServer:
         self._thread.start()
         return self
 

@@ -15,7 +15,7 @@ from loader_servers import ERROR_500, OK
 
 
 class _Answer(asyncio.Protocol):
-    def __init__(self, server: "PatternServer") -> None:
+    def __init__(self, server: PatternServer) -> None:
         self.server = server
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
@@ -69,7 +69,7 @@ class PatternServer:
             loop.run_until_complete(server.wait_closed())
             loop.close()
 
-    def __enter__(self) -> "PatternServer":
+    def __enter__(self) -> PatternServer:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("pattern server did not start")

@@ -10,14 +10,14 @@ import os
 import pty
 import signal
 import socket
-import subprocess
 import struct
+import subprocess
 import sys
 import termios
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import psutil
 

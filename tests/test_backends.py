@@ -16,8 +16,8 @@ import time
 
 import psutil
 import pytest
-
 from backend_support import installed_by_setup, require_backend
+
 from wsgicompare.backends import (
     CATALOG,
     WORKLOADS,

@@ -19,7 +19,6 @@ import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from loader_servers import serve
 from reliability_support import ROOT, cli_env, cmdline, one_error_line
 

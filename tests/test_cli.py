@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from wsgicompare.cli import main
 from wsgicompare.options import (
     CONFIG_KEYS,
-    Options,
     OptionError,
+    Options,
     dump_toml,
     parse_duration,
     parse_int,

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pattern_server import PatternServer
+
 from wsgicompare.backends import ServerConfig, get_backend
 from wsgicompare.cli import main
 from wsgicompare.conductor import port_sockets

@@ -13,7 +13,6 @@ import threading
 import time
 
 import psutil
-
 import pytest
 
 from wsgicompare.backends import ServerConfig

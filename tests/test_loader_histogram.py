@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from array import array
 
 import numpy as np
 import pytest
@@ -11,7 +12,6 @@ from wsgicompare.loader import LatencyHistogram
 from wsgicompare.loader.histogram import HIGHEST_US, SLOT_LOW_US, SLOT_WIDTH_US, bucket_sparse, slot_of
 from wsgicompare.loader.stats import add_wire
 from wsgicompare.loader.worker import _encode
-from array import array
 
 
 @pytest.fixture(scope="module")

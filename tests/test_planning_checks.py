@@ -11,7 +11,6 @@ import sys
 import time
 from dataclasses import replace
 
-import pytest
 from loader_servers import closed_port, serve
 
 from wsgicompare.cli import make_plan

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from dataclasses import replace
 
 import psutil
 import pytest
-
 from reliability_support import (
     classified,
     cli_env,
@@ -29,6 +29,7 @@ from reliability_support import (
     wait_for,
     wait_gone,
 )
+
 from wsgicompare.backends import get_backend
 from wsgicompare.conductor import Conductor, default_load, default_server_config, default_spec
 from wsgicompare.export import make_meta, render
@@ -228,7 +229,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _run_hidden_sbin(args: list[str], tmp_path, hide: tuple[str, ...] = ()) -> "subprocess.CompletedProcess":
+def _run_hidden_sbin(args: list[str], tmp_path, hide: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """The CLI with nginx/php-fpm out of reach: PATH without the sbin dirs, and the sbin fallback off.
     ``hide`` additionally shadows venv executables (e.g. uwsgi) by a PATH-first empty dir check."""
     import subprocess

@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-
 from reliability_support import ROOT, classified, cli_env, descendants, is_loader, read_json_export, stop_cli
 from test_reliability_faults import require
 

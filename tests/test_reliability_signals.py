@@ -12,13 +12,12 @@ import threading
 import time
 
 import pytest
-
 from reliability_support import (
+    TerminalApp,
     load_running,
     read_json_export,
     server_root,
     snapshot_tree,
-    TerminalApp,
     spawn_cli,
     stop_cli,
     wait_for,

@@ -16,9 +16,9 @@ import tempfile
 
 import psutil
 import pytest
-
 from backend_support import require_backend
 from reliability_support import ROOT, cli_env, listening_sockets, one_error_line
+
 from wsgicompare.backends import CATALOG, BackendStartError, ServerConfig, get_backend
 
 SERVER_CPU = max(os.sched_getaffinity(0))

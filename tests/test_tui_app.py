@@ -10,9 +10,8 @@ import dataclasses
 import time
 
 import psutil
-from process_support import stray_descendants
 import pytest
-
+from process_support import stray_descendants
 from textual import events
 
 from wsgicompare.tui.app import AppOptions, WsgiCompareApp

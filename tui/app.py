@@ -14,15 +14,16 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
-from textual.coordinate import Coordinate
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, ScrollableContainer, Vertical, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen

@@ -202,7 +202,7 @@ class BackendRow:
     reason: str = ""
 
     @classmethod
-    def from_catalog(cls, row: dict[str, Any]) -> "BackendRow":
+    def from_catalog(cls, row: dict[str, Any]) -> BackendRow:
         return cls(
             id=str(row["id"]),
             title=str(row.get("title", row["id"])),
@@ -212,7 +212,7 @@ class BackendRow:
             hint=str(row.get("hint", "") or ""),
         )
 
-    def with_state(self, state: str, reason: str = "") -> "BackendRow":
+    def with_state(self, state: str, reason: str = "") -> BackendRow:
         return replace(self, state=state, reason=reason)
 
 

@@ -5,7 +5,8 @@ tick was too high for a machine whose other core runs the load (see issue 5)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from rich.console import RenderableType
 from rich.segment import Segment
@@ -71,7 +72,7 @@ def resample(values: Sequence[float], width: int) -> list[float]:
     return out
 
 
-def flow(text: "Lines | Text", pieces: Sequence[tuple[str, str, Style]], width: int, label: Style) -> None:
+def flow(text: Lines | Text, pieces: Sequence[tuple[str, str, Style]], width: int, label: Style) -> None:
     """Append "label value" pieces on as few lines as fit ``width`` (narrow panels wrap
     between pieces, never inside one)."""
     used = 0
@@ -216,6 +217,7 @@ class LivePanel(Widget):
         width = self.content_size.width
         # contiguous runs of changed lines become one repaint region each
         start = None
+        end = -1
         for y in [*changed, None]:
             if start is not None and (y is None or y != end + 1):
                 self.refresh(Region(0, start, width, end - start + 1))

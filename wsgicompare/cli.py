@@ -17,8 +17,15 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
-from wsgicompare.options import (Options, OptionError, check_output, check_replaceable, dump_toml, parse_options,
-                                 to_config)
+from wsgicompare.options import (
+    OptionError,
+    Options,
+    check_output,
+    check_replaceable,
+    dump_toml,
+    parse_options,
+    to_config,
+)
 from wsgicompare.results import RunResult, Tick
 from wsgicompare.signals import set_from_signal_handler
 
@@ -279,7 +286,7 @@ class _Interrupt:
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "_Interrupt":
+    def __enter__(self) -> _Interrupt:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -311,7 +318,7 @@ class Progress:
         self.live: Any = None  # rich.live.Live once started (rich is imported only for a terminal)
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if self.live_mode:
             from rich.console import Console
             from rich.live import Live

@@ -14,8 +14,8 @@ import statistics
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 from urllib.parse import urlsplit
 
 import psutil

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -50,4 +50,4 @@ def machine_info(loader_cpus: tuple[int, ...] = (), server_cpus: tuple[int, ...]
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 # the loader decides what a status class and an error kind are; the results only name them
-from wsgicompare.loader.stats import ERROR_KINDS, STATUS_CLASSES
+from wsgicompare.loader.stats import ERROR_KINDS as ERROR_KINDS
+from wsgicompare.loader.stats import STATUS_CLASSES as STATUS_CLASSES
 
 SCHEMA = "wsgicompare/1"
 
@@ -119,7 +120,7 @@ class RunResult:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunResult":
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
         """Inverse of ``to_dict``; unknown keys are ignored (a newer writer), derived ones recomputed."""
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}

@@ -151,7 +151,8 @@ def check_loader_limits(load: LoadProfile) -> None:
     import math
     import resource
 
-    from wsgicompare.loader.worker import FD_MARGIN, split_evenly
+    from wsgicompare.loader.profile import FD_MARGIN
+    from wsgicompare.loader.worker import split_evenly
 
     per_proc = max(split_evenly(load.concurrency, load.procs))
     # each loader process raises its soft limit to the hard one (worker._raise_nofile):

@@ -4,7 +4,7 @@ when the figures it names are in the result, so no verdict claims more than the 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from wsgicompare.results import RunResult
 

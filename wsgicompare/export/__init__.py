@@ -7,7 +7,6 @@ the CLI call the same functions, so a figure never differs between screen and re
 from __future__ import annotations
 
 import importlib
-
 import os
 import tempfile
 from typing import TYPE_CHECKING, Any

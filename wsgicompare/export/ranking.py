@@ -8,7 +8,7 @@ otherwise come first."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from wsgicompare.export.fmt import num
 from wsgicompare.results import STATUS_CLASSES, RunResult
