@@ -18,18 +18,17 @@ import psutil
 import pytest
 
 from wsgicompare.backends import ServerConfig
-from wsgicompare.conductor import (
+from wsgicompare.conductor import Conductor, combine_repeats, default_load, default_spec
+from wsgicompare.kernel import (
     TCP_COUNTERS,
-    Conductor,
-    TreeSampler,
+    _accept_queue_from_proc,
     accept_queue,
-    combine_repeats,
-    default_load,
-    default_spec,
+    listen_queues,
     port_sockets,
     read_tcp_counters,
     wait_settled,
 )
+from wsgicompare.sampling import TreeSampler
 from wsgicompare.results import PHASES, RunResult, Tick
 
 
@@ -191,8 +190,6 @@ def test_listen_overflow_is_counted_when_the_backlog_is_full():
 
 
 def test_accept_queue_over_netlink_agrees_with_proc_and_knows_the_backlog():
-    from wsgicompare.conductor import _accept_queue_from_proc, listen_queues
-
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(37)
@@ -227,8 +224,6 @@ def test_wait_settled_gives_up_after_max_s_while_something_listens():
 
 
 def test_tree_sampler_measures_cpu_rss_and_threads_of_real_processes():
-    import psutil
-
     me = psutil.Process()
     sampler = TreeSampler(lambda: [me])
     deadline = time.monotonic() + 0.3
