@@ -23,6 +23,7 @@ from wsgicompare.kernel import (
     TCP_COUNTERS,
     _accept_queue_from_proc,
     accept_queue,
+    accept_queue_state,
     listen_queues,
     port_sockets,
     read_tcp_counters,
@@ -79,8 +80,9 @@ def test_run_one_from_a_thread_ticks_and_result_agree():
     assert result.server["cpu_pct_mean"] > 0 and result.server["rss_mb_max"] > 1 and result.server["procs"] >= 2
     assert result.timeline and set(result.timeline[0]) == {"t", "rps", "p50_ms", "p99_ms", "errors",
                                                            "server_cpu_pct", "server_rss_mb"}  # fmt: skip
-    assert set(result.tcp) - {"accept_queue_peak"} <= set(TCP_COUNTERS)
+    assert set(result.tcp) - {"accept_queue_peak", "accept_queue_limit"} <= set(TCP_COUNTERS)
     assert "ListenOverflows" in result.tcp and result.tcp["accept_queue_peak"] >= 0
+    assert result.tcp["accept_queue_limit"] > 0  # gunicorn's backlog (2048, capped by somaxconn)
     assert "gunicorn" in result.command[0] and result.startup_s > 0
     assert result.loader["procs"] == 1 and "saturated" in result.loader
     assert 0.9 <= result.elapsed_s <= 1.3
@@ -199,10 +201,11 @@ def test_accept_queue_over_netlink_agrees_with_proc_and_knows_the_backlog():
             time.sleep(0.05)
             assert listen_queues(port) == [(5, 37)]  # 5 waiting, backlog 37
             assert accept_queue(port) == _accept_queue_from_proc(port) == 5
+            assert accept_queue_state(port) == (5, 37)
         finally:
             for c in clients:
                 c.close()
-    assert listen_queues(port) == [] and _accept_queue_from_proc(port) is None
+    assert listen_queues(port) == [] and _accept_queue_from_proc(port) is None and accept_queue_state(port) is None
 
 
 def test_wait_settled_returns_at_once_for_a_closed_port():

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 from urllib.parse import urlsplit
 
-from wsgicompare.kernel import accept_queue, read_tcp_counters, tcp_delta, wait_settled
+from wsgicompare.kernel import AcceptQueuePeak, read_tcp_counters, tcp_delta, wait_settled
 from wsgicompare.kernel import port_sockets, tcp_sockets  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
 from wsgicompare.results import STATUS_CLASSES, RunResult, Tick
 from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with its defaults)
@@ -28,7 +28,7 @@ from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with i
     url_spec,
 )
 from wsgicompare.sampling import TreeSampler, listener_tree
-from wsgicompare.verdicts import CONNECTION_ERROR_KINDS, verdicts
+from wsgicompare.verdicts import CONNECTION_ERROR_KINDS, listen_overflow_finding, verdicts
 
 OnTick = Callable[[Tick], None]
 OnResult = Callable[[RunResult], None]
@@ -53,6 +53,7 @@ class _Running:
     profile_duration_s: float | None
     total_requests: int | None  # requests the stop rule asks for, if any
     latency: object = None  # LatencyHistogram (cumulative, measured ticks only)
+    slowest_sent_us: float = 0.0  # longest transaction from its actual send (open loop: uncorrected)
     responses: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
     errors: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
@@ -221,7 +222,8 @@ class Conductor:
         running = _Running(spec=spec, title=title, profile_duration_s=profile.duration_s, total_requests=total,
                            latency=LatencyHistogram())  # fmt: skip
         public_port = server.port if server is not None else (urlsplit(url).port or 80)
-        queue_peak: int | None = None
+        # only a listener on this machine has an accept queue we can read
+        queue = AcceptQueuePeak(public_port) if server is not None or sampler_local else None
         tcp_before = read_tcp_counters()
         run = LoadRun(profile)
         crashed_at: float | None = None
@@ -235,10 +237,9 @@ class Conductor:
             for load_tick in run.ticks():
                 last_t = load_tick.t_s
                 sample = sampler.sample()
-                queue = accept_queue(public_port) if server is not None or sampler_local else None
                 if queue is not None:
-                    queue_peak = max(queue_peak or 0, queue)
-                warnings = self._live_warnings(load_tick, running, tcp_before, queue_peak)
+                    queue.sample()
+                warnings = self._live_warnings(load_tick, running, tcp_before, queue)
                 tick = self._tick(running, load_tick, sample, warnings)
                 self._emit(on_tick, tick)
                 if cancel.is_set() and cancelled_at is None:
@@ -254,9 +255,8 @@ class Conductor:
         if server is not None and crashed_at is None and not server.alive():
             crashed_at = last_t
         tcp = tcp_delta(tcp_before, read_tcp_counters())
-        if queue_peak is not None:
-            # sampled each tick: the peak is a lower bound (a burst between ticks is missed)
-            tcp["accept_queue_peak"] = queue_peak
+        if queue is not None:
+            tcp.update(queue.figures())
         self._fill(result, running, summary, tcp)
         if crashed_at is not None:
             why = server.exit_reason() if server is not None else None
@@ -290,6 +290,9 @@ class Conductor:
         interval_lat = lt.latency
         if not lt.warmup:
             running.latency.merge(lt.latency)
+            sent = lt.latency_uncorrected if lt.latency_uncorrected is not None else lt.latency
+            if sent.count:
+                running.slowest_sent_us = max(running.slowest_sent_us, sent.max)
             for k, v in lt.status.items():
                 running.responses[k] = running.responses.get(k, 0) + v
             for k, v in lt.errors.items():
@@ -365,7 +368,7 @@ class Conductor:
         return tick
 
     def _live_warnings(
-        self, lt, running: _Running, tcp_before: dict[str, int], queue_peak: int | None
+        self, lt, running: _Running, tcp_before: dict[str, int], queue: AcceptQueuePeak | None
     ) -> tuple[str, ...]:
         found = []
         if lt.saturated:
@@ -375,11 +378,13 @@ class Conductor:
         )
         if conn_errors:
             found.append(f"{conn_errors} connection errors: listen backlog or worker limit reached?")
-        overflows = tcp_delta(tcp_before, read_tcp_counters()).get("ListenOverflows", 0)
-        slow = running.latency.count and running.latency.max >= 900_000
-        # machine-wide counter: the same rule as the verdict before blaming this server
-        if overflows and (queue_peak is None or queue_peak > 0 or slow):
-            found.append(f"listen backlog overflowed {overflows}× — SYN retries cause 1 s / 3 s latency steps")
+        tcp = tcp_delta(tcp_before, read_tcp_counters())
+        if queue is not None:
+            tcp.update(queue.figures())
+        slowest_ms = running.slowest_sent_us / 1000.0 if running.latency.count else None
+        overflow = listen_overflow_finding(tcp, slowest_ms)
+        if overflow:
+            found.append(overflow)
         return tuple(found)
 
     def _phase_tick(self, spec: RunSpec, phase: str) -> Tick:

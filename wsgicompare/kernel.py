@@ -9,6 +9,7 @@ import socket
 import struct
 import threading
 import time
+from dataclasses import dataclass
 
 #: TIME_WAIT sockets on the client side (our loader's ephemeral ports) hold those ports
 #: for 60 s; a few hundred cost nothing, tens of thousands eat the ~28k ephemeral range
@@ -120,6 +121,43 @@ def listen_queues(port: int) -> list[tuple[int, int]] | None:
     except (OSError, struct.error):
         return None
     return found
+
+
+def accept_queue_state(port: int) -> tuple[int, int | None] | None:
+    """(waiting, backlog limit) of the socket listening on ``port`` with the most
+    connections waiting, or None when nothing listens there. The limit is None where
+    only /proc/net/tcp can be read: its tx_queue for a listener is the send queue,
+    not the backlog (sock_diag's idiag_wqueue is sk_max_ack_backlog)."""
+    queues: list[tuple[int, int | None]] | None = listen_queues(port)  # type: ignore[assignment]
+    if queues is None:
+        queues = [(rx, None) for _, local, _, rx in tcp_sockets(listening_only=True) if local == port]
+    return max(queues, key=lambda q: q[0]) if queues else None
+
+
+@dataclass
+class AcceptQueuePeak:
+    """The most connections seen waiting in the accept queue on ``port`` at a sample,
+    with that listener's backlog limit: the evidence that this server's backlog (not
+    some other program's) was full. Sampled per tick, so a lower bound: a burst
+    between two samples is missed."""
+
+    port: int
+    peak: int | None = None
+    limit: int | None = None
+
+    def sample(self) -> None:
+        state = accept_queue_state(self.port)
+        if state is not None and (self.peak is None or state[0] >= self.peak):
+            self.peak, self.limit = state
+
+    def figures(self) -> dict[str, int]:
+        """``accept_queue_peak`` and ``accept_queue_limit`` for RunResult.tcp (the ones known)."""
+        out = {}
+        if self.peak is not None:
+            out["accept_queue_peak"] = self.peak
+            if self.limit is not None:
+                out["accept_queue_limit"] = self.limit
+        return out
 
 
 def tcp_sockets(listening_only: bool = False):
