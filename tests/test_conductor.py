@@ -16,19 +16,19 @@ import psutil
 import pytest
 
 from wsgicompare.backends import ServerConfig
-from wsgicompare.conductor import (
+from wsgicompare.conductor import Conductor, combine_repeats, default_load, default_spec
+from wsgicompare.kernel import (
     TCP_COUNTERS,
-    Conductor,
-    TreeSampler,
+    _accept_queue_from_proc,
     accept_queue,
-    combine_repeats,
-    default_load,
-    default_spec,
+    accept_queue_state,
+    listen_queues,
     port_sockets,
     read_tcp_counters,
     wait_settled,
 )
 from wsgicompare.results import PHASES, RunResult, Tick
+from wsgicompare.sampling import TreeSampler
 
 
 def quick_load(**kw):
@@ -78,9 +78,10 @@ def test_run_one_from_a_thread_ticks_and_result_agree():
     assert result.server["cpu_pct_mean"] > 0 and result.server["rss_mb_max"] > 1 and result.server["procs"] >= 2
     assert result.timeline and set(result.timeline[0]) == {"t", "rps", "p50_ms", "p99_ms", "errors",
                                                            "server_cpu_pct", "server_rss_mb"}  # fmt: skip
-    assert set(result.tcp) - {"accept_queue_peak"} <= set(TCP_COUNTERS)
+    assert set(result.tcp) - {"accept_queue_peak", "accept_queue_limit"} <= set(TCP_COUNTERS)
     # the peak's value is checked where it is known (test_accept_queue_peak_is_what_nobody_accepted)
     assert "ListenOverflows" in result.tcp and isinstance(result.tcp["accept_queue_peak"], int)
+    assert result.tcp["accept_queue_limit"] > 0  # gunicorn's backlog (2048, capped by somaxconn)
     assert "gunicorn" in result.command[0] and result.startup_s > 0
     assert result.loader["procs"] == 1 and "saturated" in result.loader
     assert 0.9 <= result.elapsed_s <= 1.3
@@ -229,8 +230,6 @@ def test_accept_queue_peak_is_what_nobody_accepted():
 
 
 def test_accept_queue_over_netlink_agrees_with_proc_and_knows_the_backlog():
-    from wsgicompare.conductor import _accept_queue_from_proc, listen_queues
-
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(37)
@@ -240,10 +239,11 @@ def test_accept_queue_over_netlink_agrees_with_proc_and_knows_the_backlog():
             time.sleep(0.05)
             assert listen_queues(port) == [(5, 37)]  # 5 waiting, backlog 37
             assert accept_queue(port) == _accept_queue_from_proc(port) == 5
+            assert accept_queue_state(port) == (5, 37)
         finally:
             for c in clients:
                 c.close()
-    assert listen_queues(port) == [] and _accept_queue_from_proc(port) is None
+    assert listen_queues(port) == [] and _accept_queue_from_proc(port) is None and accept_queue_state(port) is None
 
 
 def test_wait_settled_returns_at_once_for_a_closed_port():
@@ -265,8 +265,6 @@ def test_wait_settled_gives_up_after_max_s_while_something_listens():
 
 
 def test_tree_sampler_measures_cpu_rss_and_threads_of_real_processes():
-    import psutil
-
     me = psutil.Process()
     sampler = TreeSampler(lambda: [me])
     release = threading.Event()

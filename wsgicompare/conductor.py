@@ -1,6 +1,6 @@
 """The conductor: one run = check → start backend → ready → warm-up → load → stop →
 RunResult. It samples the server's process tree every loader tick, reads the kernel's
-TCP counters around the run, and hands out one immutable ``Tick`` per interval.
+TCP counters around the run (wsgicompare.kernel), and hands out one immutable ``Tick`` per interval.
 
 Blocking, and callable from any thread (the TUI calls it from a thread worker): it
 installs no signal handlers; ``cancel`` (a threading.Event) ends the current run at
@@ -8,19 +8,15 @@ the next tick and skips the rest."""
 
 from __future__ import annotations
 
-import math
-import socket
 import statistics
-import struct
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
-import psutil
-
+from wsgicompare.kernel import AcceptQueuePeak, port_sockets, read_tcp_counters, tcp_delta, tcp_sockets, wait_settled  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
 from wsgicompare.results import STATUS_CLASSES, RunResult, Tick
+from wsgicompare.sampling import TreeSampler, listener_tree
 from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with its defaults)
     URL_BACKEND,
     RunSpec,
@@ -31,289 +27,13 @@ from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with i
     matrix,
     url_spec,
 )
-from wsgicompare.verdicts import CONNECTION_ERROR_KINDS, verdicts
+from wsgicompare.verdicts import CONNECTION_ERROR_KINDS, listen_overflow_finding, verdicts
 
 OnTick = Callable[[Tick], None]
 OnResult = Callable[[RunResult], None]
 
 #: bins of the cumulative latency distribution in every Tick (for the TUI's histogram)
 LATENCY_BINS = 40
-#: TIME_WAIT sockets on the client side (our loader's ephemeral ports) hold those ports
-#: for 60 s; a few hundred cost nothing, tens of thousands eat the ~28k ephemeral range
-#: and make the next run's connects fail, so between runs we wait until at most this
-#: many are left (or settle_max_s). Server-side TIME_WAIT (the old server's port at the
-#: local end) blocks nothing: the next backend listens on another port.
-TIME_WAIT_OK = 1000
-
-#: kernel TCP counters read before and after each run (name in /proc/net/netstat "TcpExt"
-#: or /proc/net/snmp "Tcp"); system-wide, so another program's traffic counts too
-TCP_COUNTERS = (
-    "ListenOverflows",  # SYN or final ACK dropped: the accept queue (listen backlog) was full
-    "ListenDrops",  # every drop at a listening socket, overflows included
-    "SyncookiesSent",  # the SYN queue was full and the kernel answered with a cookie
-    "TCPReqQFullDrop",  # SYN dropped: SYN queue full and no cookies
-    "TCPTimeouts",  # retransmission timer fired (lost segment or SYN)
-    "TCPAbortOnData",  # reset sent: data arrived on a socket being closed
-    "TCPAbortOnClose",  # reset sent: closed with unread data
-    "TCPAbortOnTimeout",  # connection given up after too many retransmits
-    "TCPBacklogDrop",  # segment dropped: socket backlog full while the owner held it
-    "AttemptFails",  # connects that failed (from snmp Tcp)
-    "EstabResets",  # established connections reset (from snmp Tcp)
-    "RetransSegs",  # segments retransmitted (from snmp Tcp)
-)
-
-
-def read_tcp_counters() -> dict[str, int]:
-    """The counters in TCP_COUNTERS as they stand now (missing files: empty)."""
-    values: dict[str, int] = {}
-    for path, prefixes in (("/proc/net/netstat", ("TcpExt:",)), ("/proc/net/snmp", ("Tcp:",))):
-        try:
-            with open(path) as f:
-                lines = f.read().splitlines()
-        except OSError:
-            continue
-        # each section is two lines: names, then values, both starting with the prefix
-        for names, numbers in zip(lines, lines[1:]):
-            if names.split(" ", 1)[0] in prefixes and numbers.split(" ", 1)[0] == names.split(" ", 1)[0]:
-                for key, value in zip(names.split()[1:], numbers.split()[1:]):
-                    if key in TCP_COUNTERS:
-                        try:
-                            values[key] = int(value)
-                        except ValueError:
-                            pass
-    return values
-
-
-def tcp_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {k: max(0, after[k] - before.get(k, after[k])) for k in TCP_COUNTERS if k in after}
-
-
-# -- sockets between runs -------------------------------------------------------------------
-
-_TCP_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
-_STATE_TIME_WAIT = "06"
-_STATE_LISTEN = "0A"
-
-
-def accept_queue(port: int) -> int | None:
-    """Connections waiting in the accept queue of the socket(s) listening on ``port``
-    right now, or None when nothing listens there.
-
-    Called every tick, so it asks the kernel over netlink (sock_diag, what ``ss``
-    uses): ~15 µs, where generating /proc/net/tcp costs milliseconds of kernel time
-    per read under load (every connection and TIME_WAIT socket is a line)."""
-    queues = listen_queues(port)
-    if queues is None:
-        return _accept_queue_from_proc(port)
-    return sum(waiting for waiting, _ in queues) if queues else None
-
-
-_NETLINK_SOCK_DIAG = 4
-_SOCK_DIAG_BY_FAMILY = 20
-_NLM_F_REQUEST_DUMP = 0x1 | 0x300
-_NLMSG_ERROR, _NLMSG_DONE = 2, 3
-_TCP_LISTEN = 10
-#: inet_diag_msg: family state timer retrans (4 bytes), sockid (48: sport at +4,
-#: big-endian), expires; then idiag_rqueue and idiag_wqueue, which for a listening
-#: socket are its accept queue's length and its limit (the backlog)
-_DIAG_SPORT_AT, _DIAG_QUEUES_AT = 4, 56
-
-
-def listen_queues(port: int) -> list[tuple[int, int]] | None:
-    """(waiting, backlog limit) of every TCP socket listening on ``port``; None when
-    netlink sock_diag is not available here."""
-    found: list[tuple[int, int]] = []
-    try:
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
-            nl.settimeout(1.0)
-            for family in (socket.AF_INET, socket.AF_INET6):
-                # dump every listener of the family (the sockid stays zero: no filter)
-                req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN) + bytes(48)
-                nl.send(struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, 1, 0) + req)
-                done = False
-                while not done:
-                    data = nl.recv(65536)
-                    if not data:
-                        break
-                    offset = 0
-                    while offset + 16 <= len(data):
-                        length, kind = struct.unpack_from("=IH", data, offset)
-                        if kind in (_NLMSG_DONE, _NLMSG_ERROR) or length < 16:
-                            done = True
-                            break
-                        body = offset + 16
-                        if struct.unpack_from(">H", data, body + _DIAG_SPORT_AT)[0] == port:
-                            found.append(struct.unpack_from("=II", data, body + _DIAG_QUEUES_AT))
-                        offset += (length + 3) & ~3
-    except (OSError, struct.error):
-        return None
-    return found
-
-
-def tcp_sockets(listening_only: bool = False):
-    """Every TCP socket of the machine from /proc/net/tcp{,6}: (state as the kernel's
-    hex code, local port, remote port, receive queue). With ``listening_only`` it
-    stops at the first socket that is not listening: the kernel lists listeners
-    first, and the rest (every connection, every TIME_WAIT) is what costs."""
-    for table in _TCP_TABLES:
-        try:
-            with open(table) as f:
-                next(f, None)
-                for line in f:
-                    parts = line.split()
-                    if len(parts) < 5:
-                        continue
-                    if listening_only and parts[3] != _STATE_LISTEN:
-                        break
-                    yield (parts[3], int(parts[1].rsplit(":", 1)[1], 16), int(parts[2].rsplit(":", 1)[1], 16),
-                           int(parts[4].partition(":")[2], 16))  # fmt: skip
-        except (OSError, ValueError, IndexError):
-            continue
-
-
-def _accept_queue_from_proc(port: int) -> int | None:
-    """The same from /proc/net/tcp (the rx_queue of a LISTEN line is its accept
-    queue), where netlink is not allowed."""
-    queues = [rx for _, local, _, rx in tcp_sockets(listening_only=True) if local == port]
-    return sum(queues) if queues else None
-
-
-def port_sockets(port: int) -> tuple[int, int]:
-    """(listening sockets on ``port``, client-side TIME_WAIT sockets towards ``port``)."""
-    listening = time_wait = 0
-    for state, local, remote, _ in tcp_sockets():
-        if state == _STATE_LISTEN and local == port:
-            listening += 1
-        elif state == _STATE_TIME_WAIT and remote == port:
-            time_wait += 1
-    return listening, time_wait
-
-
-def tw_reuse_on_loopback() -> bool:
-    """Linux reuses TIME_WAIT ports for new loopback connects when net.ipv4.tcp_tw_reuse
-    is 1 (always) or 2 (loopback only, the default since 4.x): then client-side TIME_WAIT
-    sockets cannot starve the next run and there is nothing to wait for."""
-    try:
-        with open("/proc/sys/net/ipv4/tcp_tw_reuse") as f:
-            return f.read().strip() in ("1", "2")
-    except OSError:
-        return False
-
-
-def wait_settled(port: int | None, max_s: float, cancel: threading.Event | None = None) -> dict[str, object]:
-    """Wait until nothing listens on the previous run's port and (unless the kernel reuses
-    TIME_WAIT ports on loopback) its client-side TIME_WAIT sockets are down to
-    TIME_WAIT_OK, or ``max_s`` passes. Returns what was waited for."""
-    if port is None:
-        return {"waited_s": 0.0, "time_wait": 0, "listening": 0}
-    start = time.monotonic()
-    listening, time_wait = port_sockets(port)
-    first_tw = time_wait
-    tw_limit = math.inf if tw_reuse_on_loopback() else TIME_WAIT_OK
-    while (listening or time_wait > tw_limit) and time.monotonic() - start < max_s:
-        if cancel is not None and cancel.wait(0.1):
-            break
-        if cancel is None:
-            time.sleep(0.1)
-        listening, time_wait = port_sockets(port)
-    return {
-        "port": port,
-        "waited_s": round(time.monotonic() - start, 3),
-        "time_wait_before": first_tw,
-        "time_wait": time_wait,
-        "listening": listening,
-        "tw_reuse": tw_limit == math.inf,
-    }
-
-
-# -- the server's process tree ------------------------------------------------------------
-
-
-class TreeSampler:
-    """CPU %, RSS, processes and threads of a server's whole process tree, per tick.
-    psutil.Process objects are kept between samples so each CPU figure covers exactly
-    the interval since the previous sample; a process born in between counts whole.
-
-    A process that lives shorter than a tick (flask-processes forks one per request)
-    is never seen, but its CPU is: once its parent reaps it, the kernel adds it to the
-    parent's children_user/children_system. A process that *was* seen and then ends
-    lands there too; what it had already been counted for is held as a credit
-    against that growth, so nothing counts twice."""
-
-    def __init__(self, processes: Callable[[], list[psutil.Process]]) -> None:
-        self._processes = processes
-        self._cpu_s: dict[tuple[int, float], tuple[float, float]] = {}  # key -> (own, reaped children) CPU s
-        self._procs: dict[tuple[int, float], psutil.Process] = {}
-        self._credit_s = 0.0  # CPU of ended processes already counted, not yet seen in a parent's children
-        self._last = time.monotonic()
-        self._last_wall = time.time()
-        self.sample()  # baseline: the next sample measures from here
-
-    def sample(self) -> tuple[float, float, int, int]:
-        """(cpu_pct, rss_mb, procs, threads) since the previous call; 100 % = one core."""
-        now = time.monotonic()
-        now_wall = time.time()
-        interval = max(now - self._last, 1e-6)
-        cpu_used = 0.0
-        reaped_s = 0.0
-        rss = 0
-        threads = 0
-        seen: dict[tuple[int, float], tuple[float, float]] = {}
-        try:
-            found = self._processes()
-        except (psutil.Error, OSError):
-            found = []
-        for proc in found:
-            try:
-                key = (proc.pid, proc.create_time())
-                kept = self._procs.setdefault(key, proc)
-                with kept.oneshot():
-                    times = kept.cpu_times()
-                    own = times.user + times.system
-                    children = times.children_user + times.children_system
-                    rss += kept.memory_info().rss
-                    threads += kept.num_threads()
-            except (psutil.Error, OSError):
-                continue
-            previous = self._cpu_s.get(key)
-            if previous is None:
-                # unseen: if it was born after the last sample all its CPU time is in this interval
-                previous = (0.0, 0.0) if key[1] >= self._last_wall else (own, children)
-            cpu_used += max(0.0, own - previous[0])
-            reaped_s += max(0.0, children - previous[1])
-            seen[key] = (own, children)
-        self._credit_s += sum(own + children for key, (own, children) in self._cpu_s.items() if key not in seen)
-        counted = max(0.0, reaped_s - self._credit_s)
-        self._credit_s = max(0.0, self._credit_s - reaped_s)
-        cpu_used += counted
-        self._procs = {k: p for k, p in self._procs.items() if k in seen}
-        self._cpu_s = seen
-        self._last = now
-        self._last_wall = now_wall
-        return 100.0 * cpu_used / interval, rss / 1e6, len(seen), threads
-
-
-def listener_tree(port: int) -> Callable[[], list[psutil.Process]]:
-    """For --url runs on this machine: the process listening on ``port`` and its children
-    (found once; empty when it cannot be seen, e.g. another user's process)."""
-    owner: psutil.Process | None = None
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
-                owner = psutil.Process(conn.pid)
-                break
-    except (psutil.Error, OSError):
-        owner = None
-
-    def tree() -> list[psutil.Process]:
-        if owner is None or not owner.is_running():
-            return []
-        try:
-            return [owner, *owner.children(recursive=True)]
-        except psutil.Error:
-            return []
-
-    return tree
 
 
 # -- one run's running figures ---------------------------------------------------------------
@@ -332,6 +52,7 @@ class _Running:
     profile_duration_s: float | None
     total_requests: int | None  # requests the stop rule asks for, if any
     latency: object = None  # LatencyHistogram (cumulative, measured ticks only)
+    slowest_sent_us: float = 0.0  # longest transaction from its actual send (open loop: uncorrected)
     responses: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
     errors: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
@@ -500,7 +221,8 @@ class Conductor:
         running = _Running(spec=spec, title=title, profile_duration_s=profile.duration_s, total_requests=total,
                            latency=LatencyHistogram())  # fmt: skip
         public_port = server.port if server is not None else (urlsplit(url).port or 80)
-        queue_peak: int | None = None
+        # only a listener on this machine has an accept queue we can read
+        queue = AcceptQueuePeak(public_port) if server is not None or sampler_local else None
         tcp_before = read_tcp_counters()
         run = LoadRun(profile)
         crashed_at: float | None = None
@@ -514,10 +236,9 @@ class Conductor:
             for load_tick in run.ticks():
                 last_t = load_tick.t_s
                 sample = sampler.sample()
-                queue = accept_queue(public_port) if server is not None or sampler_local else None
                 if queue is not None:
-                    queue_peak = max(queue_peak or 0, queue)
-                warnings = self._live_warnings(load_tick, running, tcp_before, queue_peak)
+                    queue.sample()
+                warnings = self._live_warnings(load_tick, running, tcp_before, queue)
                 tick = self._tick(running, load_tick, sample, warnings)
                 self._emit(on_tick, tick)
                 if cancel.is_set() and cancelled_at is None:
@@ -533,9 +254,8 @@ class Conductor:
         if server is not None and crashed_at is None and not server.alive():
             crashed_at = last_t
         tcp = tcp_delta(tcp_before, read_tcp_counters())
-        if queue_peak is not None:
-            # sampled each tick: the peak is a lower bound (a burst between ticks is missed)
-            tcp["accept_queue_peak"] = queue_peak
+        if queue is not None:
+            tcp.update(queue.figures())
         self._fill(result, running, summary, tcp)
         if crashed_at is not None:
             why = server.exit_reason() if server is not None else None
@@ -569,6 +289,9 @@ class Conductor:
         interval_lat = lt.latency
         if not lt.warmup:
             running.latency.merge(lt.latency)
+            sent = lt.latency_uncorrected if lt.latency_uncorrected is not None else lt.latency
+            if sent.count:
+                running.slowest_sent_us = max(running.slowest_sent_us, sent.max)
             for k, v in lt.status.items():
                 running.responses[k] = running.responses.get(k, 0) + v
             for k, v in lt.errors.items():
@@ -644,7 +367,7 @@ class Conductor:
         return tick
 
     def _live_warnings(
-        self, lt, running: _Running, tcp_before: dict[str, int], queue_peak: int | None
+        self, lt, running: _Running, tcp_before: dict[str, int], queue: AcceptQueuePeak | None
     ) -> tuple[str, ...]:
         found = []
         if lt.saturated:
@@ -654,11 +377,13 @@ class Conductor:
         )
         if conn_errors:
             found.append(f"{conn_errors} connection errors: listen backlog or worker limit reached?")
-        overflows = tcp_delta(tcp_before, read_tcp_counters()).get("ListenOverflows", 0)
-        slow = running.latency.count and running.latency.max >= 900_000
-        # machine-wide counter: the same rule as the verdict before blaming this server
-        if overflows and (queue_peak is None or queue_peak > 0 or slow):
-            found.append(f"listen backlog overflowed {overflows}× — SYN retries cause 1 s / 3 s latency steps")
+        tcp = tcp_delta(tcp_before, read_tcp_counters())
+        if queue is not None:
+            tcp.update(queue.figures())
+        slowest_ms = running.slowest_sent_us / 1000.0 if running.latency.count else None
+        overflow = listen_overflow_finding(tcp, slowest_ms)
+        if overflow:
+            found.append(overflow)
         return tuple(found)
 
     def _phase_tick(self, spec: RunSpec, phase: str) -> Tick:

@@ -1,0 +1,236 @@
+"""What the kernel says about TCP on this machine: the counters in /proc/net/netstat
+and /proc/net/snmp, the accept queue (and its limit) of a listening port over netlink
+sock_diag or /proc/net/tcp, and the sockets a previous run leaves behind."""
+
+from __future__ import annotations
+
+import math
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+#: TIME_WAIT sockets on the client side (our loader's ephemeral ports) hold those ports
+#: for 60 s; a few hundred cost nothing, tens of thousands eat the ~28k ephemeral range
+#: and make the next run's connects fail, so between runs we wait until at most this
+#: many are left (or settle_max_s). Server-side TIME_WAIT (the old server's port at the
+#: local end) blocks nothing: the next backend listens on another port.
+TIME_WAIT_OK = 1000
+
+#: kernel TCP counters read before and after each run (name in /proc/net/netstat "TcpExt"
+#: or /proc/net/snmp "Tcp"); system-wide, so another program's traffic counts too
+TCP_COUNTERS = (
+    "ListenOverflows",  # SYN or final ACK dropped: the accept queue (listen backlog) was full
+    "ListenDrops",  # every drop at a listening socket, overflows included
+    "SyncookiesSent",  # the SYN queue was full and the kernel answered with a cookie
+    "TCPReqQFullDrop",  # SYN dropped: SYN queue full and no cookies
+    "TCPTimeouts",  # retransmission timer fired (lost segment or SYN)
+    "TCPAbortOnData",  # reset sent: data arrived on a socket being closed
+    "TCPAbortOnClose",  # reset sent: closed with unread data
+    "TCPAbortOnTimeout",  # connection given up after too many retransmits
+    "TCPBacklogDrop",  # segment dropped: socket backlog full while the owner held it
+    "AttemptFails",  # connects that failed (from snmp Tcp)
+    "EstabResets",  # established connections reset (from snmp Tcp)
+    "RetransSegs",  # segments retransmitted (from snmp Tcp)
+)
+
+
+def read_tcp_counters() -> dict[str, int]:
+    """The counters in TCP_COUNTERS as they stand now (missing files: empty)."""
+    values: dict[str, int] = {}
+    for path, prefixes in (("/proc/net/netstat", ("TcpExt:",)), ("/proc/net/snmp", ("Tcp:",))):
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        # each section is two lines: names, then values, both starting with the prefix
+        for names, numbers in zip(lines, lines[1:]):
+            if names.split(" ", 1)[0] in prefixes and numbers.split(" ", 1)[0] == names.split(" ", 1)[0]:
+                for key, value in zip(names.split()[1:], numbers.split()[1:]):
+                    if key in TCP_COUNTERS:
+                        try:
+                            values[key] = int(value)
+                        except ValueError:
+                            pass
+    return values
+
+
+def tcp_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: max(0, after[k] - before.get(k, after[k])) for k in TCP_COUNTERS if k in after}
+
+
+# -- sockets between runs -------------------------------------------------------------------
+
+_TCP_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
+_STATE_TIME_WAIT = "06"
+_STATE_LISTEN = "0A"
+
+
+def accept_queue(port: int) -> int | None:
+    """Connections waiting in the accept queue of the socket(s) listening on ``port``
+    right now, or None when nothing listens there.
+
+    Called every tick, so it asks the kernel over netlink (sock_diag, what ``ss``
+    uses): ~15 µs, where generating /proc/net/tcp costs milliseconds of kernel time
+    per read under load (every connection and TIME_WAIT socket is a line)."""
+    queues = listen_queues(port)
+    if queues is None:
+        return _accept_queue_from_proc(port)
+    return sum(waiting for waiting, _ in queues) if queues else None
+
+
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST_DUMP = 0x1 | 0x300
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_TCP_LISTEN = 10
+#: inet_diag_msg: family state timer retrans (4 bytes), sockid (48: sport at +4,
+#: big-endian), expires; then idiag_rqueue and idiag_wqueue, which for a listening
+#: socket are its accept queue's length and its limit (the backlog)
+_DIAG_SPORT_AT, _DIAG_QUEUES_AT = 4, 56
+
+
+def listen_queues(port: int) -> list[tuple[int, int]] | None:
+    """(waiting, backlog limit) of every TCP socket listening on ``port``; None when
+    netlink sock_diag is not available here."""
+    found: list[tuple[int, int]] = []
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
+            nl.settimeout(1.0)
+            for family in (socket.AF_INET, socket.AF_INET6):
+                # dump every listener of the family (the sockid stays zero: no filter)
+                req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN) + bytes(48)
+                nl.send(struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, 1, 0) + req)
+                done = False
+                while not done:
+                    data = nl.recv(65536)
+                    if not data:
+                        break
+                    offset = 0
+                    while offset + 16 <= len(data):
+                        length, kind = struct.unpack_from("=IH", data, offset)
+                        if kind in (_NLMSG_DONE, _NLMSG_ERROR) or length < 16:
+                            done = True
+                            break
+                        body = offset + 16
+                        if struct.unpack_from(">H", data, body + _DIAG_SPORT_AT)[0] == port:
+                            found.append(struct.unpack_from("=II", data, body + _DIAG_QUEUES_AT))
+                        offset += (length + 3) & ~3
+    except (OSError, struct.error):
+        return None
+    return found
+
+
+def accept_queue_state(port: int) -> tuple[int, int | None] | None:
+    """(waiting, backlog limit) of the socket listening on ``port`` with the most
+    connections waiting, or None when nothing listens there. The limit is None where
+    only /proc/net/tcp can be read: its tx_queue for a listener is the send queue,
+    not the backlog (sock_diag's idiag_wqueue is sk_max_ack_backlog)."""
+    queues: list[tuple[int, int | None]] | None = listen_queues(port)  # type: ignore[assignment]
+    if queues is None:
+        queues = [(rx, None) for _, local, _, rx in tcp_sockets(listening_only=True) if local == port]
+    return max(queues, key=lambda q: q[0]) if queues else None
+
+
+@dataclass
+class AcceptQueuePeak:
+    """The most connections seen waiting in the accept queue on ``port`` at a sample,
+    with that listener's backlog limit: the evidence that this server's backlog (not
+    some other program's) was full. Sampled per tick, so a lower bound: a burst
+    between two samples is missed."""
+
+    port: int
+    peak: int | None = None
+    limit: int | None = None
+
+    def sample(self) -> None:
+        state = accept_queue_state(self.port)
+        if state is not None and (self.peak is None or state[0] >= self.peak):
+            self.peak, self.limit = state
+
+    def figures(self) -> dict[str, int]:
+        """``accept_queue_peak`` and ``accept_queue_limit`` for RunResult.tcp (the ones known)."""
+        out = {}
+        if self.peak is not None:
+            out["accept_queue_peak"] = self.peak
+            if self.limit is not None:
+                out["accept_queue_limit"] = self.limit
+        return out
+
+
+def tcp_sockets(listening_only: bool = False):
+    """Every TCP socket of the machine from /proc/net/tcp{,6}: (state as the kernel's
+    hex code, local port, remote port, receive queue). With ``listening_only`` it
+    stops at the first socket that is not listening: the kernel lists listeners
+    first, and the rest (every connection, every TIME_WAIT) is what costs."""
+    for table in _TCP_TABLES:
+        try:
+            with open(table) as f:
+                next(f, None)
+                for line in f:
+                    parts = line.split()
+                    if len(parts) < 5:
+                        continue
+                    if listening_only and parts[3] != _STATE_LISTEN:
+                        break
+                    yield (parts[3], int(parts[1].rsplit(":", 1)[1], 16), int(parts[2].rsplit(":", 1)[1], 16),
+                           int(parts[4].partition(":")[2], 16))  # fmt: skip
+        except (OSError, ValueError, IndexError):
+            continue
+
+
+def _accept_queue_from_proc(port: int) -> int | None:
+    """The same from /proc/net/tcp (the rx_queue of a LISTEN line is its accept
+    queue), where netlink is not allowed."""
+    queues = [rx for _, local, _, rx in tcp_sockets(listening_only=True) if local == port]
+    return sum(queues) if queues else None
+
+
+def port_sockets(port: int) -> tuple[int, int]:
+    """(listening sockets on ``port``, client-side TIME_WAIT sockets towards ``port``)."""
+    listening = time_wait = 0
+    for state, local, remote, _ in tcp_sockets():
+        if state == _STATE_LISTEN and local == port:
+            listening += 1
+        elif state == _STATE_TIME_WAIT and remote == port:
+            time_wait += 1
+    return listening, time_wait
+
+
+def tw_reuse_on_loopback() -> bool:
+    """Linux reuses TIME_WAIT ports for new loopback connects when net.ipv4.tcp_tw_reuse
+    is 1 (always) or 2 (loopback only, the default since 4.x): then client-side TIME_WAIT
+    sockets cannot starve the next run and there is nothing to wait for."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_tw_reuse") as f:
+            return f.read().strip() in ("1", "2")
+    except OSError:
+        return False
+
+
+def wait_settled(port: int | None, max_s: float, cancel: threading.Event | None = None) -> dict[str, object]:
+    """Wait until nothing listens on the previous run's port and (unless the kernel reuses
+    TIME_WAIT ports on loopback) its client-side TIME_WAIT sockets are down to
+    TIME_WAIT_OK, or ``max_s`` passes. Returns what was waited for."""
+    if port is None:
+        return {"waited_s": 0.0, "time_wait": 0, "listening": 0}
+    start = time.monotonic()
+    listening, time_wait = port_sockets(port)
+    first_tw = time_wait
+    tw_limit = math.inf if tw_reuse_on_loopback() else TIME_WAIT_OK
+    while (listening or time_wait > tw_limit) and time.monotonic() - start < max_s:
+        if cancel is not None and cancel.wait(0.1):
+            break
+        if cancel is None:
+            time.sleep(0.1)
+        listening, time_wait = port_sockets(port)
+    return {
+        "port": port,
+        "waited_s": round(time.monotonic() - start, 3),
+        "time_wait_before": first_tw,
+        "time_wait": time_wait,
+        "listening": listening,
+        "tw_reuse": tw_limit == math.inf,
+    }
