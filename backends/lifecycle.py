@@ -496,7 +496,9 @@ def _version(name: str) -> str | None:
 
 # -- the user's app ------------------------------------------------------------------------
 _APP_CHECK_MARK = "wsgicompare-app-check: "
-_APP_CHECK = f"MARK = {_APP_CHECK_MARK!r}\n" + """
+_APP_CHECK = (
+    f"MARK = {_APP_CHECK_MARK!r}\n"
+    + """
 import importlib, sys
 module_name, _, attr = sys.argv[1].partition(":")
 try:
@@ -508,6 +510,7 @@ if not hasattr(module, attr):
 if not callable(getattr(module, attr)):
     print(MARK + f"{attr!r} in {module_name!r} is not callable"); sys.exit(1)
 """
+)
 
 
 def check_user_app(

@@ -248,7 +248,9 @@ def find_executable(name: str) -> str | None:
         if found:
             return found
         for candidate in sorted(glob.glob(os.path.join(glob.escape(directory), name + "[0-9]*")), reverse=True):
-            if re.fullmatch(re.escape(name) + r"[0-9.]+", os.path.basename(candidate)) and os.access(candidate, os.X_OK):
+            if re.fullmatch(re.escape(name) + r"[0-9.]+", os.path.basename(candidate)) and os.access(
+                candidate, os.X_OK
+            ):
                 return candidate
     return None
 

@@ -24,7 +24,14 @@ BAR_MB = 20.0
 def loader_rss_mb(url: str, duration_s: float, concurrency: int, keepalive: bool = True) -> tuple[float, int]:
     """Highest RSS (MB) of the loader process over one run, and the requests it made."""
     peak_mb = 0.0
-    profile = LoadProfile(url=url, concurrency=concurrency, duration_s=duration_s, keepalive=keepalive, cpus=(0,), max_wall_s=duration_s + 60)
+    profile = LoadProfile(
+        url=url,
+        concurrency=concurrency,
+        duration_s=duration_s,
+        keepalive=keepalive,
+        cpus=(0,),
+        max_wall_s=duration_s + 60,
+    )
     run = LoadRun(profile)
     with run:
         run.start()

@@ -88,13 +88,19 @@ def run_ab(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[float,
     rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"^\s+50%\s+(\d+)", out, re.M)
     failed = re.search(r"Failed requests:\s+(\d+)", out)
-    return rps, float(p50.group(1)) if p50 else None, f"failed {failed.group(1)}" if failed and failed.group(1) != "0" else ""
+    return (
+        rps,
+        float(p50.group(1)) if p50 else None,
+        f"failed {failed.group(1)}" if failed and failed.group(1) != "0" else "",
+    )
 
 
 def run_siege(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[float, float | None, str]:
     with tempfile.NamedTemporaryFile("w", suffix=".siegerc", delete=False) as rc:
         # siege keeps connections only when its config says so; limit: its default cap is 255
-        rc.write(f"connection = {'keep-alive' if keepalive else 'close'}\nprotocol = HTTP/1.1\nlogging = false\nlimit = {max(255, c)}\nparser = false\n")
+        rc.write(
+            f"connection = {'keep-alive' if keepalive else 'close'}\nprotocol = HTTP/1.1\nlogging = false\nlimit = {max(255, c)}\nparser = false\n"
+        )
     try:
         argv = ["siege", "-R", rc.name, "-b", "-c", str(c), "-t", f"{max(1, round(duration_s))}S", url]
         out = _run(_pinned(argv), duration_s + 60)
@@ -118,7 +124,14 @@ def run_hey(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[float
 
 def run_loader(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[float, float | None, str]:
     summary = run_load(
-        LoadProfile(url=url, concurrency=c, duration_s=duration_s, keepalive=keepalive, cpus=(LOADER_CPU,), max_wall_s=duration_s + 60)
+        LoadProfile(
+            url=url,
+            concurrency=c,
+            duration_s=duration_s,
+            keepalive=keepalive,
+            cpus=(LOADER_CPU,),
+            max_wall_s=duration_s + 60,
+        )
     )
     if summary.fatal:
         raise RuntimeError(summary.fatal)
@@ -134,7 +147,9 @@ def run_loader(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[fl
 def loader_cpu(url: str, c: int, duration_s: float, rate: float | None) -> tuple[float, float, str]:
     """(req/s, loader CPU %, note) of one keep-alive loader run, closed (rate None) or open loop."""
     summary = run_load(
-        LoadProfile(url=url, concurrency=c, duration_s=duration_s, rate=rate, cpus=(LOADER_CPU,), max_wall_s=duration_s + 60)
+        LoadProfile(
+            url=url, concurrency=c, duration_s=duration_s, rate=rate, cpus=(LOADER_CPU,), max_wall_s=duration_s + 60
+        )
     )
     if summary.fatal:
         raise RuntimeError(summary.fatal)
@@ -152,7 +167,10 @@ def open_loop_cost(url: str, c: int, duration_s: float, rates: list[float], repe
             rps, cpu, note = loader_cpu(url, c, duration_s, rate)
             rows.setdefault(rate, []).append((rps, cpu, note))
             label = "closed" if rate is None else f"{rate:g}/s"
-            print(f"  run {rep + 1} open-loop cost {label:>9}: {rps:9.0f} req/s  loader CPU {cpu:5.1f} %  {note}", flush=True)
+            print(
+                f"  run {rep + 1} open-loop cost {label:>9}: {rps:9.0f} req/s  loader CPU {cpu:5.1f} %  {note}",
+                flush=True,
+            )
     print()
     print(f"{'loader load':14} {'req/s':>9} {'CPU %':>7} {'µs CPU/req':>11} {'÷ closed':>9}  notes")
     closed_us = None
@@ -192,16 +210,36 @@ def run_locust(url: str, c: int, duration_s: float, keepalive: bool) -> tuple[fl
         locustfile = os.path.join(tmp, "locustfile.py")
         with open(locustfile, "w") as fh:
             fh.write(LOCUSTFILE.replace("PATH", repr(parts.path or "/")).replace("{headers}", headers))
-        argv = [_which("locust") or "locust", "-f", locustfile, "--headless", "-u", str(c), "-r", str(c),
-                "-t", f"{max(1, round(duration_s))}s", "--host", f"{parts.scheme}://{parts.netloc}",
-                "--only-summary", "--csv", os.path.join(tmp, "stats"), "--loglevel", "ERROR"]  # fmt: skip
+        argv = [
+            _which("locust") or "locust",
+            "-f",
+            locustfile,
+            "--headless",
+            "-u",
+            str(c),
+            "-r",
+            str(c),
+            "-t",
+            f"{max(1, round(duration_s))}s",
+            "--host",
+            f"{parts.scheme}://{parts.netloc}",
+            "--only-summary",
+            "--csv",
+            os.path.join(tmp, "stats"),
+            "--loglevel",
+            "ERROR",
+        ]
         _run(_pinned(argv), duration_s + 60)
         with open(os.path.join(tmp, "stats_stats.csv")) as fh:
             rows = {row["Name"]: row for row in __import__("csv").DictReader(fh)}
     total = rows["Aggregated"]
     p50 = total.get("50%")
     failures = int(total.get("Failure Count") or 0)
-    return float(total["Requests/s"]), float(p50) if p50 not in (None, "", "N/A") else None, f"failures {failures}" if failures else ""
+    return (
+        float(total["Requests/s"]),
+        float(p50) if p50 not in (None, "", "N/A") else None,
+        f"failures {failures}" if failures else "",
+    )
 
 
 TOOLS = {"wrk": run_wrk, "loader": run_loader, "ab": run_ab, "siege": run_siege, "hey": run_hey, "locust": run_locust}
@@ -223,8 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workload", default="hello", help="workload path to load (default hello)")
     parser.add_argument("--tools", default="wrk,loader,ab,siege,hey,locust", help="comma-separated tools to run")
     parser.add_argument("--modes", default="keep-alive,close", help="keep-alive,close")
-    parser.add_argument("--open-loop-rates", default="5000,20000,50000",
-                        help="open-loop rates (req/s) whose loader CPU to measure; 0 skips (default 5000,20000,50000)")  # fmt: skip
+    parser.add_argument(
+        "--open-loop-rates",
+        default="5000,20000,50000",
+        help="open-loop rates (req/s) whose loader CPU to measure; 0 skips (default 5000,20000,50000)",
+    )
     args = parser.parse_args(argv)
     rates = [float(r) for r in args.open_loop_rates.split(",") if float(r) > 0]
     if (os.cpu_count() or 1) < 2:
@@ -242,8 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     os.sched_setaffinity(0, {LOADER_CPU})
     results: dict[tuple[str, str], Measurement] = {}
     try:
-        print(f"target {backend_id} {url} on CPU {SERVER_CPU}; tools on CPU {LOADER_CPU}; c={args.concurrency}, "
-              f"{args.duration:g} s × {args.repeat}", flush=True)
+        print(
+            f"target {backend_id} {url} on CPU {SERVER_CPU}; tools on CPU {LOADER_CPU}; c={args.concurrency}, "
+            f"{args.duration:g} s × {args.repeat}",
+            flush=True,
+        )
         if skipped:
             print(f"not installed: {', '.join(skipped)}")
         for rep in range(args.repeat):
@@ -260,7 +304,10 @@ def main(argv: list[str] | None = None) -> int:
                         m.p50_ms.append(p50)
                     if note and note not in m.notes:
                         m.notes.append(note)
-                    print(f"  run {rep + 1} {mode:10} {tool:7} {rps:10.0f} req/s  p50 {p50 if p50 is not None else float('nan'):8.3f} ms  {note}", flush=True)
+                    print(
+                        f"  run {rep + 1} {mode:10} {tool:7} {rps:10.0f} req/s  p50 {p50 if p50 is not None else float('nan'):8.3f} ms  {note}",
+                        flush=True,
+                    )
         if rates and "loader" in tools:
             open_loop_cost(url, args.concurrency, args.duration, rates, args.repeat)
     finally:
@@ -275,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             ratio = m.rps_median / wrk.rps_median if wrk and wrk.rps_median else float("nan")
             p50 = m.p50_median_ms
-            print(f"{tool:8} {mode:11} {m.rps_median:15.0f} {p50 if p50 is not None else float('nan'):8.2f} {ratio:7.2f}  {'; '.join(m.notes)}")
+            print(
+                f"{tool:8} {mode:11} {m.rps_median:15.0f} {p50 if p50 is not None else float('nan'):8.2f} {ratio:7.2f}  {'; '.join(m.notes)}"
+            )
     if args.target_backend:
         ok = True
         for mode in modes:
@@ -292,10 +341,15 @@ def main(argv: list[str] | None = None) -> int:
                 ok = ok and agree_p50
             ok = ok and agree_rps
             print(line)
-            peers = [(t, results[(t, mode)].rps_median / wrk.rps_median) for t in tools
-                     if t not in ("wrk", "loader") and (t, mode) in results and results[(t, mode)].rps_median]  # fmt: skip
+            peers = [
+                (t, results[(t, mode)].rps_median / wrk.rps_median)
+                for t in tools
+                if t not in ("wrk", "loader") and (t, mode) in results and results[(t, mode)].rps_median
+            ]
             if peers:
-                print(f"  the other tools against the same server, req/s ÷ wrk: {', '.join(f'{t} {r:.2f}' for t, r in peers)}")
+                print(
+                    f"  the other tools against the same server, req/s ÷ wrk: {', '.join(f'{t} {r:.2f}' for t, r in peers)}"
+                )
         return 0 if ok else 1
     return 0
 

@@ -91,8 +91,15 @@ class PortSampler:
 
 
 #: /proc/net/tcp state codes
-_STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "0A": "LISTEN", "04": "FIN_WAIT1",
-           "05": "FIN_WAIT2", "09": "LAST_ACK"}  # fmt: skip
+_STATES = {
+    "01": "ESTABLISHED",
+    "06": "TIME_WAIT",
+    "08": "CLOSE_WAIT",
+    "0A": "LISTEN",
+    "04": "FIN_WAIT1",
+    "05": "FIN_WAIT2",
+    "09": "LAST_ACK",
+}
 
 
 def sockets_on(ports: set[int]) -> dict[str, int]:
@@ -139,8 +146,23 @@ def run_rounds(args: argparse.Namespace, workdir: str) -> tuple[list[dict], list
     with PortSampler() as sampler:
         for index in range(args.rounds):
             out = os.path.join(workdir, f"round{index + 1}.json")
-            argv = ["--run-all", "--backends", args.backends, "-d", str(args.duration), "--warmup", "0",
-                    "-c", str(args.concurrency), "--settle-max", "5", "-o", out, "--export", "json"]  # fmt: skip
+            argv = [
+                "--run-all",
+                "--backends",
+                args.backends,
+                "-d",
+                str(args.duration),
+                "--warmup",
+                "0",
+                "-c",
+                str(args.concurrency),
+                "--settle-max",
+                "5",
+                "-o",
+                out,
+                "--export",
+                "json",
+            ]
             started = time.monotonic()
             code = main(argv)
             elapsed = time.monotonic() - started
@@ -148,12 +170,21 @@ def run_rounds(args: argparse.Namespace, workdir: str) -> tuple[list[dict], list
             with open(out, encoding="utf-8") as f:
                 runs = json.load(f)["runs"]
             statuses = {r["backend"]: r["status"] for r in runs}
-            row = {"round": index + 1, "exit": code, "elapsed_s": round(elapsed, 1), "statuses": statuses,
-                   "requests": sum(r["requests"] for r in runs), **state, "sockets": socks}  # fmt: skip
+            row = {
+                "round": index + 1,
+                "exit": code,
+                "elapsed_s": round(elapsed, 1),
+                "statuses": statuses,
+                "requests": sum(r["requests"] for r in runs),
+                **state,
+                "sockets": socks,
+            }
             rounds.append(row)
-            print(f"round {index + 1}: exit {code} in {elapsed:.1f} s, {row['requests']} requests, {statuses}; "
-                  f"{state['fds']} fds, {state['threads']} threads, {len(state['others'])} child processes, "
-                  f"sockets on backend ports {socks or 'none'}")  # fmt: skip
+            print(
+                f"round {index + 1}: exit {code} in {elapsed:.1f} s, {row['requests']} requests, {statuses}; "
+                f"{state['fds']} fds, {state['threads']} threads, {len(state['others'])} child processes, "
+                f"sockets on backend ports {socks or 'none'}"
+            )
             if state["others"]:
                 leaks.append(f"LEAK round {index + 1}: processes left: {state['others']}")
             for kind in ("LISTEN", "ESTABLISHED", "CLOSE_WAIT"):
@@ -175,8 +206,20 @@ def run_long(args: argparse.Namespace, workdir: str) -> tuple[dict, list[str]]:
     from wsgicompare.cli import main
 
     out = os.path.join(workdir, "long.json")
-    argv = ["--backend", args.long_backend, "-d", str(args.long), "--warmup", "0", "-c", str(args.concurrency),
-            "-o", out, "--export", "json"]  # fmt: skip
+    argv = [
+        "--backend",
+        args.long_backend,
+        "-d",
+        str(args.long),
+        "--warmup",
+        "0",
+        "-c",
+        str(args.concurrency),
+        "-o",
+        out,
+        "--export",
+        "json",
+    ]
     result: dict[str, int] = {}
     worker = threading.Thread(target=lambda: result.update(code=main(argv)), name="soak-long-run")
     worker.start()
@@ -203,14 +246,23 @@ def run_long(args: argparse.Namespace, workdir: str) -> tuple[dict, list[str]]:
     last = statistics.fmean(r for _, r in steady[-quarter:]) if steady else 0.0
     bar = max(RSS_FLAT_MB, 0.10 * first)
     summary = {
-        "backend": args.long_backend, "duration_s": args.long, "exit": result.get("code"), "status": run["status"],
-        "requests": run["requests"], "samples": len(samples), "rss_first_quarter_mb": round(first, 1),
-        "rss_last_quarter_mb": round(last, 1), "rss_max_mb": round(max((r for _, r in samples), default=0.0), 1),
-        "growth_mb": round(last - first, 1), "bar_mb": round(bar, 1),
-    }  # fmt: skip
-    print(f"long run: {args.long_backend} {args.long} s, {run['requests']} requests, status {run['status']}; "
-          f"loader RSS {first:.1f} MB (first quarter) -> {last:.1f} MB (last quarter), "
-          f"max {summary['rss_max_mb']} MB over {len(samples)} samples")  # fmt: skip
+        "backend": args.long_backend,
+        "duration_s": args.long,
+        "exit": result.get("code"),
+        "status": run["status"],
+        "requests": run["requests"],
+        "samples": len(samples),
+        "rss_first_quarter_mb": round(first, 1),
+        "rss_last_quarter_mb": round(last, 1),
+        "rss_max_mb": round(max((r for _, r in samples), default=0.0), 1),
+        "growth_mb": round(last - first, 1),
+        "bar_mb": round(bar, 1),
+    }
+    print(
+        f"long run: {args.long_backend} {args.long} s, {run['requests']} requests, status {run['status']}; "
+        f"loader RSS {first:.1f} MB (first quarter) -> {last:.1f} MB (last quarter), "
+        f"max {summary['rss_max_mb']} MB over {len(samples)} samples"
+    )
     if not samples:
         leaks.append("LEAK? no loader RSS sample was taken (run too short?)")
     elif last - first > bar:

@@ -75,9 +75,17 @@ async def with_app(args) -> dict:
         while not (app.live is not None and app.live.tick.phase == "load"):
             await asyncio.sleep(0.05)
         window_s = max(0.5, args.duration - 1.0)
-        proc0, ui0, wall0 = cpu_seconds(f"/proc/{pid}/stat"), cpu_seconds(f"/proc/{pid}/task/{ui_tid}/stat"), time.monotonic()
+        proc0, ui0, wall0 = (
+            cpu_seconds(f"/proc/{pid}/stat"),
+            cpu_seconds(f"/proc/{pid}/task/{ui_tid}/stat"),
+            time.monotonic(),
+        )
         await asyncio.sleep(window_s)
-        proc1, ui1, wall1 = cpu_seconds(f"/proc/{pid}/stat"), cpu_seconds(f"/proc/{pid}/task/{ui_tid}/stat"), time.monotonic()
+        proc1, ui1, wall1 = (
+            cpu_seconds(f"/proc/{pid}/stat"),
+            cpu_seconds(f"/proc/{pid}/task/{ui_tid}/stat"),
+            time.monotonic(),
+        )
         while app._loading:
             await asyncio.sleep(0.1)
         result = app.results[-1] if app.results else None
@@ -95,7 +103,9 @@ async def with_app(args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=11.0, help="measured seconds of each load (default 11: a 10 s window)")
+    parser.add_argument(
+        "--duration", type=float, default=11.0, help="measured seconds of each load (default 11: a 10 s window)"
+    )
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds of each load")
     parser.add_argument("--concurrency", type=int, default=64, help="connections")
     parser.add_argument("--refresh-hz", type=float, default=4.0, help="the app's refresh clock")

@@ -102,7 +102,12 @@ class TickCounts:
 
 _EMPTY_WIRE = (b"", b"", 0, 0, 0)
 _EMPTY_PART: dict[str, Any] = {
-    "status": [0, 0, 0, 0], "errors": {}, "reconnects": 0, "bytes": 0, "lat": _EMPTY_WIRE, "lat_unc": None,
+    "status": [0, 0, 0, 0],
+    "errors": {},
+    "reconnects": 0,
+    "bytes": 0,
+    "lat": _EMPTY_WIRE,
+    "lat_unc": None,
 }
 
 
@@ -214,9 +219,27 @@ class Client:
     """One simulated client: one connection at a time, one request at a time."""
 
     __slots__ = (
-        "worker", "state", "link", "transport", "parser", "has_request", "t_intended", "t_sent",
-        "acc", "got", "responses_on_link", "resent", "keep_alive", "status", "reps_issued",
-        "retired", "connect_task", "think_handle", "head", "fd", "one_shot",
+        "worker",
+        "state",
+        "link",
+        "transport",
+        "parser",
+        "has_request",
+        "t_intended",
+        "t_sent",
+        "acc",
+        "got",
+        "responses_on_link",
+        "resent",
+        "keep_alive",
+        "status",
+        "reps_issued",
+        "retired",
+        "connect_task",
+        "think_handle",
+        "head",
+        "fd",
+        "one_shot",
     )
 
     def __init__(self, worker: Worker) -> None:

@@ -102,7 +102,10 @@ class LatencyHistogram:
     # -- recording -------------------------------------------------------------------
     def record_many(self, values_us: Iterable[int] | np.ndarray) -> None:
         """Record many latencies (µs) at once; vectorised."""
-        v = np.asarray(values_us if not isinstance(values_us, (bytes, memoryview)) else np.frombuffer(values_us, np.int64), dtype=np.int64)
+        v = np.asarray(
+            values_us if not isinstance(values_us, (bytes, memoryview)) else np.frombuffer(values_us, np.int64),
+            dtype=np.int64,
+        )
         if v.size == 0:
             return
         slots, counts, lo, hi, total = bucket_sparse(v.ravel())

@@ -145,7 +145,11 @@ def add_wire(h: LatencyHistogram, wire: Any) -> None:
     if not slot_bytes:
         return
     h.add_sparse(
-        np.frombuffer(slot_bytes, np.uint16).astype(np.intp), np.frombuffer(count_bytes, np.uint32).astype(np.int64), lo, hi, total
+        np.frombuffer(slot_bytes, np.uint16).astype(np.intp),
+        np.frombuffer(count_bytes, np.uint32).astype(np.int64),
+        lo,
+        hi,
+        total,
     )
 
 
@@ -265,7 +269,11 @@ class RunningTotals:
         if self.open_loop and not warmup and not all_done:
             self.outstanding.append(outstanding)
         cpu_pct = sum(cpu_pcts) / len(cpu_pcts) if cpu_pcts else 0.0
-        reasons = () if all_done else tuple(saturation_reasons(cpu_pct, tick_lag.percentile(99) / 1000.0, self.cpu_capacity_pct))
+        reasons = (
+            ()
+            if all_done
+            else tuple(saturation_reasons(cpu_pct, tick_lag.percentile(99) / 1000.0, self.cpu_capacity_pct))
+        )
         return LoadTick(
             index=index,
             t_s=t_s,
@@ -388,5 +396,9 @@ def saturation_reasons(cpu_pct: float, lag_p99_ms: float, capacity_pct: float) -
 def cpu_capacity_pct(cpus: tuple[int, ...], procs: int) -> float:
     """How much of a core one loader process can get: 100, or less when more
     processes than CPUs share them."""
-    n_cpus = len(cpus) if cpus else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    n_cpus = (
+        len(cpus)
+        if cpus
+        else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    )
     return 100.0 * min(1.0, n_cpus / procs)

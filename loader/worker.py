@@ -508,7 +508,9 @@ class Worker:
         if done and self.errno_counts:
             for name, count in sorted(self.errno_counts.items()):
                 why = f" ({os.strerror(getattr(errno, name))})" if hasattr(errno, name) else ""
-                notes.append(f"loader process {self.index}: {count} connects failed with {name}{why}, counted as 'other'")
+                notes.append(
+                    f"loader process {self.index}: {count} connects failed with {name}{why}, counted as 'other'"
+                )
         warmup = self.k < self.n_warm_ticks
         msg = {
             "k": self.k,

@@ -120,9 +120,11 @@ async def failure(size: tuple[int, int], out_dir: Path) -> None:
         select(app, "flask-dev")
         await pilot.press("l")
         await wait_for(
-            pilot, lambda: app.live is not None and app.live.tick.elapsed_s >= 3.0 and app.live.tick.failures > 0,
-            60, "3 s of load with failures",
-        )  # fmt: skip
+            pilot,
+            lambda: app.live is not None and app.live.tick.elapsed_s >= 3.0 and app.live.tick.failures > 0,
+            60,
+            "3 s of load with failures",
+        )
         await pilot.pause(0.3)
         save(app, "failure", out_dir)
         await wait_for(pilot, lambda: not app._loading, 60, "the run to end")

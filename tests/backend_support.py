@@ -35,7 +35,8 @@ def require_backend(backend: Backend) -> None:
     if os.environ.get("CI"):
         expected = [m for m in missing if installed_by_setup(m, as_root=os.geteuid() == 0)]
         if expected:
-            pytest.fail(f"{message}; in CI ./bootstrap.sh setup must have installed {', '.join(expected)}",
-                        pytrace=False)  # fmt: skip
+            pytest.fail(
+                f"{message}; in CI ./bootstrap.sh setup must have installed {', '.join(expected)}", pytrace=False
+            )
         message += " (./bootstrap.sh installs it only when run as root)"
     pytest.skip(message)

@@ -18,7 +18,9 @@ BODY = b"hello from a loader test server\n"
 
 
 def _response(status: str = "200 OK", body: bytes = BODY, extra: str = "") -> bytes:
-    return (f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+    ).encode() + body
 
 
 OK = _response()

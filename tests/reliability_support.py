@@ -38,8 +38,9 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], *, timeout_s: float = 60.0, cwd: str | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:  # fmt: skip
+def run_cli(
+    args: list[str], *, timeout_s: float = 60.0, cwd: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """``python -m wsgicompare ARGS`` to its end (bounded by ``timeout_s``)."""
     return subprocess.run(
         [sys.executable, "-m", "wsgicompare", *args],
@@ -327,9 +328,13 @@ class TerminalApp:
         env["TERM"] = "xterm-256color"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "wsgicompare", *args],
-            stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=ROOT,
+            env=env,
             preexec_fn=_own_terminal,
-        )  # fmt: skip
+        )
         os.close(slave)
         self.master: int | None = master
         self.screen = bytearray()

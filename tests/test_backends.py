@@ -134,8 +134,20 @@ def test_backend_starts_answers_and_stops_clean(backend_id: str) -> None:
 def test_catalog_rows_list_every_backend_seed_first() -> None:
     rows = catalog_rows()
     ids = [row["id"] for row in rows]
-    seed = ["flask-dev", "flask-threaded", "flask-processes", "gunicorn", "gevent", "twisted", "uwsgi",
-            "uwsgi-nginx", "uwsgi-nginx-unix", "tornado", "gunicorn-nginx", "php-fpm-nginx"]  # fmt: skip
+    seed = [
+        "flask-dev",
+        "flask-threaded",
+        "flask-processes",
+        "gunicorn",
+        "gevent",
+        "twisted",
+        "uwsgi",
+        "uwsgi-nginx",
+        "uwsgi-nginx-unix",
+        "tornado",
+        "gunicorn-nginx",
+        "php-fpm-nginx",
+    ]
     assert ids[: len(seed)] == seed
     for extra in ("gunicorn-gthread", "gunicorn-gevent", "waitress", "granian", "tornado-wsgi", "nginx-static"):
         assert extra in ids
@@ -177,9 +189,15 @@ def test_explicit_free_port_is_used() -> None:
 def test_missing_executable_makes_a_backend_unavailable_with_hint(tmp_path, monkeypatch) -> None:
     tool = "wsgicompare-test-server"
     spec = Backend(
-        "test-exe", "test", "test", False, lambda setup: [], "1 process", "apt-get install wsgicompare-test-server",
+        "test-exe",
+        "test",
+        "test",
+        False,
+        lambda setup: [],
+        "1 process",
+        "apt-get install wsgicompare-test-server",
         executables=(tool,),
-    )  # fmt: skip
+    )
     monkeypatch.setenv("PATH", "/nonexistent")
     available, missing = spec.availability()
     assert not available and missing == [f"executable {tool}"]
@@ -195,8 +213,9 @@ def test_missing_executable_makes_a_backend_unavailable_with_hint(tmp_path, monk
 
 def test_in_ci_a_backend_the_setup_installs_fails_instead_of_skipping(monkeypatch) -> None:
     """The rule every backend test above goes through (tests/backend_support.py)."""
-    spec = Backend("test-pip", "t", "t", False, lambda setup: [], "-", "pip install nope",
-                   modules=("wsgicompare_no_such_mod",))  # fmt: skip
+    spec = Backend(
+        "test-pip", "t", "t", False, lambda setup: [], "-", "pip install nope", modules=("wsgicompare_no_such_mod",)
+    )
 
     def outcome() -> str:
         # caught here: a skip escaping a pytest.raises(fail) would turn this test into a skip
@@ -375,8 +394,11 @@ def test_child_setup_sets_pdeathsig_without_loading_libraries_after_fork(monkeyp
     monkeypatch.setattr(ctypes, "CDLL", no_dlopen)
     out = subprocess.run(
         [sys.executable, "-c", PRINT_PDEATHSIG],
-        capture_output=True, text=True, timeout=20, preexec_fn=lambda: child_setup((SERVER_CPU,)),
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=20,
+        preexec_fn=lambda: child_setup((SERVER_CPU,)),
+    )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) == signal.SIGKILL
 

@@ -26,8 +26,9 @@ from reliability_support import ROOT, cli_env, cmdline, one_error_line
 _APP_CHECK_MARK = "wsgicompare-app-check"
 
 
-def run_watched(args: list[str], cwd: str | None = None, timeout_s: float = 40.0,
-                preexec_fn=None) -> tuple[int, str, list[str]]:  # fmt: skip
+def run_watched(
+    args: list[str], cwd: str | None = None, timeout_s: float = 40.0, preexec_fn=None
+) -> tuple[int, str, list[str]]:
     """Run the CLI and watch its process tree until it exits: (exit code, stderr, every
     child command line seen that is not the --app import check)."""
     proc = subprocess.Popen(
@@ -140,12 +141,16 @@ def _hard_nofile_1024() -> None:
 def test_more_connections_than_the_open_file_limit_is_refused_before_anything_starts() -> None:
     """-c above the hard RLIMIT_NOFILE: every connect past it failed with EMFILE, then
     "failed: no request was answered"."""
-    line = assert_refused(["--backend", "gunicorn", "-c", "5000", "-d", "1"], "open-file limit is 1024",
-                          preexec_fn=_hard_nofile_1024)  # fmt: skip
+    line = assert_refused(
+        ["--backend", "gunicorn", "-c", "5000", "-d", "1"], "open-file limit is 1024", preexec_fn=_hard_nofile_1024
+    )
     assert "-c 5000" in line and "lower -c to 960" in line and "--loader-procs 6" in line and "ulimit" in line
     # per loader process: 5000 over 2 processes is still 2500 each
-    line = assert_refused(["--backend", "gunicorn", "-c", "5000", "--loader-procs", "2", "-d", "1"],
-                          "2500 connections in one loader process", preexec_fn=_hard_nofile_1024)  # fmt: skip
+    line = assert_refused(
+        ["--backend", "gunicorn", "-c", "5000", "--loader-procs", "2", "-d", "1"],
+        "2500 connections in one loader process",
+        preexec_fn=_hard_nofile_1024,
+    )
     assert "lower -c to 1920" in line
 
 
@@ -161,8 +166,9 @@ def test_a_concurrency_that_fits_the_open_file_limit_still_runs(tmp_path) -> Non
     with serve("ok") as server:
         # 192 connections and 64 files of its own fit; so does the fix the refusal names
         for args in (["-c", "192"], ["-c", "400", "--loader-procs", "3"]):
-            code, err, _ = run_watched(["--url", server.url, *args, "-d", "1", "--warmup", "0", "-o", str(out)],
-                                       preexec_fn=_hard_nofile_256)  # fmt: skip
+            code, err, _ = run_watched(
+                ["--url", server.url, *args, "-d", "1", "--warmup", "0", "-o", str(out)], preexec_fn=_hard_nofile_256
+            )
             assert code == 0, err
             (run,) = json.loads(out.read_text())["runs"]
             assert run["status"] == "ok" and run["responses"]["2xx"] > 0 and not run["errors"], run["errors"]
@@ -193,19 +199,19 @@ def test_an_open_loop_rate_no_loader_can_send_is_refused_and_a_reachable_one_run
         ('backends = ["gunicorn$(touch /tmp/wsgicompare-pwned)"]', "is not a valid name"),
         ('backends = ["gunicorn`id`"]', "is not a valid name"),
         ('workloads = ["hello\\n}"]', "is not a valid name"),
-        ("server-cpus = \"0;1\"", "--server-cpus must be CPU numbers"),
-        ("workers = \"2; reboot\"", "--workers must be a whole number"),
+        ('server-cpus = "0;1"', "--server-cpus must be CPU numbers"),
+        ('workers = "2; reboot"', "--workers must be a whole number"),
         ("concurrency = 9223372036854775807", "--concurrency must be a whole number"),
         ("duration = 1e308", "--duration must be above 0 s and at most 86400 s"),
         ("rate = inf", "--rate must be a number above 0"),
         ("timeout = nan", "--timeout must be"),
         ("port = 70000", "--port must be a whole number from 1 to 65535"),
         ("repeat = 1.5", "--repeat must be a whole number"),
-        ("export = \"md;sh\"", "--export must be one of"),
+        ('export = "md;sh"', "--export must be one of"),
         ("run_all = 1", "run-all must be true or false"),
         ("[[backends]]\nid = 'gunicorn'", "must be"),
-        ("config = \"/etc/passwd\"", "unknown option 'config'"),
-        ("save-config = \"/tmp/x.toml\"", "unknown option 'save-config'"),
+        ('config = "/etc/passwd"', "unknown option 'config'"),
+        ('save-config = "/tmp/x.toml"', "unknown option 'save-config'"),
         ("a = 1\na = 2", "not valid TOML"),
         ("\x00\x01\x02", "not valid TOML"),
     ],
@@ -246,13 +252,55 @@ def test_unwritable_output_is_refused_before_any_run(output, needle) -> None:
 
 # -- property tests: planning (options → run specs) never fails any other way -----------------
 
-_flags = ["-c", "-d", "-r", "--requests", "--rate", "--warmup", "--timeout", "--delay", "--workload", "--backends",
-          "--repeat", "--workers", "--threads", "--loader-procs", "--export", "--settle-max"]  # fmt: skip
+_flags = [
+    "-c",
+    "-d",
+    "-r",
+    "--requests",
+    "--rate",
+    "--warmup",
+    "--timeout",
+    "--delay",
+    "--workload",
+    "--backends",
+    "--repeat",
+    "--workers",
+    "--threads",
+    "--loader-procs",
+    "--export",
+    "--settle-max",
+]
 _values = st.one_of(
-    st.sampled_from(["1", "2", "0", "-1", "64", "1s", "250ms", "1m", "3600", "1e3", "hello", "json", "cpu",
-                     "gunicorn", "gunicorn,uwsgi", "nope", "md", "json", "csv", "html", "pdf", "8", "256", "257"]),
+    st.sampled_from(
+        [
+            "1",
+            "2",
+            "0",
+            "-1",
+            "64",
+            "1s",
+            "250ms",
+            "1m",
+            "3600",
+            "1e3",
+            "hello",
+            "json",
+            "cpu",
+            "gunicorn",
+            "gunicorn,uwsgi",
+            "nope",
+            "md",
+            "json",
+            "csv",
+            "html",
+            "pdf",
+            "8",
+            "256",
+            "257",
+        ]
+    ),
     st.integers(-10, 10**6).map(str),
-)  # fmt: skip
+)
 _argv = st.lists(st.tuples(st.sampled_from(_flags), _values), max_size=6).map(
     lambda pairs: ["--run-all", *[x for pair in pairs for x in pair]]
 )
@@ -302,8 +350,13 @@ def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(tmp_path
     else:
         (tmp_path / "real.md").write_text("keep me")
         target.symlink_to(tmp_path / "real.md")
-    done = subprocess.run([sys.executable, "-m", "wsgicompare", "--backend", "flask-dev", "-d", "1", flag, str(target)],
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "wsgicompare", "--backend", "flask-dev", "-d", "1", flag, str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "not a regular file" in lines[0], done.stderr

@@ -35,9 +35,13 @@ PY = sys.executable
 
 def run_cli(*args: str, cwd: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [PY, "-m", "wsgicompare", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+        [PY, "-m", "wsgicompare", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, needle: str) -> None:
@@ -225,10 +229,34 @@ def test_defaults_and_cli_over_config(tmp_path):
 
 def test_save_config_round_trips_to_the_same_options(tmp_path):
     path = tmp_path / "scenario.toml"
-    argv = ["--run-all", "--backends", "flask-dev,uwsgi", "-c", "32", "-d", "1500ms", "--warmup", "0.5",
-            "--workloads", "hello,json", "--repeat", "3", "--workers", "2", "--threads", "8",
-            "--server-cpus", str(available_cpus()[-1]), "--no-keepalive", "--timeout", "2s",
-            "--export", "json", "-o", str(tmp_path / "r.json")]  # fmt: skip
+    argv = [
+        "--run-all",
+        "--backends",
+        "flask-dev,uwsgi",
+        "-c",
+        "32",
+        "-d",
+        "1500ms",
+        "--warmup",
+        "0.5",
+        "--workloads",
+        "hello,json",
+        "--repeat",
+        "3",
+        "--workers",
+        "2",
+        "--threads",
+        "8",
+        "--server-cpus",
+        str(available_cpus()[-1]),
+        "--no-keepalive",
+        "--timeout",
+        "2s",
+        "--export",
+        "json",
+        "-o",
+        str(tmp_path / "r.json"),
+    ]
     assert main([*argv, "--save-config", str(path)]) == 0
     back = parse_options(["--config", str(path)])
     original = parse_options(argv)
@@ -261,13 +289,56 @@ def test_any_int_value_is_in_range_or_a_one_line_error(value):
         assert isinstance(n, int) and 1 <= n <= 100_000
 
 
-_flags = ["-c", "-d", "-r", "--requests", "--rate", "--warmup", "--timeout", "--delay", "--workload", "--workloads",
-          "--backend", "--backends", "--repeat", "--workers", "--threads", "--server-cpus", "--loader-cpus",
-          "--loader-procs", "--path", "--export", "--port", "--settle-max"]  # fmt: skip
+_flags = [
+    "-c",
+    "-d",
+    "-r",
+    "--requests",
+    "--rate",
+    "--warmup",
+    "--timeout",
+    "--delay",
+    "--workload",
+    "--workloads",
+    "--backend",
+    "--backends",
+    "--repeat",
+    "--workers",
+    "--threads",
+    "--server-cpus",
+    "--loader-cpus",
+    "--loader-procs",
+    "--path",
+    "--export",
+    "--port",
+    "--settle-max",
+]
 _switches = ["--run-all", "--no-keepalive", "--allow-remote"]
 _values = st.one_of(
-    st.sampled_from(["0", "1", "-1", "64", "10s", "500ms", "2m", "1e9", "nan", "inf", "", "hello", "a,b", "0-1",
-                     "gunicorn", "md", "json", "/x", "1,1", "99999999999999"]),  # fmt: skip
+    st.sampled_from(
+        [
+            "0",
+            "1",
+            "-1",
+            "64",
+            "10s",
+            "500ms",
+            "2m",
+            "1e9",
+            "nan",
+            "inf",
+            "",
+            "hello",
+            "a,b",
+            "0-1",
+            "gunicorn",
+            "md",
+            "json",
+            "/x",
+            "1,1",
+            "99999999999999",
+        ]
+    ),
     _texts,
 )
 _argv = st.lists(
@@ -290,9 +361,12 @@ def test_any_command_line_parses_or_fails_with_one_line(argv):
 
 
 _toml_scalars = st.one_of(
-    st.integers(min_value=-(2**63), max_value=2**63 - 1), st.floats(allow_nan=False), st.booleans(), _texts,
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    _texts,
     st.lists(st.one_of(st.integers(-5, 5), _texts), max_size=3),
-)  # fmt: skip
+)
 _config_keys = st.one_of(st.sampled_from(CONFIG_KEYS), st.sampled_from(["bogus", "concurency", "c"]))
 
 
@@ -320,8 +394,15 @@ def test_any_config_file_gives_options_or_one_line(tmp_path, table):
     keepalive=st.booleans(),
 )
 def test_config_round_trip_property(tmp_path, concurrency, duration, warmup, workloads, repeat, keepalive):
-    o = Options(concurrency=concurrency, duration=duration, warmup=warmup, workloads=workloads, repeat=repeat,
-                no_keepalive=not keepalive, run_all=True)  # fmt: skip
+    o = Options(
+        concurrency=concurrency,
+        duration=duration,
+        warmup=warmup,
+        workloads=workloads,
+        repeat=repeat,
+        no_keepalive=not keepalive,
+        run_all=True,
+    )
     path = tmp_path / "s.toml"
     path.write_text(dump_toml(to_config(o)))
     back = parse_options(["--config", str(path)])
@@ -352,10 +433,27 @@ def test_plan_defaults_split_the_cpus_and_fill_the_budget():
 
 
 def test_plan_matrix_is_backend_major_and_stop_rules_follow_the_options(tmp_path):
-    plan = plan_for("--run-all", "--backends", "flask-dev,gunicorn", "--workloads", "hello,json", "--requests", "500",
-                    "--export", "json", "--export", "csv", "-o", str(tmp_path / "r"))  # fmt: skip
+    plan = plan_for(
+        "--run-all",
+        "--backends",
+        "flask-dev,gunicorn",
+        "--workloads",
+        "hello,json",
+        "--requests",
+        "500",
+        "--export",
+        "json",
+        "--export",
+        "csv",
+        "-o",
+        str(tmp_path / "r"),
+    )
     assert [(s.backend, s.workload) for s in plan.specs] == [
-        ("flask-dev", "hello"), ("flask-dev", "json"), ("gunicorn", "hello"), ("gunicorn", "json")]  # fmt: skip
+        ("flask-dev", "hello"),
+        ("flask-dev", "json"),
+        ("gunicorn", "hello"),
+        ("gunicorn", "json"),
+    ]
     assert plan.specs[0].load.duration_s is None and plan.specs[0].load.requests == 500
     assert plan.targets == {"json": str(tmp_path / "r.json"), "csv": str(tmp_path / "r.csv")}
 

@@ -25,15 +25,39 @@ from wsgicompare.results import SCHEMA
 PY = sys.executable
 
 RUN_KEYS = {
-    "backend", "title", "workload", "status", "reason", "command", "versions", "startup_s", "requests",
-    "responses", "errors", "failures", "availability_pct", "elapsed_s", "rps", "bytes", "latency_ms",
-    "server", "loader", "timeline", "verdicts",
-}  # fmt: skip
+    "backend",
+    "title",
+    "workload",
+    "status",
+    "reason",
+    "command",
+    "versions",
+    "startup_s",
+    "requests",
+    "responses",
+    "errors",
+    "failures",
+    "availability_pct",
+    "elapsed_s",
+    "rps",
+    "bytes",
+    "latency_ms",
+    "server",
+    "loader",
+    "timeline",
+    "verdicts",
+}
 
 
 def cli(*args: str, cwd: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "wsgicompare", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd, stdin=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.run(
+        [PY, "-m", "wsgicompare", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def ports_of(run: dict) -> list[int]:
@@ -49,13 +73,31 @@ def assert_ports_closed(runs: list[dict]) -> None:
 
 
 def test_run_all_over_three_real_backends(tmp_path):
-    proc = cli("--run-all", "--backends", "flask-dev,gunicorn,uwsgi", "-c", "16", "-d", "2", "--warmup", "0.5",
-               "--export", "json", "--export", "md", "-o", str(tmp_path))  # fmt: skip
+    proc = cli(
+        "--run-all",
+        "--backends",
+        "flask-dev,gunicorn,uwsgi",
+        "-c",
+        "16",
+        "-d",
+        "2",
+        "--warmup",
+        "0.5",
+        "--export",
+        "json",
+        "--export",
+        "md",
+        "-o",
+        str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stderr
     # not a terminal: one line per finished backend, then where the files went
     lines = proc.stderr.splitlines()
-    assert [line.split(":")[0] for line in lines[:3]] == ["[1/3] flask-dev hello", "[2/3] gunicorn hello",
-                                                          "[3/3] uwsgi hello"]  # fmt: skip
+    assert [line.split(":")[0] for line in lines[:3]] == [
+        "[1/3] flask-dev hello",
+        "[2/3] gunicorn hello",
+        "[3/3] uwsgi hello",
+    ]
     doc = json.loads((tmp_path / "wsgicompare.json").read_text())
     assert doc["schema"] == SCHEMA and doc["created"]
     assert {"cpu_model", "cores", "pinning", "kernel", "python", "somaxconn", "open_files"} <= set(doc["machine"])
@@ -93,7 +135,7 @@ def test_run_all_over_three_real_backends(tmp_path):
     assert_ports_closed(doc["runs"])
 
 
-GUNICORN_HATING_APP = '''
+GUNICORN_HATING_APP = """
 import sys
 if "gunicorn" in sys.modules:  # imports fine anywhere else: only gunicorn fails to boot it
     raise RuntimeError("this app refuses to run under gunicorn")
@@ -101,14 +143,28 @@ if "gunicorn" in sys.modules:  # imports fine anywhere else: only gunicorn fails
 def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
     return [b"ok"]
-'''
+"""
 
 
 def test_a_backend_that_fails_to_start_still_has_its_row(tmp_path):
     (tmp_path / "picky_app.py").write_text(GUNICORN_HATING_APP)
     out = tmp_path / "report.json"
-    proc = cli("--run-all", "--backends", "gunicorn,flask-dev", "--app", "picky_app:app", "-c", "4", "-d", "1",
-               "--warmup", "0", "-o", str(out), cwd=str(tmp_path))  # fmt: skip
+    proc = cli(
+        "--run-all",
+        "--backends",
+        "gunicorn,flask-dev",
+        "--app",
+        "picky_app:app",
+        "-c",
+        "4",
+        "-d",
+        "1",
+        "--warmup",
+        "0",
+        "-o",
+        str(out),
+        cwd=str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stderr
     runs = {r["backend"]: r for r in json.loads(out.read_text())["runs"]}
     assert runs["gunicorn"]["status"] == "failed"
@@ -122,8 +178,9 @@ def test_a_backend_that_fails_to_start_still_has_its_row(tmp_path):
 def test_url_mode_loads_a_server_that_is_already_running(tmp_path):
     out = tmp_path / "url.json"
     with get_backend("gunicorn").start(ServerConfig(workers=1, threads=1)) as server:
-        code = main(["--url", server.url + "/hello", "-c", "8", "-d", "1", "--warmup", "0",
-                     "--export", "json", "-o", str(out)])  # fmt: skip
+        code = main(
+            ["--url", server.url + "/hello", "-c", "8", "-d", "1", "--warmup", "0", "--export", "json", "-o", str(out)]
+        )
         assert server.alive()  # --url never starts or stops a server
     assert code == 0
     doc = json.loads(out.read_text())
@@ -139,8 +196,24 @@ def test_failures_and_availability_match_what_the_server_answered(tmp_path):
     """Against a server whose answers are known in advance (every 4th request a 500) and
     which counts them itself, the report's failures and availability are what it said."""
     with PatternServer(every=4) as server:
-        code = main(["--url", server.url, "-c", "4", "--requests", "400", "--warmup", "0",
-                     "--export", "json", "--export", "md", "-o", str(tmp_path)])  # fmt: skip
+        code = main(
+            [
+                "--url",
+                server.url,
+                "-c",
+                "4",
+                "--requests",
+                "400",
+                "--warmup",
+                "0",
+                "--export",
+                "json",
+                "--export",
+                "md",
+                "-o",
+                str(tmp_path),
+            ]
+        )
         seen = (server.requests, server.answered_200, server.answered_500)
     assert code == 0
     assert seen == (400, 300, 100), seen  # the server's own count: the loader sent exactly 400
@@ -158,10 +231,27 @@ def test_failures_and_availability_match_what_the_server_answered(tmp_path):
 def test_sigterm_mid_run_all_keeps_the_finished_run_and_leaves_nothing(tmp_path):
     out = tmp_path / "partial.json"
     proc = subprocess.Popen(
-        [PY, "-m", "wsgicompare", "--run-all", "--backends", "flask-dev,gunicorn", "-c", "4", "-d", "3",
-         "--warmup", "0", "-o", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            PY,
+            "-m",
+            "wsgicompare",
+            "--run-all",
+            "--backends",
+            "flask-dev,gunicorn",
+            "-c",
+            "4",
+            "-d",
+            "3",
+            "--warmup",
+            "0",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while not out.exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -192,8 +282,12 @@ def test_progress_is_a_live_table_when_stderr_is_a_terminal(tmp_path):
 
     master, slave = pty.openpty()
     out = tmp_path / "r.md"
-    proc = subprocess.Popen([PY, "-m", "wsgicompare", "--backend", "flask-dev", "-c", "4", "-d", "1", "--warmup", "0",
-                             "-o", str(out)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)  # fmt: skip
+    proc = subprocess.Popen(
+        [PY, "-m", "wsgicompare", "--backend", "flask-dev", "-c", "4", "-d", "1", "--warmup", "0", "-o", str(out)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+    )
     os.close(slave)
     chunks = []
     try:
@@ -225,9 +319,30 @@ def test_wsgicompare_runs_on_the_loader_cpu_and_the_server_keeps_its_own(tmp_pat
 
     err = tmp_path / "stderr.txt"
     with open(err, "w") as err_file:
-        proc = subprocess.Popen([PY, "-m", "wsgicompare", "--backend", "gunicorn", "-c", "4", "-d", "3", "--warmup", "0",
-                                 "--loader-cpus", "0", "--server-cpus", "1", "-o", str(tmp_path / "r.json")],
-                                stdout=subprocess.DEVNULL, stderr=err_file, stdin=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "wsgicompare",
+                "--backend",
+                "gunicorn",
+                "-c",
+                "4",
+                "-d",
+                "3",
+                "--warmup",
+                "0",
+                "--loader-cpus",
+                "0",
+                "--server-cpus",
+                "1",
+                "-o",
+                str(tmp_path / "r.json"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         me = psutil.Process(proc.pid)
         deadline = time.monotonic() + 30
@@ -236,8 +351,11 @@ def test_wsgicompare_runs_on_the_loader_cpu_and_the_server_keeps_its_own(tmp_pat
             time.sleep(0.1)
             try:
                 # a child between fork and exec still shows our command line ("--backend gunicorn")
-                servers = [p for p in me.children(recursive=True)
-                           if "gunicorn" in " ".join(p.cmdline()) and "--backend" not in p.cmdline()]  # fmt: skip
+                servers = [
+                    p
+                    for p in me.children(recursive=True)
+                    if "gunicorn" in " ".join(p.cmdline()) and "--backend" not in p.cmdline()
+                ]
                 affinities = [p.cpu_affinity() for p in servers]
                 threads = [t.id for t in me.threads()]
             except psutil.Error:  # a process came or went while we looked: look again
@@ -260,6 +378,21 @@ def test_wsgicompare_runs_on_the_loader_cpu_and_the_server_keeps_its_own(tmp_pat
 def test_main_as_a_library_gives_its_caller_every_cpu_back(tmp_path):
     before = os.sched_getaffinity(0)
     with get_backend("flask-dev").start(ServerConfig(workers=1, threads=1)) as server:
-        assert main(["--url", server.url + "/hello", "-c", "2", "-d", "0.5", "--warmup", "0",
-                     "-o", str(tmp_path / "r.json")]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "--url",
+                    server.url + "/hello",
+                    "-c",
+                    "2",
+                    "-d",
+                    "0.5",
+                    "--warmup",
+                    "0",
+                    "-o",
+                    str(tmp_path / "r.json"),
+                ]
+            )
+            == 0
+        )
     assert os.sched_getaffinity(0) == before

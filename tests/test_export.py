@@ -29,8 +29,11 @@ def golden_update_requested() -> bool:
     if os.environ.get(UPDATE_VAR) != "1":
         return False
     if os.environ.get("CI"):
-        pytest.fail(f"{UPDATE_VAR}=1 is set under CI={os.environ['CI']}: golden files are never rewritten "
-                    "in CI (a rewritten file compares equal to itself); unset it", pytrace=False)  # fmt: skip
+        pytest.fail(
+            f"{UPDATE_VAR}=1 is set under CI={os.environ['CI']}: golden files are never rewritten "
+            "in CI (a rewritten file compares equal to itself); unset it",
+            pytrace=False,
+        )
     return True
 
 
@@ -57,10 +60,28 @@ def test_json_has_every_field_the_schema_promises():
         assert key in doc["machine"]
     assert doc["load"]["concurrency"] == 64
     required = {
-        "backend", "title", "workload", "status", "reason", "command", "versions", "startup_s",
-        "requests", "responses", "errors", "failures", "availability_pct", "elapsed_s", "rps",
-        "bytes", "latency_ms", "server", "loader", "timeline", "verdicts",
-    }  # fmt: skip
+        "backend",
+        "title",
+        "workload",
+        "status",
+        "reason",
+        "command",
+        "versions",
+        "startup_s",
+        "requests",
+        "responses",
+        "errors",
+        "failures",
+        "availability_pct",
+        "elapsed_s",
+        "rps",
+        "bytes",
+        "latency_ms",
+        "server",
+        "loader",
+        "timeline",
+        "verdicts",
+    }
     for run in doc["runs"]:
         assert required <= run.keys()
         assert set(run["responses"]) == {"2xx", "3xx", "4xx", "5xx"}
@@ -105,9 +126,20 @@ def test_md_table_is_sorted_by_rps_with_the_best_marked_and_failed_rows_last():
     assert rows[0].startswith("| ★ best |")
     assert "**unavailable**: missing: php-fpm" in rows[3]
     # a siege-style block per run with data, every line siege prints
-    for label in ("Transactions:", "Availability:", "Elapsed time:", "Data transferred:", "Response time:",
-                  "Transaction rate:", "Throughput:", "Concurrency:", "Successful transactions:",
-                  "Failed transactions:", "Longest transaction:", "Shortest transaction:"):  # fmt: skip
+    for label in (
+        "Transactions:",
+        "Availability:",
+        "Elapsed time:",
+        "Data transferred:",
+        "Response time:",
+        "Transaction rate:",
+        "Throughput:",
+        "Concurrency:",
+        "Successful transactions:",
+        "Failed transactions:",
+        "Longest transaction:",
+        "Shortest transaction:",
+    ):
         assert text.count(label) == 3, label
 
 
@@ -151,8 +183,14 @@ def test_unknown_format_is_a_one_line_error():
 
 def test_md_shows_median_and_spread_of_repeats():
     r = sample_results()[1]
-    r.repeat = {"n": 3, "rps": [2900.0, 3000.0, 3150.0], "rps_median": 3000.0, "rps_min": 2900.0,
-                "rps_max": 3150.0, "spread_pct": 8.33}  # fmt: skip
+    r.repeat = {
+        "n": 3,
+        "rps": [2900.0, 3000.0, 3150.0],
+        "rps_median": 3000.0,
+        "rps_min": 2900.0,
+        "rps_max": 3150.0,
+        "spread_pct": 8.33,
+    }
     text = render("md", [r], META)
     assert "middle run of 3 (median 3,000 req/s, range 2,900–3,150, spread 8.3 % of the median)" in text
     assert next(row for row in csv.DictReader(io.StringIO(render("csv", [r], META))))["repeat_spread_pct"] == "8.33"

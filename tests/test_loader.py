@@ -393,7 +393,11 @@ def test_a_given_wall_cap_still_ends_a_run_that_would_not_end() -> None:
     # the silent server never answers and the timeout is longer than the cap
     with serve("silent") as server:
         started = time.monotonic()
-        summary = run_load(LoadProfile(url=server.url, concurrency=2, duration_s=None, requests=10, timeout_s=30, max_wall_s=1.0, tick_s=0.1))
+        summary = run_load(
+            LoadProfile(
+                url=server.url, concurrency=2, duration_s=None, requests=10, timeout_s=30, max_wall_s=1.0, tick_s=0.1
+            )
+        )
         took_s = time.monotonic() - started
     assert any("wall-time cap of 1 s" in note for note in summary.notes)
     assert summary.in_flight_dropped == 2
@@ -519,8 +523,17 @@ def test_a_sliver_tick_reads_its_process_share_so_far() -> None:
     empty = {"status": [0, 0, 0, 0], "errors": {}, "reconnects": 0, "bytes": 0, "lat": None, "lat_unc": None}
 
     def snap(interval_s: float, cpu_s: float) -> dict:
-        return {"t_s": 0.0, "interval_s": interval_s, "warmup": False, "cpu_s": cpu_s, "lag": None,
-                "notes": [], "warm": empty, "measured": empty, "end": None}  # fmt: skip
+        return {
+            "t_s": 0.0,
+            "interval_s": interval_s,
+            "warmup": False,
+            "cpu_s": cpu_s,
+            "lag": None,
+            "notes": [],
+            "warm": empty,
+            "measured": empty,
+            "end": None,
+        }
 
     full = acc.merge(0, {0: snap(0.25, 0.125)}, all_done=False)
     sliver = acc.merge(1, {0: snap(0.001, 0.00102)}, all_done=True)

@@ -72,7 +72,7 @@ def test_two_processes_wire_snapshots_merge_to_the_same_percentiles(latencies_us
     """The exact path a tick takes: array('q') in a process -> compact bytes -> parent."""
     single = LatencyHistogram()
     add_wire(single, _encode(array("q", latencies_us.tolist())))
-    proc_a, proc_b = latencies_us[: 120_000], latencies_us[120_000:]
+    proc_a, proc_b = latencies_us[:120_000], latencies_us[120_000:]
     parent = LatencyHistogram()
     for ticks in (np.array_split(proc_a, 5), np.array_split(proc_b, 3)):
         for tick_values in ticks:

@@ -142,7 +142,9 @@ def test_open_loop_with_too_few_connections_says_so_without_blaming_the_loader()
     assert summary.fatal is None
     assert summary.backlogged > 10
     assert summary.sent_rate is not None and summary.sent_rate < 30  # 4 connections × 5/s (+ the first 4)
-    assert any("all 4 connections busy" in note and "more connections or a faster server" in note for note in summary.notes)
+    assert any(
+        "all 4 connections busy" in note and "more connections or a faster server" in note for note in summary.notes
+    )
     assert summary.sent_late == 0
     assert not summary.saturated, summary.saturation_reasons
 

@@ -22,8 +22,14 @@ PY = sys.executable
 
 
 def cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "wsgicompare", *args], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, **kwargs)  # fmt: skip
+    return subprocess.run(
+        [PY, "-m", "wsgicompare", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        **kwargs,
+    )
 
 
 def plan_for(*argv: str):
@@ -74,8 +80,20 @@ def test_more_loader_processes_than_loader_cpus_is_said_once_on_stderr():
     procs = max(2, len(available_cpus()) // 2 + 1)  # always more than the loader is given
     loader = sorted(_expected_loader_cpus(procs))
     with serve("ok") as server:
-        proc = cli("--url", server.url, "--loader-procs", str(procs), "-c", str(procs), "-d", "0.5", "--warmup", "0",
-                   "--export", "json")  # fmt: skip
+        proc = cli(
+            "--url",
+            server.url,
+            "--loader-procs",
+            str(procs),
+            "-c",
+            str(procs),
+            "-d",
+            "0.5",
+            "--warmup",
+            "0",
+            "--export",
+            "json",
+        )
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("wsgicompare: warning: ")]
     assert len(warnings) == 1, proc.stderr

@@ -24,15 +24,28 @@ from wsgicompare.tui.widgets import RunBars, RunColumn
 META = {"created": "2026-01-02T03:04:05+00:00", "machine": {}, "load": {"concurrency": 8}}
 
 
-def run(backend: str, ok2xx: int, five: int = 0, four: int = 0, status: str = "ok", workload: str = "hello",
-        elapsed: float = 2.0) -> RunResult:  # fmt: skip
+def run(
+    backend: str,
+    ok2xx: int,
+    five: int = 0,
+    four: int = 0,
+    status: str = "ok",
+    workload: str = "hello",
+    elapsed: float = 2.0,
+) -> RunResult:
     requests = ok2xx + five + four
     return RunResult(
-        backend=backend, title=backend, workload=workload, status=status, requests=requests,
-        responses={"2xx": ok2xx, "3xx": 0, "4xx": four, "5xx": five}, elapsed_s=elapsed,
-        rps=requests / elapsed, rps_2xx=ok2xx / elapsed,
+        backend=backend,
+        title=backend,
+        workload=workload,
+        status=status,
+        requests=requests,
+        responses={"2xx": ok2xx, "3xx": 0, "4xx": four, "5xx": five},
+        elapsed_s=elapsed,
+        rps=requests / elapsed,
+        rps_2xx=ok2xx / elapsed,
         latency_ms={"min": 0.1, "mean": 1.0, "p50": 1.0, "p90": 2.0, "p99": 3.0, "p999": 4.0, "max": 5.0},
-    )  # fmt: skip
+    )
 
 
 def sample() -> list[RunResult]:
@@ -113,10 +126,10 @@ def _plain(widget) -> str:
     return console.export_text()
 
 
-BOOM_APP = '''
+BOOM_APP = """
 def app(environ, start_response):
     raise RuntimeError("boom: every request fails")
-'''
+"""
 
 
 def test_an_app_that_answers_only_500s_is_headlined_by_its_2xx_rate(tmp_path):
@@ -125,11 +138,30 @@ def test_an_app_that_answers_only_500s_is_headlined_by_its_2xx_rate(tmp_path):
     (tmp_path / "boom.py").write_text(BOOM_APP)
     out = tmp_path / "report.md"
     proc = subprocess.run(
-        [sys.executable, "-m", "wsgicompare", "--backend", "gunicorn", "--app", "boom:app", "-c", "4", "-d", "2",
-         "--warmup", "0", "-o", str(out)],
-        capture_output=True, text=True, timeout=120, cwd=str(tmp_path), stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "wsgicompare",
+            "--backend",
+            "gunicorn",
+            "--app",
+            "boom:app",
+            "-c",
+            "4",
+            "-d",
+            "2",
+            "--warmup",
+            "0",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(tmp_path),
+        stdin=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
-    )  # fmt: skip
+    )
     line = next((x for x in proc.stderr.splitlines() if x.startswith("[1/1]")), None)
     assert line is not None, proc.stderr
     match = re.search(r": ok · 0\.0 2xx/s · ([\d,.]+) 5xx/s · p99 ", line)

@@ -67,8 +67,11 @@ def app(environ, start_response):
 def _spec(backend: str, **load):
     fields = dict(concurrency=8, duration_s=3.0, warmup_s=0.0, timeout_s=2.0, cpus=LOADER_CPUS)
     fields.update(load)
-    return default_spec(backend, load=default_load(**fields),
-                        server=default_server_config(workers=2, threads=2, server_cpus=SERVER_CPUS))  # fmt: skip
+    return default_spec(
+        backend,
+        load=default_load(**fields),
+        server=default_server_config(workers=2, threads=2, server_cpus=SERVER_CPUS),
+    )
 
 
 def _our_servers() -> list[psutil.Process]:
@@ -138,8 +141,27 @@ def test_backend_killed_mid_run_fails_fast_keeps_its_figures_and_the_next_backen
 def test_run_all_cli_backend_killed_mid_run_is_failed_and_exported_and_the_next_runs(tmp_path) -> None:
     """CLI: gunicorn's workers then master are SIGKILLed during `--run-all`; waitress runs after it."""
     out = tmp_path / "report.json"
-    proc = spawn_cli(["--run-all", "--backends", "gunicorn,waitress", "-d", "3", "--warmup", "0", "-c", "8",
-                      "--timeout", "2", "--settle-max", "2", "-o", str(out), "--export", "json"])  # fmt: skip
+    proc = spawn_cli(
+        [
+            "--run-all",
+            "--backends",
+            "gunicorn,waitress",
+            "-d",
+            "3",
+            "--warmup",
+            "0",
+            "-c",
+            "8",
+            "--timeout",
+            "2",
+            "--settle-max",
+            "2",
+            "-o",
+            str(out),
+            "--export",
+            "json",
+        ]
+    )
     try:
         master = wait_for(lambda: load_running(proc.pid) and server_root(proc.pid, "gunicorn"), 30)
         assert master is not None, "".join(proc.err_lines)
@@ -172,8 +194,28 @@ def test_run_all_cli_backend_killed_mid_run_is_failed_and_exported_and_the_next_
 def test_hanging_app_times_out_per_request_and_the_run_ends_on_time(tmp_path) -> None:
     (tmp_path / "hangapp_wsgicompare.py").write_text(HANG_APP)
     out = tmp_path / "hang.json"
-    args = ["--backend", "gunicorn-gthread", "--app", "hangapp_wsgicompare:app", "--path", "/hang", "--timeout", "1",
-            "-d", "2", "--warmup", "0", "-c", "4", "--workers", "1", "--threads", "8", "-o", str(out)]  # fmt: skip
+    args = [
+        "--backend",
+        "gunicorn-gthread",
+        "--app",
+        "hangapp_wsgicompare:app",
+        "--path",
+        "/hang",
+        "--timeout",
+        "1",
+        "-d",
+        "2",
+        "--warmup",
+        "0",
+        "-c",
+        "4",
+        "--workers",
+        "1",
+        "--threads",
+        "8",
+        "-o",
+        str(out),
+    ]
     started = time.monotonic()
     done = run_cli(args, cwd=str(tmp_path), timeout_s=60)
     elapsed = time.monotonic() - started
@@ -243,8 +285,15 @@ def _run_hidden_sbin(args: list[str], tmp_path, hide: tuple[str, ...] = ()) -> s
             f"spec.find_executable = lambda name: None if name in {hide!r} else _find(name)",
         )
     env = cli_env(PATH="/usr/bin:/bin")
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60,
-                          env=env, cwd=str(tmp_path), stdin=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=str(tmp_path),
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.parametrize(
@@ -272,8 +321,23 @@ def test_missing_uwsgi_is_a_clear_error(tmp_path) -> None:
 
 def test_run_all_with_missing_executables_marks_them_unavailable_and_runs_the_rest(tmp_path) -> None:
     out = tmp_path / "r.json"
-    done = _run_hidden_sbin(["--run-all", "--backends", "nginx-static,uwsgi,waitress", "-d", "1", "--warmup", "0",
-                             "-c", "4", "-o", str(out)], tmp_path, hide=("uwsgi",))  # fmt: skip
+    done = _run_hidden_sbin(
+        [
+            "--run-all",
+            "--backends",
+            "nginx-static,uwsgi,waitress",
+            "-d",
+            "1",
+            "--warmup",
+            "0",
+            "-c",
+            "4",
+            "-o",
+            str(out),
+        ],
+        tmp_path,
+        hide=("uwsgi",),
+    )
     assert done.returncode == 0, done.stderr
     runs = {r["backend"]: r for r in read_json_export(str(out))["runs"]}
     assert runs["nginx-static"]["status"] == "unavailable"
@@ -286,8 +350,10 @@ def test_run_all_with_missing_executables_marks_them_unavailable_and_runs_the_re
 def test_backend_that_exits_at_once_gives_its_reason_without_hanging_or_orphans(tmp_path) -> None:
     (tmp_path / "exitapp_wsgicompare.py").write_text(EXIT_APP)
     out = tmp_path / "exit.json"
-    proc = spawn_cli(["--backend", "gunicorn", "--app", "exitapp_wsgicompare:app", "-d", "1", "--warmup", "0",
-                      "-o", str(out)], cwd=str(tmp_path))  # fmt: skip
+    proc = spawn_cli(
+        ["--backend", "gunicorn", "--app", "exitapp_wsgicompare:app", "-d", "1", "--warmup", "0", "-o", str(out)],
+        cwd=str(tmp_path),
+    )
     seen = snapshot_tree(proc.pid)
     try:
         deadline = time.monotonic() + 30
@@ -314,4 +380,3 @@ def require(backend_id: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"{backend_id} unavailable in CI: {missing}")
         pytest.skip(f"{backend_id} unavailable: {missing}")
-

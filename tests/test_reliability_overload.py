@@ -52,12 +52,34 @@ def test_thousands_of_clients_against_a_small_backlog_are_all_classified(tmp_pat
     out = tmp_path / "overload.json"
     # a 1 s timeout turns the SYNs the full backlog dropped (retried after 1 s, 3 s …) into
     # connect timeouts, so there are failures to classify and not only slow answers
-    args = ["--backend", "uwsgi", "-c", str(concurrency), "-d", "2", "--warmup", "0", "--timeout", "1",
-            "--workers", "1", "--threads", "1", "-o", str(out)]  # fmt: skip
+    args = [
+        "--backend",
+        "uwsgi",
+        "-c",
+        str(concurrency),
+        "-d",
+        "2",
+        "--warmup",
+        "0",
+        "--timeout",
+        "1",
+        "--workers",
+        "1",
+        "--threads",
+        "1",
+        "-o",
+        str(out),
+    ]
     err_path = tmp_path / "stderr.txt"
     with open(err_path, "w") as err_file:
-        proc = subprocess.Popen([sys.executable, "-m", "wsgicompare", *args], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err_file, cwd=ROOT, env=cli_env())  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wsgicompare", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            cwd=ROOT,
+            env=cli_env(),
+        )
     most_held = 0
     try:
         # the loader held every connection it was asked for (its open-file limit was raised):

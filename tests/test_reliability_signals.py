@@ -113,8 +113,25 @@ def test_tui_interrupted_mid_load_leaves_nothing_behind(sig) -> None:
 
 def test_sigkill_during_the_third_backend_keeps_the_first_two_in_the_file(tmp_path) -> None:
     out = tmp_path / "partial.json"
-    proc = spawn_cli(["--run-all", "--backends", "gunicorn,waitress,flask-threaded", "-d", "1", "--warmup", "0",
-                      "-c", "8", "--settle-max", "2", "-o", str(out), "--export", "json"])  # fmt: skip
+    proc = spawn_cli(
+        [
+            "--run-all",
+            "--backends",
+            "gunicorn,waitress,flask-threaded",
+            "-d",
+            "1",
+            "--warmup",
+            "0",
+            "-c",
+            "8",
+            "--settle-max",
+            "2",
+            "-o",
+            str(out),
+            "--export",
+            "json",
+        ]
+    )
     seen_versions: list[int] = []
     bad_reads: list[str] = []
     stop_reading = threading.Event()
@@ -154,7 +171,6 @@ def test_sigkill_during_the_third_backend_keeps_the_first_two_in_the_file(tmp_pa
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".wsgicompare-")] == ["partial.json"]
 
 
-
 SLOW_START_APP = """
 import sys, time
 if sys.argv and sys.argv[0] != "-c":  # the server's import sleeps; wsgicompare's import check does not
@@ -169,8 +185,9 @@ def app(environ, start_response):
 def test_sigterm_while_a_backend_is_still_starting_ends_within_5_s(tmp_path) -> None:
     (tmp_path / "slowstart_wsgicompare.py").write_text(SLOW_START_APP)
     out = tmp_path / "r.json"
-    proc = spawn_cli(["--backend", "waitress", "--app", "slowstart_wsgicompare:app", "-d", "2", "-o", str(out)],
-                     cwd=str(tmp_path))  # fmt: skip
+    proc = spawn_cli(
+        ["--backend", "waitress", "--app", "slowstart_wsgicompare:app", "-d", "2", "-o", str(out)], cwd=str(tmp_path)
+    )
     try:
         assert wait_for(lambda: any("waitress" in line for _, line in snapshot_tree(proc.pid).procs.values()), 30.0)
         snap = snapshot_tree(proc.pid)

@@ -72,8 +72,14 @@ def test_backend_listens_on_loopback_only_and_keeps_its_files_private(backend_id
             if name.startswith("nginx"):
                 for path in re.findall(r"(?<![\w:/])(/[\w./-]+)", text):
                     if path.startswith("/") and not path.startswith(private):
-                        assert path.endswith("apps/testapp.php") or path in ("/hello", "/json", "/cpu", "/io",
-                                                                                "/bytes", "/"), (name, path)  # fmt: skip
+                        assert path.endswith("apps/testapp.php") or path in (
+                            "/hello",
+                            "/json",
+                            "/cpu",
+                            "/io",
+                            "/bytes",
+                            "/",
+                        ), (name, path)
         assert "0.0.0.0" not in " ".join(server.command) + "".join(server.config_files.values())
 
 
@@ -136,21 +142,32 @@ def test_url_to_another_host_is_refused_before_any_connect_or_process(tmp_path, 
     log = tmp_path / "audit.log"
     done = subprocess.run(
         [sys.executable, "-c", AUDITED_CLI, "--url", url, "-d", "1", "--warmup", "0", "-c", "1"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, env=cli_env(AUDIT_LOG=str(log)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=cli_env(AUDIT_LOG=str(log)),
         stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     assert done.returncode == 2, done.stderr
     line = one_error_line(done.stderr)
     # the userinfo trick is refused as user info before its host is even looked at
-    assert ("not a loopback address (use --allow-remote to load another host)" in line
-            or ("@" in url and "must not hold user info" in line)), line  # fmt: skip
+    assert "not a loopback address (use --allow-remote to load another host)" in line or (
+        "@" in url and "must not hold user info" in line
+    ), line
     events = log.read_text().splitlines()
     assert not [e for e in events if e.startswith(("connect", "resolve", "subprocess", "os."))], events
 
 
 def test_allow_remote_only_goes_with_url() -> None:
-    done = subprocess.run([sys.executable, "-m", "wsgicompare", "--backend", "gunicorn", "--allow-remote"],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT, env=cli_env())  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "wsgicompare", "--backend", "gunicorn", "--allow-remote"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=cli_env(),
+    )
     assert done.returncode == 2
     assert "--allow-remote only applies to --url" in one_error_line(done.stderr)
 
@@ -168,9 +185,14 @@ def _source_files() -> list[str]:
 
 
 _SHELL_CALLS = {
-    ("os", "system"), ("os", "popen"), ("subprocess", "getoutput"), ("subprocess", "getstatusoutput"),
-    ("asyncio", "create_subprocess_shell"), ("os", "execlp"), ("os", "spawnlp"),
-}  # fmt: skip
+    ("os", "system"),
+    ("os", "popen"),
+    ("subprocess", "getoutput"),
+    ("subprocess", "getstatusoutput"),
+    ("asyncio", "create_subprocess_shell"),
+    ("os", "execlp"),
+    ("os", "spawnlp"),
+}
 _SPAWN_CALLS = {"Popen", "run", "call", "check_call", "check_output"}
 
 
@@ -206,8 +228,15 @@ def test_config_values_never_reach_a_shell_even_when_they_look_like_commands(tmp
     out = tmp_path / "r$(touch pwned);`touch pwned`|touch pwned&.md"
     scenario = tmp_path / "s.toml"
     scenario.write_text(f'backend = "gunicorn"\nduration = "1s"\nwarmup = 0\nconcurrency = 2\noutput = "{out}"\n')
-    done = subprocess.run([sys.executable, "-m", "wsgicompare", "--config", str(scenario)], capture_output=True,
-                          text=True, timeout=60, cwd=str(tmp_path), env=cli_env(), stdin=subprocess.DEVNULL)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "wsgicompare", "--config", str(scenario)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(tmp_path),
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 0, done.stderr
     assert out.exists()  # the odd name is just a file name
     assert not marker.exists()
@@ -218,8 +247,9 @@ def test_config_values_never_reach_a_shell_even_when_they_look_like_commands(tmp
 
 @pytest.mark.parametrize("evil", ["evil dir", "x;y", "brace}", "new\nline", "quote'd", "hash#x"])
 @pytest.mark.parametrize("backend_id", ["nginx-static", "uwsgi-nginx-unix"])
-def test_temp_dir_that_would_inject_into_a_config_is_refused_before_launch(tmp_path, monkeypatch, evil,
-                                                                           backend_id) -> None:  # fmt: skip
+def test_temp_dir_that_would_inject_into_a_config_is_refused_before_launch(
+    tmp_path, monkeypatch, evil, backend_id
+) -> None:
     _available(backend_id)
     base = tmp_path / evil
     base.mkdir()

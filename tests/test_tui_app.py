@@ -259,13 +259,29 @@ def test_options_from_the_cli_are_taken_over():
     from wsgicompare.tui.app import options_from
 
     options = options_from(
-        Options(concurrency=16, requests=500, warmup=0.5, no_keepalive=True, workloads=["json"], workers=3,
-                threads=1, timeout=2.0, server_cpus=(1,), loader_cpus=(0,))  # fmt: skip
+        Options(
+            concurrency=16,
+            requests=500,
+            warmup=0.5,
+            no_keepalive=True,
+            workloads=["json"],
+            workers=3,
+            threads=1,
+            timeout=2.0,
+            server_cpus=(1,),
+            loader_cpus=(0,),
+        )
     )
     assert options.settings == LoadSettings(
-        concurrency=16, duration_s=None, requests=500, warmup_s=0.5, keepalive=False, workload="json",
-        workers=3, threads=1,
-    )  # fmt: skip
+        concurrency=16,
+        duration_s=None,
+        requests=500,
+        warmup_s=0.5,
+        keepalive=False,
+        workload="json",
+        workers=3,
+        threads=1,
+    )
     assert options.timeout_s == 2.0 and options.server_cpus == (1,) and options.loader_cpus == (0,)
     defaults = options_from(None)
     assert defaults.settings.duration_s == 10.0 and defaults.settings.concurrency == 64
@@ -299,13 +315,13 @@ async def test_s_is_refused_under_load_and_a_pending_start_is_stopped_before_the
     assert server_processes() == []
 
 
-USER_APP = '''
+USER_APP = """
 def app(environ, start_response):
     # 200 only on the path the test asks for: a load of the workload path (/hello) is all 404
     ok = environ["PATH_INFO"] == "/ok"
     start_response("200 OK" if ok else "404 Not Found", [("Content-Type", "text/plain")])
     return [b"ok" if ok else b"nope"]
-'''
+"""
 
 
 async def test_with_app_the_load_goes_to_the_given_path_not_the_workload(tmp_path, monkeypatch):
@@ -314,9 +330,7 @@ async def test_with_app_the_load_goes_to_the_given_path_not_the_workload(tmp_pat
     one_s = dataclasses.replace(SHORT, duration_s=1.0)
     default_path = WsgiCompareApp(AppOptions(settings=one_s, app="tui_user_app:app"))
     assert default_path.make_spec("waitress", one_s).path == "/"
-    app = WsgiCompareApp(
-        AppOptions(settings=one_s, app="tui_user_app:app", path="/ok"), conductor=short_conductor()
-    )
+    app = WsgiCompareApp(AppOptions(settings=one_s, app="tui_user_app:app", path="/ok"), conductor=short_conductor())
     spec = app.make_spec("waitress", one_s)
     assert (spec.path, spec.workload, spec.server.app) == ("/ok", "/ok", "tui_user_app:app")
     async with app.run_test(size=(120, 36)) as pilot:

@@ -19,7 +19,9 @@ def no_snapshot_update_in_ci(request):
     """`--snapshot-update` rewrites the SVGs and passes (each is compared with what was just
     written): CI must check them, never rewrite them."""
     if request.config.getoption("update_snapshots", default=False) and os.environ.get("CI"):
-        pytest.fail(f"--snapshot-update under CI={os.environ['CI']}: snapshots are never rewritten in CI", pytrace=False)
+        pytest.fail(
+            f"--snapshot-update under CI={os.environ['CI']}: snapshots are never rewritten in CI", pytrace=False
+        )
 
 
 def test_main_screen_mid_run_large(snap_compare):

@@ -37,7 +37,9 @@ def run_until_loaded(app: TerminalApp) -> list[int]:
     assert wait_for(lambda: b"flask-dev" in app.screen, 30), "the app did not draw its table"
     time.sleep(0.5)
     app.press(b"l")
-    assert wait_for(lambda: backend_pids(app, "wsgicompare.backends.apps") and backend_pids(app, "multiprocessing.spawn"), 40)
+    assert wait_for(
+        lambda: backend_pids(app, "wsgicompare.backends.apps") and backend_pids(app, "multiprocessing.spawn"), 40
+    )
     time.sleep(1.0)
     pids = [p.pid for p in app.descendants()]
     assert pids

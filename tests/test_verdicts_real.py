@@ -32,7 +32,9 @@ def test_a_backlog_seen_full_is_blamed_on_this_server_live_and_in_the_result():
     assert result.tcp["accept_queue_limit"] == 0  # listen(0)
     assert result.tcp["accept_queue_peak"] >= 1
     found = [v for v in result.verdicts if "listen" in v]
-    assert len(found) == 1 and found[0].startswith("this server's listen backlog overflowed: its accept queue was seen full")
+    assert len(found) == 1 and found[0].startswith(
+        "this server's listen backlog overflowed: its accept queue was seen full"
+    )
     live = {w for t in ticks if t.phase == "load" for w in t.warnings if "listen" in w}
     assert live and all(w.startswith("this server's listen backlog overflowed") for w in live)
 

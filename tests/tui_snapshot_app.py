@@ -11,10 +11,38 @@ from wsgicompare.tui.app import AppOptions, WsgiCompareApp
 from wsgicompare.tui.model import LoadSettings
 
 CATALOG = [
-    {"id": "flask-dev", "title": "Flask dev server", "family": "werkzeug", "available": True, "missing": [], "hint": ""},
-    {"id": "flask-threaded", "title": "Flask dev server, threaded", "family": "werkzeug", "available": True, "missing": [], "hint": ""},
-    {"id": "gunicorn", "title": "gunicorn sync workers", "family": "gunicorn", "available": True, "missing": [], "hint": ""},
-    {"id": "uwsgi-nginx", "title": "uWSGI behind nginx", "family": "uwsgi", "available": True, "missing": [], "hint": ""},
+    {
+        "id": "flask-dev",
+        "title": "Flask dev server",
+        "family": "werkzeug",
+        "available": True,
+        "missing": [],
+        "hint": "",
+    },
+    {
+        "id": "flask-threaded",
+        "title": "Flask dev server, threaded",
+        "family": "werkzeug",
+        "available": True,
+        "missing": [],
+        "hint": "",
+    },
+    {
+        "id": "gunicorn",
+        "title": "gunicorn sync workers",
+        "family": "gunicorn",
+        "available": True,
+        "missing": [],
+        "hint": "",
+    },
+    {
+        "id": "uwsgi-nginx",
+        "title": "uWSGI behind nginx",
+        "family": "uwsgi",
+        "available": True,
+        "missing": [],
+        "hint": "",
+    },
     {"id": "waitress", "title": "waitress", "family": "waitress", "available": True, "missing": [], "hint": ""},
     {
         "id": "php-fpm-nginx",
@@ -80,7 +108,9 @@ def make_ticks(backend: str = "uwsgi-nginx", n: int = 24) -> list[Tick]:
                 server_threads=18,
                 loader_cpu_pct=71.0,
                 loader_saturated=False,
-                warnings=("listen backlog overflowed 247× — SYN retries explain the 1 s latency steps",) if i > 12 else (),
+                warnings=("listen backlog overflowed 247× — SYN retries explain the 1 s latency steps",)
+                if i > 12
+                else (),
             )
         )
     return ticks
@@ -89,8 +119,15 @@ def make_ticks(backend: str = "uwsgi-nginx", n: int = 24) -> list[Tick]:
 def make_result(backend: str, title: str, rps: float, p99: float, **extra) -> RunResult:
     requests = int(rps * 10)
     timeline = [
-        {"t": 0.25 * i, "rps": rps * min(1.0, (i + 1) / 4), "p50_ms": p99 / 2, "p99_ms": p99, "errors": 0,
-         "server_cpu_pct": 95.0, "server_rss_mb": 120.0}
+        {
+            "t": 0.25 * i,
+            "rps": rps * min(1.0, (i + 1) / 4),
+            "p50_ms": p99 / 2,
+            "p99_ms": p99,
+            "errors": 0,
+            "server_cpu_pct": 95.0,
+            "server_rss_mb": 120.0,
+        }
         for i in range(40)
     ]
     fields = dict(
@@ -104,7 +141,15 @@ def make_result(backend: str, title: str, rps: float, p99: float, **extra) -> Ru
         elapsed_s=10.0,
         rps=rps,
         rps_2xx=rps,
-        latency_ms={"min": 0.4, "mean": p99 / 2.5, "p50": p99 / 2.2, "p90": p99 / 1.4, "p99": p99, "p999": p99 * 1.3, "max": p99 * 1.6},
+        latency_ms={
+            "min": 0.4,
+            "mean": p99 / 2.5,
+            "p50": p99 / 2.2,
+            "p90": p99 / 1.4,
+            "p99": p99,
+            "p999": p99 * 1.3,
+            "max": p99 * 1.6,
+        },
         server={"cpu_pct_mean": 97.0, "cpu_pct_max": 100.0, "rss_mb_max": 121.0, "procs": 2, "threads": 6},
         loader={"cpu_pct": 60.0, "saturated": False, "procs": 1},
         timeline=timeline,

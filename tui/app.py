@@ -470,7 +470,12 @@ class WsgiCompareApp(App[int]):
         table.clear(columns=True)
         # fixed widths: a width change would re-layout the table on every state change
         id_width = max([7, *(len(r.id) for r in self.rows.values())])
-        headers: dict[str, tuple[str | Text, int]] = {"marker": ("", 1), "id": ("backend", id_width), "state": ("state", 10), "rps": (Text("req/s", justify="right"), 5)}
+        headers: dict[str, tuple[str | Text, int]] = {
+            "marker": ("", 1),
+            "id": ("backend", id_width),
+            "state": ("state", 10),
+            "rps": (Text("req/s", justify="right"), 5),
+        }
         for key in self._columns():
             label, width = headers[key]
             table.add_column(label, key=key, width=width)
@@ -483,8 +488,12 @@ class WsgiCompareApp(App[int]):
     def _row_cells(self, row: BackendRow) -> tuple[Any, ...]:
         if not row.available:
             dim = "dim"
-            cells = {"marker": Text("✗", style=dim), "id": Text(row.id, style=dim),
-                     "state": Text("missing", style=dim), "rps": Text("—", style=dim, justify="right")}
+            cells = {
+                "marker": Text("✗", style=dim),
+                "id": Text(row.id, style=dim),
+                "state": Text("missing", style=dim),
+                "rps": Text("—", style=dim, justify="right"),
+            }
         else:
             state_style = {"failed": "bold red", "under load": "bold", "ready": "green"}.get(row.state, "")
             cells = {
@@ -1003,8 +1012,10 @@ class WsgiCompareApp(App[int]):
         lines = [("info", f"exported {fmt} → {path}")]
         self.notify(f"exported to {path}")
         if left_out:
-            note = (f"{left_out} run{'s' if left_out != 1 else ''} with other load settings left out "
-                    "(export after each load to keep them)")  # fmt: skip
+            note = (
+                f"{left_out} run{'s' if left_out != 1 else ''} with other load settings left out "
+                "(export after each load to keep them)"
+            )
             lines.append(("warn", note))
             self.notify(note, severity="warning")
         self.set_banner("app", lines)

@@ -67,7 +67,7 @@ def resample(values: Sequence[float], width: int) -> list[float]:
     out = []
     for i in range(width):
         lo, hi = i * len(values) // width, (i + 1) * len(values) // width
-        chunk = values[lo:max(hi, lo + 1)]
+        chunk = values[lo : max(hi, lo + 1)]
         out.append(sum(chunk) / len(chunk))
     return out
 
@@ -270,7 +270,13 @@ class LivePanel(Widget):
         raise NotImplementedError
 
     def spark(
-        self, text: Lines, values: Sequence[float], width: int, height: int, top: float | None = None, style: str = "spark"
+        self,
+        text: Lines,
+        values: Sequence[float],
+        width: int,
+        height: int,
+        top: float | None = None,
+        style: str = "spark",
     ) -> None:
         spark = self.style_for(style)
         for line in spark_rows(values, width, min(height, self.MAX_SPARK_ROWS), top):
@@ -289,7 +295,12 @@ class ThroughputPanel(LivePanel):
         text.append(f"  mean {human_count(tick.mean_rps)}", self.style_for("label"))
         text.append("\n")
         muted = self.style_for("muted")
-        flow(text, [("2xx", f"{human_count(tick.rps_2xx)}/s", muted), ("requests", f"{tick.requests:,}", muted)], width, muted)
+        flow(
+            text,
+            [("2xx", f"{human_count(tick.rps_2xx)}/s", muted), ("requests", f"{tick.requests:,}", muted)],
+            width,
+            muted,
+        )
         rows = max(1, height - text.line_count - 1)
         stretch = time_stretch(frame, width)
         series = stretched(frame.rps, stretch)
@@ -316,8 +327,11 @@ class LatencyPanel(LivePanel):
         text.append("\n")
         flow(
             text,
-            [("run p50", fmt_ms(tick.cum_p50_ms), muted), ("p99", fmt_ms(tick.cum_p99_ms), muted),
-             ("max", fmt_ms(tick.cum_max_ms), muted)],
+            [
+                ("run p50", fmt_ms(tick.cum_p50_ms), muted),
+                ("p99", fmt_ms(tick.cum_p99_ms), muted),
+                ("max", fmt_ms(tick.cum_max_ms), muted),
+            ],
             width,
             muted,
         )
@@ -330,7 +344,7 @@ class LatencyPanel(LivePanel):
             return text
         # show only the occupied stretch of the 0.1 ms … 10 s axis, one bin to spare each side
         first, last = max(0, used[0] - 1), min(len(bins) - 1, used[-1] + 1)
-        shown = bins[first:last + 1]
+        shown = bins[first : last + 1]
         cols = [shown[min(len(shown) - 1, i * len(shown) // width)] for i in range(width)]
         self.spark(text, cols, width, rows)
         left = f"{fmt_ms(bin_edge_ms(first, len(bins)))} ms"
@@ -364,7 +378,11 @@ class FailuresPanel(LivePanel):
         flow(text, statuses, width, label)
         text.append("\n")
         errors = [
-            (ERROR_LABELS[kind], str(tick.errors.get(kind, 0)), muted if not tick.errors.get(kind) else self.style_for("bad"))
+            (
+                ERROR_LABELS[kind],
+                str(tick.errors.get(kind, 0)),
+                muted if not tick.errors.get(kind) else self.style_for("bad"),
+            )
             for kind in ERROR_KINDS
             if tick.errors.get(kind) or kind in ("refused", "reset", "read_timeout")
         ]
@@ -391,13 +409,22 @@ class ServerPanel(LivePanel):
         tick = frame.tick
         label, big, muted = self.style_for("label"), self.style_for("big"), self.style_for("muted")
         text = Lines()
-        flow(text, [("CPU", f"{tick.server_cpu_pct:.0f} %", big), ("RSS", f"{tick.server_rss_mb:.0f} MB", big)], width, label)
+        flow(
+            text,
+            [("CPU", f"{tick.server_cpu_pct:.0f} %", big), ("RSS", f"{tick.server_rss_mb:.0f} MB", big)],
+            width,
+            label,
+        )
         text.append("\n")
         flow(
             text,
             [
                 (f"{_plural(tick.server_procs, 'proc')} ·", _plural(tick.server_threads, "thread"), muted),
-                ("loader CPU", f"{tick.loader_cpu_pct:.0f} %", self.style_for("bad") if tick.loader_saturated else muted),
+                (
+                    "loader CPU",
+                    f"{tick.loader_cpu_pct:.0f} %",
+                    self.style_for("bad") if tick.loader_saturated else muted,
+                ),
             ],
             width,
             muted,
@@ -461,16 +488,18 @@ class RunBars(Widget):
         table.add_column(no_wrap=True, width=bar_w)
         table.add_column(justify="right", no_wrap=True)
         table.add_column(no_wrap=True, width=bar_w)
-        table.add_row(
-            Text("run", style="bold"), Text("2xx req/s", style="bold"), "", Text("p99 ms", style="bold"), ""
-        )
+        table.add_row(Text("run", style="bold"), Text("2xx req/s", style="bold"), "", Text("p99 ms", style="bold"), "")
         rps_style = self.get_component_rich_style("bars--rps")
         p99_style = self.get_component_rich_style("bars--p99")
         for r in ordered(self.results):
             label = _run_label(r) + (" ★" if id(r) in best else "")
             if r.status != "ok":
                 table.add_row(
-                    label, "—", Text(f"{r.status}: {r.reason}", style=self.get_component_rich_style("bars--failed")), "", ""
+                    label,
+                    "—",
+                    Text(f"{r.status}: {r.reason}", style=self.get_component_rich_style("bars--failed")),
+                    "",
+                    "",
                 )
                 continue
             p99 = float(r.latency_ms.get("p99") or 0)

@@ -124,8 +124,10 @@ def open_tui(options: Options) -> int:
     try:
         from wsgicompare.tui.app import run_app
     except ImportError:
-        print(f"{PROG}: the terminal app is not installed here; use --run-all or --backend ID (see --help)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"{PROG}: the terminal app is not installed here; use --run-all or --backend ID (see --help)",
+            file=sys.stderr,
+        )
         return 1
     from wsgicompare.spec import default_cpus, pin_to_loader_cpus, unpin
 
@@ -214,13 +216,17 @@ def _backend_specs(o: Options, load, server_cpus: tuple[int, ...]) -> list:
         for backend in backends:
             available, missing = backend.availability()
             if not available:
-                raise OptionError(f"backend {backend.id} is not available: missing {', '.join(missing)} ({backend.hint})")
+                raise OptionError(
+                    f"backend {backend.id} is not available: missing {', '.join(missing)} ({backend.hint})"
+                )
             if o.app and not getattr(backend, "serves_user_app", True):
                 raise OptionError(f"backend {backend.id} serves only its own built-in app, not --app")
             for w in workloads if not o.app else []:
                 if w not in backend.workloads:
-                    raise OptionError(f"backend {backend.id} does not serve workload {w!r} (it serves: "
-                                      f"{', '.join(backend.workloads)})")  # fmt: skip
+                    raise OptionError(
+                        f"backend {backend.id} does not serve workload {w!r} (it serves: "
+                        f"{', '.join(backend.workloads)})"
+                    )
     if o.port is not None:
         from wsgicompare.backends.spec import port_in_use
 
@@ -323,8 +329,9 @@ class Progress:
             from rich.console import Console
             from rich.live import Live
 
-            self.live = Live(get_renderable=self._render, console=Console(file=self.stream), refresh_per_second=4,
-                             transient=False)  # fmt: skip
+            self.live = Live(
+                get_renderable=self._render, console=Console(file=self.stream), refresh_per_second=4, transient=False
+            )
             self.live.start()
         return self
 
@@ -365,9 +372,17 @@ class Progress:
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False)
-        for name, justify in (("backend", "left"), ("workload", "left"), ("phase", "left"), ("elapsed", "right"),
-                              ("left", "right"), ("2xx req/s", "right"), ("other req/s", "right"), ("p99 ms", "right"),
-                              ("failures", "right")):  # fmt: skip
+        for name, justify in (
+            ("backend", "left"),
+            ("workload", "left"),
+            ("phase", "left"),
+            ("elapsed", "right"),
+            ("left", "right"),
+            ("2xx req/s", "right"),
+            ("other req/s", "right"),
+            ("p99 ms", "right"),
+            ("failures", "right"),
+        ):
             table.add_column(name, justify=justify)
         with self._lock:
             items = list(self.rows.items())
@@ -425,8 +440,10 @@ def write_exports(plan: Plan, results: list[RunResult], *, files_only: bool = Fa
                 write_atomic(path, render(fmt, results, plan.meta))
         except OSError as exc:
             written = False
-            print(f"{PROG}: error: could not write the {fmt} export to {path or 'stdout'}: "
-                  f"{exc.strerror or exc}", file=sys.stderr)  # fmt: skip
+            print(
+                f"{PROG}: error: could not write the {fmt} export to {path or 'stdout'}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
     return written
 
 
@@ -465,7 +482,10 @@ def _run_pinned(plan: Plan) -> int:
     for path in (p for p in plan.targets.values() if p):
         print(f"{PROG}: wrote {path}", file=sys.stderr)
     if interrupt.signum is not None:
-        print(f"{PROG}: interrupted after {time.monotonic() - started:.1f} s; "
-              f"{len(results)} of {len(plan.specs)} runs kept", file=sys.stderr)  # fmt: skip
+        print(
+            f"{PROG}: interrupted after {time.monotonic() - started:.1f} s; "
+            f"{len(results)} of {len(plan.specs)} runs kept",
+            file=sys.stderr,
+        )
         return 128 + int(interrupt.signum)
     return 0 if any(r.status == "ok" for r in results) else 1

@@ -175,8 +175,12 @@ def tcp_sockets(listening_only: bool = False):
                         continue
                     if listening_only and parts[3] != _STATE_LISTEN:
                         break
-                    yield (parts[3], int(parts[1].rsplit(":", 1)[1], 16), int(parts[2].rsplit(":", 1)[1], 16),
-                           int(parts[4].partition(":")[2], 16))  # fmt: skip
+                    yield (
+                        parts[3],
+                        int(parts[1].rsplit(":", 1)[1], 16),
+                        int(parts[2].rsplit(":", 1)[1], 16),
+                        int(parts[4].partition(":")[2], 16),
+                    )
         except (OSError, ValueError, IndexError):
             continue
 

@@ -99,7 +99,9 @@ def parse_cpus(name: str, value: Any) -> tuple[int, ...]:
     cpus: list[int] = []
     if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         cpus = list(value)
-    elif isinstance(value, str) and re.fullmatch(r"\s*\d{1,4}(\s*-\s*\d{1,4})?(\s*,\s*\d{1,4}(\s*-\s*\d{1,4})?)*\s*", value):
+    elif isinstance(value, str) and re.fullmatch(
+        r"\s*\d{1,4}(\s*-\s*\d{1,4})?(\s*,\s*\d{1,4}(\s*-\s*\d{1,4})?)*\s*", value
+    ):
         for part in value.split(","):
             low, _, high = part.partition("-")
             lo = int(low)
@@ -319,7 +321,11 @@ class _Parser(argparse.ArgumentParser):
 #: (flags, option name, argparse kwargs); all values stay strings until _convert
 _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("-c", "--concurrency"), "concurrency", {"metavar": "N", "help": "clients / open connections (default 64)"}),
-    (("-d", "--duration"), "duration", {"metavar": "DUR", "help": "measured load time: 10, 10s, 500ms, 2m (default 10s)"}),
+    (
+        ("-d", "--duration"),
+        "duration",
+        {"metavar": "DUR", "help": "measured load time: 10, 10s, 500ms, 2m (default 10s)"},
+    ),
     (("-r", "--reps"), "reps", {"metavar": "N", "help": "requests per client, like siege -r"}),
     (("--requests",), "requests", {"metavar": "N", "help": "total requests"}),
     (("--rate",), "rate", {"metavar": "R", "help": "open loop: target req/s (latency from intended send time)"}),
@@ -335,22 +341,38 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--repeat",), "repeat", {"metavar": "N", "help": "runs per backend; report median and spread"}),
     (("--workers",), "workers", {"metavar": "N", "help": "worker processes (default: number of server CPUs)"}),
     (("--threads",), "threads", {"metavar": "N", "help": "threads per worker, threaded backends (default 4)"}),
-    (("--server-cpus",), "server-cpus", {"metavar": "CPUS", "help": "pin servers, e.g. 1 or 1-3 (default: all but CPU 0)"}),
+    (
+        ("--server-cpus",),
+        "server-cpus",
+        {"metavar": "CPUS", "help": "pin servers, e.g. 1 or 1-3 (default: all but CPU 0)"},
+    ),
     (("--loader-cpus",), "loader-cpus", {"metavar": "CPUS", "help": "pin the loader (default: CPU 0)"}),
     (("--loader-procs",), "loader-procs", {"metavar": "N", "help": "loader processes (default 1)"}),
     (("--app",), "app", {"metavar": "MOD:CALLABLE", "help": "serve your own WSGI app"}),
     (("--path",), "path", {"metavar": "PATH", "help": "request path with --app (default /)"}),
     (("--url",), "url", {"metavar": "URL", "help": "load an already-running server (loopback unless --allow-remote)"}),
-    (("--allow-remote",), "allow-remote", {"action": "store_const", "const": True, "help": "allow a non-loopback --url"}),
+    (
+        ("--allow-remote",),
+        "allow-remote",
+        {"action": "store_const", "const": True, "help": "allow a non-loopback --url"},
+    ),
     (("--export",), "export", {"metavar": "FMT", "action": "append", "help": "md json csv html (repeatable)"}),
     (("-o", "--output"), "output", {"metavar": "PATH", "help": "write the export here (default stdout)"}),
     (("--port",), "port", {"metavar": "PORT", "help": "public port of a single backend"}),
-    (("--settle-max",), "settle-max", {"metavar": "DUR", "help": "most wait between runs for sockets to drain (default 10s)"}),
+    (
+        ("--settle-max",),
+        "settle-max",
+        {"metavar": "DUR", "help": "most wait between runs for sockets to drain (default 10s)"},
+    ),
     (("--refresh-hz",), "refresh-hz", {"metavar": "HZ", "help": "the app's screen refreshes per second (default 4)"}),
     (("--theme",), "theme", {"metavar": "NAME", "help": "the app's colours: dark or light (default dark)"}),
     (("--config",), "config", {"metavar": "FILE", "help": "TOML scenario file with these option names"}),
     (("--save-config",), "save-config", {"metavar": "FILE", "help": "write the options as a TOML scenario and exit"}),
-    (("--list-backends",), "list-backends", {"action": "store_const", "const": True, "help": "print the backend catalog"}),
+    (
+        ("--list-backends",),
+        "list-backends",
+        {"action": "store_const", "const": True, "help": "print the backend catalog"},
+    ),
     (("--json",), "json", {"action": "store_const", "const": True, "help": "with --list-backends: JSON"}),
 ]
 
@@ -364,8 +386,7 @@ MAX_CONFIG_BYTES = 64 * 1024
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="wsgicompare",
-        description="Compare Python WSGI deployment backends under the same load. "
-        "No arguments: open the terminal app.",
+        description="Compare Python WSGI deployment backends under the same load. No arguments: open the terminal app.",
         allow_abbrev=False,
     )
     for flags, name, kwargs in _ARGS:
@@ -434,7 +455,9 @@ def parse_options(argv: list[str] | None) -> Options:
 def check_combinations(o: Options) -> None:
     """Options that are fine alone but not together."""
     if o.url and (o.backends or o.run_all):
-        raise OptionError("--url loads a server that is already running; it cannot be combined with --backend/--run-all")
+        raise OptionError(
+            "--url loads a server that is already running; it cannot be combined with --backend/--run-all"
+        )
     if o.url and (o.app or o.port or o.workers or o.threads or o.server_cpus):
         raise OptionError("--url starts no server: --app, --port, --workers, --threads and --server-cpus do not apply")
     if o.url and o.workloads:
@@ -511,8 +534,10 @@ def check_replaceable(flag: str, path: str) -> None:
     if stat.S_ISDIR(st.st_mode):
         raise OptionError(f"{flag}: {path} is a directory")
     if not stat.S_ISREG(st.st_mode):
-        raise OptionError(f"{flag}: {path} exists and is not a regular file (a device, pipe or link is never "
-                          f"replaced); leave out -o to write to stdout")  # fmt: skip
+        raise OptionError(
+            f"{flag}: {path} exists and is not a regular file (a device, pipe or link is never "
+            f"replaced); leave out -o to write to stdout"
+        )
     if not os.access(path, os.W_OK):
         raise OptionError(f"{flag}: {path} is not writable")
 
@@ -541,12 +566,27 @@ def to_config(o: Options) -> dict[str, Any]:
     """Options → the TOML table that reads back to the same options."""
     out: dict[str, Any] = {}
     scalar = {
-        "concurrency": o.concurrency, "duration": o.duration, "reps": o.reps, "requests": o.requests,
-        "rate": o.rate, "warmup": o.warmup, "timeout": o.timeout, "delay": o.delay, "repeat": o.repeat,
-        "workers": o.workers, "threads": o.threads, "loader-procs": o.loader_procs, "app": o.app,
-        "path": o.path, "url": o.url, "output": o.output, "port": o.port, "settle-max": o.settle_max,
-        "refresh-hz": o.refresh_hz, "theme": o.theme,
-    }  # fmt: skip
+        "concurrency": o.concurrency,
+        "duration": o.duration,
+        "reps": o.reps,
+        "requests": o.requests,
+        "rate": o.rate,
+        "warmup": o.warmup,
+        "timeout": o.timeout,
+        "delay": o.delay,
+        "repeat": o.repeat,
+        "workers": o.workers,
+        "threads": o.threads,
+        "loader-procs": o.loader_procs,
+        "app": o.app,
+        "path": o.path,
+        "url": o.url,
+        "output": o.output,
+        "port": o.port,
+        "settle-max": o.settle_max,
+        "refresh-hz": o.refresh_hz,
+        "theme": o.theme,
+    }
     for name, value in scalar.items():
         if value is not None and not (name == "repeat" and value == 1):
             out[name] = value

@@ -83,10 +83,14 @@ class RunResult:
     elapsed_s: float = 0.0
     rps: float = 0.0
     bytes: int = 0
-    latency_ms: dict[str, Any] = field(default_factory=dict)  #: min mean p50 p90 p99 p999 max (+ "uncorrected" with --rate)
+    latency_ms: dict[str, Any] = field(
+        default_factory=dict
+    )  #: min mean p50 p90 p99 p999 max (+ "uncorrected" with --rate)
     server: dict[str, Any] = field(default_factory=dict)  #: cpu_pct_mean cpu_pct_max rss_mb_max procs threads
     loader: dict[str, Any] = field(default_factory=dict)  #: cpu_pct saturated procs (+ reasons)
-    timeline: list[dict[str, Any]] = field(default_factory=list)  #: t rps p50_ms p99_ms errors server_cpu_pct server_rss_mb
+    timeline: list[dict[str, Any]] = field(
+        default_factory=list
+    )  #: t rps p50_ms p99_ms errors server_cpu_pct server_rss_mb
     verdicts: list[str] = field(default_factory=list)
     tcp: dict[str, int] = field(default_factory=dict)  #: deltas of kernel TCP counters over the run
     concurrency: int = 0

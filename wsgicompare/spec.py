@@ -96,9 +96,7 @@ def _pin_threads(cpus: set[int]) -> None:
             pass
 
 
-def default_cpus(
-    cpus: tuple[int, ...] | None = None, loader_procs: int = 1
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def default_cpus(cpus: tuple[int, ...] | None = None, loader_procs: int = 1) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(loader CPUs, server CPUs): a CPU per loader process, from the first, but never
     more than half of them, the rest for the server, so the two never fight for a core
     and the server keeps at least as many as the loader; with one CPU nothing is
@@ -254,6 +252,4 @@ def matrix(
     path: str | None = None,
 ) -> list[RunSpec]:
     """Every backend × workload, backend-major (all workloads of one backend run together)."""
-    return [
-        default_spec(b, w, load=load, server=server, repeat=repeat, path=path) for b in backends for w in workloads
-    ]
+    return [default_spec(b, w, load=load, server=server, repeat=repeat, path=path) for b in backends for w in workloads]

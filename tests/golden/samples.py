@@ -44,7 +44,7 @@ def _timeline(rps: float, n: int = 4) -> list[dict]:
         {"t": 1.0 + i * 0.25, "rps": rps + i, "p50_ms": 2.0, "p99_ms": 5.0, "errors": 0,
          "server_cpu_pct": 95.0, "server_rss_mb": 40.0}
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def sample_results() -> list[RunResult]:

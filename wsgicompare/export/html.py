@@ -75,9 +75,20 @@ def charts(results: list[RunResult]) -> list[tuple[str, str]]:
 
 def _table(results: list[RunResult]) -> str:
     head = (
-        "backend", "workload", "status", "2xx req/s", "p50 ms", "p99 ms", "max ms",
-        "failures", "availability", "server CPU %", "RSS MB", "startup s", "notes",
-    )  # fmt: skip
+        "backend",
+        "workload",
+        "status",
+        "2xx req/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "failures",
+        "availability",
+        "server CPU %",
+        "RSS MB",
+        "startup s",
+        "notes",
+    )
     best = best_runs(results)
     rows = ["<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for r in ordered(results):
