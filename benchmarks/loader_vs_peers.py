@@ -159,31 +159,44 @@ def loader_cpu(url: str, c: int, duration_s: float, rate: float | None) -> tuple
     return summary.rps, summary.loader_cpu_pct, note.strip()
 
 
+#: closed loops with this few connections run at moderate req/s: the fair comparison for
+#: an open loop at a moderate rate (fewer requests per event-loop turn cost more each)
+FEW_CONNECTIONS = (1, 2, 4)
+
+
 def open_loop_cost(url: str, c: int, duration_s: float, rates: list[float], repeat: int) -> None:
-    """The loader's CPU in open loop at each rate, and per request next to the closed loop's."""
-    rows: dict[float | None, list[tuple[float, float, str]]] = {}
+    """The loader's CPU in open loop at each rate, and per request next to the closed
+    loop's: at full speed (c connections), and at about the same req/s (1, 2, 4
+    connections: the closed run with the nearest req/s)."""
+    runs: dict[tuple[str, float], list[tuple[float, float, str]]] = {}
+    plan = [("closed", float(n)) for n in (*FEW_CONNECTIONS, c)] + [("open", r) for r in rates]
     for rep in range(repeat):
-        for rate in [None, *rates]:
-            rps, cpu, note = loader_cpu(url, c, duration_s, rate)
-            rows.setdefault(rate, []).append((rps, cpu, note))
-            label = "closed" if rate is None else f"{rate:g}/s"
-            print(
-                f"  run {rep + 1} open-loop cost {label:>9}: {rps:9.0f} req/s  loader CPU {cpu:5.1f} %  {note}",
-                flush=True,
-            )
+        for kind, x in plan:
+            conns, rate = (int(x), None) if kind == "closed" else (c, x)
+            rps, cpu, note = loader_cpu(url, conns, duration_s, rate)
+            runs.setdefault((kind, x), []).append((rps, cpu, note))
+            label = f"closed c={conns}" if kind == "closed" else f"open {x:g}/s"
+            print(f"  run {rep + 1} {label:>14}: {rps:9.0f} req/s  loader CPU {cpu:5.1f} %  {note}", flush=True)
+    rows = {}
+    for key, got in runs.items():
+        rps = statistics.median(r[0] for r in got)
+        cpu = statistics.median(r[1] for r in got)
+        notes = "; ".join(dict.fromkeys(r[2] for r in got if r[2]))
+        rows[key] = (rps, cpu, 1e4 * cpu / rps if rps else float("nan"), notes)  # µs of CPU per request
+    full_us = rows[("closed", float(c))][2]
+    closed = [(key, row) for key, row in rows.items() if key[0] == "closed"]
     print()
-    print(f"{'loader load':14} {'req/s':>9} {'CPU %':>7} {'µs CPU/req':>11} {'÷ closed':>9}  notes")
-    closed_us = None
-    for rate, runs in rows.items():
-        rps = statistics.median(r[0] for r in runs)
-        cpu = statistics.median(r[1] for r in runs)
-        us = 1e4 * cpu / rps if rps else float("nan")  # CPU % / 100 / rps, in µs
-        if rate is None:
-            closed_us = us
-        ratio = us / closed_us if closed_us else float("nan")
-        notes = "; ".join(dict.fromkeys(r[2] for r in runs if r[2]))
-        label = "closed loop" if rate is None else f"open {rate:g}/s"
-        print(f"{label:14} {rps:9.0f} {cpu:7.1f} {us:11.2f} {ratio:9.2f}  {notes}")
+    print(
+        f"{'loader load':16} {'req/s':>9} {'CPU %':>7} {'µs CPU/req':>11} {'÷ closed c=' + str(c):>14} {'÷ closed ≈ req/s':>17}  notes"
+    )
+    for (kind, x), (rps, cpu, us, notes) in rows.items():
+        label = f"closed c={int(x)}" if kind == "closed" else f"open {x:g}/s"
+        if kind == "open":
+            (_, nc), near = min(closed, key=lambda item: abs(item[1][0] - rps))
+            matched = f"{us / near[2]:.2f} (c={int(nc)})"
+        else:
+            matched = ""
+        print(f"{label:16} {rps:9.0f} {cpu:7.1f} {us:11.2f} {us / full_us:14.2f} {matched:>17}  {notes}")
 
 
 #: locust's fastest client (geventhttpclient), one process, no wait time: its best case
