@@ -21,13 +21,12 @@ from wsgicompare.options import (
     CONFIG_KEYS,
     OptionError,
     Options,
-    dump_toml,
     parse_duration,
     parse_int,
     parse_options,
     read_config,
-    to_config,
 )
+from wsgicompare.scenario import dump_toml, to_config
 from wsgicompare.spec import available_cpus
 
 PY = sys.executable

@@ -22,11 +22,10 @@ from wsgicompare.options import (
     Options,
     check_output,
     check_replaceable,
-    dump_toml,
     parse_options,
-    to_config,
 )
 from wsgicompare.results import RunResult, Tick
+from wsgicompare.scenario import dump_toml, to_config
 from wsgicompare.signals import set_from_signal_handler
 
 PROG = "wsgicompare"

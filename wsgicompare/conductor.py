@@ -12,8 +12,10 @@ import statistics
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlsplit
 
+from wsgicompare.capacity import run_capacity
 from wsgicompare.kernel import AcceptQueuePeak, port_sockets, read_tcp_counters, tcp_delta, tcp_sockets, wait_settled  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
 from wsgicompare.results import STATUS_CLASSES, RunResult, Tick
 from wsgicompare.sampling import TreeSampler, listener_tree
@@ -88,6 +90,8 @@ class Conductor:
         #: bins of Tick.latency_bins
         self.latency_bins = latency_bins
         self._last_port: int | None = None
+        #: called with each capacity step as it ends (the app's live step ladder)
+        self.on_step: Callable[[Any], None] | None = None
 
     # -- public API (ARCHITECTURE.md) --------------------------------------------------------
 
@@ -137,7 +141,7 @@ class Conductor:
 
     def _run_once(self, spec: RunSpec, on_tick: OnTick | None, cancel: threading.Event) -> RunResult:
         if spec.is_url:
-            return self._load(spec, None, spec.load, spec.load.url, on_tick, cancel)
+            return self._measure_spec(spec, None, spec.load.url, on_tick, cancel)
         from wsgicompare.backends import WORKLOADS, BackendError, get_backend
 
         try:
@@ -168,7 +172,7 @@ class Conductor:
         self._last_port = server.port
         try:
             path = spec.path or (WORKLOADS[spec.workload].path if spec.workload in WORKLOADS else "/")
-            result = self._load(spec, server, spec.load, server.url + path, on_tick, cancel)
+            result = self._measure_spec(spec, server, server.url + path, on_tick, cancel)
             if result.status == "failed":
                 # read the log while the server's private dir still exists: stop removes it
                 try:
@@ -190,6 +194,18 @@ class Conductor:
         if stop_error:
             result.verdicts.append(f"stopping the server failed: {stop_error}")
         return result
+
+    def _measure_spec(self, spec: RunSpec, server, url: str, on_tick: OnTick | None, cancel: threading.Event) -> RunResult:
+        """The measurement a spec asks for against a running server: one load, or a
+        capacity search / ladder (wsgicompare/capacity.py) of open-loop steps."""
+        if spec.capacity is not None:
+            return run_capacity(self, spec, server, url, on_tick, cancel)
+        return self._load(spec, server, spec.load, url, on_tick, cancel)
+
+    def load(self, spec: RunSpec, server, load, url: str, on_tick: OnTick | None, cancel: threading.Event) -> RunResult:
+        """One load against ``url`` while sampling the server (left running): the unit a
+        capacity step is made of."""
+        return self._load(spec, server, load, url, on_tick, cancel)
 
     def _load(self, spec, server, load, url: str, on_tick: OnTick | None, cancel: threading.Event) -> RunResult:
         """Run the load against ``url`` while sampling the server; the server is left running."""

@@ -99,6 +99,8 @@ class RunResult:
     settle: dict[str, Any] = field(default_factory=dict)  #: wait before this run: waited_s, time_wait (sockets left)
     crashed_at_s: float | None = None  #: seconds into the load when the server was found dead, else None
     log_tail: str = ""  #: last lines of the server's log when it failed to start or crashed
+    #: with --find-capacity or --rates: rps, offered_rps, slo, steps, limit, probe_rps, verdict
+    capacity: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failures(self) -> int:
@@ -168,6 +170,7 @@ RUN_FIELDS = (
     "settle",
     "crashed_at_s",
     "log_tail",
+    "capacity",
 )
 
 

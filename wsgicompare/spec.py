@@ -12,6 +12,7 @@ from wsgicompare.loader.profile import LoadProfile, LoadProfileError
 
 if TYPE_CHECKING:  # the backends package is imported lazily, so this module stays cheap
     from wsgicompare.backends import ServerConfig
+    from wsgicompare.capacity import CapacityPlan
 
 #: backend id used for ``--url`` runs: a server that is already running, nothing is started
 URL_BACKEND = "url"
@@ -54,6 +55,8 @@ class RunSpec:
     repeat: int = 1
     #: request path on the server; None = the workload's own path
     path: str | None = None
+    #: find the capacity at an SLO, or run a fixed ladder of rates (None: one load)
+    capacity: CapacityPlan | None = None
 
     @property
     def is_url(self) -> bool:

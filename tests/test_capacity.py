@@ -1,0 +1,160 @@
+"""Capacity at an SLO, end to end through the conductor against test servers of known
+capacity on loopback (tests/loader_servers.py "capacity": W workers × S s per request,
+first come first served: exactly W / S req/s, queueing beyond it)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tests.loader_servers import serve
+from wsgicompare.capacity import (
+    CapacityError,
+    CapacityPlan,
+    Outcome,
+    Slo,
+    Step,
+    connections_for,
+    parse_rates,
+    parse_slo,
+    search,
+)
+from wsgicompare.conductor import Conductor
+from wsgicompare.spec import default_load, url_spec
+
+#: 4 workers × 10 ms: 400 req/s; at rates well below it the latency is ~10 ms
+WORKERS, SERVICE_S = 4, 0.010
+CAPACITY = WORKERS / SERVICE_S
+
+
+def capacity_spec(url: str, plan: CapacityPlan):
+    load = default_load(cpus=(), duration_s=1.0, warmup_s=0.5, timeout_s=5.0, max_wall_s=30.0, tick_s=0.1)
+    return replace(url_spec(url, load=load), capacity=plan)
+
+
+def test_the_search_lands_within_bounds_of_a_known_capacity() -> None:
+    plan = CapacityPlan(slo=parse_slo("p99=50ms,errors=0.1%"), step_s=1.0, max_steps=10)
+    seen: list[Step] = []
+    conductor = Conductor(settle_max_s=1.0)
+    conductor.on_step = seen.append
+    with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
+        result = conductor.run_one(capacity_spec(server.url, plan))
+    cap = result.capacity
+    assert cap["limit"] in ("server", "max-steps"), cap["verdict"]
+    assert cap["rps"] is not None
+    # within -10 % / +3 % of the truth
+    assert 0.90 * CAPACITY <= cap["rps"] <= 1.03 * CAPACITY, cap
+    assert 2 <= len(cap["steps"]) <= 10
+    assert [s.to_dict() for s in seen] == cap["steps"]  # every step reported as it ended
+    # a met step holds the SLO, a failed one says why
+    for step in cap["steps"]:
+        if step["met"]:
+            assert step["p99_ms"] <= 50 and step["error_pct"] <= 0.1 and not step["why"]
+        else:
+            assert step["why"]
+    assert any(not s["met"] and s["rate"] > cap["rps"] for s in cap["steps"])  # bracketed from above
+    assert cap["slo"] == {"p99_ms": 50.0, "error_pct": 0.1}
+    assert result.verdicts[0] == cap["verdict"] and cap["verdict"].startswith("capacity ")
+
+
+def test_a_growing_queue_in_a_short_window_does_not_pass() -> None:
+    # 1.3x capacity for 1 s with a generous latency budget: the p99 may still fit, but
+    # the queue grows all through the window, so the step is not met
+    slo = Slo("p99", 2000.0, 0.1)
+    plan = CapacityPlan(slo=slo, rates=(1.3 * CAPACITY,), step_s=1.0)
+    with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
+        result = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan))
+    (step,) = result.capacity["steps"]
+    assert not step["met"]
+    assert "queue growing" in step["why"]
+    assert step["p99_ms"] is not None and step["p99_ms"] < 2000  # the percentile alone would have passed
+
+
+def test_a_ladder_measures_every_rate_on_the_same_axis() -> None:
+    plan = CapacityPlan(slo=parse_slo("p99=50ms"), rates=(100.0, 200.0, 600.0), step_s=1.0)
+    with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
+        result = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan))
+    cap = result.capacity
+    assert [s["rate"] for s in cap["steps"]] == [100.0, 200.0, 600.0]
+    assert [s["met"] for s in cap["steps"]] == [True, True, False]
+    assert cap["rps"] == pytest.approx(200, rel=0.05)
+    assert cap["limit"] == "server"
+
+
+def test_a_given_concurrency_that_caps_the_open_loop_is_named() -> None:
+    # 2 connections carry at most 2 / 10 ms = 200 req/s of a 400 req/s server: at 300 req/s
+    # requests wait for a connection while the server answers each in 10 ms
+    plan = CapacityPlan(slo=parse_slo("p99=50ms"), rates=(300.0,), step_s=1.0, concurrency=2)
+    with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
+        result = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan))
+    cap = result.capacity
+    assert cap["limit"] == "concurrency", cap
+    assert "concurrency-bound" in cap["verdict"] and "-c" in cap["verdict"]
+
+
+def test_a_loader_bound_step_is_never_a_server_capacity() -> None:
+    def measure(rate: float) -> Step:
+        bound = rate > 1000
+        return Step(rate, min(rate, 1000), 1.0, 2.0, 2.0, 0.0, not bound, 1.0,
+                    why="loader-bound" if bound else "", loader_bound=bound)
+
+    outcome = search(measure, 800, ceiling=2000)
+    assert outcome.limit == "loader"
+    assert outcome.verdict(Slo("p99", 50, 0.1)).startswith("loader-bound at 1,600 req/s")
+    assert outcome.to_dict(Slo("p99", 50, 0.1))["limit"] == "loader"
+
+
+def test_the_bracket_closes_within_three_percent() -> None:
+    truth = 437.0
+
+    def measure(rate: float) -> Step:
+        met = rate <= truth
+        return Step(rate, rate, 1.0, 2.0, 2.0, 0.0, met, 1.0, why="" if met else "p99 too high")
+
+    outcome = search(measure, 300, max_steps=12)
+    assert outcome.limit == "server"
+    best = outcome.best
+    assert best is not None and 0.97 * truth <= best.rate <= truth
+    assert isinstance(outcome, Outcome)
+
+
+def test_open_loop_connections_follow_the_rate_and_the_budget() -> None:
+    slo = Slo("p99", 100.0, 0.1)
+    assert connections_for(1000, slo, None) == 200  # 1000/s × 0.1 s × 2
+    assert connections_for(10, slo, None) == 16  # the floor
+    assert connections_for(1_000_000, slo, None) == 4096  # the ceiling
+    assert connections_for(1000, slo, 8) == 8  # -c given: kept (and its limit reported)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("p99=50ms,errors=0.1%", Slo("p99", 50.0, 0.1)),
+        ("p50=0.2s", Slo("p50", 200.0, 0.1)),
+        ("p999=500us,errors=1", Slo("p999", 0.5, 1.0)),
+        ("errors=0%", Slo("p99", 100.0, 0.0)),
+    ],
+)
+def test_slo_parsing(text: str, expected: Slo) -> None:
+    assert parse_slo(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["p99=abc", "p42=1ms", "errors=101%", "errors=-1", "p99", "p99=50ms,p50=10ms", "p99=0ms"]
+)
+def test_bad_slo_is_one_line(text: str) -> None:
+    with pytest.raises(CapacityError) as info:
+        parse_slo(text)
+    assert "\n" not in str(info.value) and "--slo" in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["", ",", "0", "-5", "abc", "100,0"])
+def test_bad_rates_are_one_line(text: str) -> None:
+    with pytest.raises(CapacityError) as info:
+        parse_rates(text)
+    assert "--rates" in str(info.value)
+
+
+def test_rates_are_sorted_and_unique() -> None:
+    assert parse_rates("400, 100,200,100") == (100.0, 200.0, 400.0)

@@ -1,0 +1,437 @@
+"""Capacity at an SLO: the highest rate a server sustains while a latency percentile and
+an error share hold, found by open-loop steps (``--find-capacity``), or measured on a
+fixed ladder of rates (``--rates``) for the latency-vs-offered-load curve.
+
+The search is a pure function of a ``measure(rate) -> Step`` callable (``search``,
+``ladder``); the conductor supplies one that runs a step against a running server
+(``capacity_body``). A step meets the SLO only if the percentile and the error share
+hold *and* the outstanding requests did not grow through its window: a short window
+can hide a rate the server cannot sustain.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from wsgicompare.results import RunResult
+
+#: the percentiles an SLO may name, and the latency_ms key each reads
+PERCENTILES = {"p50": "p50", "p90": "p90", "p99": "p99", "p999": "p999"}
+DEFAULT_SLO = "p99=100ms,errors=0.1%"
+#: the search stops when the bracket (highest met, lowest not met) is this close
+BRACKET_TOLERANCE = 0.03
+DEFAULT_STEP_S = 3.0
+DEFAULT_MAX_STEPS = 10
+#: seconds of a step's load that count in no figure (connections open, queues settle)
+STEP_WARMUP_S = 1.0
+#: seconds of the closed-loop probe whose req/s is the first upper guess
+PROBE_S = 2.0
+#: a rate below this is no capacity worth searching for
+MIN_RATE = 1.0
+#: open-loop connections per second of the latency budget per req/s (rate × budget × this)
+CONNECTIONS_PER_BUDGET = 2.0
+#: bounds of the automatic connection count
+MIN_CONNECTIONS, MAX_CONNECTIONS = 16, 4096
+#: share of a step's requests that waited for a connection which makes -c the limit
+CONCURRENCY_BOUND_SHARE = 0.01
+
+
+class CapacityError(ValueError):
+    """A capacity option that cannot work; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Slo:
+    """A latency percentile and an error budget."""
+
+    percentile: str  #: "p50" | "p90" | "p99" | "p999"
+    latency_ms: float  #: the percentile must be at most this
+    error_pct: float  #: failed requests (errors + non-2xx) at most this share, in %
+
+    def to_dict(self) -> dict[str, float]:
+        return {f"{self.percentile}_ms": self.latency_ms, "error_pct": self.error_pct}
+
+    def text(self) -> str:
+        return f"{self.percentile} ≤ {self.latency_ms:g} ms, errors ≤ {self.error_pct:g} %"
+
+
+def parse_slo(text: str) -> Slo:
+    """``p99=50ms,errors=0.1%`` → Slo; a missing part keeps the default's."""
+    percentile, latency_ms, error_pct = "p99", 100.0, 0.1
+    seen_latency = False
+    for part in str(text).split(","):
+        key, sep, value = part.strip().partition("=")
+        key, value = key.strip().lower(), value.strip().lower()
+        if not sep or not value:
+            raise CapacityError(f"--slo: expected e.g. p99=50ms,errors=0.1%, got {text!r}")
+        if key in ("errors", "error"):
+            error_pct = _number("--slo errors", value.removesuffix("%"), 0.0, 100.0)
+        elif key in PERCENTILES:
+            if seen_latency:
+                raise CapacityError(f"--slo: one latency percentile only, got {text!r}")
+            seen_latency = True
+            percentile, latency_ms = key, _latency_ms(value)
+        else:
+            raise CapacityError(
+                f"--slo: unknown part {key!r} (use {', '.join(PERCENTILES)} and errors, e.g. p99=50ms,errors=0.1%)"
+            )
+    return Slo(percentile, latency_ms, error_pct)
+
+
+def parse_rates(text: str) -> tuple[float, ...]:
+    """``100,200,400`` → ascending positive rates (req/s)."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise CapacityError("--rates: give one or more rates in req/s, e.g. --rates 100,200,400")
+    rates = sorted({_number("--rates", p, 0.0, 10_000_000, low_open=True) for p in parts})
+    return tuple(rates)
+
+
+def _latency_ms(value: str) -> float:
+    m = re.fullmatch(r"([0-9.]+)\s*(us|µs|ms|s)?", value)
+    if not m:
+        raise CapacityError(f"--slo: {value!r} is not a latency (e.g. 50ms, 0.2s)")
+    scale = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0, None: 1.0}[m.group(2)]
+    return _number("--slo latency", m.group(1), 0.0, 3_600_000.0, low_open=True) * scale
+
+
+def _number(name: str, value: str, low: float, high: float, low_open: bool = False) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise CapacityError(f"{name}: {value!r} is not a number") from None
+    if not math.isfinite(x) or x < low or x > high or (low_open and x <= low):
+        bound = f"above {low:g}" if low_open else f"from {low:g}"
+        raise CapacityError(f"{name}: {value!r} must be {bound} to {high:g}")
+    return x
+
+
+@dataclass(frozen=True)
+class Step:
+    """One open-loop step of a search or a ladder."""
+
+    rate: float  #: offered req/s
+    rps: float  #: served req/s (responses)
+    p50_ms: float | None
+    p99_ms: float | None
+    slo_ms: float | None  #: the SLO's percentile at this step
+    error_pct: float  #: failed requests (errors + non-2xx) in % of requests
+    met: bool
+    duration_s: float  #: measured seconds
+    why: str = ""  #: why not met (empty when met)
+    loader_bound: bool = False
+    concurrency_bound: bool = False
+    concurrency: int = 0  #: connections the step used
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rate": round(self.rate, 1),
+            "rps": round(self.rps, 1),
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "slo_ms": self.slo_ms,
+            "error_pct": round(self.error_pct, 4),
+            "met": self.met,
+            "duration_s": round(self.duration_s, 3),
+            "why": self.why,
+            "concurrency": self.concurrency,
+        }
+
+
+def judge(result: RunResult, rate: float, slo: Slo, concurrency_given: bool) -> Step:
+    """Whether one step's result meets ``slo``, and if not, why."""
+    requests = result.requests
+    failed_pct = 100.0 * result.failures / requests if requests else 100.0
+    lat = result.latency_ms
+    slo_ms = lat.get(PERCENTILES[slo.percentile])
+    loader = result.loader
+    growing = bool(loader.get("backlog_growing"))
+    why = []
+    if result.status != "ok":
+        why.append(result.reason or result.status)
+    if slo_ms is None or slo_ms > slo.latency_ms:
+        shown = "no answer" if slo_ms is None else f"{slo_ms:g} ms"
+        why.append(f"{slo.percentile} {shown} > {slo.latency_ms:g} ms")
+    if failed_pct > slo.error_pct:
+        why.append(f"errors {failed_pct:.2f} % > {slo.error_pct:g} %")
+    if growing:
+        why.append("queue growing through the window")
+    loader_bound = bool(loader.get("saturated"))
+    if loader_bound:
+        why.append("loader-bound")
+    scheduled = int(loader.get("scheduled") or 0)
+    waited = int(loader.get("backlogged") or 0) + int(loader.get("unsent") or 0)
+    server_ms = (lat.get("uncorrected") or {}).get(PERCENTILES[slo.percentile])
+    # the connections, not the server, held requests back: they waited for a free one
+    # while the server's own answer time (from the actual send) kept within the budget
+    concurrency_bound = (
+        concurrency_given
+        and bool(why)
+        and scheduled > 0
+        and waited > CONCURRENCY_BOUND_SHARE * scheduled
+        and server_ms is not None
+        and server_ms <= slo.latency_ms
+    )
+    if concurrency_bound:
+        why.append(f"all {result.concurrency} connections busy")
+    return Step(
+        rate=rate,
+        rps=float(loader.get("served_rate") or result.rps),
+        p50_ms=lat.get("p50"),
+        p99_ms=lat.get("p99"),
+        slo_ms=slo_ms,
+        error_pct=failed_pct,
+        met=not why,
+        duration_s=result.elapsed_s,
+        why="; ".join(why),
+        loader_bound=loader_bound,
+        concurrency_bound=concurrency_bound,
+        concurrency=result.concurrency,
+    )
+
+
+def connections_for(rate: float, slo: Slo, given: int | None, fd_cap: int = MAX_CONNECTIONS) -> int:
+    """The open loop needs about rate × latency connections in flight: size them from the
+    latency budget (twice over), unless -c was given."""
+    if given is not None:
+        return given
+    need = math.ceil(rate * slo.latency_ms / 1000.0 * CONNECTIONS_PER_BUDGET)
+    return max(MIN_CONNECTIONS, min(need, MAX_CONNECTIONS, fd_cap))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a search or a ladder found."""
+
+    steps: tuple[Step, ...]
+    limit: str  #: "server" | "loader" | "concurrency" | "max-steps"
+
+    @property
+    def best(self) -> Step | None:
+        """The met step with the highest served rate."""
+        met = [s for s in self.steps if s.met]
+        return max(met, key=lambda s: s.rps) if met else None
+
+    def verdict(self, slo: Slo, probe_rps: float | None = None) -> str:
+        best = self.best
+        at = f" at {slo.text()}"
+        if self.limit == "loader":
+            bound = next(s for s in self.steps if s.loader_bound)
+            return f"loader-bound at {bound.rate:,.0f} req/s: the loader, not the server, was the limit — no server capacity"
+        if self.limit == "concurrency":
+            bound = next(s for s in self.steps if s.concurrency_bound)
+            found = f"{best.rps:,.0f} req/s met{at}; " if best else ""
+            return (
+                f"concurrency-bound at {bound.rate:,.0f} req/s: {found}all {bound.concurrency} connections busy "
+                f"while the server answered within the budget — raise -c, or leave it out to size it automatically"
+            )
+        if best is None:
+            lowest = min(self.steps, key=lambda s: s.rate)
+            return f"no rate met {slo.text()} (lowest tried {lowest.rate:,.0f} req/s: {lowest.why})"
+        failed = [s.rate for s in self.steps if not s.met and s.rate > best.rate]
+        if self.limit == "max-steps":
+            above = f"; {min(failed):,.0f} req/s did not" if failed else ""
+            return f"capacity at least {best.rps:,.0f} req/s{at} (search ended after {len(self.steps)} steps{above})"
+        above = f", {min(failed):,.0f} req/s did not" if failed else ""
+        return f"capacity {best.rps:,.0f} req/s{at} ({best.rate:,.0f} req/s offered met the SLO{above})"
+
+    def to_dict(self, slo: Slo, probe_rps: float | None = None) -> dict[str, Any]:
+        best = self.best
+        return {
+            "rps": None if best is None else round(best.rps, 1),
+            "offered_rps": None if best is None else round(best.rate, 1),
+            "slo": slo.to_dict(),
+            "steps": [s.to_dict() for s in self.steps],
+            "limit": self.limit,
+            "probe_rps": None if probe_rps is None else round(probe_rps, 1),
+            "verdict": self.verdict(slo, probe_rps),
+        }
+
+
+def search(
+    measure: Callable[[float], Step],
+    first_rate: float,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    tolerance: float = BRACKET_TOLERANCE,
+    ceiling: float | None = None,
+) -> Outcome:
+    """Bracket (double while met, halve while not) then bisect until the highest met and
+    the lowest failed rate are within ``tolerance``, or ``max_steps`` are spent.
+    ``ceiling`` (the closed-loop probe's req/s with some room) caps the doubling: an
+    open loop past what a closed loop reached cannot be met."""
+    steps: list[Step] = []
+    lo: float | None = None  # highest met rate
+    hi: float | None = None  # lowest failed rate
+    rate = max(MIN_RATE, first_rate)
+    while len(steps) < max_steps:
+        step = measure(rate)
+        steps.append(step)
+        if step.loader_bound:
+            return Outcome(tuple(steps), "loader")
+        if step.met:
+            lo = rate if lo is None else max(lo, rate)
+        else:
+            hi = rate if hi is None else min(hi, rate)
+            if step.concurrency_bound:
+                return Outcome(tuple(steps), "concurrency")
+        if lo is not None and hi is not None and hi - lo <= tolerance * hi:
+            return Outcome(tuple(steps), "server")
+        if hi is None:
+            assert lo is not None
+            rate = lo * 2 if ceiling is None or lo >= ceiling else min(lo * 2, ceiling)
+        elif lo is None:
+            rate = hi / 2
+            if rate < MIN_RATE:
+                return Outcome(tuple(steps), "server")
+        else:
+            rate = (lo + hi) / 2
+    return Outcome(tuple(steps), "max-steps")
+
+
+def ladder(measure: Callable[[float], Step], rates: tuple[float, ...]) -> Outcome:
+    """Every rate of a fixed ladder, in order (the same x-axis for every backend). Stops
+    early only when the loader is the limit: past that, steps measure the loader."""
+    steps: list[Step] = []
+    for rate in rates:
+        step = measure(rate)
+        steps.append(step)
+        if step.loader_bound:
+            return Outcome(tuple(steps), "loader")
+    failed = any(not s.met for s in steps)
+    bound = any(s.concurrency_bound for s in steps)
+    return Outcome(tuple(steps), "concurrency" if bound else ("server" if failed else "max-steps"))
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """What a capacity run does (``RunSpec.capacity``)."""
+
+    slo: Slo
+    #: a fixed ladder of offered rates (req/s); empty: search for the capacity
+    rates: tuple[float, ...] = ()
+    #: measured seconds per step (after its own warm-up)
+    step_s: float = DEFAULT_STEP_S
+    #: most steps of a search
+    max_steps: int = DEFAULT_MAX_STEPS
+    #: -c as given (the limit it sets is reported); None: sized from the rate and the budget
+    concurrency: int | None = None
+
+
+class _StepFailed(Exception):
+    """A step that could not measure (crash, cancel, loader failure): the search ends."""
+
+
+#: server CPU (100 = a core, whole tree) below which the previous step's queue is drained
+SETTLED_CPU_PCT = 15.0
+#: most seconds to wait for it between steps
+SETTLE_MAX_S = 5.0
+
+
+def run_capacity(conductor: Any, spec: Any, server: Any, url: str, on_tick: Any, cancel: Any) -> RunResult:
+    """A capacity search (or ladder) against a running server: a closed-loop probe for the
+    first guess, then open-loop steps, each after the previous one's queue drained. The
+    result is the best met step's run (the last step's when none met) with ``capacity``."""
+    from dataclasses import replace
+
+    plan: CapacityPlan = spec.capacity
+    given = plan.concurrency
+    runs: dict[float, RunResult] = {}
+    taken: list[Step] = []
+    probe_rps: float | None = None
+    if not plan.rates:
+        probe_load = replace(
+            spec.load,
+            rate=None,
+            duration_s=PROBE_S,
+            warmup_s=0.5,
+            requests=None,
+            reps=None,
+            concurrency=given or spec.load.concurrency,
+        )
+        probe = conductor.load(spec, server, probe_load, url, on_tick, cancel)
+        if probe.status != "ok" or not probe.rps_2xx:
+            probe.capacity = {
+                "rps": None,
+                "limit": "server",
+                "steps": [],
+                "slo": plan.slo.to_dict(),
+                "verdict": f"the closed-loop probe failed: {probe.reason or 'no 2xx answer'}",
+            }
+            return probe
+        probe_rps = probe.rps_2xx
+
+    def measure(rate: float) -> Step:
+        if cancel.is_set():
+            raise _StepFailed
+        _settle(server)
+        load = replace(
+            spec.load,
+            rate=rate,
+            duration_s=plan.step_s,
+            warmup_s=STEP_WARMUP_S,
+            requests=None,
+            reps=None,
+            concurrency=connections_for(rate, plan.slo, given),
+        )
+        result = conductor.load(spec, server, load, url, on_tick, cancel)
+        step = judge(result, rate, plan.slo, given is not None)
+        runs[rate] = result
+        taken.append(step)
+        if conductor.on_step is not None:
+            conductor.on_step(step)
+        if result.status != "ok" and (result.crashed_at_s is not None or cancel.is_set() or "loader" in result.reason):
+            raise _StepFailed
+        return step
+
+    try:
+        if plan.rates:
+            outcome = ladder(measure, plan.rates)
+        else:
+            assert probe_rps is not None
+            # a closed loop at full speed queues; the knee is usually below it
+            outcome = search(measure, 0.8 * probe_rps, plan.max_steps, ceiling=1.2 * probe_rps)
+        failed = False
+    except _StepFailed:
+        outcome = Outcome(tuple(taken), "server")
+        failed = True
+    best = outcome.best
+    chosen = runs[best.rate] if best is not None else (runs[taken[-1].rate] if taken else None)
+    if chosen is None:  # cancelled before the first step
+        chosen = RunResult(
+            backend=spec.backend,
+            title=spec.backend,
+            workload=spec.workload,
+            status="failed",
+            reason="cancelled before the first step",
+        )
+    chosen.capacity = outcome.to_dict(plan.slo, probe_rps)
+    if failed and chosen.status == "ok":
+        last = runs[taken[-1].rate]
+        chosen.status, chosen.reason = "failed", last.reason or "a step failed"
+    chosen.verdicts.insert(0, chosen.capacity["verdict"])
+    return chosen
+
+
+def _settle(server: Any) -> None:
+    """Wait until the server is idle again: past capacity a queue outlives the load (a
+    listen backlog full of requests the workers still answer), and the next step must
+    not inherit it. A server we cannot sample (``--url`` elsewhere) gets a short pause."""
+    import time
+
+    if server is None:
+        time.sleep(0.5)
+        return
+    from wsgicompare.sampling import TreeSampler
+
+    sampler = TreeSampler(server.processes)
+    sampler.sample()
+    deadline = time.monotonic() + SETTLE_MAX_S
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        cpu_pct = sampler.sample()[0]
+        if cpu_pct < SETTLED_CPU_PCT:
+            return

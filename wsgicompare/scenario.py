@@ -1,0 +1,76 @@
+"""Writing a scenario file (``--save-config``): Options → a flat TOML table that
+``--config`` reads back to the same options (tomllib reads TOML; it does not write)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from wsgicompare.options import Options
+
+
+def to_config(o: Options) -> dict[str, Any]:
+    """Options → the TOML table that reads back to the same options."""
+    out: dict[str, Any] = {}
+    scalar = {
+        "concurrency": o.concurrency,
+        "duration": o.duration,
+        "reps": o.reps,
+        "requests": o.requests,
+        "rate": o.rate,
+        "warmup": o.warmup,
+        "timeout": o.timeout,
+        "delay": o.delay,
+        "repeat": o.repeat,
+        "workers": o.workers,
+        "threads": o.threads,
+        "loader-procs": o.loader_procs,
+        "app": o.app,
+        "path": o.path,
+        "url": o.url,
+        "output": o.output,
+        "port": o.port,
+        "settle-max": o.settle_max,
+        "refresh-hz": o.refresh_hz,
+        "theme": o.theme,
+    }
+    for name, value in scalar.items():
+        if value is not None and not (name == "repeat" and value == 1):
+            out[name] = value
+    for name, flag in (("no-keepalive", o.no_keepalive), ("run-all", o.run_all), ("allow-remote", o.allow_remote)):
+        if flag:
+            out[name] = True
+    if o.workloads:
+        out["workloads"] = list(o.workloads)
+    if o.backends:
+        out["backends"] = list(o.backends)
+    if o.server_cpus:
+        out["server-cpus"] = list(o.server_cpus)
+    if o.loader_cpus:
+        out["loader-cpus"] = list(o.loader_cpus)
+    if o.exports:
+        out["export"] = list(o.exports)
+    return out
+
+
+def dump_toml(table: dict[str, Any]) -> str:
+    """A flat table of scalars and lists of scalars as TOML (tomllib reads, it does not write)."""
+    lines = ["# wsgicompare scenario: run it with  wsgicompare --config THIS_FILE"]
+    for key, value in table.items():
+        lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        # TOML basic strings share JSON's escapes for everything we can meet here
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
