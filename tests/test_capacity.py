@@ -96,8 +96,18 @@ def test_a_given_concurrency_that_caps_the_open_loop_is_named() -> None:
 def test_a_loader_bound_step_is_never_a_server_capacity() -> None:
     def measure(rate: float) -> Step:
         bound = rate > 1000
-        return Step(rate, min(rate, 1000), 1.0, 2.0, 2.0, 0.0, not bound, 1.0,
-                    why="loader-bound" if bound else "", loader_bound=bound)
+        return Step(
+            rate,
+            min(rate, 1000),
+            1.0,
+            2.0,
+            2.0,
+            0.0,
+            not bound,
+            1.0,
+            why="loader-bound" if bound else "",
+            loader_bound=bound,
+        )
 
     outcome = search(measure, 800, ceiling=2000)
     assert outcome.limit == "loader"

@@ -55,6 +55,10 @@ class Slo:
     def to_dict(self) -> dict[str, float]:
         return {f"{self.percentile}_ms": self.latency_ms, "error_pct": self.error_pct}
 
+    def spec(self) -> str:
+        """The ``--slo`` text that parses back to this SLO."""
+        return f"{self.percentile}={self.latency_ms:g}ms,errors={self.error_pct:g}%"
+
     def text(self) -> str:
         return f"{self.percentile} ≤ {self.latency_ms:g} ms, errors ≤ {self.error_pct:g} %"
 
@@ -375,7 +379,7 @@ def run_capacity(conductor: Any, spec: Any, server: Any, url: str, on_tick: Any,
             warmup_s=STEP_WARMUP_S,
             requests=None,
             reps=None,
-            concurrency=connections_for(rate, plan.slo, given),
+            concurrency=connections_for(rate, plan.slo, given, fd_cap=_fd_cap(spec.load.procs)),
         )
         result = conductor.load(spec, server, load, url, on_tick, cancel)
         step = judge(result, rate, plan.slo, given is not None)
@@ -414,6 +418,19 @@ def run_capacity(conductor: Any, spec: Any, server: Any, url: str, on_tick: Any,
         chosen.status, chosen.reason = "failed", last.reason or "a step failed"
     chosen.verdicts.insert(0, chosen.capacity["verdict"])
     return chosen
+
+
+def _fd_cap(procs: int) -> int:
+    """Connections the loader processes can hold: the hard open-file limit (each process
+    raises its soft limit to it) less what a process needs for itself."""
+    import resource
+
+    from wsgicompare.loader.profile import FD_MARGIN
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(MIN_CONNECTIONS, (hard - FD_MARGIN) * procs)
 
 
 def _settle(server: Any) -> None:

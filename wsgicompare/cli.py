@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
+from wsgicompare.capacity import DEFAULT_MAX_STEPS, DEFAULT_SLO, DEFAULT_STEP_S, CapacityPlan, Step, parse_slo
 from wsgicompare.options import (
     OptionError,
     Options,
@@ -189,6 +190,15 @@ def make_plan(o: Options) -> Plan:
             specs = [replace(specs[0], path=o.path)]
     else:
         specs = _backend_specs(o, load, server_cpus)
+    if o.find_capacity or o.rates:
+        capacity = CapacityPlan(
+            slo=o.slo or parse_slo(DEFAULT_SLO),
+            rates=o.rates or (),
+            step_s=o.step_duration or DEFAULT_STEP_S,
+            max_steps=o.max_steps or DEFAULT_MAX_STEPS,
+            concurrency=o.concurrency,
+        )
+        specs = [replace(spec, capacity=capacity) for spec in specs]
     settle = 10.0 if o.settle_max is None else o.settle_max
     return Plan(specs=specs, targets=targets, meta=make_meta(specs), settle_max_s=settle, warnings=warnings)
 
@@ -320,6 +330,9 @@ class Progress:
             (s.backend, s.workload): {"phase": "waiting"} for s in specs
         }
         self.done = 0
+        self.current: tuple[str, str] | None = None  # the run the ticks are about
+        self.steps = 0  # capacity steps of the current run so far
+        self.last_step = ""
         self.live: Any = None  # rich.live.Live once started (rich is imported only for a terminal)
         self._lock = threading.Lock()
 
@@ -338,8 +351,20 @@ class Progress:
         if self.live is not None:
             self.live.stop()
 
+    def on_step(self, step: Step) -> None:
+        """A capacity step ended: one line (or the live table's phase column)."""
+        text = step_line(step)
+        with self._lock:
+            self.steps += 1
+            self.last_step = f"step {self.steps}: {text}"
+        if not self.live_mode:
+            self.stream.write(f"  {self.last_step}\n")
+            self.stream.flush()
+
     def on_tick(self, tick: Tick) -> None:
         with self._lock:
+            if (tick.backend, tick.workload) != self.current:
+                self.current, self.steps, self.last_step = (tick.backend, tick.workload), 0, ""
             self.rows[(tick.backend, tick.workload)] = {
                 "phase": tick.phase,
                 "elapsed": tick.elapsed_s,
@@ -348,6 +373,7 @@ class Progress:
                 "rps_other": tick.rps - tick.rps_2xx,
                 "errors": sum(tick.errors.values()),
                 "p99": tick.cum_p99_ms,
+                "reason": self.last_step,
             }
 
     def on_result(self, result: RunResult) -> None:
@@ -406,8 +432,16 @@ def _fmt(value: Any, pattern: str) -> str:
     return "" if value is None else pattern.format(value)
 
 
+def step_line(step: Step) -> str:
+    p99 = "—" if step.p99_ms is None else f"{step.p99_ms:.1f} ms"
+    verdict = "met" if step.met else f"not met ({step.why})"
+    return f"{step.rate:,.0f} req/s offered → {step.rps:,.0f} served, p99 {p99}: {verdict}"
+
+
 def finished_line(r: RunResult, done: int, total: int) -> str:
     head = f"[{done}/{total}] {r.backend} {r.workload}: {r.status}"
+    if r.capacity:
+        head += f" · {r.capacity['verdict']}"
     if r.requests:
         from wsgicompare.export.ranking import headline
 
@@ -472,6 +506,7 @@ def _run_pinned(plan: Plan) -> int:
         write_exports(plan, results, files_only=True)
 
     with _Interrupt(cancel) as interrupt, Progress(plan.specs) as progress:
+        conductor.on_step = progress.on_step
         try:
             conductor.run_all(plan.specs, progress.on_tick, on_result, cancel)
         except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from wsgicompare import __version__
+from wsgicompare.capacity import DEFAULT_SLO, CapacityError, Slo, parse_rates, parse_slo
 from wsgicompare.spec import available_cpus
 
 
@@ -200,6 +201,16 @@ class Options:
     json: bool = False
     #: the config file these options came from (if any)
     config: str | None = None
+    #: search each run's capacity at the SLO (open-loop steps)
+    find_capacity: bool = False
+    #: the SLO of --find-capacity/--rates (None: capacity.DEFAULT_SLO)
+    slo: Slo | None = None
+    #: a fixed ladder of open-loop rates, req/s (the same x-axis for every backend)
+    rates: tuple[float, ...] | None = None
+    #: measured seconds per capacity step
+    step_duration: float | None = None
+    #: most steps of a capacity search
+    max_steps: int | None = None
 
     @property
     def headless(self) -> bool:
@@ -279,11 +290,28 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "settle_max", parse_duration(name, value, high=600, zero_ok=True)
     if name == "refresh-hz":
         return "refresh_hz", parse_float(name, value, 0.5, 30.0)
+    if name in ("slo", "rates"):
+        try:
+            parsed = parse_slo(str(value)) if name == "slo" else parse_rates(_csv(value))
+        except CapacityError as exc:
+            raise OptionError(str(exc)) from None
+        return name, parsed
+    if name == "find-capacity":
+        return "find_capacity", parse_bool(name, value)
+    if name == "step-duration":
+        return "step_duration", parse_duration(name, value, low=0.5, high=600)
+    if name == "max-steps":
+        return "max_steps", parse_int(name, value, 2, 50)
     if name == "theme":
         if value not in ("dark", "light"):
             raise OptionError(f"--theme must be dark or light, got {value!r}")
         return "theme", value
     raise OptionError(f"unknown option {name!r}")
+
+
+def _csv(value: Any) -> str:
+    """A TOML list (or the CLI's text) as comma-separated text."""
+    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
 
 
 def _one_name(name: str, value: Any) -> list[str]:
@@ -366,6 +394,15 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     ),
     (("--refresh-hz",), "refresh-hz", {"metavar": "HZ", "help": "the app's screen refreshes per second (default 4)"}),
     (("--theme",), "theme", {"metavar": "NAME", "help": "the app's colours: dark or light (default dark)"}),
+    (
+        ("--find-capacity",),
+        "find-capacity",
+        {"action": "store_const", "const": True, "help": "find each run's capacity at the SLO (open-loop steps)"},
+    ),
+    (("--slo",), "slo", {"metavar": "SLO", "help": f"latency percentile and error budget (default {DEFAULT_SLO.replace('%', '%%')})"}),
+    (("--rates",), "rates", {"metavar": "A,B,C", "help": "open-loop steps at these req/s: the latency-vs-load curve"}),
+    (("--step-duration",), "step-duration", {"metavar": "DUR", "help": "measured time per capacity step (default 3s)"}),
+    (("--max-steps",), "max-steps", {"metavar": "N", "help": "most steps of a capacity search (default 10)"}),
     (("--config",), "config", {"metavar": "FILE", "help": "TOML scenario file with these option names"}),
     (("--save-config",), "save-config", {"metavar": "FILE", "help": "write the options as a TOML scenario and exit"}),
     (
@@ -480,6 +517,18 @@ def check_combinations(o: Options) -> None:
         raise OptionError("several --export formats need -o/--output (a directory or a file name to derive from)")
     if o.output and not o.exports:
         o.exports = [_format_from_suffix(o.output)]
+    if (o.find_capacity or o.rates) and o.rate is not None:
+        raise OptionError("--find-capacity and --rates choose the open-loop rates themselves: leave out --rate")
+    if o.find_capacity and o.rates:
+        raise OptionError("give --find-capacity (search) or --rates (a fixed ladder), not both")
+    if (o.find_capacity or o.rates) and (o.requests or o.reps or o.repeat > 1):
+        raise OptionError("capacity steps are timed (--step-duration): --requests, --reps and --repeat do not apply")
+    capacity_only = ("--slo", o.slo), ("--step-duration", o.step_duration), ("--max-steps", o.max_steps)
+    for flag, value in capacity_only:
+        if value is not None and not (o.find_capacity or o.rates):
+            raise OptionError(f"{flag} goes with --find-capacity or --rates")
+    if o.max_steps is not None and o.rates:
+        raise OptionError("--max-steps bounds a search (--find-capacity); --rates runs every rate it lists")
 
 
 def _format_from_suffix(path: str) -> str:

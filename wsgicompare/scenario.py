@@ -50,6 +50,15 @@ def to_config(o: Options) -> dict[str, Any]:
         out["loader-cpus"] = list(o.loader_cpus)
     if o.exports:
         out["export"] = list(o.exports)
+    if o.find_capacity:
+        out["find-capacity"] = True
+    if o.slo is not None:
+        out["slo"] = o.slo.spec()
+    if o.rates:
+        out["rates"] = list(o.rates)
+    for name, value in (("step-duration", o.step_duration), ("max-steps", o.max_steps)):
+        if value is not None:
+            out[name] = value
     return out
 
 

@@ -127,3 +127,54 @@ def sample_results() -> list[RunResult]:
     for r in (flask, gunicorn, uwsgi, php):
         r.verdicts = verdicts(r)
     return [flask, gunicorn, uwsgi, php]
+
+
+CAPACITY_META = {
+    **META,
+    "load": {
+        **LOAD,
+        "capacity": {
+            "mode": "search",
+            "slo": {"p99_ms": 50.0, "error_pct": 0.1},
+            "rates": [],
+            "step_s": 3.0,
+            "step_warmup_s": 1.0,
+            "max_steps": 10,
+            "concurrency": None,
+        },
+    },
+}
+
+
+def _step(rate: float, rps: float, p99: float, met: bool, why: str = "") -> dict:
+    return {"rate": rate, "rps": rps, "p50_ms": round(p99 / 4, 2), "p99_ms": p99, "slo_ms": p99,
+            "error_pct": 0.0, "met": met, "duration_s": 3.0, "why": why, "concurrency": int(rate / 10)}
+
+
+def capacity_results() -> list[RunResult]:
+    """Two capacity searches: gunicorn has the higher 2xx rate at its best step but the
+    lower capacity; uwsgi's search found the higher capacity. A third run found none."""
+    slo = {"p99_ms": 50.0, "error_pct": 0.1}
+    gunicorn = sample_results()[1]
+    gunicorn.capacity = {
+        "rps": 1200.0, "offered_rps": 1200.0, "slo": slo, "limit": "server", "probe_rps": 2400.0,
+        "steps": [_step(1920, 1700, 410.0, False, "p99 410 ms > 50 ms; queue growing through the window"),
+                  _step(960, 960, 8.0, True), _step(1440, 1300, 95.0, False, "p99 95 ms > 50 ms"),
+                  _step(1200, 1200, 31.0, True), _step(1320, 1290, 61.0, False, "p99 61 ms > 50 ms")],
+        "verdict": "capacity 1,200 req/s at p99 ≤ 50 ms, errors ≤ 0.1 % (1,200 req/s offered met the SLO, 1,320 req/s did not)",
+    }
+    uwsgi = sample_results()[2]
+    uwsgi.status, uwsgi.reason, uwsgi.rps_2xx = "ok", "", 900.0
+    uwsgi.capacity = {
+        "rps": 1500.0, "offered_rps": 1500.0, "slo": slo, "limit": "max-steps", "probe_rps": 3000.0,
+        "steps": [_step(2400, 1900, 300.0, False, "p99 300 ms > 50 ms"), _step(1200, 1200, 5.0, True),
+                  _step(1500, 1500, 22.0, True)],
+        "verdict": "capacity at least 1,500 req/s at p99 ≤ 50 ms, errors ≤ 0.1 % (search ended after 3 steps; 2,400 req/s did not)",
+    }
+    flask = sample_results()[0]
+    flask.capacity = {
+        "rps": None, "offered_rps": None, "slo": slo, "limit": "server", "probe_rps": 1600.0,
+        "steps": [_step(1280, 900, 700.0, False, "p99 700 ms > 50 ms"), _step(640, 640, 80.0, False, "p99 80 ms > 50 ms")],
+        "verdict": "no rate met p99 ≤ 50 ms, errors ≤ 0.1 % (lowest tried 640 req/s: p99 80 ms > 50 ms)",
+    }
+    return [flask, gunicorn, uwsgi]

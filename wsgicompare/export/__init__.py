@@ -11,6 +11,7 @@ import os
 import tempfile
 from typing import TYPE_CHECKING, Any
 
+from wsgicompare.capacity import STEP_WARMUP_S
 from wsgicompare.machine import machine_info, now_iso
 from wsgicompare.results import RunResult
 
@@ -58,6 +59,18 @@ def load_options(specs: list[RunSpec]) -> dict[str, Any]:
     }
     if spec.is_url:
         out["url"] = load.url
+    plan = spec.capacity
+    if plan is not None:
+        # steps replace the one load: their rate, duration and connections are the plan's
+        out["capacity"] = {
+            "mode": "ladder" if plan.rates else "search",
+            "slo": plan.slo.to_dict(),
+            "rates": list(plan.rates),
+            "step_s": plan.step_s,
+            "step_warmup_s": STEP_WARMUP_S,
+            "max_steps": plan.max_steps,
+            "concurrency": plan.concurrency,
+        }
     return out
 
 

@@ -40,6 +40,9 @@ COLUMNS = (
     ("repeat_n", lambda r: r.repeat.get("n", 1)),
     ("repeat_spread_pct", lambda r: _round(r.repeat.get("spread_pct"))),
     ("listen_overflows", lambda r: r.tcp.get("ListenOverflows", 0)),
+    # with --find-capacity/--rates: the highest served rate of a step that met the SLO
+    ("capacity_rps", lambda r: _round(r.capacity.get("rps")) if r.capacity else None),
+    ("capacity_limit", lambda r: r.capacity.get("limit") if r.capacity else None),
     ("verdicts", lambda r: " | ".join(r.verdicts)),
     ("command", lambda r: " && ".join(r.command)),
 )

@@ -35,10 +35,30 @@ def duration(seconds: float | None) -> str:
     return f"{seconds:g} s"
 
 
+def describe_capacity(load: dict[str, Any]) -> str:
+    """One line for a capacity search or ladder: SLO, steps, connections."""
+    cap = load["capacity"]
+    slo = cap.get("slo") or {}
+    pct = next((k.removesuffix("_ms") for k in slo if k.endswith("_ms")), "p99")
+    within = f"{pct} ≤ {slo.get(pct + '_ms', 0):g} ms, errors ≤ {slo.get('error_pct', 0):g} %"
+    if cap.get("mode") == "ladder":
+        head = f"open-loop ladder {', '.join(num(r, 0) for r in cap.get('rates') or [])} req/s at {within}"
+    else:
+        head = f"capacity search at {within} (at most {cap.get('max_steps')} steps)"
+    conns = f"c={cap['concurrency']}" if cap.get("concurrency") else "connections sized per step"
+    step = f"{duration(cap.get('step_s') or 0)} per step (+{duration(cap.get('step_warmup_s') or 0)} warm-up)"
+    parts = [head, step, conns, "keep-alive" if load.get("keepalive", True) else "Connection: close"]
+    if load.get("workers") is not None:
+        parts.append(f"workers {load['workers']} × threads {load.get('threads')}")
+    return " · ".join(parts)
+
+
 def describe_load(load: dict[str, Any]) -> str:
     """One line: c=64 · 10 s (+1 s warm-up) · keep-alive · timeout 10 s …"""
     if not load:
         return "—"
+    if load.get("capacity"):
+        return describe_capacity(load)
     parts = [f"c={load.get('concurrency')}"]
     if load.get("rate"):
         parts.append(f"open loop {num(load['rate'], 0)} req/s")

@@ -10,7 +10,7 @@ from typing import Any
 
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.md import new_verdicts
-from wsgicompare.export.ranking import best_runs, ordered
+from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
 from wsgicompare.results import SCHEMA, RunResult
 
 _CSS = """
@@ -27,6 +27,10 @@ code { font-size: 0.85rem; }
 
 def _label(r: RunResult, workloads: int) -> str:
     return r.backend if workloads == 1 else f"{r.backend} · {r.workload}"
+
+
+#: the over-time chart is drawn for at most this many runs
+TIMELINE_MAX_RUNS = 6
 
 
 def _chart_config():
@@ -64,20 +68,72 @@ def charts(results: list[RunResult]) -> list[tuple[str, str]]:
         lat.add(key, [max(0.001, r.latency_ms.get(key) or 0.001) for r in measured])
     out.append(("Latency", lat.render(is_unicode=True)))
 
-    timeline = pygal.XY(title="Responses over time (any status, req/s)", show_dots=False, x_title="seconds", **cfg)
-    for r in measured:
-        points = [(p.get("t"), p.get("rps")) for p in r.timeline if p.get("t") is not None]
-        if points:
-            timeline.add(_label(r, nworkloads), points)
-    out.append(("Throughput over time", timeline.render(is_unicode=True)))
+    out += capacity_charts(measured, nworkloads, cfg, pygal)
+    if len(measured) <= TIMELINE_MAX_RUNS:  # past a handful of lines it is unreadable
+        timeline = pygal.XY(title="Responses over time (any status, req/s)", show_dots=False, x_title="seconds", **cfg)
+        for r in measured:
+            points = [(p.get("t"), p.get("rps")) for p in r.timeline if p.get("t") is not None]
+            if points:
+                timeline.add(_label(r, nworkloads), points)
+        out.append(("Throughput over time", timeline.render(is_unicode=True)))
+    return out
+
+
+def capacity_charts(measured: list[RunResult], nworkloads: int, cfg: dict, pygal: Any) -> list[tuple[str, str]]:
+    """With capacities: the latency-vs-offered-load curve of every run on one chart (the
+    SLO's percentile on a log axis, the SLO as a line, each capacity marked), and the
+    capacities as bars."""
+    runs = [r for r in measured if r.capacity and r.capacity.get("steps")]
+    if not runs:
+        return []
+    slo = runs[0].capacity.get("slo") or {}
+    key = next((k for k in slo if k.endswith("_ms")), "p99_ms")
+    budget = slo.get(key)
+    knee = pygal.XY(
+        title=f"Latency vs offered load ({key.removesuffix('_ms')}, ms, log scale)",
+        logarithmic=True,
+        x_title="offered req/s",
+        stroke=True,
+        **cfg,
+    )
+    top = 0.0
+    for r in runs:
+        steps = sorted(r.capacity["steps"], key=lambda s: s["rate"])
+        points = [(s["rate"], max(0.01, s.get("slo_ms") or s.get("p99_ms") or 0.01)) for s in steps]
+        top = max([top, *(p[0] for p in points)])
+        knee.add(_label(r, nworkloads), points)
+    if budget:
+        knee.add(f"SLO {budget:g} ms", [(0, budget), (top, budget)], show_dots=False, stroke_style={"dasharray": "6,4"})
+    marks = []
+    for r in runs:
+        cap = r.capacity.get("rps")
+        offered = r.capacity.get("offered_rps")
+        step = next((s for s in r.capacity["steps"] if s["rate"] == offered), None)
+        if cap is not None and step is not None:
+            marks.append(
+                {
+                    "value": (offered, max(0.01, step.get("slo_ms") or 0.01)),
+                    "label": f"{_label(r, nworkloads)}: {cap:,.0f} req/s",
+                }
+            )
+    if marks:
+        knee.add("capacity", marks, stroke=False, dots_size=6)
+    out = [("Latency vs offered load", knee.render(is_unicode=True))]
+    bars = pygal.HorizontalBar(title="Capacity within the SLO (req/s)", show_legend=False, **cfg)
+    ranked = sorted(runs, key=lambda r: r.capacity.get("rps") or 0.0)
+    bars.x_labels = [_label(r, nworkloads) for r in ranked]
+    bars.add("capacity req/s", [round(r.capacity.get("rps") or 0.0, 1) for r in ranked])
+    out.append(("Capacity", bars.render(is_unicode=True)))
     return out
 
 
 def _table(results: list[RunResult]) -> str:
+    cap = by_capacity(results)
     head = (
         "backend",
         "workload",
         "status",
+        *(["capacity req/s"] if cap else []),
         "2xx req/s",
         "p50 ms",
         "p99 ms",
@@ -99,6 +155,7 @@ def _table(results: list[RunResult]) -> str:
             (f"<code>{html.escape(r.backend)}</code>" + (" ★" if id(r) in best else ""), ""),
             (html.escape(r.workload), ""),
             (html.escape(r.status), ""),
+            *([(num(capacity_rps(r), 0) if r.capacity else "—", "n")] if cap else []),
             (num(r.rps_2xx, 1) if r.requests else "—", "n"),
             (num(lat.get("p50"), 2), "n"),
             (num(lat.get("p99"), 2), "n"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
-from wsgicompare.export.ranking import best_runs, ordered
+from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
 from wsgicompare.results import SCHEMA, RunResult
 
 
@@ -39,10 +39,13 @@ def _notes(r: RunResult) -> str:
 
 
 def table(results: list[RunResult]) -> list[str]:
+    cap = by_capacity(results)
     lines = [
-        "| | backend | workload | 2xx req/s | p50 ms | p99 ms | max ms | failures | availability "
+        "| | backend | workload | "
+        + ("capacity req/s | " if cap else "")
+        + "2xx req/s | p50 ms | p99 ms | max ms | failures | availability "
         "| server CPU % | RSS MB | startup s | notes |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---|---|" + ("---:|" if cap else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     best = best_runs(results)
     for r in ordered(results):
@@ -52,6 +55,7 @@ def table(results: list[RunResult]) -> list[str]:
             "★ best" if id(r) in best else "",
             f"`{r.backend}`",
             r.workload,
+            *([num(capacity_rps(r), 0) if r.capacity else "—"] if cap else []),
             num(r.rps_2xx, 1) if has_figures else "—",
             num(lat.get("p50"), 2),
             num(lat.get("p99"), 2),
@@ -93,10 +97,41 @@ def siege_block(r: RunResult) -> list[str]:
     return [f"{name + ':':<25}{value:>20}" for name, value in rows]
 
 
+def capacity_lines(r: RunResult) -> list[str]:
+    """The capacity verdict and every step, in the order they ran."""
+    cap = r.capacity
+    lines = [f"**Capacity**: {cap.get('verdict', '—')}", ""]
+    steps = cap.get("steps") or []
+    if steps:
+        lines += [
+            "| step | offered req/s | served req/s | p50 ms | p99 ms | errors % | connections | SLO |",
+            "|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for i, s in enumerate(steps, 1):
+            met = "✓ met" if s.get("met") else f"✗ {s.get('why', '')}"
+            cells = [
+                str(i),
+                num(s.get("rate"), 0),
+                num(s.get("rps"), 0),
+                num(s.get("p50_ms"), 2),
+                num(s.get("p99_ms"), 2),
+                num(s.get("error_pct"), 2),
+                num(s.get("concurrency")),
+                met,
+            ]
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("")
+    if r.capacity.get("rps") is not None:
+        lines += ["The figures below are those of the best step that met the SLO.", ""]
+    return lines
+
+
 def run_section(r: RunResult) -> list[str]:
     lines = [f"### {r.title} (`{r.backend}`) · {r.workload}", ""]
     if r.status != "ok":
         lines += [f"**{r.status}**: {r.reason or 'no reason given'}", ""]
+    if r.capacity:
+        lines += capacity_lines(r)
     if r.requests > 0:
         lines += ["```", *siege_block(r), "```", ""]
     if r.latency_ms:

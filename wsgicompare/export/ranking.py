@@ -4,7 +4,8 @@ view, so none of them can crown a different run.
 
 Runs are ranked by their 2xx rate, never by all answers: a backend that fails fast
 with 500s answers more requests per second than one that does the work, and would
-otherwise come first."""
+otherwise come first. Runs that carry a capacity (``--find-capacity``, ``--rates``)
+are ranked by it: the rate within the SLO is the figure that decides."""
 
 from __future__ import annotations
 
@@ -16,12 +17,29 @@ from wsgicompare.results import STATUS_CLASSES, RunResult
 _STATUS_RANK = {"ok": 0, "failed": 1, "unavailable": 2}
 
 
+def capacity_rps(r: RunResult) -> float | None:
+    """The run's capacity at its SLO (req/s), or None (none found, or not searched)."""
+    value = r.capacity.get("rps") if r.capacity else None
+    return None if value is None else float(value)
+
+
+def by_capacity(results: Iterable[RunResult]) -> bool:
+    """Whether these runs are ranked by capacity: any of them searched for one."""
+    return any(r.capacity for r in results)
+
+
+def score(r: RunResult, capacity: bool) -> float:
+    """What a run is ranked by: its capacity (0 when none was found), else its 2xx rate."""
+    return (capacity_rps(r) or 0.0) if capacity else r.rps_2xx
+
+
 def ordered(results: Iterable[RunResult]) -> list[RunResult]:
-    """Workloads in first-seen order; within one, ok runs by 2xx req/s (best first),
-    then failed, then unavailable. Ties keep the order the runs came in."""
+    """Workloads in first-seen order; within one, ok runs by capacity or 2xx req/s (best
+    first), then failed, then unavailable. Ties keep the order the runs came in."""
     results = list(results)
+    cap = by_capacity(results)
     workload_order = {w: i for i, w in enumerate(dict.fromkeys(r.workload for r in results))}
-    return sorted(results, key=lambda r: (workload_order[r.workload], _STATUS_RANK.get(r.status, 3), -r.rps_2xx))
+    return sorted(results, key=lambda r: (workload_order[r.workload], _STATUS_RANK.get(r.status, 3), -score(r, cap)))
 
 
 def can_be_best(r: RunResult) -> bool:
@@ -32,9 +50,13 @@ def can_be_best(r: RunResult) -> bool:
 
 def best_runs(results: Iterable[RunResult]) -> set[int]:
     """ids of the run with the highest 2xx req/s per workload (among those that can be best)."""
+    results = list(results)
+    cap = by_capacity(results)
     best: dict[str, RunResult] = {}
     for r in results:
-        if can_be_best(r) and (r.workload not in best or r.rps_2xx > best[r.workload].rps_2xx):
+        if not can_be_best(r) or (cap and capacity_rps(r) is None):
+            continue
+        if r.workload not in best or score(r, cap) > score(best[r.workload], cap):
             best[r.workload] = r
     return {id(r) for r in best.values()}
 

@@ -1,0 +1,97 @@
+"""--find-capacity and --rates through the real entry point: bad input refused with one
+line and exit 2 before anything starts; a real backend's capacity written to md, json
+and html; a TOML scenario keeps the capacity options."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from backend_support import require_backend
+from test_bad_input import assert_refused
+
+from wsgicompare.backends import get_backend
+from wsgicompare.cli import main
+from wsgicompare.options import OptionError, parse_options
+from wsgicompare.scenario import dump_toml, to_config
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--slo", "p99=abc"], "--slo"),
+        (["--slo", "p42=1ms"], "unknown part 'p42'"),
+        (["--slo", "p99=50ms,errors=150%"], "--slo errors"),
+        (["--slo", "errors=-1%"], "--slo errors"),
+        (["--rates", ","], "--rates"),
+        (["--rates", "100,0"], "--rates"),
+        (["--rates", "-5"], "--rates"),
+        (["--rate", "100"], "leave out --rate"),
+        (["--rates", "100,200"], "not both"),
+        (["--max-steps", "1"], "--max-steps"),
+        (["--step-duration", "0"], "--step-duration"),
+    ],
+)
+def test_bad_capacity_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
+    base = ["--backend", "gunicorn", "--find-capacity"]
+    if args[0] == "--rates" and args[1] != "100,200":
+        base = ["--backend", "gunicorn"]  # a ladder: the bad --rates value alone
+    assert_refused([*base, *args], needle)
+
+
+def test_capacity_options_alone_need_a_capacity_mode() -> None:
+    with pytest.raises(OptionError, match="--slo goes with --find-capacity or --rates"):
+        parse_options(["--backend", "gunicorn", "--slo", "p99=50ms"])
+    with pytest.raises(OptionError, match="--max-steps bounds a search"):
+        parse_options(["--backend", "gunicorn", "--rates", "10,20", "--max-steps", "4"])
+
+
+def test_a_scenario_file_keeps_the_capacity_options(tmp_path) -> None:
+    o = parse_options(["--backend", "gunicorn", "--find-capacity", "--slo", "p90=20ms,errors=1%", "--max-steps", "6"])
+    path = tmp_path / "cap.toml"
+    path.write_text(dump_toml(to_config(o)))
+    again = parse_options(["--config", str(path)])
+    assert (again.find_capacity, again.slo, again.max_steps) == (True, o.slo, 6)
+    ladder = parse_options(["--backend", "gunicorn", "--rates", "100,50"])
+    path.write_text(dump_toml(to_config(ladder)))
+    assert parse_options(["--config", str(path)]).rates == (50.0, 100.0)
+
+
+def test_find_capacity_of_a_real_backend_writes_md_json_and_html(tmp_path) -> None:
+    require_backend(get_backend("gunicorn"))
+    out = tmp_path / "cap"
+    code = main(
+        [
+            "--backend",
+            "gunicorn",
+            "--find-capacity",
+            "--slo",
+            "p99=50ms",
+            "--step-duration",
+            "1",
+            "--max-steps",
+            "4",
+            "--export",
+            "md",
+            "--export",
+            "json",
+            "--export",
+            "html",
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 0
+    (run,) = json.loads((tmp_path / "cap.json").read_text())["runs"]
+    cap = run["capacity"]
+    assert 1 <= len(cap["steps"]) <= 4
+    assert cap["limit"] in ("server", "max-steps", "loader")
+    assert cap["slo"] == {"p99_ms": 50.0, "error_pct": 0.1}
+    if cap["limit"] != "loader":
+        assert cap["rps"] > 0 and any(s["met"] for s in cap["steps"])
+        met = max((s for s in cap["steps"] if s["met"]), key=lambda s: s["rps"])
+        assert cap["rps"] == met["rps"] and met["p99_ms"] <= 50
+    md = (tmp_path / "cap.md").read_text()
+    assert "| capacity req/s |" in md and "**Capacity**:" in md
+    html = (tmp_path / "cap.html").read_text()
+    assert "Latency vs offered load" in html
