@@ -111,8 +111,36 @@ def test_a_loader_bound_step_is_never_a_server_capacity() -> None:
 
     outcome = search(measure, 800, ceiling=2000)
     assert outcome.limit == "loader"
+    assert [s.rate for s in outcome.steps] == [800, 1600, 1600]  # measured again before giving up
     assert outcome.verdict(Slo("p99", 50, 0.1)).startswith("loader-bound at 1,600 req/s")
     assert outcome.to_dict(Slo("p99", 50, 0.1))["limit"] == "loader"
+
+
+def test_a_transient_loader_lag_is_measured_again_not_final() -> None:
+    calls: list[float] = []
+
+    def measure(rate: float) -> Step:
+        calls.append(rate)
+        lagged = len(calls) == 2  # another process took the loader's CPU for a moment
+        met = rate <= 500
+        return Step(
+            rate,
+            rate,
+            1.0,
+            2.0,
+            2.0,
+            0.0,
+            met and not lagged,
+            1.0,
+            why="" if met and not lagged else "x",
+            loader_bound=lagged,
+        )
+
+    outcome = search(measure, 400, max_steps=12)
+    assert outcome.limit == "server"
+    assert calls[1] == calls[2]  # the lagged rate again
+    best = outcome.best
+    assert best is not None and 0.97 * 500 <= best.rate <= 500
 
 
 def test_the_bracket_closes_within_three_percent() -> None:

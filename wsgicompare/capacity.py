@@ -272,8 +272,7 @@ def search(
     hi: float | None = None  # lowest failed rate
     rate = max(MIN_RATE, first_rate)
     while len(steps) < max_steps:
-        step = measure(rate)
-        steps.append(step)
+        step = _measure_again_if_loader_bound(measure, rate, steps)
         if step.loader_bound:
             return Outcome(tuple(steps), "loader")
         if step.met:
@@ -296,13 +295,24 @@ def search(
     return Outcome(tuple(steps), "max-steps")
 
 
+def _measure_again_if_loader_bound(measure: Callable[[float], Step], rate: float, steps: list[Step]) -> Step:
+    """One step, appended to ``steps``; a loader-bound one is measured once more: another
+    process on the loader's CPU can lag its event loop for a moment (a transient is not
+    the loader's limit), while a loader at its limit is bound again."""
+    step = measure(rate)
+    steps.append(step)
+    if step.loader_bound:
+        step = measure(rate)
+        steps.append(step)
+    return step
+
+
 def ladder(measure: Callable[[float], Step], rates: tuple[float, ...]) -> Outcome:
     """Every rate of a fixed ladder, in order (the same x-axis for every backend). Stops
     early only when the loader is the limit: past that, steps measure the loader."""
     steps: list[Step] = []
     for rate in rates:
-        step = measure(rate)
-        steps.append(step)
+        step = _measure_again_if_loader_bound(measure, rate, steps)
         if step.loader_bound:
             return Outcome(tuple(steps), "loader")
     failed = any(not s.met for s in steps)
