@@ -24,6 +24,7 @@ from wsgicompare.kernel import (
     _accept_queue_from_proc,
     accept_queue,
     accept_queue_state,
+    delayed_ack_probe,
     listen_queues,
     port_sockets,
     read_tcp_counters,
@@ -279,3 +280,13 @@ def test_cpu_of_children_too_short_lived_to_be_seen_is_counted_once_reaped():
         burner.wait(timeout=10)
     # one core busy in children the sampler never saw (less what the machine's load takes)
     assert sum(figures) / len(figures) > 50, figures
+
+
+def test_the_delayed_ack_probe_gives_up_within_its_budget_on_a_server_that_never_answers():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # connects complete in the kernel; nobody ever reads or answers
+        port = listener.getsockname()[1]
+        started = time.monotonic()
+        assert delayed_ack_probe("127.0.0.1", port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", budget_s=0.5) is None
+    assert time.monotonic() - started < 1.5

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 from urllib.parse import urlsplit
 
-from wsgicompare.kernel import AcceptQueuePeak, read_tcp_counters, tcp_delta, wait_settled
+from wsgicompare.kernel import AcceptQueuePeak, delayed_ack_probe, read_tcp_counters, tcp_delta, wait_settled
 from wsgicompare.kernel import port_sockets, tcp_sockets  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
 from wsgicompare.results import STATUS_CLASSES, RunResult, Tick
 from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with its defaults)
@@ -28,7 +28,7 @@ from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with i
     url_spec,
 )
 from wsgicompare.sampling import TreeSampler, listener_tree
-from wsgicompare.verdicts import CONNECTION_ERROR_KINDS, listen_overflow_finding, verdicts
+from wsgicompare.verdicts import CONNECTION_ERROR_KINDS, listen_overflow_finding, verdicts, wants_stall_probe
 
 OnTick = Callable[[Tick], None]
 OnResult = Callable[[RunResult], None]
@@ -195,6 +195,7 @@ class Conductor:
     def _load(self, spec, server, load, url: str, on_tick: OnTick | None, cancel: threading.Event) -> RunResult:
         """Run the load against ``url`` while sampling the server; the server is left running."""
         from wsgicompare.loader import LatencyHistogram, LoadProfileError, LoadRun
+        from wsgicompare.loader.worker import build_request
 
         title = server.backend.title if server is not None else url
         profile = replace(load, url=url)
@@ -277,6 +278,12 @@ class Conductor:
                 kinds.append(f"{unanswered} still waiting when the load ended")
             result.status = "failed"
             result.reason = f"no request was answered ({', '.join(kinds) or 'none was sent'})"
+        if wants_stall_probe(result) and not cancel.is_set():
+            # at c=1 with the server still up: whether ACKing at once removes the wait
+            parts = urlsplit(url)
+            probe = delayed_ack_probe(parts.hostname or "127.0.0.1", parts.port or 80, build_request(profile))
+            if probe is not None:
+                result.latency_ms["probe"] = probe
         result.verdicts = verdicts(result) + result.verdicts
         final = self._final_tick(running, result)
         if final is not None:

@@ -1,15 +1,19 @@
 """What the kernel says about TCP on this machine: the counters in /proc/net/netstat
 and /proc/net/snmp, the accept queue (and its limit) of a listening port over netlink
-sock_diag or /proc/net/tcp, and the sockets a previous run leaves behind."""
+sock_diag or /proc/net/tcp, the sockets a previous run leaves behind, and a probe for
+Nagle's algorithm meeting delayed ACK."""
 
 from __future__ import annotations
 
 import math
 import socket
+import statistics
 import struct
 import threading
 import time
 from dataclasses import dataclass
+
+import httptools
 
 #: TIME_WAIT sockets on the client side (our loader's ephemeral ports) hold those ports
 #: for 60 s; a few hundred cost nothing, tens of thousands eat the ~28k ephemeral range
@@ -234,3 +238,108 @@ def wait_settled(port: int | None, max_s: float, cancel: threading.Event | None 
         "listening": listening,
         "tw_reuse": tw_limit == math.inf,
     }
+
+
+# -- Nagle meeting delayed ACK ----------------------------------------------------------------
+
+
+def delayed_ack_probe(host: str, port: int, request: bytes, n: int = 8, skip: int = 2,
+                      budget_s: float = 3.0) -> dict[str, float] | None:  # fmt: skip
+    """Send ``request`` n times back to back at c=1 on each of two connections, one
+    after the other: one sets TCP_QUICKACK after every read, so it ACKs at once, the
+    other reads as any client does and delays its ACKs (up to ~40 ms). Returns medians
+    in ms: ``first_byte`` and ``last_byte`` of a response on the plain connection,
+    ``last_byte_quickack`` on the other; None when the probe could not finish within
+    ``budget_s``.
+
+    A server that writes one response in two pieces without TCP_NODELAY holds the
+    second in Nagle's algorithm until the first is ACKed, and the client's delayed
+    ACK holds that ACK: the response completes ~40 ms late, and on time when the
+    client ACKs at once. A server that is just slow takes as long either way.
+
+    Back to back, as the load sends: a client that waits longer than its ACK timeout
+    before the next request leaves the kernel's ping-pong mode and ACKs at once
+    again, so taking turns between the two connections hides the stall from a slow
+    server (gevent serving a 40 ms sleep: 84 ms plain back to back, 41 ms in turns).
+    The ACK-at-once connection goes first, so work left over from the load can only
+    slow that one and shrink the difference, never make one. The first ``skip``
+    responses of each are left out: a new connection ACKs its first segments at once
+    (quick-ACK mode) and does not show the stall."""
+    deadline = time.monotonic() + budget_s
+    plain, quick = _Prober(host, port, request, False), _Prober(host, port, request, True)
+    try:
+        for prober in (quick, plain):
+            for _ in range(n):
+                if not prober.one(deadline):
+                    return None
+            prober.close()
+    except (OSError, httptools.HttpParserError):
+        return None
+    finally:
+        plain.close()
+        quick.close()
+    first = [t for t, _ in plain.timings[skip:]]
+    last = [t for _, t in plain.timings[skip:]]
+    last_quick = [t for _, t in quick.timings[skip:]]
+    if not first:
+        return None
+    return {
+        "n": len(first),
+        "first_byte": round(statistics.median(first), 3),
+        "last_byte": round(statistics.median(last), 3),
+        "last_byte_quickack": round(statistics.median(last_quick), 3),
+    }
+
+
+class _Prober:
+    """One client of the probe: a keep-alive connection (a new one whenever the server
+    closes) and the (first byte, last byte) ms of every response it got."""
+
+    def __init__(self, host: str, port: int, request: bytes, quickack: bool) -> None:
+        self.address = (host, port)
+        self.request = request
+        self.quickack = quickack and hasattr(socket, "TCP_QUICKACK")
+        self.conn: socket.socket | None = None
+        self.timings: list[tuple[float, float]] = []
+        # httptools callbacks set these; keep-alive is asked in the callback, since
+        # the parser forgets it once the message is complete
+        self.complete = False
+        self.keep_alive = False
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self.keep_alive = self.parser.should_keep_alive()
+
+    def one(self, deadline: float) -> bool:
+        """One request and its whole response; False when the deadline passes first or
+        the server closes mid-response."""
+        if self.conn is None:
+            self.conn = socket.create_connection(self.address, timeout=max(0.01, deadline - time.monotonic()))
+        self.complete = False
+        self.parser = httptools.HttpResponseParser(self)
+        started = time.perf_counter()
+        self.conn.sendall(self.request)
+        first = None
+        while not self.complete:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.conn.settimeout(left)
+            data = self.conn.recv(65536)
+            if self.quickack:
+                self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            if not data:
+                return False
+            if first is None:
+                first = time.perf_counter()
+            self.parser.feed_data(data)
+        self.timings.append(((first - started) * 1000.0, (time.perf_counter() - started) * 1000.0))
+        if not self.keep_alive:
+            self.close()
+        return True
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None

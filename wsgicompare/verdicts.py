@@ -12,14 +12,20 @@ from wsgicompare.results import RunResult
 #: what a full listen backlog or an exhausted worker pool looks like from the client
 CONNECTION_ERROR_KINDS = ("refused", "connect_timeout", "reset", "closed_early")
 
-#: delayed ACK on Linux holds an ACK up to 40 ms; a p50 in this window with an idle
-#: server is the signature of Nagle meeting delayed ACK, not of slow code
-NAGLE_P50_MS = (35.0, 48.0)
-#: server CPU (100 = a core, mean over the run) below which the server waits more than
-#: it works. Not "near zero": gevent.pywsgi (headers and body in two writes, no
-#: TCP_NODELAY) stalls every response ~40 ms at c=64 and still shows ~45 % — measured
-#: here, wrk seeing the same p50 (44.0 ms) as the loader.
-IDLE_SERVER_CPU_PCT = 60.0
+#: a Nagle/delayed-ACK stall adds at least the delayed-ACK minimum (40 ms on Linux) to
+#: every response, so a run whose p50 is below this cannot be one; from here on the
+#: conductor runs the probe that decides (kernel.delayed_ack_probe)
+NAGLE_P50_MIN_MS = 35.0
+#: what ACKing at once must save per response in the c=1 probe to call it a stall:
+#: half the 40 ms delayed-ACK minimum. Measured here (median of 6, ms, plain → with
+#: TCP_QUICKACK): a server writing headers and body in two sends without TCP_NODELAY
+#: (tests/split_write_server.py) 44.0 → 0.1; gevent.pywsgi hello 44.0 → 0.3; gevent
+#: serving a 40 ms sleep 84.0 → 40.9 (the stall on top of slow work). A 40 ms sleep on
+#: gunicorn-gthread, waitress, flask-threaded: 40.8 → 41.4, 40.7 → 40.8, 40.8 → 41.1;
+#: every other backend's hello under 0.8 ms either way. Under load the sleeps and the
+#: stalls look alike: p50 40.7–41.4 vs 44.0–47.8 ms, server CPU 2–11 % vs 0–47 %, min
+#: latency 40.3–40.9 vs 41.2–43.9 ms: no threshold on those separates them.
+DELAYED_ACK_SAVED_MS = 20.0
 #: an open-loop run that achieved less than this share of its target rate fell short
 RATE_SHORTFALL = 0.95
 #: share of the requests sent still in flight at the end that makes a finding
@@ -39,19 +45,29 @@ def loader_bound(r: RunResult) -> str | None:
     return f"loader-bound: these figures measure the loader, not the server{why}"
 
 
+def _p50_sent(r: RunResult) -> float | None:
+    # open loop: the corrected p50 also holds the wait for a free connection
+    return (r.latency_ms.get("uncorrected") or r.latency_ms).get("p50")
+
+
+def wants_stall_probe(r: RunResult) -> bool:
+    """Whether the run's latency could be a Nagle/delayed-ACK stall, so the conductor
+    should probe the server (kernel.delayed_ack_probe) before stopping it."""
+    p50 = _p50_sent(r)
+    return r.status == "ok" and r.requests >= MIN_REQUESTS and p50 is not None and p50 >= NAGLE_P50_MIN_MS
+
+
 def nagle_stall(r: RunResult) -> str | None:
-    if r.workload == "io":
-        return None  # its own 10 ms waits make an idle server with tens of ms per request
-    p50 = r.latency_ms.get("p50")
-    cpu = r.server.get("cpu_pct_mean")
-    if p50 is None or cpu is None or r.requests < MIN_REQUESTS:
+    probe = r.latency_ms.get("probe")
+    p50 = _p50_sent(r)
+    if not probe or p50 is None or p50 < NAGLE_P50_MIN_MS:
         return None
-    low, high = NAGLE_P50_MS
-    if low <= p50 <= high and cpu < IDLE_SERVER_CPU_PCT:
-        return (
-            f"server idle ({cpu:.0f} % CPU) while p50 is {p50:.1f} ms — likely a Nagle/delayed-ACK stall (~40 ms)"
-        )
-    return None
+    plain, quick = probe["last_byte"], probe["last_byte_quickack"]
+    if plain - quick < DELAYED_ACK_SAVED_MS:
+        return None
+    return (f"Nagle/delayed-ACK stall (p50 {p50:.1f} ms): at c=1 a response took {plain:.1f} ms, and "
+            f"{quick:.1f} ms when the client ACKed at once (TCP_QUICKACK); the server writes a response in "
+            f"pieces without TCP_NODELAY, and each waits for the client's delayed ACK (~40 ms)")  # fmt: skip
 
 
 def crashed(r: RunResult) -> str | None:
