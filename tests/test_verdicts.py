@@ -128,12 +128,39 @@ def test_listen_overflow_without_evidence_is_the_machines_counter():
     assert v.listen_overflows(run()) is None
 
 
-def test_open_loop_shortfall():
-    short = run(loader={"cpu_pct": 50.0, "procs": 1, "target_rate": 1000.0, "achieved_rate": 612.4})
-    assert v.rate_not_reached(short) == "open-loop rate not reached: 612 of 1000 req/s"
-    met = run(loader={"cpu_pct": 50.0, "procs": 1, "target_rate": 1000.0, "achieved_rate": 990.0})
-    assert v.rate_not_reached(met) is None
-    assert v.rate_not_reached(run()) is None  # closed loop: no target
+def open_loop(**loader) -> dict:
+    base = {"cpu_pct": 50.0, "procs": 1, "saturated": False, "target_rate": 1000.0, "offered_rate": 1000.0,
+            "sent_rate": 1000.0, "served_rate": 990.0, "scheduled": 2000, "sent_late": 0, "backlogged": 0,
+            "unsent": 0, "in_flight_dropped": 3, "backlog_growing": False}  # fmt: skip
+    base.update(loader)
+    return base
+
+
+def test_over_capacity_needs_a_shortfall_and_a_growing_backlog():
+    over = run(loader=open_loop(served_rate=612.4, backlogged=900, unsent=300, backlog_growing=True))
+    assert v.over_capacity(over) == "server over capacity: served 612 of 1000 req/s offered; requests queued behind busy connections"
+    # short of the offer but nothing queued for the server: not the server's capacity
+    assert v.over_capacity(run(loader=open_loop(served_rate=612.4))) is None
+    # served within 10 % of the offer: a queue that grew is not yet a server over capacity
+    assert v.over_capacity(run(loader=open_loop(served_rate=950.0, backlogged=40, backlog_growing=True))) is None
+    # without the loader's trend: requests waited and some were never sent
+    assert v.over_capacity(run(loader=open_loop(served_rate=500.0, backlogged=50, unsent=20, backlog_growing=None)))
+    assert v.over_capacity(run(loader=open_loop(served_rate=500.0, backlogged=50, backlog_growing=None))) is None
+    # a loader that reports no served_rate yet: the responses per second are the same figure
+    legacy = {"cpu_pct": 50.0, "procs": 1, "target_rate": 1000.0, "backlogged": 900, "unsent": 300}
+    assert v.over_capacity(run(loader=legacy, rps=612.4)).startswith("server over capacity: served 612 of 1000")
+    assert v.over_capacity(run()) is None  # closed loop: nothing offered
+
+
+def test_schedule_missed_when_more_than_one_percent_left_late():
+    late = run(loader=open_loop(sent_late=120))
+    assert v.schedule_missed(late) == "the loader could not keep the schedule: 120 of 2000 requests left > 10 ms late"
+    assert v.schedule_missed(run(loader=open_loop(sent_late=20))) is None  # 1 %: on schedule
+    assert v.schedule_missed(run()) is None
+
+
+def test_a_healthy_open_loop_run_gets_no_verdict():
+    assert v.verdicts(run(loader=open_loop())) == []
 
 
 def test_verdicts_come_in_rule_order():
@@ -154,3 +181,14 @@ def test_unanswered_requests_are_a_finding_only_when_they_are_a_real_share():
     stalled = v.unanswered(run(requests=100, loader={"in_flight_dropped": 64}))
     assert stalled.startswith("64 requests (39 % of those sent) were still unanswered")
     assert v.unanswered(run(requests=100, loader={})) is None
+
+
+def test_unanswered_tells_sent_from_never_sent():
+    # open loop: 40 sent and unanswered, 260 due but never sent; 700 answered or failed
+    r = run(requests=700, loader=open_loop(in_flight_dropped=40, unsent=260))
+    assert v.unanswered(r) == (
+        "300 requests were still unanswered when the load ended (40 sent but unanswered, 260 never sent: "
+        "every connection was busy), 30 % of the 1000 due: they are in no figure, so the latencies look better "
+        "than the server was")  # fmt: skip
+    assert v.unanswered(run(requests=10_000, loader=open_loop(in_flight_dropped=40, unsent=60))) is None
+

@@ -152,3 +152,29 @@ def test_an_app_that_sleeps_40ms_is_not_called_a_nagle_stall(tmp_path):
     assert [v for v in run["verdicts"] if "Nagle" in v] == []
     probe = run["latency_ms"]["probe"]  # the probe ran, and ACKing at once changed nothing
     assert probe["last_byte"] >= 39.0 and abs(probe["last_byte"] - probe["last_byte_quickack"]) < 10.0
+
+
+# -- open loop -------------------------------------------------------------------------------
+
+
+def test_an_open_loop_beyond_the_servers_capacity_is_called_over_capacity():
+    """Two connections to a server that takes 50 ms a request hold 40 req/s; 200 are
+    offered. The loader keeps its schedule, the requests queue for the connections."""
+    with serve("delay", delay_s=0.05) as server:
+        result = url_run(server.url, concurrency=2, rate=200.0)
+    loader = result.loader
+    assert loader["target_rate"] == 200.0 and "achieved_rate" not in loader
+    assert loader["sent_late"] <= 0.01 * loader["scheduled"] and loader["backlogged"] > 0 and loader["unsent"] > 0
+    assert result.verdicts[0].startswith("server over capacity: served ")
+    assert result.verdicts[0].endswith(" of 200 req/s offered; requests queued behind busy connections")
+    assert not any(v.startswith("the loader could not keep the schedule") for v in result.verdicts)
+    unanswered = [v for v in result.verdicts if "still unanswered" in v]
+    assert len(unanswered) == 1 and f"{loader['unsent']} never sent: every connection was busy" in unanswered[0]
+
+
+def test_an_open_loop_the_server_keeps_up_with_gets_no_verdict():
+    with serve("ok") as server:
+        result = url_run(server.url, concurrency=8, rate=200.0)
+    assert result.status == "ok" and result.loader["backlogged"] == 0
+    # (the machine-wide listen counter may speak for other programs on a shared machine)
+    assert [v for v in result.verdicts if not v.startswith("the machine's listen queues")] == []

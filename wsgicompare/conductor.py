@@ -458,10 +458,15 @@ class Conductor:
         }
         if summary.target_rate is not None:
             result.loader["target_rate"] = summary.target_rate
-            # sent on schedule per second: a slow server does not lower it, a late loader does
-            result.loader["achieved_rate"] = round(summary.achieved_rate or 0.0, 1)
+            # getattr: the loader's summary grows these fields; absent ones stay out of the result
+            for key in ("offered_rate", "sent_rate", "served_rate"):
+                if getattr(summary, key, None) is not None:
+                    result.loader[key] = round(float(getattr(summary, key)), 1)
             for key in ("scheduled", "sent_late", "backlogged", "unsent"):
-                result.loader[key] = int(getattr(summary, key, 0) or 0)
+                if getattr(summary, key, None) is not None:
+                    result.loader[key] = int(getattr(summary, key))
+            if getattr(summary, "backlog_growing", None) is not None:
+                result.loader["backlog_growing"] = bool(summary.backlog_growing)
         if summary.notes:
             result.loader["notes"] = list(summary.notes)
         result.tcp = tcp

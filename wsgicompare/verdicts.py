@@ -26,9 +26,13 @@ NAGLE_P50_MIN_MS = 35.0
 #: stalls look alike: p50 40.7–41.4 vs 44.0–47.8 ms, server CPU 2–11 % vs 0–47 %, min
 #: latency 40.3–40.9 vs 41.2–43.9 ms: no threshold on those separates them.
 DELAYED_ACK_SAVED_MS = 20.0
-#: an open-loop run that achieved less than this share of its target rate fell short
-RATE_SHORTFALL = 0.95
-#: share of the requests sent still in flight at the end that makes a finding
+#: open loop: a server that answered less than this share of the rate offered, while
+#: requests queued for its connections, could not keep up
+SERVED_SHARE = 0.9
+#: open loop: share of the scheduled requests that may leave > 10 ms late before the
+#: loader counts as not having kept the schedule
+LATE_SHARE = 0.01
+#: share of the requests due that were still unanswered at the end that makes a finding
 UNANSWERED_SHARE = 0.10
 #: a dropped SYN (or handshake ACK) is retried after 1 s, then 3 s, 7 s …: a transaction
 #: at least this long can hold one retry
@@ -93,14 +97,19 @@ def connection_errors(r: RunResult) -> str | None:
 def unanswered(r: RunResult) -> str | None:
     # a time-bound load drops what is still in flight at its end (like wrk): normally
     # at most one request per connection, a sliver of the run. A large share means the
-    # server stalled, and those requests are in no latency figure.
-    # open loop adds the requests due but never sent: every connection was still busy
-    dropped = int(r.loader.get("in_flight_dropped", 0) or 0) + int(r.loader.get("unsent", 0) or 0)
-    sent = r.requests + dropped
-    if dropped <= 0 or dropped < UNANSWERED_SHARE * sent:
+    # server stalled, and those requests are in no latency figure. Open loop adds the
+    # requests that were due but never sent: every connection was still busy.
+    in_flight = int(r.loader.get("in_flight_dropped", 0) or 0)
+    unsent = int(r.loader.get("unsent", 0) or 0)
+    dropped = in_flight + unsent
+    due = r.requests + dropped  # answered or failed, sent and unanswered, never sent
+    if dropped <= 0 or dropped < UNANSWERED_SHARE * due:
         return None
-    return (f"{dropped} requests ({100 * dropped / sent:.0f} % of those sent) were still unanswered when the load "
-            f"ended: they are in no figure, so the latencies look better than the server was")  # fmt: skip
+    after = "they are in no figure, so the latencies look better than the server was"
+    if not unsent:
+        return f"{dropped} requests ({100 * dropped / due:.0f} % of those sent) were still unanswered when the load ended: {after}"
+    return (f"{dropped} requests were still unanswered when the load ended ({in_flight} sent but unanswered, "
+            f"{unsent} never sent: every connection was busy), {100 * dropped / due:.0f} % of the {due} due: {after}")  # fmt: skip
 
 
 def low_availability(r: RunResult) -> str | None:
@@ -154,21 +163,43 @@ def listen_overflows(r: RunResult) -> str | None:
     return listen_overflow_finding(r.tcp, latency.get("max"))
 
 
-def rate_not_reached(r: RunResult) -> str | None:
-    target = r.loader.get("target_rate")
-    achieved = r.loader.get("achieved_rate")
-    if not target or achieved is None:
+def over_capacity(r: RunResult) -> str | None:
+    """Open loop: the server answered well below the rate offered while requests
+    queued for its busy connections; the loader kept up its side."""
+    offered = r.loader.get("offered_rate") or r.loader.get("target_rate")
+    if not offered:
+        return None  # closed loop: nothing was offered, the server set the pace
+    served = r.loader.get("served_rate")
+    if served is None:
+        served = r.rps  # responses per measured second: the same figure, from a loader that does not report it
+    if served >= SERVED_SHARE * offered:
         return None
-    if achieved >= RATE_SHORTFALL * target:
+    growing = r.loader.get("backlog_growing")
+    if growing is None:
+        # without the loader's trend: requests waited for a connection, and some never
+        # got one by the end, so the queue did not drain
+        growing = bool(r.loader.get("backlogged")) and bool(r.loader.get("unsent"))
+    if not growing:
         return None
-    return f"open-loop rate not reached: {achieved:.0f} of {target:.0f} req/s"
+    return f"server over capacity: served {served:.0f} of {offered:.0f} req/s offered; requests queued behind busy connections"
+
+
+def schedule_missed(r: RunResult) -> str | None:
+    """Open loop: the loader sent a share of the requests late (> 10 ms): the rate the
+    server saw was not the one asked for, whatever the server did."""
+    scheduled = int(r.loader.get("scheduled", 0) or 0)
+    late = int(r.loader.get("sent_late", 0) or 0)
+    if not scheduled or late <= LATE_SHARE * scheduled:
+        return None
+    return f"the loader could not keep the schedule: {late} of {scheduled} requests left > 10 ms late"
 
 
 #: the rules in the order their findings are shown (most fundamental first)
 RULES: tuple[Callable[[RunResult], str | None], ...] = (
     loader_bound,
     crashed,
-    rate_not_reached,
+    schedule_missed,
+    over_capacity,
     listen_overflows,
     connection_errors,
     unanswered,
