@@ -27,6 +27,21 @@ def url_run(url: str, on_tick=None, **load):
     return Conductor().run_one(url_spec(url, load=default_load(**options)), on_tick)
 
 
+@contextlib.contextmanager
+def split_write_server(tmp_path: Path, *options: str):
+    port_file = tmp_path / "port"
+    proc = subprocess.Popen([sys.executable, str(SPLIT_WRITE_SERVER), str(port_file), *options])
+    try:
+        deadline = time.monotonic() + 10
+        while not port_file.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "split-write server did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{int(port_file.read_text())}/"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 # -- listen overflow -------------------------------------------------------------------------
 
 
@@ -46,12 +61,12 @@ def test_a_backlog_seen_full_is_blamed_on_this_server_live_and_in_the_result():
     assert live and all(w.startswith("this server's listen backlog overflowed") for w in live)
 
 
-def test_another_programs_overflow_is_reported_as_machine_wide():
-    """The server measured has a roomy backlog and keeps its queue empty; meanwhile
-    another listener on the machine overflows. The kernel counter moves, and the
-    verdict says it is the machine's, not this server's."""
+def test_another_programs_overflow_is_reported_as_machine_wide(tmp_path):
+    """The server measured (a process of its own) has a roomy backlog and keeps its
+    queue empty; meanwhile a listener in another process (this one) overflows. The
+    kernel counter moves, and the verdict says it is the machine's, not this server's."""
     other_clients: list[socket.socket] = []
-    with BacklogServer(accept_every_s=None) as other, serve("ok") as measured:
+    with BacklogServer(accept_every_s=None) as other, split_write_server(tmp_path, "--nodelay") as url:
 
         def overflow_the_other(tick: Tick) -> None:
             if tick.phase == "load" and not other_clients:
@@ -62,7 +77,7 @@ def test_another_programs_overflow_is_reported_as_machine_wide():
                     other_clients.append(c)
 
         try:
-            result = url_run(measured.url, overflow_the_other, concurrency=4)
+            result = url_run(url, overflow_the_other, concurrency=4)
         finally:
             for c in other_clients:
                 c.close()
@@ -76,21 +91,6 @@ def test_another_programs_overflow_is_reported_as_machine_wide():
 
 
 # -- Nagle meeting delayed ACK ---------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def split_write_server(tmp_path: Path, *options: str):
-    port_file = tmp_path / "port"
-    proc = subprocess.Popen([sys.executable, str(SPLIT_WRITE_SERVER), str(port_file), *options])
-    try:
-        deadline = time.monotonic() + 10
-        while not port_file.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "split-write server did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{int(port_file.read_text())}/"
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def nagle_verdicts(result) -> list[str]:

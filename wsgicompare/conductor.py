@@ -27,7 +27,7 @@ from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with i
     matrix,
     url_spec,
 )
-from wsgicompare.sampling import TreeSampler, listener_tree
+from wsgicompare.sampling import TreeSampler, listen_ports, listener_tree
 from wsgicompare.verdicts import CONNECTION_ERROR_KINDS, listen_overflow_finding, verdicts, wants_stall_probe
 
 OnTick = Callable[[Tick], None]
@@ -206,25 +206,26 @@ class Conductor:
         except LoadProfileError as exc:
             result.status, result.reason = "failed", _one_line(exc)
             return result
-        sampler_local = server is not None
+        local = server is not None
         if server is not None:
-            sampler = TreeSampler(server.processes)
+            tree = server.processes
         else:
             from wsgicompare.loader.profile import is_loopback
 
             parts = urlsplit(url)
             # only a server on this machine can be sampled; a remote one gets no server figures
             local = bool(parts.hostname) and is_loopback(parts.hostname)
-            sampler = TreeSampler(listener_tree(parts.port or 80) if local else list)
-            sampler_local = local
+            tree = listener_tree(parts.port or 80) if local else list
+        sampler = TreeSampler(tree)
         total = profile.requests
         if total is None and profile.reps is not None:
             total = profile.reps * profile.concurrency
         running = _Running(spec=spec, title=title, profile_duration_s=profile.duration_s, total_requests=total,
                            latency=LatencyHistogram())  # fmt: skip
         public_port = server.port if server is not None else (urlsplit(url).port or 80)
-        # only a listener on this machine has an accept queue we can read
-        queue = AcceptQueuePeak(public_port) if server is not None or sampler_local else None
+        # only a listener on this machine has an accept queue we can read; the server's
+        # inner listeners count too (uWSGI's backlog of 100 behind nginx is the seed's trap)
+        queue = AcceptQueuePeak(frozenset({public_port, *listen_ports(tree())})) if local else None
         tcp_before = read_tcp_counters()
         run = LoadRun(profile)
         crashed_at: float | None = None

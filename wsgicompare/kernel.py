@@ -12,6 +12,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
+from typing import Collection
 
 import httptools
 
@@ -99,7 +100,14 @@ _DIAG_SPORT_AT, _DIAG_QUEUES_AT = 4, 56
 def listen_queues(port: int) -> list[tuple[int, int]] | None:
     """(waiting, backlog limit) of every TCP socket listening on ``port``; None when
     netlink sock_diag is not available here."""
-    found: list[tuple[int, int]] = []
+    found = _listeners()
+    return None if found is None else [(waiting, limit) for local, waiting, limit in found if local == port]
+
+
+def _listeners() -> list[tuple[int, int, int]] | None:
+    """(port, waiting, backlog limit) of every TCP socket listening on this machine,
+    over netlink sock_diag; None when that is not available here."""
+    found: list[tuple[int, int, int]] = []
     try:
         with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
             nl.settimeout(1.0)
@@ -119,40 +127,49 @@ def listen_queues(port: int) -> list[tuple[int, int]] | None:
                             done = True
                             break
                         body = offset + 16
-                        if struct.unpack_from(">H", data, body + _DIAG_SPORT_AT)[0] == port:
-                            found.append(struct.unpack_from("=II", data, body + _DIAG_QUEUES_AT))
+                        port = struct.unpack_from(">H", data, body + _DIAG_SPORT_AT)[0]
+                        found.append((port, *struct.unpack_from("=II", data, body + _DIAG_QUEUES_AT)))
                         offset += (length + 3) & ~3
     except (OSError, struct.error):
         return None
     return found
 
 
-def accept_queue_state(port: int) -> tuple[int, int | None] | None:
-    """(waiting, backlog limit) of the socket listening on ``port`` with the most
-    connections waiting, or None when nothing listens there. The limit is None where
-    only /proc/net/tcp can be read: its tx_queue for a listener is the send queue,
-    not the backlog (sock_diag's idiag_wqueue is sk_max_ack_backlog)."""
-    queues: list[tuple[int, int | None]] | None = listen_queues(port)  # type: ignore[assignment]
-    if queues is None:
-        queues = [(rx, None) for _, local, _, rx in tcp_sockets(listening_only=True) if local == port]
-    return max(queues, key=lambda q: q[0]) if queues else None
+def accept_queue_states(ports: Collection[int]) -> list[tuple[int, int | None]]:
+    """(waiting, backlog limit) of every socket listening on one of ``ports``. The limit
+    is None where only /proc/net/tcp can be read: its tx_queue for a listener is the
+    send queue, not the backlog (sock_diag's idiag_wqueue is sk_max_ack_backlog)."""
+    found = _listeners()
+    if found is None:
+        return [(rx, None) for _, local, _, rx in tcp_sockets(listening_only=True) if local in ports]
+    return [(waiting, limit) for local, waiting, limit in found if local in ports]
+
+
+def _fill(state: tuple[int, int | None]) -> tuple[bool, float]:
+    """Order of fullness: at its limit first, then by the share of the limit in use
+    (by the count where the limit is unknown)."""
+    waiting, limit = state
+    if limit is None:
+        return False, float(waiting)
+    return waiting > 0 and waiting >= limit, waiting / max(limit, 1)
 
 
 @dataclass
 class AcceptQueuePeak:
-    """The most connections seen waiting in the accept queue on ``port`` at a sample,
-    with that listener's backlog limit: the evidence that this server's backlog (not
-    some other program's) was full. Sampled per tick, so a lower bound: a burst
-    between two samples is missed."""
+    """The fullest accept queue seen at a sample among the sockets listening on
+    ``ports`` (a server's public port and the ones it listens on inside, such as
+    uWSGI's behind nginx), with that listener's backlog limit: the evidence that this
+    server's backlog (not some other program's) was full. Sampled per tick, so a lower
+    bound: a burst between two samples is missed."""
 
-    port: int
+    ports: frozenset[int]
     peak: int | None = None
     limit: int | None = None
 
     def sample(self) -> None:
-        state = accept_queue_state(self.port)
-        if state is not None and (self.peak is None or state[0] >= self.peak):
-            self.peak, self.limit = state
+        for state in accept_queue_states(self.ports):
+            if self.peak is None or _fill(state) >= _fill((self.peak, self.limit)):
+                self.peak, self.limit = state
 
     def figures(self) -> dict[str, int]:
         """``accept_queue_peak`` and ``accept_queue_limit`` for RunResult.tcp (the ones known)."""
