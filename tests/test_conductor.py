@@ -22,8 +22,7 @@ from wsgicompare.conductor import Conductor, combine_repeats, default_load, defa
 from wsgicompare.kernel import (
     TCP_COUNTERS,
     AcceptQueuePeak,
-    _accept_queue_from_proc,
-    accept_queue,
+    _queues_from_proc,
     accept_queue_states,
     delayed_ack_probe,
     listen_queues,
@@ -186,11 +185,11 @@ def test_listen_overflow_is_counted_when_the_backlog_is_full():
             c.connect_ex(("127.0.0.1", port))
             clients.append(c)
         time.sleep(0.3)
-        assert accept_queue(port) >= 1  # connections wait there: nobody accepts them
+        assert accept_queue_states({port})[0][0] >= 1  # connections wait there: nobody accepts them
         for c in clients:
             c.close()
     assert read_tcp_counters()["ListenOverflows"] > before
-    assert port_sockets(port)[0] == 0 and accept_queue(port) is None
+    assert port_sockets(port)[0] == 0 and accept_queue_states({port}) == []
 
 
 def test_accept_queue_over_netlink_agrees_with_proc_and_knows_the_backlog():
@@ -202,12 +201,12 @@ def test_accept_queue_over_netlink_agrees_with_proc_and_knows_the_backlog():
         try:
             time.sleep(0.05)
             assert listen_queues(port) == [(5, 37)]  # 5 waiting, backlog 37
-            assert accept_queue(port) == _accept_queue_from_proc(port) == 5
             assert accept_queue_states({port}) == [(5, 37)]
+            assert _queues_from_proc({port}) == [(5, None)]  # /proc/net/tcp knows no backlog
         finally:
             for c in clients:
                 c.close()
-    assert listen_queues(port) == [] and _accept_queue_from_proc(port) is None and accept_queue_states({port}) == []
+    assert listen_queues(port) == [] and _queues_from_proc({port}) == [] and accept_queue_states({port}) == []
 
 
 def test_wait_settled_returns_at_once_for_a_closed_port():

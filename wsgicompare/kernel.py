@@ -66,25 +66,11 @@ def tcp_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {k: max(0, after[k] - before.get(k, after[k])) for k in TCP_COUNTERS if k in after}
 
 
-# -- sockets between runs -------------------------------------------------------------------
+# -- listening sockets and their accept queues; sockets between runs -------------------------
 
 _TCP_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 _STATE_TIME_WAIT = "06"
 _STATE_LISTEN = "0A"
-
-
-def accept_queue(port: int) -> int | None:
-    """Connections waiting in the accept queue of the socket(s) listening on ``port``
-    right now, or None when nothing listens there.
-
-    Called every tick, so it asks the kernel over netlink (sock_diag, what ``ss``
-    uses): ~15 µs, where generating /proc/net/tcp costs milliseconds of kernel time
-    per read under load (every connection and TIME_WAIT socket is a line)."""
-    queues = listen_queues(port)
-    if queues is None:
-        return _accept_queue_from_proc(port)
-    return sum(waiting for waiting, _ in queues) if queues else None
-
 
 _NETLINK_SOCK_DIAG = 4
 _SOCK_DIAG_BY_FAMILY = 20
@@ -136,12 +122,14 @@ def _listeners() -> list[tuple[int, int, int]] | None:
 
 
 def accept_queue_states(ports: Collection[int]) -> list[tuple[int, int | None]]:
-    """(waiting, backlog limit) of every socket listening on one of ``ports``. The limit
-    is None where only /proc/net/tcp can be read: its tx_queue for a listener is the
-    send queue, not the backlog (sock_diag's idiag_wqueue is sk_max_ack_backlog)."""
+    """(waiting, backlog limit) of every socket listening on one of ``ports``.
+
+    Called every tick, so it asks the kernel over netlink (sock_diag, what ``ss``
+    uses): ~15 µs, where generating /proc/net/tcp costs milliseconds of kernel time
+    per read under load (every connection and TIME_WAIT socket is a line)."""
     found = _listeners()
     if found is None:
-        return [(rx, None) for _, local, _, rx in tcp_sockets(listening_only=True) if local in ports]
+        return _queues_from_proc(ports)
     return [(waiting, limit) for local, waiting, limit in found if local in ports]
 
 
@@ -202,11 +190,11 @@ def tcp_sockets(listening_only: bool = False):
             continue
 
 
-def _accept_queue_from_proc(port: int) -> int | None:
-    """The same from /proc/net/tcp (the rx_queue of a LISTEN line is its accept
-    queue), where netlink is not allowed."""
-    queues = [rx for _, local, _, rx in tcp_sockets(listening_only=True) if local == port]
-    return sum(queues) if queues else None
+def _queues_from_proc(ports: Collection[int]) -> list[tuple[int, int | None]]:
+    """The same from /proc/net/tcp, where netlink is not allowed: the rx_queue of a
+    LISTEN line is its accept queue, but its tx_queue is the send queue, not the
+    backlog (sock_diag's idiag_wqueue is sk_max_ack_backlog), so the limit is None."""
+    return [(rx, None) for _, local, _, rx in tcp_sockets(listening_only=True) if local in ports]
 
 
 def port_sockets(port: int) -> tuple[int, int]:
