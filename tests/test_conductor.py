@@ -19,16 +19,17 @@ from wsgicompare.backends import ServerConfig
 from wsgicompare.conductor import Conductor, combine_repeats, default_load, default_spec
 from wsgicompare.kernel import (
     TCP_COUNTERS,
-    _accept_queue_from_proc,
-    accept_queue,
-    accept_queue_state,
+    AcceptQueuePeak,
+    _queues_from_proc,
+    accept_queue_states,
+    delayed_ack_probe,
     listen_queues,
     port_sockets,
     read_tcp_counters,
     wait_settled,
 )
 from wsgicompare.results import PHASES, RunResult, Tick
-from wsgicompare.sampling import TreeSampler
+from wsgicompare.sampling import TreeSampler, listen_ports
 
 
 def quick_load(**kw):
@@ -207,11 +208,11 @@ def test_listen_overflow_is_counted_when_the_backlog_is_full():
             c.connect_ex(("127.0.0.1", port))
             clients.append(c)
         time.sleep(0.3)
-        assert accept_queue(port) >= 1  # connections wait there: nobody accepts them
+        assert accept_queue_states({port})[0][0] >= 1  # connections wait there: nobody accepts them
         for c in clients:
             c.close()
     assert read_tcp_counters()["ListenOverflows"] > before
-    assert port_sockets(port)[0] == 0 and accept_queue(port) is None
+    assert port_sockets(port)[0] == 0 and accept_queue_states({port}) == []
 
 
 def test_accept_queue_peak_is_what_nobody_accepted():
@@ -238,12 +239,12 @@ def test_accept_queue_over_netlink_agrees_with_proc_and_knows_the_backlog():
         try:
             time.sleep(0.05)
             assert listen_queues(port) == [(5, 37)]  # 5 waiting, backlog 37
-            assert accept_queue(port) == _accept_queue_from_proc(port) == 5
-            assert accept_queue_state(port) == (5, 37)
+            assert accept_queue_states({port}) == [(5, 37)]
+            assert _queues_from_proc({port}) == [(5, None)]  # /proc/net/tcp knows no backlog
         finally:
             for c in clients:
                 c.close()
-    assert listen_queues(port) == [] and _accept_queue_from_proc(port) is None and accept_queue_state(port) is None
+    assert listen_queues(port) == [] and _queues_from_proc({port}) == [] and accept_queue_states({port}) == []
 
 
 def test_wait_settled_returns_at_once_for_a_closed_port():
@@ -327,3 +328,35 @@ def test_cpu_of_children_too_short_lived_to_be_seen_is_counted_once_reaped():
         burner.wait(timeout=10)
     # one core busy in children the sampler never saw (less what the machine's load takes)
     assert sum(figures) / len(figures) > 50, figures
+
+
+def test_the_delayed_ack_probe_gives_up_within_its_budget_on_a_server_that_never_answers():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # connects complete in the kernel; nobody ever reads or answers
+        port = listener.getsockname()[1]
+        started = time.monotonic()
+        assert delayed_ack_probe("127.0.0.1", port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", budget_s=0.5) is None
+    assert time.monotonic() - started < 1.5
+
+
+def test_the_fullest_of_a_servers_listeners_is_the_accept_queue_evidence():
+    """A roomy public port in front, a full inner listener behind it (uWSGI's socket
+    behind nginx): the inner one is what overflowed, and it is found and reported."""
+    with socket.socket() as front, socket.socket() as inner:
+        front.bind(("127.0.0.1", 0))
+        front.listen(128)
+        inner.bind(("127.0.0.1", 0))
+        inner.listen(2)
+        ports = {front.getsockname()[1], inner.getsockname()[1]}
+        assert ports <= listen_ports([psutil.Process()])  # both found from the process
+        clients = [socket.create_connection(("127.0.0.1", front.getsockname()[1])) for _ in range(5)]
+        clients += [socket.create_connection(("127.0.0.1", inner.getsockname()[1]), timeout=2) for _ in range(3)]
+        try:
+            time.sleep(0.05)
+            queue = AcceptQueuePeak(frozenset(ports))
+            queue.sample()
+            assert queue.figures() == {"accept_queue_peak": 3, "accept_queue_limit": 2}  # 3 of 2, not 5 of 128
+        finally:
+            for c in clients:
+                c.close()

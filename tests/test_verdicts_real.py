@@ -4,18 +4,42 @@ Loopback only; every load is 1-2 s."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 from tests.loader_servers import BacklogServer, serve
-from wsgicompare.conductor import Conductor, default_load
+from wsgicompare.conductor import Conductor, default_load, default_spec
 from wsgicompare.results import Tick
 from wsgicompare.spec import url_spec
+
+SPLIT_WRITE_SERVER = Path(__file__).with_name("split_write_server.py")
 
 
 def url_run(url: str, on_tick=None, **load):
     options = dict(concurrency=8, duration_s=1.5, warmup_s=0.0, timeout_s=5.0)
     options.update(load)
     return Conductor().run_one(url_spec(url, load=default_load(**options)), on_tick)
+
+
+@contextlib.contextmanager
+def split_write_server(tmp_path: Path, *options: str):
+    port_file = tmp_path / "port"
+    proc = subprocess.Popen([sys.executable, str(SPLIT_WRITE_SERVER), str(port_file), *options])
+    try:
+        deadline = time.monotonic() + 10
+        while not port_file.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "split-write server did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{int(port_file.read_text())}/"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 # -- listen overflow -------------------------------------------------------------------------
@@ -39,12 +63,12 @@ def test_a_backlog_seen_full_is_blamed_on_this_server_live_and_in_the_result():
     assert live and all(w.startswith("this server's listen backlog overflowed") for w in live)
 
 
-def test_another_programs_overflow_is_reported_as_machine_wide():
-    """The server measured has a roomy backlog and keeps its queue empty; meanwhile
-    another listener on the machine overflows. The kernel counter moves, and the
-    verdict says it is the machine's, not this server's."""
+def test_another_programs_overflow_is_reported_as_machine_wide(tmp_path):
+    """The server measured (a process of its own) has a roomy backlog and keeps its
+    queue empty; meanwhile a listener in another process (this one) overflows. The
+    kernel counter moves, and the verdict says it is the machine's, not this server's."""
     other_clients: list[socket.socket] = []
-    with BacklogServer(accept_every_s=None) as other, serve("ok") as measured:
+    with BacklogServer(accept_every_s=None) as other, split_write_server(tmp_path, "--nodelay") as url:
 
         def overflow_the_other(tick: Tick) -> None:
             if tick.phase == "load" and not other_clients:
@@ -55,7 +79,7 @@ def test_another_programs_overflow_is_reported_as_machine_wide():
                     other_clients.append(c)
 
         try:
-            result = url_run(measured.url, overflow_the_other, concurrency=4)
+            result = url_run(url, overflow_the_other, concurrency=4)
         finally:
             for c in other_clients:
                 c.close()
@@ -66,3 +90,93 @@ def test_another_programs_overflow_is_reported_as_machine_wide():
     assert len(found) == 1, result.verdicts
     assert found[0].startswith("the machine's listen queues overflowed")
     assert "not necessarily this server" in found[0] and "this server's listen backlog" not in found[0]
+
+
+# -- Nagle meeting delayed ACK ---------------------------------------------------------------
+
+
+def nagle_verdicts(result) -> list[str]:
+    return [v for v in result.verdicts if "Nagle" in v]
+
+
+def test_a_server_writing_headers_and_body_apart_without_nodelay_gets_the_nagle_verdict(tmp_path):
+    with split_write_server(tmp_path) as url:
+        result = url_run(url, concurrency=8)
+    assert result.status == "ok", result.reason
+    assert 40.0 <= result.latency_ms["p50"] <= 60.0  # every response held for the delayed ACK
+    probe = result.latency_ms["probe"]
+    assert probe["first_byte"] < 5.0 < 40.0 <= probe["last_byte"]  # headers at once, the body ~40 ms later
+    assert probe["last_byte_quickack"] < 5.0  # and on time when the client ACKs at once
+    (found,) = nagle_verdicts(result)
+    assert found.startswith("Nagle/delayed-ACK stall (p50 ")
+
+
+def test_the_same_server_with_nodelay_is_neither_stalled_nor_probed(tmp_path):
+    with split_write_server(tmp_path, "--nodelay") as url:
+        result = url_run(url, concurrency=8)
+    assert result.status == "ok", result.reason
+    assert result.latency_ms["p50"] < 20.0 and "probe" not in result.latency_ms
+    assert nagle_verdicts(result) == []
+
+
+def test_gevent_pywsgi_shows_the_stall():
+    """gevent.pywsgi writes headers and body in two sends and sets no TCP_NODELAY."""
+    result = Conductor().run_one(default_spec("gevent", load=default_load(concurrency=8, duration_s=1.0, warmup_s=0.25)))
+    assert result.status == "ok", result.reason
+    assert len(nagle_verdicts(result)) == 1, (result.latency_ms, result.verdicts)
+
+
+SLEEPY_APP = """
+import time
+
+def app(environ, start_response):
+    time.sleep(0.040)  # the app's own work: idle, ~40 ms, like a stall but no Nagle in it
+    body = b"slept\\n"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+def test_an_app_that_sleeps_40ms_is_not_called_a_nagle_stall(tmp_path):
+    """Same p50, same idle server as a stall: only the probe tells them apart."""
+    (tmp_path / "sleepy_app.py").write_text(SLEEPY_APP)
+    out = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "wsgicompare", "--backend", "waitress", "--app", "sleepy_app:app", "-c", "4",
+         "-d", "1.5", "--warmup", "0.25", "--export", "json", "-o", str(out)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, stdin=subprocess.DEVNULL,
+        env=dict(os.environ, NO_COLOR="1"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["status"] == "ok", run["reason"]
+    assert 39.0 <= run["latency_ms"]["p50"] <= 48.0 and run["server"]["cpu_pct_mean"] < 60  # what the old rule fired on
+    assert [v for v in run["verdicts"] if "Nagle" in v] == []
+    probe = run["latency_ms"]["probe"]  # the probe ran, and ACKing at once changed nothing
+    assert probe["last_byte"] >= 39.0 and abs(probe["last_byte"] - probe["last_byte_quickack"]) < 10.0
+
+
+# -- open loop -------------------------------------------------------------------------------
+
+
+def test_an_open_loop_beyond_the_servers_capacity_is_called_over_capacity():
+    """Two connections to a server that takes 50 ms a request hold 40 req/s; 200 are
+    offered. The loader keeps its schedule, the requests queue for the connections."""
+    with serve("delay", delay_s=0.05) as server:
+        result = url_run(server.url, concurrency=2, rate=200.0)
+    loader = result.loader
+    assert loader["target_rate"] == 200.0 and "achieved_rate" not in loader
+    assert loader["sent_late"] <= 0.01 * loader["scheduled"] and loader["backlogged"] > 0 and loader["unsent"] > 0
+    assert result.verdicts[0].startswith("server over capacity: served ")
+    assert result.verdicts[0].endswith(" of 200 req/s offered; requests queued behind busy connections")
+    assert not any(v.startswith("the loader could not keep the schedule") for v in result.verdicts)
+    unanswered = [v for v in result.verdicts if "still unanswered" in v]
+    assert len(unanswered) == 1 and f"{loader['unsent']} never sent: every connection was busy" in unanswered[0]
+
+
+def test_an_open_loop_the_server_keeps_up_with_gets_no_verdict():
+    with serve("ok") as server:
+        result = url_run(server.url, concurrency=8, rate=200.0)
+    assert result.status == "ok" and result.loader["backlogged"] == 0
+    # (the machine-wide listen counter may speak for other programs on a shared machine)
+    assert [v for v in result.verdicts if not v.startswith("the machine's listen queues")] == []

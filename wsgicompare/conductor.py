@@ -16,9 +16,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wsgicompare.capacity import run_capacity
-from wsgicompare.kernel import AcceptQueuePeak, port_sockets, read_tcp_counters, tcp_delta, tcp_sockets, wait_settled  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
+from wsgicompare.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
+    AcceptQueuePeak,
+    delayed_ack_probe,
+    port_sockets,
+    read_tcp_counters,
+    tcp_delta,
+    tcp_sockets,
+    wait_settled,
+)
 from wsgicompare.results import STATUS_CLASSES, RunResult, Tick
-from wsgicompare.sampling import TreeSampler, listener_tree
+from wsgicompare.sampling import TreeSampler, listen_ports, listener_tree
 from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with its defaults)
     URL_BACKEND,
     RunSpec,
@@ -29,7 +37,7 @@ from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with i
     matrix,
     url_spec,
 )
-from wsgicompare.verdicts import CONNECTION_ERROR_KINDS, listen_overflow_finding, verdicts
+from wsgicompare.verdicts import CONNECTION_ERROR_KINDS, listen_overflow_finding, verdicts, wants_stall_probe
 
 OnTick = Callable[[Tick], None]
 OnResult = Callable[[RunResult], None]
@@ -210,6 +218,7 @@ class Conductor:
     def _load(self, spec, server, load, url: str, on_tick: OnTick | None, cancel: threading.Event) -> RunResult:
         """Run the load against ``url`` while sampling the server; the server is left running."""
         from wsgicompare.loader import LatencyHistogram, LoadProfileError, LoadRun
+        from wsgicompare.loader.worker import build_request
 
         title = server.backend.title if server is not None else url
         profile = replace(load, url=url)
@@ -220,25 +229,26 @@ class Conductor:
         except LoadProfileError as exc:
             result.status, result.reason = "failed", _one_line(exc)
             return result
-        sampler_local = server is not None
+        local = server is not None
         if server is not None:
-            sampler = TreeSampler(server.processes)
+            tree = server.processes
         else:
             from wsgicompare.loader.profile import is_loopback
 
             parts = urlsplit(url)
             # only a server on this machine can be sampled; a remote one gets no server figures
             local = bool(parts.hostname) and is_loopback(parts.hostname)
-            sampler = TreeSampler(listener_tree(parts.port or 80) if local else list)
-            sampler_local = local
+            tree = listener_tree(parts.port or 80) if local else list
+        sampler = TreeSampler(tree)
         total = profile.requests
         if total is None and profile.reps is not None:
             total = profile.reps * profile.concurrency
         running = _Running(spec=spec, title=title, profile_duration_s=profile.duration_s, total_requests=total,
                            latency=LatencyHistogram())  # fmt: skip
         public_port = server.port if server is not None else (urlsplit(url).port or 80)
-        # only a listener on this machine has an accept queue we can read
-        queue = AcceptQueuePeak(public_port) if server is not None or sampler_local else None
+        # only a listener on this machine has an accept queue we can read; the server's
+        # inner listeners count too (uWSGI's backlog of 100 behind nginx is the seed's trap)
+        queue = AcceptQueuePeak(frozenset({public_port, *listen_ports(tree())})) if local else None
         tcp_before = read_tcp_counters()
         run = LoadRun(profile)
         crashed_at: float | None = None
@@ -292,6 +302,12 @@ class Conductor:
                 kinds.append(f"{unanswered} still waiting when the load ended")
             result.status = "failed"
             result.reason = f"no request was answered ({', '.join(kinds) or 'none was sent'})"
+        if wants_stall_probe(result) and not cancel.is_set():
+            # at c=1 with the server still up: whether ACKing at once removes the wait
+            parts = urlsplit(url)
+            probe = delayed_ack_probe(parts.hostname or "127.0.0.1", parts.port or 80, build_request(profile))
+            if probe is not None:
+                result.latency_ms["probe"] = probe
         result.verdicts = verdicts(result) + result.verdicts
         final = self._final_tick(running, result)
         if final is not None:

@@ -1,15 +1,20 @@
 """What the kernel says about TCP on this machine: the counters in /proc/net/netstat
 and /proc/net/snmp, the accept queue (and its limit) of a listening port over netlink
-sock_diag or /proc/net/tcp, and the sockets a previous run leaves behind."""
+sock_diag or /proc/net/tcp, the sockets a previous run leaves behind, and a probe for
+Nagle's algorithm meeting delayed ACK."""
 
 from __future__ import annotations
 
 import math
 import socket
+import statistics
 import struct
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
+
+import httptools
 
 #: TIME_WAIT sockets on the client side (our loader's ephemeral ports) hold those ports
 #: for 60 s; a few hundred cost nothing, tens of thousands eat the ~28k ephemeral range
@@ -61,25 +66,11 @@ def tcp_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {k: max(0, after[k] - before.get(k, after[k])) for k in TCP_COUNTERS if k in after}
 
 
-# -- sockets between runs -------------------------------------------------------------------
+# -- listening sockets and their accept queues; sockets between runs -------------------------
 
 _TCP_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 _STATE_TIME_WAIT = "06"
 _STATE_LISTEN = "0A"
-
-
-def accept_queue(port: int) -> int | None:
-    """Connections waiting in the accept queue of the socket(s) listening on ``port``
-    right now, or None when nothing listens there.
-
-    Called every tick, so it asks the kernel over netlink (sock_diag, what ``ss``
-    uses): ~15 µs, where generating /proc/net/tcp costs milliseconds of kernel time
-    per read under load (every connection and TIME_WAIT socket is a line)."""
-    queues = listen_queues(port)
-    if queues is None:
-        return _accept_queue_from_proc(port)
-    return sum(waiting for waiting, _ in queues) if queues else None
-
 
 _NETLINK_SOCK_DIAG = 4
 _SOCK_DIAG_BY_FAMILY = 20
@@ -95,7 +86,14 @@ _DIAG_SPORT_AT, _DIAG_QUEUES_AT = 4, 56
 def listen_queues(port: int) -> list[tuple[int, int]] | None:
     """(waiting, backlog limit) of every TCP socket listening on ``port``; None when
     netlink sock_diag is not available here."""
-    found: list[tuple[int, int]] = []
+    found = _listeners()
+    return None if found is None else [(waiting, limit) for local, waiting, limit in found if local == port]
+
+
+def _listeners() -> list[tuple[int, int, int]] | None:
+    """(port, waiting, backlog limit) of every TCP socket listening on this machine,
+    over netlink sock_diag; None when that is not available here."""
+    found: list[tuple[int, int, int]] = []
     try:
         with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
             nl.settimeout(1.0)
@@ -115,40 +113,51 @@ def listen_queues(port: int) -> list[tuple[int, int]] | None:
                             done = True
                             break
                         body = offset + 16
-                        if struct.unpack_from(">H", data, body + _DIAG_SPORT_AT)[0] == port:
-                            found.append(struct.unpack_from("=II", data, body + _DIAG_QUEUES_AT))
+                        port = struct.unpack_from(">H", data, body + _DIAG_SPORT_AT)[0]
+                        found.append((port, *struct.unpack_from("=II", data, body + _DIAG_QUEUES_AT)))
                         offset += (length + 3) & ~3
     except (OSError, struct.error):
         return None
     return found
 
 
-def accept_queue_state(port: int) -> tuple[int, int | None] | None:
-    """(waiting, backlog limit) of the socket listening on ``port`` with the most
-    connections waiting, or None when nothing listens there. The limit is None where
-    only /proc/net/tcp can be read: its tx_queue for a listener is the send queue,
-    not the backlog (sock_diag's idiag_wqueue is sk_max_ack_backlog)."""
-    queues: list[tuple[int, int | None]] | None = listen_queues(port)  # type: ignore[assignment]
-    if queues is None:
-        queues = [(rx, None) for _, local, _, rx in tcp_sockets(listening_only=True) if local == port]
-    return max(queues, key=lambda q: q[0]) if queues else None
+def accept_queue_states(ports: Collection[int]) -> list[tuple[int, int | None]]:
+    """(waiting, backlog limit) of every socket listening on one of ``ports``.
+
+    Called every tick, so it asks the kernel over netlink (sock_diag, what ``ss``
+    uses): ~15 µs, where generating /proc/net/tcp costs milliseconds of kernel time
+    per read under load (every connection and TIME_WAIT socket is a line)."""
+    found = _listeners()
+    if found is None:
+        return _queues_from_proc(ports)
+    return [(waiting, limit) for local, waiting, limit in found if local in ports]
+
+
+def _fill(state: tuple[int, int | None]) -> tuple[bool, float]:
+    """Order of fullness: at its limit first, then by the share of the limit in use
+    (by the count where the limit is unknown)."""
+    waiting, limit = state
+    if limit is None:
+        return False, float(waiting)
+    return waiting > 0 and waiting >= limit, waiting / max(limit, 1)
 
 
 @dataclass
 class AcceptQueuePeak:
-    """The most connections seen waiting in the accept queue on ``port`` at a sample,
-    with that listener's backlog limit: the evidence that this server's backlog (not
-    some other program's) was full. Sampled per tick, so a lower bound: a burst
-    between two samples is missed."""
+    """The fullest accept queue seen at a sample among the sockets listening on
+    ``ports`` (a server's public port and the ones it listens on inside, such as
+    uWSGI's behind nginx), with that listener's backlog limit: the evidence that this
+    server's backlog (not some other program's) was full. Sampled per tick, so a lower
+    bound: a burst between two samples is missed."""
 
-    port: int
+    ports: frozenset[int]
     peak: int | None = None
     limit: int | None = None
 
     def sample(self) -> None:
-        state = accept_queue_state(self.port)
-        if state is not None and (self.peak is None or state[0] >= self.peak):
-            self.peak, self.limit = state
+        for state in accept_queue_states(self.ports):
+            if self.peak is None or _fill(state) >= _fill((self.peak, self.limit)):
+                self.peak, self.limit = state
 
     def figures(self) -> dict[str, int]:
         """``accept_queue_peak`` and ``accept_queue_limit`` for RunResult.tcp (the ones known)."""
@@ -185,11 +194,11 @@ def tcp_sockets(listening_only: bool = False):
             continue
 
 
-def _accept_queue_from_proc(port: int) -> int | None:
-    """The same from /proc/net/tcp (the rx_queue of a LISTEN line is its accept
-    queue), where netlink is not allowed."""
-    queues = [rx for _, local, _, rx in tcp_sockets(listening_only=True) if local == port]
-    return sum(queues) if queues else None
+def _queues_from_proc(ports: Collection[int]) -> list[tuple[int, int | None]]:
+    """The same from /proc/net/tcp, where netlink is not allowed: the rx_queue of a
+    LISTEN line is its accept queue, but its tx_queue is the send queue, not the
+    backlog (sock_diag's idiag_wqueue is sk_max_ack_backlog), so the limit is None."""
+    return [(rx, None) for _, local, _, rx in tcp_sockets(listening_only=True) if local in ports]
 
 
 def port_sockets(port: int) -> tuple[int, int]:
@@ -238,3 +247,108 @@ def wait_settled(port: int | None, max_s: float, cancel: threading.Event | None 
         "listening": listening,
         "tw_reuse": tw_limit == math.inf,
     }
+
+
+# -- Nagle meeting delayed ACK ----------------------------------------------------------------
+
+
+def delayed_ack_probe(host: str, port: int, request: bytes, n: int = 8, skip: int = 2,
+                      budget_s: float = 3.0) -> dict[str, float] | None:  # fmt: skip
+    """Send ``request`` n times back to back at c=1 on each of two connections, one
+    after the other: one sets TCP_QUICKACK after every read, so it ACKs at once, the
+    other reads as any client does and delays its ACKs (up to ~40 ms). Returns medians
+    in ms: ``first_byte`` and ``last_byte`` of a response on the plain connection,
+    ``last_byte_quickack`` on the other; None when the probe could not finish within
+    ``budget_s``.
+
+    A server that writes one response in two pieces without TCP_NODELAY holds the
+    second in Nagle's algorithm until the first is ACKed, and the client's delayed
+    ACK holds that ACK: the response completes ~40 ms late, and on time when the
+    client ACKs at once. A server that is just slow takes as long either way.
+
+    Back to back, as the load sends: a client that waits longer than its ACK timeout
+    before the next request leaves the kernel's ping-pong mode and ACKs at once
+    again, so taking turns between the two connections hides the stall from a slow
+    server (gevent serving a 40 ms sleep: 84 ms plain back to back, 41 ms in turns).
+    The ACK-at-once connection goes first, so work left over from the load can only
+    slow that one and shrink the difference, never make one. The first ``skip``
+    responses of each are left out: a new connection ACKs its first segments at once
+    (quick-ACK mode) and does not show the stall."""
+    deadline = time.monotonic() + budget_s
+    plain, quick = _Prober(host, port, request, False), _Prober(host, port, request, True)
+    try:
+        for prober in (quick, plain):
+            for _ in range(n):
+                if not prober.one(deadline):
+                    return None
+            prober.close()
+    except (OSError, httptools.HttpParserError):
+        return None
+    finally:
+        plain.close()
+        quick.close()
+    first = [t for t, _ in plain.timings[skip:]]
+    last = [t for _, t in plain.timings[skip:]]
+    last_quick = [t for _, t in quick.timings[skip:]]
+    if not first:
+        return None
+    return {
+        "n": len(first),
+        "first_byte": round(statistics.median(first), 3),
+        "last_byte": round(statistics.median(last), 3),
+        "last_byte_quickack": round(statistics.median(last_quick), 3),
+    }
+
+
+class _Prober:
+    """One client of the probe: a keep-alive connection (a new one whenever the server
+    closes) and the (first byte, last byte) ms of every response it got."""
+
+    def __init__(self, host: str, port: int, request: bytes, quickack: bool) -> None:
+        self.address = (host, port)
+        self.request = request
+        self.quickack = quickack and hasattr(socket, "TCP_QUICKACK")
+        self.conn: socket.socket | None = None
+        self.timings: list[tuple[float, float]] = []
+        # httptools callbacks set these; keep-alive is asked in the callback, since
+        # the parser forgets it once the message is complete
+        self.complete = False
+        self.keep_alive = False
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self.keep_alive = self.parser.should_keep_alive()
+
+    def one(self, deadline: float) -> bool:
+        """One request and its whole response; False when the deadline passes first or
+        the server closes mid-response."""
+        if self.conn is None:
+            self.conn = socket.create_connection(self.address, timeout=max(0.01, deadline - time.monotonic()))
+        self.complete = False
+        self.parser = httptools.HttpResponseParser(self)
+        started = time.perf_counter()
+        self.conn.sendall(self.request)
+        first = None
+        while not self.complete:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.conn.settimeout(left)
+            data = self.conn.recv(65536)
+            if self.quickack:
+                self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            if not data:
+                return False
+            if first is None:
+                first = time.perf_counter()
+            self.parser.feed_data(data)
+        self.timings.append(((first - started) * 1000.0, (time.perf_counter() - started) * 1000.0))
+        if not self.keep_alive:
+            self.close()
+        return True
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None

@@ -94,3 +94,17 @@ def listener_tree(port: int) -> Callable[[], list[psutil.Process]]:
             return []
 
     return tree
+
+
+def listen_ports(processes: list[psutil.Process]) -> set[int]:
+    """The TCP ports these processes listen on: a server's public port and the ones
+    behind it (uWSGI's socket behind nginx, the uWSGI HTTP router's workers). Read
+    once before the load: it walks every process's file descriptors."""
+    ports: set[int] = set()
+    for proc in processes:
+        try:
+            conns = proc.net_connections(kind="tcp")
+        except (psutil.Error, OSError):
+            continue
+        ports |= {c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN and c.laddr}
+    return ports

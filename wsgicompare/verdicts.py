@@ -12,21 +12,31 @@ from wsgicompare.results import RunResult
 #: what a full listen backlog or an exhausted worker pool looks like from the client
 CONNECTION_ERROR_KINDS = ("refused", "connect_timeout", "reset", "closed_early")
 
-#: delayed ACK on Linux holds an ACK up to 40 ms; a p50 in this window with an idle
-#: server is the signature of Nagle meeting delayed ACK, not of slow code
-NAGLE_P50_MS = (35.0, 48.0)
-#: server CPU (100 = a core, mean over the run) below which the server waits more than
-#: it works. Not "near zero": gevent.pywsgi (headers and body in two writes, no
-#: TCP_NODELAY) stalls every response ~40 ms at c=64 and still shows ~45 % — measured
-#: here, wrk seeing the same p50 (44.0 ms) as the loader.
-IDLE_SERVER_CPU_PCT = 60.0
-#: an open-loop run that achieved less than this share of its target rate fell short
-RATE_SHORTFALL = 0.95
-#: share of the requests sent still in flight at the end that makes a finding
+#: a Nagle/delayed-ACK stall adds at least the delayed-ACK minimum (40 ms on Linux) to
+#: every response, so a run whose p50 is below this cannot be one; from here on the
+#: conductor runs the probe that decides (kernel.delayed_ack_probe)
+NAGLE_P50_MIN_MS = 35.0
+#: what ACKing at once must save per response in the c=1 probe to call it a stall:
+#: half the 40 ms delayed-ACK minimum. Measured here (median of 6, ms, plain → with
+#: TCP_QUICKACK): a server writing headers and body in two sends without TCP_NODELAY
+#: (tests/split_write_server.py) 44.0 → 0.1; gevent.pywsgi hello 44.0 → 0.3; gevent
+#: serving a 40 ms sleep 84.0 → 40.9 (the stall on top of slow work). A 40 ms sleep on
+#: gunicorn-gthread, waitress, flask-threaded: 40.8 → 41.4, 40.7 → 40.8, 40.8 → 41.1;
+#: every other backend's hello under 0.8 ms either way. Under load the sleeps and the
+#: stalls look alike: p50 40.7–41.4 vs 44.0–47.8 ms, server CPU 2–11 % vs 0–47 %, min
+#: latency 40.3–40.9 vs 41.2–43.9 ms: no threshold on those separates them.
+DELAYED_ACK_SAVED_MS = 20.0
+#: open loop: a server that answered less than this share of the rate offered, while
+#: requests queued for its connections, could not keep up
+SERVED_SHARE = 0.9
+#: open loop: share of the scheduled requests that may leave > 10 ms late before the
+#: loader counts as not having kept the schedule
+LATE_SHARE = 0.01
+#: share of the requests due that were still unanswered at the end that makes a finding
 UNANSWERED_SHARE = 0.10
-#: a dropped SYN (or handshake ACK) is retried after 1 s, then 3 s, 7 s …: a transaction
-#: at least this long can hold one retry
-SYN_RETRY_MS = 900.0
+#: a dropped SYN (or handshake ACK) is retried after 1 s, then 3 s, 7 s …: only a
+#: transaction this long can hold one retry (1 s, less the histogram's 3-digit rounding)
+SYN_RETRY_MS = 990.0
 #: below this many requests, percentages and latency shapes say little
 MIN_REQUESTS = 20
 
@@ -39,19 +49,29 @@ def loader_bound(r: RunResult) -> str | None:
     return f"loader-bound: these figures measure the loader, not the server{why}"
 
 
+def _p50_sent(r: RunResult) -> float | None:
+    # open loop: the corrected p50 also holds the wait for a free connection
+    return (r.latency_ms.get("uncorrected") or r.latency_ms).get("p50")
+
+
+def wants_stall_probe(r: RunResult) -> bool:
+    """Whether the run's latency could be a Nagle/delayed-ACK stall, so the conductor
+    should probe the server (kernel.delayed_ack_probe) before stopping it."""
+    p50 = _p50_sent(r)
+    return r.status == "ok" and r.requests >= MIN_REQUESTS and p50 is not None and p50 >= NAGLE_P50_MIN_MS
+
+
 def nagle_stall(r: RunResult) -> str | None:
-    if r.workload == "io":
-        return None  # its own 10 ms waits make an idle server with tens of ms per request
-    p50 = r.latency_ms.get("p50")
-    cpu = r.server.get("cpu_pct_mean")
-    if p50 is None or cpu is None or r.requests < MIN_REQUESTS:
+    probe = r.latency_ms.get("probe")
+    p50 = _p50_sent(r)
+    if not probe or p50 is None or p50 < NAGLE_P50_MIN_MS:
         return None
-    low, high = NAGLE_P50_MS
-    if low <= p50 <= high and cpu < IDLE_SERVER_CPU_PCT:
-        return (
-            f"server idle ({cpu:.0f} % CPU) while p50 is {p50:.1f} ms — likely a Nagle/delayed-ACK stall (~40 ms)"
-        )
-    return None
+    plain, quick = probe["last_byte"], probe["last_byte_quickack"]
+    if plain - quick < DELAYED_ACK_SAVED_MS:
+        return None
+    return (f"Nagle/delayed-ACK stall (p50 {p50:.1f} ms): at c=1 a response took {plain:.1f} ms, and "
+            f"{quick:.1f} ms when the client ACKed at once (TCP_QUICKACK); the server writes a response in "
+            f"pieces without TCP_NODELAY, and each waits for the client's delayed ACK (~40 ms)")  # fmt: skip
 
 
 def crashed(r: RunResult) -> str | None:
@@ -77,14 +97,19 @@ def connection_errors(r: RunResult) -> str | None:
 def unanswered(r: RunResult) -> str | None:
     # a time-bound load drops what is still in flight at its end (like wrk): normally
     # at most one request per connection, a sliver of the run. A large share means the
-    # server stalled, and those requests are in no latency figure.
-    # open loop adds the requests due but never sent: every connection was still busy
-    dropped = int(r.loader.get("in_flight_dropped", 0) or 0) + int(r.loader.get("unsent", 0) or 0)
-    sent = r.requests + dropped
-    if dropped <= 0 or dropped < UNANSWERED_SHARE * sent:
+    # server stalled, and those requests are in no latency figure. Open loop adds the
+    # requests that were due but never sent: every connection was still busy.
+    in_flight = int(r.loader.get("in_flight_dropped", 0) or 0)
+    unsent = int(r.loader.get("unsent", 0) or 0)
+    dropped = in_flight + unsent
+    due = r.requests + dropped  # answered or failed, sent and unanswered, never sent
+    if dropped <= 0 or dropped < UNANSWERED_SHARE * due:
         return None
-    return (f"{dropped} requests ({100 * dropped / sent:.0f} % of those sent) were still unanswered when the load "
-            f"ended: they are in no figure, so the latencies look better than the server was")  # fmt: skip
+    after = "they are in no figure, so the latencies look better than the server was"
+    if not unsent:
+        return f"{dropped} requests ({100 * dropped / due:.0f} % of those sent) were still unanswered when the load ended: {after}"
+    return (f"{dropped} requests were still unanswered when the load ended ({in_flight} sent but unanswered, "
+            f"{unsent} never sent: every connection was busy), {100 * dropped / due:.0f} % of the {due} due: {after}")  # fmt: skip
 
 
 def low_availability(r: RunResult) -> str | None:
@@ -138,21 +163,43 @@ def listen_overflows(r: RunResult) -> str | None:
     return listen_overflow_finding(r.tcp, latency.get("max"))
 
 
-def rate_not_reached(r: RunResult) -> str | None:
-    target = r.loader.get("target_rate")
-    achieved = r.loader.get("achieved_rate")
-    if not target or achieved is None:
+def over_capacity(r: RunResult) -> str | None:
+    """Open loop: the server answered well below the rate offered while requests
+    queued for its busy connections; the loader kept up its side."""
+    offered = r.loader.get("offered_rate") or r.loader.get("target_rate")
+    if not offered:
+        return None  # closed loop: nothing was offered, the server set the pace
+    served = r.loader.get("served_rate")
+    if served is None:
+        served = r.rps  # responses per measured second: the same figure, from a loader that does not report it
+    if served >= SERVED_SHARE * offered:
         return None
-    if achieved >= RATE_SHORTFALL * target:
+    growing = r.loader.get("backlog_growing")
+    if growing is None:
+        # without the loader's trend: requests waited for a connection, and some never
+        # got one by the end, so the queue did not drain
+        growing = bool(r.loader.get("backlogged")) and bool(r.loader.get("unsent"))
+    if not growing:
         return None
-    return f"open-loop rate not reached: {achieved:.0f} of {target:.0f} req/s"
+    return f"server over capacity: served {served:.0f} of {offered:.0f} req/s offered; requests queued behind busy connections"
+
+
+def schedule_missed(r: RunResult) -> str | None:
+    """Open loop: the loader sent a share of the requests late (> 10 ms): the rate the
+    server saw was not the one asked for, whatever the server did."""
+    scheduled = int(r.loader.get("scheduled", 0) or 0)
+    late = int(r.loader.get("sent_late", 0) or 0)
+    if not scheduled or late <= LATE_SHARE * scheduled:
+        return None
+    return f"the loader could not keep the schedule: {late} of {scheduled} requests left > 10 ms late"
 
 
 #: the rules in the order their findings are shown (most fundamental first)
 RULES: tuple[Callable[[RunResult], str | None], ...] = (
     loader_bound,
     crashed,
-    rate_not_reached,
+    schedule_missed,
+    over_capacity,
     listen_overflows,
     connection_errors,
     unanswered,
