@@ -77,8 +77,15 @@ def test_run_one_from_a_thread_ticks_and_result_agree():
     assert result.rps > 0 and result.responses["2xx"] == result.requests
     assert set(result.latency_ms) == {"min", "mean", "p50", "p90", "p99", "p999", "max"}
     assert result.server["cpu_pct_mean"] > 0 and result.server["rss_mb_max"] > 1 and result.server["procs"] >= 2
-    assert result.timeline and set(result.timeline[0]) == {"t", "rps", "p50_ms", "p99_ms", "errors",
-                                                           "server_cpu_pct", "server_rss_mb"}  # fmt: skip
+    assert result.timeline and set(result.timeline[0]) == {
+        "t",
+        "rps",
+        "p50_ms",
+        "p99_ms",
+        "errors",
+        "server_cpu_pct",
+        "server_rss_mb",
+    }
     assert set(result.tcp) - {"accept_queue_peak", "accept_queue_limit"} <= set(TCP_COUNTERS)
     # the peak's value is checked where it is known (test_accept_queue_peak_is_what_nobody_accepted)
     assert "ListenOverflows" in result.tcp and isinstance(result.tcp["accept_queue_peak"], int)
@@ -97,8 +104,10 @@ def test_cancel_ends_the_current_run_promptly_and_skips_the_rest():
         if tick.phase == "load":
             cancel.set()
 
-    specs = [default_spec("flask-dev", load=quick_load(duration_s=30.0)),
-             default_spec("gunicorn", load=quick_load(duration_s=30.0))]  # fmt: skip
+    specs = [
+        default_spec("flask-dev", load=quick_load(duration_s=30.0)),
+        default_spec("gunicorn", load=quick_load(duration_s=30.0)),
+    ]
     started = time.monotonic()
     results = in_thread(lambda: Conductor().run_all(specs, on_tick, None, cancel))
     assert time.monotonic() - started < 10
@@ -108,7 +117,7 @@ def test_cancel_ends_the_current_run_promptly_and_skips_the_rest():
     assert all(t.backend == "flask-dev" for t in seen)
 
 
-CRASHING_APP = '''
+CRASHING_APP = """
 import os
 served = 0
 
@@ -119,15 +128,16 @@ def app(environ, start_response):
         os._exit(3)  # the whole server process dies, as a segfaulting extension would
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
     return [b"ok"]
-'''
+"""
 
 
 def test_a_server_that_dies_mid_run_ends_it_with_a_crash_row(tmp_path, monkeypatch):
     (tmp_path / "crashing_app.py").write_text(CRASHING_APP)
     monkeypatch.chdir(tmp_path)
     server = ServerConfig(workers=1, threads=1, app="crashing_app:app")
-    spec = dataclasses.replace(default_spec("flask-dev", load=quick_load(duration_s=20.0, warmup_s=0.0),
-                                            server=server), path="/")  # fmt: skip
+    spec = dataclasses.replace(
+        default_spec("flask-dev", load=quick_load(duration_s=20.0, warmup_s=0.0), server=server), path="/"
+    )
     started = time.monotonic()
     result = Conductor().run_one(spec)
     assert time.monotonic() - started < 10  # not the 20 s asked for
@@ -156,7 +166,9 @@ def test_repeat_reports_the_median_run_and_the_spread():
 
 def test_combine_repeats_keeps_failures_visible():
     runs = [RunResult(backend="b", title="B", workload="hello", status="ok", rps=r) for r in (100.0, 300.0)]
-    runs.append(RunResult(backend="b", title="B", workload="hello", status="failed", reason="server crashed at t=1.0 s"))
+    runs.append(
+        RunResult(backend="b", title="B", workload="hello", status="failed", reason="server crashed at t=1.0 s")
+    )
     combined = combine_repeats(runs)
     assert combined.rps == 100.0  # lower middle of the ok runs: a real run, not an average
     assert combined.status == "failed" and combined.reason.startswith("1 of 3 repetitions failed: server crashed")
@@ -293,8 +305,10 @@ def test_a_broken_run_becomes_a_failed_row_and_the_rest_still_run():
         if tick.backend == "flask-dev" and tick.phase == "load":
             raise RuntimeError("display fell over")
 
-    specs = [default_spec("flask-dev", load=quick_load(duration_s=5.0)),
-             default_spec("nginx-static", "cpu", load=quick_load())]  # fmt: skip
+    specs = [
+        default_spec("flask-dev", load=quick_load(duration_s=5.0)),
+        default_spec("nginx-static", "cpu", load=quick_load()),
+    ]
     started = time.monotonic()
     results = Conductor().run_all(specs, on_tick)
     assert time.monotonic() - started < 10
@@ -305,17 +319,23 @@ def test_a_broken_run_becomes_a_failed_row_and_the_rest_still_run():
 
 def test_cpu_of_children_too_short_lived_to_be_seen_is_counted_once_reaped():
     """flask-processes forks a process per request: each lives shorter than a tick."""
-    burner = subprocess.Popen([sys.executable, "-c", (
-        "import os, time\n"
-        "end = time.monotonic() + 2.5\n"
-        "while time.monotonic() < end:\n"
-        "    pid = os.fork()\n"
-        "    if pid == 0:\n"
-        "        t = time.monotonic() + 0.05\n"
-        "        while time.monotonic() < t: pass\n"
-        "        os._exit(0)\n"
-        "    os.waitpid(pid, 0)\n"
-    )])  # fmt: skip
+    burner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import os, time\n"
+                "end = time.monotonic() + 2.5\n"
+                "while time.monotonic() < end:\n"
+                "    pid = os.fork()\n"
+                "    if pid == 0:\n"
+                "        t = time.monotonic() + 0.05\n"
+                "        while time.monotonic() < t: pass\n"
+                "        os._exit(0)\n"
+                "    os.waitpid(pid, 0)\n"
+            ),
+        ]
+    )
     try:
         parent = psutil.Process(burner.pid)
         sampler = TreeSampler(lambda: [parent])  # the children are never listed: only the parent is

@@ -9,12 +9,18 @@ from wsgicompare.results import RunResult
 
 def run(**kw) -> RunResult:
     base = dict(
-        backend="b", title="B", workload="hello", status="ok", requests=1000,
-        responses={"2xx": 1000, "3xx": 0, "4xx": 0, "5xx": 0}, elapsed_s=2.0, rps=500.0,
+        backend="b",
+        title="B",
+        workload="hello",
+        status="ok",
+        requests=1000,
+        responses={"2xx": 1000, "3xx": 0, "4xx": 0, "5xx": 0},
+        elapsed_s=2.0,
+        rps=500.0,
         latency_ms={"min": 1.0, "mean": 5.0, "p50": 5.0, "p90": 8.0, "p99": 12.0, "p999": 15.0, "max": 20.0},
         server={"cpu_pct_mean": 90.0, "cpu_pct_max": 99.0, "rss_mb_max": 30.0, "procs": 1, "threads": 1},
         loader={"cpu_pct": 40.0, "saturated": False, "procs": 1},
-    )  # fmt: skip
+    )
     base.update(kw)
     return RunResult(**base)
 
@@ -35,7 +41,8 @@ def test_nagle_needs_the_probe_to_show_that_acking_at_once_removes_the_wait():
     assert v.nagle_stall(run(latency_ms=lat)) == (
         "Nagle/delayed-ACK stall (p50 44.0 ms): at c=1 a response took 44.0 ms, and 0.1 ms when the client ACKed "
         "at once (TCP_QUICKACK); the server writes a response in pieces without TCP_NODELAY, and each waits for "
-        "the client's delayed ACK (~40 ms)")  # fmt: skip
+        "the client's delayed ACK (~40 ms)"
+    )
     # a busy server or no server figures at all (--url elsewhere): the probe is the evidence, not the CPU
     assert v.nagle_stall(run(latency_ms=lat, server={"cpu_pct_mean": 95.0}))
     assert v.nagle_stall(run(latency_ms=lat, server={}))
@@ -62,10 +69,15 @@ def test_the_probe_is_wanted_only_where_a_stall_could_be_the_p50():
 
 def test_connection_errors_are_counted_by_kind():
     r = run(requests=1100, errors={"refused": 70, "reset": 30, "read_timeout": 5})
-    assert v.connection_errors(r) == ("100 connection errors (70 refused, 30 reset): the server refused or dropped "
-                                      "connections (listen backlog, worker limit or workers restarting)")
+    assert v.connection_errors(r) == (
+        "100 connection errors (70 refused, 30 reset): the server refused or dropped "
+        "connections (listen backlog, worker limit or workers restarting)"
+    )
     refused = run(requests=1100, errors={"refused": 70, "connect_timeout": 3})
-    assert v.connection_errors(refused) == "73 connection errors (70 refused, 3 connect timeout): listen backlog or worker limit reached"
+    assert (
+        v.connection_errors(refused)
+        == "73 connection errors (70 refused, 3 connect timeout): listen backlog or worker limit reached"
+    )
     assert v.connection_errors(run(errors={"read_timeout": 5})) is None
 
 
@@ -92,21 +104,28 @@ def test_listen_overflow_is_this_servers_when_its_queue_was_seen_full():
         "247 listen overflows on the machine during the run); dropped connects are retried after 1 s, 3 s, 7 s …"
     )
     slow = run(tcp=dict(full.tcp), latency_ms={"p50": 5.0, "max": 3012.0})
-    assert v.listen_overflows(slow).endswith("and SYN retries (after 1 s, 3 s, 7 s …) explain the 3.0 s longest transaction")
+    assert v.listen_overflows(slow).endswith(
+        "and SYN retries (after 1 s, 3 s, 7 s …) explain the 3.0 s longest transaction"
+    )
     # ListenDrops counts every drop at a listener, overflows included: never reported as overflows
     assert "260" not in v.listen_overflows(full) and "260" not in v.listen_overflows(slow)
 
 
 def test_listen_overflow_is_this_servers_when_a_transaction_holds_a_syn_retry():
-    stepped = run(tcp={"ListenOverflows": 6, "accept_queue_peak": 0, "accept_queue_limit": 128},
-                  latency_ms={"p50": 2.0, "max": 1030.0})  # fmt: skip
-    assert v.listen_overflows(stepped) == ("this server's listen backlog overflowed: SYN retries (after 1 s, 3 s, "
-                                           "7 s …) explain the 1.0 s longest transaction (6 listen overflows on "
-                                           "the machine during the run)")  # fmt: skip
+    stepped = run(
+        tcp={"ListenOverflows": 6, "accept_queue_peak": 0, "accept_queue_limit": 128},
+        latency_ms={"p50": 2.0, "max": 1030.0},
+    )
+    assert v.listen_overflows(stepped) == (
+        "this server's listen backlog overflowed: SYN retries (after 1 s, 3 s, "
+        "7 s …) explain the 1.0 s longest transaction (6 listen overflows on "
+        "the machine during the run)"
+    )
     # open loop: a second-long corrected latency can be the loader's own queue; only the
     # latency from the actual send can hold a SYN retry
-    queued = run(tcp={"ListenOverflows": 6},
-                 latency_ms={"p50": 2.0, "max": 1500.0, "uncorrected": {"p50": 2.0, "max": 40.0}})  # fmt: skip
+    queued = run(
+        tcp={"ListenOverflows": 6}, latency_ms={"p50": 2.0, "max": 1500.0, "uncorrected": {"p50": 2.0, "max": 40.0}}
+    )
     assert v.listen_overflows(queued).startswith("the machine's listen queues overflowed 6×")
 
 
@@ -123,22 +142,41 @@ def test_listen_overflow_without_evidence_is_the_machines_counter():
     # an empty queue with backlog 0 is not a full one
     zero = run(tcp={"ListenOverflows": 6, "accept_queue_peak": 0, "accept_queue_limit": 0})
     assert v.listen_overflows(zero).startswith("the machine's listen queues")
-    assert v.listen_overflows(run(tcp={"ListenOverflows": 0, "ListenDrops": 4, "accept_queue_peak": 9,
-                                       "accept_queue_limit": 8})) is None  # fmt: skip
+    assert (
+        v.listen_overflows(
+            run(tcp={"ListenOverflows": 0, "ListenDrops": 4, "accept_queue_peak": 9, "accept_queue_limit": 8})
+        )
+        is None
+    )
     assert v.listen_overflows(run()) is None
 
 
 def open_loop(**loader) -> dict:
-    base = {"cpu_pct": 50.0, "procs": 1, "saturated": False, "target_rate": 1000.0, "offered_rate": 1000.0,
-            "sent_rate": 1000.0, "served_rate": 990.0, "scheduled": 2000, "sent_late": 0, "backlogged": 0,
-            "unsent": 0, "in_flight_dropped": 3, "backlog_growing": False}  # fmt: skip
+    base = {
+        "cpu_pct": 50.0,
+        "procs": 1,
+        "saturated": False,
+        "target_rate": 1000.0,
+        "offered_rate": 1000.0,
+        "sent_rate": 1000.0,
+        "served_rate": 990.0,
+        "scheduled": 2000,
+        "sent_late": 0,
+        "backlogged": 0,
+        "unsent": 0,
+        "in_flight_dropped": 3,
+        "backlog_growing": False,
+    }
     base.update(loader)
     return base
 
 
 def test_over_capacity_needs_a_shortfall_and_a_growing_backlog():
     over = run(loader=open_loop(served_rate=612.4, backlogged=900, unsent=300, backlog_growing=True))
-    assert v.over_capacity(over) == "server over capacity: served 612 of 1000 req/s offered; requests queued behind busy connections"
+    assert (
+        v.over_capacity(over)
+        == "server over capacity: served 612 of 1000 req/s offered; requests queued behind busy connections"
+    )
     # short of the offer but nothing queued for the server: not the server's capacity
     assert v.over_capacity(run(loader=open_loop(served_rate=612.4))) is None
     # served within 10 % of the offer: a queue that grew is not yet a server over capacity
@@ -165,10 +203,13 @@ def test_a_healthy_open_loop_run_gets_no_verdict():
 
 def test_verdicts_come_in_rule_order():
     r = run(
-        status="failed", crashed_at_s=1.0, requests=200,
-        responses={"2xx": 100, "3xx": 0, "4xx": 0, "5xx": 0}, errors={"refused": 100},
+        status="failed",
+        crashed_at_s=1.0,
+        requests=200,
+        responses={"2xx": 100, "3xx": 0, "4xx": 0, "5xx": 0},
+        errors={"refused": 100},
         loader={"cpu_pct": 99.0, "saturated": True, "procs": 1},
-    )  # fmt: skip
+    )
     found = v.verdicts(r)
     assert found[0].startswith("loader-bound")
     assert found[1].startswith("not all requests answered")
@@ -177,7 +218,9 @@ def test_verdicts_come_in_rule_order():
 
 
 def test_unanswered_requests_are_a_finding_only_when_they_are_a_real_share():
-    assert v.unanswered(run(requests=10_000, loader={"in_flight_dropped": 64})) is None  # the last request per connection
+    assert (
+        v.unanswered(run(requests=10_000, loader={"in_flight_dropped": 64})) is None
+    )  # the last request per connection
     stalled = v.unanswered(run(requests=100, loader={"in_flight_dropped": 64}))
     assert stalled.startswith("64 requests (39 % of those sent) were still unanswered")
     assert v.unanswered(run(requests=100, loader={})) is None
@@ -189,6 +232,6 @@ def test_unanswered_tells_sent_from_never_sent():
     assert v.unanswered(r) == (
         "300 requests were still unanswered when the load ended (40 sent but unanswered, 260 never sent: "
         "every connection was busy), 30 % of the 1000 due: they are in no figure, so the latencies look better "
-        "than the server was")  # fmt: skip
+        "than the server was"
+    )
     assert v.unanswered(run(requests=10_000, loader=open_loop(in_flight_dropped=40, unsent=60))) is None
-

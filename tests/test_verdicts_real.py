@@ -121,7 +121,9 @@ def test_the_same_server_with_nodelay_is_neither_stalled_nor_probed(tmp_path):
 
 def test_gevent_pywsgi_shows_the_stall():
     """gevent.pywsgi writes headers and body in two sends and sets no TCP_NODELAY."""
-    result = Conductor().run_one(default_spec("gevent", load=default_load(concurrency=8, duration_s=1.0, warmup_s=0.25)))
+    result = Conductor().run_one(
+        default_spec("gevent", load=default_load(concurrency=8, duration_s=1.0, warmup_s=0.25))
+    )
     assert result.status == "ok", result.reason
     assert len(nagle_verdicts(result)) == 1, (result.latency_ms, result.verdicts)
 
@@ -142,11 +144,32 @@ def test_an_app_that_sleeps_40ms_is_not_called_a_nagle_stall(tmp_path):
     (tmp_path / "sleepy_app.py").write_text(SLEEPY_APP)
     out = tmp_path / "report.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "wsgicompare", "--backend", "waitress", "--app", "sleepy_app:app", "-c", "4",
-         "-d", "1.5", "--warmup", "0.25", "--export", "json", "-o", str(out)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "wsgicompare",
+            "--backend",
+            "waitress",
+            "--app",
+            "sleepy_app:app",
+            "-c",
+            "4",
+            "-d",
+            "1.5",
+            "--warmup",
+            "0.25",
+            "--export",
+            "json",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
         env=dict(os.environ, NO_COLOR="1"),
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr
     (run,) = json.loads(out.read_text())["runs"]
     assert run["status"] == "ok", run["reason"]

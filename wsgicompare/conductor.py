@@ -25,6 +25,7 @@ from wsgicompare.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e
     tcp_sockets,
     wait_settled,
 )
+from wsgicompare.loader import LatencyHistogram, LoadProfileError, LoadRun
 from wsgicompare.results import STATUS_CLASSES, RunResult, Tick
 from wsgicompare.sampling import TreeSampler, listen_ports, listener_tree
 from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with its defaults)
@@ -61,7 +62,7 @@ class _Running:
     title: str
     profile_duration_s: float | None
     total_requests: int | None  # requests the stop rule asks for, if any
-    latency: object = None  # LatencyHistogram (cumulative, measured ticks only)
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)  # cumulative, measured ticks only
     slowest_sent_us: float = 0.0  # longest transaction from its actual send (open loop: uncorrected)
     responses: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
     errors: dict[str, int] = field(default_factory=dict)
@@ -117,8 +118,13 @@ class Conductor:
                 # one broken run (a loader that cannot spawn, a bug) must not sink the
                 # rest of a run-all: it becomes a failed row that says what happened;
                 # the backend was already stopped by _run_once's finally
-                result = RunResult(backend=spec.backend, title=spec.backend, workload=spec.workload,
-                                   status="failed", reason=f"internal error: {type(exc).__name__}: {_one_line(exc)}")  # fmt: skip
+                result = RunResult(
+                    backend=spec.backend,
+                    title=spec.backend,
+                    workload=spec.workload,
+                    status="failed",
+                    reason=f"internal error: {type(exc).__name__}: {_one_line(exc)}",
+                )
             result.settle = settle
             runs.append(result)
             if result.status == "unavailable" or cancel.is_set():
@@ -155,8 +161,9 @@ class Conductor:
         try:
             backend = get_backend(spec.backend)
         except BackendError as exc:
-            return RunResult(backend=spec.backend, title=spec.backend, workload=spec.workload, status="failed",
-                             reason=_one_line(exc))  # fmt: skip
+            return RunResult(
+                backend=spec.backend, title=spec.backend, workload=spec.workload, status="failed", reason=_one_line(exc)
+            )
         base = dict(backend=backend.id, title=backend.title, workload=spec.workload, concurrency=spec.load.concurrency)
         available, missing = backend.availability()
         if not available:
@@ -165,8 +172,9 @@ class Conductor:
         if app and not getattr(backend, "serves_user_app", True):
             return RunResult(**base, status="unavailable", reason=f"{backend.id} cannot serve --app (its own app only)")
         if not app and spec.workload not in backend.workloads:
-            return RunResult(**base, status="unavailable",
-                             reason=f"{backend.id} serves only: {', '.join(backend.workloads)}")  # fmt: skip
+            return RunResult(
+                **base, status="unavailable", reason=f"{backend.id} serves only: {', '.join(backend.workloads)}"
+            )
         self._emit(on_tick, self._phase_tick(spec, "starting"))
         if cancel.is_set():
             return RunResult(**base, status="failed", reason="cancelled before start")
@@ -188,12 +196,11 @@ class Conductor:
                 except Exception:  # noqa: BLE001
                     pass
         finally:
+            stop_error: str | None = None
             try:
                 server.stop(timeout_s=self.stop_timeout_s)
             except Exception as exc:  # noqa: BLE001  (a stop problem must not lose the result)
                 stop_error = _one_line(exc)
-            else:
-                stop_error = None
         result.title = backend.title
         result.command = list(server.command)
         result.config_files = dict(server.config_files)
@@ -203,7 +210,9 @@ class Conductor:
             result.verdicts.append(f"stopping the server failed: {stop_error}")
         return result
 
-    def _measure_spec(self, spec: RunSpec, server, url: str, on_tick: OnTick | None, cancel: threading.Event) -> RunResult:
+    def _measure_spec(
+        self, spec: RunSpec, server, url: str, on_tick: OnTick | None, cancel: threading.Event
+    ) -> RunResult:
         """The measurement a spec asks for against a running server: one load, or a
         capacity search / ladder (wsgicompare/capacity.py) of open-loop steps."""
         if spec.capacity is not None:
@@ -217,13 +226,13 @@ class Conductor:
 
     def _load(self, spec, server, load, url: str, on_tick: OnTick | None, cancel: threading.Event) -> RunResult:
         """Run the load against ``url`` while sampling the server; the server is left running."""
-        from wsgicompare.loader import LatencyHistogram, LoadProfileError, LoadRun
         from wsgicompare.loader.worker import build_request
 
         title = server.backend.title if server is not None else url
         profile = replace(load, url=url)
-        result = RunResult(backend=spec.backend, title=title, workload=spec.workload, status="ok",
-                           concurrency=profile.concurrency)  # fmt: skip
+        result = RunResult(
+            backend=spec.backend, title=title, workload=spec.workload, status="ok", concurrency=profile.concurrency
+        )
         try:
             profile.validate()
         except LoadProfileError as exc:
@@ -243,8 +252,13 @@ class Conductor:
         total = profile.requests
         if total is None and profile.reps is not None:
             total = profile.reps * profile.concurrency
-        running = _Running(spec=spec, title=title, profile_duration_s=profile.duration_s, total_requests=total,
-                           latency=LatencyHistogram())  # fmt: skip
+        running = _Running(
+            spec=spec,
+            title=title,
+            profile_duration_s=profile.duration_s,
+            total_requests=total,
+            latency=LatencyHistogram(),
+        )
         public_port = server.port if server is not None else (urlsplit(url).port or 80)
         # only a listener on this machine has an accept queue we can read; the server's
         # inner listeners count too (uWSGI's backlog of 100 behind nginx is the seed's trap)
@@ -338,15 +352,17 @@ class Conductor:
             running.rss_mb_max = max(running.rss_mb_max, rss_mb)
             running.procs_max = max(running.procs_max, procs)
             running.threads_max = max(running.threads_max, threads)
-            running.timeline.append({
-                "t": round(lt.t_s, 3),
-                "rps": round(lt.rps, 1),
-                "p50_ms": _ms(interval_lat.percentile(50)) if interval_lat.count else None,
-                "p99_ms": _ms(interval_lat.percentile(99)) if interval_lat.count else None,
-                "errors": lt.failed_requests,
-                "server_cpu_pct": round(cpu_pct, 1),
-                "server_rss_mb": round(rss_mb, 1),
-            })  # fmt: skip
+            running.timeline.append(
+                {
+                    "t": round(lt.t_s, 3),
+                    "rps": round(lt.rps, 1),
+                    "p50_ms": _ms(interval_lat.percentile(50)) if interval_lat.count else None,
+                    "p99_ms": _ms(interval_lat.percentile(99)) if interval_lat.count else None,
+                    "errors": lt.failed_requests,
+                    "server_cpu_pct": round(cpu_pct, 1),
+                    "server_rss_mb": round(rss_mb, 1),
+                }
+            )
         cum = running.latency
         requests = running.requests
         warmup_s = running.spec.load.warmup_s
@@ -421,13 +437,37 @@ class Conductor:
     def _phase_tick(self, spec: RunSpec, phase: str) -> Tick:
         """A tick with no figures yet, so a display can show the phase (starting …)."""
         return Tick(
-            backend=spec.backend, workload=spec.workload, phase=phase, t_s=0.0, elapsed_s=0.0,
-            remaining_s=None, progress=0.0, rps=0.0, rps_2xx=0.0, p50_ms=None, p90_ms=None, p99_ms=None,
-            max_ms=None, interval_errors=0, requests=0, responses=dict.fromkeys(STATUS_CLASSES, 0), errors={},
-            mean_rps=0.0, cum_p50_ms=None, cum_p90_ms=None, cum_p99_ms=None, cum_max_ms=None,
-            availability_pct=None, latency_bins=(0,) * self.latency_bins, server_cpu_pct=0.0, server_rss_mb=0.0,
-            server_procs=0, server_threads=0, loader_cpu_pct=0.0, loader_saturated=False,
-        )  # fmt: skip
+            backend=spec.backend,
+            workload=spec.workload,
+            phase=phase,
+            t_s=0.0,
+            elapsed_s=0.0,
+            remaining_s=None,
+            progress=0.0,
+            rps=0.0,
+            rps_2xx=0.0,
+            p50_ms=None,
+            p90_ms=None,
+            p99_ms=None,
+            max_ms=None,
+            interval_errors=0,
+            requests=0,
+            responses=dict.fromkeys(STATUS_CLASSES, 0),
+            errors={},
+            mean_rps=0.0,
+            cum_p50_ms=None,
+            cum_p90_ms=None,
+            cum_p99_ms=None,
+            cum_max_ms=None,
+            availability_pct=None,
+            latency_bins=(0,) * self.latency_bins,
+            server_cpu_pct=0.0,
+            server_rss_mb=0.0,
+            server_procs=0,
+            server_threads=0,
+            loader_cpu_pct=0.0,
+            loader_saturated=False,
+        )
 
     def _final_tick(self, running: _Running, result: RunResult) -> Tick | None:
         """The last tick again, phase done/failed, with the result's verdicts as warnings."""
@@ -494,7 +534,7 @@ class Conductor:
         result.timeline = running.timeline
 
 
-def latency_figures(hist) -> dict[str, float]:
+def latency_figures(hist: LatencyHistogram) -> dict[str, Any]:
     """min mean p50 p90 p99 p999 max in ms from a histogram in µs; {} when it is empty."""
     if not hist.count:
         return {}

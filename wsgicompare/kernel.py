@@ -252,8 +252,9 @@ def wait_settled(port: int | None, max_s: float, cancel: threading.Event | None 
 # -- Nagle meeting delayed ACK ----------------------------------------------------------------
 
 
-def delayed_ack_probe(host: str, port: int, request: bytes, n: int = 8, skip: int = 2,
-                      budget_s: float = 3.0) -> dict[str, float] | None:  # fmt: skip
+def delayed_ack_probe(
+    host: str, port: int, request: bytes, n: int = 8, skip: int = 2, budget_s: float = 3.0
+) -> dict[str, float] | None:
     """Send ``request`` n times back to back at c=1 on each of two connections, one
     after the other: one sets TCP_QUICKACK after every read, so it ACKs at once, the
     other reads as any client does and delays its ACKs (up to ~40 ms). Returns medians
@@ -343,7 +344,8 @@ class _Prober:
             if first is None:
                 first = time.perf_counter()
             self.parser.feed_data(data)
-        self.timings.append(((first - started) * 1000.0, (time.perf_counter() - started) * 1000.0))
+        first_at = started if first is None else first  # complete implies a first read
+        self.timings.append(((first_at - started) * 1000.0, (time.perf_counter() - started) * 1000.0))
         if not self.keep_alive:
             self.close()
         return True

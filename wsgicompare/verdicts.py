@@ -69,9 +69,11 @@ def nagle_stall(r: RunResult) -> str | None:
     plain, quick = probe["last_byte"], probe["last_byte_quickack"]
     if plain - quick < DELAYED_ACK_SAVED_MS:
         return None
-    return (f"Nagle/delayed-ACK stall (p50 {p50:.1f} ms): at c=1 a response took {plain:.1f} ms, and "
-            f"{quick:.1f} ms when the client ACKed at once (TCP_QUICKACK); the server writes a response in "
-            f"pieces without TCP_NODELAY, and each waits for the client's delayed ACK (~40 ms)")  # fmt: skip
+    return (
+        f"Nagle/delayed-ACK stall (p50 {p50:.1f} ms): at c=1 a response took {plain:.1f} ms, and "
+        f"{quick:.1f} ms when the client ACKed at once (TCP_QUICKACK); the server writes a response in "
+        f"pieces without TCP_NODELAY, and each waits for the client's delayed ACK (~40 ms)"
+    )
 
 
 def crashed(r: RunResult) -> str | None:
@@ -108,8 +110,10 @@ def unanswered(r: RunResult) -> str | None:
     after = "they are in no figure, so the latencies look better than the server was"
     if not unsent:
         return f"{dropped} requests ({100 * dropped / due:.0f} % of those sent) were still unanswered when the load ended: {after}"
-    return (f"{dropped} requests were still unanswered when the load ended ({in_flight} sent but unanswered, "
-            f"{unsent} never sent: every connection was busy), {100 * dropped / due:.0f} % of the {due} due: {after}")  # fmt: skip
+    return (
+        f"{dropped} requests were still unanswered when the load ended ({in_flight} sent but unanswered, "
+        f"{unsent} never sent: every connection was busy), {100 * dropped / due:.0f} % of the {due} due: {after}"
+    )
 
 
 def low_availability(r: RunResult) -> str | None:
@@ -142,18 +146,26 @@ def listen_overflow_finding(tcp: dict, max_ms: float | None) -> str | None:
     slow = max_ms is not None and max_ms >= SYN_RETRY_MS
     machine = f"{overflows} listen overflow{'s' if overflows != 1 else ''} on the machine during the run"
     if full and slow:
-        return (f"this server's listen backlog overflowed: its accept queue was seen full ({peak} waiting, "
-                f"backlog {limit}; {machine}), and SYN retries (after 1 s, 3 s, 7 s …) explain the "
-                f"{max_ms / 1000:.1f} s longest transaction")  # fmt: skip
+        return (
+            f"this server's listen backlog overflowed: its accept queue was seen full ({peak} waiting, "
+            f"backlog {limit}; {machine}), and SYN retries (after 1 s, 3 s, 7 s …) explain the "
+            f"{(max_ms or 0.0) / 1000:.1f} s longest transaction"
+        )
     if full:
-        return (f"this server's listen backlog overflowed: its accept queue was seen full ({peak} waiting, "
-                f"backlog {limit}; {machine}); dropped connects are retried after 1 s, 3 s, 7 s …")  # fmt: skip
+        return (
+            f"this server's listen backlog overflowed: its accept queue was seen full ({peak} waiting, "
+            f"backlog {limit}; {machine}); dropped connects are retried after 1 s, 3 s, 7 s …"
+        )
     if slow:
-        return (f"this server's listen backlog overflowed: SYN retries (after 1 s, 3 s, 7 s …) explain the "
-                f"{max_ms / 1000:.1f} s longest transaction ({machine})")  # fmt: skip
+        return (
+            f"this server's listen backlog overflowed: SYN retries (after 1 s, 3 s, 7 s …) explain the "
+            f"{(max_ms or 0.0) / 1000:.1f} s longest transaction ({machine})"
+        )
     seen = f"; this server's accept queue was seen at most {peak} of {limit}" if peak is not None and limit else ""
-    return (f"the machine's listen queues overflowed {overflows}× during the run (a machine-wide kernel counter: "
-            f"not necessarily this server{seen})")  # fmt: skip
+    return (
+        f"the machine's listen queues overflowed {overflows}× during the run (a machine-wide kernel counter: "
+        f"not necessarily this server{seen})"
+    )
 
 
 def listen_overflows(r: RunResult) -> str | None:
