@@ -65,8 +65,11 @@ def _body_ends_at_close(head: bytes | None) -> bool:
 
 class TickCounts:
     """One loader process's counts for one tick: the measured part or the warm-up part
-    (a Worker has one of each). A request keeps the counts it was issued under, so warm-up requests never leak into
-    the figures (and ``--requests``/``--reps`` stay exact)."""
+    (a Worker has one of each). A request counts where its ``Client.acc`` points: the
+    part it was issued under, except that a time-bound run moves what is outstanding
+    at the warm-up's end into the measured part (it is answered inside the window;
+    see ``Worker._begin_measuring``). ``--requests``/``--reps`` count only requests
+    issued after the warm-up, so they stay exact."""
 
     __slots__ = ("status", "errors", "reconnects", "bytes", "lat", "lat_unc")
 
