@@ -65,7 +65,7 @@ def test_a_growing_queue_in_a_short_window_does_not_pass() -> None:
     plan = CapacityPlan(slo=slo, rates=(1.3 * CAPACITY,), step_s=1.0)
     with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
         result = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan))
-    (step,) = result.capacity["steps"]
+    step = result.capacity["steps"][-1]  # (a loader-bound step is measured once more)
     assert not step["met"]
     assert "queue growing" in step["why"]
     assert step["p99_ms"] is not None and step["p99_ms"] < 2000  # the percentile alone would have passed
