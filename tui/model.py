@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wsgicompare.results import Tick
+from wsgicompare.session import LoadSettings, SettingsError
 
 #: points kept for a live series: a minute at 4 ticks per second, wider than any panel
 HISTORY_POINTS = 240
@@ -19,47 +20,6 @@ STATES = ("stopped", "starting", "ready", "under load", "stopping", "failed")
 
 #: workloads offered when the backends package cannot be asked (it always can once installed)
 FALLBACK_WORKLOADS = ("hello", "json", "cpu", "io", "bytes")
-
-
-class SettingsError(ValueError):
-    """A settings field holds a value that cannot run; the message is one line for the user."""
-
-
-@dataclass(frozen=True)
-class LoadSettings:
-    """The form's values once parsed: the same knobs as the CLI's load options."""
-
-    #: connections held open at once (closed loop: the number of clients)
-    concurrency: int = 64
-    #: measured seconds of load after the warm-up; None when requests/reps end the run
-    duration_s: float | None = 10.0
-    #: stop after this many measured requests in total; None = not a stop rule
-    requests: int | None = None
-    #: stop after every client made this many requests (siege -r); None = not a stop rule
-    reps: int | None = None
-    #: open loop target in requests per second; None = closed loop
-    rate: float | None = None
-    #: reuse connections (HTTP/1.1 keep-alive); False sends Connection: close
-    keepalive: bool = True
-    #: seconds at the start that count in no figure
-    warmup_s: float = 1.0
-    #: workload name served by the bundled test app
-    workload: str = "hello"
-    #: server worker processes, same for every backend
-    workers: int = 1
-    #: threads per worker for threaded backends
-    threads: int = 4
-
-    def stop_rule(self) -> str:
-        """How the run ends, for the header line: "10 s", "5000 req" or "100 reps"."""
-        parts = []
-        if self.duration_s is not None:
-            parts.append(f"{self.duration_s:g} s")
-        if self.requests is not None:
-            parts.append(f"{self.requests} req")
-        if self.reps is not None:
-            parts.append(f"{self.reps} reps")
-        return " / ".join(parts) or "no stop rule"
 
 
 #: form field name -> (kind, low, high, may be empty); kind "int" or "float"
