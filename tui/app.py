@@ -33,6 +33,7 @@ from wsgicompare.export.ranking import ordered
 from wsgicompare.results import RunResult, Tick
 from wsgicompare.signals import set_from_signal_handler
 
+from .messages import BackendStateChanged, LoadEnded, RunFinished
 from .model import (
     FALLBACK_WORKLOADS,
     FIELD_RULES,
@@ -164,35 +165,6 @@ def options_from(namespace: Any) -> AppOptions:
         loader_procs=opt("loader_procs", None),
         settle_max_s=opt("settle_max", None),
     )
-
-
-# -- messages from the worker threads (post_message is thread-safe) -------------------
-
-
-class BackendStateChanged(Message):
-    """A backend moved to another state (started, failed, stopped …)."""
-
-    def __init__(self, backend: str, state: str, reason: str = "") -> None:
-        super().__init__()
-        self.backend = backend
-        self.state = state
-        self.reason = reason
-
-
-class RunFinished(Message):
-    """One run ended (ok, failed or unavailable); its result is final."""
-
-    def __init__(self, result: RunResult) -> None:
-        super().__init__()
-        self.result = result
-
-
-class LoadEnded(Message):
-    """The load worker returned: a single run or a whole run-all is over."""
-
-    def __init__(self, error: str = "") -> None:
-        super().__init__()
-        self.error = error
 
 
 # -- screens ----------------------------------------------------------------------------
@@ -1077,11 +1049,11 @@ class WsgiCompareApp(App[int]):
 
     @on(BackendStateChanged)
     def _backend_state(self, message: BackendStateChanged) -> None:
-        self.set_state(message.backend, message.state, message.reason if message.state == "failed" else "")
+        self.set_state(message.backend, message.state, message.detail if message.state == "failed" else "")
         if message.state == "failed":
-            self.set_banner("app", [("error", f"{message.backend}: {message.reason}")])
-        elif message.state == "ready" and message.reason:
-            self.notify(f"{message.backend} ready at {message.reason}")
+            self.set_banner("app", [("error", f"{message.backend}: {message.detail}")])
+        elif message.state == "ready" and message.detail:
+            self.notify(f"{message.backend} ready at {message.detail}")
 
     @on(RunFinished)
     def _run_finished(self, message: RunFinished) -> None:
