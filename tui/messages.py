@@ -1,5 +1,5 @@
-"""What happened, as messages: the worker threads post these to the app
-(``post_message`` is thread-safe)."""
+"""What happened, as messages: the session's threads post these to the app
+(``post_message`` is thread-safe), and the load form posts ``SettingsChanged``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from wsgicompare.results import RunResult
+from wsgicompare.session import LoadSettings
 
 
 @dataclass
@@ -34,3 +35,11 @@ class LoadEnded(Message):
 
     #: "" or the one-line error that ended it
     error: str = ""
+
+
+@dataclass
+class SettingsChanged(Message):
+    """The load form was edited."""
+
+    #: the settings as now typed, or None while a field is invalid
+    settings: LoadSettings | None

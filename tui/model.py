@@ -1,25 +1,22 @@
-"""What the screen shows, as plain immutable values: the load settings typed in the
-form, one ``LiveFrame`` per refresh (the latest Tick plus the short history the
+"""What the screen shows, as plain immutable values: the parsing of the load settings
+typed in the form, one ``LiveFrame`` per refresh (the latest Tick plus the short history the
 sparklines draw) and one ``BackendRow`` per catalog entry. Nothing here imports
 Textual, so the parsing and history rules are testable on their own."""
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 from wsgicompare.results import Tick
-from wsgicompare.session import LoadSettings, SettingsError
+from wsgicompare.session import LoadSettings, Session, SettingsError
 
 #: points kept for a live series: a minute at 4 ticks per second, wider than any panel
 HISTORY_POINTS = 240
 
 #: backend states shown in the table, in lifecycle order
 STATES = ("stopped", "starting", "ready", "under load", "stopping", "failed")
-
-#: workloads offered when the backends package cannot be asked (it always can once installed)
-FALLBACK_WORKLOADS = ("hello", "json", "cpu", "io", "bytes")
 
 
 #: form field name -> (kind, low, high, may be empty); kind "int" or "float"
@@ -142,16 +139,16 @@ def _interval_failures(ticks: list[Tick]) -> tuple[int, ...]:
     return tuple(out)
 
 
-@dataclass
+@dataclass(frozen=True)
 class BackendRow:
-    """One line of the backend table."""
+    """One line of the backend table; a change is a new row (``dataclasses.replace``)."""
 
     id: str
     title: str
     family: str
     available: bool
     #: things that are missing (python modules, executables) when not available
-    missing: list[str] = field(default_factory=list)
+    missing: tuple[str, ...] = ()
     #: how to install what is missing
     hint: str = ""
     #: one of STATES
@@ -168,12 +165,29 @@ class BackendRow:
             title=str(row.get("title", row["id"])),
             family=str(row.get("family", "")),
             available=bool(row.get("available", True)),
-            missing=list(row.get("missing", []) or []),
+            missing=tuple(row.get("missing") or ()),
             hint=str(row.get("hint", "") or ""),
         )
 
-    def with_state(self, state: str, reason: str = "") -> BackendRow:
-        return replace(self, state=state, reason=reason)
+
+def header_text(settings: LoadSettings, session: Session, short: bool = False) -> str:
+    """The one line that says what a load will be: workload, clients, stop rule, CPUs."""
+    o = session.options
+    cpus = lambda c: ",".join(map(str, c)) if c else "any"  # noqa: E731
+    path = session.app_path
+    parts = [
+        settings.workload if path is None else f"{o.app} {path}",
+        f"c={settings.concurrency}",
+        settings.stop_rule(),
+        "keep-alive" if settings.keepalive else "no keep-alive",
+        f"server CPU {cpus(o.server_cpus)}",
+        f"loader CPU {cpus(o.loader_cpus)}",
+        f"{settings.workers}×{settings.threads} workers×threads",
+        f"open loop {settings.rate:g}/s" if settings.rate else "closed loop",
+    ]
+    if short:
+        parts = parts[:2] + parts[3:6]
+    return " · ".join(parts)
 
 
 def human_count(value: float | None) -> str:

@@ -43,7 +43,7 @@ from wsgicompare.spec import (
 
 #: (backend id, state, detail): a backend the session started or stopped changed state.
 #: state is "ready" (detail: "URL in N s"), "stopping", "stopped" or "failed" (detail: why, one line)
-OnState = Callable[[str, str, str], None]
+OnState = Callable[[str, str, str], object]
 
 #: most seconds a run waits for the starts and stops by hand still in flight
 SETTLE_OPS_S = 60.0
@@ -286,6 +286,11 @@ class Session:
     # -- runs -------------------------------------------------------------------------
 
     @property
+    def closing(self) -> bool:
+        """stop_everything has begun: nothing new starts."""
+        return self._closing.is_set()
+
+    @property
     def running(self) -> bool:
         with self._lock:
             return self._running
@@ -295,8 +300,8 @@ class Session:
         specs: Sequence[RunSpec],
         *,
         on_tick: Callable[[Tick], None],
-        on_result: Callable[[RunResult], None],
-        on_end: Callable[[str], None],
+        on_result: Callable[[RunResult], object],
+        on_end: Callable[[str], object],
     ) -> None:
         """Run ``specs`` with the conductor on a thread of the session; returns at once.
         A server started by hand for one of these backends is stopped first (the
@@ -322,8 +327,8 @@ class Session:
         specs: list[RunSpec],
         cancel: threading.Event,
         on_tick: Callable[[Tick], None],
-        on_result: Callable[[RunResult], None],
-        on_end: Callable[[str], None],
+        on_result: Callable[[RunResult], object],
+        on_end: Callable[[str], object],
     ) -> None:
         error = ""
 
