@@ -44,6 +44,7 @@ class AppOptions:
 
 
 def options_from(options: Options | None) -> AppOptions:
+    """The screen's part of the command line's options (None: every default)."""
     if options is None:
         return AppOptions()
     return AppOptions(

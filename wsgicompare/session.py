@@ -130,7 +130,9 @@ class Session:
         #: every finished run, in order (handed-in ones first)
         self.results: list[RunResult] = list(results)
         settle = self.options.settle_max
-        self.conductor = conductor or (Conductor() if settle is None else Conductor(settle_max_s=settle))
+        if conductor is None:
+            conductor = Conductor() if settle is None else Conductor(settle_max_s=settle)
+        self.conductor = conductor
         self._catalog = catalog
         self._on_state: OnState = on_state or (lambda backend, state, detail: None)
         #: the spec each entry of ``results`` ran with (None: handed in, not run here)
