@@ -14,8 +14,9 @@ import pytest
 from process_support import stray_descendants
 from textual import events
 
-from wsgicompare.tui.app import AppOptions, WsgiCompareApp
-from wsgicompare.tui.model import LoadSettings
+from wsgicompare.options import Options
+from wsgicompare.tui.app import WsgiCompareApp
+from wsgicompare.tui.widgets import Banner
 
 pytestmark = pytest.mark.anyio
 
@@ -26,11 +27,12 @@ def anyio_backend():
 
 
 #: a short, small load: every test load is bounded in time and count
-SHORT = LoadSettings(concurrency=8, duration_s=2.0, warmup_s=0.0, workload="hello", workers=1, threads=2)
+SHORT = Options(concurrency=8, duration=2.0, warmup=0.0, workloads=["hello"], workers=1, threads=2)
 
 
 def make_app(**kwargs) -> WsgiCompareApp:
-    return WsgiCompareApp(AppOptions(settings=SHORT, output_dir=kwargs.pop("output_dir", ".")), **kwargs)
+    # -o DIR: the app's exports and screenshots go there
+    return WsgiCompareApp(dataclasses.replace(SHORT, output=kwargs.pop("output_dir", None)), **kwargs)
 
 
 async def wait_for(pilot, predicate, timeout_s: float, what: str) -> None:
@@ -42,9 +44,13 @@ async def wait_for(pilot, predicate, timeout_s: float, what: str) -> None:
 
 
 def select(app: WsgiCompareApp, backend: str) -> None:
-    table = app.query_one("#backends")
+    table = app.main.query_one("#backends")
     table.move_cursor(row=table.get_row_index(backend))
-    assert app.selected_backend() == backend
+    assert app.main.selected_backend() == backend
+
+
+def banner(app: WsgiCompareApp) -> str:
+    return " ".join(line for _, line in app.main.query_one(Banner).lines)
 
 
 def server_processes() -> list[psutil.Process]:
@@ -57,14 +63,14 @@ async def test_start_and_stop_a_real_backend_with_s():
     async with app.run_test(size=(120, 36)) as pilot:
         select(app, "gunicorn")
         await pilot.press("s")
-        await wait_for(pilot, lambda: app.rows["gunicorn"].state in ("ready", "failed"), 30, "gunicorn ready")
-        assert app.rows["gunicorn"].state == "ready", app.rows["gunicorn"].reason
-        server = app._servers["gunicorn"]
+        await wait_for(pilot, lambda: app.main.rows["gunicorn"].state in ("ready", "failed"), 30, "gunicorn ready")
+        assert app.main.rows["gunicorn"].state == "ready", app.main.rows["gunicorn"].reason
+        server = app.session.servers["gunicorn"]
         assert server.alive() and server.url.startswith("http://127.0.0.1:")
         assert server_processes(), "a started backend has processes"
         await pilot.press("s")
-        await wait_for(pilot, lambda: app.rows["gunicorn"].state == "stopped", 20, "gunicorn stopped")
-        assert "gunicorn" not in app._servers
+        await wait_for(pilot, lambda: app.main.rows["gunicorn"].state == "stopped", 20, "gunicorn stopped")
+        assert "gunicorn" not in app.session.servers
     assert server_processes() == []
 
 
@@ -73,12 +79,12 @@ async def test_quit_stops_a_started_backend():
     async with app.run_test(size=(120, 36)) as pilot:
         select(app, "flask-dev")
         await pilot.press("s")
-        await wait_for(pilot, lambda: app.rows["flask-dev"].state in ("ready", "failed"), 30, "flask-dev ready")
-        assert app.rows["flask-dev"].state == "ready", app.rows["flask-dev"].reason
-        pids = [p.pid for p in app._servers["flask-dev"].processes()]
+        await wait_for(pilot, lambda: app.main.rows["flask-dev"].state in ("ready", "failed"), 30, "flask-dev ready")
+        assert app.main.rows["flask-dev"].state == "ready", app.main.rows["flask-dev"].reason
+        pids = [p.pid for p in app.session.servers["flask-dev"].processes()]
         assert pids
         await pilot.press("q")
-        await wait_for(pilot, lambda: app._quitting and not app._servers, 20, "quit")
+        await wait_for(pilot, lambda: app.session.closing and not app.session.servers, 20, "quit")
     for pid in pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert server_processes() == []
@@ -95,18 +101,18 @@ async def test_missing_backend_shows_hint_and_cannot_start(monkeypatch):
     monkeypatch.setitem(catalog_module.CATALOG, "nginx-missing", missing)
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        assert app.rows["nginx-missing"].available is False
+        assert app.main.rows["nginx-missing"].available is False
         select(app, "nginx-missing")
         await pilot.pause()
-        hint = str(app.query_one("#hint").render())
+        hint = str(app.main.query_one("#hint").render())
         assert "nginx-not-installed-here" in hint and missing.hint in hint
         await pilot.press("s")
         await pilot.pause(0.3)
-        assert app.rows["nginx-missing"].state == "stopped"
-        assert "nginx-missing" not in app._servers
+        assert app.main.rows["nginx-missing"].state == "stopped"
+        assert "nginx-missing" not in app.session.servers
         await pilot.press("l")
         await pilot.pause(0.3)
-        assert not app._loading
+        assert not app.main.load_running
     assert server_processes() == []
 
 
@@ -117,30 +123,30 @@ async def test_missing_backend_shows_hint_and_cannot_start(monkeypatch):
 async def test_invalid_settings_are_refused(field, text, message):
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        app.query_one(f"#f-{field}").value = text
+        app.main.query_one(f"#f-{field}").value = text
         await pilot.pause()
-        assert message in str(app.query_one(f"#e-{field}").render())
-        assert app.settings is None
-        assert app.query_one("#load-button").disabled
+        assert message in str(app.main.query_one(f"#e-{field}").render())
+        assert app.main.settings is None
+        assert app.main.query_one("#load-button").disabled
         select(app, "flask-dev")
-        app.query_one("#backends").focus()
+        app.main.query_one("#backends").focus()
         await pilot.press("l")
         await pilot.press("a")
         await pilot.pause(0.2)
-        assert not app._loading
+        assert not app.main.load_running
         # fixing the value enables the load again
-        app.query_one(f"#f-{field}").value = "5"
+        app.main.query_one(f"#f-{field}").value = "5"
         await pilot.pause()
-        assert app.settings is not None and not app.query_one("#load-button").disabled
+        assert app.main.settings is not None and not app.main.query_one("#load-button").disabled
 
 
 async def test_no_stop_rule_is_refused():
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        app.query_one("#f-duration_s").value = ""
+        app.main.query_one("#f-duration_s").value = ""
         await pilot.pause()
-        assert app.settings is None
-        assert "stop rule" in str(app.query_one("#form-error").render())
+        assert app.main.settings is None
+        assert "stop rule" in str(app.main.query_one("#form-error").render())
 
 
 def short_conductor():
@@ -155,26 +161,26 @@ async def test_load_fills_the_panels_then_quit_leaves_nothing_running():
     async with app.run_test(size=(160, 48)) as pilot:
         select(app, "gunicorn")
         await pilot.press("s")
-        await wait_for(pilot, lambda: app.rows["gunicorn"].state in ("ready", "failed"), 30, "gunicorn ready")
-        assert app.rows["gunicorn"].state == "ready", app.rows["gunicorn"].reason
+        await wait_for(pilot, lambda: app.main.rows["gunicorn"].state in ("ready", "failed"), 30, "gunicorn ready")
+        assert app.main.rows["gunicorn"].state == "ready", app.main.rows["gunicorn"].reason
         await pilot.press("l")
-        assert app._loading
-        await wait_for(pilot, lambda: app.live is not None and app.live.tick.rps > 0, 30, "a tick with req/s")
-        assert app.rows["gunicorn"].state == "under load"
+        assert app.main.load_running
+        await wait_for(pilot, lambda: app.main.live is not None and app.main.live.tick.rps > 0, 30, "a tick with req/s")
+        assert app.main.rows["gunicorn"].state == "under load"
         # every panel drew from the same frame
-        frame = app.live
+        frame = app.main.live
         for panel_id in ("throughput", "latency", "failures", "server"):
-            assert app.query_one(f"#{panel_id}").frame is frame
-        assert "req/s" in app.query_one("#throughput").plain
-        await wait_for(pilot, lambda: not app._loading, 30, "the load to end")
-        assert [r.backend for r in app.results] == ["gunicorn"]
-        result = app.results[0]
+            assert app.main.query_one(f"#{panel_id}").frame is frame
+        assert "req/s" in app.main.query_one("#throughput").plain
+        await wait_for(pilot, lambda: not app.main.load_running, 30, "the load to end")
+        assert [r.backend for r in app.session.results] == ["gunicorn"]
+        result = app.session.results[0]
         assert result.status == "ok", result.reason
         assert result.rps > 0 and result.responses["2xx"] > 0
-        assert app.rows["gunicorn"].last_rps == result.rps
-        assert app.rows["gunicorn"].state == "stopped"
+        assert app.main.rows["gunicorn"].last_rps == result.rps
+        assert app.main.rows["gunicorn"].state == "stopped"
         await pilot.press("q")
-        await wait_for(pilot, lambda: app._quitting and not app._busy_threads, 20, "quit")
+        await wait_for(pilot, lambda: app.session.closing and not app.session.running, 20, "quit")
     assert server_processes() == []
 
 
@@ -196,14 +202,14 @@ async def key_latency_s(app: WsgiCompareApp, key: str, handled) -> float:
 async def test_a_key_is_handled_within_200_ms_under_load():
     app = make_app(conductor=short_conductor())
     async with app.run_test(size=(160, 48)) as pilot:
-        app.query_one("#f-duration_s").value = "4"
-        app.query_one("#f-concurrency").value = "32"
-        app.query_one("#backends").focus()
+        app.main.query_one("#f-duration_s").value = "4"
+        app.main.query_one("#f-concurrency").value = "32"
+        app.main.query_one("#backends").focus()
         await pilot.pause()
         select(app, "nginx-static")
         await pilot.press("l")
-        await wait_for(pilot, lambda: app.live is not None and app.live.tick.rps > 0, 30, "load running")
-        table = app.query_one("#backends")
+        await wait_for(pilot, lambda: app.main.live is not None and app.main.live.tick.rps > 0, 30, "load running")
+        table = app.main.query_one("#backends")
         timings = []
         for key in ("up", "down") * 5:
             before = table.cursor_row
@@ -214,13 +220,13 @@ async def test_a_key_is_handled_within_200_ms_under_load():
         for _ in range(2):
             before = app.screen
             timings.append(await key_latency_s(app, "c", lambda: app.screen is not before))
-        assert app._loading, "the load ended before the keys were measured"
+        assert app.main.load_running, "the load ended before the keys were measured"
         print("key latencies", [round(t, 3) for t in timings])
         # the median: one scheduler hiccup on a shared 2-core box may hit a single sample
         assert sorted(timings)[len(timings) // 2] < 0.2, timings
         assert max(timings) < 1.0, timings
         await pilot.press("x")
-        await wait_for(pilot, lambda: not app._loading, 20, "the load to stop")
+        await wait_for(pilot, lambda: not app.main.load_running, 20, "the load to stop")
     assert server_processes() == []
 
 
@@ -231,12 +237,12 @@ async def test_export_and_screenshot_write_files_whose_paths_are_shown(tmp_path)
         await pilot.pause()
         assert not list(tmp_path.iterdir())
         select(app, "waitress")
-        app.query_one("#f-duration_s").value = "1"
-        app.query_one("#backends").focus()
+        app.main.query_one("#f-duration_s").value = "1"
+        app.main.query_one("#backends").focus()
         await pilot.press("l")
-        await wait_for(pilot, lambda: app._loading, 5, "the load to begin")
-        await wait_for(pilot, lambda: not app._loading, 40, "the load to end")
-        assert app.results and app.results[0].status == "ok", app.results
+        await wait_for(pilot, lambda: app.main.load_running, 5, "the load to begin")
+        await wait_for(pilot, lambda: not app.main.load_running, 40, "the load to end")
+        assert app.session.results and app.session.results[0].status == "ok", app.session.results
         await pilot.press("e")
         await pilot.pause()
         await pilot.click("#md")
@@ -244,47 +250,13 @@ async def test_export_and_screenshot_write_files_whose_paths_are_shown(tmp_path)
         report = next(tmp_path.glob("*.md"))
         text = report.read_text()
         assert "waitress" in text
-        banner = " ".join(line for _, line in app._banner_lines["app"])
-        assert str(report) in banner
+        assert str(report) in banner(app)
         await pilot.press("ctrl+s")
         await pilot.pause()
         shots = list(tmp_path.glob("*.svg"))
         assert len(shots) == 1 and shots[0].read_text().startswith("<svg")
-        assert str(shots[0]) in " ".join(line for _, line in app._banner_lines["app"])
+        assert str(shots[0]) in banner(app)
     assert server_processes() == []
-
-
-def test_options_from_the_cli_are_taken_over():
-    from wsgicompare.options import Options
-    from wsgicompare.tui.app import options_from
-
-    options = options_from(
-        Options(
-            concurrency=16,
-            requests=500,
-            warmup=0.5,
-            no_keepalive=True,
-            workloads=["json"],
-            workers=3,
-            threads=1,
-            timeout=2.0,
-            server_cpus=(1,),
-            loader_cpus=(0,),
-        )
-    )
-    assert options.settings == LoadSettings(
-        concurrency=16,
-        duration_s=None,
-        requests=500,
-        warmup_s=0.5,
-        keepalive=False,
-        workload="json",
-        workers=3,
-        threads=1,
-    )
-    assert options.timeout_s == 2.0 and options.server_cpus == (1,) and options.loader_cpus == (0,)
-    defaults = options_from(None)
-    assert defaults.settings.duration_s == 10.0 and defaults.settings.concurrency == 64
 
 
 def notifications(app: WsgiCompareApp) -> list[str]:
@@ -297,21 +269,21 @@ async def test_s_is_refused_under_load_and_a_pending_start_is_stopped_before_the
         select(app, "flask-dev")
         # `s` then `l` in the same event-loop turn: the manual start is surely still in flight
         app.action_toggle_backend()
-        assert app.rows["flask-dev"].state == "starting"
+        assert app.main.rows["flask-dev"].state == "starting"
         app.action_load()
-        assert app._loading
-        await wait_for(pilot, lambda: app.live is not None and app.live.tick.rps > 0, 40, "a tick with req/s")
+        assert app.main.load_running
+        await wait_for(pilot, lambda: app.main.live is not None and app.main.live.tick.rps > 0, 40, "a tick with req/s")
         # the manual start ended before the load's own server began, and left no server behind
-        assert app._pending_server_ops == 0
-        assert app._servers == {}
+        assert app.session.pending_ops == 0
+        assert app.session.servers == {}
         select(app, "gunicorn")
         await pilot.press("s")
         await pilot.pause(0.2)
         assert "a load is running: x stops it" in notifications(app)
-        assert app.rows["gunicorn"].state == "stopped" and app._servers == {}
-        await wait_for(pilot, lambda: not app._loading, 30, "the load to end")
-        assert app.results and app.results[0].status == "ok", app.results[0].reason
-        assert app._servers == {}
+        assert app.main.rows["gunicorn"].state == "stopped" and app.session.servers == {}
+        await wait_for(pilot, lambda: not app.main.load_running, 30, "the load to end")
+        assert app.session.results and app.session.results[0].status == "ok", app.session.results[0].reason
+        assert app.session.servers == {}
     assert server_processes() == []
 
 
@@ -327,46 +299,38 @@ def app(environ, start_response):
 async def test_with_app_the_load_goes_to_the_given_path_not_the_workload(tmp_path, monkeypatch):
     (tmp_path / "tui_user_app.py").write_text(USER_APP)
     monkeypatch.chdir(tmp_path)
-    one_s = dataclasses.replace(SHORT, duration_s=1.0)
-    default_path = WsgiCompareApp(AppOptions(settings=one_s, app="tui_user_app:app"))
-    assert default_path.make_spec("waitress", one_s).path == "/"
-    app = WsgiCompareApp(AppOptions(settings=one_s, app="tui_user_app:app", path="/ok"), conductor=short_conductor())
-    spec = app.make_spec("waitress", one_s)
-    assert (spec.path, spec.workload, spec.server.app) == ("/ok", "/ok", "tui_user_app:app")
+    options = dataclasses.replace(SHORT, duration=1.0, workloads=[], app="tui_user_app:app", path="/ok")
+    app = WsgiCompareApp(options, conductor=short_conductor())
     async with app.run_test(size=(120, 36)) as pilot:
         select(app, "waitress")
         await pilot.press("l")
-        await wait_for(pilot, lambda: app.results and not app._loading, 40, "the load to end")
-        result = app.results[0]
+        await wait_for(pilot, lambda: app.session.results and not app.main.load_running, 40, "the load to end")
+        result = app.session.results[0]
         assert result.status == "ok", result.reason
         assert result.responses["2xx"] > 0 and result.responses["4xx"] == 0, result.responses
     assert server_processes() == []
 
 
-def test_options_from_takes_path_and_port():
-    from wsgicompare.options import Options
-    from wsgicompare.tui.app import options_from
-
-    options = options_from(Options(app="m:app", path="/x", port=8123))
-    assert (options.app, options.path, options.port) == ("m:app", "/x", 8123)
-
-
 async def test_export_leaves_out_runs_made_with_other_load_settings(tmp_path):
     app = make_app(conductor=short_conductor(), output_dir=str(tmp_path))
     async with app.run_test(size=(120, 36)) as pilot:
-        app.query_one("#f-duration_s").value = "1"
-        app.query_one("#f-concurrency").value = "4"
+        app.main.query_one("#f-duration_s").value = "1"
+        app.main.query_one("#f-concurrency").value = "4"
         await pilot.pause()
         select(app, "waitress")
         app.action_load()
-        await wait_for(pilot, lambda: len(app.results) == 1 and not app._loading, 40, "the first load to end")
-        app.query_one("#f-concurrency").value = "6"
+        await wait_for(
+            pilot, lambda: len(app.session.results) == 1 and not app.main.load_running, 40, "the first load to end"
+        )
+        app.main.query_one("#f-concurrency").value = "6"
         await pilot.pause()
         select(app, "gunicorn")
         app.action_load()
-        await wait_for(pilot, lambda: len(app.results) == 2 and not app._loading, 40, "the second load to end")
-        assert [r.status for r in app.results] == ["ok", "ok"], [r.reason for r in app.results]
-        path = app.export_results("json")
+        await wait_for(
+            pilot, lambda: len(app.session.results) == 2 and not app.main.load_running, 40, "the second load to end"
+        )
+        assert [r.status for r in app.session.results] == ["ok", "ok"], [r.reason for r in app.session.results]
+        path = app.main.export_results("json")
         assert path is not None
         await pilot.pause()
         import json

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 from tui_snapshot_app import make_ticks
 
+from wsgicompare.session import LoadSettings, SettingsError
 from wsgicompare.tui.model import (
-    LoadSettings,
-    SettingsError,
     TickHistory,
     fmt_ms,
     human_count,
@@ -16,7 +15,7 @@ from wsgicompare.tui.model import (
     settings_fields,
     settings_from_fields,
 )
-from wsgicompare.tui.widgets import hbar, resample, spark_rows
+from wsgicompare.tui.widgets.draw import hbar, resample, spark_rows
 
 
 def test_parse_field_accepts_in_range_values():

@@ -33,9 +33,7 @@ def test_main_screen_mid_run_small(snap_compare):
 
 
 def test_main_screen_light_theme(snap_compare):
-    app = main_screen_app()
-    app.options = replace(OPTIONS, theme="light")
-    assert snap_compare(app, terminal_size=(120, 36))
+    assert snap_compare(main_screen_app(replace(OPTIONS, theme="light")), terminal_size=(120, 36))
 
 
 def test_compare_view(snap_compare):
@@ -46,10 +44,10 @@ def test_invalid_setting_shows_message_and_disables_load(snap_compare):
     async def type_bad_concurrency(pilot):
         app = pilot.app
         assert isinstance(app, WsgiCompareApp)
-        field = app.query_one("#f-concurrency")
+        field = app.main.query_one("#f-concurrency")
         field.value = "-3"
         await pilot.pause()
-        app.query_one("#backends").focus()  # no blinking cursor in the snapshot
+        app.main.query_one("#backends").focus()  # no blinking cursor in the snapshot
         await pilot.pause()
 
     assert snap_compare(compare_app(), terminal_size=(120, 36), run_before=type_bad_concurrency)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import math
 
+from wsgicompare.options import Options
 from wsgicompare.results import RunResult, Tick
-from wsgicompare.tui.app import AppOptions, WsgiCompareApp
-from wsgicompare.tui.model import LoadSettings
+from wsgicompare.tui.app import WsgiCompareApp
 
 CATALOG = [
     {
@@ -54,11 +54,15 @@ CATALOG = [
     },
 ]
 
-OPTIONS = AppOptions(
+OPTIONS = Options(
     refresh_hz=4.0,
     server_cpus=(1,),
     loader_cpus=(0,),
-    settings=LoadSettings(concurrency=64, duration_s=10.0, warmup_s=1.0, workers=1, threads=4),
+    concurrency=64,
+    duration=10.0,
+    warmup=1.0,
+    workers=1,
+    threads=4,
 )
 
 
@@ -180,10 +184,10 @@ def make_results() -> list[RunResult]:
     ]
 
 
-def main_screen_app() -> WsgiCompareApp:
+def main_screen_app(options: Options = OPTIONS) -> WsgiCompareApp:
     """The main screen mid-run on uwsgi-nginx (clock frozen: the ticks are preloaded)."""
     return WsgiCompareApp(
-        OPTIONS,
+        options,
         catalog=CATALOG,
         conductor=object(),
         results=make_results()[:2],

@@ -1,65 +1,22 @@
-"""What the screen shows, as plain immutable values: the load settings typed in the
-form, one ``LiveFrame`` per refresh (the latest Tick plus the short history the
+"""What the screen shows, as plain immutable values: the parsing of the load settings
+typed in the form, one ``LiveFrame`` per refresh (the latest Tick plus the short history the
 sparklines draw) and one ``BackendRow`` per catalog entry. Nothing here imports
 Textual, so the parsing and history rules are testable on their own."""
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 from wsgicompare.results import Tick
+from wsgicompare.session import LoadSettings, Session, SettingsError
 
 #: points kept for a live series: a minute at 4 ticks per second, wider than any panel
 HISTORY_POINTS = 240
 
 #: backend states shown in the table, in lifecycle order
 STATES = ("stopped", "starting", "ready", "under load", "stopping", "failed")
-
-#: workloads offered when the backends package cannot be asked (it always can once installed)
-FALLBACK_WORKLOADS = ("hello", "json", "cpu", "io", "bytes")
-
-
-class SettingsError(ValueError):
-    """A settings field holds a value that cannot run; the message is one line for the user."""
-
-
-@dataclass(frozen=True)
-class LoadSettings:
-    """The form's values once parsed: the same knobs as the CLI's load options."""
-
-    #: connections held open at once (closed loop: the number of clients)
-    concurrency: int = 64
-    #: measured seconds of load after the warm-up; None when requests/reps end the run
-    duration_s: float | None = 10.0
-    #: stop after this many measured requests in total; None = not a stop rule
-    requests: int | None = None
-    #: stop after every client made this many requests (siege -r); None = not a stop rule
-    reps: int | None = None
-    #: open loop target in requests per second; None = closed loop
-    rate: float | None = None
-    #: reuse connections (HTTP/1.1 keep-alive); False sends Connection: close
-    keepalive: bool = True
-    #: seconds at the start that count in no figure
-    warmup_s: float = 1.0
-    #: workload name served by the bundled test app
-    workload: str = "hello"
-    #: server worker processes, same for every backend
-    workers: int = 1
-    #: threads per worker for threaded backends
-    threads: int = 4
-
-    def stop_rule(self) -> str:
-        """How the run ends, for the header line: "10 s", "5000 req" or "100 reps"."""
-        parts = []
-        if self.duration_s is not None:
-            parts.append(f"{self.duration_s:g} s")
-        if self.requests is not None:
-            parts.append(f"{self.requests} req")
-        if self.reps is not None:
-            parts.append(f"{self.reps} reps")
-        return " / ".join(parts) or "no stop rule"
 
 
 #: form field name -> (kind, low, high, may be empty); kind "int" or "float"
@@ -182,16 +139,16 @@ def _interval_failures(ticks: list[Tick]) -> tuple[int, ...]:
     return tuple(out)
 
 
-@dataclass
+@dataclass(frozen=True)
 class BackendRow:
-    """One line of the backend table."""
+    """One line of the backend table; a change is a new row (``dataclasses.replace``)."""
 
     id: str
     title: str
     family: str
     available: bool
     #: things that are missing (python modules, executables) when not available
-    missing: list[str] = field(default_factory=list)
+    missing: tuple[str, ...] = ()
     #: how to install what is missing
     hint: str = ""
     #: one of STATES
@@ -208,12 +165,29 @@ class BackendRow:
             title=str(row.get("title", row["id"])),
             family=str(row.get("family", "")),
             available=bool(row.get("available", True)),
-            missing=list(row.get("missing", []) or []),
+            missing=tuple(row.get("missing") or ()),
             hint=str(row.get("hint", "") or ""),
         )
 
-    def with_state(self, state: str, reason: str = "") -> BackendRow:
-        return replace(self, state=state, reason=reason)
+
+def header_text(settings: LoadSettings, session: Session, short: bool = False) -> str:
+    """The one line that says what a load will be: workload, clients, stop rule, CPUs."""
+    o = session.options
+    cpus = lambda c: ",".join(map(str, c)) if c else "any"  # noqa: E731
+    path = session.app_path
+    parts = [
+        settings.workload if path is None else f"{o.app} {path}",
+        f"c={settings.concurrency}",
+        settings.stop_rule(),
+        "keep-alive" if settings.keepalive else "no keep-alive",
+        f"server CPU {cpus(o.server_cpus)}",
+        f"loader CPU {cpus(o.loader_cpus)}",
+        f"{settings.workers}×{settings.threads} workers×threads",
+        f"open loop {settings.rate:g}/s" if settings.rate else "closed loop",
+    ]
+    if short:
+        parts = parts[:2] + parts[3:6]
+    return " · ".join(parts)
 
 
 def human_count(value: float | None) -> str:

@@ -14,10 +14,10 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from wsgicompare.capacity import DEFAULT_MAX_STEPS, DEFAULT_SLO, DEFAULT_STEP_S, CapacityPlan, Step, parse_slo
+from wsgicompare.capacity import Step
 from wsgicompare.options import (
     OptionError,
     Options,
@@ -152,73 +152,38 @@ class Plan:
 
 
 def make_plan(o: Options) -> Plan:
+    from wsgicompare.backends import CATALOG
     from wsgicompare.export import make_meta
-    from wsgicompare.loader.profile import LoadProfile
-    from wsgicompare.spec import PLACEHOLDER_URL, check_loader_limits, cpu_split, shared_loader_cpus, url_spec
+    from wsgicompare.spec import check_loader_limits, cpu_split, plan_specs, shared_loader_cpus
 
     targets = check_output(o)
     procs = o.loader_procs or 1
-    loader_cpus, server_cpus = cpu_split(o.loader_cpus, o.server_cpus, procs)
+    loader_cpus, _ = cpu_split(o.loader_cpus, o.server_cpus, procs)
     warnings = [w for w in (shared_loader_cpus(procs, loader_cpus),) if w]
-    duration = o.duration
-    if duration is None and o.requests is None and o.reps is None:
-        from wsgicompare.spec import DEFAULT_DURATION_S
-
-        duration = DEFAULT_DURATION_S
-    from wsgicompare.spec import DEFAULT_CONCURRENCY, DEFAULT_WARMUP_S
-
-    load = LoadProfile(
-        url=o.url or PLACEHOLDER_URL,
-        concurrency=o.concurrency or DEFAULT_CONCURRENCY,
-        duration_s=duration,
-        requests=o.requests,
-        reps=o.reps,
-        rate=o.rate,
-        delay_s=o.delay or 0.0,
-        warmup_s=DEFAULT_WARMUP_S if o.warmup is None else o.warmup,
-        timeout_s=10.0 if o.timeout is None else o.timeout,
-        keepalive=not o.no_keepalive,
-        procs=procs,
-        cpus=loader_cpus,
-        allow_remote=o.allow_remote,
-    )
+    # built as the app builds its runs (spec.plan_specs), then checked: the load first
+    specs = plan_specs(o, [] if o.url else list(o.backends) or list(CATALOG))
+    load = specs[0].load
     load.validate()  # LoadProfileError: one line (loopback check for --url included)
     check_loader_limits(load)
-    if o.url:
-        specs = [url_spec(o.url, load=load, repeat=o.repeat)]
-        if o.path:
-            specs = [replace(specs[0], path=o.path)]
-    else:
-        specs = _backend_specs(o, load, server_cpus)
-    if o.find_capacity or o.rates:
-        capacity = CapacityPlan(
-            slo=o.slo or parse_slo(DEFAULT_SLO),
-            rates=o.rates or (),
-            step_s=o.step_duration or DEFAULT_STEP_S,
-            max_steps=o.max_steps or DEFAULT_MAX_STEPS,
-            concurrency=o.concurrency,
-        )
-        specs = [replace(spec, capacity=capacity) for spec in specs]
+    if not o.url:
+        _check_backends(o, specs)
     settle = 10.0 if o.settle_max is None else o.settle_max
     return Plan(specs=specs, targets=targets, meta=make_meta(specs), settle_max_s=settle, warnings=warnings)
 
 
-def _backend_specs(o: Options, load, server_cpus: tuple[int, ...]) -> list:
-    from wsgicompare.backends import CATALOG, WORKLOADS, check_user_app, get_backend
-    from wsgicompare.spec import DEFAULT_WORKLOAD, default_server_config, matrix
+def _check_backends(o: Options, specs: list) -> None:
+    """Refuse (one line) what the specs ask of backends that cannot give it."""
+    from wsgicompare.backends import WORKLOADS, check_user_app, get_backend
 
-    ids = list(o.backends) if o.backends else list(CATALOG)
-    backends = [get_backend(b) for b in ids]  # BackendError("unknown backend 'x' (known: …)")
-    if o.app:
-        workloads = [o.path or "/"]
-    else:
-        workloads = list(o.workloads) or [DEFAULT_WORKLOAD]
+    # BackendError("unknown backend 'x' (known: …)")
+    backends = [get_backend(b) for b in dict.fromkeys(s.backend for s in specs)]
+    workloads = list(dict.fromkeys(s.workload for s in specs))
+    if not o.app:
         for w in workloads:
             if w not in WORKLOADS:
                 raise OptionError(f"unknown workload {w!r} (known: {', '.join(WORKLOADS)})")
-    server = default_server_config(
-        workers=o.workers, threads=o.threads, server_cpus=server_cpus, port=o.port, app=o.app
-    )
+    server = specs[0].server
+    assert server is not None  # only a --url spec starts no server
     server.validate()
     if not o.run_all:
         # a backend named on its own must be able to run: anything else is bad input
@@ -243,10 +208,6 @@ def _backend_specs(o: Options, load, server_cpus: tuple[int, ...]) -> list:
             raise OptionError(f"--port {o.port} is already in use")
     if o.app:
         check_user_app(o.app)  # imports it in a short-lived subprocess: missing, raising, not callable
-    specs = matrix([b.id for b in backends], workloads, load=load, server=server, repeat=o.repeat)
-    if o.app:
-        specs = [replace(s, path=o.path or "/") for s in specs]
-    return specs
 
 
 #: seconds the pre-run connect to a --url target may take: a loopback server that is

@@ -5,6 +5,7 @@ headless report use the same budget when nobody overrides it."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,9 @@ from wsgicompare.loader.profile import LoadProfile, LoadProfileError
 if TYPE_CHECKING:  # the backends package is imported lazily, so this module stays cheap
     from wsgicompare.backends import ServerConfig
     from wsgicompare.capacity import CapacityPlan
+
+    # options.py imports this module: a run-time import here would be circular
+    from wsgicompare.options import Options
 
 #: backend id used for ``--url`` runs: a server that is already running, nothing is started
 URL_BACKEND = "url"
@@ -256,3 +260,60 @@ def matrix(
 ) -> list[RunSpec]:
     """Every backend × workload, backend-major (all workloads of one backend run together)."""
     return [default_spec(b, w, load=load, server=server, repeat=repeat, path=path) for b in backends for w in workloads]
+
+
+def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
+    """The runs ``o`` asks for, every default filled in: one spec per backend × workload,
+    or the one ``--url`` spec (``backends`` unused). The one place where options become
+    a LoadProfile and RunSpecs, for the CLI's plan and the app's form alike (the app
+    hands in its form's values as Options). Builds only: checking is the caller's."""
+    procs = o.loader_procs or 1
+    loader_cpus, server_cpus = cpu_split(o.loader_cpus, o.server_cpus, procs)
+    duration = o.duration
+    if duration is None and o.requests is None and o.reps is None:
+        duration = DEFAULT_DURATION_S
+    load = LoadProfile(
+        url=o.url or PLACEHOLDER_URL,
+        concurrency=o.concurrency or DEFAULT_CONCURRENCY,
+        duration_s=duration,
+        requests=o.requests,
+        reps=o.reps,
+        rate=o.rate,
+        delay_s=o.delay or 0.0,
+        warmup_s=DEFAULT_WARMUP_S if o.warmup is None else o.warmup,
+        timeout_s=LoadProfile.timeout_s if o.timeout is None else o.timeout,  # the loader's own default
+        keepalive=not o.no_keepalive,
+        procs=procs,
+        cpus=loader_cpus,
+        allow_remote=o.allow_remote,
+    )
+    capacity = capacity_plan(o)
+    if o.url:
+        spec = replace(url_spec(o.url, load=load, repeat=o.repeat), capacity=capacity)
+        return [replace(spec, path=o.path) if o.path else spec]
+    server = default_server_config(
+        workers=o.workers, threads=o.threads, server_cpus=server_cpus, port=o.port, app=o.app
+    )
+    if o.app:
+        # the user's app knows nothing of the bundled workloads: a run is named by its path
+        path = o.path or "/"
+        specs = matrix(list(backends), [path], load=load, server=server, repeat=o.repeat, path=path)
+    else:
+        workloads = list(o.workloads) or [DEFAULT_WORKLOAD]
+        specs = matrix(list(backends), workloads, load=load, server=server, repeat=o.repeat)
+    return [replace(spec, capacity=capacity) for spec in specs] if capacity else specs
+
+
+def capacity_plan(o: Options) -> CapacityPlan | None:
+    """The capacity search (--find-capacity) or ladder (--rates) ``o`` asks for, if any."""
+    if not (o.find_capacity or o.rates):
+        return None
+    from wsgicompare.capacity import DEFAULT_MAX_STEPS, DEFAULT_SLO, DEFAULT_STEP_S, CapacityPlan, parse_slo
+
+    return CapacityPlan(
+        slo=o.slo or parse_slo(DEFAULT_SLO),
+        rates=o.rates or (),
+        step_s=o.step_duration or DEFAULT_STEP_S,
+        max_steps=o.max_steps or DEFAULT_MAX_STEPS,
+        concurrency=o.concurrency,
+    )

@@ -1,0 +1,207 @@
+"""The app's one face (wsgicompare/session.py), driven without a screen: a real backend
+started and stopped by hand, the pool empty and the port free after stop_everything, a
+start still in flight when a run begins, and the run plan built exactly as the CLI's."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import urllib.request
+
+import pytest
+from backend_support import require_backend
+from process_support import stray_descendants
+
+from wsgicompare.backends import WORKLOADS, get_backend
+from wsgicompare.backends.spec import port_in_use
+from wsgicompare.cli import make_plan
+from wsgicompare.conductor import Conductor
+from wsgicompare.options import Options
+from wsgicompare.session import LoadSettings, Session, SettingsError
+
+#: a short, small load: every test load is bounded in time and count
+SHORT = LoadSettings(concurrency=4, duration_s=1.0, warmup_s=0.0, workload="hello", workers=1, threads=2)
+
+
+class States:
+    """The session's on_state calls, as they come from its threads."""
+
+    def __init__(self) -> None:
+        self.events: queue.Queue[tuple[str, str, str]] = queue.Queue()
+
+    def __call__(self, backend: str, state: str, detail: str) -> None:
+        self.events.put((backend, state, detail))
+
+    def next(self, timeout_s: float = 30.0) -> tuple[str, str, str]:
+        return self.events.get(timeout=timeout_s)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("backend", ["flask-dev", "gunicorn"])
+def test_a_backend_started_by_hand_serves_and_stops(backend: str) -> None:
+    require_backend(get_backend(backend))
+    states = States()
+    session = Session(Options(port=free_port()), on_state=states)
+    try:
+        session.start(backend, SHORT)
+        name, state, detail = states.next()
+        assert (name, state) == (backend, "ready"), detail
+        server = session.servers[backend]
+        assert detail.startswith(server.url)
+        assert server.url == f"http://127.0.0.1:{session.options.port}"
+        with urllib.request.urlopen(server.url + WORKLOADS["hello"].path, timeout=5) as response:
+            assert response.status == 200
+        session.stop(backend)
+        assert states.next() == (backend, "stopped", "")
+        assert session.servers == {} and session.pending_ops == 0
+        assert not port_in_use("127.0.0.1", session.options.port)
+    finally:
+        session.stop_everything()
+    assert stray_descendants() == []
+
+
+def test_stop_everything_empties_the_pool_and_frees_the_port() -> None:
+    require_backend(get_backend("flask-dev"))
+    states = States()
+    session = Session(Options(port=free_port()), on_state=states)
+    session.start("flask-dev", SHORT)
+    assert states.next()[1] == "ready"
+    pids = [p.pid for p in session.servers["flask-dev"].processes()]
+    assert pids
+    session.stop_everything()
+    assert session.servers == {} and session.pending_ops == 0
+    assert not port_in_use("127.0.0.1", session.options.port)
+    assert stray_descendants() == []
+    session.stop_everything()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        session.run(session.plan(SHORT, ["flask-dev"]), on_tick=print, on_result=print, on_end=print)
+
+
+def test_stop_everything_cancels_a_start_in_flight() -> None:
+    require_backend(get_backend("gunicorn"))
+    states = States()
+    session = Session(on_state=states)
+    session.start("gunicorn", SHORT)
+    session.stop_everything()  # at once: the start is surely still waiting for its server
+    assert session.servers == {} and session.pending_ops == 0
+    assert stray_descendants() == []
+
+
+def test_a_start_in_flight_when_a_run_begins_is_waited_for_and_stopped() -> None:
+    require_backend(get_backend("flask-dev"))
+    states = States()
+    session = Session(conductor=Conductor(settle_max_s=1.0), on_state=states)
+    ended: queue.Queue[str] = queue.Queue()
+    results = []
+    ticks = []
+    try:
+        session.start("flask-dev", SHORT)
+        session.run(
+            session.plan(SHORT, ["flask-dev"]), on_tick=ticks.append, on_result=results.append, on_end=ended.put
+        )
+        assert session.running
+        assert ended.get(timeout=60) == ""
+        assert not session.running
+        # the start by hand ended before the run's own server began, and left no server behind
+        assert states.next() == ("flask-dev", "stopped", "")
+        assert session.servers == {} and session.pending_ops == 0
+        assert [r.backend for r in results] == ["flask-dev"] and session.results == results
+        assert results[0].status == "ok", results[0].reason
+        assert ticks and ticks[-1].backend == "flask-dev"
+    finally:
+        session.stop_everything()
+    assert stray_descendants() == []
+
+
+def test_the_form_starts_from_the_command_lines_options() -> None:
+    options = Options(
+        concurrency=16,
+        requests=500,
+        warmup=0.5,
+        no_keepalive=True,
+        workloads=["json"],
+        workers=3,
+        threads=1,
+        timeout=2.0,
+        server_cpus=(1,),
+        loader_cpus=(0,),
+    )
+    session = Session(options)
+    assert session.initial_settings == LoadSettings(
+        concurrency=16,
+        duration_s=None,
+        requests=500,
+        warmup_s=0.5,
+        keepalive=False,
+        workload="json",
+        workers=3,
+        threads=1,
+    )
+    (spec,) = session.plan(session.initial_settings, ["gunicorn"])
+    assert (spec.load.timeout_s, spec.load.cpus, spec.server.cpus) == (2.0, (0,), (1,))
+    defaults = Session().initial_settings
+    assert defaults.duration_s == 10.0 and defaults.concurrency == 64
+
+
+USER_APP = """
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"""
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        Options(concurrency=16, requests=500, warmup=0.5, no_keepalive=True, workloads=["json"], timeout=2.0),
+        Options(duration=3.0, rate=200.0, delay=0.1, loader_procs=2, workers=2, threads=3),
+        Options(app="session_user_app:app", path="/ok", port=free_port()),
+    ],
+    ids=["count", "open-loop", "user-app"],
+)
+def test_the_app_plans_a_run_exactly_as_the_cli(options: Options, tmp_path, monkeypatch) -> None:
+    require_backend(get_backend("waitress"))
+    # the CLI imports the user's app before it plans (in a subprocess, from the working directory)
+    (tmp_path / "session_user_app.py").write_text(USER_APP)
+    monkeypatch.chdir(tmp_path)
+    cli_options = Options(**{**vars(options), "backends": ["waitress"]})
+    session = Session(options)
+    assert session.plan(session.initial_settings, ["waitress"]) == make_plan(cli_options).specs
+
+
+def test_with_app_the_run_is_named_by_its_path() -> None:
+    session = Session(Options(app="m:app"))
+    assert session.app_path == "/"
+    (spec,) = Session(Options(app="m:app", path="/ok")).plan(SHORT, ["waitress"])
+    assert (spec.path, spec.workload, spec.server.app) == ("/ok", "/ok", "m:app")
+    assert Session().app_path is None
+
+
+def test_check_has_the_loaders_word() -> None:
+    session = Session(Options(loader_procs=4))
+    session.check(LoadSettings(concurrency=8))
+    with pytest.raises(SettingsError, match="more than --concurrency"):
+        session.check(LoadSettings(concurrency=2))
+
+
+def test_catalog_and_workloads() -> None:
+    session = Session()
+    ids = [row["id"] for row in session.catalog_rows()]
+    assert "flask-dev" in ids and "gunicorn" in ids
+    assert session.workloads[:2] == ("hello", "json")
+    fixed = [{"id": "x", "title": "X", "family": "f", "available": True}]
+    assert Session(catalog=fixed).catalog_rows() == fixed
+
+
+def test_export_writes_the_results_with_the_clis_exporter(tmp_path) -> None:
+    from tui_snapshot_app import make_result
+
+    session = Session(results=[make_result("flask-dev", "Flask", 1000.0, 20.0)])
+    exported = session.export_runs("json", str(tmp_path))
+    assert exported.left_out == 0 and exported.path.startswith(str(tmp_path)) and exported.path.endswith(".json")
+    assert '"flask-dev"' in open(exported.path).read()

@@ -1,0 +1,45 @@
+"""What happened, as messages: the session's threads post these to the app
+(``post_message`` is thread-safe), and the load form posts ``SettingsChanged``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from wsgicompare.results import RunResult
+from wsgicompare.session import LoadSettings
+
+
+@dataclass
+class BackendStateChanged(Message):
+    """A backend started or stopped by hand moved to another state."""
+
+    backend: str
+    #: "ready", "stopping", "stopped" or "failed"
+    state: str
+    #: "URL in N s" when ready, why when failed, else ""
+    detail: str = ""
+
+
+@dataclass
+class RunFinished(Message):
+    """One run ended (ok, failed or unavailable); its result is final."""
+
+    result: RunResult
+
+
+@dataclass
+class LoadEnded(Message):
+    """A load is over: a single run or a whole run-all."""
+
+    #: "" or the one-line error that ended it
+    error: str = ""
+
+
+@dataclass
+class SettingsChanged(Message):
+    """The load form was edited."""
+
+    #: the settings as now typed, or None while a field is invalid
+    settings: LoadSettings | None

@@ -1,0 +1,133 @@
+"""The Backends table (one row per catalog entry: state marker, id, state, last req/s)
+and the hint under it (the selected backend's title, and what is missing or failed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.reactive import reactive
+from textual.widgets import DataTable, Static
+
+from ..model import BackendRow, human_count
+
+#: state -> marker in the table's first column
+STATE_MARKERS = {
+    "stopped": "○",
+    "starting": "◌",
+    "ready": "●",
+    "under load": "▶",
+    "stopping": "◌",
+    "failed": "✗",
+}
+
+
+class BackendTable(DataTable[Any]):
+    """The rows go in whole (``show``) or one changed row at a time (``put``): a cell is
+    rewritten only when a backend's state changes or a run finishes, never per tick."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        #: the rows shown, by backend id, in catalog order (DataTable.rows is its own)
+        self.backends: dict[str, BackendRow] = {}
+        #: narrow layout (< 120 columns): no state column
+        self._narrow = False
+
+    def show(self, rows: Iterable[BackendRow]) -> None:
+        self.backends = {row.id: row for row in rows}
+        self._build()
+
+    def put(self, row: BackendRow) -> None:
+        """Show a changed row (same id as one shown): only its cells are rewritten."""
+        if row.id not in self.backends or self.backends[row.id] == row:
+            return
+        self.backends[row.id] = row
+        for key, value in zip(self._columns(), self._cells(row)):
+            self.update_cell(row.id, key, value)
+
+    def set_narrow(self, narrow: bool) -> None:
+        if narrow != self._narrow:
+            self._narrow = narrow
+            if self.backends:
+                self._build()
+
+    @property
+    def selected(self) -> BackendRow | None:
+        """The row under the cursor."""
+        if not self.row_count:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key
+        except Exception:
+            return None
+        return None if key.value is None else self.backends.get(str(key.value))
+
+    def _columns(self) -> tuple[str, ...]:
+        # narrow terminals drop the state column: the marker still tells it, the hint spells it
+        return ("marker", "id", "rps") if self._narrow else ("marker", "id", "state", "rps")
+
+    def _build(self) -> None:
+        cursor = self.cursor_row
+        self.clear(columns=True)
+        # fixed widths: a width change would re-layout the table on every state change
+        id_width = max([7, *(len(r.id) for r in self.backends.values())])
+        headers: dict[str, tuple[str | Text, int]] = {
+            "marker": ("", 1),
+            "id": ("backend", id_width),
+            "state": ("state", 10),
+            "rps": (Text("req/s", justify="right"), 5),
+        }
+        for key in self._columns():
+            label, width = headers[key]
+            self.add_column(label, key=key, width=width)
+        for row in self.backends.values():
+            self.add_row(*self._cells(row), key=row.id)
+        if self.backends:
+            self.move_cursor(row=min(cursor, len(self.backends) - 1))
+
+    def _cells(self, row: BackendRow) -> tuple[Text, ...]:
+        if not row.available:
+            dim = "dim"
+            cells = {
+                "marker": Text("✗", style=dim),
+                "id": Text(row.id, style=dim),
+                "state": Text("missing", style=dim),
+                "rps": Text("—", style=dim, justify="right"),
+            }
+        else:
+            state_style = {"failed": "bold red", "under load": "bold", "ready": "green"}.get(row.state, "")
+            cells = {
+                "marker": Text(STATE_MARKERS.get(row.state, "?"), style=state_style),
+                "id": Text(row.id),
+                "state": Text(row.state, style=state_style),
+                "rps": Text(human_count(row.last_rps), justify="right"),
+            }
+        return tuple(cells[key] for key in self._columns())
+
+
+class BackendHint(Static):
+    """The selected backend: title and family, then its state, why it failed, or what
+    is missing and how to install it."""
+
+    #: the row to describe; None: nothing selected
+    row: reactive[BackendRow | None] = reactive(None)
+
+    def watch_row(self, row: BackendRow | None) -> None:
+        self.update(hint_text(row))
+
+
+def hint_text(row: BackendRow | None) -> Text | str:
+    if row is None:
+        return ""
+    text = Text.assemble((row.title, "bold"), f" · {row.family}")
+    if not row.available:
+        missing = ", ".join(row.missing) or "something"
+        text.append(f"\nmissing {missing}", "red")
+        text.append(f"\n{row.hint}")
+    elif row.state == "failed" and row.reason:
+        text.append(f"\nfailed: {row.reason}", "red")
+    else:
+        text.append(f"\n{row.state}")
+    return text

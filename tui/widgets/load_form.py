@@ -1,0 +1,117 @@
+"""The Load form: the load settings, each field parsed as typed, and the load button."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Checkbox, Input, Label, Select
+
+from wsgicompare.session import LoadSettings, SettingsError
+
+from ..messages import SettingsChanged
+from ..model import FIELD_RULES, parse_field, settings_fields, settings_from_fields
+
+#: numeric form fields: (field name, label, placeholder)
+FORM_FIELDS = (
+    ("concurrency", "concurrency", "clients"),
+    ("duration_s", "duration s", "none"),
+    ("requests", "requests", "none"),
+    ("reps", "reps/client", "none"),
+    ("rate", "rate req/s", "closed"),
+    ("warmup_s", "warm-up s", "seconds"),
+    ("workers", "workers", "processes"),
+    ("threads", "threads", "per worker"),
+)
+
+
+class LoadForm(VerticalScroll):
+    """A bad field shows its message beside it, and the form then holds no settings
+    (``settings`` is None) and disables the load button. Posts ``SettingsChanged``
+    after every edit."""
+
+    def __init__(self, workloads: Sequence[str], check: Callable[[LoadSettings], None], **kwargs: Any) -> None:
+        """``check`` has the last word on settings that parsed (raises SettingsError or ValueError)."""
+        super().__init__(**kwargs)
+        self._workloads = list(workloads)
+        self._check = check
+        #: the settings as typed; None while any field is invalid
+        self.settings: LoadSettings | None = None
+        #: a load is running: the button stops it
+        self._load_running = False
+
+    def compose(self) -> ComposeResult:
+        for name, label, placeholder in FORM_FIELDS:
+            with Horizontal(classes="field"):
+                yield Label(label, classes="field-label")
+                yield Input(id=f"f-{name}", placeholder=placeholder, compact=True, classes="field-input")
+                yield Label("", id=f"e-{name}", classes="field-error")
+        with Horizontal(classes="field"):
+            yield Label("workload", classes="field-label")
+            yield Select(
+                [(w, w) for w in self._workloads],
+                id="f-workload",
+                allow_blank=False,
+                compact=True,
+                classes="field-input",
+            )
+        with Horizontal(classes="field"):
+            yield Label("keep-alive", classes="field-label")
+            yield Checkbox("", value=True, id="f-keepalive", compact=True)
+        yield Label("", id="form-error", classes="field-error")
+        yield Button("▶ load", id="load-button", variant="success", compact=True)
+
+    def fill(self, settings: LoadSettings) -> None:
+        for name, text in settings_fields(settings).items():
+            self.query_one(f"#f-{name}", Input).value = text
+        select = self.query_one("#f-workload", Select)
+        select.value = settings.workload if settings.workload in self._workloads else self._workloads[0]
+        self.query_one("#f-keepalive", Checkbox).value = settings.keepalive
+        self._validate()
+
+    def show_load_running(self, running: bool) -> None:
+        self._load_running = running
+        self._show_button()
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def _edited(self) -> None:
+        self._validate()
+
+    def _validate(self) -> None:
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for name in FIELD_RULES:
+            try:
+                values[name] = parse_field(name, self.query_one(f"#f-{name}", Input).value)
+            except SettingsError as exc:
+                errors[name] = str(exc)
+        for name in FIELD_RULES:
+            self.query_one(f"#e-{name}", Label).update(errors.get(name, ""))
+            self.query_one(f"#f-{name}", Input).set_class(name in errors, "-invalid")
+        form_error = ""
+        settings = None
+        if not errors:
+            workload = self.query_one("#f-workload", Select).value
+            values["workload"] = str(workload) if workload != Select.BLANK else "hello"
+            values["keepalive"] = self.query_one("#f-keepalive", Checkbox).value
+            try:
+                settings = settings_from_fields(values)
+                self._check(settings)
+            except ValueError as exc:  # SettingsError is one
+                form_error = str(exc)
+                settings = None
+        self.query_one("#form-error", Label).update(form_error)
+        self.settings = settings
+        self._show_button()
+        self.post_message(SettingsChanged(settings))
+
+    def _show_button(self) -> None:
+        button = self.query_one("#load-button", Button)
+        # while loading, the button stops the load, whatever the form holds now
+        button.disabled = self.settings is None and not self._load_running
+        button.label = "■ stop load" if self._load_running else "▶ load"

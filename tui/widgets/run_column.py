@@ -1,0 +1,68 @@
+"""One finished run in the compare view, in miniature."""
+
+from __future__ import annotations
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual.widget import Widget
+
+from wsgicompare.results import RunResult
+
+from ..model import fmt_ms, human_count
+from .draw import plural, resample, spark_rows, wrap
+from .run_bars import run_label
+
+
+class RunColumn(Widget):
+    """One finished run in miniature: the four panels' figures stacked in a narrow column."""
+
+    COMPONENT_CLASSES = {"column--title", "column--label", "column--spark", "column--good", "column--bad"}
+
+    def __init__(self, result: RunResult, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.result = result
+
+    def render(self) -> RenderableType:
+        r = self.result
+        width = max(10, self.content_size.width)
+        label = self.get_component_rich_style("column--label")
+        spark = self.get_component_rich_style("column--spark")
+        good, bad = self.get_component_rich_style("column--good"), self.get_component_rich_style("column--bad")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(run_label(r), self.get_component_rich_style("column--title"))
+        text.append(f"\n{r.title}"[: width + 1], label)
+        if r.status != "ok":
+            text.append(f"\n\n{r.status}", bad)
+            for chunk in wrap(r.reason, width):
+                text.append("\n" + chunk, bad)
+            return text
+        lat = r.latency_ms
+        text.append("\n\nThroughput", label)
+        text.append(f"\n{human_count(r.rps_2xx)} 2xx req/s")
+        series = resample([float(p.get("rps", 0)) for p in r.timeline], width)
+        for line in spark_rows(series, width, 2):
+            text.append("\n" + line, spark)
+        text.append("\n\nLatency ms", label)
+        text.append(f"\np50 {fmt_ms(lat.get('p50'))}  p90 {fmt_ms(lat.get('p90'))}")
+        text.append(f"\np99 {fmt_ms(lat.get('p99'))}  max {fmt_ms(lat.get('max'))}")
+        text.append("\n\nFailures", label)
+        avail = r.availability_pct
+        text.append("\navail ")
+        text.append("—" if avail is None else f"{avail:.2f} %", good if (avail or 0) >= 99.9 else bad)
+        errors = sum(r.errors.values())
+        non2xx = sum(v for k, v in r.responses.items() if k != "2xx")
+        text.append(f"\nerrors {errors}  non-2xx {non2xx}", bad if errors or non2xx else None)
+        text.append("\n\nServer", label)
+        cpu = r.server.get("cpu_pct_mean")
+        rss = r.server.get("rss_mb_max")
+        text.append(f"\nCPU {cpu:.0f} %" if cpu is not None else "\nCPU —")
+        text.append(f"  RSS {rss:.0f} MB" if rss is not None else "  RSS —")
+        procs, threads = r.server.get("procs"), r.server.get("threads")
+        text.append(f"\n{plural(procs, 'proc')} · {plural(threads, 'thread')}")
+        cpu_series = resample([float(p.get("server_cpu_pct", 0)) for p in r.timeline], width)
+        for line in spark_rows(cpu_series, width, 1, max([100.0, *cpu_series])):
+            text.append("\n" + line, spark)
+        for verdict in r.verdicts:
+            for i, chunk in enumerate(wrap(verdict, width - 2)):
+                text.append("\n" + ("⚠ " if i == 0 else "  ") + chunk, bad)
+        return text

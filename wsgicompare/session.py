@@ -1,0 +1,445 @@
+"""The one face the terminal app talks to: everything the app does that is not drawing.
+
+The app (``wsgicompare.tui``) imports neither ``wsgicompare.backends`` nor
+``wsgicompare.loader``; what it needs of them goes through a ``Session``: the catalog
+rows and workload names, a backend started and stopped by hand outside a run (and
+the pool of those servers), the runs planned from the form (through
+``spec.plan_specs``, as the CLI plans its runs), the runs themselves, and every
+finished result with the spec it ran with, for export.
+
+No Textual here. Blocking work runs on the session's own threads, which report
+through callbacks called on those threads (the app turns each into a message:
+``post_message`` is thread-safe); ``stop_everything`` joins them. Tests drive a
+Session directly, with real servers."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from wsgicompare import export
+from wsgicompare.backends import WORKLOADS, Server, ServerConfig, catalog_rows, get_backend
+from wsgicompare.conductor import Conductor
+from wsgicompare.loader import LoadProfileError
+from wsgicompare.options import Options
+from wsgicompare.results import RunResult, Tick
+from wsgicompare.signals import set_from_signal_handler
+from wsgicompare.spec import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_DURATION_S,
+    DEFAULT_THREADS,
+    DEFAULT_WARMUP_S,
+    DEFAULT_WORKLOAD,
+    URL_BACKEND,
+    RunSpec,
+    cpu_split,
+    default_server_config,
+    plan_specs,
+)
+
+#: (backend id, state, detail): a backend the session started or stopped changed state.
+#: state is "ready" (detail: "URL in N s"), "stopping", "stopped" or "failed" (detail: why, one line)
+OnState = Callable[[str, str, str], object]
+
+#: most seconds a run waits for the starts and stops by hand still in flight
+SETTLE_OPS_S = 60.0
+
+
+class SettingsError(ValueError):
+    """A setting holds a value that cannot run; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """What the app's form sets: the same knobs as the CLI's load options."""
+
+    #: connections held open at once (closed loop: the number of clients)
+    concurrency: int = DEFAULT_CONCURRENCY
+    #: measured seconds of load after the warm-up; None when requests/reps end the run
+    duration_s: float | None = DEFAULT_DURATION_S
+    #: stop after this many measured requests in total; None = not a stop rule
+    requests: int | None = None
+    #: stop after every client made this many requests (siege -r); None = not a stop rule
+    reps: int | None = None
+    #: open loop target in requests per second; None = closed loop
+    rate: float | None = None
+    #: reuse connections (HTTP/1.1 keep-alive); False sends Connection: close
+    keepalive: bool = True
+    #: seconds at the start that count in no figure
+    warmup_s: float = DEFAULT_WARMUP_S
+    #: workload name served by the bundled test app
+    workload: str = DEFAULT_WORKLOAD
+    #: server worker processes, same for every backend
+    workers: int = 1
+    #: threads per worker for threaded backends
+    threads: int = DEFAULT_THREADS
+
+    def stop_rule(self) -> str:
+        """How the run ends, for the header line: "10 s", "5000 req" or "100 reps"."""
+        parts = []
+        if self.duration_s is not None:
+            parts.append(f"{self.duration_s:g} s")
+        if self.requests is not None:
+            parts.append(f"{self.requests} req")
+        if self.reps is not None:
+            parts.append(f"{self.reps} reps")
+        return " / ".join(parts) or "no stop rule"
+
+
+@dataclass(frozen=True)
+class Exported:
+    """Where an export went."""
+
+    #: absolute path of the file written
+    path: str
+    #: finished runs left out because they ran with other load settings than the latest
+    left_out: int
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for the screen."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class Session:
+    """Backends by hand, runs and results for one app session (see the module's doc)."""
+
+    def __init__(
+        self,
+        options: Options | None = None,
+        *,
+        catalog: list[dict[str, Any]] | None = None,
+        conductor: Conductor | None = None,
+        results: Iterable[RunResult] = (),
+        on_state: OnState | None = None,
+    ) -> None:
+        """``options``: the command line's (None: every default). ``catalog`` and
+        ``results`` hand in fixed data (snapshot tests, screenshots); ``conductor``
+        replaces the real one; ``on_state`` hears of every backend it starts or stops."""
+        given = options if options is not None else Options()
+        loader_cpus, server_cpus = cpu_split(given.loader_cpus, given.server_cpus, given.loader_procs or 1)
+        #: the command line's options, with the CPU split settled once for the whole session
+        self.options = replace(given, loader_cpus=loader_cpus, server_cpus=server_cpus)
+        #: workload names the form offers
+        self.workloads: tuple[str, ...] = tuple(WORKLOADS)
+        #: every finished run, in order (handed-in ones first)
+        self.results: list[RunResult] = list(results)
+        settle = self.options.settle_max
+        if conductor is None:
+            conductor = Conductor() if settle is None else Conductor(settle_max_s=settle)
+        self.conductor = conductor
+        self._catalog = catalog
+        self._on_state: OnState = on_state or (lambda backend, state, detail: None)
+        #: the spec each entry of ``results`` ran with (None: handed in, not run here)
+        self._result_specs: list[RunSpec | None] = [None] * len(self.results)
+        #: the specs of the latest run
+        self._last_specs: list[RunSpec] = []
+        self._lock = threading.Lock()
+        #: signalled whenever a start or stop by hand ends (uses _lock)
+        self._settled = threading.Condition(self._lock)
+        #: servers started by hand (not by a run), by backend id
+        self._servers: dict[str, Server] = {}
+        #: starts and stops by hand not finished yet; a run waits for them
+        self._pending_ops = 0
+        #: the session's threads still running (joined by stop_everything)
+        self._threads: set[threading.Thread] = set()
+        self._running = False
+        #: set to end the current run early
+        self._cancel = threading.Event()
+        #: set once, by stop_everything: also ends a start still waiting for its server
+        self._closing = threading.Event()
+
+    # -- what the form offers and builds ---------------------------------------------
+
+    def catalog_rows(self) -> list[dict[str, Any]]:
+        """One row per backend: id title family seed available missing hint workloads."""
+        return list(self._catalog) if self._catalog is not None else catalog_rows()
+
+    @property
+    def initial_settings(self) -> LoadSettings:
+        """The form's first values: what the command line gave, defaults for the rest."""
+        o = self.options
+        server = default_server_config(workers=o.workers, threads=o.threads, server_cpus=o.server_cpus)
+        ended_by_count = o.requests is not None or o.reps is not None
+        return LoadSettings(
+            concurrency=o.concurrency or DEFAULT_CONCURRENCY,
+            duration_s=o.duration if o.duration is not None or ended_by_count else DEFAULT_DURATION_S,
+            requests=o.requests,
+            reps=o.reps,
+            rate=o.rate,
+            keepalive=not o.no_keepalive,
+            warmup_s=DEFAULT_WARMUP_S if o.warmup is None else o.warmup,
+            workload=o.workload or DEFAULT_WORKLOAD,
+            workers=server.workers,
+            threads=server.threads,
+        )
+
+    @property
+    def app_path(self) -> str | None:
+        """The path loaded on the user's app (as the CLI: --path or "/"); None without
+        --app, where the workload names the path."""
+        return (self.options.path or "/") if self.options.app else None
+
+    def plan(self, settings: LoadSettings, backends: Sequence[str]) -> list[RunSpec]:
+        """One spec per backend for these settings, built by the same function as the
+        CLI's runs, with the options the form does not show taken from the command line."""
+        o = replace(
+            self.options,
+            concurrency=settings.concurrency,
+            duration=settings.duration_s,
+            requests=settings.requests,
+            reps=settings.reps,
+            rate=settings.rate,
+            warmup=settings.warmup_s,
+            no_keepalive=not settings.keepalive,
+            workloads=[settings.workload],
+            workers=settings.workers,
+            threads=settings.threads,
+            # the app has always run each spec once: --repeat is for headless runs
+            repeat=1,
+        )
+        return plan_specs(o, backends)
+
+    def check(self, settings: LoadSettings) -> None:
+        """Let the loader's own validation have the last word: SettingsError (one line)."""
+        try:
+            self._any_spec(settings).load.validate()
+        except LoadProfileError as exc:
+            raise SettingsError(str(exc)) from None
+
+    def _any_spec(self, settings: LoadSettings) -> RunSpec:
+        return self.plan(settings, [URL_BACKEND])[0]
+
+    # -- backends by hand -------------------------------------------------------------
+
+    @property
+    def servers(self) -> dict[str, Server]:
+        """The servers started by hand and running now, by backend id (a copy)."""
+        with self._lock:
+            return dict(self._servers)
+
+    @property
+    def pending_ops(self) -> int:
+        """Starts and stops by hand still in flight."""
+        with self._lock:
+            return self._pending_ops
+
+    def start(self, backend: str, settings: LoadSettings) -> None:
+        """Start ``backend`` outside a run, on a thread of the session; returns at once.
+        on_state then says "ready" or "failed"; a start that ends during a run, or after
+        stop_everything, stops its server again (and says "stopped" unless closing)."""
+        server = self.plan(settings, [backend])[0].server
+        assert server is not None  # only a --url spec has none, and the app makes none
+        self._server_op(self._start, backend, server)
+
+    def stop(self, backend: str) -> None:
+        """Stop a server started by hand, on a thread of the session; returns at once.
+        on_state then says "stopped" (or "failed" with why)."""
+        self._server_op(self._stop, backend)
+
+    def _server_op(self, work: Callable[..., None], *args: Any) -> None:
+        def op() -> None:
+            try:
+                work(*args)
+            finally:
+                with self._lock:
+                    self._pending_ops -= 1
+                    self._settled.notify_all()
+
+        with self._lock:
+            # counted before its thread runs, so a run begun right after already waits for it
+            self._pending_ops += 1
+        self._spawn(op, f"wsgicompare-{work.__name__.strip('_')}-{args[0]}")
+
+    def _start(self, backend: str, config: ServerConfig) -> None:
+        try:
+            # closing cancels a slow start at once instead of waiting out its ready timeout
+            server = get_backend(backend).start(config, cancel=self._closing)
+            with self._lock:
+                # a run began, or stop_everything ran, while this backend was starting:
+                # the run stops servers by hand first, and this one came too late for that
+                keep = not (self._running or self._closing.is_set())
+                if keep:
+                    self._servers[backend] = server
+            if not keep:
+                server.stop()
+                if not self._closing.is_set():
+                    self._on_state(backend, "stopped", "")
+                return
+            self._on_state(backend, "ready", f"{server.url} in {server.startup_s:.2f} s")
+        except Exception as exc:  # shown as the backend's state, never raised into the app
+            self._on_state(backend, "failed", one_line(exc))
+
+    def _stop(self, backend: str) -> None:
+        try:
+            with self._lock:
+                server = self._servers.pop(backend, None)
+            if server is not None:
+                server.stop()
+            self._on_state(backend, "stopped", "")
+        except Exception as exc:
+            self._on_state(backend, "failed", f"stop: {one_line(exc)}")
+
+    # -- runs -------------------------------------------------------------------------
+
+    @property
+    def closing(self) -> bool:
+        """stop_everything has begun: nothing new starts."""
+        return self._closing.is_set()
+
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return self._running
+
+    def run(
+        self,
+        specs: Sequence[RunSpec],
+        *,
+        on_tick: Callable[[Tick], None],
+        on_result: Callable[[RunResult], object],
+        on_end: Callable[[str], object],
+    ) -> None:
+        """Run ``specs`` with the conductor on a thread of the session; returns at once.
+        A server started by hand for one of these backends is stopped first (the
+        conductor starts its own), once the starts and stops in flight have ended.
+        Called on the run's thread: ``on_tick`` with every Tick, ``on_result`` with each
+        finished result (already in ``results``), ``on_end`` with "" or the one-line
+        error once the run is over. RuntimeError when a run is going or the session closed."""
+        with self._lock:
+            if self._running or self._closing.is_set():
+                raise RuntimeError("a run is going" if self._running else "the session is closed")
+            self._running = True
+            self._cancel = threading.Event()
+            self._last_specs = list(specs)
+            cancel = self._cancel
+        self._spawn(lambda: self._run(list(specs), cancel, on_tick, on_result, on_end), "wsgicompare-run")
+
+    def cancel_run(self) -> None:
+        """End the run going early (safe in a signal handler)."""
+        set_from_signal_handler(self._cancel)
+
+    def _run(
+        self,
+        specs: list[RunSpec],
+        cancel: threading.Event,
+        on_tick: Callable[[Tick], None],
+        on_result: Callable[[RunResult], object],
+        on_end: Callable[[str], object],
+    ) -> None:
+        error = ""
+
+        def finished(result: RunResult) -> None:
+            with self._lock:
+                self.results.append(result)
+                self._result_specs.append(next((s for s in specs if s.backend == result.backend), None))
+            on_result(result)
+
+        try:
+            # a start ending during the run would add a server on the server CPUs mid-measurement
+            self._wait_for_ops(cancel)
+            for spec in specs:
+                with self._lock:
+                    server = self._servers.pop(spec.backend, None)
+                if server is not None:
+                    self._on_state(spec.backend, "stopping", "")
+                    server.stop()
+            if len(specs) == 1:
+                finished(self.conductor.run_one(specs[0], on_tick, cancel))
+            else:
+                self.conductor.run_all(specs, on_tick, finished, cancel)
+        except Exception as exc:
+            error = one_line(exc)
+        finally:
+            with self._lock:
+                self._running = False
+            on_end(error)
+
+    def _wait_for_ops(self, cancel: threading.Event) -> None:
+        deadline = time.monotonic() + SETTLE_OPS_S
+        with self._lock:
+            while self._pending_ops > 0 and not cancel.is_set():
+                left_s = deadline - time.monotonic()
+                if left_s <= 0:
+                    break
+                self._settled.wait(min(0.2, left_s))
+
+    # -- export -----------------------------------------------------------------------
+
+    def runs_to_export(self) -> tuple[list[RunResult], list[RunSpec], int]:
+        """(runs, their specs, how many left out): the runs that share the latest run's
+        load settings. A report has one "load" header; a run made with other settings
+        under it would be misattributed, so it is left out (and the user told)."""
+
+        def settings_key(spec: RunSpec) -> dict[str, Any]:
+            options = export.load_options([spec])
+            options.pop("workloads", None)  # runs of one load may differ in workload, not in load
+            return options
+
+        with self._lock:
+            pairs = list(zip(self.results, self._result_specs))
+        latest = next((s for _, s in reversed(pairs) if s is not None), None)
+        if latest is None:  # handed-in results only: nothing to tell them apart by
+            return [r for r, _ in pairs], [], 0
+        key = settings_key(latest)
+        kept = [(r, s) for r, s in pairs if s is None or settings_key(s) == key]
+        return [r for r, _ in kept], [s for _, s in kept if s is not None], len(pairs) - len(kept)
+
+    def export_runs(self, fmt: str, output_dir: str) -> Exported:
+        """Write the runs of the latest load settings in ``fmt`` (md json csv html) with
+        the same exporter as the CLI, to a new time-stamped file in ``output_dir``."""
+        runs, specs, left_out = self.runs_to_export()
+        meta = export.make_meta(specs or self._last_specs or [self._any_spec(self.initial_settings)])
+        text = export.render(fmt, runs, meta)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = os.path.abspath(os.path.join(output_dir, f"wsgicompare-{stamp}{export.SUFFIX[fmt]}"))
+        export.write_atomic(path, text)
+        return Exported(path=path, left_out=left_out)
+
+    # -- the end ----------------------------------------------------------------------
+
+    def stop_everything(self, timeout_s: float = 30.0) -> None:
+        """Idempotent, blocking: end the run, stop every server started by hand, and
+        wait (at most ``timeout_s``) for the session's threads to end."""
+        self._closing.set()
+        self._cancel.set()
+        self._stop_pool()
+        deadline = time.monotonic() + timeout_s
+        me = threading.current_thread()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            if thread is not me:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        # a start that raced the first sweep may have stored its server after it
+        self._stop_pool()
+
+    def _stop_pool(self) -> None:
+        with self._lock:
+            servers = list(self._servers.values())
+            self._servers.clear()
+        for server in servers:
+            try:
+                server.stop()
+            except Exception:
+                pass  # its process groups are killed by the backends' reaper anyway
+
+    def _spawn(self, work: Callable[[], None], name: str) -> None:
+        def tracked() -> None:
+            try:
+                work()
+            finally:
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
+
+        # daemon: a start stuck past stop_everything's wait must not hold the process
+        # open; the backends' reaper kills its process groups when the process ends
+        thread = threading.Thread(target=tracked, name=name, daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
