@@ -25,7 +25,6 @@ import statistics
 import sys
 import threading
 import time
-from dataclasses import replace
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -54,25 +53,26 @@ def headless(args) -> dict:
 
 
 async def with_app(args) -> dict:
-    from wsgicompare.tui.app import AppOptions, WsgiCompareApp
-    from wsgicompare.tui.model import LoadSettings
-
-    settings = LoadSettings(
-        concurrency=args.concurrency, duration_s=args.duration, warmup_s=args.warmup, workload="hello"
-    )
     from wsgicompare.conductor import Conductor
+    from wsgicompare.options import Options
+    from wsgicompare.tui.app import WsgiCompareApp
 
-    app = WsgiCompareApp(
-        AppOptions(settings=replace(settings), refresh_hz=args.refresh_hz), conductor=Conductor(settle_max_s=5.0)
+    options = Options(
+        concurrency=args.concurrency,
+        duration=args.duration,
+        warmup=args.warmup,
+        workloads=["hello"],
+        refresh_hz=args.refresh_hz,
     )
+    app = WsgiCompareApp(options, conductor=Conductor(settle_max_s=5.0))
     pid = os.getpid()
     ui_tid = threading.get_native_id()  # the event loop runs in this thread
     async with app.run_test(size=(160, 48)) as pilot:
-        table = app.query_one("#backends")
+        table = app.main.query_one("#backends")
         table.move_cursor(row=table.get_row_index("nginx-static"))
         await pilot.press("l")
         # measure only while load ticks flow (warm-up and start-up excluded)
-        while not (app.live is not None and app.live.tick.phase == "load"):
+        while not (app.main.live is not None and app.main.live.tick.phase == "load"):
             await asyncio.sleep(0.05)
         window_s = max(0.5, args.duration - 1.0)
         proc0, ui0, wall0 = (
@@ -86,9 +86,9 @@ async def with_app(args) -> dict:
             cpu_seconds(f"/proc/{pid}/task/{ui_tid}/stat"),
             time.monotonic(),
         )
-        while app._loading:
+        while app.main.load_running:
             await asyncio.sleep(0.1)
-        result = app.results[-1] if app.results else None
+        result = app.session.results[-1] if app.session.results else None
         await pilot.press("q")
     elapsed = wall1 - wall0
     return {

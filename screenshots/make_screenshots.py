@@ -31,21 +31,21 @@ async def wait_for(pilot, predicate, timeout_s: float, what: str) -> None:
 
 
 def select(app, backend: str) -> None:
-    table = app.query_one("#backends")
+    table = app.main.query_one("#backends")
     table.move_cursor(row=table.get_row_index(backend))
 
 
-def make_app(backends: list[str] | None, settings):
+def make_app(backends: list[str] | None, options):
+    from dataclasses import replace
+
     from wsgicompare.backends import catalog_rows
     from wsgicompare.conductor import Conductor
-    from wsgicompare.tui.app import AppOptions, WsgiCompareApp
+    from wsgicompare.tui.app import WsgiCompareApp
 
     rows = catalog_rows()
     if backends is not None:
         rows = [r for r in rows if r["id"] in backends]
-    return WsgiCompareApp(
-        AppOptions(settings=settings, output_dir=str(HERE)), catalog=rows, conductor=Conductor(settle_max_s=3.0)
-    )
+    return WsgiCompareApp(replace(options, output=str(HERE)), catalog=rows, conductor=Conductor(settle_max_s=3.0))
 
 
 def save(app, name: str, out_dir: Path) -> Path:
@@ -73,29 +73,30 @@ def to_png(svg: Path) -> None:
 
 
 async def main_screen(size: tuple[int, int], out_dir: Path) -> None:
-    from wsgicompare.tui.model import LoadSettings
+    from wsgicompare.options import Options
 
-    settings = LoadSettings(concurrency=64, duration_s=6.0, warmup_s=1.0, workers=2, threads=4)
-    app = make_app(None, settings)
+    app = make_app(None, Options(concurrency=64, duration=6.0, warmup=1.0, workers=2, threads=4))
     async with app.run_test(size=size) as pilot:
         select(app, "gunicorn")
         await pilot.press("l")
-        await wait_for(pilot, lambda: app.live is not None and app.live.tick.elapsed_s >= 3.0, 60, "3 s of load")
+        await wait_for(
+            pilot, lambda: app.main.live is not None and app.main.live.tick.elapsed_s >= 3.0, 60, "3 s of load"
+        )
         await pilot.pause(0.3)
         save(app, "main", out_dir)
-        await wait_for(pilot, lambda: not app._loading, 60, "the run to end")
+        await wait_for(pilot, lambda: not app.main.load_running, 60, "the run to end")
         await pilot.press("q")
 
 
 async def compare_view(size: tuple[int, int], out_dir: Path) -> None:
-    from wsgicompare.tui.model import LoadSettings
+    from wsgicompare.options import Options
 
-    settings = LoadSettings(concurrency=32, duration_s=3.0, warmup_s=0.5, workers=1, threads=4)
-    app = make_app(["flask-dev", "gunicorn", "uwsgi-nginx", "waitress"], settings)
+    options = Options(concurrency=32, duration=3.0, warmup=0.5, workers=1, threads=4)
+    app = make_app(["flask-dev", "gunicorn", "uwsgi-nginx", "waitress"], options)
     async with app.run_test(size=size) as pilot:
         await pilot.press("a")
-        await wait_for(pilot, lambda: app._loading, 5, "run-all to begin")
-        await wait_for(pilot, lambda: not app._loading, 180, "run-all to end")
+        await wait_for(pilot, lambda: app.main.load_running, 5, "run-all to begin")
+        await wait_for(pilot, lambda: not app.main.load_running, 180, "run-all to end")
         await pilot.press("c")
         await pilot.pause(0.5)
         save(app, "compare", out_dir)
@@ -107,12 +108,20 @@ async def failure(size: tuple[int, int], out_dir: Path) -> None:
     behind one thread (~12 ms a request), and with a 0.3 s request timeout most time out."""
     from wsgicompare.backends import catalog_rows
     from wsgicompare.conductor import Conductor
-    from wsgicompare.tui.app import AppOptions, WsgiCompareApp
-    from wsgicompare.tui.model import LoadSettings
+    from wsgicompare.options import Options
+    from wsgicompare.tui.app import WsgiCompareApp
 
-    settings = LoadSettings(concurrency=64, duration_s=5.0, warmup_s=0.0, workload="io", workers=1, threads=1)
     app = WsgiCompareApp(
-        AppOptions(settings=settings, output_dir=str(out_dir), timeout_s=0.3),
+        Options(
+            concurrency=64,
+            duration=5.0,
+            warmup=0.0,
+            workloads=["io"],
+            workers=1,
+            threads=1,
+            timeout=0.3,
+            output=str(out_dir),
+        ),
         catalog=catalog_rows(),
         conductor=Conductor(settle_max_s=3.0),
     )
@@ -121,13 +130,15 @@ async def failure(size: tuple[int, int], out_dir: Path) -> None:
         await pilot.press("l")
         await wait_for(
             pilot,
-            lambda: app.live is not None and app.live.tick.elapsed_s >= 3.0 and app.live.tick.failures > 0,
+            lambda: (
+                app.main.live is not None and app.main.live.tick.elapsed_s >= 3.0 and app.main.live.tick.failures > 0
+            ),
             60,
             "3 s of load with failures",
         )
         await pilot.pause(0.3)
         save(app, "failure", out_dir)
-        await wait_for(pilot, lambda: not app._loading, 60, "the run to end")
+        await wait_for(pilot, lambda: not app.main.load_running, 60, "the run to end")
         await pilot.press("q")
 
 

@@ -121,15 +121,9 @@ def list_backends(as_json: bool, out: TextIO | None = None) -> int:
 
 
 def open_tui(options: Options) -> int:
-    try:
-        from wsgicompare.tui.app import run_app
-    except ImportError:
-        print(
-            f"{PROG}: the terminal app is not installed here; use --run-all or --backend ID (see --help)",
-            file=sys.stderr,
-        )
-        return 1
+    # imported here, not at the top: a headless run need not pay Textual's import time
     from wsgicompare.spec import default_cpus, pin_to_loader_cpus, unpin
+    from wsgicompare.tui.app import run_app
 
     pin_to_loader_cpus(options.loader_cpus or default_cpus()[0])
     try:
