@@ -29,8 +29,8 @@ TEST_APP = "wsgicompare.backends.apps.testapp:app"
 #: where system daemons live on Debian, outside a normal user's PATH
 _SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 _APP_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_MAX_WORKERS = 256
-_MAX_THREADS = 1024
+MAX_WORKERS = 256
+MAX_THREADS = 1024
 
 
 class BackendError(Exception):
@@ -74,10 +74,10 @@ class ServerConfig:
 
     def validate(self) -> None:
         """Raise BackendError (one line) when this config cannot work."""
-        if not (isinstance(self.workers, int) and 1 <= self.workers <= _MAX_WORKERS):
-            raise BackendError(f"--workers must be between 1 and {_MAX_WORKERS}, got {self.workers!r}")
-        if not (isinstance(self.threads, int) and 1 <= self.threads <= _MAX_THREADS):
-            raise BackendError(f"--threads must be between 1 and {_MAX_THREADS}, got {self.threads!r}")
+        if not (isinstance(self.workers, int) and 1 <= self.workers <= MAX_WORKERS):
+            raise BackendError(f"--workers must be between 1 and {MAX_WORKERS}, got {self.workers!r}")
+        if not (isinstance(self.threads, int) and 1 <= self.threads <= MAX_THREADS):
+            raise BackendError(f"--threads must be between 1 and {MAX_THREADS}, got {self.threads!r}")
         from .procutil import USABLE_CPUS as allowed
 
         bad = sorted(set(self.cpus) - allowed)

@@ -16,6 +16,16 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 WALL_SLACK_S = 60.0
 #: file descriptors a loader process needs beyond its connections (pipe, loop, stdio)
 FD_MARGIN = 64
+# The limits of a load, in one place: the CLI's converters, the app's form and this
+# validation all read these (a nonsense value is refused, not run).
+MAX_CONCURRENCY = 100_000
+MAX_PROCS = 64
+MAX_DURATION_S = 24 * 3600.0
+MAX_REQUESTS = 10**9
+MAX_REPS = 10**7
+MAX_RATE = 10_000_000.0
+#: most seconds of warm-up, think time or per-request timeout
+MAX_SHORT_S = 3600.0
 #: wall cap in seconds of a run ended by --requests/--reps when max_wall_s is not given
 UNTIMED_WALL_CAP_S = 24 * 3600.0
 
@@ -96,24 +106,24 @@ class LoadProfile:
             raise LoadProfileError(
                 f"refusing to load {parts.hostname!r}: not a loopback address (use --allow-remote to load another host)"
             )
-        _positive_int("concurrency", self.concurrency, 100_000)
-        _positive_int("loader procs", self.procs, 64)
+        _positive_int("concurrency", self.concurrency, MAX_CONCURRENCY)
+        _positive_int("loader procs", self.procs, MAX_PROCS)
         if self.procs > self.concurrency:
             raise LoadProfileError(f"--loader-procs {self.procs} is more than --concurrency {self.concurrency}")
         if self.duration_s is None and self.requests is None and self.reps is None:
             raise LoadProfileError("give one stop rule: --duration, --requests or --reps")
         if self.duration_s is not None:
-            _positive_float("duration", self.duration_s, 24 * 3600)
+            _positive_float("duration", self.duration_s, MAX_DURATION_S)
         if self.requests is not None:
-            _positive_int("requests", self.requests, 10**9)
+            _positive_int("requests", self.requests, MAX_REQUESTS)
         if self.reps is not None:
-            _positive_int("reps", self.reps, 10**7)
+            _positive_int("reps", self.reps, MAX_REPS)
         if self.rate is not None:
-            _positive_float("rate", self.rate, 10_000_000)
+            _positive_float("rate", self.rate, MAX_RATE)
         for name, value in (("delay", self.delay_s), ("warmup", self.warmup_s)):
-            if not (0 <= value <= 3600):
-                raise LoadProfileError(f"--{name} must be between 0 and 3600 seconds, got {value}")
-        _positive_float("timeout", self.timeout_s, 3600)
+            if not (0 <= value <= MAX_SHORT_S):
+                raise LoadProfileError(f"--{name} must be between 0 and {MAX_SHORT_S:g} seconds, got {value}")
+        _positive_float("timeout", self.timeout_s, MAX_SHORT_S)
         if not (0.05 <= self.tick_s <= 10):
             raise LoadProfileError(f"tick must be between 0.05 and 10 seconds, got {self.tick_s}")
         if self.reps is not None and self.rate is not None:

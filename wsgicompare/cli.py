@@ -28,6 +28,7 @@ from wsgicompare.options import (
 from wsgicompare.results import RunResult, Tick
 from wsgicompare.scenario import dump_toml, to_config
 from wsgicompare.signals import set_from_signal_handler
+from wsgicompare.spec import DEFAULT_SETTLE_MAX_S
 
 PROG = "wsgicompare"
 
@@ -161,7 +162,7 @@ def make_plan(o: Options) -> Plan:
     check_loader_limits(load)
     if not o.url:
         _check_backends(o, specs)
-    settle = 10.0 if o.settle_max is None else o.settle_max
+    settle = DEFAULT_SETTLE_MAX_S if o.settle_max is None else o.settle_max
     return Plan(specs=specs, targets=targets, meta=make_meta(specs), settle_max_s=settle, warnings=warnings)
 
 

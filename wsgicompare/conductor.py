@@ -29,6 +29,7 @@ from wsgicompare.loader import LatencyHistogram, LoadProfileError, LoadRun
 from wsgicompare.results import STATUS_CLASSES, RunResult, Tick
 from wsgicompare.sampling import TreeSampler, listen_ports, listener_tree
 from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with its defaults)
+    DEFAULT_SETTLE_MAX_S,
     URL_BACKEND,
     RunSpec,
     default_cpus,
@@ -85,7 +86,7 @@ class Conductor:
     def __init__(
         self,
         *,
-        settle_max_s: float = 10.0,
+        settle_max_s: float = DEFAULT_SETTLE_MAX_S,
         ready_timeout_s: float = 30.0,
         stop_timeout_s: float = 10.0,
         latency_bins: int = LATENCY_BINS,

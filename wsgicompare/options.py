@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from wsgicompare import __version__
+from wsgicompare.backends.spec import MAX_THREADS, MAX_WORKERS
 from wsgicompare.capacity import DEFAULT_SLO, CapacityError, Slo, parse_rates, parse_slo
+from wsgicompare.loader import profile as limits
 from wsgicompare.parsing import OptionError as OptionError
 from wsgicompare.parsing import parse_bool, parse_cpus, parse_duration, parse_float, parse_int, parse_list
 
@@ -118,21 +120,21 @@ class Options:
 #: option name (as on the command line, without dashes) -> (Options field, converter)
 def _convert(name: str, value: Any) -> tuple[str, Any]:
     if name == "concurrency":
-        return "concurrency", parse_int(name, value, 1, 100_000)
+        return "concurrency", parse_int(name, value, 1, limits.MAX_CONCURRENCY)
     if name == "duration":
-        return "duration", parse_duration(name, value)
+        return "duration", parse_duration(name, value, high=limits.MAX_DURATION_S)
     if name == "reps":
-        return "reps", parse_int(name, value, 1, 10_000_000)
+        return "reps", parse_int(name, value, 1, limits.MAX_REPS)
     if name == "requests":
-        return "requests", parse_int(name, value, 1, 1_000_000_000)
+        return "requests", parse_int(name, value, 1, limits.MAX_REQUESTS)
     if name == "rate":
-        return "rate", parse_float(name, value, 0, 10_000_000)
+        return "rate", parse_float(name, value, 0, limits.MAX_RATE)
     if name == "warmup":
-        return "warmup", parse_duration(name, value, high=3600, zero_ok=True)
+        return "warmup", parse_duration(name, value, high=limits.MAX_SHORT_S, zero_ok=True)
     if name == "timeout":
-        return "timeout", parse_duration(name, value, high=3600)
+        return "timeout", parse_duration(name, value, high=limits.MAX_SHORT_S)
     if name == "delay":
-        return "delay", parse_duration(name, value, high=3600, zero_ok=True)
+        return "delay", parse_duration(name, value, high=limits.MAX_SHORT_S, zero_ok=True)
     if name in ("no-keepalive", "run-all", "allow-remote", "list-backends", "json"):
         return name.replace("-", "_"), parse_bool(name, value)
     if name == "workload":
@@ -146,13 +148,13 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
     if name == "repeat":
         return "repeat", parse_int(name, value, 1, 100)
     if name == "workers":
-        return "workers", parse_int(name, value, 1, 256)
+        return "workers", parse_int(name, value, 1, MAX_WORKERS)
     if name == "threads":
-        return "threads", parse_int(name, value, 1, 1024)
+        return "threads", parse_int(name, value, 1, MAX_THREADS)
     if name in ("server-cpus", "loader-cpus"):
         return name.replace("-", "_"), parse_cpus(name, value)
     if name == "loader-procs":
-        return "loader_procs", parse_int(name, value, 1, 64)
+        return "loader_procs", parse_int(name, value, 1, limits.MAX_PROCS)
     if name == "app":
         return "app", _app_target(value)
     if name == "path":

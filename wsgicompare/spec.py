@@ -28,6 +28,8 @@ DEFAULT_CONCURRENCY = 64
 DEFAULT_DURATION_S = 10.0
 DEFAULT_WARMUP_S = 1.0
 DEFAULT_WORKLOAD = "hello"
+#: most seconds to wait between runs for the previous port's sockets to drain (--settle-max)
+DEFAULT_SETTLE_MAX_S = 10.0
 #: threads per worker for backends that use threads (flask-threaded, gunicorn-gthread,
 #: waitress, uwsgi); 4 is gunicorn's own suggestion for gthread and keeps a
 #: 2-core machine from drowning in context switches
