@@ -416,7 +416,7 @@ def write_exports(plan: Plan, results: list[RunResult], *, files_only: bool = Fa
     """Write every export; False (after one line on stderr each) when one could not be
     written, e.g. the disk filled up mid-run: the runs still go on and the next
     write tries again."""
-    from wsgicompare.export import render, write_atomic
+    from wsgicompare.export import render, report_files, write_atomic
 
     written = True
     for fmt, path in plan.targets.items():
@@ -426,7 +426,8 @@ def write_exports(plan: Plan, results: list[RunResult], *, files_only: bool = Fa
                     sys.stdout.write(render(fmt, results, plan.meta))
                     sys.stdout.flush()
             else:
-                write_atomic(path, render(fmt, results, plan.meta))
+                for file_path, text in report_files(fmt, results, plan.meta, path):
+                    write_atomic(file_path, text)
         except OSError as exc:
             written = False
             print(

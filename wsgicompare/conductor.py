@@ -501,6 +501,7 @@ class Conductor:
         result.rps_2xx = round(summary.rps_2xx, 3)
         result.bytes = int(summary.bytes)
         result.latency_ms = latency_figures(summary.latency)
+        result.latency_hist = summary.latency.to_dict() if summary.latency.count else {}
         if summary.latency_uncorrected is not None and summary.latency_uncorrected.count:
             result.latency_ms["uncorrected"] = latency_figures(summary.latency_uncorrected)
         cpu = running.cpu_samples

@@ -273,7 +273,7 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
         "allow-remote",
         {"action": "store_const", "const": True, "help": "allow a non-loopback --url"},
     ),
-    (("--export",), "export", {"metavar": "FMT", "action": "append", "help": "md json csv html (repeatable)"}),
+    (("--export",), "export", {"metavar": "FMT", "action": "append", "help": "md json csv html hdr (repeatable)"}),
     (("-o", "--output"), "output", {"metavar": "PATH", "help": "write the export here (default stdout)"}),
     (("--port",), "port", {"metavar": "PORT", "help": "public port of a single backend"}),
     (

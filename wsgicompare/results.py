@@ -99,6 +99,9 @@ class RunResult:
     settle: dict[str, Any] = field(default_factory=dict)  #: wait before this run: waited_s, time_wait (sockets left)
     crashed_at_s: float | None = None  #: seconds into the load when the server was found dead, else None
     log_tail: str = ""  #: last lines of the server's log when it failed to start or crashed
+    #: the measured window's latency histogram (µs, LatencyHistogram.to_dict: its non-empty
+    #: HDR slots), so a saved report can be merged and re-percentiled; {} when none
+    latency_hist: dict[str, Any] = field(default_factory=dict)
     #: with --find-capacity or --rates: rps, offered_rps, slo, steps, limit, probe_rps, verdict
     capacity: dict[str, Any] = field(default_factory=dict)
 
@@ -171,6 +174,7 @@ RUN_FIELDS = (
     "crashed_at_s",
     "log_tail",
     "capacity",
+    "latency_hist",
 )
 
 

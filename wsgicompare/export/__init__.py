@@ -18,9 +18,9 @@ from wsgicompare.results import RunResult
 if TYPE_CHECKING:
     from wsgicompare.spec import RunSpec
 
-FORMATS = ("md", "json", "csv", "html")
+FORMATS = ("md", "json", "csv", "html", "hdr")
 #: file suffix per format, for ``-o DIR`` or several exports
-SUFFIX = {"md": ".md", "json": ".json", "csv": ".csv", "html": ".html"}
+SUFFIX = {"md": ".md", "json": ".json", "csv": ".csv", "html": ".html", "hdr": ".hdr"}
 
 
 def render(fmt: str, results: list[RunResult], meta: dict[str, Any]) -> str:
@@ -81,6 +81,16 @@ def make_meta(
     if machine is None:
         machine = machine_info(tuple(load.get("loader_cpus", ())), tuple(load.get("server_cpus", ())))
     return {"created": created or now_iso(), "machine": machine, "load": load}
+
+
+def report_files(fmt: str, results: list[RunResult], meta: dict[str, Any], path: str) -> list[tuple[str, str]]:
+    """(path, text) of every file one export writes: one, except ``hdr`` with several
+    runs, which writes a distribution per run beside ``path`` (its plotter reads one)."""
+    if fmt == "hdr":
+        from wsgicompare.export import hdr
+
+        return hdr.files(results, path)
+    return [(path, render(fmt, results, meta))]
 
 
 def write_atomic(path: str, text: str) -> None:
