@@ -307,6 +307,7 @@ def test_progress_is_a_live_table_when_stderr_is_a_terminal(tmp_path):
             proc.wait()
     screen = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", b"".join(chunks)).decode("utf-8", "replace")
     assert "backend" in screen and "req/s" in screen and "p99 ms" in screen  # the live table's header
+    assert "1/1 runs" in screen and "ETA" in screen  # the bar over it
     assert "flask-dev" in screen and "ok" in screen
     assert "[1/1]" not in screen  # the one-line-per-run form is for logs, not terminals
     assert "| ★ best | `flask-dev`" in out.read_text()

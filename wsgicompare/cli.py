@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from wsgicompare.capacity import Step
 from wsgicompare.options import (
     OptionError,
     Options,
@@ -25,7 +24,8 @@ from wsgicompare.options import (
     check_replaceable,
     parse_options,
 )
-from wsgicompare.results import RunResult, Tick
+from wsgicompare.progress import Progress
+from wsgicompare.results import RunResult
 from wsgicompare.scenario import dump_toml, to_config
 from wsgicompare.signals import set_from_signal_handler
 from wsgicompare.spec import DEFAULT_SETTLE_MAX_S
@@ -272,144 +272,6 @@ class _Interrupt:
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-
-
-class Progress:
-    """Progress on stderr: a live rich table when stderr is a terminal, otherwise one
-    line per finished run (so a CI log stays readable)."""
-
-    def __init__(self, specs: list, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.live_mode = self.stream.isatty()
-        self.total = len(specs)
-        self.rows: dict[tuple[str, str], dict[str, Any]] = {
-            (s.backend, s.workload): {"phase": "waiting"} for s in specs
-        }
-        self.done = 0
-        self.current: tuple[str, str] | None = None  # the run the ticks are about
-        self.steps = 0  # capacity steps of the current run so far
-        self.last_step = ""
-        self.live: Any = None  # rich.live.Live once started (rich is imported only for a terminal)
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> Progress:
-        if self.live_mode:
-            from rich.console import Console
-            from rich.live import Live
-
-            self.live = Live(
-                get_renderable=self._render, console=Console(file=self.stream), refresh_per_second=4, transient=False
-            )
-            self.live.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.live is not None:
-            self.live.stop()
-
-    def on_step(self, step: Step) -> None:
-        """A capacity step ended: one line (or the live table's phase column)."""
-        text = step_line(step)
-        with self._lock:
-            self.steps += 1
-            self.last_step = f"step {self.steps}: {text}"
-        if not self.live_mode:
-            self.stream.write(f"  {self.last_step}\n")
-            self.stream.flush()
-
-    def on_tick(self, tick: Tick) -> None:
-        with self._lock:
-            if (tick.backend, tick.workload) != self.current:
-                self.current, self.steps, self.last_step = (tick.backend, tick.workload), 0, ""
-            self.rows[(tick.backend, tick.workload)] = {
-                "phase": tick.phase,
-                "elapsed": tick.elapsed_s,
-                "remaining": tick.remaining_s,
-                "rps_2xx": tick.rps_2xx,
-                "rps_other": tick.rps - tick.rps_2xx,
-                "errors": sum(tick.errors.values()),
-                "p99": tick.cum_p99_ms,
-                "reason": self.last_step,
-            }
-
-    def on_result(self, result: RunResult) -> None:
-        self.done += 1
-        with self._lock:
-            self.rows[(result.backend, result.workload)] = {
-                "phase": result.status,
-                "elapsed": result.elapsed_s,
-                "remaining": None,
-                "rps_2xx": result.rps_2xx,
-                "rps_other": result.rps - result.rps_2xx,
-                "errors": result.failures,
-                "p99": result.latency_ms.get("p99"),
-                "reason": result.reason,
-            }
-        if not self.live_mode:
-            self.stream.write(finished_line(result, self.done, self.total) + "\n")
-            self.stream.flush()
-
-    def _render(self):
-        from rich.table import Table
-
-        table = Table(box=None, pad_edge=False)
-        for name, justify in (
-            ("backend", "left"),
-            ("workload", "left"),
-            ("phase", "left"),
-            ("elapsed", "right"),
-            ("left", "right"),
-            ("2xx req/s", "right"),
-            ("other req/s", "right"),
-            ("p99 ms", "right"),
-            ("failures", "right"),
-        ):
-            table.add_column(name, justify=justify)
-        with self._lock:
-            items = list(self.rows.items())
-        for (backend, workload), row in items:
-            phase = row["phase"]
-            style = {"ok": "green", "failed": "red", "unavailable": "yellow", "waiting": "dim"}.get(phase, "bold")
-            table.add_row(
-                backend,
-                workload,
-                f"[{style}]{phase}[/]" + (f" [dim]{row['reason'][:60]}[/]" if row.get("reason") else ""),
-                _fmt(row.get("elapsed"), "{:.1f} s"),
-                _fmt(row.get("remaining"), "{:.1f} s"),
-                _fmt(row.get("rps_2xx"), "{:,.0f}"),
-                _fmt(row.get("rps_other") or None, "{:,.0f}"),  # blank unless some answer was not a 2xx
-                _fmt(row.get("p99"), "{:.1f}"),
-                _fmt(row.get("errors"), "{:,}"),
-            )
-        return table
-
-
-def _fmt(value: Any, pattern: str) -> str:
-    return "" if value is None else pattern.format(value)
-
-
-def step_line(step: Step) -> str:
-    p99 = "—" if step.p99_ms is None else f"{step.p99_ms:.1f} ms"
-    verdict = "met" if step.met else f"not met ({step.why})"
-    return f"{step.rate:,.0f} req/s offered → {step.rps:,.0f} served, p99 {p99}: {verdict}"
-
-
-def finished_line(r: RunResult, done: int, total: int) -> str:
-    head = f"[{done}/{total}] {r.backend} {r.workload}: {r.status}"
-    if r.capacity:
-        head += f" · {r.capacity['verdict']}"
-    if r.requests:
-        from wsgicompare.export.ranking import headline
-
-        p99 = r.latency_ms.get("p99")
-        head += f" · {headline(r)}" + (f" · p99 {p99:.1f} ms" if p99 is not None else "")
-        head += f" · {r.failures:,} failures"
-    if r.reason:
-        head += f" · {r.reason}"
-    waited = r.settle.get("waited_s") if r.settle else None
-    if waited:
-        head += f" · waited {waited:.1f} s for the previous port to settle"
-    return head
 
 
 def write_exports(plan: Plan, results: list[RunResult], *, files_only: bool = False) -> bool:
