@@ -1,4 +1,4 @@
-"""What the TUI costs the measurement (issue 5).
+"""What the TUI costs the measurement.
 
 1. The app's own CPU under load: the app runs headless at 160×48 (Textual's pilot,
    which renders every frame like a terminal would, minus the tty write), fires a load

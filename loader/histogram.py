@@ -133,11 +133,6 @@ class LatencyHistogram:
         self._sum += other._sum
         return self
 
-    def copy(self) -> LatencyHistogram:
-        h = LatencyHistogram()
-        h.merge(self)
-        return h
-
     # -- reading ---------------------------------------------------------------------
     @property
     def min(self) -> int:
