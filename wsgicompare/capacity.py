@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import math
 import re
+import resource
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from wsgicompare.loader.profile import FD_MARGIN
 from wsgicompare.results import RunResult
+from wsgicompare.sampling import TreeSampler
 
 #: the percentiles an SLO may name, and the latency_ms key each reads
 PERCENTILES = {"p50": "p50", "p90": "p90", "p99": "p99", "p999": "p999"}
@@ -349,8 +353,6 @@ def run_capacity(conductor: Any, spec: Any, server: Any, url: str, on_tick: Any,
     """A capacity search (or ladder) against a running server: a closed-loop probe for the
     first guess, then open-loop steps, each after the previous one's queue drained. The
     result is the best met step's run (the last step's when none met) with ``capacity``."""
-    from dataclasses import replace
-
     plan: CapacityPlan = spec.capacity
     given = plan.concurrency
     runs: dict[float, RunResult] = {}
@@ -433,10 +435,6 @@ def run_capacity(conductor: Any, spec: Any, server: Any, url: str, on_tick: Any,
 def _fd_cap(procs: int) -> int:
     """Connections the loader processes can hold: the hard open-file limit (each process
     raises its soft limit to it) less what a process needs for itself."""
-    import resource
-
-    from wsgicompare.loader.profile import FD_MARGIN
-
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard == resource.RLIM_INFINITY:
         return MAX_CONNECTIONS
@@ -447,13 +445,9 @@ def _settle(server: Any) -> None:
     """Wait until the server is idle again: past capacity a queue outlives the load (a
     listen backlog full of requests the workers still answer), and the next step must
     not inherit it. A server we cannot sample (``--url`` elsewhere) gets a short pause."""
-    import time
-
     if server is None:
         time.sleep(0.5)
         return
-    from wsgicompare.sampling import TreeSampler
-
     sampler = TreeSampler(server.processes)
     sampler.sample()
     deadline = time.monotonic() + SETTLE_MAX_S
