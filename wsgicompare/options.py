@@ -18,6 +18,7 @@ from wsgicompare import __version__
 from wsgicompare.capacity import DEFAULT_SLO, CapacityError, Slo, parse_rates, parse_slo
 from wsgicompare.parsing import OptionError as OptionError
 from wsgicompare.parsing import parse_bool, parse_cpus, parse_duration, parse_float, parse_int, parse_list
+from wsgicompare.thresholds import Threshold, parse_thresholds
 
 
 @dataclass
@@ -98,6 +99,8 @@ class Options:
     step_duration: float | None = None
     #: most steps of a capacity search
     max_steps: int | None = None
+    #: --fail-if thresholds: a run that breaks one makes the exit code 3
+    fail_if: list[Threshold] = field(default_factory=list)
 
     @property
     def headless(self) -> bool:
@@ -189,6 +192,8 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "step_duration", parse_duration(name, value, low=0.5, high=600)
     if name == "max-steps":
         return "max_steps", parse_int(name, value, 2, 50)
+    if name == "fail-if":
+        return "fail_if", parse_thresholds(value)
     if name == "theme":
         if value not in ("dark", "light"):
             raise OptionError(f"--theme must be dark or light, got {value!r}")
@@ -294,6 +299,16 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--rates",), "rates", {"metavar": "A,B,C", "help": "open-loop steps at these req/s: the latency-vs-load curve"}),
     (("--step-duration",), "step-duration", {"metavar": "DUR", "help": "measured time per capacity step (default 3s)"}),
     (("--max-steps",), "max-steps", {"metavar": "N", "help": "most steps of a capacity search (default 10)"}),
+    (
+        ("--fail-if",),
+        "fail-if",
+        {
+            "metavar": "EXPR",
+            "action": "append",
+            "help": "exit 3 when a run breaks it: p99>50ms, rps_2xx<1000, errors>0.1%%, availability<99.9%% "
+            "(repeatable)",
+        },
+    ),
     (("--config",), "config", {"metavar": "FILE", "help": "TOML scenario file with these option names"}),
     (("--save-config",), "save-config", {"metavar": "FILE", "help": "write the options as a TOML scenario and exit"}),
     (
@@ -420,6 +435,11 @@ def check_combinations(o: Options) -> None:
             raise OptionError(f"{flag} goes with --find-capacity or --rates")
     if o.max_steps is not None and o.rates:
         raise OptionError("--max-steps bounds a search (--find-capacity); --rates runs every rate it lists")
+    if o.fail_if and not o.headless and not o.save_config:
+        raise OptionError("--fail-if checks headless runs: give --backend ID, --run-all or --url")
+    for t in o.fail_if:
+        if t.figure == "capacity" and not (o.find_capacity or o.rates):
+            raise OptionError(f"--fail-if {t.expr!r}: a capacity needs --find-capacity or --rates")
 
 
 def _format_from_suffix(path: str) -> str:

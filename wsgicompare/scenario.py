@@ -59,6 +59,8 @@ def to_config(o: Options) -> dict[str, Any]:
     for name, value in (("step-duration", o.step_duration), ("max-steps", o.max_steps)):
         if value is not None:
             out[name] = value
+    if o.fail_if:
+        out["fail-if"] = [t.expr for t in o.fail_if]
     return out
 
 

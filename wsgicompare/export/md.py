@@ -9,6 +9,7 @@ from typing import Any
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
 from wsgicompare.results import SCHEMA, RunResult
+from wsgicompare.thresholds import broken, meta_checks, parse_threshold
 
 
 def _cell(text: str) -> str:
@@ -187,6 +188,27 @@ def run_section(r: RunResult) -> list[str]:
     return lines
 
 
+def thresholds_section(checks: list[dict[str, Any]]) -> list[str]:
+    """Every --fail-if expression on every run: its value and whether it held."""
+    bad = broken(checks)
+    if not checks:
+        summary = "No run was there to check."
+    elif bad:
+        summary = f"**{len(bad)} of {len(checks)} checks broken**: the exit code is 3."
+    else:
+        summary = f"All {len(checks)} checks passed."
+    lines = ["## Thresholds", "", summary, ""]
+    if checks:
+        lines += ["| threshold | backend | workload | value | result |", "|---|---|---|---:|---|"]
+        for c in checks:
+            result = "✓ passed" if c["passed"] else f"✗ broken: {c['why']}"
+            value = "—" if c["value"] is None else parse_threshold(c["expr"]).show(c["value"])
+            cells = [f"`{c['expr']}`", f"`{c['backend']}`", c["workload"], value, result]
+            lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
+        lines.append("")
+    return lines
+
+
 def render(results: list[RunResult], meta: dict[str, Any]) -> str:
     load = meta.get("load", {})
     machine = meta.get("machine", {})
@@ -204,7 +226,11 @@ def render(results: list[RunResult], meta: dict[str, Any]) -> str:
         lines.append(f"- target: {load['url']}")
     if load.get("app"):
         lines.append(f"- app: `{load['app']}`")
-    lines += ["", "## Comparison", "", *table(results), "", "## Runs", ""]
+    lines += ["", "## Comparison", "", *table(results), ""]
+    checks = meta_checks(meta, results)
+    if checks is not None:
+        lines += thresholds_section(checks)
+    lines += ["## Runs", ""]
     for r in ordered(results):
         lines += run_section(r)
     return "\n".join(lines).rstrip() + "\n"
