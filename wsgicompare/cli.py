@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
             return list_backends(options.json)
         if not options.headless:
             return open_tui(options)
+        checks = report_checks(options)
         plan = make_plan(options)
-        add_checks(plan, options)
+        plan.meta.update(checks)
     except _bad_input_errors() as exc:
         return _fail(str(exc))
     try:
@@ -77,11 +78,19 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
     return (OptionError, BackendError, LoadProfileError)
 
 
-def add_checks(plan: Plan, options: Options) -> None:
-    """What the reports check the runs against: the --fail-if thresholds (md and json
-    evaluate them at every write, the exit code at the end)."""
+def report_checks(options: Options) -> dict[str, Any]:
+    """What the reports check the runs against (keys of the reports' meta): the --fail-if
+    thresholds, which md and json evaluate at every write and the exit code at the end,
+    and the --baseline report, read now: a bad file is bad input, and -o may replace it
+    after the first run."""
+    checks: dict[str, Any] = {}
     if options.fail_if:
-        plan.meta["fail_if"] = tuple(options.fail_if)
+        checks["fail_if"] = tuple(options.fail_if)
+    if options.baseline:
+        from wsgicompare.baseline import load_baseline
+
+        checks["baseline"] = load_baseline(options.baseline)
+    return checks
 
 
 # -- one-shot actions -----------------------------------------------------------------------

@@ -101,6 +101,8 @@ class Options:
     max_steps: int | None = None
     #: --fail-if thresholds: a run that breaks one makes the exit code 3
     fail_if: list[Threshold] = field(default_factory=list)
+    #: an earlier JSON report: change columns in md/html, *_change thresholds
+    baseline: str | None = None
 
     @property
     def headless(self) -> bool:
@@ -160,7 +162,7 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "app", _app_target(value)
     if name == "path":
         return "path", _path(value)
-    if name in ("url", "output", "save-config"):
+    if name in ("url", "output", "save-config", "baseline"):
         if not isinstance(value, str) or not value.strip() or "\0" in value:
             raise OptionError(f"--{name} needs a non-empty text value, got {value!r}")
         return name.replace("-", "_"), value.strip()
@@ -309,6 +311,11 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
             "(repeatable)",
         },
     ),
+    (
+        ("--baseline",),
+        "baseline",
+        {"metavar": "OLD.json", "help": "an earlier JSON report: change columns, --fail-if rps_2xx_change<-10%%"},
+    ),
     (("--config",), "config", {"metavar": "FILE", "help": "TOML scenario file with these option names"}),
     (("--save-config",), "save-config", {"metavar": "FILE", "help": "write the options as a TOML scenario and exit"}),
     (
@@ -437,9 +444,13 @@ def check_combinations(o: Options) -> None:
         raise OptionError("--max-steps bounds a search (--find-capacity); --rates runs every rate it lists")
     if o.fail_if and not o.headless and not o.save_config:
         raise OptionError("--fail-if checks headless runs: give --backend ID, --run-all or --url")
+    if o.baseline and not o.headless and not o.save_config:
+        raise OptionError("--baseline compares headless runs: give --backend ID, --run-all or --url")
     for t in o.fail_if:
-        if t.figure == "capacity" and not (o.find_capacity or o.rates):
+        if t.figure.startswith("capacity") and not (o.find_capacity or o.rates):
             raise OptionError(f"--fail-if {t.expr!r}: a capacity needs --find-capacity or --rates")
+        if t.is_change and not o.baseline:
+            raise OptionError(f"--fail-if {t.expr!r}: a change needs --baseline OLD.json to compare with")
 
 
 def _format_from_suffix(path: str) -> str:

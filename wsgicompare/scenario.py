@@ -33,6 +33,7 @@ def to_config(o: Options) -> dict[str, Any]:
         "settle-max": o.settle_max,
         "refresh-hz": o.refresh_hz,
         "theme": o.theme,
+        "baseline": o.baseline,
     }
     for name, value in scalar.items():
         if value is not None and not (name == "repeat" and value == 1):

@@ -1,7 +1,8 @@
 """``--fail-if EXPR``: thresholds that turn a headless run into a CI check.
 
 An expression is ``FIGURE OP VALUE[UNIT]`` with OP one of ``<`` ``<=`` ``>`` ``>=``;
-it names what *breaks* the check (``p99>50ms``: a p99 above 50 ms fails). Each one is
+it names what *breaks* the check: ``p99>50ms``, a p99 above 50 ms; ``rps_2xx_change<-10%``,
+2xx req/s more than 10 % below the same run in the ``--baseline`` report. Each one is
 checked against every measured run; a run that broke any makes the CLI exit 3. The
 checks are pure functions of the results, so the md and json reports, rewritten after
 every run, always carry the verdicts of the runs finished so far."""
@@ -13,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from wsgicompare.baseline import CHANGE_FIGURES, Baseline, change
 from wsgicompare.parsing import OptionError
 
 if TYPE_CHECKING:
@@ -20,8 +22,10 @@ if TYPE_CHECKING:
 
 #: latency figures (keys of RunResult.latency_ms), compared in ms
 LATENCIES = ("p50", "p90", "p99", "p999", "max")
+#: relative changes against --baseline, in percent
+CHANGES = tuple(f"{name}_change" for name in CHANGE_FIGURES)
 #: every figure an expression may name
-FIGURES = (*LATENCIES, "rps", "rps_2xx", "errors", "availability", "capacity")
+FIGURES = (*LATENCIES, "rps", "rps_2xx", "errors", "availability", "capacity", *CHANGES)
 #: latency units → ms
 _LATENCY_UNITS = {"ms": 1.0, "s": 1000.0, "us": 0.001, "µs": 0.001}
 _OPS = ("<=", ">=", "<", ">")
@@ -47,7 +51,7 @@ class Threshold:
     figure: str
     #: one of <, <=, >, >=
     op: str
-    #: in the figure's unit: ms for latencies, req/s, % (errors share, availability), or a count
+    #: in the figure's unit: ms for latencies, req/s, % (errors share, availability, a change), or a count
     limit: float
     #: errors: True for a share of the requests (``errors>0.1%``), False for a count (``errors>10``)
     percent: bool = False
@@ -63,12 +67,16 @@ class Threshold:
         return value >= self.limit
 
     @property
+    def is_change(self) -> bool:
+        return self.figure in CHANGES
+
+    @property
     def unit(self) -> str:
         if self.figure in LATENCIES:
             return " ms"
         if self.figure in ("rps", "rps_2xx", "capacity"):
             return " req/s"
-        if self.figure == "availability" or self.percent:
+        if self.figure == "availability" or self.percent or self.is_change:
             return " %"
         return ""
 
@@ -76,6 +84,8 @@ class Threshold:
         """A value of this figure with its unit: ``61.2 ms``, ``0.15 %``, ``12``."""
         if self.figure == "errors" and not self.percent:
             return f"{int(value):,}"
+        if self.is_change:
+            return f"{value:+,.1f} %"
         digits = 3 if self.percent or self.figure == "availability" else 2 if self.figure in LATENCIES else 1
         return f"{value:,.{digits}f}{self.unit}"
 
@@ -111,6 +121,10 @@ def parse_threshold(text: Any) -> Threshold:
 def _limit(expr: str, figure: str, number: float, unit: str | None) -> tuple[float, bool]:
     """The value in the figure's unit, and whether it is a share; refuses a unit or a
     value that does not fit the figure."""
+    if figure in CHANGES:
+        if unit != "%":
+            raise OptionError(f"--fail-if {expr!r}: a change is in percent (e.g. {figure}<-10%)")
+        return number, False
     if number < 0:
         raise OptionError(f"--fail-if {expr!r}: {figure} is never negative")
     if figure in LATENCIES:
@@ -151,8 +165,12 @@ def parse_thresholds(value: Any) -> list[Threshold]:
 # -- checking -------------------------------------------------------------------------------
 
 
-def run_figure(r: RunResult, t: Threshold) -> tuple[float | None, str]:
+def run_figure(r: RunResult, t: Threshold, baseline: Baseline | None = None) -> tuple[float | None, str]:
     """(value of the threshold's figure for run ``r``, why there is none)."""
+    if t.is_change:
+        if baseline is None:
+            return None, "no --baseline to compare with"
+        return change(r, baseline, t.figure.removesuffix("_change"))
     if t.figure in LATENCIES:
         value = r.latency_ms.get(t.figure)
         return value, "" if value is not None else f"no {t.figure}: no request was answered"
@@ -180,13 +198,13 @@ def run_figure(r: RunResult, t: Threshold) -> tuple[float | None, str]:
     return float(value), ""
 
 
-def check(t: Threshold, r: RunResult) -> dict[str, Any]:
+def check(t: Threshold, r: RunResult, baseline: Baseline | None = None) -> dict[str, Any]:
     """One threshold on one run: the ``thresholds[]`` entry of the JSON report."""
     entry: dict[str, Any] = {"expr": t.expr, "backend": r.backend, "workload": r.workload, "value": None}
     if r.status != "ok":
         # a run that crashed or never started is no pass, whatever figures it kept
         return {**entry, "passed": False, "why": f"the run {r.status}: {r.reason or 'no reason given'}"}
-    value, why_none = run_figure(r, t)
+    value, why_none = run_figure(r, t, baseline)
     if value is None:
         return {**entry, "passed": False, "why": why_none}
     shown = f"{t.figure} {t.show(value)}"
@@ -196,11 +214,13 @@ def check(t: Threshold, r: RunResult) -> dict[str, Any]:
     return {**entry, "value": round(value, 4), "passed": True, "why": f"{shown}, not {t.op} {limit}"}
 
 
-def evaluate(thresholds: list[Threshold] | tuple[Threshold, ...], results: list[RunResult]) -> list[dict[str, Any]]:
+def evaluate(
+    thresholds: list[Threshold] | tuple[Threshold, ...], results: list[RunResult], baseline: Baseline | None = None
+) -> list[dict[str, Any]]:
     """Every threshold on every run that was there to measure, in run order. A run of a
     backend that is not installed here (``unavailable``, only with --run-all) is left out:
     it measured nothing, and a missing nginx is not a regression."""
-    return [check(t, r) for r in results if r.status != "unavailable" for t in thresholds]
+    return [check(t, r, baseline) for r in results if r.status != "unavailable" for t in thresholds]
 
 
 def broken(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -216,8 +236,9 @@ def report_broken(meta: dict[str, Any], results: list[RunResult], stream: TextIO
 
 
 def meta_checks(meta: dict[str, Any], results: list[RunResult]) -> list[dict[str, Any]] | None:
-    """The checks a report's meta asks for (``meta["fail_if"]``), None when it asks for none."""
+    """The checks a report's meta asks for (``meta["fail_if"]``, against ``meta["baseline"]``),
+    None when it asks for none."""
     thresholds = meta.get("fail_if")
     if not thresholds:
         return None
-    return evaluate(thresholds, results)
+    return evaluate(thresholds, results, meta.get("baseline"))

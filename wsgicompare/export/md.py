@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wsgicompare.baseline import Baseline, change_cell
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
 from wsgicompare.results import SCHEMA, RunResult
@@ -39,27 +40,35 @@ def _notes(r: RunResult) -> str:
     return "; ".join(notes)
 
 
-def table(results: list[RunResult]) -> list[str]:
+def table(results: list[RunResult], baseline: Baseline | None = None) -> list[str]:
     cap = by_capacity(results)
+    delta = baseline is not None
+    head = ["", "backend", "workload"]
+    head += ["capacity req/s", *(["Δ capacity"] if delta else [])] if cap else []
+    head += ["2xx req/s", *(["Δ 2xx req/s"] if delta else []), "p50 ms", "p99 ms", *(["Δ p99"] if delta else [])]
+    head += ["max ms", "failures", "availability", "server CPU %", "RSS MB", "startup s", "notes"]
     lines = [
-        "| | backend | workload | "
-        + ("capacity req/s | " if cap else "")
-        + "2xx req/s | p50 ms | p99 ms | max ms | failures | availability "
-        "| server CPU % | RSS MB | startup s | notes |",
-        "|---|---|---|" + ("---:|" if cap else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|" + "|".join(f" {h} " if h else " " for h in head) + "|",
+        "|---|---|---|" + "---:|" * (len(head) - 4) + "---|",
     ]
     best = best_runs(results)
     for r in ordered(results):
         has_figures = r.requests > 0
         lat = r.latency_ms
+
+        def change(name: str, r: RunResult = r) -> list[str]:
+            return [change_cell(r, baseline, name)] if baseline is not None else []
+
         row = [
             "★ best" if id(r) in best else "",
             f"`{r.backend}`",
             r.workload,
-            *([num(capacity_rps(r), 0) if r.capacity else "—"] if cap else []),
+            *([num(capacity_rps(r), 0) if r.capacity else "—", *change("capacity")] if cap else []),
             num(r.rps_2xx, 1) if has_figures else "—",
+            *change("rps_2xx"),
             num(lat.get("p50"), 2),
             num(lat.get("p99"), 2),
+            *change("p99"),
             num(lat.get("max"), 2),
             num(r.failures) if has_figures else "—",
             pct(r.availability_pct),
@@ -226,7 +235,10 @@ def render(results: list[RunResult], meta: dict[str, Any]) -> str:
         lines.append(f"- target: {load['url']}")
     if load.get("app"):
         lines.append(f"- app: `{load['app']}`")
-    lines += ["", "## Comparison", "", *table(results), ""]
+    baseline = meta.get("baseline")
+    if baseline is not None:
+        lines.append(f"- baseline: {baseline.describe()}; Δ: change from its run of the same backend and workload")
+    lines += ["", "## Comparison", "", *table(results, baseline), ""]
     checks = meta_checks(meta, results)
     if checks is not None:
         lines += thresholds_section(checks)
