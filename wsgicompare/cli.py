@@ -173,6 +173,7 @@ class Plan:
 def make_plan(o: Options) -> Plan:
     from wsgicompare.export import make_meta
     from wsgicompare.loader.profile import LoadProfile
+    from wsgicompare.request import request_fields
     from wsgicompare.spec import PLACEHOLDER_URL, check_loader_limits, cpu_split, shared_loader_cpus, url_spec
 
     targets = check_output(o)
@@ -200,6 +201,7 @@ def make_plan(o: Options) -> Plan:
         procs=procs,
         cpus=loader_cpus,
         allow_remote=o.allow_remote,
+        **request_fields(o),  # method, headers, body (--body-file read here)
     )
     load.validate()  # LoadProfileError: one line (loopback check for --url included)
     check_loader_limits(load)

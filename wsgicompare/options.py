@@ -18,6 +18,8 @@ from wsgicompare import __version__
 from wsgicompare.capacity import DEFAULT_SLO, CapacityError, Slo, parse_rates, parse_slo
 from wsgicompare.parsing import OptionError as OptionError
 from wsgicompare.parsing import parse_bool, parse_cpus, parse_duration, parse_float, parse_int, parse_list
+from wsgicompare.request import REQUEST_OPTIONS, check_request_options
+from wsgicompare.request import convert as convert_request_option
 from wsgicompare.thresholds import Threshold, parse_thresholds
 
 
@@ -103,6 +105,14 @@ class Options:
     fail_if: list[Threshold] = field(default_factory=list)
     #: an earlier JSON report: change columns in md/html, *_change thresholds
     baseline: str | None = None
+    #: request method with --app/--url (None: GET, or POST with a body)
+    method: str | None = None
+    #: extra request headers, (name, value) in the order given
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    #: request body as text (--body)
+    body: str | None = None
+    #: file whose bytes are the request body (--body-file), read while planning
+    body_file: str | None = None
 
     @property
     def headless(self) -> bool:
@@ -194,6 +204,8 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "step_duration", parse_duration(name, value, low=0.5, high=600)
     if name == "max-steps":
         return "max_steps", parse_int(name, value, 2, 50)
+    if name in REQUEST_OPTIONS:
+        return convert_request_option(name, value)
     if name == "fail-if":
         return "fail_if", parse_thresholds(value)
     if name == "theme":
@@ -273,6 +285,18 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--app",), "app", {"metavar": "MOD:CALLABLE", "help": "serve your own WSGI app"}),
     (("--path",), "path", {"metavar": "PATH", "help": "request path with --app (default /)"}),
     (("--url",), "url", {"metavar": "URL", "help": "load an already-running server (loopback unless --allow-remote)"}),
+    (
+        ("-m", "--method"),
+        "method",
+        {"metavar": "METHOD", "help": "request method with --app/--url (default GET; POST with a body)"},
+    ),
+    (
+        ("-H", "--header"),
+        "header",
+        {"metavar": "'NAME: VALUE'", "action": "append", "help": "extra request header with --app/--url (repeatable)"},
+    ),
+    (("--body",), "body", {"metavar": "TEXT", "help": "request body (UTF-8), sent with a Content-Length"}),
+    (("--body-file",), "body-file", {"metavar": "FILE", "help": "request body from a file (at most 1 MiB)"}),
     (
         ("--allow-remote",),
         "allow-remote",
@@ -424,6 +448,7 @@ def check_combinations(o: Options) -> None:
         raise OptionError("--path applies to --app (your app's path) or --url; the bundled workloads have their own")
     if o.app and o.workloads:
         raise OptionError("--app serves your own app: use --path instead of --workload")
+    check_request_options(o)
     if o.exports and not o.headless and not (o.list_backends or o.save_config):
         raise OptionError("--export needs something to run: --backend ID, --run-all or --url (in the app, press e)")
     if o.exports and len(o.exports) > 1 and not o.output:

@@ -34,6 +34,9 @@ def to_config(o: Options) -> dict[str, Any]:
         "refresh-hz": o.refresh_hz,
         "theme": o.theme,
         "baseline": o.baseline,
+        "method": o.method,
+        "body": o.body,
+        "body-file": o.body_file,
     }
     for name, value in scalar.items():
         if value is not None and not (name == "repeat" and value == 1):
@@ -60,6 +63,8 @@ def to_config(o: Options) -> dict[str, Any]:
     for name, value in (("step-duration", o.step_duration), ("max-steps", o.max_steps)):
         if value is not None:
             out[name] = value
+    if o.headers:
+        out["header"] = [f"{name}: {value}" for name, value in o.headers]
     if o.fail_if:
         out["fail-if"] = [t.expr for t in o.fail_if]
     return out
