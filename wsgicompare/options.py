@@ -358,13 +358,16 @@ MAX_CONFIG_BYTES = 64 * 1024
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from wsgicompare.helptext import EPILOG, add_grouped, formatter
+
     parser = _Parser(
         prog="wsgicompare",
         description="Compare Python WSGI deployment backends under the same load. No arguments: open the terminal app.",
+        epilog=EPILOG,
+        formatter_class=formatter,
         allow_abbrev=False,
     )
-    for flags, name, kwargs in _ARGS:
-        parser.add_argument(*flags, dest=name.replace("-", "_"), default=None, **kwargs)
+    add_grouped(parser, _ARGS)
     parser.add_argument("--version", action="version", version=f"wsgicompare {__version__}")
     return parser
 
