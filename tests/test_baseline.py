@@ -139,6 +139,8 @@ def test_changes_against_the_same_backend_and_workload():
     assert [change_cell(now, base, k) for k in ("rps_2xx", "p99", "capacity")] == ["−15.0 %", "+25.0 %", "+5.0 %"]
     assert change(_result(workload="cpu", rps_2xx=1.0), base, "rps_2xx")[1] == "no gunicorn cpu run in the baseline"
     assert change_cell(_result(workload="cpu", rps_2xx=1.0), base, "rps_2xx") == "new"
+    nothing = _result(workload="cpu", status="unavailable", requests=0)
+    assert change_cell(nothing, base, "rps_2xx") == "—"  # measured nothing: no "new" figure either
     assert change(_result(backend="uwsgi"), base, "rps_2xx")[1] == "the baseline's uwsgi hello run failed"
     assert change(now, _baseline(_run(rps_2xx=0.0)), "rps_2xx")[1] == "the baseline's rps_2xx is 0: no relative change"
     assert change_cell(_result(workload="json", latency_ms={}), base, "p99") == "—"

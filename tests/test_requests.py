@@ -167,6 +167,8 @@ def test_bad_requests_through_the_entry_point_start_nothing(files, args, needle)
 def test_request_options_need_app_or_url():
     assert_refused(["--backend", "gunicorn", "-m", "POST"], "--method applies to --app")
     assert_refused(["--backend", "gunicorn", "-H", "X-A: 1"], "--header applies to --app")
+    with pytest.raises(OptionError, match="--body applies to headless runs"):  # the app would send a GET
+        parse_options(["--app", "myapp:app", "--body", "x"])
 
 
 # -- against servers that see what was sent ------------------------------------------------------

@@ -278,3 +278,26 @@ def test_sigterm_exits_143_not_3(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, err
     (entry,) = json.loads(out.read_text())["thresholds"]
     assert entry["passed"] is False  # the report still says what broke
+
+
+def test_md_with_thresholds_and_a_baseline_matches_golden_file():
+    from test_export import GOLDEN, UPDATE_VAR, golden_update_requested
+
+    from wsgicompare.baseline import Baseline
+
+    update = golden_update_requested()
+    results = sample_results()
+    old = [RunResult.from_dict({**r.to_dict(), "rps_2xx": r.rps_2xx * 1.1}) for r in results[:2]]
+    meta = {
+        **META,
+        "fail_if": tuple(parse_thresholds(["p99>40ms", "errors>0.5%", "rps_2xx_change<-5%"])),
+        "baseline": Baseline("main/perf.json", "2026-01-01T00:00:00+00:00", {(r.backend, r.workload): r for r in old}),
+    }
+    text = render("md", results, meta)
+    path = GOLDEN / "checks.md"
+    if update:
+        changed = not path.exists() or path.read_text(encoding="utf-8") != text
+        if changed:
+            path.write_text(text, encoding="utf-8")
+        pytest.fail(f"golden updated: {path.name}; rerun without {UPDATE_VAR} to check", pytrace=False)
+    assert text == path.read_text(encoding="utf-8")

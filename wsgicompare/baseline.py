@@ -139,5 +139,7 @@ def change_cell(r: RunResult, baseline: Baseline, name: str) -> str:
     with) or ``—`` (no figure on one side)."""
     value, _ = change(r, baseline, name)
     if value is None:
-        return "new" if baseline.run_for(r) is None else "—"
+        # "new" only for a figure the baseline could have had: a run that measured
+        # nothing (not installed here, failed to start) has no change either way
+        return "new" if baseline.run_for(r) is None and figure(r, name) is not None else "—"
     return f"{value:+.1f} %".replace("-", "−")

@@ -86,6 +86,10 @@ def check_request_options(o: Options) -> None:
     ]
     if given and not (o.app or o.url):
         raise OptionError(f"{given[0]} applies to --app (your app) or --url; the bundled workloads answer a GET")
+    if given and not o.headless and not o.save_config:
+        # the app builds its runs from its own form, which has no request fields yet:
+        # refused rather than silently sending a GET
+        raise OptionError(f"{given[0]} applies to headless runs (--backend ID with --app, or --url), not the app")
     if o.body is not None and o.body_file:
         raise OptionError("give --body or --body-file, not both")
     if o.method == "HEAD" and (o.body is not None or o.body_file):
