@@ -10,8 +10,18 @@ from urllib.parse import urlsplit
 
 #: characters a URL may hold as given: printable ASCII, no space (the rest is percent-encoded)
 _URL_CHARS = re.compile(r"[\x21-\x7e]+")
-#: an HTTP header name (RFC 9110 token)
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: an HTTP header name or a method (RFC 9110 token)
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: a header value: visible characters, spaces and tabs (RFC 9110 field-value), one line
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+#: headers the loader writes itself: the body's length, the connection's fate (--no-keepalive);
+#: an interim 100 response (Expect) or a protocol switch (Upgrade) would end the load
+RESERVED_HEADERS = ("content-length", "transfer-encoding", "connection", "expect", "upgrade")
+#: the largest request body: a request is built once and kept in every loader process
+MAX_BODY_BYTES = 1024 * 1024
+#: at most this many extra headers, each at most this long (name: value)
+MAX_HEADERS = 100
+MAX_HEADER_CHARS = 8192
 #: seconds a time-bound run may overrun warm-up + duration + timeout before the wall cap
 WALL_SLACK_S = 60.0
 #: file descriptors a loader process needs beyond its connections (pipe, loop, stdio)
@@ -62,8 +72,12 @@ class LoadProfile:
     cpus: tuple[int, ...] = ()
     #: seconds between two snapshots a loader process sends
     tick_s: float = 0.25
-    #: extra request headers
+    #: extra request headers; a Host, User-Agent or Accept here replaces the loader's own
     headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    #: request method (an RFC 9110 token, e.g. GET, POST, HEAD)
+    method: str = "GET"
+    #: request body, sent with a Content-Length on every request (at most MAX_BODY_BYTES)
+    body: bytes = b""
     #: hard cap in seconds on the whole run's wall time, whatever the stop rule (safety
     #: bound); None: warm-up + duration + timeout + 60 s when time-bound, else 24 h (see wall_cap_s)
     max_wall_s: float | None = None
@@ -134,9 +148,58 @@ class LoadProfile:
         for cpu in self.cpus:
             if isinstance(cpu, bool) or not isinstance(cpu, int) or not (0 <= cpu < n_cpus):
                 raise LoadProfileError(f"--loader-cpus: no CPU {cpu!r} on this machine (CPUs 0-{n_cpus - 1})")
+        self._validate_request()
+
+    def _validate_request(self) -> None:
+        """Method, headers and body: what goes verbatim into every request."""
+        check_method(self.method)
+        if not isinstance(self.body, bytes) or len(self.body) > MAX_BODY_BYTES:
+            size = len(self.body) if isinstance(self.body, bytes) else self.body
+            raise LoadProfileError(
+                f"--body must be at most {MAX_BODY_BYTES} bytes ({MAX_BODY_BYTES // 1024} KiB), got {size}"
+            )
+        if self.body and self.method == "HEAD":
+            raise LoadProfileError("--method HEAD sends no body: leave out --body/--body-file")
+        if len(self.headers) > MAX_HEADERS:
+            raise LoadProfileError(f"--header given {len(self.headers)} times (at most {MAX_HEADERS})")
         for name, header_value in self.headers:
-            if not _HEADER_NAME.fullmatch(name) or any(c in header_value for c in "\r\n\0"):
-                raise LoadProfileError(f"--header {name!r}: not a valid header name and one-line value")
+            check_header(name, header_value)
+
+
+def check_method(method: str) -> None:
+    """LoadProfileError (one line) unless ``method`` can start a request line."""
+    if not isinstance(method, str) or not _TOKEN.fullmatch(method) or len(method) > 32:
+        raise LoadProfileError(f"--method must be an HTTP method such as GET or POST, got {method!r}")
+    if method == "CONNECT":
+        raise LoadProfileError("--method CONNECT opens a tunnel: it is not a request a server answers under load")
+
+
+def check_header(name: str, value: str) -> None:
+    """LoadProfileError (one line) unless ``name: value`` is a header the loader can send."""
+    if (
+        not isinstance(name, str)
+        or not isinstance(value, str)
+        or not _TOKEN.fullmatch(name)
+        or not _HEADER_VALUE.fullmatch(value)
+        or len(name) + len(value) > MAX_HEADER_CHARS
+    ):
+        raise LoadProfileError(
+            f"--header {name!r}: not a valid header name and one-line value (at most {MAX_HEADER_CHARS} "
+            f"characters, no control characters, Latin-1)"
+        )
+    if name.lower() in RESERVED_HEADERS:
+        raise LoadProfileError(_reserved(name))
+
+
+def _reserved(name: str) -> str:
+    lower = name.lower()
+    if lower in ("content-length", "transfer-encoding"):
+        return f"--header {name}: the loader sets Content-Length from --body/--body-file itself"
+    if lower == "connection":
+        return "--header Connection: the loader keeps connections alive or closes them (--no-keepalive) itself"
+    return (
+        f"--header {name}: the loader sends the whole request at once and reads one response; {name} would break that"
+    )
 
 
 def is_loopback(host: str) -> bool:

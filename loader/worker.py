@@ -27,6 +27,7 @@ from .connection import (
     CONNECTING,
     IDLE,
     Client,
+    HeadClient,
     Shot,
     TickCounts,
     _encode,
@@ -58,17 +59,27 @@ def split_evenly(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
+#: methods whose request means something with a body: they always carry a Content-Length
+#: (0 without a body), as RFC 9110 asks of a user agent; some servers answer 411 otherwise
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
 def build_request(profile: LoadProfile) -> bytes:
-    """The one GET request every client sends, encoded once."""
+    """The one request every client sends (method, headers, body), encoded once."""
     parts = urlsplit(profile.url)
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", "User-Agent: wsgicompare-loader", "Accept: */*"]
+    given = {name.lower() for name, _ in profile.headers}
+    defaults = (("Host", parts.netloc), ("User-Agent", "wsgicompare-loader"), ("Accept", "*/*"))
+    lines = [f"{profile.method} {target} HTTP/1.1"]
+    lines.extend(f"{name}: {value}" for name, value in defaults if name.lower() not in given)
     if not profile.keepalive:
         lines.append("Connection: close")
     lines.extend(f"{name}: {value}" for name, value in profile.headers)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    if profile.body or profile.method in BODY_METHODS:
+        lines.append(f"Content-Length: {len(profile.body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + profile.body
 
 
 def tick_boundary_s(k: int, warmup_s: float, tick_s: float) -> float:
@@ -126,7 +137,8 @@ class Worker:
         self.done = self.loop.create_future()
         self.notes: list[str] = []
         self.errno_counts: dict[str, int] = {}
-        self.clients = [Client(self) for _ in range(self.clients_n)]
+        client_class = HeadClient if profile.method == "HEAD" else Client
+        self.clients = [client_class(self) for _ in range(self.clients_n)]
         self.active = self.clients_n
         # the periodic timers, kept by name so finish() can cancel them
         self.tick_timer: asyncio.TimerHandle | None = None

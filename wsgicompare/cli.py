@@ -3,8 +3,10 @@ or ``--url`` run headless and end in the same exporters as the app.
 
 Every bad input ends as one line ``wsgicompare: error: …`` on stderr and exit code 2,
 before anything is started. Exit codes: 0 done (at least one run measured), 1 nothing
-could be measured, 2 bad input, 130/143 interrupted by SIGINT/SIGTERM (what finished
-is still written)."""
+could be measured (or an export could not be written), 2 bad input, 3 a run broke a
+--fail-if threshold, 130/143 interrupted by SIGINT/SIGTERM (what finished is still
+written). When several apply, the first of: an export not written (1), 130/143, nothing
+measured (1), a broken threshold (3)."""
 
 from __future__ import annotations
 
@@ -53,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             return list_backends(options.json)
         if not options.headless:
             return open_tui(options)
+        checks = report_checks(options)
         plan = make_plan(options)
+        plan.meta.update(checks)
     except _bad_input_errors() as exc:
         return _fail(str(exc))
     try:
@@ -73,6 +77,21 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
     from wsgicompare.loader.profile import LoadProfileError
 
     return (OptionError, BackendError, LoadProfileError)
+
+
+def report_checks(options: Options) -> dict[str, Any]:
+    """What the reports check the runs against (keys of the reports' meta): the --fail-if
+    thresholds, which md and json evaluate at every write and the exit code at the end,
+    and the --baseline report, read now: a bad file is bad input, and -o may replace it
+    after the first run."""
+    checks: dict[str, Any] = {}
+    if options.fail_if:
+        checks["fail_if"] = tuple(options.fail_if)
+    if options.baseline:
+        from wsgicompare.baseline import load_baseline
+
+        checks["baseline"] = load_baseline(options.baseline)
+    return checks
 
 
 # -- one-shot actions -----------------------------------------------------------------------
@@ -334,6 +353,11 @@ def _run_pinned(plan: Plan) -> int:
         return 1
     for path in (p for p in plan.targets.values() if p):
         print(f"{PROG}: wrote {path}", file=sys.stderr)
+    from wsgicompare.thresholds import report_broken
+
+    broken = report_broken(plan.meta, results, sys.stderr, PROG)
+    # a broken threshold comes last: a job that was stopped or measured nothing must
+    # not read as a regression of the server
     if interrupt.signum is not None:
         print(
             f"{PROG}: interrupted after {time.monotonic() - started:.1f} s; "
@@ -341,4 +365,6 @@ def _run_pinned(plan: Plan) -> int:
             file=sys.stderr,
         )
         return 128 + int(interrupt.signum)
-    return 0 if any(r.status == "ok" for r in results) else 1
+    if not any(r.status == "ok" for r in results):
+        return 1
+    return 3 if broken else 0

@@ -20,6 +20,9 @@ from wsgicompare.capacity import DEFAULT_SLO, CapacityError, Slo, parse_rates, p
 from wsgicompare.loader import profile as limits
 from wsgicompare.parsing import OptionError as OptionError
 from wsgicompare.parsing import parse_bool, parse_cpus, parse_duration, parse_float, parse_int, parse_list
+from wsgicompare.request import REQUEST_OPTIONS, check_request_options
+from wsgicompare.request import convert as convert_request_option
+from wsgicompare.thresholds import Threshold, parse_thresholds
 
 
 @dataclass
@@ -100,6 +103,18 @@ class Options:
     step_duration: float | None = None
     #: most steps of a capacity search
     max_steps: int | None = None
+    #: --fail-if thresholds: a run that breaks one makes the exit code 3
+    fail_if: list[Threshold] = field(default_factory=list)
+    #: an earlier JSON report: change columns in md/html, *_change thresholds
+    baseline: str | None = None
+    #: request method with --app/--url (None: GET, or POST with a body)
+    method: str | None = None
+    #: extra request headers, (name, value) in the order given
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    #: request body as text (--body)
+    body: str | None = None
+    #: file whose bytes are the request body (--body-file), read while planning
+    body_file: str | None = None
 
     @property
     def headless(self) -> bool:
@@ -159,7 +174,7 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "app", _app_target(value)
     if name == "path":
         return "path", _path(value)
-    if name in ("url", "output", "save-config"):
+    if name in ("url", "output", "save-config", "baseline"):
         if not isinstance(value, str) or not value.strip() or "\0" in value:
             raise OptionError(f"--{name} needs a non-empty text value, got {value!r}")
         return name.replace("-", "_"), value.strip()
@@ -191,6 +206,10 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "step_duration", parse_duration(name, value, low=0.5, high=600)
     if name == "max-steps":
         return "max_steps", parse_int(name, value, 2, 50)
+    if name in REQUEST_OPTIONS:
+        return convert_request_option(name, value)
+    if name == "fail-if":
+        return "fail_if", parse_thresholds(value)
     if name == "theme":
         if value not in ("dark", "light"):
             raise OptionError(f"--theme must be dark or light, got {value!r}")
@@ -269,6 +288,18 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--path",), "path", {"metavar": "PATH", "help": "request path with --app (default /)"}),
     (("--url",), "url", {"metavar": "URL", "help": "load an already-running server (loopback unless --allow-remote)"}),
     (
+        ("-m", "--method"),
+        "method",
+        {"metavar": "METHOD", "help": "request method with --app/--url (default GET; POST with a body)"},
+    ),
+    (
+        ("-H", "--header"),
+        "header",
+        {"metavar": "'NAME: VALUE'", "action": "append", "help": "extra request header with --app/--url (repeatable)"},
+    ),
+    (("--body",), "body", {"metavar": "TEXT", "help": "request body (UTF-8), sent with a Content-Length"}),
+    (("--body-file",), "body-file", {"metavar": "FILE", "help": "request body from a file (at most 1 MiB)"}),
+    (
         ("--allow-remote",),
         "allow-remote",
         {"action": "store_const", "const": True, "help": "allow a non-loopback --url"},
@@ -296,6 +327,21 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--rates",), "rates", {"metavar": "A,B,C", "help": "open-loop steps at these req/s: the latency-vs-load curve"}),
     (("--step-duration",), "step-duration", {"metavar": "DUR", "help": "measured time per capacity step (default 3s)"}),
     (("--max-steps",), "max-steps", {"metavar": "N", "help": "most steps of a capacity search (default 10)"}),
+    (
+        ("--fail-if",),
+        "fail-if",
+        {
+            "metavar": "EXPR",
+            "action": "append",
+            "help": "exit 3 when a run breaks it: p99>50ms, rps_2xx<1000, errors>0.1%%, availability<99.9%% "
+            "(repeatable)",
+        },
+    ),
+    (
+        ("--baseline",),
+        "baseline",
+        {"metavar": "OLD.json", "help": "an earlier JSON report: change columns, --fail-if rps_2xx_change<-10%%"},
+    ),
     (("--config",), "config", {"metavar": "FILE", "help": "TOML scenario file with these option names"}),
     (("--save-config",), "save-config", {"metavar": "FILE", "help": "write the options as a TOML scenario and exit"}),
     (
@@ -314,13 +360,16 @@ MAX_CONFIG_BYTES = 64 * 1024
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from wsgicompare.helptext import EPILOG, add_grouped, formatter
+
     parser = _Parser(
         prog="wsgicompare",
         description="Compare Python WSGI deployment backends under the same load. No arguments: open the terminal app.",
+        epilog=EPILOG,
+        formatter_class=formatter,
         allow_abbrev=False,
     )
-    for flags, name, kwargs in _ARGS:
-        parser.add_argument(*flags, dest=name.replace("-", "_"), default=None, **kwargs)
+    add_grouped(parser, _ARGS)
     parser.add_argument("--version", action="version", version=f"wsgicompare {__version__}")
     return parser
 
@@ -404,6 +453,7 @@ def check_combinations(o: Options) -> None:
         raise OptionError("--path applies to --app (your app's path) or --url; the bundled workloads have their own")
     if o.app and o.workloads:
         raise OptionError("--app serves your own app: use --path instead of --workload")
+    check_request_options(o)
     if o.exports and not o.headless and not (o.list_backends or o.save_config):
         raise OptionError("--export needs something to run: --backend ID, --run-all or --url (in the app, press e)")
     if o.exports and len(o.exports) > 1 and not o.output:
@@ -422,6 +472,15 @@ def check_combinations(o: Options) -> None:
             raise OptionError(f"{flag} goes with --find-capacity or --rates")
     if o.max_steps is not None and o.rates:
         raise OptionError("--max-steps bounds a search (--find-capacity); --rates runs every rate it lists")
+    if o.fail_if and not o.headless and not o.save_config:
+        raise OptionError("--fail-if checks headless runs: give --backend ID, --run-all or --url")
+    if o.baseline and not o.headless and not o.save_config:
+        raise OptionError("--baseline compares headless runs: give --backend ID, --run-all or --url")
+    for t in o.fail_if:
+        if t.figure.startswith("capacity") and not (o.find_capacity or o.rates):
+            raise OptionError(f"--fail-if {t.expr!r}: a capacity needs --find-capacity or --rates")
+        if t.is_change and not o.baseline:
+            raise OptionError(f"--fail-if {t.expr!r}: a change needs --baseline OLD.json to compare with")
 
 
 def _format_from_suffix(path: str) -> str:

@@ -192,14 +192,21 @@ def _json_safe(value: Any) -> Any:
 
 
 def document(results: list[RunResult], meta: dict[str, Any]) -> dict[str, Any]:
-    """The whole ``wsgicompare/1`` document: schema, created, machine, load, runs."""
-    return {
+    """The whole ``wsgicompare/1`` document: schema, created, machine, load, runs, and
+    ``thresholds`` when the run had ``--fail-if`` (a key added, so still schema 1)."""
+    from wsgicompare.thresholds import meta_checks
+
+    doc = {
         "schema": SCHEMA,
         "created": meta.get("created"),
         "machine": _json_safe(meta.get("machine", {})),
         "load": _json_safe(meta.get("load", {})),
         "runs": [r.to_dict() for r in results],
     }
+    checks = meta_checks(meta, results)
+    if checks is not None:
+        doc["thresholds"] = _json_safe(checks)
+    return doc
 
 
 def results_from_document(doc: dict[str, Any]) -> list[RunResult]:

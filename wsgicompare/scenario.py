@@ -33,6 +33,10 @@ def to_config(o: Options) -> dict[str, Any]:
         "settle-max": o.settle_max,
         "refresh-hz": o.refresh_hz,
         "theme": o.theme,
+        "baseline": o.baseline,
+        "method": o.method,
+        "body": o.body,
+        "body-file": o.body_file,
     }
     for name, value in scalar.items():
         if value is not None and not (name == "repeat" and value == 1):
@@ -59,6 +63,10 @@ def to_config(o: Options) -> dict[str, Any]:
     for name, value in (("step-duration", o.step_duration), ("max-steps", o.max_steps)):
         if value is not None:
             out[name] = value
+    if o.headers:
+        out["header"] = [f"{name}: {value}" for name, value in o.headers]
+    if o.fail_if:
+        out["fail-if"] = [t.expr for t in o.fail_if]
     return out
 
 

@@ -269,6 +269,8 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
     or the one ``--url`` spec (``backends`` unused). The one place where options become
     a LoadProfile and RunSpecs, for the CLI's plan and the app's form alike (the app
     hands in its form's values as Options). Builds only: checking is the caller's."""
+    from wsgicompare.request import request_fields  # request → parsing → this module: imported at use
+
     procs = o.loader_procs or 1
     loader_cpus, server_cpus = cpu_split(o.loader_cpus, o.server_cpus, procs)
     duration = o.duration
@@ -288,6 +290,7 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
         procs=procs,
         cpus=loader_cpus,
         allow_remote=o.allow_remote,
+        **request_fields(o),  # method, headers, body (--body-file read here)
     )
     capacity = capacity_plan(o)
     if o.url:

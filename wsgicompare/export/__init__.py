@@ -59,6 +59,13 @@ def load_options(specs: list[RunSpec]) -> dict[str, Any]:
     }
     if spec.is_url:
         out["url"] = load.url
+    if load.method != "GET" or load.headers or load.body:
+        # what was sent instead of a bare GET (the body's bytes stay out of the report)
+        out["request"] = {
+            "method": load.method,
+            "headers": [f"{name}: {value}" for name, value in load.headers],
+            "body_bytes": len(load.body),
+        }
     plan = spec.capacity
     if plan is not None:
         # steps replace the one load: their rate, duration and connections are the plan's

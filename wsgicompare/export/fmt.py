@@ -84,6 +84,15 @@ def describe_load(load: dict[str, Any]) -> str:
         parts.append(f"{load['loader_procs']} loader procs")
     if load.get("repeat", 1) > 1:
         parts.append(f"repeat {load['repeat']} (median)")
+    request = load.get("request")
+    if request:
+        headers = len(request.get("headers") or [])
+        sent = [str(request.get("method"))]
+        if headers:
+            sent.append(f"{headers} header{'s' if headers != 1 else ''}")
+        if request.get("body_bytes"):
+            sent.append(f"{num(request['body_bytes'])}-byte body")
+        parts.append(" + ".join(sent))
     return " · ".join(parts)
 
 

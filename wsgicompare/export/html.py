@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from wsgicompare.baseline import Baseline, change_cell
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.md import new_verdicts
 from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
@@ -127,16 +128,19 @@ def capacity_charts(measured: list[RunResult], nworkloads: int, cfg: dict, pygal
     return out
 
 
-def _table(results: list[RunResult]) -> str:
+def _table(results: list[RunResult], baseline: Baseline | None = None) -> str:
     cap = by_capacity(results)
+    delta = baseline is not None
     head = (
         "backend",
         "workload",
         "status",
-        *(["capacity req/s"] if cap else []),
+        *(["capacity req/s", *(["Δ capacity"] if delta else [])] if cap else []),
         "2xx req/s",
+        *(["Δ 2xx req/s"] if delta else []),
         "p50 ms",
         "p99 ms",
+        *(["Δ p99"] if delta else []),
         "max ms",
         "failures",
         "availability",
@@ -151,14 +155,20 @@ def _table(results: list[RunResult]) -> str:
         lat = r.latency_ms
         cls = "best" if id(r) in best else r.status
         notes = ([r.reason] if r.reason else []) + new_verdicts(r)
+
+        def change(name: str, r: RunResult = r) -> list[tuple[str, str]]:
+            return [(change_cell(r, baseline, name), "n")] if baseline is not None else []
+
         cells = [
             (f"<code>{html.escape(r.backend)}</code>" + (" ★" if id(r) in best else ""), ""),
             (html.escape(r.workload), ""),
             (html.escape(r.status), ""),
-            *([(num(capacity_rps(r), 0) if r.capacity else "—", "n")] if cap else []),
+            *([(num(capacity_rps(r), 0) if r.capacity else "—", "n"), *change("capacity")] if cap else []),
             (num(r.rps_2xx, 1) if r.requests else "—", "n"),
+            *change("rps_2xx"),
             (num(lat.get("p50"), 2), "n"),
             (num(lat.get("p99"), 2), "n"),
+            *change("p99"),
             (num(lat.get("max"), 2), "n"),
             (num(r.failures) if r.requests else "—", "n"),
             (pct(r.availability_pct), "n"),
@@ -175,6 +185,7 @@ def render(results: list[RunResult], meta: dict[str, Any]) -> str:
     load = meta.get("load", {})
     machine = meta.get("machine", {})
     pinning = machine.get("pinning") or {}
+    baseline = meta.get("baseline")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -188,9 +199,10 @@ def render(results: list[RunResult], meta: dict[str, Any]) -> str:
         f"server {describe_cpus(pinning.get('server_cpus'))}</li>",
         f"<li>load: {html.escape(describe_load(load))}</li>",
         *([f"<li>target: {html.escape(str(load['url']))}</li>"] if load.get("url") else []),
+        *([f"<li>baseline: {html.escape(baseline.describe())}; Δ: change from its run</li>"] if baseline else []),
         "</ul>",
         "<h2>Comparison</h2>",
-        _table(results),
+        _table(results, baseline),
     ]
     for title, svg in charts(results):
         parts += [f"<h2>{html.escape(title)}</h2>", f'<div class="chart">{svg}</div>']

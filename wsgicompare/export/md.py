@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from wsgicompare.baseline import Baseline, change_cell
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
 from wsgicompare.results import SCHEMA, RunResult
+from wsgicompare.thresholds import broken, meta_checks, parse_threshold
 
 
 def _cell(text: str) -> str:
@@ -38,27 +40,35 @@ def _notes(r: RunResult) -> str:
     return "; ".join(notes)
 
 
-def table(results: list[RunResult]) -> list[str]:
+def table(results: list[RunResult], baseline: Baseline | None = None) -> list[str]:
     cap = by_capacity(results)
+    delta = baseline is not None
+    head = ["", "backend", "workload"]
+    head += ["capacity req/s", *(["Δ capacity"] if delta else [])] if cap else []
+    head += ["2xx req/s", *(["Δ 2xx req/s"] if delta else []), "p50 ms", "p99 ms", *(["Δ p99"] if delta else [])]
+    head += ["max ms", "failures", "availability", "server CPU %", "RSS MB", "startup s", "notes"]
     lines = [
-        "| | backend | workload | "
-        + ("capacity req/s | " if cap else "")
-        + "2xx req/s | p50 ms | p99 ms | max ms | failures | availability "
-        "| server CPU % | RSS MB | startup s | notes |",
-        "|---|---|---|" + ("---:|" if cap else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|" + "|".join(f" {h} " if h else " " for h in head) + "|",
+        "|---|---|---|" + "---:|" * (len(head) - 4) + "---|",
     ]
     best = best_runs(results)
     for r in ordered(results):
         has_figures = r.requests > 0
         lat = r.latency_ms
+
+        def change(name: str, r: RunResult = r) -> list[str]:
+            return [change_cell(r, baseline, name)] if baseline is not None else []
+
         row = [
             "★ best" if id(r) in best else "",
             f"`{r.backend}`",
             r.workload,
-            *([num(capacity_rps(r), 0) if r.capacity else "—"] if cap else []),
+            *([num(capacity_rps(r), 0) if r.capacity else "—", *change("capacity")] if cap else []),
             num(r.rps_2xx, 1) if has_figures else "—",
+            *change("rps_2xx"),
             num(lat.get("p50"), 2),
             num(lat.get("p99"), 2),
+            *change("p99"),
             num(lat.get("max"), 2),
             num(r.failures) if has_figures else "—",
             pct(r.availability_pct),
@@ -187,6 +197,27 @@ def run_section(r: RunResult) -> list[str]:
     return lines
 
 
+def thresholds_section(checks: list[dict[str, Any]]) -> list[str]:
+    """Every --fail-if expression on every run: its value and whether it held."""
+    bad = broken(checks)
+    if not checks:
+        summary = "No run was there to check."
+    elif bad:
+        summary = f"**{len(bad)} of {len(checks)} checks broken**: the exit code is 3."
+    else:
+        summary = f"All {len(checks)} checks passed."
+    lines = ["## Thresholds", "", summary, ""]
+    if checks:
+        lines += ["| threshold | backend | workload | value | result |", "|---|---|---|---:|---|"]
+        for c in checks:
+            result = "✓ passed" if c["passed"] else f"✗ broken: {c['why']}"
+            value = "—" if c["value"] is None else parse_threshold(c["expr"]).show(c["value"])
+            cells = [f"`{c['expr']}`", f"`{c['backend']}`", c["workload"], value, result]
+            lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
+        lines.append("")
+    return lines
+
+
 def render(results: list[RunResult], meta: dict[str, Any]) -> str:
     load = meta.get("load", {})
     machine = meta.get("machine", {})
@@ -204,7 +235,14 @@ def render(results: list[RunResult], meta: dict[str, Any]) -> str:
         lines.append(f"- target: {load['url']}")
     if load.get("app"):
         lines.append(f"- app: `{load['app']}`")
-    lines += ["", "## Comparison", "", *table(results), "", "## Runs", ""]
+    baseline = meta.get("baseline")
+    if baseline is not None:
+        lines.append(f"- baseline: {baseline.describe()}; Δ: change from its run of the same backend and workload")
+    lines += ["", "## Comparison", "", *table(results, baseline), ""]
+    checks = meta_checks(meta, results)
+    if checks is not None:
+        lines += thresholds_section(checks)
+    lines += ["## Runs", ""]
     for r in ordered(results):
         lines += run_section(r)
     return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,112 @@
+"""``--help``: which group each option is listed under, the examples after them, and the
+formatter (rich-argparse: colours on a terminal, plain text otherwise)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+#: (title, one line on what the group is for, option names as in options._ARGS), in --help order
+GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "load",
+        "what each run sends, and for how long",
+        (
+            "concurrency",
+            "duration",
+            "reps",
+            "requests",
+            "rate",
+            "warmup",
+            "timeout",
+            "delay",
+            "no-keepalive",
+            "method",
+            "header",
+            "body",
+            "body-file",
+            "repeat",
+        ),
+    ),
+    (
+        "capacity",
+        "the highest rate each deployment serves within an SLO",
+        ("find-capacity", "slo", "rates", "step-duration", "max-steps"),
+    ),
+    (
+        "backends",
+        "what is measured: the catalog's backends, your own app, or a server already running",
+        (
+            "backend",
+            "backends",
+            "run-all",
+            "workload",
+            "workloads",
+            "app",
+            "path",
+            "url",
+            "allow-remote",
+            "workers",
+            "threads",
+            "port",
+            "list-backends",
+            "json",
+        ),
+    ),
+    (
+        "reports",
+        "what is written, and what makes a CI job fail (exit 3)",
+        ("export", "output", "fail-if", "baseline"),
+    ),
+    ("app", "the terminal app (no --backend, --run-all or --url)", ("theme", "refresh-hz")),
+    (
+        "advanced",
+        "pinning, pacing between runs, scenario files",
+        ("server-cpus", "loader-cpus", "loader-procs", "settle-max", "config", "save-config"),
+    ),
+)
+
+EPILOG = """\
+examples:
+  wsgicompare                                     the terminal app
+  wsgicompare --run-all -c 64 -d 5 --export md    every backend: markdown on stdout
+  wsgicompare --backends gunicorn,uwsgi-nginx --workloads hello,cpu -o report.html
+  wsgicompare --backend gunicorn --app myproject.wsgi:application --path /api/items
+  wsgicompare --url http://127.0.0.1:8000/items -m POST \\
+              -H 'Content-Type: application/json' --body-file item.json
+  wsgicompare --run-all --find-capacity --slo p99=50ms,errors=0.1% -o out/capacity.md
+  wsgicompare --backend gunicorn -o out/ci.json --fail-if 'p99>50ms' --fail-if 'errors>0.1%'
+  wsgicompare --backend gunicorn -o out/new.md --baseline out/old.json \\
+              --fail-if 'rps_2xx_change<-10%'
+
+exit codes: 0 done, 1 nothing measured, 2 bad input, 3 a --fail-if threshold broken,
+130/143 interrupted (finished runs are written)."""
+
+
+def group_of() -> dict[str, str]:
+    """option name → group title."""
+    return {name: title for title, _, names in GROUPS for name in names}
+
+
+def formatter(prog: str) -> argparse.HelpFormatter:
+    """rich-argparse's formatter, imported only when help is printed (parsing does not
+    need it). Keeps the epilog's line breaks, and reads no rich markup in help texts: a
+    metavar such as [OPTIONS] or a value in brackets must print as written."""
+    from rich_argparse import RawDescriptionRichHelpFormatter
+
+    class Formatter(RawDescriptionRichHelpFormatter):
+        help_markup = False
+        text_markup = False
+
+    return Formatter(prog)
+
+
+def add_grouped(parser: argparse.ArgumentParser, args: list[tuple[tuple[str, ...], str, dict[str, Any]]]) -> None:
+    """Each option of ``args`` under its group; an option in no group is a bug here."""
+    where = group_of()
+    missing = [name for _, name, _ in args if name not in where]
+    if missing:
+        raise AssertionError(f"options without a --help group: {', '.join(missing)}")
+    groups = {title: parser.add_argument_group(title, description) for title, description, _ in GROUPS}
+    for flags, name, kwargs in args:
+        groups[where[name]].add_argument(*flags, dest=name.replace("-", "_"), default=None, **kwargs)
