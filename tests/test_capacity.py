@@ -196,3 +196,25 @@ def test_bad_rates_are_one_line(text: str) -> None:
 
 def test_rates_are_sorted_and_unique() -> None:
     assert parse_rates("400, 100,200,100") == (100.0, 200.0, 400.0)
+
+
+def test_a_real_loader_bound_step_reports_limit_loader() -> None:
+    # two loader processes share one CPU against nginx serving a file: 150,000 req/s is
+    # far past what they can send, so the step is the loader's limit, measured twice,
+    # and the answer is "loader-bound", never a server capacity
+    from backend_support import require_backend
+
+    from wsgicompare.backends import get_backend
+    from wsgicompare.spec import default_spec
+
+    require_backend(get_backend("nginx-static"))
+    load = default_load(cpus=(0,), procs=2, concurrency=64, duration_s=1.0, warmup_s=0.5, tick_s=0.1)
+    plan = CapacityPlan(slo=parse_slo("p99=100ms"), rates=(150_000.0,), step_s=1.0)
+    spec = replace(default_spec("nginx-static", load=load), capacity=plan)
+    result = Conductor(settle_max_s=1.0).run_one(spec)
+    cap = result.capacity
+    assert cap["limit"] == "loader", cap
+    assert cap["rps"] is None
+    assert len(cap["steps"]) == 2  # measured again before giving up
+    assert all("loader-bound" in s["why"] for s in cap["steps"])
+    assert cap["verdict"].startswith("loader-bound at 150,000 req/s")
