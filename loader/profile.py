@@ -36,6 +36,8 @@ MAX_REPS = 10**7
 MAX_RATE = 10_000_000.0
 #: most seconds of warm-up, think time or per-request timeout
 MAX_SHORT_S = 3600.0
+#: most slow clients (loader/slow.py) one run may hold
+MAX_SLOW_CLIENTS = 1024
 #: wall cap in seconds of a run ended by --requests/--reps when max_wall_s is not given
 UNTIMED_WALL_CAP_S = 24 * 3600.0
 
@@ -83,6 +85,13 @@ class LoadProfile:
     max_wall_s: float | None = None
     #: allow a target that is not on loopback
     allow_remote: bool = False
+    #: extra connections (loader process 0) that trickle header lines and never finish
+    #: a request nor read (slow clients; see loader/slow.py); 0: none
+    slow_clients: int = 0
+    #: seconds after the run start when the slow clients connect
+    slow_from_s: float = 0.0
+    #: seconds after the run start when they close; None: when the load ends
+    slow_until_s: float | None = None
 
     def wall_cap_s(self) -> float:
         """Seconds the whole run may take at most: ``max_wall_s`` when set; else, for a
@@ -144,6 +153,12 @@ class LoadProfile:
             raise LoadProfileError("--reps counts requests per client of a closed loop; it cannot go with --rate")
         if self.max_wall_s is not None:
             _positive_float("max wall time", self.max_wall_s, 7 * 24 * 3600)
+        if self.slow_clients:
+            _positive_int("slow-clients", self.slow_clients, MAX_SLOW_CLIENTS)
+            if not (0 <= self.slow_from_s <= self.wall_cap_s()):
+                raise LoadProfileError(f"slow clients must start inside the run, got {self.slow_from_s} s")
+            if self.slow_until_s is not None and not (self.slow_from_s < self.slow_until_s):
+                raise LoadProfileError("slow clients must end after they start")
         n_cpus = os.cpu_count() or 1
         for cpu in self.cpus:
             if isinstance(cpu, bool) or not isinstance(cpu, int) or not (0 <= cpu < n_cpus):

@@ -33,6 +33,7 @@ from .connection import (
     _encode,
 )
 from .profile import LoadProfile
+from .slow import SlowClients
 
 __all__ = ["Worker", "build_request", "split_evenly", "tick_boundary_s", "warmup_ticks", "_encode"]
 
@@ -176,6 +177,9 @@ class Worker:
         self.unsent = 0  # measured requests still waiting for a connection when the load ended
         self.sched_stopped = False  # the schedule handed out its last request (--requests)
         self.draining = False  # --requests reached: busy clients still take the backlog
+        # slow clients (loader/slow.py): process 0 holds them, from slow_from_s to slow_until_s
+        self.slow: SlowClients | None = None
+        self.slow_timers: list[asyncio.TimerHandle] = []
 
     # -- the run ---------------------------------------------------------------------------
     async def run(self) -> None:
@@ -191,6 +195,11 @@ class Worker:
         self.sweep_timer = loop.call_later(self._sweep_every_s(), self._sweep)
         loop.add_reader(self.pipe.fileno(), self._on_parent)
         loop.add_reader(self.epoll.fileno(), self._on_shots)
+        profile = self.profile
+        if profile.slow_clients and self.index == 0:
+            self.slow_timers.append(
+                loop.call_later(max(0.0, self.start_at + profile.slow_from_s - _monotonic()), self._open_slow)
+            )
         if self.active == 0 or self.requests_left == 0:
             for client in self.clients:
                 client.retired = True
@@ -209,6 +218,17 @@ class Worker:
             loop.remove_reader(self.pipe.fileno())
             loop.remove_reader(self.epoll.fileno())
             self.epoll.close()
+
+    def _open_slow(self) -> None:
+        """The slow clients connect (loader process 0 only); they close at slow_until_s."""
+        if self.finished:
+            return
+        head = b"\r\n".join(self.request.split(b"\r\n")[:2]) + b"\r\n"  # request line and Host only
+        self.slow = SlowClients(self.loop, self.address, head, self.profile.slow_clients)
+        self.slow.open()
+        if self.profile.slow_until_s is not None:
+            delay = self.start_at + self.profile.slow_until_s - _monotonic()
+            self.slow_timers.append(self.loop.call_later(max(0.0, delay), self.slow.close))
 
     def _on_shots(self) -> None:
         """The epoll set of the one-shot connections has events: handle them all."""
@@ -468,6 +488,11 @@ class Worker:
         for timer in (self.tick_timer, self.lag_timer, self.sweep_timer, self.schedule_timer, self.grace_timer):
             if timer is not None:
                 timer.cancel()
+        for timer in self.slow_timers:
+            timer.cancel()
+        if self.slow is not None:
+            self.slow.close()
+            self.notes.extend(self.slow.notes(self.index))
         self._drop_backlog()
         in_flight = 0
         for client in self.clients:

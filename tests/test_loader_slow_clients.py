@@ -1,0 +1,62 @@
+"""Slow clients (loader/slow.py) against real servers: four connections that trickle
+their headers starve a bare gunicorn sync server with two workers, and do nothing to
+the same server behind nginx, which buffers a request before it passes it on."""
+
+from __future__ import annotations
+
+import pytest
+from backend_support import require_backend
+
+from wsgicompare.backends import ServerConfig, get_backend
+from wsgicompare.loader import LoadProfile, LoadProfileError, LoadTick, run_load
+
+
+def rates(backend_id: str) -> tuple[float, float, float]:
+    """2xx req/s before (0.2–0.9 s), during (1.3–1.9 s) and after (2.5–3.0 s) four
+    slow clients held from 1.0 s to 2.0 s of a 3 s closed-loop run at c=8."""
+    backend = get_backend(backend_id)
+    require_backend(backend)
+    ticks: list[LoadTick] = []
+    with backend.start(ServerConfig(workers=2, threads=1)) as server:
+        profile = LoadProfile(
+            url=server.url + "/hello",
+            concurrency=8,
+            duration_s=3.0,
+            warmup_s=0.0,
+            tick_s=0.1,
+            timeout_s=5.0,
+            slow_clients=4,
+            slow_from_s=1.0,
+            slow_until_s=2.0,
+            max_wall_s=30.0,
+        )
+        summary = run_load(profile, on_tick=ticks.append)
+    assert summary.fatal is None
+
+    def rate(lo: float, hi: float) -> float:
+        window = [t for t in ticks if lo <= t.t_s - t.interval_s and t.t_s <= hi]
+        return sum(t.status["2xx"] for t in window) / sum(t.interval_s for t in window)
+
+    return rate(0.2, 0.9), rate(1.3, 1.9), rate(2.5, 3.0)
+
+
+def test_slow_clients_starve_a_bare_sync_server() -> None:
+    before, during, after = rates("gunicorn")
+    assert before > 200, before
+    assert during < 0.05 * before, (before, during)  # both workers wait on a slow client
+    assert after > 0.5 * before, (before, after)  # back once they are gone
+
+
+def test_a_buffering_proxy_shields_the_same_server() -> None:
+    before, during, after = rates("gunicorn-nginx")
+    assert before > 200, before
+    assert during > 0.5 * before, (before, during)
+    assert after > 0.5 * before
+
+
+def test_slow_clients_are_bounded() -> None:
+    base = dict(url="http://127.0.0.1:8000/", duration_s=1.0)
+    with pytest.raises(LoadProfileError, match="slow-clients"):
+        LoadProfile(**base, slow_clients=5000).validate()  # type: ignore[arg-type]
+    with pytest.raises(LoadProfileError, match="end after they start"):
+        LoadProfile(**base, slow_clients=4, slow_from_s=1.0, slow_until_s=0.5).validate()  # type: ignore[arg-type]
