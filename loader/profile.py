@@ -85,6 +85,9 @@ class LoadProfile:
     max_wall_s: float | None = None
     #: allow a target that is not on loopback
     allow_remote: bool = False
+    #: open loop: (seconds after the run start, req/s from then on over all processes),
+    #: ascending and after the warm-up: a rate that changes mid-run (an overload phase)
+    rate_changes: tuple[tuple[float, float], ...] = ()
     #: extra connections (loader process 0) that trickle header lines and never finish
     #: a request nor read (slow clients; see loader/slow.py); 0: none
     slow_clients: int = 0
@@ -153,6 +156,14 @@ class LoadProfile:
             raise LoadProfileError("--reps counts requests per client of a closed loop; it cannot go with --rate")
         if self.max_wall_s is not None:
             _positive_float("max wall time", self.max_wall_s, 7 * 24 * 3600)
+        if self.rate_changes:
+            if self.rate is None:
+                raise LoadProfileError("rate changes need an open loop (--rate)")
+            times = [at for at, _ in self.rate_changes]
+            if times != sorted(set(times)) or times[0] <= self.warmup_s:
+                raise LoadProfileError("rate changes must come after the warm-up, in ascending order")
+            for _, rate in self.rate_changes:
+                _positive_float("rate", rate, MAX_RATE)
         if self.slow_clients:
             _positive_int("slow-clients", self.slow_clients, MAX_SLOW_CLIENTS)
             if not (0 <= self.slow_from_s <= self.wall_cap_s()):

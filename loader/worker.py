@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import math
 import os
 import random
 import select
@@ -33,6 +32,7 @@ from .connection import (
     _encode,
 )
 from .profile import LoadProfile
+from .schedule import Schedule
 from .slow import SlowClients
 
 __all__ = ["Worker", "build_request", "split_evenly", "tick_boundary_s", "warmup_ticks", "_encode"]
@@ -152,23 +152,20 @@ class Worker:
         # are carried into it. A count-bound run counts the requests issued after it.
         self.carry = self.requests_left is None and self.reps is None
         self.carried_over = 0  # warm-up requests outstanding at the warm-up's end (carried)
-        # open loop: request i of this process is due at schedule_t0 + i * interval. The
-        # backlog is the index range [next_i, due_end): due, but every connection was busy.
-        # No per-request object, so a schedule far beyond the server costs no memory.
-        self.rate = profile.rate / profile.procs if profile.rate else None
-        self.interval = 1.0 / self.rate if self.rate else 0.0
-        self.schedule_t0 = start_at + (index / profile.rate if profile.rate else 0.0)
+        # open loop: when each request is due (loader/schedule.py). The backlog is the
+        # index range [next_i, due_end): due, but every connection was busy.
+        self.schedule = (
+            Schedule(start_at, index, profile.procs, profile.rate, profile.rate_changes) if profile.rate else None
+        )
         self.idle_open: deque = deque()
         self.idle_closed: list[Client] = []
         self.next_i = 0  # the next due request to send
         self.due_end = 0  # requests [0, due_end) are due
         #: the first request whose intended time is at or after the warm-up's end
-        self.first_measured_i = (
-            max(0, math.ceil((self.warm_end - self.schedule_t0) / self.interval)) if self.rate else 0
-        )
+        self.first_measured_i = self.schedule.first_at_or_after(self.warm_end) if self.schedule else 0
         #: open loop with --requests: this process's last request + 1
         self.sched_limit = (
-            self.first_measured_i + self.requests_left if self.rate and self.requests_left is not None else None
+            self.first_measured_i + self.requests_left if self.schedule and self.requests_left is not None else None
         )
         # open-loop accounting of the measured window, reported once at the end:
         self.measured_from_i = 0  # the first request index counted as measured (set when measuring begins)
@@ -298,10 +295,11 @@ class Worker:
         if self.finishing or self.sched_stopped:
             return
         now = _monotonic()
-        interval = self.interval
-        t0 = self.schedule_t0
+        schedule = self.schedule
+        assert schedule is not None
+        self.due_end = schedule.apply_changes(now, self.due_end)
         prev_due = self.due_end
-        due_end = max(prev_due, int((now + SCHEDULE_STEP_S - t0) // interval) + 1)
+        due_end = max(prev_due, schedule.due_count(now + SCHEDULE_STEP_S))
         limit = self.sched_limit
         if limit is not None and due_end >= limit:
             due_end = limit
@@ -322,7 +320,10 @@ class Worker:
         if limit is not None and due_end >= limit:
             self._scheduler_done()
             return
-        wake_at = t0 + due_end * interval - SCHEDULE_STEP_S
+        wake_at = schedule.due_at(due_end) - SCHEDULE_STEP_S
+        change = schedule.next_change()
+        if change is not None:
+            wake_at = min(wake_at, change)
         self.schedule_timer = self.loop.call_later(max(SCHEDULE_STEP_S, wake_at - now), self._schedule)
 
     def _send_scheduled(self, client: Client, now: float, waited: bool) -> None:
@@ -330,7 +331,7 @@ class Worker:
         time (coordinated omission corrected), or from now when it goes out early."""
         i = self.next_i
         self.next_i = i + 1
-        t_intended = self.schedule_t0 + i * self.interval
+        t_intended = self.schedule.due_at(i)  # type: ignore[union-attr]
         measuring = self.issue_acc is self.measured_acc
         if measuring and (i >= self.first_measured_i or self.carry):
             acc = self.measured_acc
@@ -348,8 +349,10 @@ class Worker:
         per wake-up, by arithmetic on the fixed schedule."""
         if self.issue_acc is not self.measured_acc:
             return
-        lo = max(prev_due, self.first_measured_i)
-        late_end = min(self.due_end, math.ceil((now - SCHEDULE_LATE_S - self.schedule_t0) / self.interval))
+        schedule = self.schedule
+        assert schedule is not None
+        lo = max(prev_due, self.first_measured_i, schedule.base)
+        late_end = min(self.due_end, schedule.late_end(now - SCHEDULE_LATE_S))
         if late_end > lo:
             self.sched_late += late_end - lo
 

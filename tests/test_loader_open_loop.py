@@ -37,7 +37,8 @@ def test_every_scheduled_request_is_accounted_once_at_and_past_capacity(load: fl
     assert summary.carried_over == 0 if warmup_s == 0 else summary.carried_over >= 0
     # the server answers at its capacity, warm-up or not (a warm-up once hid the
     # requests it left queued: 250 of 400 req/s at 2x)
-    assert summary.served_rate == pytest.approx(min(rate, CAPACITY), rel=0.1)
+    # (at exactly 1x the queue is critical: it wanders, so a little more room there)
+    assert summary.served_rate == pytest.approx(min(rate, CAPACITY), rel=0.15 if load == 1.0 else 0.1)
     assert summary.rps == summary.served_rate
     assert summary.offered_rate == rate
     assert server.requests >= summary.requests
@@ -182,3 +183,33 @@ def test_open_loop_warmup_ticks_add_up_to_the_summary() -> None:
     assert sum(t.responses for t in ticks if t.warmup) > 80  # ~0.45 s × 300/s of warm-up traffic shown
     assert summary.requests == pytest.approx(300, rel=0.1)
     assert summary.elapsed_s == pytest.approx(1.0, abs=0.1)
+
+
+def test_a_rate_that_changes_mid_run_follows_its_schedule() -> None:
+    # 200 req/s, then 800 from 1 s, then 200 again from 2 s (an overload phase's shape)
+    ticks: list[LoadTick] = []
+    with serve("ok") as server:
+        summary = run_load(
+            profile(server.url, rate=200, concurrency=16, duration_s=3.0, rate_changes=((1.0, 800.0), (2.0, 200.0))),
+            on_tick=ticks.append,
+        )
+
+    def rate(lo: float, hi: float) -> float:
+        window = [t for t in ticks if lo <= t.t_s - t.interval_s and t.t_s <= hi]
+        return sum(t.status["2xx"] for t in window) / sum(t.interval_s for t in window)
+
+    assert summary.scheduled == pytest.approx(200 + 800 + 200, rel=0.03)
+    assert summary.carried_over + summary.scheduled == accounted(summary)
+    assert rate(0.2, 0.9) == pytest.approx(200, rel=0.15)
+    assert rate(1.2, 1.9) == pytest.approx(800, rel=0.15)
+    assert rate(2.2, 2.9) == pytest.approx(200, rel=0.15)
+    assert summary.sent_late == 0
+
+
+def test_rate_changes_need_an_open_loop_after_the_warm_up() -> None:
+    from wsgicompare.loader import LoadProfile, LoadProfileError
+
+    with pytest.raises(LoadProfileError, match="open loop"):
+        LoadProfile(url="http://127.0.0.1:1/", rate_changes=((1.0, 10.0),)).validate()
+    with pytest.raises(LoadProfileError, match="after the warm-up"):
+        LoadProfile(url="http://127.0.0.1:1/", rate=5, warmup_s=1.0, rate_changes=((0.5, 10.0),)).validate()
