@@ -66,7 +66,8 @@ class RunBars(Widget):
             ]
             if cap:
                 found = capacity_rps(r)
-                shown = Text(hbar(found, peak_cap, bar_w), style=cap_style) if found else Text("none met", failed_style)
+                none = "none met" if bar_w >= 8 else "none"
+                shown = Text(hbar(found, peak_cap, bar_w), style=cap_style) if found else Text(none, failed_style)
                 cells = ["—" if found is None else human_count(found), shown, *cells]
             table.add_row(label, *cells)
         return table
