@@ -9,7 +9,7 @@ import pytest
 from backend_support import require_backend
 from test_tui_app import select, server_processes, short_conductor, wait_for
 
-from wsgicompare.backends import get_backend
+from wsgicompare.backends import catalog_rows, get_backend
 from wsgicompare.capacity import Step, parse_slo
 from wsgicompare.options import Options
 from wsgicompare.tui.app import WsgiCompareApp
@@ -105,6 +105,32 @@ async def test_the_capacity_box_makes_load_and_run_all_plan_searches():
         (spec,) = app.session.plan(settings, ["gunicorn"])
         assert spec.capacity is not None and spec.capacity.slo == settings.slo
         assert "capacity at p99 ≤ 100 ms" in app.main.header_text()
+
+
+@pytest.mark.parametrize("key", ["l", "a"])
+async def test_with_the_capacity_box_l_and_a_run_searches(key):
+    """The box ticked, `l` and run-all start capacity searches (the ladder appears with
+    the form's SLO); stopped with x during the probe. A one-backend catalog keeps run-all short."""
+    require_backend(get_backend("gunicorn"))
+    catalog = [row for row in catalog_rows() if row["id"] == "gunicorn"]
+    app = WsgiCompareApp(Options(duration=2.0), catalog=catalog, conductor=short_conductor())
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.main.query_one("#f-slo").value = "p90=70ms"
+        app.main.query_one("#f-find-capacity").value = True
+        await pilot.pause()
+        widget = app.main.query_one(StepLadder)
+        await pilot.press(key)
+        assert app.main.load_running
+        ladder = widget.ladder
+        assert ladder is not None and ladder.backend == "gunicorn" and ladder.slo.startswith("p90 ≤ 70 ms")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.main.load_running, 40, "the stopped search to end")
+        app.main.query_one("#f-find-capacity").value = False
+        await pilot.pause()
+        await pilot.press(key)
+        assert app.main.load_running and widget.ladder is None  # a plain load again
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.main.load_running, 40, "the stopped load to end")
 
 
 def step(rate: float, rps: float, p99: float, met: bool) -> Step:
