@@ -225,6 +225,7 @@ class MainScreen(Screen[None]):
             if self._running_backend and self._running_backend != tick.backend:
                 self.set_state(self._running_backend, "stopped")
             self._running_backend = tick.backend
+            self._ladder_follows(tick.backend)
             phase_state = PHASE_STATES.get(tick.phase)
             if phase_state:
                 self.set_state(tick.backend, phase_state)
@@ -385,6 +386,13 @@ class MainScreen(Screen[None]):
             lines.insert(0, ("error", f"{result.backend} {result.status}: {result.reason}"))
         self.set_banner("app", lines[:4])
 
+    def _ladder_follows(self, backend: str) -> None:
+        """A run-all's search moved on to ``backend``: its ladder starts empty (probing)."""
+        widget = self.query_one(StepLadder)
+        ladder = widget.ladder
+        if ladder is not None and ladder.backend != backend:
+            widget.ladder = replace(ladder, backend=backend, steps=(), verdict="", capacity_rps=None)
+
     def capacity_step(self, backend: str, step: Step) -> None:
         """A step ended: the ladder grows by one column (steps are seconds apart, so each
         is drawn as it comes; a new backend of a run-all starts a new ladder)."""
@@ -392,8 +400,10 @@ class MainScreen(Screen[None]):
         ladder = widget.ladder
         if ladder is None:
             return
-        if ladder.backend != backend:
-            ladder = replace(ladder, backend=backend, steps=(), verdict="", capacity_rps=None)
+        if ladder.backend != backend:  # its first tick has not been drawn yet
+            self._ladder_follows(backend)
+            ladder = widget.ladder
+            assert ladder is not None
         widget.ladder = ladder.with_step(step)
 
     def _capacity_finished(self, result: RunResult) -> None:
@@ -402,7 +412,9 @@ class MainScreen(Screen[None]):
         if ladder is None or not result.capacity:
             return
         if ladder.backend != result.backend:  # a run-all backend whose search took no step
-            ladder = replace(ladder, backend=result.backend, steps=(), verdict="", capacity_rps=None)
+            self._ladder_follows(result.backend)
+            ladder = widget.ladder
+            assert ladder is not None
         widget.ladder = ladder.finished(result.capacity)
 
     def load_ended(self, error: str) -> None:
