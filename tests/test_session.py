@@ -227,3 +227,36 @@ def test_a_capacity_plan_from_the_form() -> None:
         assert (spec.load.rate, spec.load.requests) == (None, None)
     assert Session(Options(concurrency=9)).plan(settings, ["gunicorn"], capacity=True)[0].capacity.concurrency == 9
     assert session.plan(replace(settings, find_capacity=True), ["gunicorn"], capacity=False)[0].capacity is None
+
+
+def test_a_capacity_run_reports_each_step_with_its_backend() -> None:
+    """run(on_step=...) hears of every step of a real search, with the backend it ran on,
+    in the order of the result's steps; a plain run after it leaves the conductor's on_step unset."""
+    require_backend(get_backend("gunicorn"))
+    session = Session(Options(step_duration=1.0, max_steps=2), conductor=Conductor(settle_max_s=1.0))
+    settings = replace(SHORT, slo=parse_slo("p99=200ms,errors=1%"))
+    steps: list[tuple[str, object]] = []
+    results = []
+    ended: queue.Queue[str] = queue.Queue()
+    try:
+        specs = session.plan(settings, ["gunicorn"], capacity=True)
+        session.run(
+            specs,
+            on_tick=lambda t: None,
+            on_result=results.append,
+            on_end=ended.put,
+            on_step=lambda b, s: steps.append((b, s)),
+        )
+        assert ended.get(timeout=60) == ""
+        (result,) = results
+        assert result.capacity["steps"], result.capacity.get("verdict")
+        assert [b for b, _ in steps] == ["gunicorn"] * len(result.capacity["steps"])
+        assert [s.to_dict() for _, s in steps] == result.capacity["steps"]
+        session.run(
+            session.plan(settings, ["gunicorn"]), on_tick=lambda t: None, on_result=results.append, on_end=ended.put
+        )
+        assert ended.get(timeout=60) == ""
+        assert session.conductor.on_step is None and not results[1].capacity
+    finally:
+        session.stop_everything()
+    assert stray_descendants() == []
