@@ -163,3 +163,16 @@ def test_the_knee_chart_draws_each_run_the_slo_and_the_capacities():
     assert any(line.lstrip().startswith("SLO 50.0│┄") for line in lines)
     assert text.count("★") == 2 + 2  # two capacities in the plot, two in the legend
     assert "flask-dev no rate met" in text and "gunicorn ★ 1,200 req/s" in text
+
+
+def test_a_capacity_search_needs_no_stop_rule_and_the_header_says_what_it_holds():
+    from wsgicompare.session import Session, SettingsError
+    from wsgicompare.tui.model import header_text, settings_from_fields
+
+    fields = dict(concurrency=8, duration_s=None, requests=None, reps=None, rate=None, warmup_s=0.0)
+    with pytest.raises(SettingsError, match="stop rule"):
+        settings_from_fields(fields)
+    settings = settings_from_fields({**fields, "find_capacity": True, "slo": parse_slo("p999=1s,errors=0%")})
+    header = header_text(settings, Session())
+    assert "capacity at p999 ≤ 1000 ms, errors ≤ 0 %" in header and "open-loop steps" in header
+    assert "closed loop" not in header and "no stop rule" not in header
