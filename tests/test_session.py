@@ -7,6 +7,7 @@ from __future__ import annotations
 import queue
 import socket
 import urllib.request
+from dataclasses import replace
 
 import pytest
 from backend_support import require_backend
@@ -14,6 +15,7 @@ from process_support import stray_descendants
 
 from wsgicompare.backends import WORKLOADS, get_backend
 from wsgicompare.backends.spec import port_in_use
+from wsgicompare.capacity import parse_slo
 from wsgicompare.cli import make_plan
 from wsgicompare.conductor import Conductor
 from wsgicompare.options import Options
@@ -161,8 +163,10 @@ def app(environ, start_response):
         Options(concurrency=16, requests=500, warmup=0.5, no_keepalive=True, workloads=["json"], timeout=2.0),
         Options(duration=3.0, rate=200.0, delay=0.1, loader_procs=2, workers=2, threads=3),
         Options(app="session_user_app:app", path="/ok", port=free_port()),
+        Options(find_capacity=True, slo=parse_slo("p90=40ms,errors=1%"), step_duration=1.0, max_steps=4),
+        Options(rates=(100.0, 200.0), concurrency=32),
     ],
-    ids=["count", "open-loop", "user-app"],
+    ids=["count", "open-loop", "user-app", "find-capacity", "rates"],
 )
 def test_the_app_plans_a_run_exactly_as_the_cli(options: Options, tmp_path, monkeypatch) -> None:
     require_backend(get_backend("waitress"))
@@ -205,3 +209,54 @@ def test_export_writes_the_results_with_the_clis_exporter(tmp_path) -> None:
     exported = session.export_runs("json", str(tmp_path))
     assert exported.left_out == 0 and exported.path.startswith(str(tmp_path)) and exported.path.endswith(".json")
     assert '"flask-dev"' in open(exported.path).read()
+
+
+def test_a_capacity_plan_from_the_form() -> None:
+    """`f` (capacity=True) and the form's box plan a search at the form's SLO; the form's
+    rate and stop rule do not apply, and the connections are sized unless -c was given."""
+    session = Session(Options(step_duration=1.0, max_steps=4))
+    settings = replace(SHORT, rate=50.0, requests=100, slo=parse_slo("p99=20ms"))
+    assert session.plan(settings, ["gunicorn"])[0].capacity is None
+    for spec in (
+        session.plan(settings, ["gunicorn"], capacity=True)[0],
+        session.plan(replace(settings, find_capacity=True), ["gunicorn"])[0],
+    ):
+        assert spec.capacity is not None
+        assert (spec.capacity.slo, spec.capacity.step_s, spec.capacity.max_steps) == (settings.slo, 1.0, 4)
+        assert spec.capacity.concurrency is None and spec.capacity.rates == ()
+        assert (spec.load.rate, spec.load.requests) == (None, None)
+    assert Session(Options(concurrency=9)).plan(settings, ["gunicorn"], capacity=True)[0].capacity.concurrency == 9
+    assert session.plan(replace(settings, find_capacity=True), ["gunicorn"], capacity=False)[0].capacity is None
+
+
+def test_a_capacity_run_reports_each_step_with_its_backend() -> None:
+    """run(on_step=...) hears of every step of a real search, with the backend it ran on,
+    in the order of the result's steps; a plain run after it leaves the conductor's on_step unset."""
+    require_backend(get_backend("gunicorn"))
+    session = Session(Options(step_duration=1.0, max_steps=2), conductor=Conductor(settle_max_s=1.0))
+    settings = replace(SHORT, slo=parse_slo("p99=200ms,errors=1%"))
+    steps: list[tuple[str, object]] = []
+    results = []
+    ended: queue.Queue[str] = queue.Queue()
+    try:
+        specs = session.plan(settings, ["gunicorn"], capacity=True)
+        session.run(
+            specs,
+            on_tick=lambda t: None,
+            on_result=results.append,
+            on_end=ended.put,
+            on_step=lambda b, s: steps.append((b, s)),
+        )
+        assert ended.get(timeout=60) == ""
+        (result,) = results
+        assert result.capacity["steps"], result.capacity.get("verdict")
+        assert [b for b, _ in steps] == ["gunicorn"] * len(result.capacity["steps"])
+        assert [s.to_dict() for _, s in steps] == result.capacity["steps"]
+        session.run(
+            session.plan(settings, ["gunicorn"]), on_tick=lambda t: None, on_result=results.append, on_end=ended.put
+        )
+        assert ended.get(timeout=60) == ""
+        assert session.conductor.on_step is None and not results[1].capacity
+    finally:
+        session.stop_everything()
+    assert stray_descendants() == []

@@ -1,6 +1,6 @@
 """Snapshot tests of the TUI from fixed data (tests/tui_snapshot_app.py): the main
 screen mid-run at a large and a small terminal size, the light theme, the compare
-view, and the form refusing a bad value. Update with `pytest --snapshot-update`
+view (with and without capacities), and the form refusing a bad value. Update with `pytest --snapshot-update`
 after looking at the new SVGs."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import os
 from dataclasses import replace
 
 import pytest
-from tui_snapshot_app import OPTIONS, compare_app, main_screen_app
+from tui_snapshot_app import OPTIONS, compare_app, compare_capacity_app, main_screen_app
 
 from wsgicompare.tui.app import WsgiCompareApp
 
@@ -38,6 +38,34 @@ def test_main_screen_light_theme(snap_compare):
 
 def test_compare_view(snap_compare):
     assert snap_compare(compare_app(), press=["c"], terminal_size=(160, 48))
+
+
+async def show_a_ladder(pilot):
+    """A capacity search four steps in, as the live step ladder draws it."""
+    from wsgicompare.capacity import Step
+    from wsgicompare.tui.model import CapacityLadder
+    from wsgicompare.tui.widgets import StepLadder
+
+    steps = [(2080, 2050, 31.0, True), (2496, 2300, 380.0, False), (2288, 2270, 64.0, True), (2392, 2310, 140.0, False)]
+    ladder = CapacityLadder("uwsgi-nginx", "p99 ≤ 100 ms, errors ≤ 0.1 %", max_steps=10)
+    for rate, rps, p99, met in steps:
+        ladder = ladder.with_step(Step(rate, rps, p99 / 3, p99, p99, 0.0, met, 3.0))
+    pilot.app.main.query_one(StepLadder).ladder = ladder
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+def test_main_screen_step_ladder(snap_compare, size):
+    assert snap_compare(main_screen_app(), terminal_size=size, run_before=show_a_ladder)
+
+
+def test_compare_view_with_capacities(snap_compare):
+    """Capacity bars and ranking, each run's steps, and the knee chart with the SLO line."""
+    assert snap_compare(compare_capacity_app(), press=["c"], terminal_size=(120, 40))
+
+
+def test_compare_view_with_capacities_small(snap_compare):
+    assert snap_compare(compare_capacity_app(), press=["c"], terminal_size=(80, 24))
 
 
 def test_invalid_setting_shows_message_and_disables_load(snap_compare):

@@ -201,5 +201,13 @@ def compare_app() -> WsgiCompareApp:
     return WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=make_results(), clock=False)
 
 
+def compare_capacity_app() -> WsgiCompareApp:
+    """The compare view of three capacity searches (tests/golden/samples.py): the capacity
+    bars, the steps in each run's column and the knee chart."""
+    from golden.samples import capacity_results
+
+    return WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=capacity_results(), clock=False)
+
+
 if __name__ == "__main__":
     main_screen_app().run()

@@ -25,7 +25,7 @@ from wsgicompare.options import Options
 from wsgicompare.results import RunResult, Tick
 from wsgicompare.session import Session
 
-from .messages import BackendStateChanged, LoadEnded, RunFinished
+from .messages import BackendStateChanged, CapacityStep, LoadEnded, RunFinished
 from .model import TickHistory
 from .screens import CompareScreen, ExportScreen, MainScreen
 from .widgets import BackendTable
@@ -63,10 +63,11 @@ class WsgiCompareApp(App[int]):
 
     BINDINGS = [
         # short descriptions: the whole footer must fit in 80 columns
-        Binding("s", "toggle_backend", "start/stop"),
+        Binding("s", "toggle_backend", "start"),
         Binding("l", "load", "load"),
+        Binding("f", "find_capacity", "capacity"),
         Binding("x", "stop_load", "stop"),
-        Binding("a", "run_all", "run all"),
+        Binding("a", "run_all", "all"),
         Binding("c", "compare", "compare"),
         Binding("e", "export", "export"),
         Binding("ctrl+s", "screenshot", "svg"),
@@ -124,7 +125,7 @@ class WsgiCompareApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out in the footer what cannot run now (None = shown but disabled)."""
-        if action in ("load", "run_all"):
+        if action in ("load", "run_all", "find_capacity"):
             return None if (self.main.settings is None or self.main.load_running) else True
         if action == "stop_load":
             return True if self.main.load_running else None
@@ -137,6 +138,9 @@ class WsgiCompareApp(App[int]):
 
     def action_load(self) -> None:
         self.main.load()
+
+    def action_find_capacity(self) -> None:
+        self.main.find_capacity()
 
     def action_run_all(self) -> None:
         self.main.run_all()
@@ -211,6 +215,10 @@ class WsgiCompareApp(App[int]):
     def _run_finished(self, message: RunFinished) -> None:
         self.main.run_finished(message.result)
         self._show_results()
+
+    @on(CapacityStep)
+    def _capacity_step(self, message: CapacityStep) -> None:
+        self.main.capacity_step(message.backend, message.step)
 
     @on(LoadEnded)
     def _load_ended(self, message: LoadEnded) -> None:

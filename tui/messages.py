@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from wsgicompare.capacity import Step
 from wsgicompare.results import RunResult
 from wsgicompare.session import LoadSettings
 
@@ -43,3 +44,11 @@ class SettingsChanged(Message):
 
     #: the settings as now typed, or None while a field is invalid
     settings: LoadSettings | None
+
+
+@dataclass
+class CapacityStep(Message):
+    """One step of a capacity search (or ladder) ended: the live step ladder grows by one."""
+
+    backend: str
+    step: Step

@@ -6,9 +6,10 @@ Textual, so the parsing and history rules are testable on their own."""
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from wsgicompare.capacity import Step
 from wsgicompare.results import Tick
 from wsgicompare.session import LoadSettings, Session, SettingsError
 
@@ -52,7 +53,13 @@ def parse_field(name: str, text: str) -> int | float | None:
 def settings_from_fields(values: dict[str, Any]) -> LoadSettings:
     """Cross-field rules once every field parsed on its own (raises SettingsError)."""
     settings = LoadSettings(**values)
-    if settings.duration_s is None and settings.requests is None and settings.reps is None:
+    # a capacity search's steps have their own length: no stop rule needed
+    if (
+        not settings.find_capacity
+        and settings.duration_s is None
+        and settings.requests is None
+        and settings.reps is None
+    ):
         raise SettingsError("give a stop rule: duration, requests or reps")
     return settings
 
@@ -185,6 +192,10 @@ def header_text(settings: LoadSettings, session: Session, short: bool = False) -
         f"{settings.workers}×{settings.threads} workers×threads",
         f"open loop {settings.rate:g}/s" if settings.rate else "closed loop",
     ]
+    if settings.find_capacity:
+        # the steps choose their rates and lengths: the form's rate and stop rule do not apply
+        parts[2] = f"capacity at {settings.slo.text()}"
+        parts[-1] = "open-loop steps"
     if short:
         parts = parts[:2] + parts[3:6]
     return " · ".join(parts)
@@ -210,3 +221,30 @@ def fmt_ms(value: float | None) -> str:
     if value >= 10:
         return f"{value:.1f}"
     return f"{value:.2f}"
+
+
+@dataclass(frozen=True)
+class CapacityLadder:
+    """The live step ladder of one backend's capacity search: the steps so far and, once
+    its run finished, the verdict. A new step or a verdict is a new ladder."""
+
+    backend: str
+    #: the SLO as one line ("p99 ≤ 100 ms, errors ≤ 0.1 %")
+    slo: str
+    #: the SLO's percentile ("p99"): the latency row of the ladder shows it
+    percentile: str = "p99"
+    #: steps in the order they ran
+    steps: tuple[Step, ...] = ()
+    #: most steps of the search (0: a fixed ladder, or unknown)
+    max_steps: int = 0
+    #: the run's capacity["verdict"] once it finished, else ""
+    verdict: str = ""
+    #: capacity["rps"] once finished (None: none found, or not finished)
+    capacity_rps: float | None = None
+
+    def with_step(self, step: Step) -> CapacityLadder:
+        return replace(self, steps=(*self.steps, step))
+
+    def finished(self, capacity: dict[str, Any]) -> CapacityLadder:
+        rps = capacity.get("rps")
+        return replace(self, verdict=str(capacity.get("verdict", "")), capacity_rps=None if rps is None else float(rps))

@@ -23,6 +23,7 @@ from typing import Any
 
 from wsgicompare import export
 from wsgicompare.backends import WORKLOADS, Server, ServerConfig, catalog_rows, get_backend
+from wsgicompare.capacity import DEFAULT_SLO, Slo, Step, parse_slo
 from wsgicompare.conductor import Conductor
 from wsgicompare.loader import LoadProfileError
 from wsgicompare.options import Options
@@ -44,6 +45,9 @@ from wsgicompare.spec import (
 #: (backend id, state, detail): a backend the session started or stopped changed state.
 #: state is "ready" (detail: "URL in N s"), "stopping", "stopped" or "failed" (detail: why, one line)
 OnState = Callable[[str, str, str], object]
+
+#: (backend id, step): one step of a capacity search or ladder ended
+OnStep = Callable[[str, Step], object]
 
 #: most seconds a run waits for the starts and stops by hand still in flight
 SETTLE_OPS_S = 60.0
@@ -77,6 +81,10 @@ class LoadSettings:
     workers: int = 1
     #: threads per worker for threaded backends
     threads: int = DEFAULT_THREADS
+    #: the SLO a capacity search holds the server to
+    slo: Slo = parse_slo(DEFAULT_SLO)
+    #: `l` and run-all search each backend's capacity at ``slo`` instead of one load
+    find_capacity: bool = False
 
     def stop_rule(self) -> str:
         """How the run ends, for the header line: "10 s", "5000 req" or "100 reps"."""
@@ -177,6 +185,8 @@ class Session:
             workload=o.workload or DEFAULT_WORKLOAD,
             workers=server.workers,
             threads=server.threads,
+            slo=o.slo or parse_slo(DEFAULT_SLO),
+            find_capacity=o.find_capacity or bool(o.rates),
         )
 
     @property
@@ -185,9 +195,15 @@ class Session:
         --app, where the workload names the path."""
         return (self.options.path or "/") if self.options.app else None
 
-    def plan(self, settings: LoadSettings, backends: Sequence[str]) -> list[RunSpec]:
+    def plan(self, settings: LoadSettings, backends: Sequence[str], capacity: bool | None = None) -> list[RunSpec]:
         """One spec per backend for these settings, built by the same function as the
-        CLI's runs, with the options the form does not show taken from the command line."""
+        CLI's runs, with the options the form does not show taken from the command line.
+        ``capacity`` (default: ``settings.find_capacity``) makes each spec a capacity search
+        at ``settings.slo`` (a ladder when the command line gave --rates): the steps choose
+        their rates and lengths, so the form's rate and stop rule do not apply, and the
+        connections are sized from the rate and the SLO unless the command line gave -c."""
+        if capacity is None:
+            capacity = settings.find_capacity
         o = replace(
             self.options,
             concurrency=settings.concurrency,
@@ -202,13 +218,29 @@ class Session:
             threads=settings.threads,
             # the app has always run each spec once: --repeat is for headless runs
             repeat=1,
+            find_capacity=False,
+            rates=None,
         )
+        if capacity:
+            given = self.options
+            o = replace(
+                o,
+                find_capacity=not given.rates,
+                rates=given.rates,
+                slo=settings.slo,
+                rate=None,
+                requests=None,
+                reps=None,
+                # the probe runs closed-loop for the form's duration-less steps; the
+                # steps' connections are sized from the SLO unless -c was given
+                concurrency=given.concurrency,
+            )
         return plan_specs(o, backends)
 
     def check(self, settings: LoadSettings) -> None:
         """Let the loader's own validation have the last word: SettingsError (one line)."""
         try:
-            self._any_spec(settings).load.validate()
+            self.plan(settings, [URL_BACKEND], capacity=False)[0].load.validate()
         except LoadProfileError as exc:
             raise SettingsError(str(exc)) from None
 
@@ -304,13 +336,15 @@ class Session:
         on_tick: Callable[[Tick], None],
         on_result: Callable[[RunResult], object],
         on_end: Callable[[str], object],
+        on_step: OnStep | None = None,
     ) -> None:
         """Run ``specs`` with the conductor on a thread of the session; returns at once.
         A server started by hand for one of these backends is stopped first (the
         conductor starts its own), once the starts and stops in flight have ended.
         Called on the run's thread: ``on_tick`` with every Tick, ``on_result`` with each
         finished result (already in ``results``), ``on_end`` with "" or the one-line
-        error once the run is over. RuntimeError when a run is going or the session closed."""
+        error once the run is over; ``on_step`` with (backend, Step) as each step of a
+        capacity search ends. RuntimeError when a run is going or the session closed."""
         with self._lock:
             if self._running or self._closing.is_set():
                 raise RuntimeError("a run is going" if self._running else "the session is closed")
@@ -318,7 +352,7 @@ class Session:
             self._cancel = threading.Event()
             self._last_specs = list(specs)
             cancel = self._cancel
-        self._spawn(lambda: self._run(list(specs), cancel, on_tick, on_result, on_end), "wsgicompare-run")
+        self._spawn(lambda: self._run(list(specs), cancel, on_tick, on_result, on_end, on_step), "wsgicompare-run")
 
     def cancel_run(self) -> None:
         """End the run going early (safe in a signal handler)."""
@@ -331,8 +365,19 @@ class Session:
         on_tick: Callable[[Tick], None],
         on_result: Callable[[RunResult], object],
         on_end: Callable[[str], object],
+        on_step: OnStep | None,
     ) -> None:
         error = ""
+        #: the backend of the latest tick: the conductor's on_step hands only the Step
+        current = {"backend": specs[0].backend if specs else ""}
+
+        def tick(t: Tick) -> None:
+            current["backend"] = t.backend
+            on_tick(t)
+
+        def step(s: Step) -> None:
+            if on_step is not None:
+                on_step(current["backend"], s)
 
         def finished(result: RunResult) -> None:
             with self._lock:
@@ -349,10 +394,12 @@ class Session:
                 if server is not None:
                     self._on_state(spec.backend, "stopping", "")
                     server.stop()
+            # set for every run (None after a plain one): a step must never reach an old run's callback
+            self.conductor.on_step = step if on_step is not None else None
             if len(specs) == 1:
-                finished(self.conductor.run_one(specs[0], on_tick, cancel))
+                finished(self.conductor.run_one(specs[0], tick, cancel))
             else:
-                self.conductor.run_all(specs, on_tick, finished, cancel)
+                self.conductor.run_all(specs, tick, finished, cancel)
         except Exception as exc:
             error = one_line(exc)
         finally:

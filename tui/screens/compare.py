@@ -1,4 +1,5 @@
-"""The compare view: every finished run side by side, req/s and p99 bars across the top."""
+"""The compare view: every finished run side by side, req/s and p99 bars (and capacities)
+across the top, and the knee chart when runs carry capacity steps."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from textual.widgets import Footer, Static
 from wsgicompare.export.ranking import ordered
 from wsgicompare.results import RunResult
 
-from ..widgets import RunBars, RunColumn
+from ..widgets import KneeChart, RunBars, RunColumn
 
 
 class CompareScreen(Screen[None]):
@@ -37,6 +38,7 @@ class CompareScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="compare-header", classes="app-header")
         yield RunBars(id="bars")
+        yield KneeChart(id="knee")
         yield ScrollableContainer(id="columns")
         yield Footer()
 
@@ -47,6 +49,7 @@ class CompareScreen(Screen[None]):
             self._draw()
 
     def on_mount(self) -> None:
+        self.query_one(KneeChart).border_title = "Latency vs offered load"
         self._draw()
 
     def on_screen_resume(self) -> None:
@@ -64,6 +67,7 @@ class CompareScreen(Screen[None]):
             f" wsgicompare — compare · {len(results)} run{'s' if len(results) != 1 else ''} · {load}"
         )
         self.query_one(RunBars).results = results
+        self.query_one(KneeChart).results = results
         columns = self.query_one("#columns", ScrollableContainer)
         columns.remove_children()
         columns.mount_all([RunColumn(r, classes="run-column") for r in ordered(results)])
@@ -71,6 +75,8 @@ class CompareScreen(Screen[None]):
 
     def _size_columns(self) -> None:
         """Share the width between the runs: 26 to 44 columns each, scrolling beyond."""
+        # a short terminal gets a shorter knee chart, leaving the run columns some room
+        self.set_class(self.size.height < 36, "-narrow-compare")
         columns = list(self.query(RunColumn))
         if not columns:
             return

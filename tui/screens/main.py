@@ -20,11 +20,12 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Static
 
+from wsgicompare.capacity import Step
 from wsgicompare.results import RunResult
 from wsgicompare.session import LoadSettings, Session, one_line
 
-from ..messages import LoadEnded, RunFinished, SettingsChanged
-from ..model import BackendRow, LiveFrame, TickHistory, header_text
+from ..messages import CapacityStep, LoadEnded, RunFinished, SettingsChanged
+from ..model import BackendRow, CapacityLadder, LiveFrame, TickHistory, header_text
 from ..widgets import (
     BackendHint,
     BackendTable,
@@ -33,6 +34,7 @@ from ..widgets import (
     LatencyPanel,
     LoadForm,
     ServerPanel,
+    StepLadder,
     ThroughputPanel,
 )
 
@@ -95,6 +97,7 @@ class MainScreen(Screen[None]):
                 yield LatencyPanel(id="latency", classes="panel").data_bind(frame=MainScreen.live)
                 yield FailuresPanel(id="failures", classes="panel").data_bind(frame=MainScreen.live)
                 yield ServerPanel(id="server", classes="panel").data_bind(frame=MainScreen.live)
+        yield StepLadder(id="ladder")
         yield Banner(id="banner")
         yield Footer()
 
@@ -222,6 +225,7 @@ class MainScreen(Screen[None]):
             if self._running_backend and self._running_backend != tick.backend:
                 self.set_state(self._running_backend, "stopped")
             self._running_backend = tick.backend
+            self._ladder_follows(tick.backend)
             phase_state = PHASE_STATES.get(tick.phase)
             if phase_state:
                 self.set_state(tick.backend, phase_state)
@@ -271,8 +275,22 @@ class MainScreen(Screen[None]):
         if backend is not None:
             self._begin_load([backend])
 
+    def find_capacity(self) -> None:
+        """Search the selected backend's capacity at the form's SLO, whatever the
+        "find capacity" box says."""
+        if self.load_running:
+            self.notify("a load is already running (x stops it)", severity="warning")
+            return
+        if self.settings is None:
+            self.notify("the load settings are not valid", severity="error")
+            return
+        backend = self._usable_backend("load")
+        if backend is not None:
+            self._begin_load([backend], capacity=True)
+
     def run_all(self) -> None:
-        """Load every available backend in turn."""
+        """Load every available backend in turn (a capacity search each when the form's
+        "find capacity" box is ticked)."""
         if self.load_running or self.settings is None:
             self.notify(
                 "cannot run all now" if self.load_running else "the load settings are not valid", severity="error"
@@ -284,9 +302,20 @@ class MainScreen(Screen[None]):
             return
         self._begin_load(backends)
 
-    def _begin_load(self, backends: list[str]) -> None:
+    def _begin_load(self, backends: list[str], capacity: bool | None = None) -> None:
         assert self.settings is not None
-        specs = self.session.plan(self.settings, backends)
+        specs = self.session.plan(self.settings, backends, capacity=capacity)
+        plan = specs[0].capacity if specs else None
+        ladder = self.query_one(StepLadder)
+        if plan is None:
+            ladder.ladder = None
+        else:
+            ladder.ladder = CapacityLadder(
+                backend=backends[0],
+                slo=plan.slo.text(),
+                percentile=plan.slo.percentile,
+                max_steps=len(plan.rates) if plan.rates else plan.max_steps,
+            )
         self._set_load_running(True)
         self.set_banner("app", ())
         self.history.clear()
@@ -299,6 +328,7 @@ class MainScreen(Screen[None]):
             on_tick=self.history.add,  # store only: the clock does the drawing
             on_result=lambda result: post(RunFinished(result)),
             on_end=lambda error: post(LoadEnded(error)),
+            on_step=lambda backend, step: post(CapacityStep(backend, step)),
         )
 
     def stop_load(self) -> None:
@@ -348,10 +378,44 @@ class MainScreen(Screen[None]):
                 self._put(replace(row, last_rps=result.rps_2xx, state="stopped", reason=""))
             else:
                 self.set_state(result.backend, "failed", result.reason)
-        lines = [("warn", f"{result.backend}: {v}") for v in result.verdicts]
+        self._capacity_finished(result)
+        # the ladder shows the capacity verdict: not twice
+        shown = result.capacity.get("verdict") if result.capacity else None
+        lines = [("warn", f"{result.backend}: {v}") for v in result.verdicts if v != shown]
         if result.status != "ok":
             lines.insert(0, ("error", f"{result.backend} {result.status}: {result.reason}"))
         self.set_banner("app", lines[:4])
+
+    def _ladder_follows(self, backend: str) -> None:
+        """A run-all's search moved on to ``backend``: its ladder starts empty (probing)."""
+        widget = self.query_one(StepLadder)
+        ladder = widget.ladder
+        if ladder is not None and ladder.backend != backend:
+            widget.ladder = replace(ladder, backend=backend, steps=(), verdict="", capacity_rps=None)
+
+    def capacity_step(self, backend: str, step: Step) -> None:
+        """A step ended: the ladder grows by one column (steps are seconds apart, so each
+        is drawn as it comes; a new backend of a run-all starts a new ladder)."""
+        widget = self.query_one(StepLadder)
+        ladder = widget.ladder
+        if ladder is None:
+            return
+        if ladder.backend != backend:  # its first tick has not been drawn yet
+            self._ladder_follows(backend)
+            ladder = widget.ladder
+            assert ladder is not None
+        widget.ladder = ladder.with_step(step)
+
+    def _capacity_finished(self, result: RunResult) -> None:
+        widget = self.query_one(StepLadder)
+        ladder = widget.ladder
+        if ladder is None or not result.capacity:
+            return
+        if ladder.backend != result.backend:  # a run-all backend whose search took no step
+            self._ladder_follows(result.backend)
+            ladder = widget.ladder
+            assert ladder is not None
+        widget.ladder = ladder.finished(result.capacity)
 
     def load_ended(self, error: str) -> None:
         # draw the final tick now rather than on the next clock beat

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
+from wsgicompare.capacity import CapacityError, parse_slo
 from wsgicompare.session import LoadSettings, SettingsError
 
 from ..messages import SettingsChanged
@@ -61,6 +62,14 @@ class LoadForm(VerticalScroll):
         with Horizontal(classes="field"):
             yield Label("keep-alive", classes="field-label")
             yield Checkbox("", value=True, id="f-keepalive", compact=True)
+        with Horizontal(classes="field"):
+            yield Label("SLO", classes="field-label")
+            yield Input(id="f-slo", placeholder="p99=100ms,errors=0.1%", compact=True, classes="field-input-wide")
+        # under the field, not beside it: the SLO's messages are longer than the column is wide
+        yield Label("", id="e-slo", classes="field-error")
+        with Horizontal(classes="field"):
+            yield Label("capacity", classes="field-label")
+            yield Checkbox("search", value=False, id="f-find-capacity", compact=True)
         yield Label("", id="form-error", classes="field-error")
         yield Button("▶ load", id="load-button", variant="success", compact=True)
 
@@ -70,6 +79,8 @@ class LoadForm(VerticalScroll):
         select = self.query_one("#f-workload", Select)
         select.value = settings.workload if settings.workload in self._workloads else self._workloads[0]
         self.query_one("#f-keepalive", Checkbox).value = settings.keepalive
+        self.query_one("#f-slo", Input).value = settings.slo.spec()
+        self.query_one("#f-find-capacity", Checkbox).value = settings.find_capacity
         self._validate()
 
     def show_load_running(self, running: bool) -> None:
@@ -90,15 +101,21 @@ class LoadForm(VerticalScroll):
                 values[name] = parse_field(name, self.query_one(f"#f-{name}", Input).value)
             except SettingsError as exc:
                 errors[name] = str(exc)
-        for name in FIELD_RULES:
+        try:
+            values["slo"] = parse_slo(self.query_one("#f-slo", Input).value or "p99=100ms")
+        except CapacityError as exc:
+            errors["slo"] = str(exc).removeprefix("--slo: ").removeprefix("--")
+        for name in (*FIELD_RULES, "slo"):
             self.query_one(f"#e-{name}", Label).update(errors.get(name, ""))
             self.query_one(f"#f-{name}", Input).set_class(name in errors, "-invalid")
+        self.query_one("#e-slo", Label).display = "slo" in errors
         form_error = ""
         settings = None
         if not errors:
             workload = self.query_one("#f-workload", Select).value
             values["workload"] = str(workload) if workload != Select.BLANK else "hello"
             values["keepalive"] = self.query_one("#f-keepalive", Checkbox).value
+            values["find_capacity"] = self.query_one("#f-find-capacity", Checkbox).value
             try:
                 settings = settings_from_fields(values)
                 self._check(settings)

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from wsgicompare.export.ranking import best_runs, ordered
+from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
 from wsgicompare.results import RunResult
 
 from ..model import fmt_ms, human_count
@@ -21,9 +21,10 @@ def run_label(result: RunResult) -> str:
 
 class RunBars(Widget):
     """Compare view header: 2xx req/s and p99 of every finished run as horizontal bars,
-    in the reports' order with their best run starred (wsgicompare.export.ranking)."""
+    in the reports' order with their best run starred (wsgicompare.export.ranking).
+    When runs carry a capacity, it comes first (with its bar) and decides the order."""
 
-    COMPONENT_CLASSES = {"bars--rps", "bars--p99", "bars--label", "bars--failed"}
+    COMPONENT_CLASSES = {"bars--rps", "bars--p99", "bars--label", "bars--failed", "bars--capacity"}
 
     results: reactive[tuple[RunResult, ...]] = reactive((), layout=True)
 
@@ -34,33 +35,39 @@ class RunBars(Widget):
         best = best_runs(self.results)
         peak_rps = max((r.rps_2xx for r in ok), default=0.0)
         peak_p99 = max((float(r.latency_ms.get("p99") or 0) for r in ok), default=0.0)
-        bar_w = max(6, (self.content_size.width - 42) // 2)
+        cap = by_capacity(self.results)
+        peak_cap = max((capacity_rps(r) or 0.0 for r in ok), default=0.0)
+        bars = 3 if cap else 2
+        bar_w = max(6, (self.content_size.width - (58 if cap else 42)) // bars)
         table = Table.grid(padding=(0, 1))
         table.add_column(no_wrap=True)
-        table.add_column(justify="right", no_wrap=True)
-        table.add_column(no_wrap=True, width=bar_w)
-        table.add_column(justify="right", no_wrap=True)
-        table.add_column(no_wrap=True, width=bar_w)
-        table.add_row(Text("run", style="bold"), Text("2xx req/s", style="bold"), "", Text("p99 ms", style="bold"), "")
+        for _ in range(bars):
+            table.add_column(justify="right", no_wrap=True)
+            table.add_column(no_wrap=True, width=bar_w)
+        heads = ["2xx req/s", "", "p99 ms", ""]
+        if cap:
+            heads = ["capacity", "", *heads]
+        table.add_row(Text("run", style="bold"), *(Text(h, style="bold") for h in heads))
         rps_style = self.get_component_rich_style("bars--rps")
         p99_style = self.get_component_rich_style("bars--p99")
+        cap_style = self.get_component_rich_style("bars--capacity")
+        failed_style = self.get_component_rich_style("bars--failed")
         for r in ordered(self.results):
             label = run_label(r) + (" ★" if id(r) in best else "")
             if r.status != "ok":
-                table.add_row(
-                    label,
-                    "—",
-                    Text(f"{r.status}: {r.reason}", style=self.get_component_rich_style("bars--failed")),
-                    "",
-                    "",
-                )
+                table.add_row(label, "—", Text(f"{r.status}: {r.reason}", style=failed_style), *[""] * (bars * 2 - 2))
                 continue
             p99 = float(r.latency_ms.get("p99") or 0)
-            table.add_row(
-                label,
+            cells: list[str | Text] = [
                 human_count(r.rps_2xx),
                 Text(hbar(r.rps_2xx, peak_rps, bar_w), style=rps_style),
                 fmt_ms(p99),
                 Text(hbar(p99, peak_p99, bar_w), style=p99_style),
-            )
+            ]
+            if cap:
+                found = capacity_rps(r)
+                none = "none met" if bar_w >= 8 else "none"
+                shown = Text(hbar(found, peak_cap, bar_w), style=cap_style) if found else Text(none, failed_style)
+                cells = ["—" if found is None else human_count(found), shown, *cells]
+            table.add_row(label, *cells)
         return table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import RenderableType
+from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
@@ -36,6 +37,8 @@ class RunColumn(Widget):
             for chunk in wrap(r.reason, width):
                 text.append("\n" + chunk, bad)
             return text
+        if r.capacity:
+            self._capacity(text, width, label, good, bad)
         lat = r.latency_ms
         text.append("\n\nThroughput", label)
         text.append(f"\n{human_count(r.rps_2xx)} 2xx req/s")
@@ -66,3 +69,21 @@ class RunColumn(Widget):
             for i, chunk in enumerate(wrap(verdict, width - 2)):
                 text.append("\n" + ("⚠ " if i == 0 else "  ") + chunk, bad)
         return text
+
+    def _capacity(self, text: Text, width: int, label: Style, good: Style, bad: Style) -> None:
+        """The capacity at the SLO and the steps behind it: offered → served, latency, met."""
+        cap = self.result.capacity
+        slo = cap.get("slo") or {}
+        budget = next((f"{k.removesuffix('_ms')} ≤ {v:g} ms" for k, v in slo.items() if k.endswith("_ms")), "")
+        text.append("\n\nCapacity", label)
+        text.append(f" {budget}"[: max(0, width - 8)], label)
+        rps = cap.get("rps")
+        text.append("\nnone met" if rps is None else f"\n{float(rps):,.0f} req/s", bad if rps is None else good)
+        limit = cap.get("limit")
+        if limit and limit != "server":
+            text.append(f" ({limit})", bad if limit in ("loader", "concurrency") else label)
+        for step in cap.get("steps") or []:
+            latency = step.get("slo_ms", step.get("p99_ms"))
+            text.append("\n✓ " if step.get("met") else "\n✗ ", good if step.get("met") else bad)
+            line = f"{float(step['rate']):>6,.0f}→{float(step['rps']):>6,.0f} {fmt_ms(latency):>5} ms"
+            text.append(line[: max(0, width - 2)])

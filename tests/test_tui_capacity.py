@@ -1,0 +1,178 @@
+"""The app's capacity search (issue 11): `f` on a real backend fills the live step ladder
+and ends with a capacity; the SLO field refuses a bad value the way the other fields do;
+the form's "capacity" box makes `l` and `a` plan searches; the ladder and the knee chart
+draw what the steps say."""
+
+from __future__ import annotations
+
+import pytest
+from backend_support import require_backend
+from test_tui_app import select, server_processes, short_conductor, wait_for
+
+from wsgicompare.backends import catalog_rows, get_backend
+from wsgicompare.capacity import Step, parse_slo
+from wsgicompare.options import Options
+from wsgicompare.tui.app import WsgiCompareApp
+from wsgicompare.tui.model import CapacityLadder
+from wsgicompare.tui.widgets import StepLadder
+from wsgicompare.tui.widgets.knee_chart import knee_series, knee_text
+from wsgicompare.tui.widgets.step_ladder import ladder_text
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+#: short steps: a probe (2 s) and at most 3 steps of 1 s each keep the search under ~20 s;
+#: no -c, so the steps size their connections from the rate and the SLO
+CAPACITY = Options(
+    duration=2.0,
+    warmup=0.0,
+    workloads=["hello"],
+    workers=1,
+    threads=2,
+    find_capacity=True,
+    slo=parse_slo("p99=200ms,errors=1%"),
+    step_duration=1.0,
+    max_steps=3,
+)
+
+
+async def test_f_fills_the_step_ladder_and_ends_with_a_capacity():
+    require_backend(get_backend("gunicorn"))
+    app = WsgiCompareApp(CAPACITY, conductor=short_conductor())
+    async with app.run_test(size=(120, 40)) as pilot:
+        select(app, "gunicorn")
+        widget = app.main.query_one(StepLadder)
+        assert widget.ladder is None and not widget.display
+        await pilot.press("f")
+        assert app.main.load_running
+        await wait_for(pilot, lambda: widget.ladder is not None and widget.ladder.steps, 30, "a first step")
+        ladder = widget.ladder
+        assert ladder is not None and widget.display
+        assert ladder.backend == "gunicorn" and ladder.slo == "p99 ≤ 200 ms, errors ≤ 1 %" and ladder.max_steps == 3
+        # the ladder is on screen while the search runs: offered, served, p99 and met
+        shown = app.main.query_one(StepLadder).render()
+        assert "offered" in str(shown) and f"{ladder.steps[0].rate:,.0f}" in str(shown)
+        await wait_for(pilot, lambda: not app.main.load_running, 40, "the search to end")
+        (result,) = app.session.results
+        assert result.status == "ok", result.reason
+        assert result.capacity["steps"] and result.capacity["rps"] is not None, result.capacity["verdict"]
+        ladder = widget.ladder
+        assert ladder is not None
+        assert len(ladder.steps) == len(result.capacity["steps"])
+        assert [round(s.rate, 1) for s in ladder.steps] == [s["rate"] for s in result.capacity["steps"]]
+        assert ladder.capacity_rps == result.capacity["rps"] and ladder.verdict == result.capacity["verdict"]
+        assert ladder.verdict.startswith("capacity")
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.session.closing and not app.session.running, 20, "quit")
+    assert server_processes() == []
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("p99=abc", "not a latency"), ("p42=1ms", "unknown part"), ("p99=50ms,errors=200%", "must be from 0 to 100")],
+)
+async def test_a_bad_slo_shows_its_message_and_disables_load(text, message):
+    app = WsgiCompareApp(Options(concurrency=8, duration=2.0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.main.query_one("#f-slo").value = text
+        await pilot.pause()
+        error = app.main.query_one("#e-slo")
+        assert message in str(error.render()) and error.display
+        assert app.main.settings is None
+        assert app.main.query_one("#load-button").disabled
+        assert app.check_action("find_capacity", ()) is None
+        app.main.query_one("#f-slo").value = "p90=20ms"
+        await pilot.pause()
+        assert not error.display
+        assert app.main.settings is not None and app.main.settings.slo == parse_slo("p90=20ms,errors=0.1%")
+
+
+async def test_the_capacity_box_makes_load_and_run_all_plan_searches():
+    app = WsgiCompareApp(Options(concurrency=8, duration=2.0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        settings = app.main.settings
+        assert settings is not None and not settings.find_capacity
+        assert app.session.plan(settings, ["gunicorn"])[0].capacity is None
+        app.main.query_one("#f-find-capacity").value = True
+        await pilot.pause()
+        settings = app.main.settings
+        assert settings is not None and settings.find_capacity
+        (spec,) = app.session.plan(settings, ["gunicorn"])
+        assert spec.capacity is not None and spec.capacity.slo == settings.slo
+        assert "capacity at p99 ≤ 100 ms" in app.main.header_text()
+
+
+@pytest.mark.parametrize("key", ["l", "a"])
+async def test_with_the_capacity_box_l_and_a_run_searches(key):
+    """The box ticked, `l` and run-all start capacity searches (the ladder appears with
+    the form's SLO); stopped with x during the probe. A one-backend catalog keeps run-all short."""
+    require_backend(get_backend("gunicorn"))
+    catalog = [row for row in catalog_rows() if row["id"] == "gunicorn"]
+    app = WsgiCompareApp(Options(duration=2.0), catalog=catalog, conductor=short_conductor())
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.main.query_one("#f-slo").value = "p90=70ms"
+        app.main.query_one("#f-find-capacity").value = True
+        await pilot.pause()
+        widget = app.main.query_one(StepLadder)
+        await pilot.press(key)
+        assert app.main.load_running
+        ladder = widget.ladder
+        assert ladder is not None and ladder.backend == "gunicorn" and ladder.slo.startswith("p90 ≤ 70 ms")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.main.load_running, 40, "the stopped search to end")
+        app.main.query_one("#f-find-capacity").value = False
+        await pilot.pause()
+        await pilot.press(key)
+        assert app.main.load_running and widget.ladder is None  # a plain load again
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.main.load_running, 40, "the stopped load to end")
+
+
+def step(rate: float, rps: float, p99: float, met: bool) -> Step:
+    return Step(rate=rate, rps=rps, p50_ms=p99 / 4, p99_ms=p99, slo_ms=p99, error_pct=0.0, met=met, duration_s=1.0)
+
+
+def test_the_ladder_shows_the_latest_steps_that_fit_and_the_verdict():
+    ladder = CapacityLadder("gunicorn", "p99 ≤ 50 ms, errors ≤ 0.1 %", max_steps=10)
+    for i in range(12):
+        ladder = ladder.with_step(step(1000 + i, 990 + i, 10.0 + i, i % 2 == 0))
+    lines = ladder_text(ladder, 80).plain.splitlines()
+    assert len(lines) == 5 and all(len(line) <= 80 for line in lines)
+    assert "step 12 of ≤ 10" in lines[0]
+    assert lines[1].startswith("offered") and "…" in lines[1] and lines[1].endswith("1,011")
+    assert lines[4].split()[-2:] == ["✗", "not"]
+    done = ladder.finished({"rps": 1000.0, "verdict": "capacity 1,000 req/s at p99 ≤ 50 ms" + " and more" * 20})
+    title = ladder_text(done, 80).plain.splitlines()[0]
+    assert title.startswith("Capacity · gunicorn: capacity 1,000 req/s") and len(title) <= 80
+
+
+def test_the_knee_chart_draws_each_run_the_slo_and_the_capacities():
+    from golden.samples import capacity_results
+
+    series, slo_ms, percentile = knee_series(capacity_results())
+    assert [s.label for s in series] == ["uwsgi", "gunicorn", "flask-dev"]  # the ranking's order
+    assert slo_ms == 50.0 and percentile == "p99"
+    text = knee_text(series, slo_ms, percentile, 100, 14).plain
+    lines = text.splitlines()
+    assert len(lines) <= 14 and all(len(line) <= 100 for line in lines)
+    assert any(line.lstrip().startswith("SLO 50.0│┄") for line in lines)
+    assert text.count("★") == 2 + 2  # two capacities in the plot, two in the legend
+    assert "flask-dev no rate met" in text and "gunicorn ★ 1,200 req/s" in text
+
+
+def test_a_capacity_search_needs_no_stop_rule_and_the_header_says_what_it_holds():
+    from wsgicompare.session import Session, SettingsError
+    from wsgicompare.tui.model import header_text, settings_from_fields
+
+    fields = dict(concurrency=8, duration_s=None, requests=None, reps=None, rate=None, warmup_s=0.0)
+    with pytest.raises(SettingsError, match="stop rule"):
+        settings_from_fields(fields)
+    settings = settings_from_fields({**fields, "find_capacity": True, "slo": parse_slo("p999=1s,errors=0%")})
+    header = header_text(settings, Session())
+    assert "capacity at p999 ≤ 1000 ms, errors ≤ 0 %" in header and "open-loop steps" in header
+    assert "closed loop" not in header and "no stop rule" not in header
