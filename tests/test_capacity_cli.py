@@ -95,3 +95,9 @@ def test_find_capacity_of_a_real_backend_writes_md_json_and_html(tmp_path) -> No
     assert "| capacity req/s |" in md and "**Capacity**:" in md
     html = (tmp_path / "cap.html").read_text()
     assert "Latency vs offered load" in html
+
+
+def test_the_app_takes_the_capacity_settings_for_its_own_searches() -> None:
+    o = parse_options(["--slo", "p90=20ms", "--step-duration", "1", "--max-steps", "4"])
+    assert not o.headless and not o.find_capacity
+    assert (o.slo.spec(), o.step_duration, o.max_steps) == ("p90=20ms,errors=0.1%", 1.0, 4)

@@ -468,7 +468,8 @@ def check_combinations(o: Options) -> None:
         raise OptionError("capacity steps are timed (--step-duration): --requests, --reps and --repeat do not apply")
     capacity_only = ("--slo", o.slo), ("--step-duration", o.step_duration), ("--max-steps", o.max_steps)
     for flag, value in capacity_only:
-        if value is not None and not (o.find_capacity or o.rates):
+        # the app takes them for its own searches (f, the capacity box)
+        if value is not None and not (o.find_capacity or o.rates) and o.headless:
             raise OptionError(f"{flag} goes with --find-capacity or --rates")
     if o.max_steps is not None and o.rates:
         raise OptionError("--max-steps bounds a search (--find-capacity); --rates runs every rate it lists")
