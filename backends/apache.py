@@ -56,8 +56,6 @@ def _build_apache_mod_wsgi(setup: Setup) -> list[Launch]:
     # the budget: one daemon process group of `workers` processes × `threads` threads (the WSGI side);
     # Apache's event MPM in front gets mod_wsgi-express's default, 10 + 1.5 × that many request slots
     options += ["--processes", str(config.workers), "--threads", str(config.threads), "--server-mpm", "event"]
-    if config.app is not None:
-        options += ["--python-path", os.getcwd()]  # the user's module, found where wsgicompare was started
     # no --access-log: mod_wsgi-express writes no request log unless asked; errors go to our log file
     options += ["--log-to-terminal", "--log-level", "warn", "--locale", "C.UTF-8", *user_options]
     express = setup.exe("mod_wsgi-express")

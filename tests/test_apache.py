@@ -35,7 +35,7 @@ def app(environ, start_response):
 def test_budget_is_workers_daemon_processes_times_threads(tmp_path, monkeypatch) -> None:
     require_backend(BACKEND)
     (tmp_path / "apache_slowpid_wsgicompare.py").write_text(SLOW_PID_APP)
-    monkeypatch.chdir(tmp_path)  # the user's module is found from the working directory (--python-path)
+    monkeypatch.chdir(tmp_path)  # the daemons find the user's module through PYTHONPATH, as every backend
     config = ServerConfig(workers=2, threads=3, cpus=(SERVER_CPU,), app="apache_slowpid_wsgicompare:app")
     with BACKEND.start(config) as server:
         conf = server.config_files["httpd.conf"]
