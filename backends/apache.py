@@ -48,6 +48,9 @@ def _namespace(setup: Setup) -> tuple[list[str], list[str]]:
 
 def _build_apache_mod_wsgi(setup: Setup) -> list[Launch]:
     config = setup.config
+    if ":" in setup.host:
+        # --host ::1 is read as a port, --host [::1] makes an invalid ServerName (mod_wsgi 6.1)
+        raise BackendStartError("apache-mod-wsgi: mod_wsgi-express cannot listen on an IPv6 address; use 127.0.0.1")
     module, _, attr = setup.app.partition(":")
     server_root = setup.path("apache")
     prefix, user_options = _namespace(setup)

@@ -19,7 +19,7 @@ import pytest
 from backend_support import installed_by_setup, require_backend
 from test_backends import PARENT, SERVER_CPU, accepts, get, snapshot, still_running
 
-from wsgicompare.backends import ServerConfig, catalog_rows, get_backend
+from wsgicompare.backends import BackendStartError, ServerConfig, catalog_rows, get_backend
 
 BACKEND = get_backend("apache-mod-wsgi")
 
@@ -119,3 +119,10 @@ def test_catalog_row_says_the_budget_and_how_to_install() -> None:
     # mod_wsgi builds only against apt-get's apxs: in CI as root it must be there, as a normal user it may not
     for missing in ("python module mod_wsgi", "executable mod_wsgi-express"):
         assert installed_by_setup(missing, as_root=True) and not installed_by_setup(missing, as_root=False)
+
+
+def test_an_ipv6_host_is_refused_in_one_line_before_apache_starts() -> None:
+    require_backend(BACKEND)
+    with pytest.raises(BackendStartError, match="cannot listen on an IPv6 address; use 127.0.0.1$") as info:
+        BACKEND.start(ServerConfig(workers=1, threads=1, host="::1"))
+    assert "\n" not in str(info.value)
