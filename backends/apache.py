@@ -83,7 +83,7 @@ def _render_config(setup: Setup, argv: list[str]) -> None:
         raise BackendStartError(f"mod_wsgi-express setup-server exited with code {done.returncode}: {last[:300]}")
     try:
         with open(os.path.join(setup.path("apache"), "httpd.conf"), errors="replace") as conf:
-            setup.files["httpd.conf"] = conf.read()
+            setup.files["apache/httpd.conf"] = conf.read()
     except OSError:
         pass  # start-server renders it again and fails with its own message
 

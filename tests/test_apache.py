@@ -38,7 +38,7 @@ def test_budget_is_workers_daemon_processes_times_threads(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)  # the daemons find the user's module through PYTHONPATH, as every backend
     config = ServerConfig(workers=2, threads=3, cpus=(SERVER_CPU,), app="apache_slowpid_wsgicompare:app")
     with BACKEND.start(config) as server:
-        conf = server.config_files["httpd.conf"]
+        conf = server.config_files["apache/httpd.conf"]
         assert "processes=2" in conf and "threads=3" in conf, "the daemon group's size is not in httpd.conf"
         daemons = [p for p in server.processes() if p.cmdline()[0].startswith("(wsgi:")]
         assert len(daemons) == 2
