@@ -57,7 +57,7 @@ def _build_apache_mod_wsgi(setup: Setup) -> list[Launch]:
     options = ["--server-root", server_root, "--host", setup.host, "--port", str(setup.port)]
     options += ["--application-type", "module", "--entry-point", module, "--callable-object", attr]
     # the budget: one daemon process group of `workers` processes × `threads` threads (the WSGI side);
-    # Apache's event MPM in front gets mod_wsgi-express's default, 10 + 1.5 × that many request slots
+    # Apache's event MPM in front gets mod_wsgi-express's default, 10 + max(10, 1.5 × that) request slots
     options += ["--processes", str(config.workers), "--threads", str(config.threads), "--server-mpm", "event"]
     # no --access-log: mod_wsgi-express writes no request log unless asked; errors go to our log file
     options += ["--log-to-terminal", "--log-level", "warn", "--locale", "C.UTF-8", *user_options]
@@ -94,7 +94,7 @@ APACHE_MOD_WSGI = Backend(
     "apache",
     False,
     _build_apache_mod_wsgi,
-    "mod_wsgi daemon: `workers` processes × `threads` threads; Apache event MPM in front: 10 + 1.5 × that many slots",
+    "mod_wsgi daemon: `workers` processes × `threads` threads; Apache event MPM in front: 10 + max(10, 1.5 × that) slots",
     "apt-get install apache2-bin apache2-dev, then pip install -e '.[apache]' (./bootstrap.sh setup does both as root)",
     modules=("mod_wsgi", "flask"),
     executables=("mod_wsgi-express",),
