@@ -6,6 +6,7 @@
 # Set-up = a virtualenv in .venv with wsgicompare and every backend installed
 # (uWSGI compiles from source: needs a C compiler and the Python headers), plus
 # nginx and php-fpm from apt-get when running as root (otherwise a one-line hint).
+# Apache's apache2-bin and apache2-dev too: then pip builds mod_wsgi (the `apache` extra).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -32,6 +33,8 @@ system_packages() {
     local want=()
     have nginx || want+=(nginx)
     compgen -G "/usr/sbin/php-fpm*" >/dev/null || have php-fpm || want+=(php-fpm)
+    # Apache + mod_wsgi: pip compiles mod_wsgi against Apache's apxs (apache2-dev)
+    { have apache2 && have apxs; } || want+=(apache2-bin apache2-dev)
     # uWSGI is built by pip from its sdist: it needs cc and Python.h.
     have cc || want+=(gcc libc6-dev)
     "$PYTHON" - <<'PY' || want+=(python3-dev)
@@ -46,7 +49,7 @@ PY
         apt_install "${want[@]}" || echo "bootstrap: apt-get install ${want[*]} failed; going on without" >&2
     else
         echo "bootstrap: missing system packages: ${want[*]} — run 'sudo apt-get install ${want[*]}' (or this script as root)." >&2
-        echo "bootstrap: without nginx/php-fpm those backends show as unavailable; without gcc/libc6-dev/python3-dev uWSGI (a required dependency) cannot be built and set-up stops" >&2
+        echo "bootstrap: without nginx/php-fpm/apache2 those backends show as unavailable; without gcc/libc6-dev/python3-dev uWSGI (a required dependency) cannot be built and set-up stops" >&2
     fi
 }
 
@@ -76,6 +79,11 @@ python_env() {
         "$VENV/bin/python" -m pip install -q -e '.[test]' \
             || { echo "bootstrap: installing wsgicompare into $VENV failed" >&2; exit 1; }
         touch "$stamp"
+    fi
+    # mod_wsgi (apache-mod-wsgi) only builds once apt-get brought apxs; a failed build leaves that backend unavailable
+    if have apxs && ! "$VENV/bin/python" -c 'import mod_wsgi' 2>/dev/null; then
+        "$VENV/bin/python" -m pip install -q -e '.[apache]' \
+            || echo "bootstrap: building mod_wsgi against apxs failed; apache-mod-wsgi shows as unavailable" >&2
     fi
 }
 

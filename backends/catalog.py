@@ -12,6 +12,7 @@ import signal
 import sys
 from importlib.util import find_spec
 
+from wsgicompare.backends.apache import APACHE_MOD_WSGI
 from wsgicompare.backends.spec import Backend, BackendError, Launch, Setup
 from wsgicompare.backends.workloads import STATIC_BODIES, WORKLOADS
 
@@ -533,6 +534,7 @@ CATALOG: dict[str, Backend] = {
             modules=("cheroot", "flask"),
             versions=("cheroot", "flask"),
         ),
+        APACHE_MOD_WSGI,
     )
 }
 

@@ -57,6 +57,7 @@ _CANCEL_STOP_S = 1.0
 VERSION_PROBES: dict[str, tuple[str, str]] = {
     "nginx": ("-v", r"nginx/(\S+)"),
     "php-fpm": ("-v", r"PHP (\S+)"),
+    "apache2": ("-v", r"Apache/(\S+)"),
 }
 
 

@@ -2,7 +2,8 @@
 installed is skipped. In CI (the CI environment variable set) everything the set-up is
 meant to install must be there, so a missing one FAILS instead of hiding as a skip:
 ./bootstrap.sh setup pip-installs every Python backend (their modules, and the uwsgi
-and twistd executables) and, only when it runs as root, apt-installs nginx and php-fpm."""
+and twistd executables) and, only when it runs as root, apt-installs nginx, php-fpm and
+Apache (then pip builds mod_wsgi against it)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ from wsgicompare.backends import Backend
 
 #: executables ./bootstrap.sh gets from apt-get, which it can do only as root
 APT_EXECUTABLES = ("nginx", "php-fpm")
+#: what pip can build only against Apache's apxs (apache2-dev from apt-get): the `apache` extra, root only too
+APT_BUILT = ("python module mod_wsgi", "executable mod_wsgi-express")
 
 
 def installed_by_setup(missing: str, as_root: bool) -> bool:
     """Whether ./bootstrap.sh setup installs a thing `Backend.availability()` lists as missing
     ("python module X", "executable X"); anything not recognised counts as installed by it."""
+    if missing in APT_BUILT:
+        return as_root
     kind, _, name = missing.partition(" ")
     if kind == "executable" and name in APT_EXECUTABLES:
         return as_root
