@@ -11,6 +11,7 @@ from typing import Any
 
 from wsgicompare.capacity import Step
 from wsgicompare.results import Tick
+from wsgicompare.session import FIELD_RULES as FIELD_RULES  # the form field -> (kind, low, high, may be empty)
 from wsgicompare.session import LoadSettings, Session, SettingsError
 
 #: points kept for a live series: a minute at 4 ticks per second, wider than any panel
@@ -18,19 +19,6 @@ HISTORY_POINTS = 240
 
 #: backend states shown in the table, in lifecycle order
 STATES = ("stopped", "starting", "ready", "under load", "stopping", "failed")
-
-
-#: form field name -> (kind, low, high, may be empty); kind "int" or "float"
-FIELD_RULES: dict[str, tuple[str, float, float, bool]] = {
-    "concurrency": ("int", 1, 100_000, False),
-    "duration_s": ("float", 0.1, 24 * 3600, True),
-    "requests": ("int", 1, 10**9, True),
-    "reps": ("int", 1, 10**7, True),
-    "rate": ("float", 0.1, 10_000_000, True),
-    "warmup_s": ("float", 0, 3600, False),
-    "workers": ("int", 1, 256, False),
-    "threads": ("int", 1, 1024, False),
-}
 
 
 def parse_field(name: str, text: str) -> int | float | None:

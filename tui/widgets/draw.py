@@ -1,7 +1,7 @@
 """Drawing with block characters: sparklines, bars and styled lines, shared by the live
 panels and the compare view. Each panel draws itself as lines of Rich styles built
 from these: the measured cost of Textual's Sparkline and DataTable cells per tick was
-too high for a machine whose other core runs the load (see issue 5)."""
+too high for a machine whose other core runs the load (benchmarks/tui_cost.py)."""
 
 from __future__ import annotations
 
