@@ -93,11 +93,13 @@ class WsgiCompareApp(App[int]):
         super().__init__()
         _start_resource_tracker()
         self.options = options_from(options)
+        #: --open: the saved reports' runs, shown in the compare view from the start
+        self.opened = tuple(options.open_reports) if options is not None else ()
         self.session = Session(
             options,
             catalog=catalog,
             conductor=conductor,
-            results=results,
+            results=[*self.opened, *results],
             # called on the session's threads: post_message is thread-safe
             on_state=lambda backend, state, detail: self.post_message(BackendStateChanged(backend, state, detail)),
         )
@@ -118,6 +120,8 @@ class WsgiCompareApp(App[int]):
         # pushed, not the default screen: the app composes into its default screen
         # itself, and racing that with the screen's own compose lost widgets
         await self.push_screen(self.main)
+        if self.opened:
+            self.action_compare()
 
     def on_resize(self) -> None:
         self.main.fit_width(self.size.width)

@@ -20,6 +20,7 @@ from wsgicompare.capacity import DEFAULT_SLO, CapacityError, Slo, parse_rates, p
 from wsgicompare.loader import profile as limits
 from wsgicompare.parsing import OptionError as OptionError
 from wsgicompare.parsing import parse_bool, parse_cpus, parse_duration, parse_float, parse_int, parse_list
+from wsgicompare.results import RunResult
 
 
 @dataclass
@@ -100,6 +101,16 @@ class Options:
     step_duration: float | None = None
     #: most steps of a capacity search
     max_steps: int | None = None
+    #: runs read from saved JSON reports (--open), each labelled with its file (RunResult.source)
+    open_reports: tuple[RunResult, ...] = ()
+    #: the --open paths, in the order given
+    open_files: list[str] = field(default_factory=list)
+    #: serve the app to a browser (textual-serve) instead of opening it here
+    serve: bool = False
+    #: address the browser server binds (None: wsgicompare.serve.DEFAULT_HOST)
+    serve_host: str | None = None
+    #: port the browser server binds (None: wsgicompare.serve.DEFAULT_PORT)
+    serve_port: int | None = None
 
     @property
     def headless(self) -> bool:
@@ -135,7 +146,7 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "timeout", parse_duration(name, value, high=limits.MAX_SHORT_S)
     if name == "delay":
         return "delay", parse_duration(name, value, high=limits.MAX_SHORT_S, zero_ok=True)
-    if name in ("no-keepalive", "run-all", "allow-remote", "list-backends", "json"):
+    if name in ("no-keepalive", "run-all", "allow-remote", "list-backends", "json", "serve"):
         return name.replace("-", "_"), parse_bool(name, value)
     if name == "workload":
         return "workloads", _one_name(name, value)
@@ -191,6 +202,17 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "step_duration", parse_duration(name, value, low=0.5, high=600)
     if name == "max-steps":
         return "max_steps", parse_int(name, value, 2, 50)
+    if name == "open":
+        paths = [value] if isinstance(value, str) else value
+        if not isinstance(paths, list) or not all(isinstance(p, str) and p and "\0" not in p for p in paths):
+            raise OptionError(f"--open needs a report file (FILE.json), got {value!r}")
+        return "open_files", list(paths)  # read by check_app_options, after every other check
+    if name == "serve-host":
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]{1,253}", value.strip()):
+            raise OptionError(f"--serve-host must be a host name or an IP address, got {value!r}")
+        return "serve_host", value.strip().strip("[]")
+    if name == "serve-port":
+        return "serve_port", parse_int(name, value, 1, 65535)
     if name == "theme":
         if value not in ("dark", "light"):
             raise OptionError(f"--theme must be dark or light, got {value!r}")
@@ -271,8 +293,20 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (
         ("--allow-remote",),
         "allow-remote",
-        {"action": "store_const", "const": True, "help": "allow a non-loopback --url"},
+        {"action": "store_const", "const": True, "help": "allow a non-loopback --url or --serve-host"},
     ),
+    (
+        ("--open",),
+        "open",
+        {"metavar": "FILE.json", "action": "append", "help": "open the app on saved JSON reports (repeatable)"},
+    ),
+    (
+        ("--serve",),
+        "serve",
+        {"action": "store_const", "const": True, "help": "serve the app to a web browser (textual-serve)"},
+    ),
+    (("--serve-host",), "serve-host", {"metavar": "HOST", "help": "--serve's address (default 127.0.0.1)"}),
+    (("--serve-port",), "serve-port", {"metavar": "PORT", "help": "--serve's port (default 8000)"}),
     (("--export",), "export", {"metavar": "FMT", "action": "append", "help": "md json csv html hdr (repeatable)"}),
     (("-o", "--output"), "output", {"metavar": "PATH", "help": "write the export here (default stdout)"}),
     (("--port",), "port", {"metavar": "PORT", "help": "public port of a single backend"}),
@@ -307,7 +341,11 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
 ]
 
 #: names a config file may hold (everything except --config itself and one-shot actions)
-CONFIG_KEYS = tuple(name for _, name, _ in _ARGS if name not in ("config", "save-config", "list-backends", "json"))
+CONFIG_KEYS = tuple(
+    name
+    for _, name, _ in _ARGS
+    if name not in ("config", "save-config", "list-backends", "json", "open", "serve", "serve-host", "serve-port")
+)
 
 #: max size of a config file: a scenario is a few lines, anything huge is a mistake
 MAX_CONFIG_BYTES = 64 * 1024
@@ -392,8 +430,9 @@ def check_combinations(o: Options) -> None:
         raise OptionError("--url starts no server: --app, --port, --workers, --threads and --server-cpus do not apply")
     if o.url and o.workloads:
         raise OptionError("--url gives the path itself: --workload does not apply")
-    if o.allow_remote and not o.url:
-        raise OptionError("--allow-remote only applies to --url")
+    if o.allow_remote and not (o.url or o.serve):
+        raise OptionError("--allow-remote only applies to --url or --serve")
+    check_app_options(o)
     if len(o.backends) > 1 and not o.run_all and o.port is not None:
         raise OptionError("--port works with one backend only (several would fight for it)")
     if o.run_all and o.port is not None and len(o.backends) != 1:
@@ -422,6 +461,28 @@ def check_combinations(o: Options) -> None:
             raise OptionError(f"{flag} goes with --find-capacity or --rates")
     if o.max_steps is not None and o.rates:
         raise OptionError("--max-steps bounds a search (--find-capacity); --rates runs every rate it lists")
+
+
+def check_app_options(o: Options) -> None:
+    """--open and --serve: what goes with them, then the reports read (OptionError, one line)."""
+    if (o.open_files or o.serve) and o.headless:
+        flag = "--open" if o.open_files else "--serve"
+        raise OptionError(f"{flag} opens the app: it cannot be combined with --backend, --run-all or --url")
+    for flag, value in (("--serve-host", o.serve_host), ("--serve-port", o.serve_port)):
+        if value is not None and not o.serve:
+            raise OptionError(f"{flag} goes with --serve")
+    if o.serve and o.serve_host is not None and not o.allow_remote:
+        from wsgicompare.serve import is_loopback
+
+        if not is_loopback(o.serve_host):
+            raise OptionError(
+                f"--serve-host {o.serve_host} is not loopback: anyone who can reach it "
+                "drives the app (and starts servers); add --allow-remote to mean it"
+            )
+    if o.open_files:
+        from wsgicompare.reports import load_reports
+
+        o.open_reports = load_reports(o.open_files)
 
 
 def _format_from_suffix(path: str) -> str:

@@ -1,0 +1,126 @@
+"""Saved reports read back (``--open FILE.json``): every run of each file, labelled with
+the file it came from, checked before the app starts.
+
+A file that cannot be read, is not JSON, holds another schema, or a run whose figures
+are not what the app draws (a number that is text, a table that is a list) is refused
+with one line naming the file, and the run when it is one of them: the app would
+otherwise fail on it later, mid-draw."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import replace
+from typing import Any
+
+from wsgicompare.parsing import OptionError
+from wsgicompare.results import SCHEMA, RunResult, results_from_document
+
+#: most bytes of one report: a run-all with capacity steps and histograms is a few MB
+MAX_REPORT_BYTES = 64 * 1024 * 1024
+
+#: run fields the app and the exporters read as text, numbers, tables and lists
+_TEXT = ("backend", "title", "workload", "status", "reason", "log_tail")
+_NUMBERS = ("requests", "reconnects", "elapsed_s", "rps", "rps_2xx", "bytes", "concurrency")
+_NUMBERS_OR_NULL = ("startup_s", "crashed_at_s")
+_TABLES = (
+    "responses",
+    "errors",
+    "latency_ms",
+    "server",
+    "loader",
+    "tcp",
+    "repeat",
+    "settle",
+    "capacity",
+    "latency_hist",
+    "config_files",
+    "versions",
+)
+_LISTS = ("command", "timeline", "verdicts")
+
+
+def load_reports(paths: list[str]) -> tuple[RunResult, ...]:
+    """Every run of every file, in the order given; each run's ``source`` is its file's
+    name (the path as given when two files share a name). Raises OptionError (one line)."""
+    names = [os.path.basename(p) for p in paths]
+    runs: list[RunResult] = []
+    for path, name in zip(paths, names):
+        label = path if names.count(name) > 1 else name
+        runs.extend(replace(run, source=label) for run in read_report(path))
+    return tuple(runs)
+
+
+def read_report(path: str) -> list[RunResult]:
+    """The runs of one saved ``wsgicompare/1`` JSON report. Raises OptionError."""
+    where = f"--open {path}"
+    try:
+        # a FIFO would block the read and /dev/zero would never end it: regular files only
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise OptionError(f"{where}: not a regular file")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_REPORT_BYTES + 1)
+    except OSError as exc:
+        raise OptionError(f"{where}: cannot read it: {exc.strerror or exc}") from None
+    if len(raw) > MAX_REPORT_BYTES:
+        raise OptionError(f"{where}: too big for a report (max {MAX_REPORT_BYTES // (1024 * 1024)} MB)")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise OptionError(f"{where}: not a JSON report: not UTF-8 text") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else "bad JSON"
+        raise OptionError(f"{where}: not a JSON report: {detail}") from None
+    if not isinstance(doc, dict):
+        raise OptionError(f"{where}: not a {SCHEMA} report (the JSON is not an object)")
+    if doc.get("schema") != SCHEMA:
+        raise OptionError(f"{where}: not a {SCHEMA} report (schema {doc.get('schema')!r})")
+    runs = doc.get("runs")
+    if not isinstance(runs, list):
+        raise OptionError(f"{where}: 'runs' must be a list")
+    if not runs:
+        raise OptionError(f"{where}: the report holds no runs")
+    for i, run in enumerate(runs, 1):
+        problem = _run_problem(run)
+        if problem:
+            raise OptionError(f"{where}: run {i}: {problem}")
+    try:
+        return results_from_document(doc)
+    except (ValueError, TypeError) as exc:
+        raise OptionError(f"{where}: {str(exc).splitlines()[0] if str(exc) else 'bad run'}") from None
+
+
+def _run_problem(run: Any) -> str:
+    """What makes this ``runs[]`` entry unusable, or ""."""
+    if not isinstance(run, dict):
+        return "not an object"
+    for key in ("backend", "title", "workload", "status"):
+        if key not in run:
+            return f"no {key!r}"
+    checks: tuple[tuple[tuple[str, ...], Any, str], ...] = (
+        (_TEXT, str, "text"),
+        (_TABLES, dict, "an object"),
+        (_LISTS, list, "a list"),
+    )
+    for keys, kind, what in checks:
+        for key in keys:
+            if key in run and not isinstance(run[key], kind):
+                return f"{key!r} must be {what}"
+    for key in _NUMBERS + _NUMBERS_OR_NULL:
+        value = run.get(key)
+        if key not in run or (value is None and key in _NUMBERS_OR_NULL):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{key!r} must be a number"
+    for name, value in run.get("latency_ms", {}).items():
+        if name != "uncorrected" and not _number_or_null(value):
+            return f"latency_ms {name!r} must be a number"
+    for point in run.get("timeline", []):
+        if not isinstance(point, dict) or not all(_number_or_null(v) for v in point.values()):
+            return "'timeline' entries must be objects of numbers"
+    return ""
+
+
+def _number_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
