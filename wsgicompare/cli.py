@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             return save_config(options)
         if options.list_backends:
             return list_backends(options.json)
+        if options.serve:
+            from wsgicompare.serve import serve
+
+            return serve(options, argv)
         if not options.headless:
             return open_tui(options)
         plan = make_plan(options)
