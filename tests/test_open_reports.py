@@ -70,6 +70,8 @@ async def test_open_shows_saved_runs_side_by_side_and_exports(reports, tmp_path,
             run_label(replace(RunResult.from_dict(r), source=f))
             for r, f in zip(saved, ("gunicorn-run.json", "url-run.json"))
         )
+        header = str(app.screen.query_one("#compare-header").render())
+        assert "compare · 2 runs · saved reports: gunicorn-run.json, url-run.json" in header
         # nothing fired, nothing started
         assert not app.session.running and not app.session.servers
         assert stray_descendants() == []

@@ -7,16 +7,21 @@ SIGTERM ends every tab's app and backend, and bad serve options are refused."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+import subprocess
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import psutil
 import pytest
 from browser_support import CHROMIUM, Tab, chromium
 from reliability_support import spawn_cli
 from test_bad_input import assert_refused
+from test_open_reports import reports  # noqa: F401, F811 (a fixture: two real saved reports)
 
 from wsgicompare.serve import app_argv, is_loopback
 
@@ -91,10 +96,11 @@ async def wait_until(predicate, timeout_s: float, what) -> None:
         await asyncio.sleep(0.1)
 
 
-@pytest.fixture
-def served():
+@contextlib.contextmanager
+def serving(*args: str) -> Iterator[tuple[int, Any]]:
+    """``wsgicompare --serve`` on a free loopback port, SIGTERMed at the end."""
     port = free_port()
-    proc = spawn_cli(["--serve", "--serve-port", str(port)])
+    proc = spawn_cli(["--serve", "--serve-port", str(port), *args])
     try:
         wait_listening(port, proc)
         yield port, proc
@@ -103,9 +109,15 @@ def served():
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(40)
-            except Exception:
+            except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[int, Any]]:
+    with serving() as (port, proc):
+        yield port, proc
 
 
 async def press(tab: Tab, key: str) -> None:
@@ -132,21 +144,22 @@ async def start_backend_in(tab: Tab, proc) -> list[psutil.Process]:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_page_shows_the_app_and_fetches_only_from_here(served, tmp_path, anyio_backend) -> None:
-    port, proc = served
-    async with chromium() as browser:
-        tab = await browser.open(f"http://127.0.0.1:{port}/")
-        text = await tab.wait_for_text("wsgicompare —", 40)
-        assert "backend" in text and "start/stop" in text
-        await asyncio.sleep(1.0)  # fonts and the last frame
-        await tab.screenshot(str(tmp_path / "browser.png"))
-        assert (tmp_path / "browser.png").read_bytes().startswith(b"\x89PNG")
-        if os.environ.get("WSGICOMPARE_SCREENSHOTS"):  # remakes screenshots/browser.png
-            await tab.screenshot(os.path.join(ROOT, "screenshots", "browser.png"))
-        here = (f"http://127.0.0.1:{port}/", f"ws://127.0.0.1:{port}/")
-        assert tab.requested and all(url.startswith(here) for url in tab.requested), tab.requested
-        assert any(url.endswith(".ttf") for url in tab.requested), "the font comes from here"
-        assert any("/ws?" in url for url in tab.requested)
+async def test_page_shows_the_app_and_fetches_only_from_here(reports, tmp_path, anyio_backend) -> None:  # noqa: F811
+    # each tab's app gets the rest of the command line: here two saved reports (--open)
+    with serving("--open", reports["gunicorn"], "--open", reports["url"]) as (port, proc):
+        async with chromium() as browser:
+            tab = await browser.open(f"http://127.0.0.1:{port}/")
+            text = await tab.wait_for_text("wsgicompare — compare · 2 runs", 40)
+            assert "gunicorn · gunicorn-run.json" in text and "url-run.json" in text
+            await asyncio.sleep(1.0)  # fonts and the last frame
+            await tab.screenshot(str(tmp_path / "browser.png"))
+            assert (tmp_path / "browser.png").read_bytes().startswith(b"\x89PNG")
+            if os.environ.get("WSGICOMPARE_SCREENSHOTS"):  # remakes screenshots/browser.png
+                await tab.screenshot(os.path.join(ROOT, "screenshots", "browser.png"))
+            here = (f"http://127.0.0.1:{port}/", f"ws://127.0.0.1:{port}/")
+            assert tab.requested and all(url.startswith(here) for url in tab.requested), tab.requested
+            assert any(url.endswith(".ttf") for url in tab.requested), "the font comes from here"
+            assert any("/ws?" in url for url in tab.requested)
 
 
 @pytest.mark.anyio

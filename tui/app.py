@@ -22,6 +22,7 @@ from textual.binding import Binding
 
 from wsgicompare.conductor import Conductor
 from wsgicompare.options import Options
+from wsgicompare.reports import saved_line
 from wsgicompare.results import RunResult, Tick
 from wsgicompare.session import Session
 
@@ -171,7 +172,10 @@ class WsgiCompareApp(App[int]):
         if self.is_screen_installed("compare"):
             compare = self.get_screen("compare")
             assert isinstance(compare, CompareScreen)
-            compare.show_results(self.session.results, self.main.header_text(short=True))
+            results = self.session.results
+            # only saved reports (--open): say which, not the form's load settings
+            load = saved_line(results) or self.main.header_text(short=True)
+            compare.show_results(results, load)
 
     def action_export(self) -> None:
         if not self.session.results:

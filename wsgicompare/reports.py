@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -50,6 +51,15 @@ def load_reports(paths: list[str]) -> tuple[RunResult, ...]:
         label = path if names.count(name) > 1 else name
         runs.extend(replace(run, source=label) for run in read_report(path))
     return tuple(runs)
+
+
+def saved_line(runs: Iterable[RunResult]) -> str:
+    """The compare view's load line when every run was read from a saved report: which
+    ones ("" when a run was made here: then the load settings describe them)."""
+    runs = list(runs)
+    if not runs or not all(run.source for run in runs):
+        return ""
+    return "saved reports: " + ", ".join(dict.fromkeys(run.source for run in runs))
 
 
 def read_report(path: str) -> list[RunResult]:
