@@ -153,3 +153,25 @@ def test_missing_directory_and_combinations_are_refused(reports, tmp_path) -> No
     bad = _write(tmp_path, "bad.json", "{")
     line = assert_refused(["--open", reports["gunicorn"], "--open", bad], "not a JSON report")
     assert bad in line
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_failed_and_unavailable_runs_of_a_run_all_open_too(reports, tmp_path, anyio_backend) -> None:
+    """A --run-all report holds runs that never measured anything: they open as such."""
+    with open(reports["gunicorn"]) as f:
+        doc = json.load(f)
+    doc["runs"] += [
+        RunResult("php-fpm-nginx", "PHP-FPM behind nginx", "hello", "unavailable", reason="missing php-fpm").to_dict(),
+        RunResult("uwsgi", "uWSGI", "hello", "failed", reason="uwsgi exited with code 1", log_tail="boom").to_dict(),
+    ]
+    path = _write(tmp_path, "run-all.json", json.dumps(doc))
+    app = WsgiCompareApp(parse_options(["--open", path]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        columns = {c.result.backend: str(c.render()) for c in app.screen.query(RunColumn)}
+        assert set(columns) == {"gunicorn", "php-fpm-nginx", "uwsgi"}
+        assert "unavailable" in columns["php-fpm-nginx"] and "missing php-fpm" in columns["php-fpm-nginx"]
+        assert "failed" in columns["uwsgi"]
+        assert app.session.results[0].latency_hist == doc["runs"][0]["latency_hist"]
+    assert stray_descendants() == []
