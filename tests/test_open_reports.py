@@ -89,6 +89,22 @@ async def test_open_shows_saved_runs_side_by_side_and_exports(reports, tmp_path,
     assert stray_descendants() == []
 
 
+def test_export_of_a_saved_report_keeps_its_load_machine_and_date(reports, tmp_path) -> None:
+    from wsgicompare.session import Session
+
+    with open(reports["gunicorn"]) as f:
+        saved = json.load(f)
+    options = parse_options(["--open", reports["gunicorn"]])
+    session = Session(options, results=options.open_reports)
+    with open(session.export_runs("json", str(tmp_path)).path) as f:
+        again = json.load(f)
+    assert (again["load"], again["machine"], again["created"]) == (saved["load"], saved["machine"], saved["created"])
+    assert again["load"]["concurrency"] == 4  # the run's -c 4, not the form's default
+    assert again["runs"] == saved["runs"]
+    # reports made with different loads: one header would misdescribe one of them
+    assert parse_options(["--open", reports["gunicorn"], "--open", reports["url"]]).open_meta is None
+
+
 def test_same_file_name_in_two_directories_is_labelled_by_path(reports, tmp_path) -> None:
     other = tmp_path / "gunicorn-run.json"
     shutil.copy(reports["gunicorn"], other)

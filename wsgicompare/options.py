@@ -103,6 +103,8 @@ class Options:
     max_steps: int | None = None
     #: runs read from saved JSON reports (--open), each labelled with its file (RunResult.source)
     open_reports: tuple[RunResult, ...] = ()
+    #: the saved reports' created/machine/load (the first's, when all say the same load), for export
+    open_meta: dict[str, Any] | None = None
     #: the --open paths, in the order given
     open_files: list[str] = field(default_factory=list)
     #: serve the app to a browser (textual-serve) instead of opening it here
@@ -482,7 +484,7 @@ def check_app_options(o: Options) -> None:
     if o.open_files:
         from wsgicompare.reports import load_reports
 
-        o.open_reports = load_reports(o.open_files)
+        o.open_reports, o.open_meta = load_reports(o.open_files)
 
 
 def _format_from_suffix(path: str) -> str:

@@ -42,15 +42,21 @@ _TABLES = (
 _LISTS = ("command", "timeline", "verdicts")
 
 
-def load_reports(paths: list[str]) -> tuple[RunResult, ...]:
-    """Every run of every file, in the order given; each run's ``source`` is its file's
-    name (the path as given when two files share a name). Raises OptionError (one line)."""
+def load_reports(paths: list[str]) -> tuple[tuple[RunResult, ...], dict[str, Any] | None]:
+    """(every run of every file, in the order given; the reports' meta). Each run's
+    ``source`` is its file's name (the path as given when two files share a name). The
+    meta (created, machine, load) is the first file's when every file says the same
+    load, for re-exporting them; None otherwise. Raises OptionError (one line)."""
     names = [os.path.basename(p) for p in paths]
     runs: list[RunResult] = []
+    metas: list[dict[str, Any]] = []
     for path, name in zip(paths, names):
         label = path if names.count(name) > 1 else name
-        runs.extend(replace(run, source=label) for run in read_report(path))
-    return tuple(runs)
+        doc = read_document(path)
+        runs.extend(replace(run, source=label) for run in results_from_document(doc))
+        metas.append({key: doc.get(key) for key in ("created", "machine", "load")})
+    same_load = all(meta["load"] == metas[0]["load"] for meta in metas)
+    return tuple(runs), (metas[0] if same_load and isinstance(metas[0]["load"], dict) else None)
 
 
 def saved_line(runs: Iterable[RunResult]) -> str:
@@ -64,6 +70,11 @@ def saved_line(runs: Iterable[RunResult]) -> str:
 
 def read_report(path: str) -> list[RunResult]:
     """The runs of one saved ``wsgicompare/1`` JSON report. Raises OptionError."""
+    return results_from_document(read_document(path))
+
+
+def read_document(path: str) -> dict[str, Any]:
+    """One saved ``wsgicompare/1`` JSON report, checked run by run. Raises OptionError."""
     where = f"--open {path}"
     try:
         # a FIFO would block the read and /dev/zero would never end it: regular files only
@@ -96,9 +107,10 @@ def read_report(path: str) -> list[RunResult]:
         if problem:
             raise OptionError(f"{where}: run {i}: {problem}")
     try:
-        return results_from_document(doc)
+        results_from_document(doc)
     except (ValueError, TypeError) as exc:
         raise OptionError(f"{where}: {str(exc).splitlines()[0] if str(exc) else 'bad run'}") from None
+    return doc
 
 
 def _run_problem(run: Any) -> str:
