@@ -209,6 +209,8 @@ def test_serve_options_are_checked_before_serving(tmp_path) -> None:
     assert_refused(["--serve-port", "8123"], "--serve-port goes with --serve")
     assert_refused(["--serve", "--backend", "gunicorn"], "--serve opens the app")
     assert_refused(["--serve", "--serve-port", "0"], "--serve-port must be a whole number")
+    # the tabs' command line is checked here, before serving: a bad report never reaches a tab
+    assert_refused(["--serve", "--open", str(tmp_path / "gone.json")], "cannot read it: No such file")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
