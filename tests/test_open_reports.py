@@ -177,6 +177,9 @@ async def test_failed_and_unavailable_runs_of_a_run_all_open_too(reports, tmp_pa
     """A --run-all report holds runs that never measured anything: they open as such."""
     with open(reports["gunicorn"]) as f:
         doc = json.load(f)
+    # what a run-all writes beside the percentiles: a stall probe, the open loop's uncorrected figures
+    doc["runs"][0]["latency_ms"]["probe"] = {"n": 20, "first_byte": 0.2, "last_byte": 40.1, "last_byte_quickack": 0.3}
+    doc["runs"][0]["latency_ms"]["uncorrected"] = dict(doc["runs"][0]["latency_ms"])
     doc["runs"] += [
         RunResult("php-fpm-nginx", "PHP-FPM behind nginx", "hello", "unavailable", reason="missing php-fpm").to_dict(),
         RunResult("uwsgi", "uWSGI", "hello", "failed", reason="uwsgi exited with code 1", log_tail="boom").to_dict(),
