@@ -23,7 +23,7 @@ from reliability_support import spawn_cli
 from test_bad_input import assert_refused
 from test_open_reports import reports  # noqa: F401, F811 (a fixture: two real saved reports)
 
-from wsgicompare.serve import app_argv, is_loopback
+from wsgicompare.serve import QUIT_S, TERM_S, app_argv, is_loopback
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs the system's chromium")
 
@@ -55,14 +55,14 @@ def tree(proc) -> list[psutil.Process]:
 
 
 def app_processes(proc) -> list[psutil.Process]:
-    """The tabs' apps: `python -m wsgicompare` children of the serving process."""
+    """The tabs' apps: `python -m wsgicompare` (not one of its modules) under the server."""
     out = []
     for child in tree(proc):
         try:
-            line = " ".join(child.cmdline())
+            argv = child.cmdline()
         except psutil.Error:
             continue
-        if "-m wsgicompare" in line and "--serve" not in line and "reaper" not in line:
+        if "-m" in argv[:-1] and argv[argv.index("-m") + 1] == "wsgicompare" and "--serve" not in argv:
             out.append(child)
     return out
 
@@ -185,6 +185,24 @@ async def test_closing_a_tab_ends_its_app_and_backend(served, anyio_backend) -> 
         assert [p.pid for p in app_processes(proc)] == [first_app[0].pid]
         assert "wsgicompare —" in await first.terminal_text()
     assert proc.poll() is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_app_that_does_not_quit_is_killed_with_its_group(served, anyio_backend) -> None:
+    """A stopped (SIGSTOP) app cannot quit or handle SIGTERM: after QUIT_S + TERM_S its
+    group is SIGKILLed, and the backends' reaper then stops the backend it started."""
+    port, proc = served
+    async with chromium() as browser:
+        tab = await browser.open(f"http://127.0.0.1:{port}/")
+        everything = await start_backend_in(tab, proc)
+        [app] = app_processes(proc)
+        app.suspend()
+        started = time.monotonic()
+        await tab.close()
+        await wait_until(lambda: gone(everything), QUIT_S + TERM_S + 15, lambda: describe(everything))
+        assert time.monotonic() - started >= QUIT_S, "it was given its time to quit"
+    assert proc.poll() is None, "the server goes on"
 
 
 @pytest.mark.anyio
