@@ -22,6 +22,7 @@ from textual.binding import Binding
 
 from wsgicompare.conductor import Conductor
 from wsgicompare.options import Options
+from wsgicompare.reports import saved_line
 from wsgicompare.results import RunResult, Tick
 from wsgicompare.session import Session
 
@@ -94,11 +95,13 @@ class WsgiCompareApp(App[int]):
         super().__init__()
         _start_resource_tracker()
         self.options = options_from(options)
+        #: --open: the saved reports' runs, shown in the compare view from the start
+        self.opened = tuple(options.open_reports) if options is not None else ()
         self.session = Session(
             options,
             catalog=catalog,
             conductor=conductor,
-            results=results,
+            results=[*self.opened, *results],
             # called on the session's threads: post_message is thread-safe
             on_state=lambda backend, state, detail: self.post_message(BackendStateChanged(backend, state, detail)),
         )
@@ -119,6 +122,8 @@ class WsgiCompareApp(App[int]):
         # pushed, not the default screen: the app composes into its default screen
         # itself, and racing that with the screen's own compose lost widgets
         await self.push_screen(self.main)
+        if self.opened:
+            self.action_compare()
 
     def on_resize(self) -> None:
         self.main.fit_width(self.size.width)
@@ -171,7 +176,10 @@ class WsgiCompareApp(App[int]):
         if self.is_screen_installed("compare"):
             compare = self.get_screen("compare")
             assert isinstance(compare, CompareScreen)
-            compare.show_results(self.session.results, self.main.header_text(short=True))
+            results = self.session.results
+            # only saved reports (--open): say which, not the form's load settings
+            load = saved_line(results) or self.main.header_text(short=True)
+            compare.show_results(results, load)
 
     def action_export(self) -> None:
         if not self.session.results:

@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
             return save_config(options)
         if options.list_backends:
             return list_backends(options.json)
+        if options.serve:
+            from wsgicompare.serve import serve
+
+            return serve(options, argv)
         if not options.headless:
             return open_tui(options)
         checks = report_checks(options)

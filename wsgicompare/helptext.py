@@ -58,7 +58,11 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "what is written, and what makes a CI job fail (exit 3)",
         ("export", "output", "fail-if", "baseline"),
     ),
-    ("app", "the terminal app (no --backend, --run-all or --url)", ("theme", "refresh-hz")),
+    (
+        "app",
+        "the terminal app (no --backend, --run-all or --url)",
+        ("theme", "refresh-hz", "open", "serve", "serve-host", "serve-port"),
+    ),
     (
         "advanced",
         "pinning, pacing between runs, scenario files",
@@ -78,6 +82,7 @@ examples:
   wsgicompare --backend gunicorn -o out/ci.json --fail-if 'p99>50ms' --fail-if 'errors>0.1%'
   wsgicompare --backend gunicorn -o out/new.md --baseline out/old.json \\
               --fail-if 'rps_2xx_change<-10%'
+  wsgicompare --serve --serve-port 8000            the app in a browser (loopback)
 
 exit codes: 0 done, 1 nothing measured, 2 bad input, 3 a --fail-if threshold broken,
 130/143 interrupted (finished runs are written)."""

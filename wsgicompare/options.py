@@ -18,10 +18,14 @@ from wsgicompare import __version__
 from wsgicompare.backends.spec import MAX_THREADS, MAX_WORKERS
 from wsgicompare.capacity import DEFAULT_SLO, CapacityError, Slo, parse_rates, parse_slo
 from wsgicompare.loader import profile as limits
+from wsgicompare.outputs import check_output as check_output
+from wsgicompare.outputs import check_replaceable as check_replaceable
+from wsgicompare.outputs import format_from_suffix
 from wsgicompare.parsing import OptionError as OptionError
 from wsgicompare.parsing import parse_bool, parse_cpus, parse_duration, parse_float, parse_int, parse_list
 from wsgicompare.request import REQUEST_OPTIONS, check_request_options
 from wsgicompare.request import convert as convert_request_option
+from wsgicompare.results import RunResult
 from wsgicompare.thresholds import Threshold, parse_thresholds
 
 
@@ -115,6 +119,18 @@ class Options:
     body: str | None = None
     #: file whose bytes are the request body (--body-file), read while planning
     body_file: str | None = None
+    #: runs read from saved JSON reports (--open), each labelled with its file (RunResult.source)
+    open_reports: tuple[RunResult, ...] = ()
+    #: the saved reports' created/machine/load (the first's, when all say the same load), for export
+    open_meta: dict[str, Any] | None = None
+    #: the --open paths, in the order given
+    open_files: list[str] = field(default_factory=list)
+    #: serve the app to a browser (textual-serve) instead of opening it here
+    serve: bool = False
+    #: address the browser server binds (None: wsgicompare.serve.DEFAULT_HOST)
+    serve_host: str | None = None
+    #: port the browser server binds (None: wsgicompare.serve.DEFAULT_PORT)
+    serve_port: int | None = None
 
     @property
     def headless(self) -> bool:
@@ -150,7 +166,7 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "timeout", parse_duration(name, value, high=limits.MAX_SHORT_S)
     if name == "delay":
         return "delay", parse_duration(name, value, high=limits.MAX_SHORT_S, zero_ok=True)
-    if name in ("no-keepalive", "run-all", "allow-remote", "list-backends", "json"):
+    if name in ("no-keepalive", "run-all", "allow-remote", "list-backends", "json", "serve"):
         return name.replace("-", "_"), parse_bool(name, value)
     if name == "workload":
         return "workloads", _one_name(name, value)
@@ -210,6 +226,17 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return convert_request_option(name, value)
     if name == "fail-if":
         return "fail_if", parse_thresholds(value)
+    if name == "open":
+        paths = [value] if isinstance(value, str) else value
+        if not isinstance(paths, list) or not all(isinstance(p, str) and p and "\0" not in p for p in paths):
+            raise OptionError(f"--open needs a report file (FILE.json), got {value!r}")
+        return "open_files", list(paths)  # read by check_app_options, after every other check
+    if name == "serve-host":
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]{1,253}", value.strip()):
+            raise OptionError(f"--serve-host must be a host name or an IP address, got {value!r}")
+        return "serve_host", value.strip().strip("[]")
+    if name == "serve-port":
+        return "serve_port", parse_int(name, value, 1, 65535)
     if name == "theme":
         if value not in ("dark", "light"):
             raise OptionError(f"--theme must be dark or light, got {value!r}")
@@ -302,8 +329,20 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (
         ("--allow-remote",),
         "allow-remote",
-        {"action": "store_const", "const": True, "help": "allow a non-loopback --url"},
+        {"action": "store_const", "const": True, "help": "allow a non-loopback --url or --serve-host"},
     ),
+    (
+        ("--open",),
+        "open",
+        {"metavar": "FILE.json", "action": "append", "help": "open the app on saved JSON reports (repeatable)"},
+    ),
+    (
+        ("--serve",),
+        "serve",
+        {"action": "store_const", "const": True, "help": "serve the app to a web browser (textual-serve)"},
+    ),
+    (("--serve-host",), "serve-host", {"metavar": "HOST", "help": "--serve's address (default 127.0.0.1)"}),
+    (("--serve-port",), "serve-port", {"metavar": "PORT", "help": "--serve's port (default 8000)"}),
     (("--export",), "export", {"metavar": "FMT", "action": "append", "help": "md json csv html hdr (repeatable)"}),
     (("-o", "--output"), "output", {"metavar": "PATH", "help": "write the export here (default stdout)"}),
     (("--port",), "port", {"metavar": "PORT", "help": "public port of a single backend"}),
@@ -353,7 +392,11 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
 ]
 
 #: names a config file may hold (everything except --config itself and one-shot actions)
-CONFIG_KEYS = tuple(name for _, name, _ in _ARGS if name not in ("config", "save-config", "list-backends", "json"))
+CONFIG_KEYS = tuple(
+    name
+    for _, name, _ in _ARGS
+    if name not in ("config", "save-config", "list-backends", "json", "open", "serve", "serve-host", "serve-port")
+)
 
 #: max size of a config file: a scenario is a few lines, anything huge is a mistake
 MAX_CONFIG_BYTES = 64 * 1024
@@ -441,8 +484,9 @@ def check_combinations(o: Options) -> None:
         raise OptionError("--url starts no server: --app, --port, --workers, --threads and --server-cpus do not apply")
     if o.url and o.workloads:
         raise OptionError("--url gives the path itself: --workload does not apply")
-    if o.allow_remote and not o.url:
-        raise OptionError("--allow-remote only applies to --url")
+    if o.allow_remote and not (o.url or o.serve):
+        raise OptionError("--allow-remote only applies to --url or --serve")
+    check_app_options(o)
     if len(o.backends) > 1 and not o.run_all and o.port is not None:
         raise OptionError("--port works with one backend only (several would fight for it)")
     if o.run_all and o.port is not None and len(o.backends) != 1:
@@ -459,7 +503,7 @@ def check_combinations(o: Options) -> None:
     if o.exports and len(o.exports) > 1 and not o.output:
         raise OptionError("several --export formats need -o/--output (a directory or a file name to derive from)")
     if o.output and not o.exports:
-        o.exports = [_format_from_suffix(o.output)]
+        o.exports = [format_from_suffix(o.output)]
     if (o.find_capacity or o.rates) and o.rate is not None:
         raise OptionError("--find-capacity and --rates choose the open-loop rates themselves: leave out --rate")
     if o.find_capacity and o.rates:
@@ -484,78 +528,23 @@ def check_combinations(o: Options) -> None:
             raise OptionError(f"--fail-if {t.expr!r}: a change needs --baseline OLD.json to compare with")
 
 
-def _format_from_suffix(path: str) -> str:
-    from wsgicompare.export import FORMATS, SUFFIX
+def check_app_options(o: Options) -> None:
+    """--open and --serve: what goes with them, then the reports read (OptionError, one line)."""
+    if (o.open_files or o.serve) and o.headless:
+        flag = "--open" if o.open_files else "--serve"
+        raise OptionError(f"{flag} opens the app: it cannot be combined with --backend, --run-all or --url")
+    for flag, value in (("--serve-host", o.serve_host), ("--serve-port", o.serve_port)):
+        if value is not None and not o.serve:
+            raise OptionError(f"{flag} goes with --serve")
+    if o.serve and o.serve_host is not None and not o.allow_remote:
+        from wsgicompare.serve import is_loopback
 
-    ext = os.path.splitext(path)[1].lower()
-    for fmt in FORMATS:
-        if SUFFIX[fmt] == ext:
-            return fmt
-    return "md"
+        if not is_loopback(o.serve_host):
+            raise OptionError(
+                f"--serve-host {o.serve_host} is not loopback: anyone who can reach it "
+                "drives the app (and starts servers); add --allow-remote to mean it"
+            )
+    if o.open_files:
+        from wsgicompare.reports import load_reports
 
-
-def check_output(o: Options) -> dict[str, str | None]:
-    """format -> path (None: stdout); raises unless every path can be written."""
-    from wsgicompare.export import SUFFIX
-
-    exports = o.exports or ["md"]
-    if not o.output:
-        return {exports[0]: None}
-    targets: dict[str, str | None] = {}
-    if os.path.isdir(o.output):
-        for fmt in exports:
-            targets[fmt] = os.path.join(o.output, f"wsgicompare{SUFFIX[fmt]}")
-    elif len(exports) == 1:
-        targets[exports[0]] = o.output
-    else:
-        stem = os.path.splitext(o.output)[0]
-        for fmt in exports:
-            targets[fmt] = stem + SUFFIX[fmt]
-    for path in targets.values():
-        assert path is not None
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise OptionError(f"-o/--output: directory {directory} does not exist")
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise OptionError(f"-o/--output: cannot write in {directory}")
-        check_replaceable("-o/--output", path)
-        _probe_write(directory)
-    return targets
-
-
-def check_replaceable(flag: str, path: str) -> None:
-    """An export replaces its target with an atomic rename: fine for a regular file,
-    never for anything else. Renamed over, a device (as root: /dev/null), a FIFO or a
-    symlink would be destroyed, not written to."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise OptionError(f"{flag}: cannot use {path}: {exc.strerror}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise OptionError(f"{flag}: {path} is a directory")
-    if not stat.S_ISREG(st.st_mode):
-        raise OptionError(
-            f"{flag}: {path} exists and is not a regular file (a device, pipe or link is never "
-            f"replaced); leave out -o to write to stdout"
-        )
-    if not os.access(path, os.W_OK):
-        raise OptionError(f"{flag}: {path} is not writable")
-
-
-def _probe_write(directory: str) -> None:
-    """Create and remove a temp file where the export's atomic write will make its own:
-    os.access() says yes to root everywhere (even in /proc or on a read-only mount), and
-    finding out after the first run would lose it."""
-    import tempfile
-
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".wsgicompare-probe-", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise OptionError(f"-o/--output: cannot write in {directory}: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        os.unlink(tmp)
-    except OSError:
-        pass
+        o.open_reports, o.open_meta = load_reports(o.open_files)

@@ -104,6 +104,9 @@ class RunResult:
     latency_hist: dict[str, Any] = field(default_factory=dict)
     #: with --find-capacity or --rates: rps, offered_rps, slo, steps, limit, probe_rps, verdict
     capacity: dict[str, Any] = field(default_factory=dict)
+    #: the saved report this run was read from (--open), for its label; "" when run here.
+    #: Not written by to_dict: a report's runs are its own
+    source: str = ""
 
     @property
     def failures(self) -> int:

@@ -457,6 +457,8 @@ class Session:
         the same exporter as the CLI, to a new time-stamped file in ``output_dir``."""
         runs, specs, left_out = self.runs_to_export()
         meta = export.make_meta(specs or self._last_specs or [self._any_spec(self.initial_settings)])
+        if not specs and self.options.open_meta is not None:
+            meta = self.options.open_meta  # only saved reports (--open): their own load, machine, date
         text = export.render(fmt, runs, meta)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = os.path.abspath(os.path.join(output_dir, f"wsgicompare-{stamp}{export.SUFFIX[fmt]}"))

@@ -16,7 +16,9 @@ from .draw import hbar
 
 
 def run_label(result: RunResult) -> str:
-    return result.backend if result.workload in ("hello", "") else f"{result.backend}/{result.workload}"
+    label = result.backend if result.workload in ("hello", "") else f"{result.backend}/{result.workload}"
+    # a run read from a saved report (--open) says which one: several files sit side by side
+    return f"{label} · {result.source}" if result.source else label
 
 
 class RunBars(Widget):

@@ -1,0 +1,151 @@
+"""Saved reports read back (``--open FILE.json``): every run of each file, labelled with
+the file it came from, checked before the app starts.
+
+A file that cannot be read, is not JSON, holds another schema, or a run whose figures
+are not what the app draws (a number that is text, a table that is a list) is refused
+with one line naming the file, and the run when it is one of them: the app would
+otherwise fail on it later, mid-draw."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from wsgicompare.parsing import OptionError
+from wsgicompare.results import SCHEMA, RunResult, results_from_document
+
+#: most bytes of one report: a run-all with capacity steps and histograms is a few MB
+MAX_REPORT_BYTES = 64 * 1024 * 1024
+
+#: run fields the app and the exporters read as text, numbers, tables and lists
+_TEXT = ("backend", "title", "workload", "status", "reason", "log_tail")
+_NUMBERS = ("requests", "reconnects", "elapsed_s", "rps", "rps_2xx", "bytes", "concurrency")
+_NUMBERS_OR_NULL = ("startup_s", "crashed_at_s")
+_TABLES = (
+    "responses",
+    "errors",
+    "latency_ms",
+    "server",
+    "loader",
+    "tcp",
+    "repeat",
+    "settle",
+    "capacity",
+    "latency_hist",
+    "config_files",
+    "versions",
+)
+_LISTS = ("command", "timeline", "verdicts")
+#: the latency figures the app draws (ms)
+_PERCENTILES = ("min", "mean", "p50", "p90", "p99", "p999", "max")
+
+
+def load_reports(paths: list[str]) -> tuple[tuple[RunResult, ...], dict[str, Any] | None]:
+    """(every run of every file, in the order given; the reports' meta). Each run's
+    ``source`` is its file's name (the path as given when two files share a name). The
+    meta (created, machine, load) is the first file's when every file says the same
+    load, for re-exporting them; None otherwise. Raises OptionError (one line)."""
+    names = [os.path.basename(p) for p in paths]
+    runs: list[RunResult] = []
+    metas: list[dict[str, Any]] = []
+    for path, name in zip(paths, names):
+        label = path if names.count(name) > 1 else name
+        doc = read_document(path)
+        runs.extend(replace(run, source=label) for run in results_from_document(doc))
+        metas.append({key: doc.get(key) for key in ("created", "machine", "load")})
+    same_load = all(meta["load"] == metas[0]["load"] for meta in metas)
+    return tuple(runs), (metas[0] if same_load and isinstance(metas[0]["load"], dict) else None)
+
+
+def saved_line(runs: Iterable[RunResult]) -> str:
+    """The compare view's load line when every run was read from a saved report: which
+    ones ("" when a run was made here: then the load settings describe them)."""
+    runs = list(runs)
+    if not runs or not all(run.source for run in runs):
+        return ""
+    return "saved reports: " + ", ".join(dict.fromkeys(run.source for run in runs))
+
+
+def read_report(path: str) -> list[RunResult]:
+    """The runs of one saved ``wsgicompare/1`` JSON report. Raises OptionError."""
+    return results_from_document(read_document(path))
+
+
+def read_document(path: str) -> dict[str, Any]:
+    """One saved ``wsgicompare/1`` JSON report, checked run by run. Raises OptionError."""
+    where = f"--open {path}"
+    try:
+        # a FIFO would block the read and /dev/zero would never end it: regular files only
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise OptionError(f"{where}: not a regular file")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_REPORT_BYTES + 1)
+    except OSError as exc:
+        raise OptionError(f"{where}: cannot read it: {exc.strerror or exc}") from None
+    if len(raw) > MAX_REPORT_BYTES:
+        raise OptionError(f"{where}: too big for a report (max {MAX_REPORT_BYTES // (1024 * 1024)} MB)")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise OptionError(f"{where}: not a JSON report: not UTF-8 text") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else "bad JSON"
+        raise OptionError(f"{where}: not a JSON report: {detail}") from None
+    if not isinstance(doc, dict):
+        raise OptionError(f"{where}: not a {SCHEMA} report (the JSON is not an object)")
+    if doc.get("schema") != SCHEMA:
+        raise OptionError(f"{where}: not a {SCHEMA} report (schema {doc.get('schema')!r})")
+    runs = doc.get("runs")
+    if not isinstance(runs, list):
+        raise OptionError(f"{where}: 'runs' must be a list")
+    if not runs:
+        raise OptionError(f"{where}: the report holds no runs")
+    for i, run in enumerate(runs, 1):
+        problem = _run_problem(run)
+        if problem:
+            raise OptionError(f"{where}: run {i}: {problem}")
+    try:
+        results_from_document(doc)
+    except (ValueError, TypeError) as exc:
+        raise OptionError(f"{where}: {str(exc).splitlines()[0] if str(exc) else 'bad run'}") from None
+    return doc
+
+
+def _run_problem(run: Any) -> str:
+    """What makes this ``runs[]`` entry unusable, or ""."""
+    if not isinstance(run, dict):
+        return "not an object"
+    for key in ("backend", "title", "workload", "status"):
+        if key not in run:
+            return f"no {key!r}"
+    checks: tuple[tuple[tuple[str, ...], Any, str], ...] = (
+        (_TEXT, str, "text"),
+        (_TABLES, dict, "an object"),
+        (_LISTS, list, "a list"),
+    )
+    for keys, kind, what in checks:
+        for key in keys:
+            if key in run and not isinstance(run[key], kind):
+                return f"{key!r} must be {what}"
+    for key in _NUMBERS + _NUMBERS_OR_NULL:
+        value = run.get(key)
+        if key not in run or (value is None and key in _NUMBERS_OR_NULL):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{key!r} must be a number"
+    latency = run.get("latency_ms", {})
+    for name in _PERCENTILES:  # beside them: "uncorrected" (open loop), "probe" (a stall probe), tables
+        if not _number_or_null(latency.get(name)):
+            return f"latency_ms {name!r} must be a number"
+    for point in run.get("timeline", []):
+        if not isinstance(point, dict) or not all(_number_or_null(v) for v in point.values()):
+            return "'timeline' entries must be objects of numbers"
+    return ""
+
+
+def _number_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
