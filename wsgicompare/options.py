@@ -98,6 +98,10 @@ class Options:
     step_duration: float | None = None
     #: most steps of a capacity search
     max_steps: int | None = None
+    #: timed events, one run per (backend, scenario) (wsgicompare/faults.py)
+    scenarios: tuple[str, ...] = ()
+    #: seconds into the measured load when the scenario's event fires (None: a third of -d)
+    event_at: float | None = None
 
     @property
     def headless(self) -> bool:
@@ -189,6 +193,12 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "step_duration", parse_duration(name, value, low=0.5, high=600)
     if name == "max-steps":
         return "max_steps", parse_int(name, value, 2, 50)
+    if name == "scenario":
+        from wsgicompare.faults import parse_scenarios
+
+        return "scenarios", parse_scenarios(name, value)
+    if name == "event-at":
+        return "event_at", parse_duration(name, value, high=24 * 3600)
     if name == "theme":
         if value not in ("dark", "light"):
             raise OptionError(f"--theme must be dark or light, got {value!r}")
@@ -294,6 +304,16 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--rates",), "rates", {"metavar": "A,B,C", "help": "open-loop steps at these req/s: the latency-vs-load curve"}),
     (("--step-duration",), "step-duration", {"metavar": "DUR", "help": "measured time per capacity step (default 3s)"}),
     (("--max-steps",), "max-steps", {"metavar": "N", "help": "most steps of a capacity search (default 10)"}),
+    (
+        ("--scenario",),
+        "scenario",
+        {"metavar": "A,B", "help": "a timed event in each run: worker-kill, reload, or all"},
+    ),
+    (
+        ("--event-at",),
+        "event-at",
+        {"metavar": "DUR", "help": "when the scenario's event fires (default: a third of -d)"},
+    ),
     (("--config",), "config", {"metavar": "FILE", "help": "TOML scenario file with these option names"}),
     (("--save-config",), "save-config", {"metavar": "FILE", "help": "write the options as a TOML scenario and exit"}),
     (
@@ -420,6 +440,26 @@ def check_combinations(o: Options) -> None:
             raise OptionError(f"{flag} goes with --find-capacity or --rates")
     if o.max_steps is not None and o.rates:
         raise OptionError("--max-steps bounds a search (--find-capacity); --rates runs every rate it lists")
+    check_scenario(o)
+
+
+def check_scenario(o: Options) -> None:
+    """--scenario and --event-at: a timed event needs a server of ours and a timed load."""
+    if o.event_at is not None and not o.scenarios:
+        raise OptionError("--event-at goes with --scenario")
+    if not o.scenarios:
+        return
+    if o.url:
+        raise OptionError("--scenario needs a server wsgicompare starts (none to kill or reload with --url)")
+    if o.find_capacity or o.rates:
+        raise OptionError("--scenario is one timed run: it cannot be combined with --find-capacity or --rates")
+    if o.requests or o.reps:
+        raise OptionError("--scenario phases are timed (-d): --requests and --reps do not apply")
+    from wsgicompare.spec import DEFAULT_DURATION_S
+
+    duration = o.duration if o.duration is not None else DEFAULT_DURATION_S
+    if o.event_at is not None and o.event_at >= duration:
+        raise OptionError(f"--event-at {o.event_at:g} s is outside the run (-d {duration:g} s): give less than -d")
 
 
 def _format_from_suffix(path: str) -> str:

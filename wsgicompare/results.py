@@ -101,6 +101,8 @@ class RunResult:
     log_tail: str = ""  #: last lines of the server's log when it failed to start or crashed
     #: with --find-capacity or --rates: rps, offered_rps, slo, steps, limit, probe_rps, verdict
     capacity: dict[str, Any] = field(default_factory=dict)
+    #: with --scenario: name status reason event_at_s phases failed_requests recovered recovery_s verdict
+    scenario: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failures(self) -> int:
@@ -171,6 +173,7 @@ RUN_FIELDS = (
     "crashed_at_s",
     "log_tail",
     "capacity",
+    "scenario",
 )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.md import new_verdicts
 from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
+from wsgicompare.faults import scorecard_html
 from wsgicompare.results import SCHEMA, RunResult
 
 _CSS = """
@@ -191,6 +192,7 @@ def render(results: list[RunResult], meta: dict[str, Any]) -> str:
         "</ul>",
         "<h2>Comparison</h2>",
         _table(results),
+        scorecard_html(results),  # wsgicompare/faults.py: empty without --scenario
     ]
     for title, svg in charts(results):
         parts += [f"<h2>{html.escape(title)}</h2>", f'<div class="chart">{svg}</div>']

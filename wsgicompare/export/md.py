@@ -8,6 +8,7 @@ from typing import Any
 
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
+from wsgicompare.faults import scorecard_md
 from wsgicompare.results import SCHEMA, RunResult
 
 
@@ -204,7 +205,7 @@ def render(results: list[RunResult], meta: dict[str, Any]) -> str:
         lines.append(f"- target: {load['url']}")
     if load.get("app"):
         lines.append(f"- app: `{load['app']}`")
-    lines += ["", "## Comparison", "", *table(results), "", "## Runs", ""]
+    lines += ["", "## Comparison", "", *table(results), "", *scorecard_md(results), "## Runs", ""]
     for r in ordered(results):
         lines += run_section(r)
     return "\n".join(lines).rstrip() + "\n"
