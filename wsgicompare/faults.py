@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -112,14 +113,15 @@ class ScenarioEvent:
     """The conductor's tick hook: fires the event on the first measured tick at or past
     ``event_at_s`` and sorts every measured tick into its phase."""
 
-    def __init__(self, plan: ScenarioPlan, server, warmup_s: float, duration_s: float) -> None:
+    def __init__(self, plan: ScenarioPlan, fire: Callable[[], Fired], warmup_s: float, duration_s: float) -> None:
         self.plan = plan
-        self.server = server
+        self.fire = fire
         self.warmup_s = warmup_s
         self.duration_s = duration_s
         self.fired_at: float | None = None  # measured seconds
         self.killed_server = False  # the event took the whole server down (one process)
         self.problem = ""  # the event could not be fired: why
+        self.target: dict[str, Any] = {}  # what the event did: signal, pid
         self.rates: list[tuple[float, float, float]] = []  # (start, end, 2xx count) per tick after the event
         self.before = _Phase("before", 0.0, plan.event_at_s)
         self.later: list[_Phase] = []
@@ -143,21 +145,8 @@ class ScenarioEvent:
         self.fired_at = at
         self.before.end_s = at
         self.later = [_Phase(n, s, e) for n, s, e in self.plan.bounds(self.duration_s, at)[1:]]
-        if self.plan.name == "reload":
-            if not self.server.reload():
-                self.problem = "the server was gone before its reload"
-            return
-        workers = self.server.workers()
-        if not workers:
-            self.problem = "no worker process was found at the event"
-            return
-        from wsgicompare.backends.spec import WORKERS_SELF
-
-        self.killed_server = self.server.app_launch.workers == WORKERS_SELF
-        try:
-            os.kill(workers[0].pid, signal.SIGKILL)
-        except ProcessLookupError:
-            self.problem = "the worker exited before it could be killed"
+        fired = self.fire()
+        self.target, self.problem, self.killed_server = fired.target, fired.problem, fired.killed_server
 
     def recovery(self) -> float | None:
         """Seconds from the event until a tick and the window of RECOVERY_SPAN_S it starts ran
@@ -177,6 +166,39 @@ class ScenarioEvent:
             if sum(r[2] for r in window) / (window[-1][1] - start) >= target:
                 return round(max(0.0, start - self.fired_at), 2)
         return None
+
+
+@dataclass(frozen=True)
+class Fired:
+    """What an event did: signal and process, why it could not (``problem``), and whether
+    it took the whole server down (a one-process server's worker is the server)."""
+
+    target: dict[str, Any]
+    problem: str = ""
+    killed_server: bool = False
+
+
+def kill_worker(server) -> Fired:
+    """SIGKILL one of the worker processes the server's spec declares (Server.workers)."""
+    from wsgicompare.backends.spec import WORKERS_SELF
+
+    workers = server.workers()
+    if not workers:
+        return Fired({}, "no worker process was found at the event")
+    one_process = server.app_launch.workers == WORKERS_SELF
+    target = {"signal": "SIGKILL", "pid": workers[0].pid, "one_process": one_process}
+    try:
+        os.kill(workers[0].pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return Fired(target, "the worker exited before it could be killed")
+    return Fired(target, killed_server=one_process)
+
+
+def reload(server) -> Fired:
+    """The server's own graceful reload (its spec's reload signal to the app server)."""
+    launch = server.app_launch
+    target = {"signal": signal.Signals(launch.reload_signal).name, "process": launch.name}
+    return Fired(target, "" if server.reload() else "the server was gone before its reload")
 
 
 def reload_unsupported(server) -> str | None:
@@ -200,7 +222,8 @@ def run_scenario(conductor, spec, server, url: str, on_tick, cancel) -> RunResul
         result.reason = f"reload unsupported: {why}"
         result.scenario = {**_empty(plan), "status": "unsupported", "reason": why, "verdict": f"unsupported: {why}"}
         return result  # the reason says it: no verdict to repeat it
-    event = ScenarioEvent(plan, server, spec.load.warmup_s, duration)
+    fire = {"worker-kill": kill_worker, "reload": reload}[plan.name]
+    event = ScenarioEvent(plan, lambda: fire(server), spec.load.warmup_s, duration)
     spec = replace(spec, load=replace(spec.load, tick_s=SCENARIO_TICK_S))  # the timeline keeps every tick
     result = conductor.load(spec, server, spec.load, url, on_tick, cancel, event=event)
     result.scenario = judge(event, result, duration)
@@ -235,6 +258,7 @@ def judge(event: ScenarioEvent, result: RunResult, duration_s: float) -> dict[st
         out["verdict"] = f"no event: {out['reason']}"
         return out
     out["event_at_s"] = round(event.fired_at, 3)
+    out["event"] = dict(event.target)
     phases = [event.before, *event.later]
     out["phases"] = [p.to_dict() for p in phases]
     failed = sum(p.failed for p in event.later)
