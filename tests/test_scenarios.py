@@ -267,3 +267,8 @@ def test_the_plan_has_one_run_per_backend_and_scenario_and_a_config_file_says_th
     path.write_text(dump_toml(to_config(o)))
     again = parse_options(["--config", str(path)])
     assert (again.scenarios, again.event_at) == (("reload",), 2.5)
+
+
+def test_a_loader_bound_cell_says_so() -> None:
+    kill = {"name": "worker-kill", "status": "ok", "recovered": False, "failed_requests": 0, "loader_bound": True}
+    assert cell(kill) == (False, "✗ not recovered, 0 failed (loader-bound)")

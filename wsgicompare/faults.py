@@ -272,6 +272,8 @@ def judge(event: ScenarioEvent, result: RunResult, duration_s: float) -> dict[st
         out["verdict"] = f"the run failed: {result.reason}"
         return out
     out["status"] = "ok"
+    # a loader that was the limit makes "throughput back to 90 %" a statement about the loader
+    out["loader_bound"] = bool(result.loader.get("saturated"))
     recovery = None if event.killed_server else event.recovery()
     out["recovered"] = recovery is not None
     out["recovery_s"] = recovery
@@ -290,6 +292,8 @@ def judge(event: ScenarioEvent, result: RunResult, duration_s: float) -> dict[st
         within = min(RECOVERY_WINDOW_S, left)
         out["reason"] = f"throughput not back to 90 % of before within {within:.1f} s"
         out["verdict"] = f"a worker killed: {out['reason']}, {failed} failed"
+    if out["loader_bound"]:
+        out["verdict"] += " (loader-bound: the throughput figures measure the loader; try --rate)"
     return out
 
 
@@ -302,6 +306,11 @@ def _fig(value: float | None) -> str:
 
 def cell(s: dict[str, Any]) -> tuple[bool | None, str]:
     """(good?, a short judgement with its figure) for one scorecard cell."""
+    good, text = _judgement(s)
+    return good, text + (" (loader-bound)" if s.get("loader_bound") else "")
+
+
+def _judgement(s: dict[str, Any]) -> tuple[bool | None, str]:
     status = s.get("status")
     if status == "unsupported":
         return None, "unsupported"
