@@ -272,3 +272,40 @@ def test_the_plan_has_one_run_per_backend_and_scenario_and_a_config_file_says_th
 def test_a_loader_bound_cell_says_so() -> None:
     kill = {"name": "worker-kill", "status": "ok", "recovered": False, "failed_requests": 0, "loader_bound": True}
     assert cell(kill) == (False, "✗ not recovered, 0 failed (loader-bound)")
+
+
+def test_interrupted_mid_event_leaves_nothing_behind_the_respawned_worker_included(tmp_path) -> None:
+    import signal
+
+    from reliability_support import load_running, server_root, snapshot_tree, spawn_cli, stop_cli, wait_for, wait_gone
+
+    out = tmp_path / "r.json"
+    args = ["--backend", "gunicorn", "--scenario", "worker-kill", "-d", "30", "--event-at", "0.5"]
+    proc = spawn_cli([*args, "-c", "8", "--warmup", "0", "--rate", str(RATE), "-o", str(out)])
+    try:
+        assert wait_for(lambda: load_running(proc.pid), 30.0), "".join(proc.err_lines)
+        master = wait_for(lambda: server_root(proc.pid, "gunicorn"), 10.0)
+        assert master is not None
+        first = {p.pid for p in master.children()}
+        # the event: the master's worker is killed and a new one forked in its place
+        assert wait_for(lambda: {p.pid for p in master.children()} - first, 10.0), "no worker was respawned"
+        snap = snapshot_tree(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+        assert wait_gone(snap, 10.0) == ([], [])
+    finally:
+        stop_cli(proc)
+    assert proc.returncode == 130, "".join(proc.err_lines)
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["status"] == "failed" and run["reason"].startswith("cancelled")
+
+
+def test_a_master_that_dies_with_its_worker_is_the_scenario_answer_not_a_failed_run() -> None:
+    # granian (no --respawn-failed-workers) exits when one of its workers is killed
+    result = scenario_run("granian", "worker-kill")
+    s = result.scenario
+    assert result.status == "ok", result.reason
+    assert s["status"] == "ok" and s["recovered"] is False
+    assert s["event"]["one_process"] is False
+    assert s["reason"].startswith("the whole server exited after the worker-kill: granian exited with code")
+    assert cell(s)[1].startswith("✗ not recovered: the server exited")

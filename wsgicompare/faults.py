@@ -226,9 +226,14 @@ def run_scenario(conductor, spec, server, url: str, on_tick, cancel) -> RunResul
     event = ScenarioEvent(plan, lambda: fire(server), spec.load.warmup_s, duration)
     spec = replace(spec, load=replace(spec.load, tick_s=SCENARIO_TICK_S))  # the timeline keeps every tick
     result = conductor.load(spec, server, spec.load, url, on_tick, cancel, event=event)
-    result.scenario = judge(event, result, duration)
-    if event.killed_server and result.crashed_at_s is not None and not cancel.is_set():
-        # the expected outcome of killing a one-process server: the scenario's answer, not a failed run
+    exited = None
+    if result.crashed_at_s is not None and event.fired_at is not None and not cancel.is_set():
+        # found dead after the event fired (a crash stops the load: no event after one): it fell over
+        exited = server.exit_reason() or "it exited"
+    result.scenario = judge(event, result, duration, exited)
+    if exited is not None:
+        # the event took the server down (a one-process server killed, a master that does
+        # not outlive its worker): the scenario's answer, not a failed run
         result.status, result.reason, result.crashed_at_s = "ok", "", None
         result.verdicts = [v for v in result.verdicts if "crashed" not in v]
     result.verdicts.insert(0, f"{plan.name}: {result.scenario['verdict']}")
@@ -249,8 +254,9 @@ def _empty(plan: ScenarioPlan) -> dict[str, Any]:
     }
 
 
-def judge(event: ScenarioEvent, result: RunResult, duration_s: float) -> dict[str, Any]:
-    """The ``scenario`` entry of a run's JSON from what the event saw."""
+def judge(event: ScenarioEvent, result: RunResult, duration_s: float, exited: str | None = None) -> dict[str, Any]:
+    """The ``scenario`` entry of a run's JSON from what the event saw; ``exited``: why the
+    server was found dead after the event (None: it was not)."""
     plan = event.plan
     out = _empty(plan)
     if event.fired_at is None:
@@ -267,19 +273,22 @@ def judge(event: ScenarioEvent, result: RunResult, duration_s: float) -> dict[st
         out["reason"] = event.problem
         out["verdict"] = f"the event failed: {event.problem}"
         return out
-    if result.status != "ok" and not event.killed_server:
+    if result.status != "ok" and exited is None:
         out["reason"] = result.reason
         out["verdict"] = f"the run failed: {result.reason}"
         return out
     out["status"] = "ok"
     # a loader that was the limit makes "throughput back to 90 %" a statement about the loader
     out["loader_bound"] = bool(result.loader.get("saturated"))
-    recovery = None if event.killed_server else event.recovery()
+    recovery = None if exited is not None else event.recovery()
     out["recovered"] = recovery is not None
     out["recovery_s"] = recovery
-    if event.killed_server:
-        out["reason"] = ONE_PROCESS
-        out["verdict"] = f"not recovered: {ONE_PROCESS} ({failed} requests failed)"
+    if exited is not None:
+        out["server_exited"] = exited
+        out["reason"] = (
+            ONE_PROCESS if event.killed_server else f"the whole server exited after the {plan.name}: {exited}"
+        )
+        out["verdict"] = f"not recovered: {out['reason']} ({failed} requests failed)"
     elif plan.name == "reload":
         during = out["phases"][1]
         spike = f"p99 {_fig(during['p99_ms'])} ms, max {_fig(during['max_ms'])} ms during"
@@ -319,6 +328,8 @@ def _judgement(s: dict[str, Any]) -> tuple[bool | None, str]:
     failed = s.get("failed_requests") or 0
     if s.get("reason") == ONE_PROCESS:
         return False, f"✗ not recovered: one process ({failed} failed)"
+    if s.get("server_exited"):
+        return False, f"✗ not recovered: the server exited ({failed} failed)"
     if not s.get("recovered"):
         return False, f"✗ not recovered, {failed} failed"
     back = s.get("recovery_s") or 0.0
