@@ -208,6 +208,13 @@ def test_the_scorecard_has_a_row_per_backend_and_a_column_per_scenario() -> None
     assert "## Scorecard" in md.render(results, meta)
     assert "✓ back in 1.2 s, 2 failed" in html_export.render(results, meta)
     assert "Scorecard" not in md.render([RunResult(backend="x", title="x", workload="hello", status="ok")], meta)
+    # the HTML draws each scenario run's timeline with its event marked
+    timeline = [{"t": 0.6 + i / 10, "rps": 300.0 if i != 8 else 0.0} for i in range(20)]
+    kill_run = _with("gunicorn", {**kill, "event_t": 1.5, "event_at_s": 1.0, "event": {"signal": "SIGKILL"}})
+    kill_run.requests, kill_run.timeline = 600, timeline
+    page = html_export.render([kill_run], meta)
+    assert "gunicorn · worker-kill: responses per second, the event at 1.0 s" in page
+    assert "worker-kill (SIGKILL)" in page
     # and the JSON carries it as it was measured
     assert RunResult.from_dict(json.loads(json.dumps(results[0].to_dict()))).scenario == kill
 

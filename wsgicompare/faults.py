@@ -264,6 +264,7 @@ def judge(event: ScenarioEvent, result: RunResult, duration_s: float, exited: st
         out["verdict"] = f"no event: {out['reason']}"
         return out
     out["event_at_s"] = round(event.fired_at, 3)
+    out["event_t"] = round(event.fired_at + event.warmup_s, 3)  # on the timeline's clock (warm-up included)
     out["event"] = dict(event.target)
     phases = [event.before, *event.later]
     out["phases"] = [p.to_dict() for p in phases]
@@ -381,3 +382,22 @@ def scorecard_html(results: list[RunResult]) -> str:
         "<h2>Scorecard: what happens when things go wrong</h2>\n"
         f"<table>\n<tr><th>backend</th>{head}</tr>\n" + "\n".join(body) + "\n</table>"
     )
+
+
+def scenario_timelines(results: list[RunResult], cfg: dict[str, Any], pygal: Any) -> list[tuple[str, str]]:
+    """(title, SVG) per scenario run: its responses per second over time, the event marked."""
+    out = []
+    for r in results:
+        s = r.scenario
+        points = [(p["t"], p["rps"]) for p in r.timeline if p.get("t") is not None and p.get("rps") is not None]
+        if not s or s.get("event_t") is None or not points:
+            continue
+        title = f"{r.backend} · {s['name']}: responses per second, the event at {s['event_at_s']:.1f} s"
+        chart = pygal.XY(title=title, show_dots=False, x_title="seconds", **cfg)
+        chart.add("req/s (any status)", points)
+        top = max(rps for _, rps in points) or 1.0
+        chart.add(
+            f"{s['name']} ({(s.get('event') or {}).get('signal', 'event')})", [(s["event_t"], 0), (s["event_t"], top)]
+        )
+        out.append((f"{r.backend} · {s['name']}", chart.render(is_unicode=True)))
+    return out
