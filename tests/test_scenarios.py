@@ -316,3 +316,11 @@ def test_a_master_that_dies_with_its_worker_is_the_scenario_answer_not_a_failed_
     assert s["event"]["one_process"] is False
     assert s["reason"].startswith("the whole server exited after the worker-kill: granian exited with code")
     assert cell(s)[1].startswith("✗ not recovered: the server exited")
+
+
+def test_with_several_workloads_the_scorecard_has_a_row_per_backend_and_workload() -> None:
+    ok = {"name": "reload", "status": "ok", "recovered": True, "failed_requests": 0, "phases": [{}, {"p99_ms": 5.0}]}
+    runs = [_with("gunicorn", ok), replace(_with("gunicorn", ok), workload="json")]
+    lines = scorecard_md(runs)
+    assert "| `gunicorn · hello` | ✓ 0 failed, p99 5.0 ms during |" in lines
+    assert "| `gunicorn · json` | ✓ 0 failed, p99 5.0 ms during |" in lines

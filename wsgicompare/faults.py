@@ -345,9 +345,12 @@ def scorecard(results: list[RunResult]) -> tuple[list[str], list[tuple[str, list
     """(scenario columns, rows of (backend, cells)); empty when no run has a scenario."""
     runs = [r for r in results if getattr(r, "scenario", None)]
     columns = [n for n in SCENARIOS if any(r.scenario.get("name") == n for r in runs)]
+    several = len({r.workload for r in runs}) > 1  # then a row per backend · workload
     rows: dict[str, dict[str, tuple[bool | None, str]]] = {}
     for r in runs:
-        rows.setdefault(r.backend, {})[r.scenario["name"]] = cell(r.scenario)
+        rows.setdefault(f"{r.backend} · {r.workload}" if several else r.backend, {})[r.scenario["name"]] = cell(
+            r.scenario
+        )
     return columns, [(b, [cells.get(c, (None, "—")) for c in columns]) for b, cells in rows.items()]
 
 
