@@ -215,7 +215,7 @@ def test_the_scorecard_has_a_row_per_backend_and_a_column_per_scenario() -> None
     kill_run = _with("gunicorn", {**kill, "event_t": 1.5, "event_at_s": 1.0, "event": {"signal": "SIGKILL"}})
     kill_run.requests, kill_run.timeline = 600, timeline
     page = html_export.render([kill_run], meta)
-    assert "gunicorn · worker-kill: responses per second, the event at 1.0 s" in page
+    assert "gunicorn · worker-kill: responses per second, the event at t=1.5 s" in page
     assert "worker-kill (SIGKILL)" in page
     # and the JSON carries it as it was measured
     assert RunResult.from_dict(json.loads(json.dumps(results[0].to_dict()))).scenario == kill

@@ -400,7 +400,7 @@ def scenario_timelines(results: list[RunResult], cfg: dict[str, Any], pygal: Any
         points = [(p["t"], p["rps"]) for p in r.timeline if p.get("t") is not None and p.get("rps") is not None]
         if not s or s.get("event_t") is None or not points:
             continue
-        title = f"{r.backend} · {s['name']}: responses per second, the event at {s['event_at_s']:.1f} s"
+        title = f"{r.backend} · {s['name']}: responses per second, the event at t={s['event_t']:.1f} s"
         chart = pygal.XY(title=title, show_dots=False, x_title="seconds", **cfg)
         chart.add("req/s (any status)", points)
         top = max(rps for _, rps in points) or 1.0
