@@ -287,7 +287,9 @@ def judge(event: ScenarioEvent, result: RunResult, duration_s: float, exited: st
         return out
     out["status"] = "ok"
     # a loader that was the limit makes "throughput back to 90 %" a statement about the loader
-    out["loader_bound"] = bool(result.loader.get("saturated"))
+    # (not when the server is gone: then nothing is compared, and a loader facing refused
+    # connects is busy by nature)
+    out["loader_bound"] = bool(result.loader.get("saturated")) and exited is None
     recovery = None if exited is not None else event.recovery()
     out["recovered"] = recovery is not None
     out["recovery_s"] = recovery
