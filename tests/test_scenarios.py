@@ -184,6 +184,8 @@ def test_scenario_names() -> None:
     assert parse_scenarios("scenario", "all") == ("worker-kill", "reload")
     assert parse_scenarios("scenario", "reload,worker-kill,reload") == ("reload", "worker-kill")
     assert parse_scenarios("scenario", ["reload"]) == ("reload",)  # a TOML list
+    with pytest.raises(OptionError, match="takes names"):
+        parse_scenarios("scenario", [0])  # a TOML list of something else
     with pytest.raises(OptionError, match="not built yet"):
         parse_scenarios("scenario", "slow-clients")
     with pytest.raises(OptionError, match="must be one of worker-kill, reload or all"):

@@ -40,7 +40,11 @@ PHASES = ("before", "during", "after")
 
 def parse_scenarios(name: str, value: Any) -> tuple[str, ...]:
     """``worker-kill,reload`` or ``all`` → the scenario names; OptionError (one line) otherwise."""
-    items = parse_list(name, ",".join(value) if isinstance(value, list) else value)
+    if isinstance(value, list):  # a TOML list
+        if not all(isinstance(v, str) for v in value):
+            raise OptionError(f"--{name} takes names such as worker-kill,reload, got {value!r}")
+        value = ",".join(value)
+    items = parse_list(name, value)
     if items == ["all"]:
         return SCENARIOS
     for item in items:
