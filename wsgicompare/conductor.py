@@ -284,6 +284,7 @@ class Conductor:
                 if queue is not None:
                     queue.sample()
                 warnings = self._live_warnings(load_tick, running, tcp_before, queue)
+                warnings += event.notes() if event is not None else ()  # a scenario's event, once fired
                 tick = self._tick(running, load_tick, sample, warnings)
                 self._emit(on_tick, tick)
                 if cancel.is_set() and cancelled_at is None:

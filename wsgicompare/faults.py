@@ -145,6 +145,13 @@ class ScenarioEvent:
         phase = self.later[0] if middle < self.later[0].end_s or len(self.later) < 2 else self.later[1]
         phase.add(lt)
 
+    def notes(self) -> tuple[str, ...]:
+        """A live line for every tick from the event on (the app's banner shows it)."""
+        if self.fired_at is None:
+            return ()
+        what = " ".join(f"{k} {v}" for k, v in self.target.items() if k in ("signal", "pid", "process"))
+        return (f"{self.plan.name} at {self.fired_at:.1f} s: {self.problem or what}",)
+
     def _fire(self, at: float) -> None:
         self.fired_at = at
         self.before.end_s = at
