@@ -187,6 +187,7 @@ def test_throughput_that_never_comes_back_is_not_recovered() -> None:
 
 def test_scenario_names() -> None:
     assert parse_scenarios("scenario", "all") == ("worker-kill", "reload")
+    assert parse_scenarios("scenario", "reload,all") == ("worker-kill", "reload")
     assert parse_scenarios("scenario", "reload,worker-kill,reload") == ("reload", "worker-kill")
     assert parse_scenarios("scenario", ["reload"]) == ("reload",)  # a TOML list
     with pytest.raises(OptionError, match="takes names"):

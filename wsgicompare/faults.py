@@ -45,7 +45,7 @@ def parse_scenarios(name: str, value: Any) -> tuple[str, ...]:
             raise OptionError(f"--{name} takes names such as worker-kill,reload, got {value!r}")
         value = ",".join(value)
     items = parse_list(name, value)
-    if items == ["all"]:
+    if "all" in items:
         return SCENARIOS
     for item in items:
         if item in NOT_BUILT:
