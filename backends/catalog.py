@@ -10,10 +10,19 @@ import os
 import resource
 import signal
 import sys
+from dataclasses import replace
 from importlib.util import find_spec
 
 from wsgicompare.backends.apache import APACHE_MOD_WSGI
-from wsgicompare.backends.spec import Backend, BackendError, Launch, Setup
+from wsgicompare.backends.spec import (
+    WORKERS_BEHIND_ROUTER,
+    WORKERS_CHILDREN,
+    WORKERS_SELF,
+    Backend,
+    BackendError,
+    Launch,
+    Setup,
+)
 from wsgicompare.backends.workloads import STATIC_BODIES, WORKLOADS
 
 #: the launcher module for servers without a fitting command line of their own
@@ -23,10 +32,12 @@ _PIP_HINT = "pip install -e . (installs every Python backend)"
 
 
 # -- building blocks -------------------------------------------------------------------------
-def _serve(setup: Setup, kind: str, *options: str) -> Launch:
-    """One of our launchers; they pre-fork themselves, so the stop signal goes to the whole group."""
+def _serve(setup: Setup, kind: str, *options: str, forks: bool = False) -> Launch:
+    """One of our launchers; they pre-fork themselves, so the stop signal goes to the whole group.
+    ``forks``: its children serve too (they are workers, not respawned); else it is one process."""
     argv = [setup.python, "-m", _SERVE, kind, "--host", setup.host, "--port", str(setup.port), "--app", setup.app]
-    return Launch(kind, argv + list(options), signal_group=True, stop_grace_s=3.0)
+    workers = WORKERS_CHILDREN if forks else WORKERS_SELF
+    return Launch(kind, argv + list(options), signal_group=True, stop_grace_s=3.0, workers=workers)
 
 
 def _gunicorn(setup: Setup, bind: str, worker_class: str, *options: str) -> Launch:
@@ -36,7 +47,10 @@ def _gunicorn(setup: Setup, bind: str, worker_class: str, *options: str) -> Laun
     argv += ["--graceful-timeout", "3", "--log-level", "warning"]
     if find_spec("gunicorn.ctl") is not None:
         argv.append("--no-control-socket")  # gunicorn 24+: else every instance shares ~/.gunicorn/gunicorn.ctl
-    return Launch("gunicorn", argv + [setup.app], stop_grace_s=5.0)
+    # HUP: new workers (the app imported again), the old ones finish their requests
+    return Launch(
+        "gunicorn", argv + [setup.app], stop_grace_s=5.0, workers=WORKERS_CHILDREN, reload_signal=signal.SIGHUP
+    )
 
 
 def _uwsgi(setup: Setup, *listen: str) -> Launch:
@@ -48,7 +62,9 @@ def _uwsgi(setup: Setup, *listen: str) -> Launch:
     # --disable-logging: no request log; --die-on-term: SIGTERM exits instead of reloading. We stop it
     # with SIGINT anyway. The listen backlog stays uWSGI's default (100): part of what is measured.
     argv += ["--disable-logging", "--die-on-term"]
-    return Launch("uwsgi", argv, stop_signal=signal.SIGINT, stop_grace_s=5.0)
+    # HUP: uWSGI's graceful reload of the master and its workers (the uWSGI docs, "Managing the uWSGI server")
+    declared = dict(workers=WORKERS_CHILDREN, reload_signal=signal.SIGHUP)
+    return Launch("uwsgi", argv, stop_signal=signal.SIGINT, stop_grace_s=5.0, **declared)
 
 
 #: request variables nginx hands to uwsgi and FastCGI backends (as Debian's uwsgi_params/fastcgi_params)
@@ -124,7 +140,9 @@ def _nginx(setup: Setup, locations: str, upstream: str = "") -> Launch:
     error_log = setup.path("nginx-error.log")
     argv = [setup.exe("nginx"), "-p", setup.private_dir, "-c", conf_path, "-e", error_log]
     # SIGQUIT: graceful shutdown (SIGTERM is nginx's fast one)
-    return Launch("nginx", argv, stop_signal=signal.SIGQUIT, stop_grace_s=5.0, extra_logs=(error_log,))
+    # HUP: new workers with the config read again, the old ones finish their connections
+    declared = dict(workers=WORKERS_CHILDREN, reload_signal=signal.SIGHUP)
+    return Launch("nginx", argv, stop_signal=signal.SIGQUIT, stop_grace_s=5.0, extra_logs=(error_log,), **declared)
 
 
 def _behind_nginx(setup: Setup, make_app_server, locations: str, upstream: str = "") -> list[Launch]:
@@ -164,9 +182,9 @@ def _php_fpm(setup: Setup, socket_path: str) -> Launch:
     )  # no access.log: PHP-FPM writes no request log unless one is set
     conf_path = setup.write("php-fpm.conf", conf)
     argv = [setup.exe("php-fpm"), "-F", *as_root_flag, "-y", conf_path, "-p", setup.private_dir]
-    return Launch(
-        "php-fpm", argv, stop_signal=signal.SIGQUIT, stop_grace_s=5.0, extra_logs=(setup.path("php-fpm-error.log"),)
-    )
+    declared = dict(workers=WORKERS_CHILDREN, reload_signal=signal.SIGUSR2)  # USR2: PHP-FPM's graceful reload
+    logs = (setup.path("php-fpm-error.log"),)
+    return Launch("php-fpm", argv, stop_signal=signal.SIGQUIT, stop_grace_s=5.0, extra_logs=logs, **declared)
 
 
 def _world_readable(path: str) -> bool:
@@ -185,9 +203,9 @@ def _world_readable(path: str) -> bool:
         return False
 
 
-def _python_module_server(setup: Setup, module: str, *options: str) -> Launch:
-    """A server with its own `python -m MODULE … APP` command line."""
-    return Launch(module, [setup.python, "-m", module, *options, setup.app], stop_grace_s=5.0)
+def _python_module_server(setup: Setup, module: str, *options: str, **declared) -> Launch:
+    """A server with its own `python -m MODULE … APP` command line (``declared``: workers, reload_signal)."""
+    return Launch(module, [setup.python, "-m", module, *options, setup.app], stop_grace_s=5.0, **declared)
 
 
 # -- build functions -----------------------------------------------------------------------------
@@ -219,7 +237,7 @@ def _build_gunicorn_gevent(setup: Setup) -> list[Launch]:
 
 
 def _build_gevent(setup: Setup) -> list[Launch]:
-    return [_serve(setup, "gevent", "--workers", str(setup.config.workers))]
+    return [_serve(setup, "gevent", "--workers", str(setup.config.workers), forks=setup.config.workers > 1)]
 
 
 def _build_twisted(setup: Setup) -> list[Launch]:
@@ -234,7 +252,7 @@ def _build_uwsgi(setup: Setup) -> list[Launch]:
     # --http: uWSGI's own HTTP router process in front of the workers, the way uWSGI is used when
     # clients talk to it directly (--http-socket would make each worker parse HTTP itself, the
     # mode uWSGI recommends only behind a proxy)
-    return [_uwsgi(setup, "--http", setup.bind, "--http-keepalive")]
+    return [replace(_uwsgi(setup, "--http", setup.bind, "--http-keepalive"), workers=WORKERS_BEHIND_ROUTER)]
 
 
 def _build_uwsgi_nginx(setup: Setup) -> list[Launch]:
@@ -280,12 +298,13 @@ def _build_nginx_static(setup: Setup) -> list[Launch]:
 
 
 def _build_tornado(setup: Setup) -> list[Launch]:
-    return [_serve(setup, "tornado", "--workers", str(setup.config.workers))]
+    return [_serve(setup, "tornado", "--workers", str(setup.config.workers), forks=setup.config.workers > 1)]
 
 
 def _build_tornado_wsgi(setup: Setup) -> list[Launch]:
     config = setup.config
-    return [_serve(setup, "tornado-wsgi", "--workers", str(config.workers), "--threads", str(config.threads))]
+    options = ("--workers", str(config.workers), "--threads", str(config.threads))
+    return [_serve(setup, "tornado-wsgi", *options, forks=config.workers > 1)]
 
 
 def _build_waitress(setup: Setup) -> list[Launch]:
@@ -297,7 +316,9 @@ def _build_granian(setup: Setup) -> list[Launch]:
     config = setup.config
     options = ["--interface", "wsgi", "--host", setup.host, "--port", str(setup.port)]
     options += ["--workers", str(config.workers), "--blocking-threads", str(config.threads), "--log-level", "warning"]
-    return [_python_module_server(setup, "granian", *options)]  # access log is off unless --access-log
+    # access log is off unless --access-log; HUP: granian respawns its workers gracefully
+    declared = dict(workers=WORKERS_CHILDREN, reload_signal=signal.SIGHUP)
+    return [_python_module_server(setup, "granian", *options, **declared)]
 
 
 def _build_cheroot(setup: Setup) -> list[Launch]:

@@ -29,6 +29,8 @@ import psutil
 
 from wsgicompare.backends.procutil import child_setup, set_pdeathsig
 from wsgicompare.backends.spec import (
+    WORKERS_BEHIND_ROUTER,
+    WORKERS_SELF,
     Backend,
     BackendError,
     BackendStartCancelled,
@@ -360,6 +362,37 @@ class Server:
                 except OSError:
                     continue
         return "\n".join(tail)
+
+    # -- faults (the scenarios) -------------------------------------------------------------
+    @property
+    def app_launch(self) -> Launch:
+        """The launched process that runs the app: the first (the back; a front such as nginx comes last)."""
+        return self._procs[0][0]
+
+    def workers(self) -> list[psutil.Process]:
+        """The app server's live worker processes, as its spec declares them (Launch.workers), never
+        by name: the launched process itself (one process), or its children (minus a router)."""
+        launch, proc, _ = self._procs[0]
+        if proc.poll() is not None:
+            return []
+        try:
+            root = psutil.Process(proc.pid)
+            if launch.workers == WORKERS_SELF:
+                return [root]
+            found = [p for p in root.children() if p.status() != psutil.STATUS_ZOMBIE]
+            if launch.workers == WORKERS_BEHIND_ROUTER:  # the router holds the public port
+                found = [p for p in found if self.port not in {c.laddr.port for c in p.net_connections("tcp")}]
+            return found
+        except psutil.Error:
+            return []
+
+    def reload(self) -> bool:
+        """Send the app server its graceful-reload signal (as a deploy does); False when it has none."""
+        launch, proc, _ = self._procs[0]
+        if launch.reload_signal is None or proc.poll() is not None:
+            return False
+        _signal(proc.pid, launch.reload_signal, group=False)
+        return True
 
     # -- stop ------------------------------------------------------------------------------
     def stop(self, timeout_s: float = 10.0) -> None:

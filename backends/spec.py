@@ -32,6 +32,15 @@ _APP_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 MAX_WORKERS = 256
 MAX_THREADS = 1024
 
+#: Launch.workers: which processes are the server's workers (what the worker-kill scenario kills),
+#: declared by structure, never matched by name:
+#: the launched process serves requests itself; it has no separate worker (one process)
+WORKERS_SELF = "self"
+#: the children of the launched process (a master that forks its workers: gunicorn, PHP-FPM, nginx)
+WORKERS_CHILDREN = "children"
+#: the children of the launched process except the router that holds the public port (uWSGI --http)
+WORKERS_BEHIND_ROUTER = "children-behind-router"
+
 
 class BackendError(Exception):
     """Bad backend input (unknown id, bad --app, bad config); the message is one line for the user."""
@@ -120,6 +129,10 @@ class Launch:
     extra_logs: tuple[str, ...] = ()
     #: extra environment variables
     env: dict[str, str] = field(default_factory=dict)
+    #: which of its processes are workers (WORKERS_SELF, WORKERS_CHILDREN, WORKERS_BEHIND_ROUTER)
+    workers: str = WORKERS_SELF
+    #: the signal of its own graceful reload, as a deploy sends it (None: it has none)
+    reload_signal: int | None = None
 
 
 @dataclass

@@ -125,6 +125,15 @@ def test_bad_app_starts_nothing(apps, args, needle) -> None:
         (["--run-all", "--path", "/a b"], "--path must start with / and hold no spaces"),
         (["--url", "http://127.0.0.1:1/a b"], "--url must be printable ASCII without spaces"),
         (["--url", "http://127.0.0.1:1/\u00e9"], "--url must be printable ASCII without spaces"),
+        # scenarios (wsgicompare/faults.py)
+        (["--backend", "gunicorn", "--scenario", "meteor"], "--scenario must be one of worker-kill, reload or all"),
+        (["--backend", "gunicorn", "--scenario", "slow-clients"], "--scenario slow-clients is not built yet"),
+        (["--backend", "gunicorn", "--scenario", "reload", "-d", "3", "--event-at", "3"], "outside the run"),
+        (["--backend", "gunicorn", "--scenario", "reload", "--event-at", "0"], "--event-at must be above 0 s"),
+        (["--backend", "gunicorn", "--event-at", "1"], "--event-at goes with --scenario"),
+        (["--url", "http://127.0.0.1:1/", "--scenario", "worker-kill"], "--scenario needs a server wsgicompare starts"),
+        (["--backend", "gunicorn", "--scenario", "all", "--find-capacity"], "cannot be combined with --find-capacity"),
+        (["--backend", "gunicorn", "--scenario", "all", "--requests", "100"], "--requests and --reps do not apply"),
     ],
 )
 def test_bad_values_start_nothing(args, needle) -> None:

@@ -14,7 +14,7 @@ from wsgicompare.cli import main
 from wsgicompare.helptext import EPILOG, GROUPS
 from wsgicompare.options import _ARGS, parse_options
 
-TITLES = ["Load", "Capacity", "Backends", "Reports", "App", "Advanced"]
+TITLES = ["Load", "Capacity", "Scenarios", "Backends", "Reports", "App", "Advanced"]
 
 
 def test_every_option_is_in_exactly_one_group():

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wsgicompare.capacity import run_capacity
+from wsgicompare.faults import run_scenario
 from wsgicompare.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
     AcceptQueuePeak,
     delayed_ack_probe,
@@ -218,14 +219,16 @@ class Conductor:
         capacity search / ladder (wsgicompare/capacity.py) of open-loop steps."""
         if spec.capacity is not None:
             return run_capacity(self, spec, server, url, on_tick, cancel)
+        if spec.scenario is not None and server is not None:
+            return run_scenario(self, spec, server, url, on_tick, cancel)  # wsgicompare/faults.py
         return self._load(spec, server, spec.load, url, on_tick, cancel)
 
-    def load(self, spec: RunSpec, server, load, url: str, on_tick: OnTick | None, cancel: threading.Event) -> RunResult:
+    def load(self, spec: RunSpec, server, load, url: str, on_tick: OnTick | None, cancel: threading.Event, event=None):
         """One load against ``url`` while sampling the server (left running): the unit a
-        capacity step is made of."""
-        return self._load(spec, server, load, url, on_tick, cancel)
+        capacity step is made of. ``event``: a scenario's hook, ``event.tick(load_tick)``."""
+        return self._load(spec, server, load, url, on_tick, cancel, event)
 
-    def _load(self, spec, server, load, url: str, on_tick: OnTick | None, cancel: threading.Event) -> RunResult:
+    def _load(self, spec, server, load, url: str, on_tick: OnTick | None, cancel: threading.Event, event=None):
         """Run the load against ``url`` while sampling the server; the server is left running."""
         from wsgicompare.loader.worker import build_request
 
@@ -276,10 +279,13 @@ class Conductor:
             sampler.sample()
             for load_tick in run.ticks():
                 last_t = load_tick.t_s
+                if event is not None:
+                    event.tick(load_tick)
                 sample = sampler.sample()
                 if queue is not None:
                     queue.sample()
                 warnings = self._live_warnings(load_tick, running, tcp_before, queue)
+                warnings += event.notes() if event is not None else ()  # a scenario's event, once fired
                 tick = self._tick(running, load_tick, sample, warnings)
                 self._emit(on_tick, tick)
                 if cancel.is_set() and cancelled_at is None:

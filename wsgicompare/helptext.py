@@ -34,6 +34,11 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("find-capacity", "slo", "rates", "step-duration", "max-steps"),
     ),
     (
+        "scenarios",
+        "what each deployment does when something goes wrong, mid-run",
+        ("scenario", "event-at"),
+    ),
+    (
         "backends",
         "what is measured: the catalog's backends, your own app, or a server already running",
         (
@@ -83,6 +88,7 @@ examples:
   wsgicompare --backend gunicorn -o out/new.md --baseline out/old.json \\
               --fail-if 'rps_2xx_change<-10%'
   wsgicompare --serve --serve-port 8000            the app in a browser (loopback)
+  wsgicompare --backends gunicorn,flask-dev --scenario all -d 6 --rate 500 --export md
 
 exit codes: 0 done, 1 nothing measured, 2 bad input, 3 a --fail-if threshold broken,
 130/143 interrupted (finished runs are written)."""

@@ -131,6 +131,10 @@ class Options:
     serve_host: str | None = None
     #: port the browser server binds (None: wsgicompare.serve.DEFAULT_PORT)
     serve_port: int | None = None
+    #: timed events, one run per (backend, scenario) (wsgicompare/faults.py)
+    scenarios: tuple[str, ...] = ()
+    #: seconds into the measured load when the scenario's event fires (None: a third of -d)
+    event_at: float | None = None
 
     @property
     def headless(self) -> bool:
@@ -237,6 +241,12 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "serve_host", value.strip().strip("[]")
     if name == "serve-port":
         return "serve_port", parse_int(name, value, 1, 65535)
+    if name == "scenario":
+        from wsgicompare.faults import parse_scenarios
+
+        return "scenarios", parse_scenarios(name, value)
+    if name == "event-at":
+        return "event_at", parse_duration(name, value, high=24 * 3600)
     if name == "theme":
         if value not in ("dark", "light"):
             raise OptionError(f"--theme must be dark or light, got {value!r}")
@@ -380,6 +390,16 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
         ("--baseline",),
         "baseline",
         {"metavar": "OLD.json", "help": "an earlier JSON report: change columns, --fail-if rps_2xx_change<-10%%"},
+    ),
+    (
+        ("--scenario",),
+        "scenario",
+        {"metavar": "A,B", "help": "a timed event in each run: worker-kill, reload, or all"},
+    ),
+    (
+        ("--event-at",),
+        "event-at",
+        {"metavar": "DUR", "help": "when the scenario's event fires (default: a third of -d)"},
     ),
     (("--config",), "config", {"metavar": "FILE", "help": "TOML scenario file with these option names"}),
     (("--save-config",), "save-config", {"metavar": "FILE", "help": "write the options as a TOML scenario and exit"}),
@@ -526,6 +546,26 @@ def check_combinations(o: Options) -> None:
             raise OptionError(f"--fail-if {t.expr!r}: a capacity needs --find-capacity or --rates")
         if t.is_change and not o.baseline:
             raise OptionError(f"--fail-if {t.expr!r}: a change needs --baseline OLD.json to compare with")
+    check_scenario(o)
+
+
+def check_scenario(o: Options) -> None:
+    """--scenario and --event-at: a timed event needs a server of ours and a timed load."""
+    if o.event_at is not None and not o.scenarios:
+        raise OptionError("--event-at goes with --scenario")
+    if not o.scenarios:
+        return
+    if o.url:
+        raise OptionError("--scenario needs a server wsgicompare starts (none to kill or reload with --url)")
+    if o.find_capacity or o.rates:
+        raise OptionError("--scenario is one timed run: it cannot be combined with --find-capacity or --rates")
+    if o.requests or o.reps:
+        raise OptionError("--scenario phases are timed (-d): --requests and --reps do not apply")
+    from wsgicompare.spec import DEFAULT_DURATION_S
+
+    duration = o.duration if o.duration is not None else DEFAULT_DURATION_S
+    if o.event_at is not None and o.event_at >= duration:
+        raise OptionError(f"--event-at {o.event_at:g} s is outside the run (-d {duration:g} s): give less than -d")
 
 
 def check_app_options(o: Options) -> None:

@@ -107,6 +107,8 @@ class RunResult:
     #: the saved report this run was read from (--open), for its label; "" when run here.
     #: Not written by to_dict: a report's runs are its own
     source: str = ""
+    #: with --scenario: name status reason event_at_s phases failed_requests recovered recovery_s verdict
+    scenario: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failures(self) -> int:
@@ -178,6 +180,7 @@ RUN_FIELDS = (
     "log_tail",
     "capacity",
     "latency_hist",
+    "scenario",
 )
 
 

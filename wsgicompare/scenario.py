@@ -60,7 +60,9 @@ def to_config(o: Options) -> dict[str, Any]:
         out["slo"] = o.slo.spec()
     if o.rates:
         out["rates"] = list(o.rates)
-    for name, value in (("step-duration", o.step_duration), ("max-steps", o.max_steps)):
+    if o.scenarios:
+        out["scenario"] = list(o.scenarios)
+    for name, value in (("step-duration", o.step_duration), ("max-steps", o.max_steps), ("event-at", o.event_at)):
         if value is not None:
             out[name] = value
     if o.headers:

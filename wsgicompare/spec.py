@@ -14,6 +14,7 @@ from wsgicompare.loader.profile import LoadProfile, LoadProfileError
 if TYPE_CHECKING:  # the backends package is imported lazily, so this module stays cheap
     from wsgicompare.backends import ServerConfig
     from wsgicompare.capacity import CapacityPlan
+    from wsgicompare.faults import ScenarioPlan
 
     # options.py imports this module: a run-time import here would be circular
     from wsgicompare.options import Options
@@ -63,6 +64,8 @@ class RunSpec:
     path: str | None = None
     #: find the capacity at an SLO, or run a fixed ladder of rates (None: one load)
     capacity: CapacityPlan | None = None
+    #: a timed event inside the run (wsgicompare/faults.py; None: a steady load)
+    scenario: ScenarioPlan | None = None
 
     @property
     def is_url(self) -> bool:
@@ -306,6 +309,11 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
     else:
         workloads = list(o.workloads) or [DEFAULT_WORKLOAD]
         specs = matrix(list(backends), workloads, load=load, server=server, repeat=o.repeat)
+    if o.scenarios:  # one run per (backend, scenario), backend-major
+        from wsgicompare.faults import ScenarioPlan, default_event_at
+
+        at = o.event_at if o.event_at is not None else default_event_at(duration or DEFAULT_DURATION_S)
+        return [replace(s, scenario=ScenarioPlan(name, at)) for s in specs for name in o.scenarios]
     return [replace(spec, capacity=capacity) for spec in specs] if capacity else specs
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from wsgicompare.baseline import Baseline, change_cell
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
+from wsgicompare.faults import scorecard_md
 from wsgicompare.results import SCHEMA, RunResult
 from wsgicompare.thresholds import broken, meta_checks, parse_threshold
 
@@ -238,7 +239,7 @@ def render(results: list[RunResult], meta: dict[str, Any]) -> str:
     baseline = meta.get("baseline")
     if baseline is not None:
         lines.append(f"- baseline: {baseline.describe()}; Δ: change from its run of the same backend and workload")
-    lines += ["", "## Comparison", "", *table(results, baseline), ""]
+    lines += ["", "## Comparison", "", *table(results, baseline), "", *scorecard_md(results)]
     checks = meta_checks(meta, results)
     if checks is not None:
         lines += thresholds_section(checks)

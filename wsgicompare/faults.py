@@ -1,0 +1,424 @@
+"""Scenarios (``--scenario``): one run with a timed event in it — steady load *before*,
+the event, *during*, *after* — and each phase's own figures (DESIGN.md, "Scenarios").
+
+Built here: ``worker-kill`` (SIGKILL one of the worker processes the backend's spec
+declares) and ``reload`` (the server's own graceful reload, as a deploy sends it).
+``slow-clients`` and ``overload`` need loader changes and are not built yet.
+
+The conductor calls ``run_scenario`` for a spec with a scenario; the event is fired
+from the conductor's tick loop (``ScenarioEvent.tick``), and the phases are tick
+ranges of the loader's own per-tick counts and latency histograms."""
+
+from __future__ import annotations
+
+import html
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from wsgicompare.loader import LatencyHistogram
+from wsgicompare.parsing import OptionError, parse_list
+from wsgicompare.results import RunResult
+
+#: the scenarios built so far, in scorecard order
+SCENARIOS = ("worker-kill", "reload")
+#: named in the design, not built yet (they need loader changes)
+NOT_BUILT = ("slow-clients", "overload")
+#: throughput back to this share of *before* counts as recovered ...
+RECOVERED_SHARE = 0.9
+#: ... within this many seconds of the event
+RECOVERY_WINDOW_S = 10.0
+#: recovery is judged on a window this long (one short tick is noise)
+RECOVERY_SPAN_S = 0.5
+#: a scenario's loader tick: fine enough to time an event and a recovery
+SCENARIO_TICK_S = 0.1
+ONE_PROCESS = "one process: a crash takes the whole server down"
+PHASES = ("before", "during", "after")
+
+
+def parse_scenarios(name: str, value: Any) -> tuple[str, ...]:
+    """``worker-kill,reload`` or ``all`` → the scenario names; OptionError (one line) otherwise."""
+    if isinstance(value, list):  # a TOML list
+        if not all(isinstance(v, str) for v in value):
+            raise OptionError(f"--{name} takes names such as worker-kill,reload, got {value!r}")
+        value = ",".join(value)
+    items = parse_list(name, value)
+    if "all" in items:
+        return SCENARIOS
+    for item in items:
+        if item in NOT_BUILT:
+            raise OptionError(f"--scenario {item} is not built yet (available: {', '.join(SCENARIOS)}, all)")
+        if item not in SCENARIOS:
+            raise OptionError(f"--scenario must be one of {', '.join(SCENARIOS)} or all, got {item!r}")
+    return tuple(dict.fromkeys(items))
+
+
+@dataclass(frozen=True)
+class ScenarioPlan:
+    """One scenario of one run: which event, when (seconds into the measured load)."""
+
+    name: str
+    event_at_s: float
+
+    def bounds(self, duration_s: float, event_s: float) -> list[tuple[str, float, float]]:
+        """(phase, start, end) in measured seconds: before until the event, then the rest in halves."""
+        middle = event_s + (duration_s - event_s) / 2
+        return [("before", 0.0, event_s), ("during", event_s, middle), ("after", middle, duration_s)]
+
+
+def default_event_at(duration_s: float) -> float:
+    """A third of the run: before, during and after get a third each."""
+    return round(duration_s / 3, 3)
+
+
+@dataclass
+class _Phase:
+    name: str
+    start_s: float
+    end_s: float
+    status: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def add(self, lt) -> None:
+        for k, v in lt.status.items():
+            self.status[k] = self.status.get(k, 0) + v
+        for k, v in lt.errors.items():
+            if v:
+                self.errors[k] = self.errors.get(k, 0) + v
+        self.latency.merge(lt.latency)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values()) + sum(v for k, v in self.status.items() if k != "2xx")
+
+    def to_dict(self) -> dict[str, Any]:
+        span = max(self.end_s - self.start_s, 1e-9)
+        lat = self.latency
+        pcts = lat.percentiles((50, 99)) if lat.count else {}
+        ms = {k: round(v / 1000.0, 3) for k, v in pcts.items()}
+        return {
+            "name": self.name,
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "rps": round(sum(self.status.values()) / span, 1),
+            "rps_2xx": round(self.status.get("2xx", 0) / span, 1),
+            "p50_ms": ms.get(50),
+            "p99_ms": ms.get(99),
+            "max_ms": round(lat.max / 1000.0, 3) if lat.count else None,
+            "errors": dict(self.errors),
+            "failed": self.failed,
+        }
+
+
+class ScenarioEvent:
+    """The conductor's tick hook: fires the event on the first measured tick at or past
+    ``event_at_s`` and sorts every measured tick into its phase."""
+
+    def __init__(self, plan: ScenarioPlan, fire: Callable[[], Fired], warmup_s: float, duration_s: float) -> None:
+        self.plan = plan
+        self.fire = fire
+        self.warmup_s = warmup_s
+        self.duration_s = duration_s
+        self.fired_at: float | None = None  # measured seconds
+        self.killed_server = False  # the event took the whole server down (one process)
+        self.problem = ""  # the event could not be fired: why
+        self.target: dict[str, Any] = {}  # what the event did: signal, pid
+        self.rates: list[tuple[float, float, float]] = []  # (start, end, 2xx count) per tick after the event
+        self.before = _Phase("before", 0.0, plan.event_at_s)
+        self.later: list[_Phase] = []
+
+    def tick(self, lt) -> None:
+        if lt.warmup:
+            return
+        end = lt.t_s - self.warmup_s
+        start = end - lt.interval_s
+        if self.fired_at is None:
+            self.before.add(lt)
+            if end >= self.plan.event_at_s and not self.problem:
+                self._fire(end)
+            return
+        self.rates.append((start, end, lt.status.get("2xx", 0)))
+        middle = (start + end) / 2
+        phase = self.later[0] if middle < self.later[0].end_s or len(self.later) < 2 else self.later[1]
+        phase.add(lt)
+
+    def notes(self) -> tuple[str, ...]:
+        """A live line for every tick from the event on (the app's banner shows it)."""
+        if self.fired_at is None:
+            return ()
+        what = " ".join(f"{k} {v}" for k, v in self.target.items() if k in ("signal", "pid", "process"))
+        return (f"{self.plan.name} at {self.fired_at:.1f} s: {self.problem or what}",)
+
+    def _fire(self, at: float) -> None:
+        self.fired_at = at
+        self.before.end_s = at
+        self.later = [_Phase(n, s, e) for n, s, e in self.plan.bounds(self.duration_s, at)[1:]]
+        fired = self.fire()
+        self.target, self.problem, self.killed_server = fired.target, fired.problem, fired.killed_server
+
+    def recovery(self) -> float | None:
+        """Seconds from the event until a tick and the window of RECOVERY_SPAN_S it starts ran
+        at ≥ 90 % of *before*'s 2xx rate (within RECOVERY_WINDOW_S), None when none did."""
+        span = max(self.before.end_s - self.before.start_s, 1e-9)
+        target = RECOVERED_SHARE * self.before.status.get("2xx", 0) / span
+        if target <= 0 or self.fired_at is None:
+            return None
+        for i, (start, end, count) in enumerate(self.rates):
+            if start - self.fired_at > RECOVERY_WINDOW_S:
+                break
+            if count / max(end - start, 1e-9) < target:
+                continue  # a window starting in the dip would count the catch-up after it
+            window = [r for r in self.rates[i:] if r[0] < start + RECOVERY_SPAN_S]
+            if window[-1][1] - start < RECOVERY_SPAN_S * 0.99:
+                break  # the load ended: not enough left to judge
+            if sum(r[2] for r in window) / (window[-1][1] - start) >= target:
+                return round(max(0.0, start - self.fired_at), 2)
+        return None
+
+
+@dataclass(frozen=True)
+class Fired:
+    """What an event did: signal and process, why it could not (``problem``), and whether
+    it took the whole server down (a one-process server's worker is the server)."""
+
+    target: dict[str, Any]
+    problem: str = ""
+    killed_server: bool = False
+
+
+def kill_worker(server) -> Fired:
+    """SIGKILL one of the worker processes the server's spec declares (Server.workers)."""
+    from wsgicompare.backends.spec import WORKERS_SELF
+
+    workers = server.workers()
+    if not workers:
+        return Fired({}, "no worker process was found at the event")
+    one_process = server.app_launch.workers == WORKERS_SELF
+    target = {"signal": "SIGKILL", "pid": workers[0].pid, "one_process": one_process}
+    try:
+        os.kill(workers[0].pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return Fired(target, "the worker exited before it could be killed")
+    return Fired(target, killed_server=one_process)
+
+
+def reload(server) -> Fired:
+    """The server's own graceful reload (its spec's reload signal to the app server)."""
+    launch = server.app_launch
+    target = {"signal": signal.Signals(launch.reload_signal).name, "process": launch.name}
+    return Fired(target, "" if server.reload() else "the server was gone before its reload")
+
+
+def reload_unsupported(server) -> str | None:
+    """Why ``server`` has no graceful reload (None when it has one)."""
+    launch = server.app_launch
+    if launch.reload_signal is not None:
+        return None
+    return f"{launch.name} has no graceful reload of its own: a deploy restarts it, refusing connections meanwhile"
+
+
+def run_scenario(conductor, spec, server, url: str, on_tick, cancel) -> RunResult:
+    """One run of ``spec.scenario`` against a running server (the conductor's ``load``
+    with a ScenarioEvent as tick hook); the result carries ``scenario``."""
+    plan: ScenarioPlan = spec.scenario
+    duration = spec.load.duration_s or 0.0
+    why = reload_unsupported(server) if plan.name == "reload" else None
+    if why is not None:
+        result = RunResult(
+            backend=spec.backend, title=server.backend.title, workload=spec.workload, status="unavailable"
+        )
+        result.reason = f"reload unsupported: {why}"
+        result.scenario = {**_empty(plan), "status": "unsupported", "reason": why, "verdict": f"unsupported: {why}"}
+        return result  # the reason says it: no verdict to repeat it
+    fire = {"worker-kill": kill_worker, "reload": reload}[plan.name]
+    event = ScenarioEvent(plan, lambda: fire(server), spec.load.warmup_s, duration)
+    spec = replace(spec, load=replace(spec.load, tick_s=SCENARIO_TICK_S))  # the timeline keeps every tick
+    result = conductor.load(spec, server, spec.load, url, on_tick, cancel, event=event)
+    exited = None
+    if result.crashed_at_s is not None and event.fired_at is not None and not cancel.is_set():
+        # found dead after the event fired (a crash stops the load: no event after one): it fell over
+        exited = server.exit_reason() or "it exited"
+    result.scenario = judge(event, result, duration, exited)
+    if exited is not None:
+        # the event took the server down (a one-process server killed, a master that does
+        # not outlive its worker): the scenario's answer, not a failed run
+        result.status, result.reason, result.crashed_at_s = "ok", "", None
+        result.verdicts = [v for v in result.verdicts if "crashed" not in v]
+    result.verdicts.insert(0, f"{plan.name}: {result.scenario['verdict']}")
+    return result
+
+
+def _empty(plan: ScenarioPlan) -> dict[str, Any]:
+    return {
+        "name": plan.name,
+        "status": "failed",
+        "reason": "",
+        "event_at_s": plan.event_at_s,
+        "phases": [],
+        "failed_requests": None,
+        "recovered": None,
+        "recovery_s": None,
+        "verdict": "",
+    }
+
+
+def judge(event: ScenarioEvent, result: RunResult, duration_s: float, exited: str | None = None) -> dict[str, Any]:
+    """The ``scenario`` entry of a run's JSON from what the event saw; ``exited``: why the
+    server was found dead after the event (None: it was not)."""
+    plan = event.plan
+    out = _empty(plan)
+    if event.fired_at is None:
+        out["reason"] = result.reason or "the load ended before the event"
+        out["verdict"] = f"no event: {out['reason']}"
+        return out
+    out["event_at_s"] = round(event.fired_at, 3)
+    out["event_t"] = round(event.fired_at + event.warmup_s, 3)  # on the timeline's clock (warm-up included)
+    out["event"] = dict(event.target)
+    phases = [event.before, *event.later]
+    out["phases"] = [p.to_dict() for p in phases]
+    failed = sum(p.failed for p in event.later)
+    out["failed_requests"] = failed
+    # a request held up by the event completes (and is timed) when it is answered, perhaps in
+    # *after*: the spike is read over everything answered from the event on
+    since = LatencyHistogram()
+    for p in event.later:
+        since.merge(p.latency)
+    out["p99_ms_since_event"] = round(since.percentile(99) / 1000.0, 3) if since.count else None
+    out["max_ms_since_event"] = round(since.max / 1000.0, 3) if since.count else None
+    if event.problem:
+        out["reason"] = event.problem
+        out["verdict"] = f"the event failed: {event.problem}"
+        return out
+    if result.status != "ok" and exited is None:
+        out["reason"] = result.reason
+        out["verdict"] = f"the run failed: {result.reason}"
+        return out
+    out["status"] = "ok"
+    # a loader that was the limit makes "throughput back to 90 %" a statement about the loader
+    # (not when the server is gone: then nothing is compared, and a loader facing refused
+    # connects is busy by nature)
+    out["loader_bound"] = bool(result.loader.get("saturated")) and exited is None
+    recovery = None if exited is not None else event.recovery()
+    out["recovered"] = recovery is not None
+    out["recovery_s"] = recovery
+    if exited is not None:
+        out["server_exited"] = exited
+        out["reason"] = (
+            ONE_PROCESS if event.killed_server else f"the whole server exited after the {plan.name}: {exited}"
+        )
+        out["verdict"] = f"not recovered: {out['reason']} ({failed} requests failed)"
+    elif plan.name == "reload":
+        spike = f"p99 {_fig(out['p99_ms_since_event'])} ms, max {_fig(out['max_ms_since_event'])} ms since the reload"
+        back = f"back in {recovery:.1f} s" if recovery is not None else "throughput not back to 90 % of before"
+        out["verdict"] = f"{failed} requests failed across the reload; {spike}; {back}"
+    elif recovery is not None:
+        out["verdict"] = f"a worker killed: throughput back to 90 % of before in {recovery:.1f} s, {failed} failed"
+    else:
+        left = max(0.0, duration_s - event.fired_at)
+        within = min(RECOVERY_WINDOW_S, left)
+        out["reason"] = f"throughput not back to 90 % of before within {within:.1f} s"
+        out["verdict"] = f"a worker killed: {out['reason']}, {failed} failed"
+    if out["loader_bound"]:
+        out["verdict"] += " (loader-bound: the throughput figures measure the loader; try --rate)"
+    return out
+
+
+def _fig(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.1f}"
+
+
+# -- the scorecard (markdown and HTML) ------------------------------------------------------
+
+
+def cell(s: dict[str, Any]) -> tuple[bool | None, str]:
+    """(good?, a short judgement with its figure) for one scorecard cell."""
+    good, text = _judgement(s)
+    return good, text + (" (loader-bound)" if s.get("loader_bound") else "")
+
+
+def _judgement(s: dict[str, Any]) -> tuple[bool | None, str]:
+    status = s.get("status")
+    if status == "unsupported":
+        return None, "unsupported"
+    if status != "ok":
+        return False, f"✗ failed: {s.get('reason') or 'no reason given'}"
+    failed = s.get("failed_requests") or 0
+    if s.get("reason") == ONE_PROCESS:
+        return False, f"✗ not recovered: one process ({failed} failed)"
+    if s.get("server_exited"):
+        return False, f"✗ not recovered: the server exited ({failed} failed)"
+    if not s.get("recovered"):
+        return False, f"✗ not recovered, {failed} failed"
+    back = s.get("recovery_s") or 0.0
+    if s.get("name") == "reload":
+        good = failed == 0
+        return good, f"{'✓' if good else '✗'} {failed} failed, max {_fig(s.get('max_ms_since_event'))} ms"
+    return True, f"✓ back in {back:.1f} s, {failed} failed"
+
+
+def scorecard(results: list[RunResult]) -> tuple[list[str], list[tuple[str, list[tuple[bool | None, str]]]]]:
+    """(scenario columns, rows of (backend, cells)); empty when no run has a scenario."""
+    runs = [r for r in results if getattr(r, "scenario", None)]
+    columns = [n for n in SCENARIOS if any(r.scenario.get("name") == n for r in runs)]
+    several = len({r.workload for r in runs}) > 1  # then a row per backend · workload
+    rows: dict[str, dict[str, tuple[bool | None, str]]] = {}
+    for r in runs:
+        rows.setdefault(f"{r.backend} · {r.workload}" if several else r.backend, {})[r.scenario["name"]] = cell(
+            r.scenario
+        )
+    return columns, [(b, [cells.get(c, (None, "—")) for c in columns]) for b, cells in rows.items()]
+
+
+def scorecard_md(results: list[RunResult]) -> list[str]:
+    columns, rows = scorecard(results)
+    if not rows:
+        return []
+    lines = [
+        "## Scorecard: what happens when things go wrong",
+        "",
+        "| backend | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for backend, cells in rows:
+        lines.append(f"| `{backend}` | " + " | ".join(text.replace("|", "\\|") for _, text in cells) + " |")
+    return [*lines, ""]
+
+
+def scorecard_html(results: list[RunResult]) -> str:
+    columns, rows = scorecard(results)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for backend, cells in rows:
+        tds = "".join(
+            f'<td class="{"ok" if good else "failed" if good is False else ""}">{html.escape(text)}</td>'
+            for good, text in cells
+        )
+        body.append(f"<tr><td>{html.escape(backend)}</td>{tds}</tr>")
+    return (
+        "<h2>Scorecard: what happens when things go wrong</h2>\n"
+        f"<table>\n<tr><th>backend</th>{head}</tr>\n" + "\n".join(body) + "\n</table>"
+    )
+
+
+def scenario_timelines(results: list[RunResult], cfg: dict[str, Any], pygal: Any) -> list[tuple[str, str]]:
+    """(title, SVG) per scenario run: its responses per second over time, the event marked."""
+    out = []
+    for r in results:
+        s = r.scenario
+        points = [(p["t"], p["rps"]) for p in r.timeline if p.get("t") is not None and p.get("rps") is not None]
+        if not s or s.get("event_t") is None or not points:
+            continue
+        title = f"{r.backend} · {s['name']}: responses per second, the event at t={s['event_t']:.1f} s"
+        chart = pygal.XY(title=title, show_dots=False, x_title="seconds", **cfg)
+        chart.add("req/s (any status)", points)
+        top = max(rps for _, rps in points) or 1.0
+        chart.add(
+            f"{s['name']} ({(s.get('event') or {}).get('signal', 'event')})", [(s["event_t"], 0), (s["event_t"], top)]
+        )
+        out.append((f"{r.backend} · {s['name']}", chart.render(is_unicode=True)))
+    return out
