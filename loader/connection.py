@@ -300,7 +300,7 @@ class Client:
         try:
             sock = socket.socket(worker.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         except OSError as exc:  # EMFILE, ENFILE, ENOBUFS
-            self.on_connect_failed(exc)
+            self._connect_failed_later(exc)
             return
         shot = Shot(self, sock)
         self.link = shot
@@ -319,7 +319,20 @@ class Client:
             else:
                 worker.epoll.register(shot.fd, select.EPOLLOUT)
         except OSError as exc:
-            self.on_connect_failed(exc)
+            self._connect_failed_later(exc)
+
+    def _connect_failed_later(self, exc: OSError) -> None:
+        """A connect that failed at once (refused on loopback) is handled on the loop's
+        next turn, not from inside connect(): the next request would connect again from
+        the same stack, and a server that refuses every connect (one that died) would
+        recurse until Python gives up."""
+        link = self.link
+
+        def later() -> None:
+            if self.link is link and self.state == CONNECTING:
+                self.on_connect_failed(exc)
+
+        self.worker.loop.call_soon(later)
 
     def on_connect_failed(self, exc: OSError) -> None:
         """The current connection could not be opened, or its connect failed."""

@@ -549,3 +549,16 @@ def test_the_measured_window_is_the_real_one() -> None:
         summary = run_load(profile(server.url, concurrency=64, duration_s=0.5, tick_s=0.1), on_tick=ticks.append)
     assert summary.elapsed_s == pytest.approx(ticks[-1].t_s, abs=1e-6)
     assert summary.rps == pytest.approx(summary.responses / summary.elapsed_s)
+
+
+@both_paths
+def test_a_server_that_refuses_every_connect_is_counted_not_recursed(keepalive: bool, capfd) -> None:
+    # a server that died: every connect is refused at once. Handled from inside the
+    # connect, the next request connected again from the same stack until Python
+    # raised RecursionError in the loader process (seen after killing flask-dev)
+    summary = run_load(profile(f"http://127.0.0.1:{closed_port()}/", duration_s=0.5, keepalive=keepalive))
+    assert summary.fatal is None
+    assert summary.errors["refused"] > 100
+    assert summary.responses == 0
+    err = capfd.readouterr().err
+    assert "RecursionError" not in err and "Traceback" not in err
