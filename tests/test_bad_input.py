@@ -126,8 +126,12 @@ def test_bad_app_starts_nothing(apps, args, needle) -> None:
         (["--url", "http://127.0.0.1:1/a b"], "--url must be printable ASCII without spaces"),
         (["--url", "http://127.0.0.1:1/\u00e9"], "--url must be printable ASCII without spaces"),
         # scenarios (wsgicompare/faults.py)
-        (["--backend", "gunicorn", "--scenario", "meteor"], "--scenario must be one of worker-kill, reload or all"),
-        (["--backend", "gunicorn", "--scenario", "slow-clients"], "--scenario slow-clients is not built yet"),
+        (
+            ["--backend", "gunicorn", "--scenario", "meteor"],
+            "--scenario must be one of slow-clients, worker-kill, reload, overload or all",
+        ),
+        (["--backend", "gunicorn", "--slow-clients", "4"], "--slow-clients goes with --scenario slow-clients"),
+        (["--backend", "gunicorn", "--scenario", "slow-clients", "--slow-clients", "0"], "--slow-clients"),
         (["--backend", "gunicorn", "--scenario", "reload", "-d", "3", "--event-at", "3"], "outside the run"),
         (["--backend", "gunicorn", "--scenario", "reload", "--event-at", "0"], "--event-at must be above 0 s"),
         (["--backend", "gunicorn", "--event-at", "1"], "--event-at goes with --scenario"),

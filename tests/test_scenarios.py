@@ -186,15 +186,14 @@ def test_throughput_that_never_comes_back_is_not_recovered() -> None:
 
 
 def test_scenario_names() -> None:
-    assert parse_scenarios("scenario", "all") == ("worker-kill", "reload")
-    assert parse_scenarios("scenario", "reload,all") == ("worker-kill", "reload")
+    assert parse_scenarios("scenario", "all") == ("slow-clients", "worker-kill", "reload", "overload")
+    assert parse_scenarios("scenario", "reload,all") == ("slow-clients", "worker-kill", "reload", "overload")
     assert parse_scenarios("scenario", "reload,worker-kill,reload") == ("reload", "worker-kill")
     assert parse_scenarios("scenario", ["reload"]) == ("reload",)  # a TOML list
     with pytest.raises(OptionError, match="takes names"):
         parse_scenarios("scenario", [0])  # a TOML list of something else
-    with pytest.raises(OptionError, match="not built yet"):
-        parse_scenarios("scenario", "slow-clients")
-    with pytest.raises(OptionError, match="must be one of worker-kill, reload or all"):
+    assert parse_scenarios("scenario", "slow-clients,overload") == ("slow-clients", "overload")
+    with pytest.raises(OptionError, match="must be one of slow-clients, worker-kill, reload, overload or all"):
         parse_scenarios("scenario", "meteor")
 
 
@@ -234,7 +233,7 @@ def test_the_scorecard_has_a_row_per_backend_and_a_column_per_scenario() -> None
 
 def test_the_cli_writes_the_scorecard_and_leaves_nothing_running(tmp_path) -> None:
     out = tmp_path / "report.json"
-    args = ["--backends", "gunicorn,flask-dev", "--scenario", "all", "-d", "1.5", "--warmup", "0.5"]
+    args = ["--backends", "gunicorn,flask-dev", "--scenario", "worker-kill,reload", "-d", "1.5", "--warmup", "0.5"]
     args += ["--rate", str(RATE), "-c", "16", "--export", "md", "--export", "json", "-o", str(out)]
     private = tmp_path / "servers"  # every server's private dir goes here: its processes name it
     private.mkdir()
@@ -270,7 +269,7 @@ def test_the_plan_has_one_run_per_backend_and_scenario_and_a_config_file_says_th
     from wsgicompare.scenario import dump_toml, to_config
     from wsgicompare.spec import plan_specs
 
-    o = parse_options(["--backends", "gunicorn,flask-dev", "--scenario", "all", "-d", "3"])
+    o = parse_options(["--backends", "gunicorn,flask-dev", "--scenario", "worker-kill,reload", "-d", "3"])
     specs = plan_specs(o, o.backends)
     assert [(s.backend, s.scenario) for s in specs] == [
         ("gunicorn", ScenarioPlan("worker-kill", 1.0)),

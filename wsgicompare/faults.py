@@ -1,9 +1,11 @@
 """Scenarios (``--scenario``): one run with a timed event in it — steady load *before*,
 the event, *during*, *after* — and each phase's own figures (DESIGN.md, "Scenarios").
 
-Built here: ``worker-kill`` (SIGKILL one of the worker processes the backend's spec
-declares) and ``reload`` (the server's own graceful reload, as a deploy sends it).
-``slow-clients`` and ``overload`` need loader changes and are not built yet.
+The events: ``worker-kill`` (SIGKILL one of the worker processes the backend's spec
+declares), ``reload`` (the server's own graceful reload, as a deploy sends it),
+``slow-clients`` (K extra connections that trickle their headers through *during*,
+loader/slow.py) and ``overload`` (an open loop at half the server's probed capacity,
+twice it through *during*, half again after: LoadProfile.rate_changes).
 
 The conductor calls ``run_scenario`` for a spec with a scenario; the event is fired
 from the conductor's tick loop (``ScenarioEvent.tick``), and the phases are tick
@@ -16,6 +18,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from wsgicompare.loader import LatencyHistogram
@@ -23,9 +26,7 @@ from wsgicompare.parsing import OptionError, parse_list
 from wsgicompare.results import RunResult
 
 #: the scenarios built so far, in scorecard order
-SCENARIOS = ("worker-kill", "reload")
-#: named in the design, not built yet (they need loader changes)
-NOT_BUILT = ("slow-clients", "overload")
+SCENARIOS = ("slow-clients", "worker-kill", "reload", "overload")
 #: throughput back to this share of *before* counts as recovered ...
 RECOVERED_SHARE = 0.9
 #: ... within this many seconds of the event
@@ -48,8 +49,6 @@ def parse_scenarios(name: str, value: Any) -> tuple[str, ...]:
     if "all" in items:
         return SCENARIOS
     for item in items:
-        if item in NOT_BUILT:
-            raise OptionError(f"--scenario {item} is not built yet (available: {', '.join(SCENARIOS)}, all)")
         if item not in SCENARIOS:
             raise OptionError(f"--scenario must be one of {', '.join(SCENARIOS)} or all, got {item!r}")
     return tuple(dict.fromkeys(items))
@@ -61,10 +60,15 @@ class ScenarioPlan:
 
     name: str
     event_at_s: float
+    #: slow-clients: the trickling connections (None: max(4, 2 × workers))
+    slow_clients: int | None = None
 
     def bounds(self, duration_s: float, event_s: float) -> list[tuple[str, float, float]]:
-        """(phase, start, end) in measured seconds: before until the event, then the rest in halves."""
-        middle = event_s + (duration_s - event_s) / 2
+        """(phase, start, end) in measured seconds: before until the event, then the rest in
+        halves; an overload lasts a quarter of the rest, so the queue it leaves (its excess
+        over the capacity) can drain at half the capacity inside *after*."""
+        share = 0.25 if self.name == "overload" else 0.5
+        middle = event_s + (duration_s - event_s) * share
         return [("before", 0.0, event_s), ("during", event_s, middle), ("after", middle, duration_s)]
 
 
@@ -127,6 +131,7 @@ class ScenarioEvent:
         self.problem = ""  # the event could not be fired: why
         self.target: dict[str, Any] = {}  # what the event did: signal, pid
         self.rates: list[tuple[float, float, float]] = []  # (start, end, 2xx count) per tick after the event
+        self.p99s: list[tuple[float, float, float | None]] = []  # (start, end, p99 ms) per tick after the event
         self.before = _Phase("before", 0.0, plan.event_at_s)
         self.later: list[_Phase] = []
 
@@ -141,6 +146,7 @@ class ScenarioEvent:
                 self._fire(end)
             return
         self.rates.append((start, end, lt.status.get("2xx", 0)))
+        self.p99s.append((start, end, lt.latency.percentile(99) / 1000.0 if lt.latency.count else None))
         middle = (start + end) / 2
         phase = self.later[0] if middle < self.later[0].end_s or len(self.later) < 2 else self.later[1]
         phase.add(lt)
@@ -233,9 +239,22 @@ def run_scenario(conductor, spec, server, url: str, on_tick, cancel) -> RunResul
         result.reason = f"reload unsupported: {why}"
         result.scenario = {**_empty(plan), "status": "unsupported", "reason": why, "verdict": f"unsupported: {why}"}
         return result  # the reason says it: no verdict to repeat it
-    fire = {"worker-kill": kill_worker, "reload": reload}[plan.name]
-    event = ScenarioEvent(plan, lambda: fire(server), spec.load.warmup_s, duration)
-    spec = replace(spec, load=replace(spec.load, tick_s=SCENARIO_TICK_S))  # the timeline keeps every tick
+    load = replace(spec.load, tick_s=SCENARIO_TICK_S)  # the timeline keeps every tick
+    if plan.name in LOADER_EVENTS:
+        # the loader does these itself, on the run's clock: the event only marks the time
+        try:
+            load, target = LOADER_EVENTS[plan.name](conductor, spec, server, url, on_tick, cancel, load, duration)
+        except _NoCapacity as exc:
+            result = exc.result
+            result.scenario = {**_empty(plan), "reason": exc.why, "verdict": f"the run failed: {exc.why}"}
+            return result
+
+        def fire() -> Fired:
+            return Fired(target)
+    else:
+        fire = partial({"worker-kill": kill_worker, "reload": reload}[plan.name], server)
+    event = ScenarioEvent(plan, fire, spec.load.warmup_s, duration)
+    spec = replace(spec, load=load)
     result = conductor.load(spec, server, spec.load, url, on_tick, cancel, event=event)
     exited = None
     if result.crashed_at_s is not None and event.fired_at is not None and not cancel.is_set():
@@ -310,6 +329,8 @@ def judge(event: ScenarioEvent, result: RunResult, duration_s: float, exited: st
             ONE_PROCESS if event.killed_server else f"the whole server exited after the {plan.name}: {exited}"
         )
         out["verdict"] = f"not recovered: {out['reason']} ({failed} requests failed)"
+    elif plan.name in ("slow-clients", "overload"):
+        judge_loader_event(event, out, failed)
     elif plan.name == "reload":
         spike = f"p99 {_fig(out['p99_ms_since_event'])} ms, max {_fig(out['max_ms_since_event'])} ms since the reload"
         back = f"back in {recovery:.1f} s" if recovery is not None else "throughput not back to 90 % of before"
@@ -350,6 +371,8 @@ def _judgement(s: dict[str, Any]) -> tuple[bool | None, str]:
         return False, f"✗ not recovered: one process ({failed} failed)"
     if s.get("server_exited"):
         return False, f"✗ not recovered: the server exited ({failed} failed)"
+    if s.get("name") in ("slow-clients", "overload"):
+        return loader_event_cell(s)
     if not s.get("recovered"):
         return False, f"✗ not recovered, {failed} failed"
     back = s.get("recovery_s") or 0.0
@@ -422,3 +445,133 @@ def scenario_timelines(results: list[RunResult], cfg: dict[str, Any], pygal: Any
         )
         out.append((f"{r.backend} · {s['name']}", chart.render(is_unicode=True)))
     return out
+
+
+# -- the events the loader makes: slow clients and overload ------------------------------------
+
+#: the SLO an overload's recovery is judged against: p99 back within it
+OVERLOAD_SLO_P99_MS = 100.0
+#: the offered rate during an overload, and before and after it, as shares of the probed capacity
+OVERLOAD_FACTOR, OVERLOAD_CALM = 2.0, 0.5
+#: share of the requests during that makes a kind of failure the answer (shed, refused …)
+MANY = 0.01
+
+
+class _NoCapacity(Exception):
+    """The overload's probe measured no capacity: the run is that failed probe."""
+
+    def __init__(self, result: RunResult, why: str) -> None:
+        super().__init__(why)
+        self.result, self.why = result, why
+
+
+def _middle(plan: ScenarioPlan, duration_s: float) -> float:
+    return plan.bounds(duration_s, plan.event_at_s)[1][2]
+
+
+def _slow_clients(conductor, spec, server, url, on_tick, cancel, load, duration_s):
+    """K trickling connections from the event to the end of *during* (loader/slow.py)."""
+    plan: ScenarioPlan = spec.scenario
+    k = plan.slow_clients or max(4, 2 * server.config.workers)
+    warm = load.warmup_s
+    load = replace(
+        load, slow_clients=k, slow_from_s=warm + plan.event_at_s, slow_until_s=warm + _middle(plan, duration_s)
+    )
+    return load, {"slow_clients": k}
+
+
+def _overload(conductor, spec, server, url, on_tick, cancel, load, duration_s):
+    """A closed-loop probe for the capacity C, then an open loop at C/2, 2C through
+    *during*, C/2 again: does the server shed, queue or fall over, and how soon is
+    its p99 back within OVERLOAD_SLO_P99_MS?"""
+    from wsgicompare.capacity import PROBE_S, Slo, connections_for
+
+    plan: ScenarioPlan = spec.scenario
+    probe_load = replace(load, rate=None, duration_s=PROBE_S, warmup_s=0.5, requests=None, reps=None)
+    probe = conductor.load(spec, server, probe_load, url, on_tick, cancel)
+    capacity = probe.rps_2xx
+    if probe.status != "ok" or capacity <= 0:
+        raise _NoCapacity(probe, f"the capacity probe failed: {probe.reason or 'no 2xx answer'}")
+    high, calm = OVERLOAD_FACTOR * capacity, OVERLOAD_CALM * capacity
+    warm = load.warmup_s
+    load = replace(
+        load,
+        rate=calm,
+        rate_changes=((warm + plan.event_at_s, high), (warm + _middle(plan, duration_s), calm)),
+        concurrency=connections_for(high, Slo("p99", OVERLOAD_SLO_P99_MS, 0.1), None),
+    )
+    return load, {"capacity_probe_rps": round(capacity, 1), "offered_rps": round(high, 1), "calm_rps": round(calm, 1)}
+
+
+#: the scenarios whose event the loader makes, and how each sets up the load
+LOADER_EVENTS = {"slow-clients": _slow_clients, "overload": _overload}
+
+
+def judge_loader_event(event: ScenarioEvent, out: dict[str, Any], failed: int) -> None:
+    """The verdict of a slow-clients or overload run (phases already in ``out``)."""
+    before, during, after = (out["phases"] + [{}, {}, {}])[:3]
+    base = before.get("rps_2xx") or 0.0
+    kept = (during.get("rps_2xx") or 0.0) / base if base else 0.0
+    back = (after.get("rps_2xx") or 0.0) / base if base else 0.0
+    out["kept_share"] = round(kept, 3)
+    if out["name"] == "slow-clients":
+        k = event.target.get("slow_clients")
+        out["recovered"] = back >= RECOVERED_SHARE
+        out["recovery_s"] = None
+        if kept < 0.1:
+            out["verdict"] = (
+                f"starved: {during.get('rps_2xx', 0):,.0f} 2xx req/s while {k} slow clients held connections "
+                f"({100 * kept:.0f} % of before); {'back' if out['recovered'] else 'not back'} once they left"
+            )
+        else:
+            out["verdict"] = (
+                f"kept {100 * kept:.0f} % of its 2xx rate with {k} slow clients (p99 {_fig(during.get('p99_ms'))} ms)"
+            )
+        return
+    errors = during.get("errors") or {}
+    requests = sum(errors.values()) + (during.get("rps") or 0.0) * max(during["end_s"] - during["start_s"], 1e-9)
+    shed = (during.get("rps") or 0.0) - (during.get("rps_2xx") or 0.0)  # non-2xx answers per second
+    mode = "queues"
+    if requests and shed * max(during["end_s"] - during["start_s"], 1e-9) > MANY * requests:
+        mode = "sheds (fast non-2xx answers)"
+    elif requests and sum(errors.values()) > MANY * requests:
+        kinds = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(errors.items(), key=lambda kv: -kv[1]))
+        mode = f"fails connections ({kinds})"
+    out["mode"] = mode
+    end = event.later[0].end_s if event.later else None
+    recovery = None
+    for i, (start, _, p99) in enumerate(event.p99s):
+        if end is None or start < end or p99 is None or p99 > OVERLOAD_SLO_P99_MS:
+            continue
+        window = [w for w in event.p99s[i:] if w[0] < start + RECOVERY_SPAN_S]
+        if all(w[2] is not None and w[2] <= OVERLOAD_SLO_P99_MS for w in window):
+            recovery = round(start - end, 2)
+            break
+    out["recovered"] = recovery is not None
+    out["recovery_s"] = recovery
+    offered = event.target.get("offered_rps")
+    back_text = (
+        f"p99 back under {OVERLOAD_SLO_P99_MS:g} ms {recovery:.1f} s after"
+        if recovery is not None
+        else f"p99 not back under {OVERLOAD_SLO_P99_MS:g} ms before the run ended"
+    )
+    out["verdict"] = (
+        f"at {offered:,.0f} req/s offered (2 × capacity) it {mode}: {during.get('rps_2xx', 0):,.0f} 2xx req/s, "
+        f"p99 {_fig(during.get('p99_ms'))} ms, {failed} failed; {back_text}"
+    )
+
+
+def loader_event_cell(s: dict[str, Any]) -> tuple[bool | None, str]:
+    """The scorecard cell of a slow-clients or overload run."""
+    kept = s.get("kept_share") or 0.0
+    if s.get("name") == "slow-clients":
+        if kept < 0.1:
+            return (
+                False,
+                f"✗ starved: {100 * kept:.0f} % of its rate with {s.get('event', {}).get('slow_clients')} slow clients",
+            )
+        return kept >= RECOVERED_SHARE, f"{'✓' if kept >= RECOVERED_SHARE else '✗'} kept {100 * kept:.0f} % of its rate"
+    failed = s.get("failed_requests") or 0
+    if s.get("recovered"):
+        return True, f"✓ {s.get('mode', 'queues')}; back in {s.get('recovery_s') or 0:.1f} s, {failed} failed"
+    return False, f"✗ {s.get('mode', 'queues')}; not back, {failed} failed"

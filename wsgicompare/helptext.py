@@ -36,7 +36,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "scenarios",
         "what each deployment does when something goes wrong, mid-run",
-        ("scenario", "event-at"),
+        ("scenario", "event-at", "slow-clients"),
     ),
     (
         "backends",

@@ -18,11 +18,13 @@ from wsgicompare import __version__
 from wsgicompare.backends.spec import MAX_THREADS, MAX_WORKERS
 from wsgicompare.capacity import DEFAULT_SLO, CapacityError, Slo, parse_rates, parse_slo
 from wsgicompare.loader import profile as limits
+from wsgicompare.loader.slow import MAX_SLOW_CLIENTS
 from wsgicompare.outputs import check_output as check_output
 from wsgicompare.outputs import check_replaceable as check_replaceable
 from wsgicompare.outputs import format_from_suffix
 from wsgicompare.parsing import OptionError as OptionError
 from wsgicompare.parsing import parse_bool, parse_cpus, parse_duration, parse_float, parse_int, parse_list
+from wsgicompare.reports import check_app_options
 from wsgicompare.request import REQUEST_OPTIONS, check_request_options
 from wsgicompare.request import convert as convert_request_option
 from wsgicompare.results import RunResult
@@ -135,6 +137,8 @@ class Options:
     scenarios: tuple[str, ...] = ()
     #: seconds into the measured load when the scenario's event fires (None: a third of -d)
     event_at: float | None = None
+    #: slow-clients: the trickling connections (None: max(4, 2 × workers))
+    slow_clients: int | None = None
 
     @property
     def headless(self) -> bool:
@@ -245,6 +249,8 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         from wsgicompare.faults import parse_scenarios
 
         return "scenarios", parse_scenarios(name, value)
+    if name == "slow-clients":
+        return "slow_clients", parse_int(name, value, 1, MAX_SLOW_CLIENTS)
     if name == "event-at":
         return "event_at", parse_duration(name, value, high=24 * 3600)
     if name == "theme":
@@ -401,6 +407,11 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
         "event-at",
         {"metavar": "DUR", "help": "when the scenario's event fires (default: a third of -d)"},
     ),
+    (
+        ("--slow-clients",),
+        "slow-clients",
+        {"metavar": "K", "help": "slow-clients: connections (default max(4, 2 x workers))"},
+    ),
     (("--config",), "config", {"metavar": "FILE", "help": "TOML scenario file with these option names"}),
     (("--save-config",), "save-config", {"metavar": "FILE", "help": "write the options as a TOML scenario and exit"}),
     (
@@ -553,6 +564,8 @@ def check_scenario(o: Options) -> None:
     """--scenario and --event-at: a timed event needs a server of ours and a timed load."""
     if o.event_at is not None and not o.scenarios:
         raise OptionError("--event-at goes with --scenario")
+    if o.slow_clients is not None and "slow-clients" not in o.scenarios:
+        raise OptionError("--slow-clients goes with --scenario slow-clients")
     if not o.scenarios:
         return
     if o.url:
@@ -566,25 +579,3 @@ def check_scenario(o: Options) -> None:
     duration = o.duration if o.duration is not None else DEFAULT_DURATION_S
     if o.event_at is not None and o.event_at >= duration:
         raise OptionError(f"--event-at {o.event_at:g} s is outside the run (-d {duration:g} s): give less than -d")
-
-
-def check_app_options(o: Options) -> None:
-    """--open and --serve: what goes with them, then the reports read (OptionError, one line)."""
-    if (o.open_files or o.serve) and o.headless:
-        flag = "--open" if o.open_files else "--serve"
-        raise OptionError(f"{flag} opens the app: it cannot be combined with --backend, --run-all or --url")
-    for flag, value in (("--serve-host", o.serve_host), ("--serve-port", o.serve_port)):
-        if value is not None and not o.serve:
-            raise OptionError(f"{flag} goes with --serve")
-    if o.serve and o.serve_host is not None and not o.allow_remote:
-        from wsgicompare.serve import is_loopback
-
-        if not is_loopback(o.serve_host):
-            raise OptionError(
-                f"--serve-host {o.serve_host} is not loopback: anyone who can reach it "
-                "drives the app (and starts servers); add --allow-remote to mean it"
-            )
-    if o.open_files:
-        from wsgicompare.reports import load_reports
-
-        o.open_reports, o.open_meta = load_reports(o.open_files)

@@ -13,10 +13,13 @@ import os
 import stat
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsgicompare.parsing import OptionError
 from wsgicompare.results import SCHEMA, RunResult, results_from_document
+
+if TYPE_CHECKING:
+    from wsgicompare.options import Options
 
 #: most bytes of one report: a run-all with capacity steps and histograms is a few MB
 MAX_REPORT_BYTES = 64 * 1024 * 1024
@@ -149,3 +152,23 @@ def _run_problem(run: Any) -> str:
 
 def _number_or_null(value: Any) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def check_app_options(o: Options) -> None:
+    """--open and --serve: what goes with them, then the reports read (OptionError, one line)."""
+    if (o.open_files or o.serve) and o.headless:
+        flag = "--open" if o.open_files else "--serve"
+        raise OptionError(f"{flag} opens the app: it cannot be combined with --backend, --run-all or --url")
+    for flag, value in (("--serve-host", o.serve_host), ("--serve-port", o.serve_port)):
+        if value is not None and not o.serve:
+            raise OptionError(f"{flag} goes with --serve")
+    if o.serve and o.serve_host is not None and not o.allow_remote:
+        from wsgicompare.serve import is_loopback
+
+        if not is_loopback(o.serve_host):
+            raise OptionError(
+                f"--serve-host {o.serve_host} is not loopback: anyone who can reach it "
+                "drives the app (and starts servers); add --allow-remote to mean it"
+            )
+    if o.open_files:
+        o.open_reports, o.open_meta = load_reports(o.open_files)

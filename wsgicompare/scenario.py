@@ -62,7 +62,12 @@ def to_config(o: Options) -> dict[str, Any]:
         out["rates"] = list(o.rates)
     if o.scenarios:
         out["scenario"] = list(o.scenarios)
-    for name, value in (("step-duration", o.step_duration), ("max-steps", o.max_steps), ("event-at", o.event_at)):
+    for name, value in (
+        ("step-duration", o.step_duration),
+        ("max-steps", o.max_steps),
+        ("event-at", o.event_at),
+        ("slow-clients", o.slow_clients),
+    ):
         if value is not None:
             out[name] = value
     if o.headers:

@@ -313,7 +313,11 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
         from wsgicompare.faults import ScenarioPlan, default_event_at
 
         at = o.event_at if o.event_at is not None else default_event_at(duration or DEFAULT_DURATION_S)
-        return [replace(s, scenario=ScenarioPlan(name, at)) for s in specs for name in o.scenarios]
+        return [
+            replace(s, scenario=ScenarioPlan(name, at, slow_clients=o.slow_clients))
+            for s in specs
+            for name in o.scenarios
+        ]
     return [replace(spec, capacity=capacity) for spec in specs] if capacity else specs
 
 
