@@ -53,6 +53,17 @@ PY
     fi
 }
 
+test_packages() {
+    # the browser mode's test drives Debian's Chromium (tests/test_serve.py)
+    [ -x /usr/bin/chromium ] && return 0
+    if is_root; then
+        echo "bootstrap: apt-get install chromium (for the browser test)" >&2
+        apt_install chromium || echo "bootstrap: apt-get install chromium failed; the browser test will say so" >&2
+    else
+        echo "bootstrap: no /usr/bin/chromium: the browser test skips ('sudo apt-get install chromium' to run it)" >&2
+    fi
+}
+
 python_env() {
     # a venv left half-made by a failed first try (no pip in it) is made again
     if [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -c 'import pip' 2>/dev/null; then
@@ -101,6 +112,7 @@ case "$cmd" in
         ;;
     test)
         system_packages
+        test_packages
         python_env
         # lint, format and types first: CI enforces them with the suite
         "$VENV/bin/python" -m ruff check .
