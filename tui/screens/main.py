@@ -91,7 +91,12 @@ class MainScreen(Screen[None]):
             with Vertical(id="left"):
                 yield BackendTable(id="backends")
                 yield BackendHint("", id="hint")
-                yield LoadForm(self.session.workloads, self.session.check, id="settings")
+                yield LoadForm(
+                    self.session.workloads,
+                    self.session.check,
+                    self.session.initial_settings.scenarios,
+                    id="settings",
+                )
             with Grid(id="panels"):
                 yield ThroughputPanel(id="throughput", classes="panel").data_bind(frame=MainScreen.live)
                 yield LatencyPanel(id="latency", classes="panel").data_bind(frame=MainScreen.live)
