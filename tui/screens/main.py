@@ -323,7 +323,7 @@ class MainScreen(Screen[None]):
             )
         self._set_load_running(True)
         self.set_banner("app", ())
-        self.history.clear()
+        self.history.clear(scenario=any(spec.scenario is not None for spec in specs))
         self._last_state_key = None
         self._running_backend = backends[0]
         self.set_state(backends[0], "starting")
