@@ -209,5 +209,13 @@ def compare_capacity_app() -> WsgiCompareApp:
     return WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=capacity_results(), clock=False)
 
 
+def compare_scenarios_app() -> WsgiCompareApp:
+    """The compare view of worker-kill and reload runs on three backends
+    (tests/golden/samples.py): the scorecard under the bars."""
+    from golden.samples import scenario_results
+
+    return WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=scenario_results(), clock=False)
+
+
 if __name__ == "__main__":
     main_screen_app().run()
