@@ -77,3 +77,28 @@ async def test_worker_kill_chosen_in_the_form_is_marked_live_and_scored_in_the_c
         await pilot.press("q")
         await wait_for(pilot, lambda: app.session.closing and not app.session.running, 20, "quit")
     assert server_processes() == []
+
+
+async def test_the_form_refuses_a_scenario_that_cannot_run():
+    app = WsgiCompareApp(SHORT, conductor=short_conductor())
+    async with app.run_test(size=(120, 36)) as pilot:
+        main = app.main
+        main.query_one("#f-scenario").value = "all"
+        main.query_one("#f-event_at_s").value = "2"
+        await pilot.pause()
+        # SHORT runs 2 s: an event at 2 s is past its end
+        assert main.settings is None and main.query_one("#load-button").disabled
+        assert "outside the run" in str(main.query_one("#form-error").render())
+        main.query_one("#f-event_at_s").value = ""
+        main.query_one("#f-requests").value = "100"
+        await pilot.pause()
+        assert main.settings is None and "clear requests and reps" in str(main.query_one("#form-error").render())
+        main.query_one("#f-requests").value = ""
+        await pilot.pause()
+        assert main.settings is not None and len(main.settings.scenarios) > 1  # all of them
+        # back to none: the hidden event time no longer counts
+        main.query_one("#f-event_at_s").value = "5"
+        main.query_one("#f-scenario").value = "none"
+        await pilot.pause()
+        assert main.settings is not None and main.settings.scenarios == () and main.settings.event_at_s is None
+        assert not main.query_one("#event-row").display
