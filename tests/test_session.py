@@ -290,3 +290,23 @@ def test_a_capacity_run_reports_each_step_with_its_backend() -> None:
     finally:
         session.stop_everything()
     assert stray_descendants() == []
+
+
+def test_each_scenario_run_is_kept_with_its_own_spec() -> None:
+    """worker-kill and reload on one backend: two runs of it, each result paired with the
+    spec of its own scenario (not the backend's first), as the export reads them."""
+    require_backend(get_backend("gunicorn"))
+    session = Session(conductor=Conductor(settle_max_s=1.0))
+    settings = replace(SHORT, duration_s=1.5, scenarios=("worker-kill", "reload"))
+    ended: queue.Queue[str] = queue.Queue()
+    try:
+        session.run(
+            session.plan(settings, ["gunicorn"]), on_tick=lambda t: None, on_result=lambda r: None, on_end=ended.put
+        )
+        assert ended.get(timeout=90) == ""
+        runs, specs, left_out = session.runs_to_export()
+        assert [r.scenario["name"] for r in runs] == ["worker-kill", "reload"]
+        assert [s.scenario.name for s in specs] == ["worker-kill", "reload"] and left_out == 0
+    finally:
+        session.stop_everything()
+    assert stray_descendants() == []
