@@ -173,3 +173,17 @@ def test_the_scorecard_text_has_a_row_per_backend():
     # too narrow: cells are cut short, never wrapped
     narrow = scorecard_text(["worker-kill", "reload"], rows, 36).plain.split("\n")
     assert len(narrow) == 2 and "…" in narrow[1]
+
+
+def test_the_header_says_the_scenario():
+    from dataclasses import replace
+
+    from wsgicompare.session import Session
+    from wsgicompare.tui.model import header_text
+
+    settings = LoadSettings(duration_s=3.0)
+    session = Session()
+    assert "scenario" not in header_text(settings, session)
+    assert header_text(replace(settings, scenarios=("worker-kill",)), session).endswith("scenario worker-kill ⅓ in")
+    both = replace(settings, scenarios=("worker-kill", "reload"), event_at_s=1.5)
+    assert header_text(both, session, short=True).endswith("scenario worker-kill,reload at 1.5 s")

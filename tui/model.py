@@ -232,8 +232,11 @@ def header_text(settings: LoadSettings, session: Session, short: bool = False) -
         # the steps choose their rates and lengths: the form's rate and stop rule do not apply
         parts[2] = f"capacity at {settings.slo.text()}"
         parts[-1] = "open-loop steps"
+    if settings.scenarios and not settings.find_capacity:
+        at = "⅓ in" if settings.event_at_s is None else f"at {settings.event_at_s:g} s"
+        parts.append(f"scenario {','.join(settings.scenarios)} {at}")
     if short:
-        parts = parts[:2] + parts[3:6]
+        parts = parts[:2] + parts[3:6] + parts[8:]
     return " · ".join(parts)
 
 
