@@ -96,6 +96,14 @@ async def test_the_form_refuses_a_scenario_that_cannot_run():
         main.query_one("#f-requests").value = ""
         await pilot.pause()
         assert main.settings is not None and len(main.settings.scenarios) > 1  # all of them
+        # `f` searches a capacity: many short runs, no place for the event
+        table = main.query_one("#backends")
+        table.move_cursor(row=table.get_row_index("gunicorn"))
+        table.focus()
+        await pilot.press("f")
+        await pilot.pause()
+        assert not main.load_running
+        assert any("set scenario to none to find the capacity" in n.message for n in app._notifications)
         # back to none: the hidden event time no longer counts
         main.query_one("#f-event_at_s").value = "5"
         main.query_one("#f-scenario").value = "none"

@@ -289,6 +289,10 @@ class MainScreen(Screen[None]):
         if self.settings is None:
             self.notify("the load settings are not valid", severity="error")
             return
+        if self.settings.scenarios:
+            # a search is many short runs at chosen rates: no place for a timed event
+            self.notify("a scenario is one timed run: set scenario to none to find the capacity", severity="error")
+            return
         backend = self._usable_backend("load")
         if backend is not None:
             self._begin_load([backend], capacity=True)
