@@ -165,8 +165,10 @@ def app(environ, start_response):
         Options(app="session_user_app:app", path="/ok", port=free_port()),
         Options(find_capacity=True, slo=parse_slo("p90=40ms,errors=1%"), step_duration=1.0, max_steps=4),
         Options(rates=(100.0, 200.0), concurrency=32),
+        Options(scenarios=("worker-kill", "reload"), duration=3.0, event_at=1.2),
+        Options(scenarios=("reload",), duration=6.0),
     ],
-    ids=["count", "open-loop", "user-app", "find-capacity", "rates"],
+    ids=["count", "open-loop", "user-app", "find-capacity", "rates", "scenarios", "scenario-default-event"],
 )
 def test_the_app_plans_a_run_exactly_as_the_cli(options: Options, tmp_path, monkeypatch) -> None:
     require_backend(get_backend("waitress"))
@@ -191,6 +193,34 @@ def test_check_has_the_loaders_word() -> None:
     session.check(LoadSettings(concurrency=8))
     with pytest.raises(SettingsError, match="more than --concurrency"):
         session.check(LoadSettings(concurrency=2))
+
+
+def test_a_scenario_from_the_form_is_planned_and_checked() -> None:
+    session = Session()
+    settings = replace(SHORT, duration_s=3.0, scenarios=("worker-kill", "reload"), event_at_s=1.0)
+    session.check(settings)
+    specs = session.plan(settings, ["gunicorn", "flask-dev"])
+    assert [(s.backend, s.scenario.name, s.scenario.event_at_s) for s in specs] == [
+        ("gunicorn", "worker-kill", 1.0),
+        ("gunicorn", "reload", 1.0),
+        ("flask-dev", "worker-kill", 1.0),
+        ("flask-dev", "reload", 1.0),
+    ]
+    # no event time: a third of the duration, as the CLI's
+    (spec,) = session.plan(replace(settings, scenarios=("reload",), event_at_s=None), ["gunicorn"])
+    assert spec.scenario.event_at_s == 1.0
+    # `f` searches the capacity: no scenario in it
+    (spec,) = session.plan(settings, ["gunicorn"], capacity=True)
+    assert spec.scenario is None and spec.capacity is not None
+    for bad, message in [
+        (replace(settings, event_at_s=3.0), "outside the run"),
+        (replace(settings, requests=100), "clear requests and reps"),
+        (replace(settings, duration_s=None, reps=5), "clear requests and reps"),
+        (replace(settings, find_capacity=True), "untick capacity"),
+        (replace(settings, scenarios=()), "goes with a scenario"),
+    ]:
+        with pytest.raises(SettingsError, match=message):
+            session.check(bad)
 
 
 def test_catalog_and_workloads() -> None:
@@ -257,6 +287,26 @@ def test_a_capacity_run_reports_each_step_with_its_backend() -> None:
         )
         assert ended.get(timeout=60) == ""
         assert session.conductor.on_step is None and not results[1].capacity
+    finally:
+        session.stop_everything()
+    assert stray_descendants() == []
+
+
+def test_each_scenario_run_is_kept_with_its_own_spec() -> None:
+    """worker-kill and reload on one backend: two runs of it, each result paired with the
+    spec of its own scenario (not the backend's first), as the export reads them."""
+    require_backend(get_backend("gunicorn"))
+    session = Session(conductor=Conductor(settle_max_s=1.0))
+    settings = replace(SHORT, duration_s=1.5, scenarios=("worker-kill", "reload"))
+    ended: queue.Queue[str] = queue.Queue()
+    try:
+        session.run(
+            session.plan(settings, ["gunicorn"]), on_tick=lambda t: None, on_result=lambda r: None, on_end=ended.put
+        )
+        assert ended.get(timeout=90) == ""
+        runs, specs, left_out = session.runs_to_export()
+        assert [r.scenario["name"] for r in runs] == ["worker-kill", "reload"]
+        assert [s.scenario.name for s in specs] == ["worker-kill", "reload"] and left_out == 0
     finally:
         session.stop_everything()
     assert stray_descendants() == []

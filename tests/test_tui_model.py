@@ -107,3 +107,83 @@ def test_number_formats():
     assert human_count(2600) == "2.6k"
     assert human_count(2_500_000) == "2.5M"
     assert fmt_ms(0.123) == "0.12" and fmt_ms(44.71) == "44.7" and fmt_ms(1234.5) == "1234"
+
+
+def scenario_ticks(event_at: int, n: int = 12) -> list:
+    """A scenario run's ticks: a "starting" tick, then load; from tick ``event_at`` on
+    every tick carries the event's live line (as faults.ScenarioEvent.notes gives it)."""
+    from dataclasses import replace
+
+    ticks = [replace(t, phase="load", warnings=()) for t in make_ticks(n=n)]
+    line = "worker-kill at 1.2 s: signal SIGKILL pid 4242"
+    ticks = [t if i < event_at else replace(t, warnings=("backlog overflowed", line)) for i, t in enumerate(ticks)]
+    return [replace(ticks[0], phase="starting"), *ticks]
+
+
+def test_a_scenario_frame_marks_the_event_from_the_tick_warning():
+    from wsgicompare.tui.model import event_line
+
+    assert event_line(("worker-kill at 1.2 s: signal SIGKILL pid 1",)) == "worker-kill at 1.2 s: signal SIGKILL pid 1"
+    assert event_line(("worker-kill: a worker killed: back in 0.2 s",)) is None  # the verdict, not the event
+    assert event_line(("meteor at 1.0 s: boom",)) is None
+    history = TickHistory()
+    history.clear(scenario=True)
+    for tick in scenario_ticks(event_at=5):
+        history.add(tick)
+    frame = history.frame()
+    assert frame.scenario and frame.event_index == 5
+    assert frame.event == "worker-kill at 1.2 s: signal SIGKILL pid 4242"
+    # the next run (an "all" or a run-all) starts its own timeline, its event not yet fired
+    for tick in scenario_ticks(event_at=20, n=4):
+        history.add(tick)
+    frame = history.frame()
+    assert len(frame.rps) == 4 and frame.event_index is None and frame.event == ""
+    # a plain load marks nothing, whatever its warnings say
+    plain = TickHistory()
+    for tick in scenario_ticks(event_at=5):
+        plain.add(tick)
+    frame = plain.frame()
+    assert frame.event_index is None and not frame.scenario
+
+
+def test_a_timeline_keeps_the_event_on_the_chart():
+    from wsgicompare.tui.widgets.draw import EVENT_GLYPH, event_axis, marked_rows, timeline
+
+    # points that fit are stretched; the event's column follows
+    assert timeline([1, 2, 3], width=10, stretch=2, event_index=1) == ([1, 1, 2, 2, 3, 3], 2)
+    # a run longer than the chart is averaged into it, the event at its share of the width
+    cols, column = timeline(list(range(100)), width=10, stretch=1, event_index=50)
+    assert len(cols) == 10 and column == 5
+    assert timeline([], 10, 1, None) == ([], None)
+    # the event column is drawn through the chart: a bar keeps its block, empty space gets the glyph
+    assert marked_rows(["  █", " ██"], 1) == [(" ", EVENT_GLYPH, "█"), (" ", "█", "█")]
+    assert marked_rows(["ab"], None) == [("ab", "", "")]
+    head, label, tail = event_axis("0 s", "9 s", "┃reload at 3.0 s", 8, 40)
+    assert (head + label + tail).startswith("0 s") and (head + label + tail).endswith("9 s")
+    assert len(head) == 8 and len(head + label + tail) == 40
+
+
+def test_the_scorecard_text_has_a_row_per_backend():
+    from wsgicompare.tui.widgets.scorecard import scorecard_text
+
+    rows = [("gunicorn", [(True, "✓ back in 0.4 s, 10 failed"), (None, "unsupported")])]
+    lines = scorecard_text(["worker-kill", "reload"], rows, 80).plain.split("\n")
+    assert lines[0].split() == ["backend", "worker-kill", "reload"]
+    assert lines[1].startswith("gunicorn") and "✓ back in 0.4 s, 10 failed" in lines[1] and "unsupported" in lines[1]
+    # too narrow: cells are cut short, never wrapped
+    narrow = scorecard_text(["worker-kill", "reload"], rows, 36).plain.split("\n")
+    assert len(narrow) == 2 and "…" in narrow[1]
+
+
+def test_the_header_says_the_scenario():
+    from dataclasses import replace
+
+    from wsgicompare.session import Session
+    from wsgicompare.tui.model import header_text
+
+    settings = LoadSettings(duration_s=3.0)
+    session = Session()
+    assert "scenario" not in header_text(settings, session)
+    assert header_text(replace(settings, scenarios=("worker-kill",)), session).endswith("scenario worker-kill ⅓ in")
+    both = replace(settings, scenarios=("worker-kill", "reload"), event_at_s=1.5)
+    assert header_text(both, session, short=True).endswith("scenario worker-kill,reload at 1.5 s")

@@ -1,6 +1,6 @@
 """Snapshot tests of the TUI from fixed data (tests/tui_snapshot_app.py): the main
 screen mid-run at a large and a small terminal size, the light theme, the compare
-view (with and without capacities), and the form refusing a bad value. Update with `pytest --snapshot-update`
+view (with and without capacities, with a scorecard), and the form refusing a bad value. Update with `pytest --snapshot-update`
 after looking at the new SVGs."""
 
 from __future__ import annotations
@@ -9,7 +9,14 @@ import os
 from dataclasses import replace
 
 import pytest
-from tui_snapshot_app import OPTIONS, compare_app, compare_capacity_app, main_screen_app
+from tui_snapshot_app import (
+    OPTIONS,
+    compare_app,
+    compare_capacity_app,
+    compare_scenarios_app,
+    main_screen_app,
+    main_screen_scenario_app,
+)
 
 from wsgicompare.tui.app import WsgiCompareApp
 
@@ -66,6 +73,23 @@ def test_compare_view_with_capacities(snap_compare):
 
 def test_compare_view_with_capacities_small(snap_compare):
     assert snap_compare(compare_capacity_app(), press=["c"], terminal_size=(80, 24))
+
+
+def test_compare_view_with_a_scorecard(snap_compare):
+    """worker-kill and reload on three backends: the scorecard, a row per backend."""
+    assert snap_compare(compare_scenarios_app(), press=["c"], terminal_size=(120, 40))
+
+
+def test_main_screen_marks_a_scenario_event(snap_compare):
+    """A worker-kill 2 s in: a red column through the throughput and p99 timelines, named under them."""
+
+    async def as_scenario_run(pilot):
+        main = pilot.app.main
+        main.history.scenario = True  # as _begin_load's clear does for a plan with scenarios
+        main.live = main.history.frame(force=True)
+        await pilot.pause()
+
+    assert snap_compare(main_screen_scenario_app(), terminal_size=(120, 40), run_before=as_scenario_run)
 
 
 def test_invalid_setting_shows_message_and_disables_load(snap_compare):

@@ -120,6 +120,23 @@ def make_ticks(backend: str = "uwsgi-nginx", n: int = 24) -> list[Tick]:
     return ticks
 
 
+def make_scenario_ticks(backend: str = "gunicorn") -> list[Tick]:
+    """make_ticks as a worker-kill run: the event 2 s into the load, a dip in req/s and a
+    p99 spike after it, and from it on every tick carries the event's live line."""
+    from dataclasses import replace
+
+    line = "worker-kill at 2.0 s: signal SIGKILL pid 4242"
+    out = []
+    for i, tick in enumerate(make_ticks(backend)):
+        if i < 12:
+            out.append(replace(tick, warnings=()))
+            continue
+        dip = {12: 0.35, 13: 0.6, 14: 0.9}.get(i, 1.0)
+        spike = {12: 180.0, 13: 95.0, 14: 60.0}.get(i, tick.p99_ms or 0.0)
+        out.append(replace(tick, rps=tick.rps * dip, rps_2xx=tick.rps_2xx * dip, p99_ms=spike, warnings=(line,)))
+    return out
+
+
 def make_result(backend: str, title: str, rps: float, p99: float, **extra) -> RunResult:
     requests = int(rps * 10)
     timeline = [
@@ -197,6 +214,19 @@ def main_screen_app(options: Options = OPTIONS) -> WsgiCompareApp:
     )
 
 
+def main_screen_scenario_app() -> WsgiCompareApp:
+    """The main screen after a worker-kill on gunicorn (the test marks the history as a
+    scenario run, as the screen does when it plans one)."""
+    return WsgiCompareApp(
+        OPTIONS,
+        catalog=CATALOG,
+        conductor=object(),
+        ticks=make_scenario_ticks(),
+        states={"gunicorn": "under load"},
+        clock=False,
+    )
+
+
 def compare_app() -> WsgiCompareApp:
     return WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=make_results(), clock=False)
 
@@ -207,6 +237,14 @@ def compare_capacity_app() -> WsgiCompareApp:
     from golden.samples import capacity_results
 
     return WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=capacity_results(), clock=False)
+
+
+def compare_scenarios_app() -> WsgiCompareApp:
+    """The compare view of worker-kill and reload runs on three backends
+    (tests/golden/samples.py): the scorecard under the bars."""
+    from golden.samples import scenario_results
+
+    return WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=scenario_results(), clock=False)
 
 
 if __name__ == "__main__":

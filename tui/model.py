@@ -5,17 +5,37 @@ Textual, so the parsing and history rules are testable on their own."""
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
 from wsgicompare.capacity import Step
+from wsgicompare.faults import SCENARIOS
 from wsgicompare.results import Tick
 from wsgicompare.session import FIELD_RULES as FIELD_RULES  # the form field -> (kind, low, high, may be empty)
 from wsgicompare.session import LoadSettings, Session, SettingsError
 
 #: points kept for a live series: a minute at 4 ticks per second, wider than any panel
 HISTORY_POINTS = 240
+#: points kept in a scenario run, whose ticks are 0.1 s (faults.SCENARIO_TICK_S) and whose
+#: whole run is drawn: ten minutes of them
+SCENARIO_HISTORY_POINTS = 6000
+
+#: the live line faults.py puts on every tick from a scenario's event on:
+#: "worker-kill at 3.3 s: signal SIGKILL pid 1234" (seconds of measured load)
+_EVENT_LINE = re.compile(r"^(?P<name>[a-z-]+) at (?P<at>\d+(?:\.\d+)?) s: ")
+
+
+def event_line(warnings: tuple[str, ...]) -> str | None:
+    """The scenario event's line among a tick's warnings, None before the event.
+    (Read from the warning until the Tick carries the event itself.)"""
+    for line in warnings:
+        match = _EVENT_LINE.match(line)
+        if match and match["name"] in SCENARIOS:
+            return line
+    return None
+
 
 #: backend states shown in the table, in lifecycle order
 STATES = ("stopped", "starting", "ready", "under load", "stopping", "failed")
@@ -77,6 +97,12 @@ class LiveFrame:
     p99_ms: tuple[float, ...]
     #: errors (no response) plus non-2xx responses per interval
     failures: tuple[int, ...] = ()
+    #: the run has a scenario: the series hold this run only, from its first measured tick
+    scenario: bool = False
+    #: index in ``rps`` and ``p99_ms`` of the interval the scenario's event fired in (None: not yet)
+    event_index: int | None = None
+    #: what the event was ("worker-kill at 3.3 s: signal SIGKILL pid 1234"), "" before it
+    event: str = ""
 
 
 class TickHistory:
@@ -90,12 +116,21 @@ class TickHistory:
         self._ticks: deque[Tick] = deque(maxlen=points)
         self._added = 0  # ticks ever added; compared with _framed to skip idle refreshes
         self._framed = 0
+        self._points = points
+        #: the load going on has scenarios (set by clear): frames keep to one run, event marked
+        self.scenario = False
 
     def add(self, tick: Tick) -> None:
         self._ticks.append(tick)
         self._added += 1
 
-    def clear(self) -> None:
+    def clear(self, scenario: bool = False) -> None:
+        """Forget the ticks; ``scenario``: the next load's runs have scenarios (their ticks
+        are finer, and each run is drawn whole with its event marked)."""
+        self.scenario = scenario
+        points = max(self._points, SCENARIO_HISTORY_POINTS) if scenario else self._points
+        if points != self._ticks.maxlen:
+            self._ticks = deque(maxlen=points)
         self._ticks.clear()
         self._added += 1
 
@@ -112,7 +147,17 @@ class TickHistory:
         ticks = tuple(self._ticks)
         if not ticks:
             return None
+        if self.scenario:
+            # one run at a time: a run-all's or an "all"'s next run starts its own timeline
+            start = max((i for i, t in enumerate(ticks) if t.phase == "starting"), default=0)
+            ticks = ticks[start:]
         measured = [t for t in ticks if t.phase in ("load", "stopping", "done")] or list(ticks)
+        event_index = None
+        event = ""
+        if self.scenario:
+            event_index = next((i for i, t in enumerate(measured) if event_line(t.warnings)), None)
+            if event_index is not None:
+                event = event_line(measured[event_index].warnings) or ""
         return LiveFrame(
             tick=ticks[-1],
             rps=tuple(t.rps for t in measured),
@@ -120,6 +165,9 @@ class TickHistory:
             server_rss_mb=tuple(t.server_rss_mb for t in ticks),
             p99_ms=tuple(t.p99_ms or 0.0 for t in measured),
             failures=_interval_failures(measured),
+            scenario=self.scenario,
+            event_index=event_index,
+            event=event,
         )
 
 
@@ -184,8 +232,11 @@ def header_text(settings: LoadSettings, session: Session, short: bool = False) -
         # the steps choose their rates and lengths: the form's rate and stop rule do not apply
         parts[2] = f"capacity at {settings.slo.text()}"
         parts[-1] = "open-loop steps"
+    if settings.scenarios and not settings.find_capacity:
+        at = "⅓ in" if settings.event_at_s is None else f"at {settings.event_at_s:g} s"
+        parts.append(f"scenario {','.join(settings.scenarios)} {at}")
     if short:
-        parts = parts[:2] + parts[3:6]
+        parts = parts[:2] + parts[3:6] + parts[8:]
     return " · ".join(parts)
 
 

@@ -62,6 +62,7 @@ FIELD_RULES: dict[str, tuple[str, float, float, bool]] = {
     "warmup_s": ("float", 0, limits.MAX_SHORT_S, False),
     "workers": ("int", 1, MAX_WORKERS, False),
     "threads": ("int", 1, MAX_THREADS, False),
+    "event_at_s": ("float", 0.1, limits.MAX_DURATION_S, True),
 }
 
 #: most seconds a run waits for the starts and stops by hand still in flight
@@ -100,6 +101,10 @@ class LoadSettings:
     slo: Slo = parse_slo(DEFAULT_SLO)
     #: `l` and run-all search each backend's capacity at ``slo`` instead of one load
     find_capacity: bool = False
+    #: timed events (faults.SCENARIOS): one run per (backend, scenario); () = a steady load
+    scenarios: tuple[str, ...] = ()
+    #: measured seconds into the load when a scenario's event fires; None = a third of the duration
+    event_at_s: float | None = None
 
     def stop_rule(self) -> str:
         """How the run ends, for the header line: "10 s", "5000 req" or "100 reps"."""
@@ -127,6 +132,12 @@ def one_line(exc: BaseException) -> str:
     """An exception as one line for the screen."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _ran(spec: RunSpec, result: RunResult) -> bool:
+    """``result`` is a run of ``spec`` (a backend has one spec per scenario)."""
+    scenario = spec.scenario.name if spec.scenario is not None else None
+    return spec.backend == result.backend and scenario == (result.scenario.get("name") or None)
 
 
 class Session:
@@ -202,6 +213,8 @@ class Session:
             threads=server.threads,
             slo=o.slo or parse_slo(DEFAULT_SLO),
             find_capacity=o.find_capacity or bool(o.rates),
+            scenarios=tuple(o.scenarios),
+            event_at_s=o.event_at,
         )
 
     @property
@@ -216,7 +229,9 @@ class Session:
         ``capacity`` (default: ``settings.find_capacity``) makes each spec a capacity search
         at ``settings.slo`` (a ladder when the command line gave --rates): the steps choose
         their rates and lengths, so the form's rate and stop rule do not apply, and the
-        connections are sized from the rate and the SLO unless the command line gave -c."""
+        connections are sized from the rate and the SLO unless the command line gave -c.
+        ``settings.scenarios`` make one run per (backend, scenario), as --scenario does;
+        a capacity search has no scenario (check refuses the two together in the form)."""
         if capacity is None:
             capacity = settings.find_capacity
         o = replace(
@@ -235,6 +250,8 @@ class Session:
             repeat=1,
             find_capacity=False,
             rates=None,
+            scenarios=() if capacity else settings.scenarios,
+            event_at=None if capacity else settings.event_at_s,
         )
         if capacity:
             given = self.options
@@ -253,7 +270,21 @@ class Session:
         return plan_specs(o, backends)
 
     def check(self, settings: LoadSettings) -> None:
-        """Let the loader's own validation have the last word: SettingsError (one line)."""
+        """Let the loader's own validation have the last word: SettingsError (one line).
+        A scenario's rules first (the CLI's check_scenario, in the form's words)."""
+        if settings.scenarios:
+            if settings.find_capacity:
+                raise SettingsError("a scenario is one timed run: untick capacity")
+            if settings.requests is not None or settings.reps is not None:
+                raise SettingsError("a scenario's phases are timed: clear requests and reps")
+            if settings.duration_s is None:
+                raise SettingsError("a scenario needs a duration")
+            if settings.event_at_s is not None and settings.event_at_s >= settings.duration_s:
+                raise SettingsError(
+                    f"the event at {settings.event_at_s:g} s is outside the run: give less than the duration"
+                )
+        elif settings.event_at_s is not None:
+            raise SettingsError("an event time goes with a scenario")
         try:
             self.plan(settings, [URL_BACKEND], capacity=False)[0].load.validate()
         except LoadProfileError as exc:
@@ -397,7 +428,7 @@ class Session:
         def finished(result: RunResult) -> None:
             with self._lock:
                 self.results.append(result)
-                self._result_specs.append(next((s for s in specs if s.backend == result.backend), None))
+                self._result_specs.append(next((s for s in specs if _ran(s, result)), None))
             on_result(result)
 
         try:

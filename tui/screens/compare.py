@@ -1,5 +1,6 @@
 """The compare view: every finished run side by side, req/s and p99 bars (and capacities)
-across the top, and the knee chart when runs carry capacity steps."""
+across the top, the knee chart when runs carry capacity steps, and the scorecard when
+they carry scenarios."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from wsgicompare.export.ranking import ordered
 from wsgicompare.results import RunResult
 
 from ..widgets import KneeChart, RunBars, RunColumn
+from ..widgets.scorecard import Scorecard
 
 
 class CompareScreen(Screen[None]):
@@ -39,6 +41,7 @@ class CompareScreen(Screen[None]):
         yield Static("", id="compare-header", classes="app-header")
         yield RunBars(id="bars")
         yield KneeChart(id="knee")
+        yield Scorecard(id="scorecard")
         yield ScrollableContainer(id="columns")
         yield Footer()
 
@@ -68,6 +71,7 @@ class CompareScreen(Screen[None]):
         )
         self.query_one(RunBars).results = results
         self.query_one(KneeChart).results = results
+        self.query_one(Scorecard).results = results
         columns = self.query_one("#columns", ScrollableContainer)
         columns.remove_children()
         columns.mount_all([RunColumn(r, classes="run-column") for r in ordered(results)])

@@ -91,7 +91,12 @@ class MainScreen(Screen[None]):
             with Vertical(id="left"):
                 yield BackendTable(id="backends")
                 yield BackendHint("", id="hint")
-                yield LoadForm(self.session.workloads, self.session.check, id="settings")
+                yield LoadForm(
+                    self.session.workloads,
+                    self.session.check,
+                    self.session.initial_settings.scenarios,
+                    id="settings",
+                )
             with Grid(id="panels"):
                 yield ThroughputPanel(id="throughput", classes="panel").data_bind(frame=MainScreen.live)
                 yield LatencyPanel(id="latency", classes="panel").data_bind(frame=MainScreen.live)
@@ -284,6 +289,10 @@ class MainScreen(Screen[None]):
         if self.settings is None:
             self.notify("the load settings are not valid", severity="error")
             return
+        if self.settings.scenarios:
+            # a search is many short runs at chosen rates: no place for a timed event
+            self.notify("a scenario is one timed run: set scenario to none to find the capacity", severity="error")
+            return
         backend = self._usable_backend("load")
         if backend is not None:
             self._begin_load([backend], capacity=True)
@@ -318,7 +327,7 @@ class MainScreen(Screen[None]):
             )
         self._set_load_running(True)
         self.set_banner("app", ())
-        self.history.clear()
+        self.history.clear(scenario=any(spec.scenario is not None for spec in specs))
         self._last_state_key = None
         self._running_backend = backends[0]
         self.set_state(backends[0], "starting")

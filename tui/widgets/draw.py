@@ -49,6 +49,62 @@ def resample(values: Sequence[float], width: int) -> list[float]:
     return out
 
 
+#: the event column of a scenario's timeline where its bar leaves the cell empty
+EVENT_GLYPH = "┃"
+
+
+def timeline(
+    values: Sequence[float], width: int, stretch: int, event_index: int | None
+) -> tuple[list[float], int | None]:
+    """A whole run's series in at most ``width`` columns, and the column of its event:
+    each point ``stretch`` columns wide while they fit, else the mean per column
+    (``resample``), so the event stays on the chart however long the run."""
+    width = max(1, width)
+    if not values:
+        return [], None
+    if len(values) * stretch <= width:
+        cols = [v for v in values for _ in range(stretch)]
+        event_col = None if event_index is None else event_index * stretch
+    else:
+        cols = resample(values, width)
+        event_col = None if event_index is None else min(width - 1, event_index * width // len(values))
+    return cols, event_col
+
+
+def marked_rows(rows: Sequence[str], column: int | None) -> list[tuple[str, str, str]]:
+    """Each sparkline row split around ``column`` as (before, cell, after), the cell's
+    empty space drawn as EVENT_GLYPH, so the event shows as a line through the chart."""
+    out = []
+    for row in rows:
+        if column is None or column >= len(row):
+            out.append((row, "", ""))
+            continue
+        cell = row[column] if row[column] != " " else EVENT_GLYPH
+        out.append((row[:column], cell, row[column + 1 :]))
+    return out
+
+
+def append_marked(text: Lines, rows: Sequence[str], column: int | None, spark: Style, event: Style) -> None:
+    """Append sparkline rows (each on a new line) with the event column in ``event``'s style."""
+    for before, cell, after in marked_rows(rows, column):
+        text.append("\n")
+        text.append(before, spark)
+        text.append(cell, event)
+        text.append(after, spark)
+
+
+def event_axis(left: str, right: str, label: str, column: int | None, width: int) -> tuple[str, str, str]:
+    """The x axis under a timeline as (up to the event, the event's label, the rest):
+    the label starts at the event's column when it fits there, else as near as it can."""
+    if column is None or not label:
+        return left.ljust(max(1, width - len(right))) + right, "", ""
+    label = label[: max(0, width - len(left) - len(right) - 2)]
+    start = min(max(len(left) + 1, column), max(len(left) + 1, width - len(right) - len(label) - 1))
+    head = left.ljust(start)
+    tail = " " * max(1, width - len(head) - len(label) - len(right)) + right
+    return head, label, tail
+
+
 def flow(text: Lines | Text, pieces: Sequence[tuple[str, str, Style]], width: int, label: Style) -> None:
     """Append "label value" pieces on as few lines as fit ``width`` (narrow panels wrap
     between pieces, never inside one)."""

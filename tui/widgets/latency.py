@@ -5,10 +5,12 @@ from __future__ import annotations
 from ..model import LiveFrame, fmt_ms
 from .draw import Lines, bin_edge_ms, flow
 from .live_panel import LivePanel
+from .throughput import draw_timeline
 
 
 class LatencyPanel(LivePanel):
-    """p50/p90/p99/max of this interval and of the run so far, and the distribution."""
+    """p50/p90/p99/max of this interval and of the run so far, and the distribution; in a
+    scenario run, the p99 over time instead, with the event marked (as the throughput's)."""
 
     def draw(self, frame: LiveFrame, width: int, height: int) -> Lines:
         tick = frame.tick
@@ -29,6 +31,10 @@ class LatencyPanel(LivePanel):
             muted,
         )
         rows = max(1, height - (text.line_count - 1) - 2)
+        if frame.scenario:
+            text.append("\n" + f"p99 over time, top {fmt_ms(max(frame.p99_ms, default=0.0))} ms", muted)
+            draw_timeline(self, text, frame, frame.p99_ms, width, max(1, rows - 1))
+            return text
         bins = tick.latency_bins
         used = [i for i, count in enumerate(bins) if count]
         if not used:

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
 from wsgicompare.capacity import CapacityError, parse_slo
+from wsgicompare.faults import SCENARIOS, parse_scenarios
 from wsgicompare.session import LoadSettings, SettingsError
 
 from ..messages import SettingsChanged
@@ -28,16 +29,46 @@ FORM_FIELDS = (
     ("threads", "threads", "per worker"),
 )
 
+#: the scenario Select's value for a steady load (Select needs a non-blank value)
+NO_SCENARIO = "none"
+
+
+def scenario_choices(initial: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(label, value) of the scenario Select: none, each scenario, all, and the command
+    line's own combination when it is none of these (--scenario a,b of three)."""
+    choices = [(NO_SCENARIO, NO_SCENARIO), *((name, name) for name in SCENARIOS), ("all", "all")]
+    value = scenario_value(initial)
+    if value not in {v for _, v in choices}:
+        choices.append((value, value))
+    return choices
+
+
+def scenario_value(scenarios: tuple[str, ...]) -> str:
+    """The Select's value for ``scenarios`` (inverse of parse_scenarios)."""
+    if not scenarios:
+        return NO_SCENARIO
+    if len(scenarios) > 1 and set(scenarios) == set(SCENARIOS):
+        return "all"
+    return ",".join(scenarios)
+
 
 class LoadForm(VerticalScroll):
     """A bad field shows its message beside it, and the form then holds no settings
     (``settings`` is None) and disables the load button. Posts ``SettingsChanged``
     after every edit."""
 
-    def __init__(self, workloads: Sequence[str], check: Callable[[LoadSettings], None], **kwargs: Any) -> None:
-        """``check`` has the last word on settings that parsed (raises SettingsError or ValueError)."""
+    def __init__(
+        self,
+        workloads: Sequence[str],
+        check: Callable[[LoadSettings], None],
+        scenarios: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        """``check`` has the last word on settings that parsed (raises SettingsError or ValueError);
+        ``scenarios``: the command line's, so the Select can offer their combination."""
         super().__init__(**kwargs)
         self._workloads = list(workloads)
+        self._scenario_choices = scenario_choices(scenarios)
         self._check = check
         #: the settings as typed; None while any field is invalid
         self.settings: LoadSettings | None = None
@@ -70,6 +101,21 @@ class LoadForm(VerticalScroll):
         with Horizontal(classes="field"):
             yield Label("capacity", classes="field-label")
             yield Checkbox("search", value=False, id="f-find-capacity", compact=True)
+        with Horizontal(classes="field"):
+            yield Label("scenario", classes="field-label")
+            yield Select(
+                self._scenario_choices,
+                id="f-scenario",
+                value=NO_SCENARIO,
+                allow_blank=False,
+                compact=True,
+                classes="field-input-wide",
+            )
+        # shown only with a scenario: when its event fires
+        with Horizontal(classes="field", id="event-row"):
+            yield Label("event at s", classes="field-label")
+            yield Input(id="f-event_at_s", placeholder="⅓ of dur.", compact=True, classes="field-input")
+            yield Label("", id="e-event_at_s", classes="field-error")
         yield Label("", id="form-error", classes="field-error")
         yield Button("▶ load", id="load-button", variant="success", compact=True)
 
@@ -81,6 +127,7 @@ class LoadForm(VerticalScroll):
         self.query_one("#f-keepalive", Checkbox).value = settings.keepalive
         self.query_one("#f-slo", Input).value = settings.slo.spec()
         self.query_one("#f-find-capacity", Checkbox).value = settings.find_capacity
+        self.query_one("#f-scenario", Select).value = scenario_value(settings.scenarios)
         self._validate()
 
     def show_load_running(self, running: bool) -> None:
@@ -96,7 +143,13 @@ class LoadForm(VerticalScroll):
     def _validate(self) -> None:
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
+        scenario = str(self.query_one("#f-scenario", Select).value)
+        scenarios = () if scenario == NO_SCENARIO else parse_scenarios("scenario", scenario)
+        self.query_one("#event-row").display = bool(scenarios)
         for name in FIELD_RULES:
+            if name == "event_at_s" and not scenarios:
+                values[name] = None  # hidden without a scenario: what it holds does not apply
+                continue
             try:
                 values[name] = parse_field(name, self.query_one(f"#f-{name}", Input).value)
             except SettingsError as exc:
@@ -116,6 +169,7 @@ class LoadForm(VerticalScroll):
             values["workload"] = str(workload) if workload != Select.BLANK else "hello"
             values["keepalive"] = self.query_one("#f-keepalive", Checkbox).value
             values["find_capacity"] = self.query_one("#f-find-capacity", Checkbox).value
+            values["scenarios"] = scenarios
             try:
                 settings = settings_from_fields(values)
                 self._check(settings)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..model import LiveFrame, human_count
-from .draw import Lines, flow
+from .draw import EVENT_GLYPH, Lines, append_marked, event_axis, flow, spark_rows, timeline
 from .live_panel import LivePanel, interval_s, stretched, time_stretch
 
 
@@ -25,6 +27,9 @@ class ThroughputPanel(LivePanel):
             muted,
         )
         rows = max(1, height - text.line_count - 1)
+        if frame.scenario:
+            draw_timeline(self, text, frame, frame.rps, width, rows)
+            return text
         stretch = time_stretch(frame, width)
         series = stretched(frame.rps, stretch)
         self.spark(text, series, width, rows)
@@ -35,3 +40,21 @@ class ThroughputPanel(LivePanel):
         left = f"{left_s:.0f} s"
         text.append("\n" + left.ljust(max(1, min(len(series), width) - len(right))) + right, self.style_for("muted"))
         return text
+
+
+def draw_timeline(
+    panel: LivePanel, text: Lines, frame: LiveFrame, values: Sequence[float], width: int, rows: int
+) -> None:
+    """A scenario run drawn whole, its event a red column through the chart and named
+    on the axis under it (the latency panel draws its p99 the same way)."""
+    cols, event_col = timeline(values, width, time_stretch(frame, width), frame.event_index)
+    event = panel.style_for("bad")
+    append_marked(
+        text, spark_rows(cols, width, min(rows, panel.MAX_SPARK_ROWS)), event_col, panel.style_for("spark"), event
+    )
+    label = f"{EVENT_GLYPH}{frame.event.split(':')[0]}" if frame.event else ""
+    muted = panel.style_for("muted")
+    head, label, tail = event_axis("0 s", f"{frame.tick.elapsed_s:.0f} s", label, event_col, width)
+    text.append("\n" + head, muted)
+    text.append(label, event)
+    text.append(tail, muted)
