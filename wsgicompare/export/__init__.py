@@ -66,6 +66,12 @@ def load_options(specs: list[RunSpec]) -> dict[str, Any]:
             "headers": [f"{name}: {value}" for name, value in load.headers],
             "body_bytes": len(load.body),
         }
+    scenarios = [s.scenario for s in specs if s.scenario is not None]
+    if scenarios:
+        out["scenarios"] = {
+            "names": list(dict.fromkeys(p.name for p in scenarios)),
+            "event_at_s": scenarios[0].event_at_s,
+        }
     plan = spec.capacity
     if plan is not None:
         # steps replace the one load: their rate, duration and connections are the plan's

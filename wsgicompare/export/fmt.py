@@ -82,6 +82,9 @@ def describe_load(load: dict[str, Any]) -> str:
         parts.append(f"workers {load['workers']} × threads {load.get('threads')}")
     if load.get("loader_procs", 1) != 1:
         parts.append(f"{load['loader_procs']} loader procs")
+    if load.get("scenarios"):
+        sc = load["scenarios"]
+        parts.append(f"scenarios {', '.join(sc.get('names') or [])} (event at {duration(sc.get('event_at_s') or 0)})")
     if load.get("repeat", 1) > 1:
         parts.append(f"repeat {load['repeat']} (median)")
     request = load.get("request")
