@@ -8,9 +8,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from textual.command import CommandPalette
 from tui_snapshot_app import CATALOG, OPTIONS, make_result, make_results
 
 from wsgicompare.tui.app import WsgiCompareApp
+from wsgicompare.tui.screens import CompareScreen
 
 pytestmark = pytest.mark.anyio
 
@@ -52,3 +54,42 @@ async def test_keepalive_checkbox_is_drawn_whole(size):
         line = box.render_line(0).text
         assert line.startswith("▐X▌"), repr(line)
         assert "…" not in line
+
+
+# -- the command palette --------------------------------------------------------------
+
+
+async def run_command(pilot, text: str) -> None:
+    """ctrl+p, type ``text``, wait for a match, enter."""
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CommandPalette), 5, "the command palette")
+    await pilot.press(*text)
+    palette = pilot.app.screen
+    await wait_for(pilot, lambda: palette._list_visible and palette.query_one("CommandList").option_count, 5, text)
+    await pilot.press("enter")
+    await pilot.pause(0.2)
+
+
+async def test_command_palette_runs_the_app_commands():
+    app = fixed_app(make_results())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await run_command(pilot, "compare")
+        assert isinstance(app.screen, CompareScreen)
+        await run_command(pilot, "light / dark")
+        assert app.theme == "textual-light"
+        # Textual's own: the theme picker and the keys panel are there too
+        commands = [command.title for command in app.get_system_commands(app.main)]
+        assert {"Compare", "Run all", "Export", "Light / dark", "Theme", "Keys"} <= set(commands)
+        assert "Stop load" not in commands  # no load runs: not offered
+
+
+@pytest.mark.parametrize("size,shown", [((120, 40), True), ((80, 24), False)], ids=["120x40", "80x24"])
+async def test_the_footer_shows_ctrl_p_where_it_fits(size, shown):
+    app = fixed_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        key = app.main.query_one("FooterKey.-command-palette")
+        assert key.display is shown
+        if shown:  # docked right, it covers none of the app's own keys
+            quit_key = [k for k in app.main.query("FooterKey") if k.action == "quit"][0]
+            assert quit_key.region.right <= key.region.x
