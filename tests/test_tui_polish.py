@@ -8,11 +8,16 @@ from __future__ import annotations
 import time
 
 import pytest
+from process_support import stray_descendants
 from textual.command import CommandPalette
 from tui_snapshot_app import CATALOG, OPTIONS, make_result, make_results
 
+from wsgicompare.backends import get_backend
+from wsgicompare.options import Options
 from wsgicompare.tui.app import WsgiCompareApp
+from wsgicompare.tui.model import human_count
 from wsgicompare.tui.screens import CompareScreen
+from wsgicompare.tui.widgets import BackendTable
 
 pytestmark = pytest.mark.anyio
 
@@ -93,3 +98,38 @@ async def test_the_footer_shows_ctrl_p_where_it_fits(size, shown):
         if shown:  # docked right, it covers none of the app's own keys
             quit_key = [k for k in app.main.query("FooterKey") if k.action == "quit"][0]
             assert quit_key.region.right <= key.region.x
+
+
+# -- live req/s in the backend table --------------------------------------------------
+
+#: a short real load: long enough for several ticks under load
+LIVE = Options(concurrency=8, duration=4.0, warmup=0.0, workloads=["hello"], workers=1, threads=2)
+
+
+@pytest.mark.parametrize("backend", ["flask-dev", "gunicorn"])
+async def test_backend_table_shows_live_rps_under_load(backend):
+    from backend_support import require_backend
+
+    require_backend(get_backend(backend))
+    app = WsgiCompareApp(LIVE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.main.query_one(BackendTable)
+        table.move_cursor(row=table.get_row_index(backend))
+        await pilot.press("l")
+        seen: list[tuple[str, str]] = []
+
+        def live_shown() -> bool:
+            frame = app.main.live
+            if app.main.rows[backend].state != "under load" or frame is None or frame.tick.phase != "load":
+                return False
+            seen.append((table.get_cell(backend, "rps").plain, human_count(frame.tick.rps_2xx)))
+            return frame.tick.rps_2xx > 0 and seen[-1][0] == seen[-1][1]
+
+        await wait_for(pilot, live_shown, 30, f"{backend}'s live req/s in the table (seen {seen[-5:]})")
+        assert seen[-1][0] != "—"
+        await wait_for(pilot, lambda: not app.main.load_running, 30, "the load to end")
+        # finished: the run's own figure (its 2xx req/s over the measured window)
+        result = app.session.results[-1]
+        assert table.get_cell(backend, "rps").plain == human_count(result.rps_2xx)
+        await pilot.press("q")
+    assert stray_descendants() == []

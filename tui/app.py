@@ -28,7 +28,7 @@ from wsgicompare.results import RunResult, Tick
 from wsgicompare.session import Session
 
 from .messages import BackendStateChanged, CapacityStep, LoadEnded, RunFinished
-from .model import TickHistory
+from .model import LiveFrame, TickHistory
 from .screens import CompareScreen, ExportScreen, MainScreen
 from .widgets import BackendTable
 
@@ -142,6 +142,8 @@ class WsgiCompareApp(App[int]):
         # itself, and racing that with the screen's own compose lost widgets
         await self.push_screen(self.main)
         self._fit_footer()
+        # the backend table's req/s follows the frames the screen's clock builds
+        self.watch(self.main, "live", self._live_frame, init=False)
         if self.opened:
             self.action_compare()
 
@@ -163,6 +165,10 @@ class WsgiCompareApp(App[int]):
         for command in super().get_system_commands(screen):
             if command.title != "Screenshot":
                 yield command
+
+    def _live_frame(self, frame: LiveFrame | None) -> None:
+        if frame is not None:
+            self.main.query_one(BackendTable).show_live(frame.tick.backend, frame.tick.rps_2xx)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out in the footer what cannot run now (None = shown but disabled)."""
