@@ -17,7 +17,7 @@ from wsgicompare.options import Options
 from wsgicompare.tui.app import WsgiCompareApp
 from wsgicompare.tui.model import human_count
 from wsgicompare.tui.screens import CompareScreen
-from wsgicompare.tui.widgets import BackendTable
+from wsgicompare.tui.widgets import BackendTable, RunColumn
 
 pytestmark = pytest.mark.anyio
 
@@ -133,3 +133,55 @@ async def test_backend_table_shows_live_rps_under_load(backend):
         assert table.get_cell(backend, "rps").plain == human_count(result.rps_2xx)
         await pilot.press("q")
     assert stray_descendants() == []
+
+
+# -- the compare view's run cards -----------------------------------------------------
+
+
+def compare_of(app: WsgiCompareApp) -> CompareScreen:
+    screen = app.screen
+    assert isinstance(screen, CompareScreen)
+    return screen
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+async def test_compare_view_scrolls_the_run_cards_and_says_so(size):
+    app = fixed_app(many_results(9))  # 13 runs: more than fit at either size
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        screen = compare_of(app)
+        columns = screen.query_one("#columns")
+        cards = list(screen.query(RunColumn))
+        assert len(cards) == 13
+        left, width = columns.scroll_x, columns.region.width
+        visible = [c for c in cards if c.virtual_region.x >= left and c.virtual_region.right <= left + width]
+        assert 0 < len(visible) < 13
+        hint = screen.query_one("#columns-hint")
+        text = str(hint.render())
+        assert hint.display and f"▶ {13 - len(visible)} more" in text, text
+        assert "◀" not in text
+        # the cards show at least a few lines at 80×24 too
+        assert columns.region.height >= 6
+        # keys scroll by one card; the hint follows
+        await pilot.press("right")
+        await pilot.pause()
+        assert columns.scroll_x > 0
+        text = str(hint.render())
+        assert "◀ 1 more" in text, text
+        await pilot.press("end")
+        await pilot.pause()
+        text = str(hint.render())
+        assert "▶" not in text and "◀" in text, text
+        await pilot.press("home")
+        await pilot.pause()
+        assert columns.scroll_x == 0
+
+
+async def test_compare_view_without_overflow_has_no_hint():
+    app = fixed_app(make_results())
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        hint = compare_of(app).query_one("#columns-hint")
+        assert not hint.display

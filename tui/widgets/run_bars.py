@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from rich.console import RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -30,6 +31,10 @@ class RunBars(Widget):
 
     results: reactive[tuple[RunResult, ...]] = reactive((), layout=True)
 
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        # every row, whatever height was drawn last: render() cuts to the height given
+        return 1 + len(self.results) if self.results else 1
+
     def render(self) -> RenderableType:
         if not self.results:
             return Text("no finished runs yet — press l on a backend, or a to run all", style="dim")
@@ -54,7 +59,11 @@ class RunBars(Widget):
         p99_style = self.get_component_rich_style("bars--p99")
         cap_style = self.get_component_rich_style("bars--capacity")
         failed_style = self.get_component_rich_style("bars--failed")
-        for r in ordered(self.results):
+        runs = ordered(self.results)
+        # a short terminal caps the height (app.tcss): the last row says how many are left out
+        room = self.content_size.height - 1
+        listed = runs if room >= len(runs) else runs[: max(0, room - 1)]
+        for r in listed:
             label = run_label(r) + (" ★" if id(r) in best else "")
             if r.status != "ok":
                 table.add_row(label, "—", Text(f"{r.status}: {r.reason}", style=failed_style), *[""] * (bars * 2 - 2))
@@ -72,4 +81,8 @@ class RunBars(Widget):
                 shown = Text(hbar(found, peak_cap, bar_w), style=cap_style) if found else Text(none, failed_style)
                 cells = ["—" if found is None else human_count(found), shown, *cells]
             table.add_row(label, *cells)
+        if len(listed) < len(runs):
+            # under the table, not in it: a long row would widen the label column
+            more = Text(f"… {len(runs) - len(listed)} more runs: see the cards below", style="dim", no_wrap=True)
+            return Group(table, more)
         return table
