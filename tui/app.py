@@ -143,7 +143,7 @@ class WsgiCompareApp(App[int]):
         await self.push_screen(self.main)
         self._fit_footer()
         # the backend table's req/s follows the frames the screen's clock builds
-        self.watch(self.main, "live", self._live_frame, init=False)
+        self.watch(self.main, "live", self._live_frame)
         if self.opened:
             self.action_compare()
 
