@@ -10,7 +10,7 @@ import time
 import pytest
 from process_support import stray_descendants
 from textual.command import CommandPalette
-from tui_snapshot_app import CATALOG, OPTIONS, make_result, make_results
+from tui_snapshot_app import CATALOG, OPTIONS, compare_many_app, make_results, many_results
 
 from wsgicompare.backends import get_backend
 from wsgicompare.options import Options
@@ -37,13 +37,6 @@ async def wait_for(pilot, predicate, timeout_s: float, what: str) -> None:
 
 def fixed_app(results=()) -> WsgiCompareApp:
     return WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=results, clock=False)
-
-
-def many_results(n: int):
-    return [
-        *make_results(),
-        *(make_result(f"backend-{i}", f"Backend {i}", 1000.0 + 50 * i, 20.0 + i) for i in range(n)),
-    ]
 
 
 # -- the keep-alive box ---------------------------------------------------------------
@@ -185,3 +178,10 @@ async def test_compare_view_without_overflow_has_no_hint():
         await pilot.pause()
         hint = compare_of(app).query_one("#columns-hint")
         assert not hint.display
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+def test_compare_view_many_runs_snapshot(snap_compare, size):
+    """13 runs: whole cards, the hint under them, no scrollbar glyphs; at 80×24 the bars
+    stop at a few runs and say how many more. One card scrolled: ◀ 1 more."""
+    assert snap_compare(compare_many_app(), press=["c", "right"], terminal_size=size)
