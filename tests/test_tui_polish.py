@@ -93,6 +93,22 @@ async def test_the_footer_shows_ctrl_p_where_it_fits(size, shown):
             assert quit_key.region.right <= key.region.x
 
 
+async def test_a_resize_refits_the_layout_and_the_footer():
+    """App.on_resize runs before Textual's own handler has stored the new size: the event's
+    size decides (with self.size, 80→120 columns kept the narrow layout and no ^p)."""
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.main.has_class("-narrow") and app.has_class("-narrow-footer")
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.2)
+        assert not app.main.has_class("-narrow") and not app.has_class("-narrow-footer")
+        assert app.main.query_one("FooterKey.-command-palette").display
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        assert app.main.has_class("-narrow") and app.has_class("-narrow-footer")
+
+
 # -- live req/s in the backend table --------------------------------------------------
 
 #: a short real load: long enough for several ticks under load

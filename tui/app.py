@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -141,20 +141,21 @@ class WsgiCompareApp(App[int]):
         # pushed, not the default screen: the app composes into its default screen
         # itself, and racing that with the screen's own compose lost widgets
         await self.push_screen(self.main)
-        self._fit_footer()
+        self._fit_footer(self.size.width)
         # the backend table's req/s follows the frames the screen's clock builds
         self.watch(self.main, "live", self._live_frame)
         if self.opened:
             self.action_compare()
 
-    def on_resize(self) -> None:
-        self.main.fit_width(self.size.width)
-        self._fit_footer()
+    def on_resize(self, event: events.Resize) -> None:
+        # the event's size: this handler runs before App's own, so self.size is still the old one
+        self.main.fit_width(event.size.width)
+        self._fit_footer(event.size.width)
 
-    def _fit_footer(self) -> None:
+    def _fit_footer(self, columns: int) -> None:
         # the keys fill an 80-column footer: the palette's "^p" (docked right) would cover
         # the last ones, so it is shown only where there is room (ctrl+p works everywhere)
-        self.set_class(self.size.width < NARROW_FOOTER_COLUMNS, "-narrow-footer")
+        self.set_class(columns < NARROW_FOOTER_COLUMNS, "-narrow-footer")
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterator[SystemCommand]:
         """The command palette (ctrl+p): the actions of the keys that can run now, then
