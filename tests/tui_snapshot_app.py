@@ -247,5 +247,16 @@ def compare_scenarios_app() -> WsgiCompareApp:
     return WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=scenario_results(), clock=False)
 
 
+def many_results(extra: int = 9) -> list[RunResult]:
+    """More runs than fit side by side at 80 or 120 columns (make_results and ``extra`` more)."""
+    more = [make_result(f"backend-{i}", f"Backend {i}", 1000.0 + 50 * i, 20.0 + i) for i in range(extra)]
+    return [*make_results(), *more]
+
+
+def compare_many_app() -> WsgiCompareApp:
+    """The compare view of 13 runs: the cards scroll and the line under them says so."""
+    return WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=many_results(), clock=False)
+
+
 if __name__ == "__main__":
     main_screen_app().run()

@@ -11,14 +11,15 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from typing import Any
 
-from textual import on
-from textual.app import App
+from textual import events, on
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from wsgicompare.conductor import Conductor
 from wsgicompare.options import Options
@@ -27,7 +28,7 @@ from wsgicompare.results import RunResult, Tick
 from wsgicompare.session import Session
 
 from .messages import BackendStateChanged, CapacityStep, LoadEnded, RunFinished
-from .model import TickHistory
+from .model import LiveFrame, TickHistory
 from .screens import CompareScreen, ExportScreen, MainScreen
 from .widgets import BackendTable
 
@@ -55,12 +56,30 @@ def options_from(options: Options | None) -> AppOptions:
     )
 
 
+#: terminals narrower than this leave the command palette's key out of the footer
+NARROW_FOOTER_COLUMNS = 100
+
+#: the command palette's entries for the app's keys: (action, title, help)
+PALETTE_COMMANDS = (
+    ("toggle_backend", "Start / stop backend", "Start the selected backend by hand, or stop it (s)"),
+    ("load", "Load", "Fire the load at the selected backend with the form's settings (l)"),
+    ("find_capacity", "Find capacity", "Search the selected backend's capacity at the form's SLO (f)"),
+    ("stop_load", "Stop load", "Stop the running load (x)"),
+    ("run_all", "Run all", "Load every available backend in turn (a)"),
+    ("compare", "Compare", "Every finished run side by side, or back to the main screen (c)"),
+    ("export", "Export", "Write the runs as md, json or html (e)"),
+    ("screenshot", "SVG screenshot", "Save the screen as SVG in the output directory (ctrl+s)"),
+    ("toggle_theme", "Light / dark", "Switch between the light and the dark theme (ctrl+t)"),
+)
+
+
 class WsgiCompareApp(App[int]):
     """wsgicompare's interactive comparator."""
 
     CSS_PATH = "app.tcss"
     TITLE = "wsgicompare"
-    ENABLE_COMMAND_PALETTE = False
+    # ctrl+p: every key's action by name, the theme picker and the keys panel
+    ENABLE_COMMAND_PALETTE = True
 
     BINDINGS = [
         # short descriptions: the whole footer must fit in 80 columns
@@ -122,11 +141,35 @@ class WsgiCompareApp(App[int]):
         # pushed, not the default screen: the app composes into its default screen
         # itself, and racing that with the screen's own compose lost widgets
         await self.push_screen(self.main)
+        self._fit_footer(self.size.width)
+        # the backend table's req/s follows the frames the screen's clock builds
+        self.watch(self.main, "live", self._live_frame)
         if self.opened:
             self.action_compare()
 
-    def on_resize(self) -> None:
-        self.main.fit_width(self.size.width)
+    def on_resize(self, event: events.Resize) -> None:
+        # the event's size: this handler runs before App's own, so self.size is still the old one
+        self.main.fit_width(event.size.width)
+        self._fit_footer(event.size.width)
+
+    def _fit_footer(self, columns: int) -> None:
+        # the keys fill an 80-column footer: the palette's "^p" (docked right) would cover
+        # the last ones, so it is shown only where there is room (ctrl+p works everywhere)
+        self.set_class(columns < NARROW_FOOTER_COLUMNS, "-narrow-footer")
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterator[SystemCommand]:
+        """The command palette (ctrl+p): the actions of the keys that can run now, then
+        Textual's own (theme picker, keys panel, quit), our screenshot instead of its."""
+        for action, title, help_text in PALETTE_COMMANDS:
+            if self.check_action(action, ()) is True:
+                yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
+        for command in super().get_system_commands(screen):
+            if command.title != "Screenshot":
+                yield command
+
+    def _live_frame(self, frame: LiveFrame | None) -> None:
+        if frame is not None:
+            self.main.query_one(BackendTable).show_live(frame.tick.backend, frame.tick.rps_2xx)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out in the footer what cannot run now (None = shown but disabled)."""

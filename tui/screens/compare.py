@@ -28,6 +28,13 @@ class CompareScreen(Screen[None]):
         Binding("e", "app.export", "export"),
         Binding("ctrl+s", "app.screenshot", "svg"),
         Binding("q", "app.quit", "quit"),
+        # the run cards: a card at a time sideways, a few lines up and down
+        Binding("left", "scroll_cards(-1)", "◀ runs", show=False),
+        Binding("right", "scroll_cards(1)", "runs ▶", show=False),
+        Binding("home", "scroll_cards_to(0)", "first", show=False),
+        Binding("end", "scroll_cards_to(-1)", "last", show=False),
+        Binding("up,pageup", "scroll_lines(-4)", "up", show=False),
+        Binding("down,pagedown", "scroll_lines(4)", "down", show=False),
     ]
 
     def __init__(self) -> None:
@@ -42,7 +49,9 @@ class CompareScreen(Screen[None]):
         yield RunBars(id="bars")
         yield KneeChart(id="knee")
         yield Scorecard(id="scorecard")
-        yield ScrollableContainer(id="columns")
+        # not focusable: the screen's arrow keys scroll it a card at a time
+        yield ScrollableContainer(id="columns", can_focus=False)
+        yield Static("", id="columns-hint")
         yield Footer()
 
     def show_results(self, results: Iterable[RunResult], load: str) -> None:
@@ -53,6 +62,11 @@ class CompareScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(KneeChart).border_title = "Latency vs offered load"
+        columns = self.query_one("#columns", ScrollableContainer)
+        # the scrollbars are hidden (their thumbs looked like stray glyphs beside the
+        # boxes): the hint line under the cards says what is out of sight
+        self.watch(columns, "scroll_x", self._show_scroll_hint, init=False)
+        self.watch(columns, "scroll_y", self._show_scroll_hint, init=False)
         self._draw()
 
     def on_screen_resume(self) -> None:
@@ -60,6 +74,7 @@ class CompareScreen(Screen[None]):
 
     def on_resize(self) -> None:
         self._size_columns()
+        self.call_after_refresh(self._show_scroll_hint)
 
     def _draw(self) -> None:
         results, load = self._wanted
@@ -76,14 +91,69 @@ class CompareScreen(Screen[None]):
         columns.remove_children()
         columns.mount_all([RunColumn(r, classes="run-column") for r in ordered(results)])
         self._size_columns()
+        self.call_after_refresh(self._show_scroll_hint)
 
     def _size_columns(self) -> None:
-        """Share the width between the runs: 26 to 44 columns each, scrolling beyond."""
+        """Share the width between the runs: 26 to 44 columns each, scrolling beyond (by whole cards)."""
         # a short terminal gets a shorter knee chart, leaving the run columns some room
-        self.set_class(self.size.height < 36, "-narrow-compare")
+        short = self.size.height < 36
+        self.set_class(short, "-narrow-compare")
+        # and with the knee chart too, fewer bar rows still: the cards keep a few lines
+        self.set_class(short and self.query_one(KneeChart).display, "-short-with-knee")
         columns = list(self.query(RunColumn))
         if not columns:
             return
-        width = max(26, min(44, (self.size.width - 1) // len(columns)))
+        room = self.size.width  # the scrollbars are hidden: every column is the cards'
+        width = max(26, min(44, room // len(columns)))
+        if width * len(columns) > room:
+            # more cards than fit: as many whole cards as fit, none cut at the right edge
+            width = room // max(1, room // 26)
         for column in columns:
             column.styles.width = width
+
+    # -- the run cards' scrolling ---------------------------------------------------
+
+    def _cards_x(self) -> list[tuple[int, int]]:
+        """Each card's left and right edge in the row's own (scrolled) coordinates."""
+        return [(c.virtual_region.x, c.virtual_region.right) for c in self.query(RunColumn)]
+
+    def action_scroll_cards(self, step: int) -> None:
+        """Bring the next (step 1) or the previous (-1) card's left edge to the left."""
+        columns = self.query_one("#columns", ScrollableContainer)
+        lefts = [left for left, _ in self._cards_x()]
+        now = round(columns.scroll_x)
+        if step > 0:
+            target = next((x for x in lefts if x > now), now)
+        else:
+            target = next((x for x in reversed(lefts) if x < now), 0)
+        columns.scroll_to(x=min(target, columns.max_scroll_x), animate=False)
+
+    def action_scroll_cards_to(self, end: int) -> None:
+        columns = self.query_one("#columns", ScrollableContainer)
+        columns.scroll_to(x=0 if end == 0 else columns.max_scroll_x, animate=False)
+
+    def action_scroll_lines(self, lines: int) -> None:
+        columns = self.query_one("#columns", ScrollableContainer)
+        columns.scroll_to(y=columns.scroll_y + lines, animate=False)
+
+    def _show_scroll_hint(self, _value: object = None) -> None:
+        """ "◀ 3 more · ▶ 5 more · ▼ more": the cards cut or out of sight either way, and
+        the keys; hidden while every card shows whole."""
+        columns = self.query_one("#columns", ScrollableContainer)
+        left, width = round(columns.scroll_x), columns.scrollable_content_region.width
+        edges = self._cards_x()
+        before = sum(1 for x, _ in edges if x < left)
+        after = sum(1 for _, right in edges if right > left + width)
+        parts = []
+        if before:
+            parts.append(f"◀ {before} more")
+        if after:
+            parts.append(f"▶ {after} more")
+        if before or after:
+            parts.append("←→ scroll")
+        if columns.max_scroll_y > 0:
+            below = columns.scroll_y < columns.max_scroll_y
+            parts.append(("▼ more below" if below else "▲ more above") + " · ↑↓")
+        hint = self.query_one("#columns-hint", Static)
+        hint.display = bool(parts)
+        hint.update(" " + " · ".join(parts))

@@ -1,4 +1,5 @@
-"""The Backends table (one row per catalog entry: state marker, id, state, last req/s)
+"""The Backends table (one row per catalog entry: state marker, id, state, req/s: live
+under load, else the last run's)
 and the hint under it (the selected backend's title, and what is missing or failed)."""
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class BackendTable(DataTable[Any]):
         self.backends: dict[str, BackendRow] = {}
         #: narrow layout (< 120 columns): no state column
         self._narrow = False
+        #: 2xx req/s of the latest tick, by backend: shown while its row is "under load"
+        self._live_rps: dict[str, float] = {}
 
     def show(self, rows: Iterable[BackendRow]) -> None:
         self.backends = {row.id: row for row in rows}
@@ -46,6 +49,18 @@ class BackendTable(DataTable[Any]):
         self.backends[row.id] = row
         for key, value in zip(self._columns(), self._cells(row)):
             self.update_cell(row.id, key, value)
+
+    def show_live(self, backend: str, rps_2xx: float) -> None:
+        """The latest tick's 2xx rate of the backend under load (at most once per frame:
+        only its req/s cell is rewritten, and only when the shown figure changes)."""
+        before = self._live_rps.get(backend)
+        self._live_rps[backend] = rps_2xx
+        row = self.backends.get(backend)
+        if row is None or row.state != "under load" or before == rps_2xx:
+            return
+        cell = self._cells(row)[self._columns().index("rps")]
+        if before is None or cell.plain != human_count(before):
+            self.update_cell(backend, "rps", cell)
 
     def set_narrow(self, narrow: bool) -> None:
         if narrow != self._narrow:
@@ -102,9 +117,15 @@ class BackendTable(DataTable[Any]):
                 "marker": Text(STATE_MARKERS.get(row.state, "?"), style=state_style),
                 "id": Text(row.id),
                 "state": Text(row.state, style=state_style),
-                "rps": Text(human_count(row.last_rps), justify="right"),
+                "rps": Text(human_count(self._rps(row)), justify="right"),
             }
         return tuple(cells[key] for key in self._columns())
+
+    def _rps(self, row: BackendRow) -> float | None:
+        """Under load the live figure (once a tick came), else the last finished run's."""
+        if row.state == "under load" and row.id in self._live_rps:
+            return self._live_rps[row.id]
+        return row.last_rps
 
 
 class BackendHint(Static):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from rich.console import RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -16,7 +17,10 @@ from .draw import hbar
 
 
 def run_label(result: RunResult) -> str:
-    label = result.backend if result.workload in ("hello", "") else f"{result.backend}/{result.workload}"
+    # a --url run's workload is its path ("/"): the backend alone says it
+    label = result.backend if result.workload in ("hello", "", "/") else f"{result.backend}/{result.workload}"
+    if result.scenario:  # one run per scenario: "gunicorn" twice would not tell them apart
+        label += f" · {result.scenario.get('name')}"
     # a run read from a saved report (--open) says which one: several files sit side by side
     return f"{label} · {result.source}" if result.source else label
 
@@ -29,6 +33,10 @@ class RunBars(Widget):
     COMPONENT_CLASSES = {"bars--rps", "bars--p99", "bars--label", "bars--failed", "bars--capacity"}
 
     results: reactive[tuple[RunResult, ...]] = reactive((), layout=True)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        # every row, whatever height was drawn last: render() cuts to the height given
+        return 1 + len(self.results) if self.results else 1
 
     def render(self) -> RenderableType:
         if not self.results:
@@ -54,7 +62,11 @@ class RunBars(Widget):
         p99_style = self.get_component_rich_style("bars--p99")
         cap_style = self.get_component_rich_style("bars--capacity")
         failed_style = self.get_component_rich_style("bars--failed")
-        for r in ordered(self.results):
+        runs = ordered(self.results)
+        # a short terminal caps the height (app.tcss): the last row says how many are left out
+        room = self.content_size.height - 1
+        listed = runs if room >= len(runs) else runs[: max(0, room - 1)]
+        for r in listed:
             label = run_label(r) + (" ★" if id(r) in best else "")
             if r.status != "ok":
                 table.add_row(label, "—", Text(f"{r.status}: {r.reason}", style=failed_style), *[""] * (bars * 2 - 2))
@@ -72,4 +84,8 @@ class RunBars(Widget):
                 shown = Text(hbar(found, peak_cap, bar_w), style=cap_style) if found else Text(none, failed_style)
                 cells = ["—" if found is None else human_count(found), shown, *cells]
             table.add_row(label, *cells)
+        if len(listed) < len(runs):
+            # under the table, not in it: a long row would widen the label column
+            more = Text(f"… {len(runs) - len(listed)} more runs: see the cards below", style="dim", no_wrap=True)
+            return Group(table, more)
         return table
