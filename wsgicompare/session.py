@@ -472,6 +472,7 @@ class Session:
         def settings_key(spec: RunSpec) -> dict[str, Any]:
             options = export.load_options([spec])
             options.pop("workloads", None)  # runs of one load may differ in workload, not in load
+            options.pop("scenarios", None)  # nor in which scenario's event they had
             return options
 
         with self._lock:
