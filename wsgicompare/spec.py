@@ -39,8 +39,8 @@ DEFAULT_THREADS = 4
 
 #: open-loop req/s one loader process can be asked for at most. A closed loop measured
 #: ~80,000 req/s per process against nginx-static, so this is far beyond any real
-#: sender: a rate above it gives no figure, only "rate not reached" and 0 requests.
-#: (It belongs in LoadProfile.validate; it is here until loader/profile.py takes it.)
+#: sender: planning refuses a rate above it (the loader itself would run it, counting
+#: nearly every request as unsent, which measures nothing).
 MAX_RATE_PER_LOADER_PROC = 200_000
 
 
