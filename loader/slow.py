@@ -30,6 +30,7 @@ class SlowClients:
         self.head = head
         self.count = count
         self.socks: list[socket.socket] = []
+        self.headless: set[socket.socket] = set()  # connected, request line not yet out
         self.failed: dict[str, int] = {}  #: connects that failed, by errno name
         self.lines_sent = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -46,23 +47,28 @@ class SlowClients:
                 sock.close()
                 continue
             self.socks.append(sock)
-        self._trickle(first=True)
+            self.headless.add(sock)
+        self._trickle()
 
-    def _trickle(self, first: bool = False) -> None:
-        """The request line first, then one more header line each TRICKLE_EVERY_S; the
-        blank line that would end the request never comes."""
+    def _trickle(self) -> None:
+        """The request line first (once the connect is through), then one more header
+        line each TRICKLE_EVERY_S; the blank line that would end the request never comes."""
         if self._closed:
             return
-        data = self.head if first else b"X-Slow-Client: %d\r\n" % self.lines_sent
         alive = []
         for sock in self.socks:
+            first = sock in self.headless
+            data = self.head if first else b"X-Slow-Client: %d\r\n" % self.lines_sent
             try:
                 sock.send(data)
-            except BlockingIOError:  # still connecting (the server's queue is full): the next turn
-                pass
+            except BlockingIOError:  # still connecting (a busy loopback, a full queue): the next turn
+                alive.append(sock)
+                continue
             except OSError:  # the server dropped it: gone, as a real client would be
+                self.headless.discard(sock)
                 sock.close()
                 continue
+            self.headless.discard(sock)
             alive.append(sock)
         self.socks = alive
         self.lines_sent += 1

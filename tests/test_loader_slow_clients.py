@@ -60,3 +60,53 @@ def test_slow_clients_are_bounded() -> None:
         LoadProfile(**base, slow_clients=5000).validate()  # type: ignore[arg-type]
     with pytest.raises(LoadProfileError, match="end after they start"):
         LoadProfile(**base, slow_clients=4, slow_from_s=1.0, slow_until_s=0.5).validate()  # type: ignore[arg-type]
+
+
+def test_a_slow_client_whose_connect_is_late_still_starts_with_its_request_line() -> None:
+    # a listener that takes nobody for a while: beyond its tiny queue the connects stay
+    # pending, the first send finds them unconnected, and once accepted each must still
+    # begin with the request line (a bare header line would be a bad request, answered
+    # and closed at once: the slow client would not hold its worker)
+    import asyncio
+    import socket
+    import time
+
+    from wsgicompare.loader.slow import TRICKLE_EVERY_S, SlowClients
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+
+    async def main() -> SlowClients:
+        slow = SlowClients(asyncio.get_running_loop(), ("127.0.0.1", port), head, 4)
+        slow.open()
+        await asyncio.sleep(2.5 * TRICKLE_EVERY_S)  # connects complete on a SYN retry (~1 s)
+        return slow
+
+    accepted: list[bytes] = []
+
+    def take() -> None:
+        listener.settimeout(0.2)
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline and len(accepted) < 4:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            conn.settimeout(2.0)
+            try:
+                accepted.append(conn.recv(len(head)))
+            except OSError:
+                accepted.append(b"")
+            conn.close()
+
+    import threading
+
+    threading.Timer(0.8, take).start()  # the queue stays full until then
+    slow = asyncio.run(main())
+    slow.close()
+    listener.close()
+    assert len(accepted) >= 2, accepted
+    assert all(data.startswith(b"GET / HTTP/1.1") for data in accepted), accepted
