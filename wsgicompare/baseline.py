@@ -8,12 +8,10 @@ unreadable or malformed file, or one of another schema, is bad input (one line, 
 from __future__ import annotations
 
 import json
-import os
-import stat
 from dataclasses import dataclass
 from typing import Any
 
-from wsgicompare.parsing import OptionError
+from wsgicompare.parsing import OptionError, read_regular_file
 from wsgicompare.results import SCHEMA, RunResult, results_from_document
 
 #: the largest report read as a baseline: a 57-run matrix with timelines is a few MB
@@ -41,14 +39,7 @@ class Baseline:
 def load_baseline(path: str) -> Baseline:
     """Read a ``wsgicompare/1`` JSON report; OptionError (one line) when it is not one."""
     flag = f"--baseline {path}"
-    try:
-        # a FIFO would block the read and /dev/zero would never end it: regular files only
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise OptionError(f"{flag}: not a regular file")
-        with open(path, "rb") as f:
-            raw = f.read(MAX_BASELINE_BYTES + 1)
-    except OSError as exc:
-        raise OptionError(f"{flag}: cannot read it: {exc.strerror or exc}") from None
+    raw = read_regular_file(flag, path, MAX_BASELINE_BYTES)
     if len(raw) > MAX_BASELINE_BYTES:
         raise OptionError(f"{flag}: larger than {MAX_BASELINE_BYTES // 2**20} MiB: not a wsgicompare report")
     try:

@@ -4,7 +4,9 @@ value and raises ``OptionError`` with one line for the user."""
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 from typing import Any
 
 from wsgicompare.spec import available_cpus
@@ -121,3 +123,16 @@ def parse_bool(name: str, value: Any) -> bool:
 
 
 # -- the resolved options -----------------------------------------------------------------
+
+
+def read_regular_file(where: str, path: str, max_bytes: int) -> bytes:
+    """At most ``max_bytes`` + 1 bytes of the regular file at ``path`` (the caller says
+    what one byte more means); OptionError "``where``: …" when it cannot be read. A FIFO
+    would block the read and /dev/zero would never end it: regular files only."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise OptionError(f"{where}: not a regular file")
+        with open(path, "rb") as f:
+            return f.read(max_bytes + 1)  # bounded even if the file grew since the stat
+    except OSError as exc:
+        raise OptionError(f"{where}: cannot read it: {exc.strerror or exc}") from None

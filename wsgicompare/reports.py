@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from wsgicompare.parsing import OptionError
+from wsgicompare.parsing import OptionError, read_regular_file
 from wsgicompare.results import SCHEMA, RunResult, results_from_document
 
 if TYPE_CHECKING:
@@ -81,14 +80,7 @@ def read_report(path: str) -> list[RunResult]:
 def read_document(path: str) -> dict[str, Any]:
     """One saved ``wsgicompare/1`` JSON report, checked run by run. Raises OptionError."""
     where = f"--open {path}"
-    try:
-        # a FIFO would block the read and /dev/zero would never end it: regular files only
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise OptionError(f"{where}: not a regular file")
-        with open(path, "rb") as f:
-            raw = f.read(MAX_REPORT_BYTES + 1)
-    except OSError as exc:
-        raise OptionError(f"{where}: cannot read it: {exc.strerror or exc}") from None
+    raw = read_regular_file(where, path, MAX_REPORT_BYTES)
     if len(raw) > MAX_REPORT_BYTES:
         raise OptionError(f"{where}: too big for a report (max {MAX_REPORT_BYTES // (1024 * 1024)} MB)")
     try:

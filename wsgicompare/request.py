@@ -7,12 +7,10 @@ the LoadProfile fields these fill (``loader/worker.py`` ``build_request``)."""
 
 from __future__ import annotations
 
-import os
-import stat
 from typing import TYPE_CHECKING, Any
 
 from wsgicompare.loader.profile import MAX_BODY_BYTES, LoadProfileError, check_header, check_method
-from wsgicompare.parsing import OptionError
+from wsgicompare.parsing import OptionError, read_regular_file
 
 if TYPE_CHECKING:
     from wsgicompare.options import Options
@@ -99,14 +97,7 @@ def check_request_options(o: Options) -> None:
 def read_body_file(path: str) -> bytes:
     """The bytes of ``--body-file``: a regular file of at most MAX_BODY_BYTES."""
     flag = f"--body-file {path}"
-    try:
-        # a FIFO would block the read and /dev/zero would never end it: regular files only
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise OptionError(f"{flag}: not a regular file")
-        with open(path, "rb") as f:
-            data = f.read(MAX_BODY_BYTES + 1)  # bounded even if the file grew since the stat
-    except OSError as exc:
-        raise OptionError(f"{flag}: cannot read it: {exc.strerror or exc}") from None
+    data = read_regular_file(flag, path, MAX_BODY_BYTES)
     if len(data) > MAX_BODY_BYTES:
         raise OptionError(
             f"{flag}: larger than {MAX_BODY_BYTES} bytes ({MAX_BODY_BYTES // 1024} KiB), the most a body may be"
