@@ -117,41 +117,35 @@ class _Handler(asyncio.Protocol):
             self.transport.write(OK)
 
 
-class TestServer:
-    """A behaviour-specific HTTP server on a free loopback port, in its own thread."""
+class LoopServer:
+    """An asyncio server on a free 127.0.0.1 port, its loop in a thread of its own; a
+    subclass says what answers a connection (``protocol``). ``start``/``stop``, or use
+    it as a context manager."""
 
-    def __init__(
-        self, kind: str, delay_s: float = 0.02, stall_after_s: float = 0.8, stall_s: float = 1.0, workers: int = 4
-    ) -> None:
-        self.kind = kind
-        self.delay_s = delay_s  # "delay": seconds before each answer; "capacity": per request
-        self.free_at = [0.0] * int(workers)  # "capacity": when each worker is free again
-        self.stall_after_s = stall_after_s  # "stall_once": seconds after the first request
-        self.stall_s = stall_s  # "stall_once": how long the server stalls
-        self.first_request_at: float | None = None
-        self.stalled = False
-        self.requests = 0  # requests read
-        self.connections = 0  # connections accepted
+    def __init__(self, name: str) -> None:
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"test-server-{kind}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def protocol(self) -> asyncio.Protocol:
+        raise NotImplementedError
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def start(self) -> TestServer:
+    def start(self):  # -> the subclass
         self._thread.start()
         if not self._ready.wait(10):
-            raise RuntimeError("test server did not start")
+            raise RuntimeError(f"{self._thread.name} did not start")
         return self
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         server = loop.run_until_complete(
-            loop.create_server(lambda: _Handler(self), "127.0.0.1", 0, backlog=1024, reuse_address=True)
+            loop.create_server(self.protocol, "127.0.0.1", 0, backlog=1024, reuse_address=True)
         )
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
@@ -166,6 +160,33 @@ class TestServer:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+    def __enter__(self):  # -> the subclass
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class TestServer(LoopServer):
+    """A behaviour-specific HTTP server on a free loopback port, in its own thread."""
+
+    def __init__(
+        self, kind: str, delay_s: float = 0.02, stall_after_s: float = 0.8, stall_s: float = 1.0, workers: int = 4
+    ) -> None:
+        super().__init__(f"test-server-{kind}")
+        self.kind = kind
+        self.delay_s = delay_s  # "delay": seconds before each answer; "capacity": per request
+        self.free_at = [0.0] * int(workers)  # "capacity": when each worker is free again
+        self.stall_after_s = stall_after_s  # "stall_once": seconds after the first request
+        self.stall_s = stall_s  # "stall_once": how long the server stalls
+        self.first_request_at: float | None = None
+        self.stalled = False
+        self.requests = 0  # requests read
+        self.connections = 0  # connections accepted
+
+    def protocol(self) -> asyncio.Protocol:
+        return _Handler(self)
 
 
 @contextlib.contextmanager

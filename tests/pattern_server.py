@@ -9,9 +9,8 @@ are known before the load runs, and its own counters are the server's side of th
 from __future__ import annotations
 
 import asyncio
-import threading
 
-from loader_servers import ERROR_500, OK
+from loader_servers import ERROR_500, OK, LoopServer
 
 
 class _Answer(asyncio.Protocol):
@@ -38,44 +37,16 @@ class _Answer(asyncio.Protocol):
                 self.transport.write(OK)  # type: ignore[union-attr]
 
 
-class PatternServer:
+class PatternServer(LoopServer):
     """Every ``every``-th request a 500, the rest 200 (keep-alive), counted by the server."""
 
     def __init__(self, every: int) -> None:
+        super().__init__("test-pattern-server")
         self.every = every
         self.requests = 0  # requests read (one loop thread: no lock needed)
         self.answered_200 = 0
         self.answered_500 = 0
         self.connections = 0
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="test-pattern-server", daemon=True)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        server = loop.run_until_complete(loop.create_server(lambda: _Answer(self), "127.0.0.1", 0, backlog=1024))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            server.close()
-            loop.run_until_complete(server.wait_closed())
-            loop.close()
-
-    def __enter__(self) -> PatternServer:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("pattern server did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+    def protocol(self) -> asyncio.Protocol:
+        return _Answer(self)

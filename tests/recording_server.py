@@ -10,10 +10,10 @@ as a real server does; it closes after a request that says ``Connection: close``
 from __future__ import annotations
 
 import asyncio
-import threading
 from dataclasses import dataclass, field
 
 import httptools
+from loader_servers import LoopServer
 
 BODY = b"recorded\n"
 HEAD_LINES = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(BODY)
@@ -77,42 +77,14 @@ class _Conn(asyncio.Protocol):
             self.transport.close()
 
 
-class RecordingServer:
+class RecordingServer(LoopServer):
     """Runs in its own thread on a free 127.0.0.1 port; ``received`` fills as requests come."""
 
     def __init__(self) -> None:
+        super().__init__("recording-server")
         self.received: list[Received] = []
         self.connections = 0
         self.bad = 0  # requests the parser refused
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="recording-server", daemon=True)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        server = loop.run_until_complete(loop.create_server(lambda: _Conn(self), "127.0.0.1", 0, backlog=1024))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            server.close()
-            loop.run_until_complete(server.wait_closed())
-            loop.close()
-
-    def __enter__(self) -> RecordingServer:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("recording server did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+    def protocol(self) -> asyncio.Protocol:
+        return _Conn(self)
