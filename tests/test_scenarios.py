@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import psutil
@@ -116,7 +117,12 @@ def test_a_server_without_a_graceful_reload_is_unsupported_and_not_loaded() -> N
 def test_each_spec_declares_its_workers(backend, workers, one_process) -> None:
     server = get_backend(backend).start(ServerConfig(workers=workers, threads=1))
     try:
+        # ready = one worker answered; the others may still be booting on a busy machine
+        deadline = time.monotonic() + 10
         found = server.workers()
+        while len(found) < workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+            found = server.workers()
         launched = psutil.Process(_first_pid(server))
         if one_process:
             assert [p.pid for p in found] == [launched.pid]
