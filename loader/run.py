@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from .group import GroupClosed, GroupFailed, ProcessGroup, Snapshots
 from .profile import LoadProfile, LoadProfileError
@@ -112,6 +113,11 @@ class LoadRun:
     def pids(self) -> list[int]:
         """Process ids of the loader processes (for pinning checks and sampling)."""
         return self._group.pids
+
+    @property
+    def nodes(self) -> list[dict[str, Any]] | None:
+        """Per-node figures of a run spread over several machines; None here."""
+        return None
 
     def __enter__(self) -> LoadRun:
         return self

@@ -12,7 +12,7 @@ import statistics
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from wsgicompare.capacity import run_capacity
@@ -42,11 +42,33 @@ from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with i
 )
 from wsgicompare.verdicts import CONNECTION_ERROR_KINDS, listen_overflow_finding, verdicts, wants_stall_probe
 
+if TYPE_CHECKING:
+    from wsgicompare.cluster import Cluster
+
 OnTick = Callable[[Tick], None]
 OnResult = Callable[[RunResult], None]
 
 #: bins of the cumulative latency distribution in every Tick (for the TUI's histogram)
 LATENCY_BINS = 40
+
+
+class LocalServers:
+    """Where backends start by default: on this machine, sampled here. (With
+    ``--server-node`` a cluster's ``NodeServers`` takes its place.)"""
+
+    local = True
+
+    def availability(self, backend) -> tuple[bool, list[str]]:
+        return backend.availability()
+
+    def start(self, backend, config, ready_timeout_s: float, cancel: threading.Event):
+        return backend.start(config, ready_timeout_s=ready_timeout_s, cancel=cancel)
+
+    def sampler(self, server) -> TreeSampler:
+        return TreeSampler(server.processes)
+
+    def tcp_reader(self, server) -> Callable[[], dict[str, int]]:
+        return read_tcp_counters
 
 
 # -- one run's running figures ---------------------------------------------------------------
@@ -91,6 +113,7 @@ class Conductor:
         ready_timeout_s: float = 30.0,
         stop_timeout_s: float = 10.0,
         latency_bins: int = LATENCY_BINS,
+        cluster: Cluster | None = None,
     ) -> None:
         #: most seconds to wait between runs for the previous port's sockets to drain
         self.settle_max_s = settle_max_s
@@ -101,6 +124,9 @@ class Conductor:
         #: bins of Tick.latency_bins
         self.latency_bins = latency_bins
         self._last_port: int | None = None
+        #: --cluster: the loader's processes on its nodes (and the backends, with --server-node)
+        self.cluster = cluster
+        self.servers: Any = cluster.servers() if cluster is not None and cluster.server is not None else LocalServers()
         #: called with each capacity step as it ends (the app's live step ladder)
         self.on_step: Callable[[Any], None] | None = None
 
@@ -167,7 +193,7 @@ class Conductor:
                 backend=spec.backend, title=spec.backend, workload=spec.workload, status="failed", reason=_one_line(exc)
             )
         base = dict(backend=backend.id, title=backend.title, workload=spec.workload, concurrency=spec.load.concurrency)
-        available, missing = backend.availability()
+        available, missing = self.servers.availability(backend)
         if not available:
             return RunResult(**base, status="unavailable", reason=f"missing {', '.join(missing)} — {backend.hint}")
         app = spec.server.app if spec.server is not None else None
@@ -182,7 +208,7 @@ class Conductor:
             return RunResult(**base, status="failed", reason="cancelled before start")
         try:
             # cancel reaches into the start: Ctrl-C while a slow app imports ends within a second
-            server = backend.start(spec.server, ready_timeout_s=self.ready_timeout_s, cancel=cancel)
+            server = self.servers.start(backend, spec.server, self.ready_timeout_s, cancel)
         except BackendError as exc:  # BackendStartError included: nothing of it is left running
             reason = _one_line(getattr(exc, "reason", None) or exc)
             self._emit(on_tick, replace(self._phase_tick(spec, "failed"), warnings=(reason,)))
@@ -242,9 +268,12 @@ class Conductor:
         except LoadProfileError as exc:
             result.status, result.reason = "failed", _one_line(exc)
             return result
-        local = server is not None
+        local = server is not None and self.servers.local
+        read_tcp = read_tcp_counters
         if server is not None:
             tree = server.processes
+            sampler = self.servers.sampler(server)
+            read_tcp = self.servers.tcp_reader(server)
         else:
             from wsgicompare.loader.profile import is_loopback
 
@@ -252,7 +281,7 @@ class Conductor:
             # only a server on this machine can be sampled; a remote one gets no server figures
             local = bool(parts.hostname) and is_loopback(parts.hostname)
             tree = listener_tree(parts.port or 80) if local else list
-        sampler = TreeSampler(tree)
+            sampler = TreeSampler(tree)
         total = profile.requests
         if total is None and profile.reps is not None:
             total = profile.reps * profile.concurrency
@@ -267,8 +296,11 @@ class Conductor:
         # only a listener on this machine has an accept queue we can read; the server's
         # inner listeners count too (uWSGI's backlog of 100 behind nginx is the seed's trap)
         queue = AcceptQueuePeak(frozenset({public_port, *listen_ports(tree())})) if local else None
-        tcp_before = read_tcp_counters()
-        run = LoadRun(profile)
+        tcp_before = read_tcp()
+        if self.cluster is not None:
+            run: LoadRun = self.cluster.load_run(profile, servers_here=local)
+        else:
+            run = LoadRun(profile)
         crashed_at: float | None = None
         cancelled_at: float | None = None
         last_t = 0.0
@@ -284,7 +316,7 @@ class Conductor:
                 sample = sampler.sample()
                 if queue is not None:
                     queue.sample()
-                warnings = self._live_warnings(load_tick, running, tcp_before, queue)
+                warnings = self._live_warnings(load_tick, running, tcp_before, queue, read_tcp)
                 warnings += event.notes() if event is not None else ()  # a scenario's event, once fired
                 tick = self._tick(running, load_tick, sample, warnings)
                 self._emit(on_tick, tick)
@@ -300,10 +332,12 @@ class Conductor:
         # a crash on the very last tick is still a crash
         if server is not None and crashed_at is None and not server.alive():
             crashed_at = last_t
-        tcp = tcp_delta(tcp_before, read_tcp_counters())
+        tcp = tcp_delta(tcp_before, read_tcp())
         if queue is not None:
             tcp.update(queue.figures())
         self._fill(result, running, summary, tcp)
+        if run.nodes is not None:
+            result.loader["nodes"] = run.nodes
         if crashed_at is not None:
             why = server.exit_reason() if server is not None else None
             result.status = "failed"
@@ -422,7 +456,12 @@ class Conductor:
         return tick
 
     def _live_warnings(
-        self, lt, running: _Running, tcp_before: dict[str, int], queue: AcceptQueuePeak | None
+        self,
+        lt,
+        running: _Running,
+        tcp_before: dict[str, int],
+        queue: AcceptQueuePeak | None,
+        read_tcp: Callable[[], dict[str, int]] = read_tcp_counters,
     ) -> tuple[str, ...]:
         found = []
         if lt.saturated:
@@ -432,7 +471,7 @@ class Conductor:
         )
         if conn_errors:
             found.append(f"{conn_errors} connection errors: listen backlog or worker limit reached?")
-        tcp = tcp_delta(tcp_before, read_tcp_counters())
+        tcp = tcp_delta(tcp_before, read_tcp())
         if queue is not None:
             tcp.update(queue.figures())
         slowest_ms = running.slowest_sent_us / 1000.0 if running.latency.count else None
