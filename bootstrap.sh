@@ -87,7 +87,8 @@ python_env() {
     local stamp="$VENV/.wsgicompare-installed"
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-        "$VENV/bin/python" -m pip install -q -e '.[test]' \
+        # the cluster extra (Ray, for --cluster) too: its tests run with the suite
+        "$VENV/bin/python" -m pip install -q -e '.[test,cluster]' \
             || { echo "bootstrap: installing wsgicompare into $VENV failed" >&2; exit 1; }
         touch "$stamp"
     fi

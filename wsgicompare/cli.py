@@ -167,6 +167,8 @@ class Plan:
     settle_max_s: float
     #: said once on stderr before the runs: the plan works, but not as well as it could
     warnings: list[str] = field(default_factory=list)
+    #: --cluster: the connected Ray cluster (wsgicompare.cluster.Cluster)
+    cluster: Any = None
 
 
 def make_plan(o: Options) -> Plan:
@@ -186,7 +188,15 @@ def make_plan(o: Options) -> Plan:
     if not o.url:
         _check_backends(o, specs)
     settle = DEFAULT_SETTLE_MAX_S if o.settle_max is None else o.settle_max
-    return Plan(specs=specs, targets=targets, meta=make_meta(specs), settle_max_s=settle, warnings=warnings)
+    cluster = None
+    if o.cluster:
+        from wsgicompare.cluster import connect  # Ray: imported only with --cluster
+
+        cluster, specs = connect(o, specs)  # ClusterError (bad input) before anything starts
+    meta = make_meta(specs)
+    if cluster is not None:
+        meta["machine"]["nodes"] = cluster.describe()
+    return Plan(specs=specs, targets=targets, meta=meta, settle_max_s=settle, warnings=warnings, cluster=cluster)
 
 
 def _check_backends(o: Options, specs: list) -> None:
@@ -331,13 +341,15 @@ def run_headless(plan: Plan) -> int:
         return _run_pinned(plan)
     finally:
         unpin()
+        if plan.cluster is not None:
+            plan.cluster.shutdown()
 
 
 def _run_pinned(plan: Plan) -> int:
     from wsgicompare.conductor import Conductor
 
     cancel = threading.Event()
-    conductor = Conductor(settle_max_s=plan.settle_max_s)
+    conductor = Conductor(settle_max_s=plan.settle_max_s, cluster=plan.cluster)
     results: list[RunResult] = []
     started = time.monotonic()
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import os
 import platform
 import queue
 import socket
@@ -152,9 +151,13 @@ class Cluster:
         self.server: Node | None = None
         self.driver_node_id = ""
         if connect:
-            self._connect()
-            if server_node is not None:
-                self.server = self.find_node(server_node)
+            try:
+                self._connect()
+                if server_node is not None:
+                    self.server = self.find_node(server_node)
+            except BaseException:
+                self.shutdown()
+                raise
 
     # -- connecting and checking ---------------------------------------------------------------
     def _connect(self) -> None:
@@ -171,6 +174,7 @@ class Cluster:
             )
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ClusterError(f"--cluster {self.address}: {_first_line(exc)}") from None
+        _quiet_driver()
         self.driver_node_id = ray.get_runtime_context().get_node_id()
         alive = [n for n in ray.nodes() if n.get("Alive")]
         facts_fn = ray.remote(num_cpus=0)(node_facts)
@@ -257,6 +261,45 @@ class Cluster:
         ray = _ray()
         if ray.is_initialized():
             ray.shutdown()
+
+
+def connect(o: Any, specs: list[Any]) -> tuple[Cluster, list[Any]]:
+    """--cluster (and --server-node) of ``Options`` ``o``: the checked cluster, and the
+    specs with their servers bound where the loader nodes reach them."""
+    cluster = Cluster(o.cluster, server_node=o.server_node)
+    try:
+        if o.url:
+            cluster.check_target(o.url, servers_here=False, allow_remote=o.allow_remote)
+            cluster.loader_nodes(servers_here=False)
+        elif cluster.server is not None:
+            host = cluster.server_host(o.allow_remote)
+            bind = dict(host=host, allow_remote_bind=not is_loopback(host))
+            specs = [replace(s, server=replace(s.server, **bind)) if s.server else s for s in specs]
+        else:
+            cluster.loader_nodes(servers_here=True)
+    except BaseException:
+        cluster.shutdown()
+        raise
+    return cluster, specs
+
+
+def _quiet_driver() -> None:
+    """Ray's driver prints the cluster's error messages (a lost node's last 20 raylet
+    log lines) to *stdout*, where ``--export md`` writes its report: those go nowhere
+    (the run says which node was lost and when), anything else to stderr. Ray has no
+    option for it, so its module function is wrapped (checked by tests/test_cluster.py)."""
+    import ray._private.worker as ray_worker
+
+    original = ray_worker.print_to_stdstream
+    if getattr(original, "wsgicompare_quiet", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
+        if data.get("pid") != "raylet":
+            original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.wsgicompare_quiet = True  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = to_stderr
 
 
 def _on_node(ray: Any, node_id: str) -> Any:

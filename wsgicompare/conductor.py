@@ -298,7 +298,8 @@ class Conductor:
         queue = AcceptQueuePeak(frozenset({public_port, *listen_ports(tree())})) if local else None
         tcp_before = read_tcp()
         if self.cluster is not None:
-            run: LoadRun = self.cluster.load_run(profile, servers_here=local)
+            # a backend started here keeps the loaders off this machine's node
+            run: LoadRun = self.cluster.load_run(profile, servers_here=server is not None and self.servers.local)
         else:
             run = LoadRun(profile)
         crashed_at: float | None = None

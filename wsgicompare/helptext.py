@@ -69,6 +69,11 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("theme", "refresh-hz", "open", "serve", "serve-host", "serve-port"),
     ),
     (
+        "cluster",
+        "beyond one machine: the loaders, and the servers, on the nodes of a Ray cluster",
+        ("cluster", "server-node"),
+    ),
+    (
         "advanced",
         "pinning, pacing between runs, scenario files",
         ("server-cpus", "loader-cpus", "loader-procs", "settle-max", "config", "save-config"),

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from wsgicompare import __version__
 from wsgicompare.backends.spec import MAX_THREADS, MAX_WORKERS
 from wsgicompare.capacity import DEFAULT_SLO, CapacityError, Slo, parse_rates, parse_slo
+from wsgicompare.combinations import check_cluster, check_scenario
 from wsgicompare.loader import profile as limits
 from wsgicompare.loader.slow import MAX_SLOW_CLIENTS
 from wsgicompare.outputs import check_output as check_output
@@ -139,6 +140,10 @@ class Options:
     event_at: float | None = None
     #: slow-clients: the trickling connections (None: max(4, 2 × workers))
     slow_clients: int | None = None
+    #: a Ray cluster's address (HOST:PORT, ray://HOST:PORT or auto): the loaders on its nodes
+    cluster: str | None = None
+    #: with --cluster: start the backends on this node (its IP or node id)
+    server_node: str | None = None
 
     @property
     def headless(self) -> bool:
@@ -198,7 +203,7 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "app", _app_target(value)
     if name == "path":
         return "path", _path(value)
-    if name in ("url", "output", "save-config", "baseline"):
+    if name in ("url", "output", "save-config", "baseline", "cluster", "server-node"):
         if not isinstance(value, str) or not value.strip() or "\0" in value:
             raise OptionError(f"--{name} needs a non-empty text value, got {value!r}")
         return name.replace("-", "_"), value.strip()
@@ -358,6 +363,12 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
         {"action": "store_const", "const": True, "help": "serve the app to a web browser (textual-serve)"},
     ),
     (("--serve-host",), "serve-host", {"metavar": "HOST", "help": "--serve's address (default 127.0.0.1)"}),
+    (
+        ("--cluster",),
+        "cluster",
+        {"metavar": "ADDRESS", "help": "loaders on a Ray cluster: HOST:PORT, ray://HOST:PORT, auto"},
+    ),
+    (("--server-node",), "server-node", {"metavar": "NODE", "help": "with --cluster: start the backends on this node"}),
     (("--serve-port",), "serve-port", {"metavar": "PORT", "help": "--serve's port (default 8000)"}),
     (("--export",), "export", {"metavar": "FMT", "action": "append", "help": "md json csv html hdr (repeatable)"}),
     (("-o", "--output"), "output", {"metavar": "PATH", "help": "write the export here (default stdout)"}),
@@ -515,8 +526,9 @@ def check_combinations(o: Options) -> None:
         raise OptionError("--url starts no server: --app, --port, --workers, --threads and --server-cpus do not apply")
     if o.url and o.workloads:
         raise OptionError("--url gives the path itself: --workload does not apply")
-    if o.allow_remote and not (o.url or o.serve):
-        raise OptionError("--allow-remote only applies to --url or --serve")
+    if o.allow_remote and not (o.url or o.serve or o.server_node):
+        raise OptionError("--allow-remote only applies to --url, --serve or --server-node")
+    check_cluster(o)
     check_app_options(o)
     if len(o.backends) > 1 and not o.run_all and o.port is not None:
         raise OptionError("--port works with one backend only (several would fight for it)")
@@ -558,24 +570,3 @@ def check_combinations(o: Options) -> None:
         if t.is_change and not o.baseline:
             raise OptionError(f"--fail-if {t.expr!r}: a change needs --baseline OLD.json to compare with")
     check_scenario(o)
-
-
-def check_scenario(o: Options) -> None:
-    """--scenario and --event-at: a timed event needs a server of ours and a timed load."""
-    if o.event_at is not None and not o.scenarios:
-        raise OptionError("--event-at goes with --scenario")
-    if o.slow_clients is not None and "slow-clients" not in o.scenarios:
-        raise OptionError("--slow-clients goes with --scenario slow-clients")
-    if not o.scenarios:
-        return
-    if o.url:
-        raise OptionError("--scenario needs a server wsgicompare starts (none to kill or reload with --url)")
-    if o.find_capacity or o.rates:
-        raise OptionError("--scenario is one timed run: it cannot be combined with --find-capacity or --rates")
-    if o.requests or o.reps:
-        raise OptionError("--scenario phases are timed (-d): --requests and --reps do not apply")
-    from wsgicompare.spec import DEFAULT_DURATION_S
-
-    duration = o.duration if o.duration is not None else DEFAULT_DURATION_S
-    if o.event_at is not None and o.event_at >= duration:
-        raise OptionError(f"--event-at {o.event_at:g} s is outside the run (-d {duration:g} s): give less than -d")

@@ -1,0 +1,43 @@
+"""Option combinations of the newer features, each fine alone but not together
+with some others (the rest is options.check_combinations, which calls these)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wsgicompare.parsing import OptionError
+from wsgicompare.spec import DEFAULT_DURATION_S
+
+if TYPE_CHECKING:
+    from wsgicompare.options import Options
+
+
+def check_cluster(o: Options) -> None:
+    """--cluster and --server-node: headless runs; the server node starts the backends."""
+    if o.server_node and not o.cluster:
+        raise OptionError("--server-node goes with --cluster")
+    if o.cluster and not o.headless and not o.save_config:
+        raise OptionError("--cluster runs headless: give --backend ID, --run-all or --url")
+    if o.server_node and o.url:
+        raise OptionError("--url starts no server: --server-node does not apply")
+    if o.server_node and (o.scenarios or o.app):
+        raise OptionError("--server-node runs catalog backends without --scenario or --app (not across machines yet)")
+
+
+def check_scenario(o: Options) -> None:
+    """--scenario and --event-at: a timed event needs a server of ours and a timed load."""
+    if o.event_at is not None and not o.scenarios:
+        raise OptionError("--event-at goes with --scenario")
+    if o.slow_clients is not None and "slow-clients" not in o.scenarios:
+        raise OptionError("--slow-clients goes with --scenario slow-clients")
+    if not o.scenarios:
+        return
+    if o.url:
+        raise OptionError("--scenario needs a server wsgicompare starts (none to kill or reload with --url)")
+    if o.find_capacity or o.rates:
+        raise OptionError("--scenario is one timed run: it cannot be combined with --find-capacity or --rates")
+    if o.requests or o.reps:
+        raise OptionError("--scenario phases are timed (-d): --requests and --reps do not apply")
+    duration = o.duration if o.duration is not None else DEFAULT_DURATION_S
+    if o.event_at is not None and o.event_at >= duration:
+        raise OptionError(f"--event-at {o.event_at:g} s is outside the run (-d {duration:g} s): give less than -d")
