@@ -249,9 +249,13 @@ class Cluster:
         return [n.summary() for n in self.nodes]
 
     # -- runs ------------------------------------------------------------------------------------
-    def load_run(self, profile: LoadProfile, *, servers_here: bool) -> ClusterLoadRun:
+    def load_run(
+        self, profile: LoadProfile, *, servers_here: bool, cpus: tuple[int, ...] | None = None
+    ) -> ClusterLoadRun:
+        """A run of ``profile`` over the loader nodes; ``cpus``: pin each node's loader
+        processes to these (default: all of that node's usable CPUs)."""
         placements = split_by_cpus(profile.procs, self.loader_nodes(servers_here=servers_here))
-        return ClusterLoadRun(profile, placements)
+        return ClusterLoadRun(profile, placements, cpus=cpus)
 
     def servers(self) -> NodeServers:
         assert self.server is not None
@@ -320,8 +324,8 @@ class LoaderActor:
     """The Ray actor around a NodeAgent (threaded: ``stop`` comes while ``snapshots``
     streams)."""
 
-    def __init__(self, profile: LoadProfile, indices: list[int]) -> None:
-        self.agent = NodeAgent(profile, indices)
+    def __init__(self, profile: LoadProfile, indices: list[int], cpus: tuple[int, ...] | None) -> None:
+        self.agent = NodeAgent(profile, indices, cpus)
 
     def start(self) -> dict[str, Any]:
         return self.agent.start()
@@ -347,9 +351,12 @@ class ClusterLoadRun(LoadRun):
     """A LoadRun whose processes are spread over the nodes of ``placements``; the
     merge, the summary and the stop rules are LoadRun's own."""
 
-    def __init__(self, profile: LoadProfile, placements: list[tuple[Node, list[int]]]) -> None:
+    def __init__(
+        self, profile: LoadProfile, placements: list[tuple[Node, list[int]]], *, cpus: tuple[int, ...] | None = None
+    ) -> None:
         super().__init__(profile, cpu_capacity=100.0)
         self.placements = placements
+        self.cpus = cpus  # each node's loader CPUs (None: all of a node's usable CPUs)
         self._actors: list[Any] = []
         self._streams: list[queue.Queue[Any]] = []
         self._last_t = 0.0
@@ -379,7 +386,7 @@ class ClusterLoadRun(LoadRun):
             cpus = max(0.001, min(len(indices), node.cpus))
             self._actors.append(
                 actor_cls.options(num_cpus=cpus, scheduling_strategy=_on_node(ray, node.node_id)).remote(
-                    self.profile, indices
+                    self.profile, indices, self.cpus
                 )
             )
         refs = [actor.start.remote() for actor in self._actors]
