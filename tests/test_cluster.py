@@ -139,6 +139,21 @@ def test_requests_are_split_over_two_nodes_and_every_tick_has_both(
         c.shutdown()
 
 
+def test_cluster_auto_finds_the_cluster_from_ray_address(
+    cluster: RayCluster, server: loader_servers.TestServer
+) -> None:
+    proc = run_cli(
+        ["--cluster", "auto", "--url", server.url, "--requests", "500", "-c", "2", "--loader-procs", "2"]
+        + ["--export", "json"],
+        timeout_s=120,
+        env=cli_env(RAY_ADDRESS=cluster.address),
+    )
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(proc.stdout)["runs"][0]
+    assert run["responses"]["2xx"] == 500
+    assert sorted(n["node_id"] for n in run["loader"]["nodes"]) == sorted(cluster.nodes)
+
+
 def test_server_node_starts_gunicorn_there_and_the_run_measures_it(cluster: RayCluster) -> None:
     server_node = cluster.nodes[1]
     proc = run_cli(
