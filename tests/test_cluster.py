@@ -122,6 +122,15 @@ def test_requests_are_split_over_two_nodes_and_every_tick_has_both(
     assert sorted(n["node_id"] for n in report["machine"]["nodes"]) == sorted(cluster.nodes)
     assert all(n["cores"] >= 1 and n["cpu_model"] for n in report["machine"]["nodes"])
 
+    # the Markdown report names the nodes the run was measured from
+    md = run_cli(
+        ["--cluster", cluster.address, "--url", server.url, "--requests", "300", "-c", "2", "--loader-procs", "2"]
+        + ["--export", "md"],
+        timeout_s=120,
+    )
+    assert md.returncode == 0, md.stderr
+    assert "Ray cluster of 2 nodes: " in md.stdout and cluster.nodes[1][:8] in md.stdout
+
     # the same through the Python API: each merged tick holds both nodes' snapshots
     c = Cluster(cluster.address)
     try:
@@ -270,6 +279,32 @@ def test_bad_cluster_input_is_one_line_and_exit_2(cluster: RayCluster) -> None:
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0], (args, proc.stderr)
         assert time.monotonic() - started < 15
+
+
+def test_a_node_with_another_wsgicompare_version_is_refused(
+    cluster: RayCluster, tmp_path, server: loader_servers.TestServer
+) -> None:
+    # Ray puts the driver's working directory first on its workers' sys.path: there they
+    # find a wsgicompare 9.9.9, as a node with another install would; the console script
+    # itself (sys.path[0] = its bin directory) still has this one
+    dist = tmp_path / "wsgicompare-9.9.9.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: wsgicompare\nVersion: 9.9.9\n")
+    script = os.path.join(os.path.dirname(sys.executable), "wsgicompare")
+    proc = subprocess.run(
+        [script, "--cluster", cluster.address, "--url", server.url, "--requests", "100"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "runs wsgicompare 9.9.9, this machine 0.1.0: every node needs the same" in lines[0]
 
 
 def test_cluster_without_ray_installed_says_how_to_install_it() -> None:

@@ -109,8 +109,13 @@ def describe_machine(machine: dict[str, Any]) -> str:
     if not machine:
         return "—"
     files = machine.get("open_files") or {}
-    return (
+    text = (
         f"{machine.get('cpu_model')} · {machine.get('cores')} cores · {machine.get('kernel')} · "
         f"{machine.get('python')} · somaxconn {machine.get('somaxconn')} · "
         f"open files {files.get('soft')}/{files.get('hard')}"
     )
+    nodes = machine.get("nodes")
+    if nodes:  # --cluster: the loaders (and maybe the servers) ran on these
+        each = "; ".join(f"{n.get('host')} ({str(n.get('node_id'))[:8]}): {n.get('cores')} cores" for n in nodes)
+        text += f" · Ray cluster of {len(nodes)} nodes: {each}"
+    return text
