@@ -181,6 +181,53 @@ def test_server_node_starts_gunicorn_there_and_the_run_measures_it(cluster: RayC
     assert [n["node_id"] for n in run["loader"]["nodes"]] == [cluster.nodes[0]]
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_app_starts_a_backend_on_the_server_node_and_loads_it_from_the_other(
+    cluster: RayCluster, anyio_backend: str
+) -> None:
+    """The app with --cluster --server-node: s starts gunicorn through the server node's
+    agent, l loads it from the other node, and the screen reads the same figures."""
+    from wsgicompare.conductor import Conductor
+    from wsgicompare.options import Options
+    from wsgicompare.tui.app import WsgiCompareApp
+
+    c = Cluster(cluster.address, server_node=cluster.nodes[1])
+    options = Options(concurrency=8, duration=2.0, warmup=0.0, workloads=["hello"], workers=1, threads=2)
+    app = WsgiCompareApp(options, conductor=Conductor(settle_max_s=2.0, cluster=c))
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+
+            async def wait_for(predicate, timeout_s: float, what: str) -> None:
+                deadline = time.monotonic() + timeout_s
+                while not predicate():
+                    assert time.monotonic() < deadline, f"timed out waiting for {what}"
+                    await pilot.pause(0.05)
+
+            table = app.main.query_one("#backends")
+            table.move_cursor(row=table.get_row_index("gunicorn"))
+            await pilot.press("s")
+            await wait_for(lambda: app.main.rows["gunicorn"].state in ("ready", "failed"), 60, "gunicorn ready")
+            assert app.main.rows["gunicorn"].state == "ready", app.main.rows["gunicorn"].reason
+            started = [p for p in psutil.process_iter() if "gunicorn" in cmdline(p) and _under(p, cluster.proc.pid)]
+            assert started, "gunicorn was not started by the server node's agent"
+            await pilot.press("l")
+            await wait_for(lambda: app.main.live is not None and app.main.live.tick.rps > 0, 60, "a tick with req/s")
+            await wait_for(lambda: not app.main.load_running, 60, "the load to end")
+            result = app.session.results[0]
+            assert result.status == "ok", result.reason
+            assert result.responses["2xx"] > 0 and result.server["procs"] >= 2
+            assert [n["node_id"] for n in result.loader["nodes"]] == [cluster.nodes[0]]
+            await pilot.press("q")
+            await wait_for(lambda: app.session.closing and not app.session.running, 30, "quit")
+        deadline = time.monotonic() + 20
+        while any(p.is_running() and p.status() != "zombie" for p in started) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [p.pid for p in started if p.is_running() and p.status() != "zombie"]
+    finally:
+        c.shutdown()
+
+
 def test_sigkill_of_wsgicompare_leaves_no_loader_or_backend(cluster: RayCluster) -> None:
     proc = spawn_cli(
         ["--cluster", cluster.address, "--server-node", cluster.nodes[1], "--backend", "gunicorn"]
@@ -264,7 +311,7 @@ def test_bad_cluster_input_is_one_line_and_exit_2(cluster: RayCluster) -> None:
         (["--cluster", "127.0.0.1:9", "--backend", "gunicorn"], "no Ray cluster reachable there"),
         (["--cluster", "nonsense", "--backend", "gunicorn"], "give HOST:PORT"),
         (["--server-node", "abc", "--backend", "gunicorn"], "--server-node goes with --cluster"),
-        (["--cluster", cluster.address], "--cluster runs headless"),
+        (["--cluster", cluster.address, "--serve"], "not with --serve or --open"),
         (["--cluster", cluster.address, "--server-node", "nosuchnode", "--backend", "gunicorn"], "no such node"),
         (
             ["--cluster", cluster.address, "--server-node", cluster.nodes[1], "--url", "http://127.0.0.1:1/"],

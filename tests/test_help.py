@@ -1,5 +1,5 @@
 """--help: every option under one of the groups (load, capacity, backends, reports,
-app, advanced), help texts with a % that print (argparse formats them with %), and an
+app, cluster, advanced), help texts with a % that print (argparse formats them with %), and an
 epilog whose every example is a command line the parser accepts."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from wsgicompare.cli import main
 from wsgicompare.helptext import EPILOG, GROUPS
 from wsgicompare.options import _ARGS, parse_options
 
-TITLES = ["Load", "Capacity", "Scenarios", "Backends", "Reports", "App", "Advanced"]
+TITLES = ["Load", "Capacity", "Scenarios", "Backends", "Reports", "App", "Cluster", "Advanced"]
 
 
 def test_every_option_is_in_exactly_one_group():

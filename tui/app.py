@@ -287,11 +287,11 @@ def _start_resource_tracker() -> None:
         pass
 
 
-def run_app(options: Options | None = None) -> int:
-    """Open the app (the CLI calls this without arguments on the command line).
-    Every exit path — q, ctrl+c, SIGTERM, the terminal closing (SIGHUP) — stops the
-    load and every backend before returning."""
-    app = WsgiCompareApp(options)
+def run_app(options: Options | None = None, *, conductor: Conductor | None = None) -> int:
+    """Open the app (the CLI calls this without arguments on the command line;
+    ``conductor``: one of --cluster's). Every exit path — q, ctrl+c, SIGTERM, the
+    terminal closing (SIGHUP) — stops the load and every backend before returning."""
+    app = WsgiCompareApp(options, conductor=conductor)
 
     def on_signal(signum: int, frame: Any) -> None:
         app.session.cancel_run()

@@ -149,11 +149,20 @@ def open_tui(options: Options) -> int:
     from wsgicompare.spec import default_cpus, pin_to_loader_cpus, unpin
     from wsgicompare.tui.app import run_app
 
+    conductor = None
+    if options.cluster:
+        from wsgicompare.cluster import connect  # Ray: imported only with --cluster
+        from wsgicompare.conductor import Conductor
+
+        settle = DEFAULT_SETTLE_MAX_S if options.settle_max is None else options.settle_max
+        conductor = Conductor(settle_max_s=settle, cluster=connect(options))  # ClusterError: exit 2
     pin_to_loader_cpus(options.loader_cpus or default_cpus()[0])
     try:
-        return int(run_app(options) or 0)
+        return int(run_app(options, conductor=conductor) or 0)
     finally:
         unpin()
+        if conductor is not None and conductor.cluster is not None:
+            conductor.cluster.shutdown()
 
 
 # -- planning: everything checked before anything starts --------------------------------------
@@ -192,7 +201,7 @@ def make_plan(o: Options) -> Plan:
     if o.cluster:
         from wsgicompare.cluster import connect  # Ray: imported only with --cluster
 
-        cluster, specs = connect(o, specs)  # ClusterError (bad input) before anything starts
+        cluster = connect(o)  # ClusterError (bad input) before anything starts
     meta = make_meta(specs)
     if cluster is not None:
         meta["machine"]["nodes"] = cluster.describe()

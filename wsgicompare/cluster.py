@@ -149,6 +149,8 @@ class Cluster:
         self.address = address
         self.nodes: list[Node] = []
         self.server: Node | None = None
+        #: the address a backend on the server node binds (see server_host)
+        self.server_bind = "127.0.0.1"
         self.driver_node_id = ""
         if connect:
             try:
@@ -259,7 +261,7 @@ class Cluster:
 
     def servers(self) -> NodeServers:
         assert self.server is not None
-        return NodeServers(self.server)
+        return NodeServers(self.server, self.server_bind)
 
     def shutdown(self) -> None:
         ray = _ray()
@@ -267,24 +269,22 @@ class Cluster:
             ray.shutdown()
 
 
-def connect(o: Any, specs: list[Any]) -> tuple[Cluster, list[Any]]:
-    """--cluster (and --server-node) of ``Options`` ``o``: the checked cluster, and the
-    specs with their servers bound where the loader nodes reach them."""
+def connect(o: Any) -> Cluster:
+    """The checked cluster of ``Options`` ``o`` (--cluster, --server-node, --url,
+    --allow-remote): ClusterError (one line) for anything it cannot do."""
     cluster = Cluster(o.cluster, server_node=o.server_node)
     try:
         if o.url:
             cluster.check_target(o.url, servers_here=False, allow_remote=o.allow_remote)
             cluster.loader_nodes(servers_here=False)
         elif cluster.server is not None:
-            host = cluster.server_host(o.allow_remote)
-            bind = dict(host=host, allow_remote_bind=not is_loopback(host))
-            specs = [replace(s, server=replace(s.server, **bind)) if s.server else s for s in specs]
+            cluster.server_bind = cluster.server_host(o.allow_remote)
         else:
             cluster.loader_nodes(servers_here=True)
     except BaseException:
         cluster.shutdown()
         raise
-    return cluster, specs
+    return cluster
 
 
 def _quiet_driver() -> None:
@@ -584,8 +584,9 @@ class NodeServers:
 
     local = False
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, bind: str = "127.0.0.1") -> None:
         self.node = node
+        self.bind = bind  # loopback when every loader node is on its machine (Cluster.server_host)
 
     def _actor(self) -> Any:
         ray = _ray()
@@ -606,8 +607,8 @@ class NodeServers:
     ) -> RemoteServer:
         ray = _ray()
         actor = self._actor()
-        # the node's own CPUs: this machine's split means nothing there
-        config = replace(config, cpus=())
+        # the node's own CPUs (this machine's split means nothing there), and its address
+        config = replace(config, cpus=(), host=self.bind, allow_remote_bind=not is_loopback(self.bind))
         ref = actor.start.remote(backend.id, config, ready_timeout_s)
         deadline = time.monotonic() + ready_timeout_s + PLACE_TIMEOUT_S
         while not ray.wait([ref], timeout=0.2)[0]:

@@ -16,8 +16,8 @@ def check_cluster(o: Options) -> None:
     """--cluster and --server-node: headless runs; the server node starts the backends."""
     if o.server_node and not o.cluster:
         raise OptionError("--server-node goes with --cluster")
-    if o.cluster and not o.headless and not o.save_config:
-        raise OptionError("--cluster runs headless: give --backend ID, --run-all or --url")
+    if o.cluster and (o.serve or o.open_files):
+        raise OptionError("--cluster loads from the app in this terminal, not with --serve or --open")
     if o.server_node and o.url:
         raise OptionError("--url starts no server: --server-node does not apply")
     if o.server_node and (o.scenarios or o.app):

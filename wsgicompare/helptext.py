@@ -94,6 +94,8 @@ examples:
               --fail-if 'rps_2xx_change<-10%'
   wsgicompare --serve --serve-port 8000            the app in a browser (loopback)
   wsgicompare --backends gunicorn,flask-dev --scenario all -d 6 --rate 500 --export md
+  wsgicompare --cluster head:6379 --server-node 10.0.0.5 --allow-remote --loader-procs 16 \
+              --run-all -o out/cluster.md    loaders on a Ray cluster, the servers on one node
 
 exit codes: 0 done, 1 nothing measured, 2 bad input, 3 a --fail-if threshold broken,
 130/143 interrupted (finished runs are written)."""

@@ -337,7 +337,10 @@ class Session:
     def _start(self, backend: str, config: ServerConfig) -> None:
         try:
             # closing cancels a slow start at once instead of waiting out its ready timeout
-            server = get_backend(backend).start(config, cancel=self._closing)
+            # where the conductor starts its backends: here, or on --server-node's node
+            server = self.conductor.servers.start(
+                get_backend(backend), config, self.conductor.ready_timeout_s, self._closing
+            )
             with self._lock:
                 # a run began, or stop_everything ran, while this backend was starting:
                 # the run stops servers by hand first, and this one came too late for that
