@@ -255,6 +255,11 @@ def test_save_config_round_trips_to_the_same_options(tmp_path):
         "json",
         "-o",
         str(tmp_path / "r.json"),
+        "--cluster",
+        "head:6379",
+        "--server-node",
+        "10.0.0.5",
+        "--allow-remote",
     ]
     assert main([*argv, "--save-config", str(path)]) == 0
     back = parse_options(["--config", str(path)])

@@ -37,6 +37,8 @@ def to_config(o: Options) -> dict[str, Any]:
         "method": o.method,
         "body": o.body,
         "body-file": o.body_file,
+        "cluster": o.cluster,
+        "server-node": o.server_node,
     }
     for name, value in scalar.items():
         if value is not None and not (name == "repeat" and value == 1):
