@@ -1,6 +1,6 @@
 """A real Ray cluster of several nodes on this machine, for the cluster tests
-(tests/test_cluster.py): ``python tests/ray_cluster.py N`` starts a head and N-1
-more nodes (ray.cluster_utils.Cluster: each its own raylet and object store),
+(tests/test_cluster.py): ``python tests/ray_cluster.py N [CLIENT_PORT]`` starts a head (with a
+Ray Client server on CLIENT_PORT if given) and N-1 more nodes (ray.cluster_utils.Cluster: each its own raylet and object store),
 prints one JSON line {"address", "nodes": [node ids, head first]} and then obeys
 stdin, a line each: ``remove NODE_ID`` (that node's raylet ends, as a host that
 dies), ``quit``. End of stdin ends the cluster too. The test starts this in a
@@ -16,7 +16,10 @@ from ray.cluster_utils import Cluster
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 2
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    head: dict = {"num_cpus": 1, "include_dashboard": False}
+    if len(sys.argv) > 2:  # a Ray Client server on this port too (ray://)
+        head["ray_client_server_port"] = int(sys.argv[2])
+    cluster = Cluster(initialize_head=True, head_node_args=head)
     nodes = [cluster.head_node] + [cluster.add_node(num_cpus=1) for _ in range(count - 1)]
     cluster.wait_for_nodes()
     print(json.dumps({"address": cluster.address, "nodes": [n.node_id for n in nodes]}), flush=True)

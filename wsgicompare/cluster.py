@@ -326,6 +326,7 @@ class LoaderActor:
 
     def __init__(self, profile: LoadProfile, indices: list[int], cpus: tuple[int, ...] | None) -> None:
         self.agent = NodeAgent(profile, indices, cpus)
+        self._iter: Iterator[Snapshots] | None = None
 
     def start(self) -> dict[str, Any]:
         return self.agent.start()
@@ -335,6 +336,13 @@ class LoaderActor:
 
     def snapshots(self) -> Iterator[Snapshots]:
         yield from self.agent.snapshots()
+
+    def next_snapshots(self) -> Snapshots | None:
+        """The next tick's snapshots, None at the end: for Ray Client (ray://), which
+        has no streaming generators (one call per tick instead)."""
+        if self._iter is None:
+            self._iter = iter(self.agent.snapshots())
+        return next(self._iter, None)
 
     def stop(self) -> None:
         self.agent.stop()
@@ -412,12 +420,11 @@ class ClusterLoadRun(LoadRun):
     def _go(self) -> None:
         ray = _ray()
         ray.get([actor.go.remote(GO_DELAY_S) for actor in self._actors], timeout=PLACE_TIMEOUT_S)
+        client = ray.util.client.ray.is_connected()  # ray://: no streaming generators
         for actor in self._actors:
             stream: queue.Queue[Any] = queue.Queue()
-            gen = actor.snapshots.options(num_returns="streaming").remote()
-            threading.Thread(
-                target=_pump, args=(ray, gen, stream), name="wsgicompare-cluster-ticks", daemon=True
-            ).start()
+            args = (ray, actor, stream, client)
+            threading.Thread(target=_pump, args=args, name="wsgicompare-cluster-ticks", daemon=True).start()
             self._streams.append(stream)
 
     def _halt(self) -> None:
@@ -441,8 +448,10 @@ class ClusterLoadRun(LoadRun):
                     continue
                 if isinstance(item, GroupFailed):
                     raise GroupFailed(f"loader node {node.name}: {item}")
-                if isinstance(item, BaseException):
+                if isinstance(item, _Lost) or _node_gone(item):
                     raise GroupFailed(f"loader node {node.name} lost at t={self._last_t:.1f} s")
+                if isinstance(item, BaseException):
+                    raise GroupFailed(f"loader node {node.name}: {_first_line(item)}")
                 merged.update(item)
                 nodes.add(node.node_id)
             if not merged:
@@ -467,11 +476,22 @@ class ClusterLoadRun(LoadRun):
         self.close()
 
 
-def _pump(ray: Any, gen: Any, out: queue.Queue[Any]) -> None:
-    """One agent's stream of snapshots into ``out``; None at its end, the error if any."""
+def _node_gone(exc: object) -> bool:
+    """Ray's word that an agent, or its node, is gone (not a failure inside it)."""
+    names = {"ActorDiedError", "ActorUnavailableError", "NodeDiedError", "ObjectLostError", "OwnerDiedError"}
+    return isinstance(exc, BaseException) and any(c.__name__ in names for c in type(exc).__mro__)
+
+
+def _pump(ray: Any, actor: Any, out: queue.Queue[Any], client: bool) -> None:
+    """One agent's stream of snapshots into ``out``; None at its end, the error if any.
+    A streaming generator; through Ray Client, one call per tick."""
     try:
-        for ref in gen:
-            out.put(ray.get(ref))
+        if client:
+            while (snapshots := ray.get(actor.next_snapshots.remote())) is not None:
+                out.put(snapshots)
+        else:
+            for ref in actor.snapshots.options(num_returns="streaming").remote():
+                out.put(ray.get(ref))
         out.put(None)
     except Exception as exc:  # noqa: BLE001
         cause = getattr(exc, "cause", None)
