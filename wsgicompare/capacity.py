@@ -21,7 +21,6 @@ from typing import Any
 
 from wsgicompare.loader.profile import FD_MARGIN
 from wsgicompare.results import RunResult
-from wsgicompare.sampling import TreeSampler
 
 #: the percentiles an SLO may name, and the latency_ms key each reads
 PERCENTILES = {"p50": "p50", "p90": "p90", "p99": "p99", "p999": "p999"}
@@ -383,7 +382,7 @@ def run_capacity(conductor: Any, spec: Any, server: Any, url: str, on_tick: Any,
     def measure(rate: float) -> Step:
         if cancel.is_set():
             raise _StepFailed
-        _settle(server)
+        _settle(server, conductor)
         load = replace(
             spec.load,
             rate=rate,
@@ -441,14 +440,14 @@ def _fd_cap(procs: int) -> int:
     return max(MIN_CONNECTIONS, (hard - FD_MARGIN) * procs)
 
 
-def _settle(server: Any) -> None:
+def _settle(server: Any, conductor: Any) -> None:
     """Wait until the server is idle again: past capacity a queue outlives the load (a
     listen backlog full of requests the workers still answer), and the next step must
     not inherit it. A server we cannot sample (``--url`` elsewhere) gets a short pause."""
     if server is None:
         time.sleep(0.5)
         return
-    sampler = TreeSampler(server.processes)
+    sampler = conductor.servers.sampler(server)  # sampled where it runs (--server-node: there)
     sampler.sample()
     deadline = time.monotonic() + SETTLE_MAX_S
     while time.monotonic() < deadline:
