@@ -15,19 +15,32 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from wsgicompare.backends import WORKLOADS, BackendError, BackendStartError, Server, get_backend
 from wsgicompare.capacity import run_capacity
-from wsgicompare.faults import run_scenario
+from wsgicompare.faults import ScenarioEvent, run_scenario
 from wsgicompare.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
     AcceptQueuePeak,
     delayed_ack_probe,
     port_sockets,
     read_tcp_counters,
     tcp_delta,
+    tcp_figures,
     tcp_sockets,
     wait_settled,
 )
-from wsgicompare.loader import LatencyHistogram, LoadProfileError, LoadRun
-from wsgicompare.results import STATUS_CLASSES, RunResult, Tick
+from wsgicompare.loader import LatencyHistogram, LoadProfile, LoadProfileError, LoadRun, LoadSummary, LoadTick
+from wsgicompare.loader.profile import is_loopback
+from wsgicompare.loader.worker import build_request
+from wsgicompare.results import (
+    STATUS_CLASSES,
+    LatencyFigures,
+    LoaderFigures,
+    RepeatFigures,
+    RunResult,
+    ServerFigures,
+    TcpFigures,
+    Tick,
+)
 from wsgicompare.sampling import TreeSampler, listen_ports, listener_tree
 from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with its defaults)
     DEFAULT_SETTLE_MAX_S,
@@ -69,7 +82,7 @@ class _Running:
     responses: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
     errors: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
-    timeline: list[dict] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
     cpu_samples: list[float] = field(default_factory=list)
     rss_mb_max: float = 0.0
     procs_max: int = 0
@@ -113,7 +126,7 @@ class Conductor:
         for _ in range(max(1, spec.repeat)):
             if runs and cancel.is_set():
                 break
-            settle = wait_settled(self._last_port, self.settle_max_s, cancel) if self._last_port else {}
+            settle = wait_settled(self._last_port, self.settle_max_s, cancel) if self._last_port else None
             try:
                 result = self._run_once(spec, on_tick, cancel)
             except Exception as exc:  # noqa: BLE001
@@ -158,8 +171,6 @@ class Conductor:
     def _run_once(self, spec: RunSpec, on_tick: OnTick | None, cancel: threading.Event) -> RunResult:
         if spec.is_url:
             return self._measure_spec(spec, None, spec.load.url, on_tick, cancel)
-        from wsgicompare.backends import WORKLOADS, BackendError, get_backend
-
         try:
             backend = get_backend(spec.backend)
         except BackendError as exc:
@@ -171,7 +182,7 @@ class Conductor:
         if not available:
             return RunResult(**base, status="unavailable", reason=f"missing {', '.join(missing)} — {backend.hint}")
         app = spec.server.app if spec.server is not None else None
-        if app and not getattr(backend, "serves_user_app", True):
+        if app and not backend.serves_user_app:
             return RunResult(**base, status="unavailable", reason=f"{backend.id} cannot serve --app (its own app only)")
         if not app and spec.workload not in backend.workloads:
             return RunResult(
@@ -184,9 +195,11 @@ class Conductor:
             # cancel reaches into the start: Ctrl-C while a slow app imports ends within a second
             server = backend.start(spec.server, ready_timeout_s=self.ready_timeout_s, cancel=cancel)
         except BackendError as exc:  # BackendStartError included: nothing of it is left running
-            reason = _one_line(getattr(exc, "reason", None) or exc)
+            # a start that failed says why in a line and has a log; bad input has a message
+            why, log_tail = (exc.reason, exc.log_tail) if isinstance(exc, BackendStartError) else ("", "")
+            reason = _one_line(why or exc)
             self._emit(on_tick, replace(self._phase_tick(spec, "failed"), warnings=(reason,)))
-            return RunResult(**base, status="failed", reason=reason, log_tail=getattr(exc, "log_tail", "") or "")
+            return RunResult(**base, status="failed", reason=reason, log_tail=log_tail)
         self._last_port = server.port
         try:
             path = spec.path or (WORKLOADS[spec.workload].path if spec.workload in WORKLOADS else "/")
@@ -213,7 +226,7 @@ class Conductor:
         return result
 
     def _measure_spec(
-        self, spec: RunSpec, server, url: str, on_tick: OnTick | None, cancel: threading.Event
+        self, spec: RunSpec, server: Server | None, url: str, on_tick: OnTick | None, cancel: threading.Event
     ) -> RunResult:
         """The measurement a spec asks for against a running server: one load, or a
         capacity search / ladder (wsgicompare/capacity.py) of open-loop steps."""
@@ -223,15 +236,31 @@ class Conductor:
             return run_scenario(self, spec, server, url, on_tick, cancel)  # wsgicompare/faults.py
         return self._load(spec, server, spec.load, url, on_tick, cancel)
 
-    def load(self, spec: RunSpec, server, load, url: str, on_tick: OnTick | None, cancel: threading.Event, event=None):
+    def load(
+        self,
+        spec: RunSpec,
+        server: Server | None,
+        load: LoadProfile,
+        url: str,
+        on_tick: OnTick | None,
+        cancel: threading.Event,
+        event: ScenarioEvent | None = None,
+    ) -> RunResult:
         """One load against ``url`` while sampling the server (left running): the unit a
         capacity step is made of. ``event``: a scenario's hook, ``event.tick(load_tick)``."""
         return self._load(spec, server, load, url, on_tick, cancel, event)
 
-    def _load(self, spec, server, load, url: str, on_tick: OnTick | None, cancel: threading.Event, event=None):
+    def _load(
+        self,
+        spec: RunSpec,
+        server: Server | None,
+        load: LoadProfile,
+        url: str,
+        on_tick: OnTick | None,
+        cancel: threading.Event,
+        event: ScenarioEvent | None = None,
+    ) -> RunResult:
         """Run the load against ``url`` while sampling the server; the server is left running."""
-        from wsgicompare.loader.worker import build_request
-
         title = server.backend.title if server is not None else url
         profile = replace(load, url=url)
         result = RunResult(
@@ -246,8 +275,6 @@ class Conductor:
         if server is not None:
             tree = server.processes
         else:
-            from wsgicompare.loader.profile import is_loopback
-
             parts = urlsplit(url)
             # only a server on this machine can be sampled; a remote one gets no server figures
             local = bool(parts.hostname) and is_loopback(parts.hostname)
@@ -300,10 +327,7 @@ class Conductor:
         # a crash on the very last tick is still a crash
         if server is not None and crashed_at is None and not server.alive():
             crashed_at = last_t
-        tcp = tcp_delta(tcp_before, read_tcp_counters())
-        if queue is not None:
-            tcp.update(queue.figures())
-        self._fill(result, running, summary, tcp)
+        self._fill(result, running, summary, tcp_figures(tcp_before, queue))
         if crashed_at is not None:
             why = server.exit_reason() if server is not None else None
             result.status = "failed"
@@ -318,7 +342,7 @@ class Conductor:
         elif not sum(result.responses.values()):
             # nothing answered: the figures describe no server, so the run is no "ok"
             kinds = [f"{n} {kind}" for kind, n in sorted(result.errors.items(), key=lambda kv: -kv[1]) if n]
-            unanswered = result.loader.get("in_flight_dropped", 0)
+            unanswered = result.loader.in_flight_dropped if result.loader is not None else None
             if unanswered:
                 kinds.append(f"{unanswered} still waiting when the load ended")
             result.status = "failed"
@@ -328,7 +352,7 @@ class Conductor:
             parts = urlsplit(url)
             probe = delayed_ack_probe(parts.hostname or "127.0.0.1", parts.port or 80, build_request(profile))
             if probe is not None:
-                result.latency_ms["probe"] = probe
+                result.latency_ms = replace(result.latency_ms, probe=probe)
         result.verdicts = verdicts(result) + result.verdicts
         final = self._final_tick(running, result)
         if final is not None:
@@ -337,7 +361,9 @@ class Conductor:
 
     # -- ticks -------------------------------------------------------------------------------
 
-    def _tick(self, running: _Running, lt, sample, warnings: tuple[str, ...]) -> Tick:
+    def _tick(
+        self, running: _Running, lt: LoadTick, sample: tuple[float, float, int, int], warnings: tuple[str, ...]
+    ) -> Tick:
         cpu_pct, rss_mb, procs, threads = sample
         interval_lat = lt.latency
         if not lt.warmup:
@@ -422,7 +448,7 @@ class Conductor:
         return tick
 
     def _live_warnings(
-        self, lt, running: _Running, tcp_before: dict[str, int], queue: AcceptQueuePeak | None
+        self, lt: LoadTick, running: _Running, tcp_before: dict[str, int], queue: AcceptQueuePeak | None
     ) -> tuple[str, ...]:
         found = []
         if lt.saturated:
@@ -432,9 +458,7 @@ class Conductor:
         )
         if conn_errors:
             found.append(f"{conn_errors} connection errors: listen backlog or worker limit reached?")
-        tcp = tcp_delta(tcp_before, read_tcp_counters())
-        if queue is not None:
-            tcp.update(queue.figures())
+        tcp = tcp_figures(tcp_before, queue)
         slowest_ms = running.slowest_sent_us / 1000.0 if running.latency.count else None
         overflow = listen_overflow_finding(tcp, slowest_ms)
         if overflow:
@@ -497,7 +521,7 @@ class Conductor:
     # -- the result ------------------------------------------------------------------------
 
     @staticmethod
-    def _fill(result: RunResult, running: _Running, summary, tcp: dict[str, int]) -> None:
+    def _fill(result: RunResult, running: _Running, summary: LoadSummary, tcp: TcpFigures) -> None:
         result.requests = summary.requests
         result.responses = {k: int(summary.status.get(k, 0)) for k in STATUS_CLASSES}
         result.errors = {k: int(v) for k, v in summary.errors.items() if v}
@@ -506,56 +530,67 @@ class Conductor:
         result.rps = round(summary.rps, 3)
         result.rps_2xx = round(summary.rps_2xx, 3)
         result.bytes = int(summary.bytes)
-        result.latency_ms = latency_figures(summary.latency)
+        uncorrected = summary.latency_uncorrected
+        result.latency_ms = replace(
+            latency_figures(summary.latency),
+            uncorrected=latency_figures(uncorrected) if uncorrected is not None and uncorrected.count else None,
+        )
         result.latency_hist = summary.latency.to_dict() if summary.latency.count else {}
-        if summary.latency_uncorrected is not None and summary.latency_uncorrected.count:
-            result.latency_ms["uncorrected"] = latency_figures(summary.latency_uncorrected)
         cpu = running.cpu_samples
         if cpu and running.procs_max > 0:  # no process seen (remote --url): no server figures, not zeros
-            result.server = {
-                "cpu_pct_mean": round(statistics.fmean(cpu), 1),
-                "cpu_pct_max": round(max(cpu), 1),
-                "rss_mb_max": round(running.rss_mb_max, 1),
-                "procs": running.procs_max,
-                "threads": running.threads_max,
-            }
-        result.loader = {
-            "cpu_pct": round(summary.loader_cpu_pct, 1),
-            "saturated": bool(summary.saturated),
-            "procs": summary.procs,
-            "reasons": list(summary.saturation_reasons),
-            "loop_lag_p99_ms": round(summary.loop_lag_p99_ms, 2),
-            # requests still unanswered when a time-bound load ended: in no figure above
-            "in_flight_dropped": int(getattr(summary, "in_flight_dropped", 0) or 0),
-        }
-        if summary.target_rate is not None:
-            result.loader["target_rate"] = summary.target_rate
-            # asked for, actually sent, answered: a slow server lowers the last, a late loader the second
-            for key in ("offered_rate", "sent_rate", "served_rate"):
-                result.loader[key] = round(getattr(summary, key) or 0.0, 1)
-            for key in ("scheduled", "sent", "sent_late", "backlogged", "unsent", "carried_over"):
-                result.loader[key] = int(getattr(summary, key))
-            result.loader["backlog_growing"] = bool(summary.backlog_growing)
-        if summary.notes:
-            result.loader["notes"] = list(summary.notes)
+            result.server = ServerFigures(
+                cpu_pct_mean=round(statistics.fmean(cpu), 1),
+                cpu_pct_max=round(max(cpu), 1),
+                rss_mb_max=round(running.rss_mb_max, 1),
+                procs=running.procs_max,
+                threads=running.threads_max,
+            )
+        result.loader = loader_figures(summary)
         result.tcp = tcp
         result.timeline = running.timeline
 
 
-def latency_figures(hist: LatencyHistogram) -> dict[str, Any]:
-    """min mean p50 p90 p99 p999 max in ms from a histogram in µs; {} when it is empty."""
+def latency_figures(hist: LatencyHistogram) -> LatencyFigures:
+    """min mean p50 p90 p99 p999 max in ms from a histogram in µs; empty when it is."""
     if not hist.count:
-        return {}
+        return LatencyFigures()
     p = hist.percentiles((50, 90, 99, 99.9))
-    return {
-        "min": _ms(hist.min),
-        "mean": _ms(hist.mean),
-        "p50": _ms(p[50]),
-        "p90": _ms(p[90]),
-        "p99": _ms(p[99]),
-        "p999": _ms(p[99.9]),
-        "max": _ms(hist.max),
-    }
+    return LatencyFigures(
+        min=_ms(hist.min),
+        mean=_ms(hist.mean),
+        p50=_ms(p[50]),
+        p90=_ms(p[90]),
+        p99=_ms(p[99]),
+        p999=_ms(p[99.9]),
+        max=_ms(hist.max),
+    )
+
+
+def loader_figures(summary: LoadSummary) -> LoaderFigures:
+    """The loader part of a result from the loader's summary of the measured window."""
+    open_loop = summary.target_rate is not None
+    return LoaderFigures(
+        cpu_pct=round(summary.loader_cpu_pct, 1),
+        saturated=bool(summary.saturated),
+        procs=summary.procs,
+        reasons=tuple(summary.saturation_reasons),
+        loop_lag_p99_ms=round(summary.loop_lag_p99_ms, 2),
+        # requests still unanswered when a time-bound load ended: in no figure above
+        in_flight_dropped=int(summary.in_flight_dropped),
+        target_rate=summary.target_rate,
+        # asked for, actually sent, answered: a slow server lowers the last, a late loader the second
+        offered_rate=round(summary.offered_rate or 0.0, 1) if open_loop else None,
+        sent_rate=round(summary.sent_rate or 0.0, 1) if open_loop else None,
+        served_rate=round(summary.served_rate or 0.0, 1) if open_loop else None,
+        scheduled=int(summary.scheduled) if open_loop else None,
+        sent=int(summary.sent) if open_loop else None,
+        sent_late=int(summary.sent_late) if open_loop else None,
+        backlogged=int(summary.backlogged) if open_loop else None,
+        unsent=int(summary.unsent) if open_loop else None,
+        carried_over=int(summary.carried_over) if open_loop else None,
+        backlog_growing=bool(summary.backlog_growing) if open_loop else None,
+        notes=tuple(summary.notes) if summary.notes else None,
+    )
 
 
 def combine_repeats(runs: list[RunResult]) -> RunResult:
@@ -568,17 +603,17 @@ def combine_repeats(runs: list[RunResult]) -> RunResult:
     chosen = ok[(len(ok) - 1) // 2] if ok else runs[-1]
     rps = [r.rps for r in ok]
     median = statistics.median(rps) if rps else 0.0
-    chosen.repeat = {
-        "n": len(runs),
-        "rps": [r.rps for r in runs],
-        "p99_ms": [r.latency_ms.get("p99") for r in runs],
-        "status": [r.status for r in runs],
-        "rps_median": round(median, 3),
-        "rps_min": min(rps) if rps else None,
-        "rps_max": max(rps) if rps else None,
+    chosen.repeat = RepeatFigures(
+        n=len(runs),
+        rps=[r.rps for r in runs],
+        p99_ms=[r.latency_ms.p99 for r in runs],
+        status=[r.status for r in runs],
+        rps_median=round(median, 3),
+        rps_min=min(rps) if rps else None,
+        rps_max=max(rps) if rps else None,
         # spread: the whole range as a share of the median, the honest figure for small n
-        "spread_pct": round(100.0 * (max(rps) - min(rps)) / median, 2) if rps and median > 0 else None,
-    }
+        spread_pct=round(100.0 * (max(rps) - min(rps)) / median, 2) if rps and median > 0 else None,
+    )
     failed = [r for r in runs if r.status != "ok"]
     if ok and failed:
         chosen.status = "failed"

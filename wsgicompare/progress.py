@@ -127,7 +127,7 @@ class Progress:
                 "rps_2xx": result.rps_2xx,
                 "rps_other": result.rps - result.rps_2xx,
                 "errors": result.failures,
-                "p99": result.latency_ms.get("p99"),
+                "p99": result.latency_ms.p99,
                 "reason": result.capacity.get("verdict") if result.capacity else result.reason,
             }
             self.current = None
@@ -219,12 +219,12 @@ def finished_line(r: RunResult, done: int, total: int) -> str:
     if r.capacity:
         head += f" · {r.capacity['verdict']}"
     if r.requests:
-        p99 = r.latency_ms.get("p99")
+        p99 = r.latency_ms.p99
         head += f" · {headline(r)}" + (f" · p99 {p99:.1f} ms" if p99 is not None else "")
         head += f" · {r.failures:,} failures"
     if r.reason:
         head += f" · {r.reason}"
-    waited = r.settle.get("waited_s") if r.settle else None
+    waited = r.settle.waited_s if r.settle is not None else None
     if waited:
         head += f" · waited {waited:.1f} s for the previous port to settle"
     return head

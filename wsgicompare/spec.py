@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wsgicompare.loader.profile import LoadProfile, LoadProfileError
 
@@ -211,7 +211,7 @@ def default_server_config(
     )
 
 
-def default_load(**overrides) -> LoadProfile:
+def default_load(**overrides: Any) -> LoadProfile:
     """The default load (c=64, 10 s, 1 s warm-up, loader pinned to CPU 0 on 2+ CPUs);
     keyword arguments override LoadProfile fields."""
     fields = dict(
