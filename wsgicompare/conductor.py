@@ -71,27 +71,20 @@ def _ms(us: float | None) -> float | None:
 
 @dataclass
 class _Running:
-    """Cumulative figures over the measured window, built tick by tick."""
+    """What one run gathers beside the loader's figures, tick by tick: the server's
+    samples and the timeline. The measured window's totals are the loader's own
+    (``LoadTick.totals``), read, never added up again here."""
 
     spec: RunSpec
     title: str
     profile_duration_s: float | None
     total_requests: int | None  # requests the stop rule asks for, if any
-    latency: LatencyHistogram = field(default_factory=LatencyHistogram)  # cumulative, measured ticks only
-    slowest_sent_us: float = 0.0  # longest transaction from its actual send (open loop: uncorrected)
-    responses: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
-    errors: dict[str, int] = field(default_factory=dict)
-    elapsed_s: float = 0.0
     timeline: list[dict[str, Any]] = field(default_factory=list)
     cpu_samples: list[float] = field(default_factory=list)
     rss_mb_max: float = 0.0
     procs_max: int = 0
     threads_max: int = 0
     last_tick: Tick | None = None
-
-    @property
-    def requests(self) -> int:
-        return sum(self.responses.values()) + sum(self.errors.values())
 
 
 class Conductor:
@@ -283,13 +276,7 @@ class Conductor:
         total = profile.requests
         if total is None and profile.reps is not None:
             total = profile.reps * profile.concurrency
-        running = _Running(
-            spec=spec,
-            title=title,
-            profile_duration_s=profile.duration_s,
-            total_requests=total,
-            latency=LatencyHistogram(),
-        )
+        running = _Running(spec=spec, title=title, profile_duration_s=profile.duration_s, total_requests=total)
         public_port = server.port if server is not None else (urlsplit(url).port or 80)
         # only a listener on this machine has an accept queue we can read; the server's
         # inner listeners count too (uWSGI's backlog of 100 behind nginx is the seed's trap)
@@ -311,7 +298,7 @@ class Conductor:
                 sample = sampler.sample()
                 if queue is not None:
                     queue.sample()
-                warnings = self._live_warnings(load_tick, running, tcp_before, queue)
+                warnings = self._live_warnings(load_tick, tcp_before, queue)
                 warnings += event.notes() if event is not None else ()  # a scenario's event, once fired
                 tick = self._tick(running, load_tick, sample, warnings)
                 self._emit(on_tick, tick)
@@ -366,17 +353,6 @@ class Conductor:
     ) -> Tick:
         cpu_pct, rss_mb, procs, threads = sample
         interval_lat = lt.latency
-        if not lt.warmup:
-            running.latency.merge(lt.latency)
-            sent = lt.latency_uncorrected if lt.latency_uncorrected is not None else lt.latency
-            if sent.count:
-                running.slowest_sent_us = max(running.slowest_sent_us, sent.max)
-            for k, v in lt.status.items():
-                running.responses[k] = running.responses.get(k, 0) + v
-            for k, v in lt.errors.items():
-                if v:
-                    running.errors[k] = running.errors.get(k, 0) + v
-            running.elapsed_s += lt.interval_s
         # the last tick of a run can be a sliver (the load ended just after a tick):
         # its rates and CPU share are noise, so it counts in the totals but not in the
         # timeline or the server's CPU figures
@@ -396,8 +372,9 @@ class Conductor:
                     "server_rss_mb": round(rss_mb, 1),
                 }
             )
-        cum = running.latency
-        requests = running.requests
+        totals = lt.totals  # the measured window so far, this tick included
+        cum = totals.latency
+        requests = totals.requests
         warmup_s = running.spec.load.warmup_s
         duration = running.profile_duration_s
         progress = 0.0
@@ -416,7 +393,7 @@ class Conductor:
             workload=running.spec.workload,
             phase="warmup" if lt.warmup else ("stopping" if lt.done else "load"),
             t_s=round(lt.t_s, 3),
-            elapsed_s=round(running.elapsed_s, 3),
+            elapsed_s=round(totals.elapsed_s, 3),
             remaining_s=None if remaining is None else round(remaining, 3),
             progress=progress,
             rps=lt.rps,
@@ -427,14 +404,14 @@ class Conductor:
             max_ms=_ms(interval_lat.max) if interval_lat.count else None,
             interval_errors=lt.failed_requests,
             requests=requests,
-            responses=dict(running.responses),
-            errors=dict(running.errors),
-            mean_rps=(sum(running.responses.values()) / running.elapsed_s) if running.elapsed_s > 0 else 0.0,
+            responses=dict(totals.status),
+            errors={k: v for k, v in totals.errors.items() if v},  # the kinds seen
+            mean_rps=(totals.responses / totals.elapsed_s) if totals.elapsed_s > 0 else 0.0,
             cum_p50_ms=_ms(cum_pcts.get(50)),
             cum_p90_ms=_ms(cum_pcts.get(90)),
             cum_p99_ms=_ms(cum_pcts.get(99)),
             cum_max_ms=_ms(cum.max) if cum.count else None,
-            availability_pct=(100.0 * running.responses.get("2xx", 0) / requests) if requests else None,
+            availability_pct=(100.0 * totals.status.get("2xx", 0) / requests) if requests else None,
             latency_bins=cum.bins(self.latency_bins),
             server_cpu_pct=round(cpu_pct, 1),
             server_rss_mb=round(rss_mb, 1),
@@ -448,18 +425,21 @@ class Conductor:
         return tick
 
     def _live_warnings(
-        self, lt: LoadTick, running: _Running, tcp_before: dict[str, int], queue: AcceptQueuePeak | None
+        self, lt: LoadTick, tcp_before: dict[str, int], queue: AcceptQueuePeak | None
     ) -> tuple[str, ...]:
         found = []
         if lt.saturated:
             found.append(f"loader-bound: {'; '.join(lt.saturation_reasons)}")
-        conn_errors = sum(running.errors.get(k, 0) for k in CONNECTION_ERROR_KINDS) + (
+        totals = lt.totals
+        conn_errors = sum(totals.errors.get(k, 0) for k in CONNECTION_ERROR_KINDS) + (
             0 if not lt.warmup else sum(lt.errors.get(k, 0) for k in CONNECTION_ERROR_KINDS)
         )
         if conn_errors:
             found.append(f"{conn_errors} connection errors: listen backlog or worker limit reached?")
         tcp = tcp_figures(tcp_before, queue)
-        slowest_ms = running.slowest_sent_us / 1000.0 if running.latency.count else None
+        # the longest transaction from its actual send (open loop: the uncorrected one)
+        sent = totals.latency_uncorrected if totals.latency_uncorrected is not None else totals.latency
+        slowest_ms = sent.max / 1000.0 if totals.latency.count else None
         overflow = listen_overflow_finding(tcp, slowest_ms)
         if overflow:
             found.append(overflow)
