@@ -24,6 +24,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
+from importlib.machinery import PathFinder
 
 import psutil
 
@@ -556,8 +557,6 @@ def check_user_app(
     subprocess with a timeout, so an app that raises, hangs or exits at import cannot hurt us.
     Setting `cancel` kills that subprocess and raises BackendStartCancelled(`cancelled`).
     """
-    from importlib.machinery import PathFinder
-
     module_name = target.partition(":")[0]
     top = module_name.split(".")[0]
     if PathFinder.find_spec(top, [os.getcwd(), *sys.path]) is None and top not in sys.builtin_module_names:

@@ -17,6 +17,9 @@ from typing import Any, NoReturn
 from wsgicompare import __version__
 from wsgicompare.backends.spec import MAX_THREADS, MAX_WORKERS
 from wsgicompare.capacity import DEFAULT_SLO, CapacityError, Slo, parse_rates, parse_slo
+from wsgicompare.export import FORMATS
+from wsgicompare.faults import parse_scenarios
+from wsgicompare.helptext import EPILOG, add_grouped, formatter
 from wsgicompare.loader import profile as limits
 from wsgicompare.loader.slow import MAX_SLOW_CLIENTS
 from wsgicompare.outputs import check_output as check_output
@@ -28,6 +31,7 @@ from wsgicompare.reports import check_app_options
 from wsgicompare.request import REQUEST_OPTIONS, check_request_options
 from wsgicompare.request import convert as convert_request_option
 from wsgicompare.results import RunResult
+from wsgicompare.spec import DEFAULT_DURATION_S
 from wsgicompare.thresholds import Threshold, parse_thresholds
 
 
@@ -206,8 +210,6 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
             raise OptionError(f"--export must be one of md, json, csv, html, got {value!r}")
-        from wsgicompare.export import FORMATS
-
         for item in items:
             if item not in FORMATS:
                 raise OptionError(f"--export must be one of {', '.join(FORMATS)}, got {item!r}")
@@ -246,8 +248,6 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
     if name == "serve-port":
         return "serve_port", parse_int(name, value, 1, 65535)
     if name == "scenario":
-        from wsgicompare.faults import parse_scenarios
-
         return "scenarios", parse_scenarios(name, value)
     if name == "slow-clients":
         return "slow_clients", parse_int(name, value, 1, MAX_SLOW_CLIENTS)
@@ -434,8 +434,6 @@ MAX_CONFIG_BYTES = 64 * 1024
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from wsgicompare.helptext import EPILOG, add_grouped, formatter
-
     parser = _Parser(
         prog="wsgicompare",
         description="Compare Python WSGI deployment backends under the same load. No arguments: open the terminal app.",
@@ -574,8 +572,6 @@ def check_scenario(o: Options) -> None:
         raise OptionError("--scenario is one timed run: it cannot be combined with --find-capacity or --rates")
     if o.requests or o.reps:
         raise OptionError("--scenario phases are timed (-d): --requests and --reps do not apply")
-    from wsgicompare.spec import DEFAULT_DURATION_S
-
     duration = o.duration if o.duration is not None else DEFAULT_DURATION_S
     if o.event_at is not None and o.event_at >= duration:
         raise OptionError(f"--event-at {o.event_at:g} s is outside the run (-d {duration:g} s): give less than -d")

@@ -57,6 +57,7 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.live_mode:
+            # rich's live display (~15 ms) only for a terminal: a log or CI run never loads it
             from rich.console import Console
             from rich.live import Live
 
@@ -136,6 +137,7 @@ class Progress:
             self.stream.flush()
 
     def _render(self) -> Any:
+        # imported here with rich.live above (only a terminal draws this)
         from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table

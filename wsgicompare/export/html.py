@@ -8,6 +8,10 @@ from __future__ import annotations
 import html
 from typing import Any
 
+# pygal (~25 ms) loads with this module, which export.render imports only for an html report
+import pygal
+from pygal.style import DefaultStyle
+
 from wsgicompare.baseline import Baseline, change_cell
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.md import new_verdicts
@@ -35,10 +39,7 @@ def _label(r: RunResult, workloads: int) -> str:
 TIMELINE_MAX_RUNS = 6
 
 
-def _chart_config() -> tuple[dict[str, Any], Any]:
-    import pygal
-    from pygal.style import DefaultStyle
-
+def _chart_config() -> dict[str, Any]:
     return dict(
         js=[],  # no tooltip script from the web: the file must work offline
         disable_xml_declaration=True,
@@ -48,11 +49,11 @@ def _chart_config() -> tuple[dict[str, Any], Any]:
         legend_at_bottom=True,
         truncate_legend=-1,
         print_values=False,
-    ), pygal
+    )
 
 
 def charts(results: list[RunResult]) -> list[tuple[str, str]]:
-    cfg, pygal = _chart_config()
+    cfg = _chart_config()
     measured = [r for r in ordered(results) if r.requests > 0]
     if not measured:
         return []
