@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 from wsgicompare.backends import CATALOG, WORKLOADS, BackendError, catalog_rows, check_user_app, get_backend
 from wsgicompare.backends.spec import port_in_use
 from wsgicompare.baseline import load_baseline
-from wsgicompare.conductor import Conductor
 from wsgicompare.export import make_meta, render, report_files, write_atomic
 from wsgicompare.loader.profile import LoadProfileError
 from wsgicompare.options import (
@@ -329,6 +328,10 @@ def run_headless(plan: Plan) -> int:
 
 def _run_pinned(plan: Plan) -> int:
     cancel = threading.Event()
+    # imported at use: the conductor (with faults, kernel, verdicts) costs ~20 ms of every
+    # start, --help included, and only a headless run needs it here
+    from wsgicompare.conductor import Conductor
+
     conductor = Conductor(settle_max_s=plan.settle_max_s)
     results: list[RunResult] = []
     started = time.monotonic()

@@ -18,7 +18,6 @@ from wsgicompare import __version__
 from wsgicompare.backends.spec import MAX_THREADS, MAX_WORKERS
 from wsgicompare.capacity import DEFAULT_SLO, CapacityError, Slo, parse_rates, parse_slo
 from wsgicompare.export import FORMATS
-from wsgicompare.faults import parse_scenarios
 from wsgicompare.helptext import EPILOG, add_grouped, formatter
 from wsgicompare.loader import profile as limits
 from wsgicompare.loader.slow import MAX_SLOW_CLIENTS
@@ -248,6 +247,9 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
     if name == "serve-port":
         return "serve_port", parse_int(name, value, 1, 65535)
     if name == "scenario":
+        # imported at use: faults.py costs ~9 ms of every start (--help included), only --scenario needs it
+        from wsgicompare.faults import parse_scenarios
+
         return "scenarios", parse_scenarios(name, value)
     if name == "slow-clients":
         return "slow_clients", parse_int(name, value, 1, MAX_SLOW_CLIENTS)
