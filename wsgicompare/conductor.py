@@ -227,7 +227,7 @@ class Conductor:
             return run_capacity(self, spec, server, url, on_tick, cancel)
         if spec.scenario is not None and server is not None:
             return run_scenario(self, spec, server, url, on_tick, cancel)  # wsgicompare/faults.py
-        return self._load(spec, server, spec.load, url, on_tick, cancel)
+        return self.load(spec, server, spec.load, url, on_tick, cancel)
 
     def load(
         self,
@@ -241,19 +241,6 @@ class Conductor:
     ) -> RunResult:
         """One load against ``url`` while sampling the server (left running): the unit a
         capacity step is made of. ``event``: a scenario's hook, ``event.tick(load_tick)``."""
-        return self._load(spec, server, load, url, on_tick, cancel, event)
-
-    def _load(
-        self,
-        spec: RunSpec,
-        server: Server | None,
-        load: LoadProfile,
-        url: str,
-        on_tick: OnTick | None,
-        cancel: threading.Event,
-        event: ScenarioEvent | None = None,
-    ) -> RunResult:
-        """Run the load against ``url`` while sampling the server; the server is left running."""
         title = server.backend.title if server is not None else url
         profile = replace(load, url=url)
         result = RunResult(

@@ -232,17 +232,13 @@ def reload_unsupported(server: Server) -> str | None:
     return f"{launch.name} has no graceful reload of its own: a deploy restarts it, refusing connections meanwhile"
 
 
-def _plan(spec: RunSpec) -> ScenarioPlan:
-    assert spec.scenario is not None  # the conductor runs a scenario only for a spec with one
-    return spec.scenario
-
-
 def run_scenario(
     conductor: Conductor, spec: RunSpec, server: Server, url: str, on_tick: OnTick | None, cancel: threading.Event
 ) -> RunResult:
     """One run of ``spec.scenario`` against a running server (the conductor's ``load``
     with a ScenarioEvent as tick hook); the result carries ``scenario``."""
-    plan = _plan(spec)
+    plan = spec.scenario
+    assert plan is not None  # the conductor runs a scenario only for a spec with one
     duration = spec.load.duration_s or 0.0
     why = reload_unsupported(server) if plan.name == "reload" else None
     if why is not None:
@@ -256,7 +252,8 @@ def run_scenario(
     if plan.name in LOADER_EVENTS:
         # the loader does these itself, on the run's clock: the event only marks the time
         try:
-            load, target = LOADER_EVENTS[plan.name](conductor, spec, server, url, on_tick, cancel, load, duration)
+            probe = partial(conductor.load, spec, server, url=url, on_tick=on_tick, cancel=cancel)
+            load, target = LOADER_EVENTS[plan.name](plan, server, load, duration, probe)
         except _NoCapacity as exc:
             result = exc.result
             result.scenario = {**_empty(plan), "reason": exc.why, "verdict": f"the run failed: {exc.why}"}
@@ -482,18 +479,14 @@ def _middle(plan: ScenarioPlan, duration_s: float) -> float:
     return plan.bounds(duration_s, plan.event_at_s)[1][2]
 
 
+#: one load on the scenario's server, as the conductor runs it (the overload's probe)
+Probe = Callable[[LoadProfile], RunResult]
+
+
 def _slow_clients(
-    conductor: Conductor,
-    spec: RunSpec,
-    server: Server,
-    url: str,
-    on_tick: OnTick | None,
-    cancel: threading.Event,
-    load: LoadProfile,
-    duration_s: float,
+    plan: ScenarioPlan, server: Server, load: LoadProfile, duration_s: float, probe: Probe
 ) -> tuple[LoadProfile, dict[str, Any]]:
     """K trickling connections from the event to the end of *during* (loader/slow.py)."""
-    plan = _plan(spec)
     k = plan.slow_clients or max(4, 2 * server.config.workers)
     warm = load.warmup_s
     load = replace(
@@ -503,24 +496,15 @@ def _slow_clients(
 
 
 def _overload(
-    conductor: Conductor,
-    spec: RunSpec,
-    server: Server,
-    url: str,
-    on_tick: OnTick | None,
-    cancel: threading.Event,
-    load: LoadProfile,
-    duration_s: float,
+    plan: ScenarioPlan, server: Server, load: LoadProfile, duration_s: float, probe: Probe
 ) -> tuple[LoadProfile, dict[str, Any]]:
     """A closed-loop probe for the capacity C, then an open loop at C/2, 2C through
     *during*, C/2 again: does the server shed, queue or fall over, and how soon is
     its p99 back within OVERLOAD_SLO_P99_MS?"""
-    plan = _plan(spec)
-    probe_load = replace(load, rate=None, duration_s=PROBE_S, warmup_s=0.5, requests=None, reps=None)
-    probe = conductor.load(spec, server, probe_load, url, on_tick, cancel)
-    capacity = probe.rps_2xx
-    if probe.status != "ok" or capacity <= 0:
-        raise _NoCapacity(probe, f"the capacity probe failed: {probe.reason or 'no 2xx answer'}")
+    probed = probe(replace(load, rate=None, duration_s=PROBE_S, warmup_s=0.5, requests=None, reps=None))
+    capacity = probed.rps_2xx
+    if probed.status != "ok" or capacity <= 0:
+        raise _NoCapacity(probed, f"the capacity probe failed: {probed.reason or 'no 2xx answer'}")
     high, calm = OVERLOAD_FACTOR * capacity, OVERLOAD_CALM * capacity
     warm = load.warmup_s
     load = replace(

@@ -5,8 +5,8 @@ figure never differs between the screen and a report."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, TypeVar
 
 # the loader decides what a status class and an error kind are; the results only name them
 from wsgicompare.loader.stats import ERROR_KINDS as ERROR_KINDS
@@ -88,6 +88,23 @@ def _known(cls: type, data: Any, name: str) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in names}
 
 
+class _Part:
+    """A part the report holds as its fields that are set (None: left out), or as ``{}``
+    when the run has none at all (RunResult then holds None)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _set_fields(self)
+
+
+_P = TypeVar("_P", bound=_Part)
+
+
+def _optional_part(cls: type[_P], data: Any, name: str) -> _P | None:
+    """The part read back from its saved object; None for ``{}``."""
+    kwargs = _known(cls, data, name)
+    return cls(**kwargs) if data else None
+
+
 @dataclass(frozen=True)
 class LatencyFigures:
     """``latency_ms``: the measured window's latency in ms (open loop: from the intended
@@ -135,7 +152,7 @@ LATENCY_KEYS = ("min", "mean", "p50", "p90", "p99", "p999", "max")
 
 
 @dataclass(frozen=True)
-class ServerFigures:
+class ServerFigures(_Part):
     """``server``: the server's whole process tree over the measured window (full ticks).
     A run with no process seen (remote ``--url``, no run) has none: ``{}`` in the report."""
 
@@ -145,18 +162,13 @@ class ServerFigures:
     procs: int = 0  #: most processes seen at once
     threads: int = 0  #: most threads seen at once
 
-    def to_dict(self) -> dict[str, Any]:
-        return _set_fields(self)
-
     @classmethod
     def from_dict(cls, data: Any) -> ServerFigures | None:
-        """None for ``{}``: no server figures."""
-        kwargs = _known(cls, data, "server")
-        return cls(**kwargs) if data else None
+        return _optional_part(cls, data, "server")
 
 
 @dataclass(frozen=True)
-class LoaderFigures:
+class LoaderFigures(_Part):
     """``loader``: what the loader did and whether it was the limit (LoadSummary's figures).
     The optional ones are left out of the report when None: the open-loop figures in a
     closed loop, ``notes`` when there are none, ``nodes`` outside a cluster run."""
@@ -185,17 +197,17 @@ class LoaderFigures:
     #: cluster runs only: one entry per loader node (node_id host procs cpu_pct)
     nodes: list[dict[str, Any]] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return _set_fields(self)
-
     @classmethod
     def from_dict(cls, data: Any) -> LoaderFigures | None:
-        """None for ``{}``: a run that never loaded."""
-        kwargs = _known(cls, data, "loader")
-        for key in ("reasons", "notes"):
-            if kwargs.get(key) is not None:
-                kwargs[key] = tuple(kwargs[key])
-        return cls(**kwargs) if data else None
+        part = _optional_part(cls, data, "loader")
+        if part is None:
+            return None
+        # the lists of a saved report are tuples here, as the conductor makes them
+        return replace(
+            part,
+            reasons=None if part.reasons is None else tuple(part.reasons),
+            notes=None if part.notes is None else tuple(part.notes),
+        )
 
 
 @dataclass(frozen=True)
@@ -223,7 +235,7 @@ class RepeatFigures:
 
 
 @dataclass(frozen=True)
-class Settle:
+class Settle(_Part):
     """``settle``: the wait before a run for the previous run's port to drain
     (kernel.wait_settled). The first run of a session waited for nothing: ``{}``."""
 
@@ -234,13 +246,9 @@ class Settle:
     listening: int = 0  #: listeners still on the port
     tw_reuse: bool | None = None  #: the kernel reuses TIME_WAIT ports on loopback
 
-    def to_dict(self) -> dict[str, Any]:
-        return _set_fields(self)
-
     @classmethod
     def from_dict(cls, data: Any) -> Settle | None:
-        kwargs = _known(cls, data, "settle")
-        return cls(**kwargs) if data else None
+        return _optional_part(cls, data, "settle")
 
 
 @dataclass(frozen=True)
@@ -429,7 +437,7 @@ def _json_safe(value: Any) -> Any:
 def document(results: list[RunResult], meta: dict[str, Any]) -> dict[str, Any]:
     """The whole ``wsgicompare/1`` document: schema, created, machine, load, runs, and
     ``thresholds`` when the run had ``--fail-if`` (a key added, so still schema 1)."""
-    from wsgicompare.thresholds import meta_checks
+    from wsgicompare.thresholds import meta_checks  # thresholds → baseline → this module
 
     doc = {
         "schema": SCHEMA,
