@@ -25,6 +25,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from importlib.machinery import PathFinder
+from typing import Any
 
 import psutil
 
@@ -84,8 +85,8 @@ class _Spawner:
             except BaseException as exc:  # handed back to the caller's thread
                 done.put((False, exc))
 
-    def call(self, job: Callable):
-        done: queue.Queue = queue.Queue(maxsize=1)
+    def call(self, job: Callable[[], Any]) -> Any:
+        done: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
         self._jobs.put((job, done))
         ok, value = done.get()
         if not ok:
@@ -421,7 +422,7 @@ class Server:
     def __enter__(self) -> Server:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def __repr__(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import RenderableType
 from rich.style import Style
 from rich.text import Text
@@ -19,7 +21,7 @@ class RunColumn(Widget):
 
     COMPONENT_CLASSES = {"column--title", "column--label", "column--spark", "column--good", "column--bad"}
 
-    def __init__(self, result: RunResult, **kwargs) -> None:
+    def __init__(self, result: RunResult, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.result = result
 
