@@ -40,6 +40,7 @@ from wsgicompare.serve import serve
 from wsgicompare.signals import set_from_signal_handler
 from wsgicompare.spec import (
     DEFAULT_SETTLE_MAX_S,
+    RunSpec,
     check_loader_limits,
     cpu_split,
     default_cpus,
@@ -169,7 +170,7 @@ def open_tui(options: Options) -> int:
 
 @dataclass
 class Plan:
-    specs: list  # list[RunSpec]
+    specs: list[RunSpec]
     targets: dict[str, str | None]  # export format -> path (None: stdout)
     meta: dict[str, Any]
     settle_max_s: float
@@ -193,7 +194,7 @@ def make_plan(o: Options) -> Plan:
     return Plan(specs=specs, targets=targets, meta=make_meta(specs), settle_max_s=settle, warnings=warnings)
 
 
-def _check_backends(o: Options, specs: list) -> None:
+def _check_backends(o: Options, specs: list[RunSpec]) -> None:
     """Refuse (one line) what the specs ask of backends that cannot give it."""
     # BackendError("unknown backend 'x' (known: …)")
     backends = [get_backend(b) for b in dict.fromkeys(s.backend for s in specs)]
@@ -213,7 +214,7 @@ def _check_backends(o: Options, specs: list) -> None:
                 raise OptionError(
                     f"backend {backend.id} is not available: missing {', '.join(missing)} ({backend.hint})"
                 )
-            if o.app and not getattr(backend, "serves_user_app", True):
+            if o.app and not backend.serves_user_app:
                 raise OptionError(f"backend {backend.id} serves only its own built-in app, not --app")
             for w in workloads if not o.app else []:
                 if w not in backend.workloads:

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from wsgicompare.capacity import DEFAULT_MAX_STEPS, PROBE_S, STEP_WARMUP_S, Step
 from wsgicompare.export.ranking import headline
 from wsgicompare.results import RunResult, Tick
+from wsgicompare.spec import RunSpec
 
 #: rows of the live table besides the one under load: the latest finished ones
 LIVE_ROWS = 8
@@ -22,11 +23,11 @@ LIVE_ROWS = 8
 RUN_OVERHEAD_S = 2.0
 
 
-def expected_s(spec: Any) -> float:
+def expected_s(spec: RunSpec) -> float:
     """Seconds one spec should take, before any run has been timed: its load (or a
     capacity search's probe and steps) and the start/stop around it."""
     load = spec.load
-    plan = getattr(spec, "capacity", None)
+    plan = spec.capacity
     if plan is not None:
         steps = len(plan.rates) if plan.rates else min(plan.max_steps, DEFAULT_MAX_STEPS)
         return PROBE_S + steps * (plan.step_s + STEP_WARMUP_S + 1.0) + RUN_OVERHEAD_S
@@ -38,7 +39,7 @@ def expected_s(spec: Any) -> float:
 class Progress:
     """Feeds on the conductor's ticks, steps and results (any thread)."""
 
-    def __init__(self, specs: list, stream: TextIO | None = None) -> None:
+    def __init__(self, specs: list[RunSpec], stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.live_mode = self.stream.isatty()
         self.total = len(specs)
