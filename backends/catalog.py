@@ -10,8 +10,10 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from importlib.util import find_spec
+from typing import Any
 
 from wsgicompare.backends.apache import APACHE_MOD_WSGI
 from wsgicompare.backends.spec import (
@@ -145,7 +147,9 @@ def _nginx(setup: Setup, locations: str, upstream: str = "") -> Launch:
     return Launch("nginx", argv, stop_signal=signal.SIGQUIT, stop_grace_s=5.0, extra_logs=(error_log,), **declared)
 
 
-def _behind_nginx(setup: Setup, make_app_server, locations: str, upstream: str = "") -> list[Launch]:
+def _behind_nginx(
+    setup: Setup, make_app_server: Callable[[Setup], Launch], locations: str, upstream: str = ""
+) -> list[Launch]:
     """An app server on an internal address, then nginx on the public port in front of it."""
     return [make_app_server(setup), _nginx(setup, locations, upstream)]
 
@@ -203,7 +207,7 @@ def _world_readable(path: str) -> bool:
         return False
 
 
-def _python_module_server(setup: Setup, module: str, *options: str, **declared) -> Launch:
+def _python_module_server(setup: Setup, module: str, *options: str, **declared: Any) -> Launch:
     """A server with its own `python -m MODULE … APP` command line (``declared``: workers, reload_signal)."""
     return Launch(module, [setup.python, "-m", module, *options, setup.app], stop_grace_s=5.0, **declared)
 

@@ -24,6 +24,8 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
+from importlib.machinery import PathFinder
+from typing import Any
 
 import psutil
 
@@ -83,8 +85,8 @@ class _Spawner:
             except BaseException as exc:  # handed back to the caller's thread
                 done.put((False, exc))
 
-    def call(self, job: Callable):
-        done: queue.Queue = queue.Queue(maxsize=1)
+    def call(self, job: Callable[[], Any]) -> Any:
+        done: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
         self._jobs.put((job, done))
         ok, value = done.get()
         if not ok:
@@ -420,7 +422,7 @@ class Server:
     def __enter__(self) -> Server:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def __repr__(self) -> str:
@@ -556,8 +558,6 @@ def check_user_app(
     subprocess with a timeout, so an app that raises, hangs or exits at import cannot hurt us.
     Setting `cancel` kills that subprocess and raises BackendStartCancelled(`cancelled`).
     """
-    from importlib.machinery import PathFinder
-
     module_name = target.partition(":")[0]
     top = module_name.split(".")[0]
     if PathFinder.find_spec(top, [os.getcwd(), *sys.path]) is None and top not in sys.builtin_module_names:

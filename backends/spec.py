@@ -17,7 +17,10 @@ import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from typing import TYPE_CHECKING
+
+from wsgicompare.backends.procutil import USABLE_CPUS
 
 if TYPE_CHECKING:
     import threading
@@ -87,11 +90,9 @@ class ServerConfig:
             raise BackendError(f"--workers must be between 1 and {MAX_WORKERS}, got {self.workers!r}")
         if not (isinstance(self.threads, int) and 1 <= self.threads <= MAX_THREADS):
             raise BackendError(f"--threads must be between 1 and {MAX_THREADS}, got {self.threads!r}")
-        from .procutil import USABLE_CPUS as allowed
-
-        bad = sorted(set(self.cpus) - allowed)
+        bad = sorted(set(self.cpus) - USABLE_CPUS)
         if bad:
-            raise BackendError(f"server CPU {bad[0]} is not available to this process (allowed: {sorted(allowed)})")
+            raise BackendError(f"server CPU {bad[0]} is not available to this process (allowed: {sorted(USABLE_CPUS)})")
         if not self.allow_remote_bind and not _is_loopback(self.host):
             raise BackendError(
                 f"refusing to bind {self.host!r}: not a loopback address (use --allow-remote-bind to expose a server)"
@@ -229,8 +230,6 @@ class Backend:
 
     def availability(self) -> tuple[bool, list[str]]:
         """(available, missing things): modules by find_spec, executables by lookup; imports nothing heavy."""
-        from importlib.util import find_spec
-
         missing = [f"python module {m}" for m in self.modules if find_spec(m) is None]
         missing += [f"executable {e}" for e in self.executables if find_executable(e) is None]
         return (not missing, missing)
@@ -243,7 +242,7 @@ class Backend:
         Setting `cancel` (e.g. from a SIGINT handler) stops the start within about a second:
         everything launched is killed, the private dir removed, and BackendStartCancelled raised.
         """
-        from wsgicompare.backends.lifecycle import start
+        from wsgicompare.backends.lifecycle import start  # lifecycle imports this module
 
         return start(self, config, ready_timeout_s, cancel=cancel)
 

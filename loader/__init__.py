@@ -47,7 +47,7 @@ How the figures are defined (the choices a reader of a result needs to know):
 from .histogram import LatencyHistogram
 from .profile import LoadProfile, LoadProfileError
 from .run import LoadRun, run_load
-from .stats import ERROR_KINDS, STATUS_CLASSES, LoadSummary, LoadTick
+from .stats import ERROR_KINDS, STATUS_CLASSES, LoadSummary, LoadTick, MeasuredTotals
 
 __all__ = [
     "ERROR_KINDS",
@@ -58,5 +58,6 @@ __all__ = [
     "LoadRun",
     "LoadSummary",
     "LoadTick",
+    "MeasuredTotals",
     "run_load",
 ]

@@ -81,7 +81,7 @@ def worker_main(pipe: Any, profile: LoadProfile, index: int, parent_pid: int) ->
     except OSError as exc:
         pipe.send(("fatal", f"cannot resolve {parts.hostname!r}: {exc}"))
         return
-    try:
+    try:  # whether uvloop is there (in this spawned process, which runs the loop): the parent never needs it
         import uvloop  # noqa: F401
 
         loop_name = "uvloop"

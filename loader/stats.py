@@ -33,6 +33,32 @@ BACKLOG_GROWTH_MIN = 5
 
 
 @dataclass(frozen=True)
+class MeasuredTotals:
+    """The measured window so far (warm-up excluded), merged over the processes as of
+    one tick: the running aggregate the summary is made from at the end. The live
+    screen and the report both read it (as oha's result_data feeds its monitor and its
+    printers), so nobody adds the ticks up again."""
+
+    elapsed_s: float  #: measured seconds so far: the measured ticks' intervals
+    status: dict[str, int]  #: responses by status class (a copy)
+    errors: dict[str, int]  #: requests that ended without a response, by error kind, every kind (a copy)
+    #: µs (corrected in open loop). The parent's running histogram itself, not a copy
+    #: (a copy per tick is what the one aggregate saves): read it before the next tick
+    #: is merged, as the conductor does in its tick loop
+    latency: LatencyHistogram
+    latency_uncorrected: LatencyHistogram | None  #: µs from the actual send (open loop only); as latency
+
+    @property
+    def responses(self) -> int:
+        return sum(self.status.values())
+
+    @property
+    def requests(self) -> int:
+        """Responses and errors: every request that ended."""
+        return self.responses + sum(self.errors.values())
+
+
+@dataclass(frozen=True)
 class LoadTick:
     """One tick, merged over all loader processes. During warm-up it shows the
     warm-up traffic (``warmup`` True); such ticks count in no summary figure."""
@@ -50,6 +76,7 @@ class LoadTick:
     loader_cpu_pct: float  #: mean per loader process, 100 = one core
     loop_lag_ms: float  #: worst event-loop lag of any loader process in this tick
     done: bool  #: the last tick: the load has ended
+    totals: MeasuredTotals  #: the measured window so far, this tick included
     procs: int = 1  #: loader processes that reported this tick
     notes: tuple[str, ...] = ()  #: news from the loader processes (limits, errno counts)
     #: the loader, not the server, may have limited this tick (``saturation_reasons``; the
@@ -177,6 +204,7 @@ class RunningTotals:
         self.bytes = 0
         self.latency = LatencyHistogram()
         self.latency_uncorrected = LatencyHistogram() if open_loop else None
+        self.measured_elapsed_s = 0.0  # the measured ticks' intervals so far (MeasuredTotals.elapsed_s)
         self.lag = LatencyHistogram()
         self.cpu_s = [0.0] * procs  # measured-window CPU seconds per process
         self.cpu_interval_s = [0.0] * procs
@@ -266,6 +294,8 @@ class RunningTotals:
                 self.backlogged += end.get("backlogged", 0)
                 self.unsent += end.get("unsent", 0)
         self.notes.extend(notes)
+        if not warmup:
+            self.measured_elapsed_s += interval_s
         if self.open_loop and not warmup and not all_done:
             self.outstanding.append(outstanding)
         cpu_pct = sum(cpu_pcts) / len(cpu_pcts) if cpu_pcts else 0.0
@@ -288,6 +318,13 @@ class RunningTotals:
             loader_cpu_pct=cpu_pct,
             loop_lag_ms=lag_max_ms,
             done=all_done,
+            totals=MeasuredTotals(
+                elapsed_s=self.measured_elapsed_s,
+                status=dict(self.status),
+                errors=dict(self.errors),
+                latency=self.latency,
+                latency_uncorrected=self.latency_uncorrected,
+            ),
             procs=len(snapshots),
             notes=tuple(notes),
             saturated=bool(reasons),

@@ -249,8 +249,8 @@ async def test_the_app_starts_a_backend_on_the_server_node_and_loads_it_from_the
             await wait_for(lambda: not app.main.load_running, 60, "the load to end")
             result = app.session.results[0]
             assert result.status == "ok", result.reason
-            assert result.responses["2xx"] > 0 and result.server["procs"] >= 2
-            assert [n["node_id"] for n in result.loader["nodes"]] == [cluster.nodes[0]]
+            assert result.responses["2xx"] > 0 and result.server is not None and result.server.procs >= 2
+            assert result.loader is not None and [n["node_id"] for n in result.loader.nodes or []] == [cluster.nodes[0]]
             await pilot.press("q")
             await wait_for(lambda: app.session.closing and not app.session.running, 30, "quit")
         deadline = time.monotonic() + 20

@@ -72,11 +72,12 @@ def test_run_one_from_a_thread_ticks_and_result_agree():
     last = ticks[-1]
     assert last.requests == result.requests > 0
     assert last.responses == result.responses
-    assert last.cum_p99_ms == pytest.approx(result.latency_ms["p99"], rel=0.01)
+    assert last.cum_p99_ms == pytest.approx(result.latency_ms.p99, rel=0.01)
     assert sum(last.latency_bins) == sum(last.responses.values())  # every answered request is in the histogram
     assert result.rps > 0 and result.responses["2xx"] == result.requests
-    assert set(result.latency_ms) == {"min", "mean", "p50", "p90", "p99", "p999", "max"}
-    assert result.server["cpu_pct_mean"] > 0 and result.server["rss_mb_max"] > 1 and result.server["procs"] >= 2
+    assert set(result.latency_ms.to_dict()) == {"min", "mean", "p50", "p90", "p99", "p999", "max"}
+    assert result.server is not None
+    assert result.server.cpu_pct_mean > 0 and result.server.rss_mb_max > 1 and result.server.procs >= 2
     assert result.timeline and set(result.timeline[0]) == {
         "t",
         "rps",
@@ -86,12 +87,12 @@ def test_run_one_from_a_thread_ticks_and_result_agree():
         "server_cpu_pct",
         "server_rss_mb",
     }
-    assert set(result.tcp) - {"accept_queue_peak", "accept_queue_limit"} <= set(TCP_COUNTERS)
+    assert set(result.tcp.counters) <= set(TCP_COUNTERS)
     # the peak's value is checked where it is known (test_accept_queue_peak_is_what_nobody_accepted)
-    assert "ListenOverflows" in result.tcp and isinstance(result.tcp["accept_queue_peak"], int)
-    assert result.tcp["accept_queue_limit"] > 0  # gunicorn's backlog (2048, capped by somaxconn)
+    assert "ListenOverflows" in result.tcp.counters and isinstance(result.tcp.accept_queue_peak, int)
+    assert result.tcp.accept_queue_limit > 0  # gunicorn's backlog (2048, capped by somaxconn)
     assert "gunicorn" in result.command[0] and result.startup_s > 0
-    assert result.loader["procs"] == 1 and "saturated" in result.loader
+    assert result.loader is not None and result.loader.procs == 1 and "saturated" in result.loader.to_dict()
     assert 0.9 <= result.elapsed_s <= 1.3
 
 
@@ -158,10 +159,10 @@ def test_repeat_reports_the_median_run_and_the_spread():
     spec = dataclasses.replace(default_spec("flask-dev", load=quick_load(duration_s=0.5, warmup_s=0.0)), repeat=3)
     result = Conductor(settle_max_s=2.0).run_one(spec)
     rep = result.repeat
-    assert rep["n"] == 3 and len(rep["rps"]) == 3 and rep["status"] == ["ok"] * 3
-    assert result.rps == pytest.approx(rep["rps_median"])  # odd n: the chosen run is the median
-    assert rep["rps_min"] <= result.rps <= rep["rps_max"]
-    assert rep["spread_pct"] == pytest.approx(100 * (rep["rps_max"] - rep["rps_min"]) / rep["rps_median"], abs=0.01)
+    assert rep is not None and rep.n == 3 and len(rep.rps) == 3 and rep.status == ["ok"] * 3
+    assert result.rps == pytest.approx(rep.rps_median)  # odd n: the chosen run is the median
+    assert rep.rps_min <= result.rps <= rep.rps_max
+    assert rep.spread_pct == pytest.approx(100 * (rep.rps_max - rep.rps_min) / rep.rps_median, abs=0.01)
 
 
 def test_combine_repeats_keeps_failures_visible():
@@ -172,7 +173,8 @@ def test_combine_repeats_keeps_failures_visible():
     combined = combine_repeats(runs)
     assert combined.rps == 100.0  # lower middle of the ok runs: a real run, not an average
     assert combined.status == "failed" and combined.reason.startswith("1 of 3 repetitions failed: server crashed")
-    assert combined.repeat["rps_median"] == 200.0 and combined.repeat["spread_pct"] == 100.0
+    assert combined.repeat is not None
+    assert combined.repeat.rps_median == 200.0 and combined.repeat.spread_pct == 100.0
 
 
 def _kernel_counters() -> dict[str, int]:
@@ -239,7 +241,7 @@ def test_accept_queue_peak_is_what_nobody_accepted():
         load = quick_load(duration_s=1.0, warmup_s=0.0, timeout_s=5.0)
         result = Conductor().run_one(url_spec(f"http://127.0.0.1:{port}/", load=load))
     assert result.requests == 0 and result.status == "failed", (result.requests, result.reason)
-    assert result.tcp["accept_queue_peak"] == 8, result.tcp
+    assert result.tcp.accept_queue_peak == 8, result.tcp
 
 
 def test_accept_queue_over_netlink_agrees_with_proc_and_knows_the_backlog():
@@ -266,7 +268,7 @@ def test_wait_settled_returns_at_once_for_a_closed_port():
     started = time.monotonic()
     info = wait_settled(port, max_s=5.0)
     assert time.monotonic() - started < 1.0
-    assert info["listening"] == 0 and info["waited_s"] < 1.0
+    assert info.listening == 0 and info.waited_s < 1.0
 
 
 def test_wait_settled_gives_up_after_max_s_while_something_listens():
@@ -274,7 +276,7 @@ def test_wait_settled_gives_up_after_max_s_while_something_listens():
         s.bind(("127.0.0.1", 0))
         s.listen(1)
         info = wait_settled(s.getsockname()[1], max_s=0.4)
-    assert info["listening"] == 1 and 0.4 <= info["waited_s"] < 1.5
+    assert info.listening == 1 and 0.4 <= info.waited_s < 1.5
 
 
 def test_tree_sampler_measures_cpu_rss_and_threads_of_real_processes():
@@ -376,7 +378,7 @@ def test_the_fullest_of_a_servers_listeners_is_the_accept_queue_evidence():
             time.sleep(0.05)
             queue = AcceptQueuePeak(frozenset(ports))
             queue.sample()
-            assert queue.figures() == {"accept_queue_peak": 3, "accept_queue_limit": 2}  # 3 of 2, not 5 of 128
+            assert (queue.peak, queue.limit) == (3, 2)  # 3 of 2, not 5 of 128
         finally:
             for c in clients:
                 c.close()

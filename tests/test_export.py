@@ -8,6 +8,7 @@ refused outright: CI checks the golden files, it never rewrites them."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -18,7 +19,7 @@ import pytest
 from golden.samples import META, sample_results
 
 from wsgicompare.export import render, write_atomic
-from wsgicompare.results import SCHEMA, RunResult, results_from_document
+from wsgicompare.results import SCHEMA, RepeatFigures, RunResult, results_from_document
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_VAR = "WSGICOMPARE_UPDATE_GOLDEN"
@@ -113,7 +114,7 @@ def test_from_dict_ignores_unknown_keys_and_needs_the_identity_keys():
 
 def test_json_never_writes_nan():
     r = sample_results()[1]
-    r.latency_ms["p999"] = float("nan")
+    r.latency_ms = dataclasses.replace(r.latency_ms, p999=float("nan"))
     doc = json.loads(render("json", [r], META))
     assert doc["runs"][0]["latency_ms"]["p999"] is None
 
@@ -183,14 +184,9 @@ def test_unknown_format_is_a_one_line_error():
 
 def test_md_shows_median_and_spread_of_repeats():
     r = sample_results()[1]
-    r.repeat = {
-        "n": 3,
-        "rps": [2900.0, 3000.0, 3150.0],
-        "rps_median": 3000.0,
-        "rps_min": 2900.0,
-        "rps_max": 3150.0,
-        "spread_pct": 8.33,
-    }
+    r.repeat = RepeatFigures(
+        n=3, rps=[2900.0, 3000.0, 3150.0], rps_median=3000.0, rps_min=2900.0, rps_max=3150.0, spread_pct=8.33
+    )
     text = render("md", [r], META)
     assert "middle run of 3 (median 3,000 req/s, range 2,900–3,150, spread 8.3 % of the median)" in text
     assert next(row for row in csv.DictReader(io.StringIO(render("csv", [r], META))))["repeat_spread_pct"] == "8.33"

@@ -243,6 +243,16 @@ def test_warmup_requests_count_toward_nothing() -> None:
     assert not ticks[-1].warmup and ticks[-1].done
     # the measured ticks add up to the summary exactly
     assert sum(t.requests for t in ticks if not t.warmup) == 50
+    # and each carries the measured window so far: nothing of the warm-up, the summary's at the end
+    assert ticks[0].totals.requests == 0 and ticks[0].totals.elapsed_s == 0.0
+    running = 0
+    for t in ticks:
+        running += t.requests if not t.warmup else 0
+        assert t.totals.requests == running
+    last = ticks[-1].totals
+    assert last.status == summary.status and last.errors == summary.errors
+    assert last.latency.count == summary.latency.count == 50
+    assert last.elapsed_s == pytest.approx(sum(t.interval_s for t in ticks if not t.warmup))
 
 
 def test_two_processes_give_the_same_latency_as_one() -> None:

@@ -17,7 +17,7 @@ from tui_snapshot_app import CATALOG, OPTIONS
 
 from wsgicompare.export import render
 from wsgicompare.export.ranking import best_runs, can_be_best, headline, ordered
-from wsgicompare.results import RunResult
+from wsgicompare.results import LatencyFigures, RunResult
 from wsgicompare.tui.app import WsgiCompareApp
 from wsgicompare.tui.widgets import RunBars, RunColumn
 
@@ -44,7 +44,7 @@ def run(
         elapsed_s=elapsed,
         rps=requests / elapsed,
         rps_2xx=ok2xx / elapsed,
-        latency_ms={"min": 0.1, "mean": 1.0, "p50": 1.0, "p90": 2.0, "p99": 3.0, "p999": 4.0, "max": 5.0},
+        latency_ms=LatencyFigures(min=0.1, mean=1.0, p50=1.0, p90=2.0, p99=3.0, p999=4.0, max=5.0),
     )
 
 

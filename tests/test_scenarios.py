@@ -24,7 +24,7 @@ from wsgicompare.export import html as html_export
 from wsgicompare.export import md
 from wsgicompare.faults import ONE_PROCESS, Fired, ScenarioEvent, ScenarioPlan, cell, parse_scenarios, scorecard_md
 from wsgicompare.loader import LatencyHistogram
-from wsgicompare.loader.stats import LoadTick
+from wsgicompare.loader.stats import LoadTick, MeasuredTotals
 from wsgicompare.parsing import OptionError
 from wsgicompare.results import RunResult
 
@@ -162,6 +162,7 @@ def _tick(i: int, ok: int, errors: int = 0, tick_s: float = 0.1) -> LoadTick:
         loader_cpu_pct=0.0,
         loop_lag_ms=0.0,
         done=False,
+        totals=MeasuredTotals(0.0, {}, {}, LatencyHistogram(), None),  # no event reads them
     )
 
 

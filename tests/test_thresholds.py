@@ -23,7 +23,7 @@ from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
 from wsgicompare.export import render
 from wsgicompare.options import OptionError, parse_options
-from wsgicompare.results import RunResult
+from wsgicompare.results import LatencyFigures, RunResult
 from wsgicompare.scenario import dump_toml, to_config
 from wsgicompare.thresholds import check, evaluate, parse_threshold, parse_thresholds
 
@@ -144,7 +144,7 @@ def test_each_figure_is_read_from_the_run():
         errors={"read_timeout": 6},
         rps=500.0,
         rps_2xx=495.0,
-        latency_ms={"p50": 2.0, "p90": 4.0, "p99": 61.2, "p999": 80.0, "max": 99.0},
+        latency_ms=LatencyFigures(p50=2.0, p90=4.0, p99=61.2, p999=80.0, max=99.0),
     )
     values = {
         "p99>50ms": (61.2, False),
@@ -165,7 +165,7 @@ def test_each_figure_is_read_from_the_run():
 
 
 def test_a_run_without_the_figure_breaks_and_says_why():
-    failed = _run(status="failed", reason="server crashed at t=1.2 s", requests=50, latency_ms={"p99": 1.0})
+    failed = _run(status="failed", reason="server crashed at t=1.2 s", requests=50, latency_ms=LatencyFigures(p99=1.0))
     c = check(parse_threshold("p99>50ms"), failed)
     assert (c["passed"], c["value"], c["why"]) == (False, None, "the run failed: server crashed at t=1.2 s")
     nothing = _run()

@@ -4,7 +4,7 @@ when they are not (never a verdict the data does not support)."""
 from __future__ import annotations
 
 from wsgicompare import verdicts as v
-from wsgicompare.results import RunResult
+from wsgicompare.results import LatencyFigures, LoaderFigures, RunResult, ServerFigures, TcpFigures
 
 
 def run(**kw) -> RunResult:
@@ -17,9 +17,9 @@ def run(**kw) -> RunResult:
         responses={"2xx": 1000, "3xx": 0, "4xx": 0, "5xx": 0},
         elapsed_s=2.0,
         rps=500.0,
-        latency_ms={"min": 1.0, "mean": 5.0, "p50": 5.0, "p90": 8.0, "p99": 12.0, "p999": 15.0, "max": 20.0},
-        server={"cpu_pct_mean": 90.0, "cpu_pct_max": 99.0, "rss_mb_max": 30.0, "procs": 1, "threads": 1},
-        loader={"cpu_pct": 40.0, "saturated": False, "procs": 1},
+        latency_ms=LatencyFigures(min=1.0, mean=5.0, p50=5.0, p90=8.0, p99=12.0, p999=15.0, max=20.0),
+        server=ServerFigures(cpu_pct_mean=90.0, cpu_pct_max=99.0, rss_mb_max=30.0, procs=1, threads=1),
+        loader=LoaderFigures(cpu_pct=40.0, saturated=False, procs=1),
     )
     base.update(kw)
     return RunResult(**base)
@@ -30,41 +30,41 @@ def test_a_healthy_run_gets_no_verdict():
 
 
 def test_loader_bound_names_the_reasons():
-    r = run(loader={"cpu_pct": 99.0, "saturated": True, "procs": 1, "reasons": ["loader CPU 99 %"]})
+    r = run(loader=LoaderFigures(cpu_pct=99.0, saturated=True, procs=1, reasons=("loader CPU 99 %",)))
     assert v.loader_bound(r) == "loader-bound: these figures measure the loader, not the server (loader CPU 99 %)"
-    assert v.loader_bound(run(loader={"cpu_pct": 99.0, "procs": 1})) is None
+    assert v.loader_bound(run(loader=LoaderFigures(cpu_pct=99.0, procs=1))) is None
 
 
 def test_nagle_needs_the_probe_to_show_that_acking_at_once_removes_the_wait():
     stalled = {"n": 6, "first_byte": 0.1, "last_byte": 44.0, "last_byte_quickack": 0.1}
-    lat = {"p50": 44.0, "p99": 48.0, "max": 50.0, "probe": stalled}
+    lat = LatencyFigures(p50=44.0, p99=48.0, max=50.0, probe=stalled)
     assert v.nagle_stall(run(latency_ms=lat)) == (
         "Nagle/delayed-ACK stall (p50 44.0 ms): at c=1 a response took 44.0 ms, and 0.1 ms when the client ACKed "
         "at once (TCP_QUICKACK); the server writes a response in pieces without TCP_NODELAY, and each waits for "
         "the client's delayed ACK (~40 ms)"
     )
     # a busy server or no server figures at all (--url elsewhere): the probe is the evidence, not the CPU
-    assert v.nagle_stall(run(latency_ms=lat, server={"cpu_pct_mean": 95.0}))
-    assert v.nagle_stall(run(latency_ms=lat, server={}))
+    assert v.nagle_stall(run(latency_ms=lat, server=ServerFigures(cpu_pct_mean=95.0)))
+    assert v.nagle_stall(run(latency_ms=lat, server=None))
     # a stall on top of slow work still is one
-    slow = {"p50": 84.0, "probe": {"n": 6, "first_byte": 41.0, "last_byte": 84.0, "last_byte_quickack": 40.9}}
+    slow = LatencyFigures(p50=84.0, probe={"n": 6, "first_byte": 41.0, "last_byte": 84.0, "last_byte_quickack": 40.9})
     assert v.nagle_stall(run(latency_ms=slow))
     # an app that takes 40 ms itself: as slow with TCP_QUICKACK, so no stall
-    sleepy = {"p50": 40.7, "probe": {"n": 6, "first_byte": 40.7, "last_byte": 40.7, "last_byte_quickack": 42.7}}
-    assert v.nagle_stall(run(latency_ms=sleepy, server={"cpu_pct_mean": 2.0})) is None
+    sleepy = LatencyFigures(p50=40.7, probe={"n": 6, "first_byte": 40.7, "last_byte": 40.7, "last_byte_quickack": 42.7})
+    assert v.nagle_stall(run(latency_ms=sleepy, server=ServerFigures(cpu_pct_mean=2.0))) is None
     # no probe (not run, or it could not finish): no claim
-    assert v.nagle_stall(run(latency_ms={"p50": 44.0}, server={"cpu_pct_mean": 2.0})) is None
+    assert v.nagle_stall(run(latency_ms=LatencyFigures(p50=44.0), server=ServerFigures(cpu_pct_mean=2.0))) is None
     # a p50 below the delayed-ACK minimum is not this stall, whatever a probe says
-    assert v.nagle_stall(run(latency_ms={"p50": 20.0, "probe": stalled})) is None
+    assert v.nagle_stall(run(latency_ms=LatencyFigures(p50=20.0, probe=stalled))) is None
 
 
 def test_the_probe_is_wanted_only_where_a_stall_could_be_the_p50():
-    assert v.wants_stall_probe(run(latency_ms={"p50": 40.2}))
-    assert not v.wants_stall_probe(run(latency_ms={"p50": 5.0}))
-    assert not v.wants_stall_probe(run(latency_ms={"p50": 40.2}, requests=3))
-    assert not v.wants_stall_probe(run(latency_ms={"p50": 40.2}, status="failed"))
+    assert v.wants_stall_probe(run(latency_ms=LatencyFigures(p50=40.2)))
+    assert not v.wants_stall_probe(run(latency_ms=LatencyFigures(p50=5.0)))
+    assert not v.wants_stall_probe(run(latency_ms=LatencyFigures(p50=40.2), requests=3))
+    assert not v.wants_stall_probe(run(latency_ms=LatencyFigures(p50=40.2), status="failed"))
     # open loop: the p50 from the actual send, not the one that holds the loader's queue
-    assert not v.wants_stall_probe(run(latency_ms={"p50": 400.0, "uncorrected": {"p50": 2.0}}))
+    assert not v.wants_stall_probe(run(latency_ms=LatencyFigures(p50=400.0, uncorrected=LatencyFigures(p50=2.0))))
 
 
 def test_connection_errors_are_counted_by_kind():
@@ -98,12 +98,14 @@ def test_availability_below_100_never_prints_as_100():
 
 
 def test_listen_overflow_is_this_servers_when_its_queue_was_seen_full():
-    full = run(tcp={"ListenOverflows": 247, "ListenDrops": 260, "accept_queue_peak": 101, "accept_queue_limit": 100})
+    full = run(
+        tcp=TcpFigures({"ListenOverflows": 247, "ListenDrops": 260}, accept_queue_peak=101, accept_queue_limit=100)
+    )
     assert v.listen_overflows(full) == (
         "this server's listen backlog overflowed: its accept queue was seen full (101 waiting, backlog 100; "
         "247 listen overflows on the machine during the run); dropped connects are retried after 1 s, 3 s, 7 s …"
     )
-    slow = run(tcp=dict(full.tcp), latency_ms={"p50": 5.0, "max": 3012.0})
+    slow = run(tcp=full.tcp, latency_ms=LatencyFigures(p50=5.0, max=3012.0))
     assert v.listen_overflows(slow).endswith(
         "and SYN retries (after 1 s, 3 s, 7 s …) explain the 3.0 s longest transaction"
     )
@@ -113,8 +115,8 @@ def test_listen_overflow_is_this_servers_when_its_queue_was_seen_full():
 
 def test_listen_overflow_is_this_servers_when_a_transaction_holds_a_syn_retry():
     stepped = run(
-        tcp={"ListenOverflows": 6, "accept_queue_peak": 0, "accept_queue_limit": 128},
-        latency_ms={"p50": 2.0, "max": 1030.0},
+        tcp=TcpFigures({"ListenOverflows": 6}, accept_queue_peak=0, accept_queue_limit=128),
+        latency_ms=LatencyFigures(p50=2.0, max=1030.0),
     )
     assert v.listen_overflows(stepped) == (
         "this server's listen backlog overflowed: SYN retries (after 1 s, 3 s, "
@@ -124,7 +126,8 @@ def test_listen_overflow_is_this_servers_when_a_transaction_holds_a_syn_retry():
     # open loop: a second-long corrected latency can be the loader's own queue; only the
     # latency from the actual send can hold a SYN retry
     queued = run(
-        tcp={"ListenOverflows": 6}, latency_ms={"p50": 2.0, "max": 1500.0, "uncorrected": {"p50": 2.0, "max": 40.0}}
+        tcp=TcpFigures({"ListenOverflows": 6}),
+        latency_ms=LatencyFigures(p50=2.0, max=1500.0, uncorrected=LatencyFigures(p50=2.0, max=40.0)),
     )
     assert v.listen_overflows(queued).startswith("the machine's listen queues overflowed 6×")
 
@@ -132,26 +135,26 @@ def test_listen_overflow_is_this_servers_when_a_transaction_holds_a_syn_retry():
 def test_listen_overflow_without_evidence_is_the_machines_counter():
     wording = "the machine's listen queues overflowed 6× during the run (a machine-wide kernel counter: not necessarily this server"
     # queue never sampled (a remote --url, or sampling failed): the counter alone proves nothing
-    assert v.listen_overflows(run(tcp={"ListenOverflows": 6, "ListenDrops": 6})) == wording + ")"
+    assert v.listen_overflows(run(tcp=TcpFigures({"ListenOverflows": 6, "ListenDrops": 6}))) == wording + ")"
     # sampled, and never near its limit
-    below = run(tcp={"ListenOverflows": 6, "accept_queue_peak": 3, "accept_queue_limit": 128})
+    below = run(tcp=TcpFigures({"ListenOverflows": 6}, accept_queue_peak=3, accept_queue_limit=128))
     assert v.listen_overflows(below) == wording + "; this server's accept queue was seen at most 3 of 128)"
     # /proc/net/tcp gives no backlog limit: a queue is no evidence of a full one
-    no_limit = run(tcp={"ListenOverflows": 6, "accept_queue_peak": 40})
+    no_limit = run(tcp=TcpFigures({"ListenOverflows": 6}, accept_queue_peak=40))
     assert v.listen_overflows(no_limit) == wording + ")"
     # an empty queue with backlog 0 is not a full one
-    zero = run(tcp={"ListenOverflows": 6, "accept_queue_peak": 0, "accept_queue_limit": 0})
+    zero = run(tcp=TcpFigures({"ListenOverflows": 6}, accept_queue_peak=0, accept_queue_limit=0))
     assert v.listen_overflows(zero).startswith("the machine's listen queues")
     assert (
         v.listen_overflows(
-            run(tcp={"ListenOverflows": 0, "ListenDrops": 4, "accept_queue_peak": 9, "accept_queue_limit": 8})
+            run(tcp=TcpFigures({"ListenOverflows": 0, "ListenDrops": 4}, accept_queue_peak=9, accept_queue_limit=8))
         )
         is None
     )
     assert v.listen_overflows(run()) is None
 
 
-def open_loop(**loader) -> dict:
+def open_loop(**loader) -> LoaderFigures:
     base = {
         "cpu_pct": 50.0,
         "procs": 1,
@@ -168,7 +171,7 @@ def open_loop(**loader) -> dict:
         "backlog_growing": False,
     }
     base.update(loader)
-    return base
+    return LoaderFigures(**base)
 
 
 def test_over_capacity_needs_a_shortfall_and_a_growing_backlog():
@@ -185,7 +188,7 @@ def test_over_capacity_needs_a_shortfall_and_a_growing_backlog():
     assert v.over_capacity(run(loader=open_loop(served_rate=500.0, backlogged=50, unsent=20, backlog_growing=None)))
     assert v.over_capacity(run(loader=open_loop(served_rate=500.0, backlogged=50, backlog_growing=None))) is None
     # a loader that reports no served_rate yet: the responses per second are the same figure
-    legacy = {"cpu_pct": 50.0, "procs": 1, "target_rate": 1000.0, "backlogged": 900, "unsent": 300}
+    legacy = LoaderFigures(cpu_pct=50.0, procs=1, target_rate=1000.0, backlogged=900, unsent=300)
     assert v.over_capacity(run(loader=legacy, rps=612.4)).startswith("server over capacity: served 612 of 1000")
     assert v.over_capacity(run()) is None  # closed loop: nothing offered
 
@@ -208,7 +211,7 @@ def test_verdicts_come_in_rule_order():
         requests=200,
         responses={"2xx": 100, "3xx": 0, "4xx": 0, "5xx": 0},
         errors={"refused": 100},
-        loader={"cpu_pct": 99.0, "saturated": True, "procs": 1},
+        loader=LoaderFigures(cpu_pct=99.0, saturated=True, procs=1),
     )
     found = v.verdicts(r)
     assert found[0].startswith("loader-bound")
@@ -219,11 +222,11 @@ def test_verdicts_come_in_rule_order():
 
 def test_unanswered_requests_are_a_finding_only_when_they_are_a_real_share():
     assert (
-        v.unanswered(run(requests=10_000, loader={"in_flight_dropped": 64})) is None
+        v.unanswered(run(requests=10_000, loader=LoaderFigures(in_flight_dropped=64))) is None
     )  # the last request per connection
-    stalled = v.unanswered(run(requests=100, loader={"in_flight_dropped": 64}))
+    stalled = v.unanswered(run(requests=100, loader=LoaderFigures(in_flight_dropped=64)))
     assert stalled.startswith("64 requests (39 % of those sent) were still unanswered")
-    assert v.unanswered(run(requests=100, loader={})) is None
+    assert v.unanswered(run(requests=100, loader=None)) is None
 
 
 def test_unanswered_tells_sent_from_never_sent():

@@ -52,9 +52,9 @@ def test_a_backlog_seen_full_is_blamed_on_this_server_live_and_in_the_result():
     ticks: list[Tick] = []
     with BacklogServer(accept_every_s=None) as server:
         result = url_run(server.url, ticks.append)
-    assert result.tcp["ListenOverflows"] > 0
-    assert result.tcp["accept_queue_limit"] == 0  # listen(0)
-    assert result.tcp["accept_queue_peak"] >= 1
+    assert result.tcp.listen_overflows > 0
+    assert result.tcp.accept_queue_limit == 0  # listen(0)
+    assert result.tcp.accept_queue_peak >= 1
     found = [v for v in result.verdicts if "listen" in v]
     assert len(found) == 1 and found[0].startswith(
         "this server's listen backlog overflowed: its accept queue was seen full"
@@ -84,8 +84,8 @@ def test_another_programs_overflow_is_reported_as_machine_wide(tmp_path):
             for c in other_clients:
                 c.close()
     assert result.status == "ok", result.reason
-    assert result.tcp["ListenOverflows"] > 0
-    assert result.tcp["accept_queue_limit"] == 1024 and result.tcp["accept_queue_peak"] < 1024
+    assert result.tcp.listen_overflows > 0
+    assert result.tcp.accept_queue_limit == 1024 and result.tcp.accept_queue_peak < 1024
     found = [v for v in result.verdicts if "listen" in v]
     assert len(found) == 1, result.verdicts
     assert found[0].startswith("the machine's listen queues overflowed")
@@ -103,8 +103,8 @@ def test_a_server_writing_headers_and_body_apart_without_nodelay_gets_the_nagle_
     with split_write_server(tmp_path) as url:
         result = url_run(url, concurrency=8)
     assert result.status == "ok", result.reason
-    assert 40.0 <= result.latency_ms["p50"] <= 60.0  # every response held for the delayed ACK
-    probe = result.latency_ms["probe"]
+    assert 40.0 <= result.latency_ms.p50 <= 60.0  # every response held for the delayed ACK
+    probe = result.latency_ms.probe
     assert probe["first_byte"] < 5.0 < 40.0 <= probe["last_byte"]  # headers at once, the body ~40 ms later
     assert probe["last_byte_quickack"] < 5.0  # and on time when the client ACKs at once
     (found,) = nagle_verdicts(result)
@@ -115,7 +115,7 @@ def test_the_same_server_with_nodelay_is_neither_stalled_nor_probed(tmp_path):
     with split_write_server(tmp_path, "--nodelay") as url:
         result = url_run(url, concurrency=8)
     assert result.status == "ok", result.reason
-    assert result.latency_ms["p50"] < 20.0 and "probe" not in result.latency_ms
+    assert result.latency_ms.p50 < 20.0 and result.latency_ms.probe is None
     assert nagle_verdicts(result) == []
 
 
@@ -188,18 +188,18 @@ def test_an_open_loop_beyond_the_servers_capacity_is_called_over_capacity():
     with serve("delay", delay_s=0.05) as server:
         result = url_run(server.url, concurrency=2, rate=200.0)
     loader = result.loader
-    assert loader["target_rate"] == 200.0 and "achieved_rate" not in loader
-    assert loader["sent_late"] <= 0.01 * loader["scheduled"] and loader["backlogged"] > 0 and loader["unsent"] > 0
+    assert loader is not None and loader.target_rate == 200.0 and "achieved_rate" not in loader.to_dict()
+    assert loader.sent_late <= 0.01 * loader.scheduled and loader.backlogged > 0 and loader.unsent > 0
     assert result.verdicts[0].startswith("server over capacity: served ")
     assert result.verdicts[0].endswith(" of 200 req/s offered; requests queued behind busy connections")
     assert not any(v.startswith("the loader could not keep the schedule") for v in result.verdicts)
     unanswered = [v for v in result.verdicts if "still unanswered" in v]
-    assert len(unanswered) == 1 and f"{loader['unsent']} never sent: every connection was busy" in unanswered[0]
+    assert len(unanswered) == 1 and f"{loader.unsent} never sent: every connection was busy" in unanswered[0]
 
 
 def test_an_open_loop_the_server_keeps_up_with_gets_no_verdict():
     with serve("ok") as server:
         result = url_run(server.url, concurrency=8, rate=200.0)
-    assert result.status == "ok" and result.loader["backlogged"] == 0
+    assert result.status == "ok" and result.loader.backlogged == 0
     # (the machine-wide listen counter may speak for other programs on a shared machine)
     assert [v for v in result.verdicts if not v.startswith("the machine's listen queues")] == []

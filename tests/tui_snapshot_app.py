@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from wsgicompare.options import Options
-from wsgicompare.results import RunResult, Tick
+from wsgicompare.results import LatencyFigures, LoaderFigures, RunResult, ServerFigures, Tick
 from wsgicompare.tui.app import WsgiCompareApp
 
 CATALOG = [
@@ -162,17 +162,11 @@ def make_result(backend: str, title: str, rps: float, p99: float, **extra) -> Ru
         elapsed_s=10.0,
         rps=rps,
         rps_2xx=rps,
-        latency_ms={
-            "min": 0.4,
-            "mean": p99 / 2.5,
-            "p50": p99 / 2.2,
-            "p90": p99 / 1.4,
-            "p99": p99,
-            "p999": p99 * 1.3,
-            "max": p99 * 1.6,
-        },
-        server={"cpu_pct_mean": 97.0, "cpu_pct_max": 100.0, "rss_mb_max": 121.0, "procs": 2, "threads": 6},
-        loader={"cpu_pct": 60.0, "saturated": False, "procs": 1},
+        latency_ms=LatencyFigures(
+            min=0.4, mean=p99 / 2.5, p50=p99 / 2.2, p90=p99 / 1.4, p99=p99, p999=p99 * 1.3, max=p99 * 1.6
+        ),
+        server=ServerFigures(cpu_pct_mean=97.0, cpu_pct_max=100.0, rss_mb_max=121.0, procs=2, threads=6),
+        loader=LoaderFigures(cpu_pct=60.0, saturated=False, procs=1),
         timeline=timeline,
         concurrency=64,
     )

@@ -78,9 +78,9 @@ def _check_run(r: RunResult) -> None:
     for name in ("rps", "rps_2xx"):
         if not _is_number(getattr(r, name)):
             raise ValueError(f"{r.backend} {r.workload}: {name} is not a number")
-    if not isinstance(r.latency_ms, dict) or not isinstance(r.capacity, dict):
+    if not isinstance(r.capacity, dict):  # latency_ms: RunResult.from_dict checked it
         raise ValueError(f"{r.backend} {r.workload}: latency_ms and capacity must be objects")
-    for value in (r.latency_ms.get(k) for k in ("p50", "p90", "p99", "p999", "max")):
+    for value in (r.latency_ms.figure(k) for k in ("p50", "p90", "p99", "p999", "max")):
         if value is not None and not _is_number(value):
             raise ValueError(f"{r.backend} {r.workload}: a latency that is not a number")
     cap = r.capacity.get("rps")
@@ -103,7 +103,7 @@ def figure(r: RunResult, name: str) -> float | None:
         cap = r.capacity or {}
         value = cap.get("rps")
         return None if value is None or cap.get("limit") == "loader" else float(value)
-    value = r.latency_ms.get(name)
+    value = r.latency_ms.figure(name)
     return None if value is None else float(value)
 
 

@@ -14,13 +14,19 @@ from __future__ import annotations
 import math
 import re
 import resource
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from wsgicompare.backends import Server
 from wsgicompare.loader.profile import FD_MARGIN
-from wsgicompare.results import RunResult
+from wsgicompare.results import LoaderFigures, RunResult
+
+if TYPE_CHECKING:  # the conductor runs a search through this module: a cycle at run time
+    from wsgicompare.conductor import Conductor, OnTick
+    from wsgicompare.spec import RunSpec
 
 #: the percentiles an SLO may name, and the latency_ms key each reads
 PERCENTILES = {"p50": "p50", "p90": "p90", "p99": "p99", "p999": "p999"}
@@ -154,9 +160,9 @@ def judge(result: RunResult, rate: float, slo: Slo, concurrency_given: bool) -> 
     requests = result.requests
     failed_pct = 100.0 * result.failures / requests if requests else 100.0
     lat = result.latency_ms
-    slo_ms = lat.get(PERCENTILES[slo.percentile])
-    loader = result.loader
-    growing = bool(loader.get("backlog_growing"))
+    slo_ms = lat.figure(PERCENTILES[slo.percentile])
+    loader = result.loader or LoaderFigures()  # a run that never loaded: no loader figures
+    growing = bool(loader.backlog_growing)
     why = []
     if result.status != "ok":
         why.append(result.reason or result.status)
@@ -167,12 +173,12 @@ def judge(result: RunResult, rate: float, slo: Slo, concurrency_given: bool) -> 
         why.append(f"errors {failed_pct:.2f} % > {slo.error_pct:g} %")
     if growing:
         why.append("queue growing through the window")
-    loader_bound = bool(loader.get("saturated"))
+    loader_bound = loader.saturated
     if loader_bound:
         why.append("loader-bound")
-    scheduled = int(loader.get("scheduled") or 0)
-    waited = int(loader.get("backlogged") or 0) + int(loader.get("unsent") or 0)
-    server_ms = (lat.get("uncorrected") or {}).get(PERCENTILES[slo.percentile])
+    scheduled = loader.scheduled or 0
+    waited = (loader.backlogged or 0) + (loader.unsent or 0)
+    server_ms = lat.uncorrected.figure(PERCENTILES[slo.percentile]) if lat.uncorrected is not None else None
     # the connections, not the server, held requests back: they waited for a free one
     # while the server's own answer time (from the actual send) kept within the budget
     concurrency_bound = (
@@ -187,9 +193,9 @@ def judge(result: RunResult, rate: float, slo: Slo, concurrency_given: bool) -> 
         why.append(f"all {result.concurrency} connections busy")
     return Step(
         rate=rate,
-        rps=float(loader.get("served_rate") or result.rps),
-        p50_ms=lat.get("p50"),
-        p99_ms=lat.get("p99"),
+        rps=float(loader.served_rate or result.rps),
+        p50_ms=lat.p50,
+        p99_ms=lat.p99,
         slo_ms=slo_ms,
         error_pct=failed_pct,
         met=not why,
@@ -348,11 +354,19 @@ SETTLED_CPU_PCT = 15.0
 SETTLE_MAX_S = 5.0
 
 
-def run_capacity(conductor: Any, spec: Any, server: Any, url: str, on_tick: Any, cancel: Any) -> RunResult:
+def run_capacity(
+    conductor: Conductor,
+    spec: RunSpec,
+    server: Server | None,
+    url: str,
+    on_tick: OnTick | None,
+    cancel: threading.Event,
+) -> RunResult:
     """A capacity search (or ladder) against a running server: a closed-loop probe for the
     first guess, then open-loop steps, each after the previous one's queue drained. The
     result is the best met step's run (the last step's when none met) with ``capacity``."""
-    plan: CapacityPlan = spec.capacity
+    plan = spec.capacity
+    assert plan is not None  # the conductor calls this for a spec with a capacity plan
     given = plan.concurrency
     runs: dict[float, RunResult] = {}
     taken: list[Step] = []
@@ -440,7 +454,7 @@ def _fd_cap(procs: int) -> int:
     return max(MIN_CONNECTIONS, (hard - FD_MARGIN) * procs)
 
 
-def _settle(server: Any, conductor: Any) -> None:
+def _settle(server: Server | None, conductor: Conductor) -> None:
     """Wait until the server is idle again: past capacity a queue outlives the load (a
     listen backlog full of requests the workers still answer), and the next step must
     not inherit it. A server we cannot sample (``--url`` elsewhere) gets a short pause."""

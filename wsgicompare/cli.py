@@ -13,12 +13,19 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
+from wsgicompare.backends import CATALOG, WORKLOADS, BackendError, catalog_rows, check_user_app, get_backend
+from wsgicompare.backends.spec import port_in_use
+from wsgicompare.baseline import load_baseline
+from wsgicompare.export import make_meta, render, report_files, write_atomic
+from wsgicompare.loader.profile import LoadProfileError
 from wsgicompare.options import (
     OptionError,
     Options,
@@ -29,8 +36,20 @@ from wsgicompare.options import (
 from wsgicompare.progress import Progress
 from wsgicompare.results import RunResult
 from wsgicompare.scenario import dump_toml, to_config
+from wsgicompare.serve import serve
 from wsgicompare.signals import set_from_signal_handler
-from wsgicompare.spec import DEFAULT_SETTLE_MAX_S
+from wsgicompare.spec import (
+    DEFAULT_SETTLE_MAX_S,
+    RunSpec,
+    check_loader_limits,
+    cpu_split,
+    default_cpus,
+    pin_to_loader_cpus,
+    plan_specs,
+    shared_loader_cpus,
+    unpin,
+)
+from wsgicompare.thresholds import report_broken
 
 PROG = "wsgicompare"
 
@@ -54,8 +73,6 @@ def main(argv: list[str] | None = None) -> int:
         if options.list_backends:
             return list_backends(options.json)
         if options.serve:
-            from wsgicompare.serve import serve
-
             return serve(options, argv)
         if not options.headless:
             return open_tui(options)
@@ -77,9 +94,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _bad_input_errors() -> tuple[type[BaseException], ...]:
     """The exceptions that mean "bad input": each carries a one-line message."""
-    from wsgicompare.backends import BackendError
-    from wsgicompare.loader.profile import LoadProfileError
-
     return (OptionError, BackendError, LoadProfileError)
 
 
@@ -92,8 +106,6 @@ def report_checks(options: Options) -> dict[str, Any]:
     if options.fail_if:
         checks["fail_if"] = tuple(options.fail_if)
     if options.baseline:
-        from wsgicompare.baseline import load_baseline
-
         checks["baseline"] = load_baseline(options.baseline)
     return checks
 
@@ -108,21 +120,18 @@ def save_config(options: Options) -> int:
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
         raise OptionError(f"--save-config: cannot write in {directory}")
     check_replaceable("--save-config", path)
-    from wsgicompare.export import write_atomic
-
     write_atomic(path, dump_toml(to_config(options)))
     print(f"{PROG}: scenario written to {path}", file=sys.stderr)
     return 0
 
 
 def list_backends(as_json: bool, out: TextIO | None = None) -> int:
-    from wsgicompare.backends import catalog_rows
-
     out = out or sys.stdout
     rows = catalog_rows()
     if as_json:
         out.write(json.dumps(rows, indent=2) + "\n")
         return 0
+    # imported here: rich's console and table cost ~15 ms of every start, and only this table needs them
     from rich.console import Console
     from rich.table import Table
 
@@ -145,8 +154,8 @@ def list_backends(as_json: bool, out: TextIO | None = None) -> int:
 
 
 def open_tui(options: Options) -> int:
-    # imported here, not at the top: a headless run need not pay Textual's import time
-    from wsgicompare.spec import default_cpus, pin_to_loader_cpus, unpin
+    # imported here, not at the top: Textual costs ~200 ms (measured), which a headless run, --help
+    # and --serve (the app runs in its own processes there) need not pay
     from wsgicompare.tui.app import run_app
 
     conductor = None
@@ -170,7 +179,7 @@ def open_tui(options: Options) -> int:
 
 @dataclass
 class Plan:
-    specs: list  # list[RunSpec]
+    specs: list[RunSpec]
     targets: dict[str, str | None]  # export format -> path (None: stdout)
     meta: dict[str, Any]
     settle_max_s: float
@@ -181,10 +190,6 @@ class Plan:
 
 
 def make_plan(o: Options) -> Plan:
-    from wsgicompare.backends import CATALOG
-    from wsgicompare.export import make_meta
-    from wsgicompare.spec import check_loader_limits, cpu_split, plan_specs, shared_loader_cpus
-
     targets = check_output(o)
     procs = o.loader_procs or 1
     loader_cpus, _ = cpu_split(o.loader_cpus, o.server_cpus, procs)
@@ -208,10 +213,8 @@ def make_plan(o: Options) -> Plan:
     return Plan(specs=specs, targets=targets, meta=meta, settle_max_s=settle, warnings=warnings, cluster=cluster)
 
 
-def _check_backends(o: Options, specs: list) -> None:
+def _check_backends(o: Options, specs: list[RunSpec]) -> None:
     """Refuse (one line) what the specs ask of backends that cannot give it."""
-    from wsgicompare.backends import WORKLOADS, check_user_app, get_backend
-
     # BackendError("unknown backend 'x' (known: …)")
     backends = [get_backend(b) for b in dict.fromkeys(s.backend for s in specs)]
     workloads = list(dict.fromkeys(s.workload for s in specs))
@@ -230,7 +233,7 @@ def _check_backends(o: Options, specs: list) -> None:
                 raise OptionError(
                     f"backend {backend.id} is not available: missing {', '.join(missing)} ({backend.hint})"
                 )
-            if o.app and not getattr(backend, "serves_user_app", True):
+            if o.app and not backend.serves_user_app:
                 raise OptionError(f"backend {backend.id} serves only its own built-in app, not --app")
             for w in workloads if not o.app else []:
                 if w not in backend.workloads:
@@ -239,8 +242,6 @@ def _check_backends(o: Options, specs: list) -> None:
                         f"{', '.join(backend.workloads)})"
                     )
     if o.port is not None:
-        from wsgicompare.backends.spec import port_in_use
-
         if port_in_use(server.host, o.port):
             raise OptionError(f"--port {o.port} is already in use")
     if o.app:
@@ -261,9 +262,6 @@ def check_target(url: str, timeout_s: float = TARGET_CONNECT_TIMEOUT_S) -> None:
     """One plain TCP connect to where the loader would connect, before any loader starts:
     against a closed port a load fires tens of thousands of refused connects for its
     whole duration and reports them as a measurement (loader-bound, listen backlog)."""
-    import socket
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or 80
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -320,8 +318,6 @@ def write_exports(plan: Plan, results: list[RunResult], *, files_only: bool = Fa
     """Write every export; False (after one line on stderr each) when one could not be
     written, e.g. the disk filled up mid-run: the runs still go on and the next
     write tries again."""
-    from wsgicompare.export import render, report_files, write_atomic
-
     written = True
     for fmt, path in plan.targets.items():
         try:
@@ -342,8 +338,6 @@ def write_exports(plan: Plan, results: list[RunResult], *, files_only: bool = Fa
 
 
 def run_headless(plan: Plan) -> int:
-    from wsgicompare.spec import pin_to_loader_cpus, unpin
-
     if plan.specs:
         pin_to_loader_cpus(plan.specs[0].load.cpus)
     try:
@@ -355,9 +349,11 @@ def run_headless(plan: Plan) -> int:
 
 
 def _run_pinned(plan: Plan) -> int:
+    cancel = threading.Event()
+    # imported at use: the conductor (with faults, kernel, verdicts) costs ~20 ms of every
+    # start, --help included, and only a headless run needs it here
     from wsgicompare.conductor import Conductor
 
-    cancel = threading.Event()
     conductor = Conductor(settle_max_s=plan.settle_max_s, cluster=plan.cluster)
     results: list[RunResult] = []
     started = time.monotonic()
@@ -378,8 +374,6 @@ def _run_pinned(plan: Plan) -> int:
         return 1
     for path in (p for p in plan.targets.values() if p):
         print(f"{PROG}: wrote {path}", file=sys.stderr)
-    from wsgicompare.thresholds import report_broken
-
     broken = report_broken(plan.meta, results, sys.stderr, PROG)
     # a broken threshold comes last: a job that was stopped or measured nothing must
     # not read as a regression of the server

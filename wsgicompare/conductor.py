@@ -15,19 +15,33 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from wsgicompare.backends import WORKLOADS, BackendError, BackendStartError, Server, get_backend
 from wsgicompare.capacity import run_capacity
-from wsgicompare.faults import run_scenario
+from wsgicompare.faults import ScenarioEvent, run_scenario
 from wsgicompare.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
     AcceptQueuePeak,
     delayed_ack_probe,
     port_sockets,
     read_tcp_counters,
     tcp_delta,
+    tcp_figures,
     tcp_sockets,
     wait_settled,
 )
-from wsgicompare.loader import LatencyHistogram, LoadProfileError, LoadRun
-from wsgicompare.results import STATUS_CLASSES, RunResult, Tick
+from wsgicompare.loader import LoadProfile, LoadProfileError, LoadRun, LoadSummary, LoadTick
+from wsgicompare.loader.profile import is_loopback
+from wsgicompare.loader.worker import build_request
+from wsgicompare.results import (
+    STATUS_CLASSES,
+    RepeatFigures,
+    RunResult,
+    ServerFigures,
+    TcpFigures,
+    Tick,
+    latency_figures,
+    loader_figures,
+    us_to_ms,
+)
 from wsgicompare.sampling import TreeSampler, listen_ports, listener_tree
 from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with its defaults)
     DEFAULT_SETTLE_MAX_S,
@@ -74,33 +88,22 @@ class LocalServers:
 # -- one run's running figures ---------------------------------------------------------------
 
 
-def _ms(us: float | None) -> float | None:
-    return None if us is None else round(us / 1000.0, 3)
-
-
 @dataclass
 class _Running:
-    """Cumulative figures over the measured window, built tick by tick."""
+    """What one run gathers beside the loader's figures, tick by tick: the server's
+    samples and the timeline. The measured window's totals are the loader's own
+    (``LoadTick.totals``), read, never added up again here."""
 
     spec: RunSpec
     title: str
     profile_duration_s: float | None
     total_requests: int | None  # requests the stop rule asks for, if any
-    latency: LatencyHistogram = field(default_factory=LatencyHistogram)  # cumulative, measured ticks only
-    slowest_sent_us: float = 0.0  # longest transaction from its actual send (open loop: uncorrected)
-    responses: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
-    errors: dict[str, int] = field(default_factory=dict)
-    elapsed_s: float = 0.0
-    timeline: list[dict] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
     cpu_samples: list[float] = field(default_factory=list)
     rss_mb_max: float = 0.0
     procs_max: int = 0
     threads_max: int = 0
     last_tick: Tick | None = None
-
-    @property
-    def requests(self) -> int:
-        return sum(self.responses.values()) + sum(self.errors.values())
 
 
 class Conductor:
@@ -139,7 +142,7 @@ class Conductor:
         for _ in range(max(1, spec.repeat)):
             if runs and cancel.is_set():
                 break
-            settle = wait_settled(self._last_port, self.settle_max_s, cancel) if self._last_port else {}
+            settle = wait_settled(self._last_port, self.settle_max_s, cancel) if self._last_port else None
             try:
                 result = self._run_once(spec, on_tick, cancel)
             except Exception as exc:  # noqa: BLE001
@@ -184,8 +187,6 @@ class Conductor:
     def _run_once(self, spec: RunSpec, on_tick: OnTick | None, cancel: threading.Event) -> RunResult:
         if spec.is_url:
             return self._measure_spec(spec, None, spec.load.url, on_tick, cancel)
-        from wsgicompare.backends import WORKLOADS, BackendError, get_backend
-
         try:
             backend = get_backend(spec.backend)
         except BackendError as exc:
@@ -197,7 +198,7 @@ class Conductor:
         if not available:
             return RunResult(**base, status="unavailable", reason=f"missing {', '.join(missing)} — {backend.hint}")
         app = spec.server.app if spec.server is not None else None
-        if app and not getattr(backend, "serves_user_app", True):
+        if app and not backend.serves_user_app:
             return RunResult(**base, status="unavailable", reason=f"{backend.id} cannot serve --app (its own app only)")
         if not app and spec.workload not in backend.workloads:
             return RunResult(
@@ -210,9 +211,11 @@ class Conductor:
             # cancel reaches into the start: Ctrl-C while a slow app imports ends within a second
             server = self.servers.start(backend, spec.server, self.ready_timeout_s, cancel)
         except BackendError as exc:  # BackendStartError included: nothing of it is left running
-            reason = _one_line(getattr(exc, "reason", None) or exc)
+            # a start that failed says why in a line and has a log; bad input has a message
+            why, log_tail = (exc.reason, exc.log_tail) if isinstance(exc, BackendStartError) else ("", "")
+            reason = _one_line(why or exc)
             self._emit(on_tick, replace(self._phase_tick(spec, "failed"), warnings=(reason,)))
-            return RunResult(**base, status="failed", reason=reason, log_tail=getattr(exc, "log_tail", "") or "")
+            return RunResult(**base, status="failed", reason=reason, log_tail=log_tail)
         self._last_port = server.port
         try:
             path = spec.path or (WORKLOADS[spec.workload].path if spec.workload in WORKLOADS else "/")
@@ -239,7 +242,7 @@ class Conductor:
         return result
 
     def _measure_spec(
-        self, spec: RunSpec, server, url: str, on_tick: OnTick | None, cancel: threading.Event
+        self, spec: RunSpec, server: Server | None, url: str, on_tick: OnTick | None, cancel: threading.Event
     ) -> RunResult:
         """The measurement a spec asks for against a running server: one load, or a
         capacity search / ladder (wsgicompare/capacity.py) of open-loop steps."""
@@ -247,17 +250,20 @@ class Conductor:
             return run_capacity(self, spec, server, url, on_tick, cancel)
         if spec.scenario is not None and server is not None:
             return run_scenario(self, spec, server, url, on_tick, cancel)  # wsgicompare/faults.py
-        return self._load(spec, server, spec.load, url, on_tick, cancel)
+        return self.load(spec, server, spec.load, url, on_tick, cancel)
 
-    def load(self, spec: RunSpec, server, load, url: str, on_tick: OnTick | None, cancel: threading.Event, event=None):
+    def load(
+        self,
+        spec: RunSpec,
+        server: Server | None,
+        load: LoadProfile,
+        url: str,
+        on_tick: OnTick | None,
+        cancel: threading.Event,
+        event: ScenarioEvent | None = None,
+    ) -> RunResult:
         """One load against ``url`` while sampling the server (left running): the unit a
         capacity step is made of. ``event``: a scenario's hook, ``event.tick(load_tick)``."""
-        return self._load(spec, server, load, url, on_tick, cancel, event)
-
-    def _load(self, spec, server, load, url: str, on_tick: OnTick | None, cancel: threading.Event, event=None):
-        """Run the load against ``url`` while sampling the server; the server is left running."""
-        from wsgicompare.loader.worker import build_request
-
         title = server.backend.title if server is not None else url
         profile = replace(load, url=url)
         result = RunResult(
@@ -275,8 +281,6 @@ class Conductor:
             sampler = self.servers.sampler(server)
             read_tcp = self.servers.tcp_reader(server)
         else:
-            from wsgicompare.loader.profile import is_loopback
-
             parts = urlsplit(url)
             # only a server on this machine can be sampled; a remote one gets no server figures
             local = bool(parts.hostname) and is_loopback(parts.hostname)
@@ -285,13 +289,7 @@ class Conductor:
         total = profile.requests
         if total is None and profile.reps is not None:
             total = profile.reps * profile.concurrency
-        running = _Running(
-            spec=spec,
-            title=title,
-            profile_duration_s=profile.duration_s,
-            total_requests=total,
-            latency=LatencyHistogram(),
-        )
+        running = _Running(spec=spec, title=title, profile_duration_s=profile.duration_s, total_requests=total)
         public_port = server.port if server is not None else (urlsplit(url).port or 80)
         # only a listener on this machine has an accept queue we can read; the server's
         # inner listeners count too (uWSGI's backlog of 100 behind nginx is the seed's trap)
@@ -317,7 +315,7 @@ class Conductor:
                 sample = sampler.sample()
                 if queue is not None:
                     queue.sample()
-                warnings = self._live_warnings(load_tick, running, tcp_before, queue, read_tcp)
+                warnings = self._live_warnings(load_tick, tcp_before, queue, read_tcp)
                 warnings += event.notes() if event is not None else ()  # a scenario's event, once fired
                 tick = self._tick(running, load_tick, sample, warnings)
                 self._emit(on_tick, tick)
@@ -333,12 +331,9 @@ class Conductor:
         # a crash on the very last tick is still a crash
         if server is not None and crashed_at is None and not server.alive():
             crashed_at = last_t
-        tcp = tcp_delta(tcp_before, read_tcp())
-        if queue is not None:
-            tcp.update(queue.figures())
-        self._fill(result, running, summary, tcp)
-        if run.nodes is not None:
-            result.loader["nodes"] = run.nodes
+        self._fill(result, running, summary, tcp_figures(tcp_before, queue, read_tcp))
+        if run.nodes is not None and result.loader is not None:  # --cluster: each loader node's share
+            result.loader = replace(result.loader, nodes=run.nodes)
         if crashed_at is not None:
             why = server.exit_reason() if server is not None else None
             result.status = "failed"
@@ -353,7 +348,7 @@ class Conductor:
         elif not sum(result.responses.values()):
             # nothing answered: the figures describe no server, so the run is no "ok"
             kinds = [f"{n} {kind}" for kind, n in sorted(result.errors.items(), key=lambda kv: -kv[1]) if n]
-            unanswered = result.loader.get("in_flight_dropped", 0)
+            unanswered = result.loader.in_flight_dropped if result.loader is not None else None
             if unanswered:
                 kinds.append(f"{unanswered} still waiting when the load ended")
             result.status = "failed"
@@ -363,7 +358,7 @@ class Conductor:
             parts = urlsplit(url)
             probe = delayed_ack_probe(parts.hostname or "127.0.0.1", parts.port or 80, build_request(profile))
             if probe is not None:
-                result.latency_ms["probe"] = probe
+                result.latency_ms = replace(result.latency_ms, probe=probe)
         result.verdicts = verdicts(result) + result.verdicts
         final = self._final_tick(running, result)
         if final is not None:
@@ -372,20 +367,11 @@ class Conductor:
 
     # -- ticks -------------------------------------------------------------------------------
 
-    def _tick(self, running: _Running, lt, sample, warnings: tuple[str, ...]) -> Tick:
+    def _tick(
+        self, running: _Running, lt: LoadTick, sample: tuple[float, float, int, int], warnings: tuple[str, ...]
+    ) -> Tick:
         cpu_pct, rss_mb, procs, threads = sample
         interval_lat = lt.latency
-        if not lt.warmup:
-            running.latency.merge(lt.latency)
-            sent = lt.latency_uncorrected if lt.latency_uncorrected is not None else lt.latency
-            if sent.count:
-                running.slowest_sent_us = max(running.slowest_sent_us, sent.max)
-            for k, v in lt.status.items():
-                running.responses[k] = running.responses.get(k, 0) + v
-            for k, v in lt.errors.items():
-                if v:
-                    running.errors[k] = running.errors.get(k, 0) + v
-            running.elapsed_s += lt.interval_s
         # the last tick of a run can be a sliver (the load ended just after a tick):
         # its rates and CPU share are noise, so it counts in the totals but not in the
         # timeline or the server's CPU figures
@@ -398,15 +384,16 @@ class Conductor:
                 {
                     "t": round(lt.t_s, 3),
                     "rps": round(lt.rps, 1),
-                    "p50_ms": _ms(interval_lat.percentile(50)) if interval_lat.count else None,
-                    "p99_ms": _ms(interval_lat.percentile(99)) if interval_lat.count else None,
+                    "p50_ms": us_to_ms(interval_lat.percentile(50)) if interval_lat.count else None,
+                    "p99_ms": us_to_ms(interval_lat.percentile(99)) if interval_lat.count else None,
                     "errors": lt.failed_requests,
                     "server_cpu_pct": round(cpu_pct, 1),
                     "server_rss_mb": round(rss_mb, 1),
                 }
             )
-        cum = running.latency
-        requests = running.requests
+        totals = lt.totals  # the measured window so far, this tick included
+        cum = totals.latency
+        requests = totals.requests
         warmup_s = running.spec.load.warmup_s
         duration = running.profile_duration_s
         progress = 0.0
@@ -425,25 +412,25 @@ class Conductor:
             workload=running.spec.workload,
             phase="warmup" if lt.warmup else ("stopping" if lt.done else "load"),
             t_s=round(lt.t_s, 3),
-            elapsed_s=round(running.elapsed_s, 3),
+            elapsed_s=round(totals.elapsed_s, 3),
             remaining_s=None if remaining is None else round(remaining, 3),
             progress=progress,
             rps=lt.rps,
             rps_2xx=lt.rps_2xx,
-            p50_ms=_ms(pcts.get(50)),
-            p90_ms=_ms(pcts.get(90)),
-            p99_ms=_ms(pcts.get(99)),
-            max_ms=_ms(interval_lat.max) if interval_lat.count else None,
+            p50_ms=us_to_ms(pcts.get(50)),
+            p90_ms=us_to_ms(pcts.get(90)),
+            p99_ms=us_to_ms(pcts.get(99)),
+            max_ms=us_to_ms(interval_lat.max) if interval_lat.count else None,
             interval_errors=lt.failed_requests,
             requests=requests,
-            responses=dict(running.responses),
-            errors=dict(running.errors),
-            mean_rps=(sum(running.responses.values()) / running.elapsed_s) if running.elapsed_s > 0 else 0.0,
-            cum_p50_ms=_ms(cum_pcts.get(50)),
-            cum_p90_ms=_ms(cum_pcts.get(90)),
-            cum_p99_ms=_ms(cum_pcts.get(99)),
-            cum_max_ms=_ms(cum.max) if cum.count else None,
-            availability_pct=(100.0 * running.responses.get("2xx", 0) / requests) if requests else None,
+            responses=dict(totals.status),
+            errors={k: v for k, v in totals.errors.items() if v},  # the kinds seen
+            mean_rps=(totals.responses / totals.elapsed_s) if totals.elapsed_s > 0 else 0.0,
+            cum_p50_ms=us_to_ms(cum_pcts.get(50)),
+            cum_p90_ms=us_to_ms(cum_pcts.get(90)),
+            cum_p99_ms=us_to_ms(cum_pcts.get(99)),
+            cum_max_ms=us_to_ms(cum.max) if cum.count else None,
+            availability_pct=(100.0 * totals.status.get("2xx", 0) / requests) if requests else None,
             latency_bins=cum.bins(self.latency_bins),
             server_cpu_pct=round(cpu_pct, 1),
             server_rss_mb=round(rss_mb, 1),
@@ -458,8 +445,7 @@ class Conductor:
 
     def _live_warnings(
         self,
-        lt,
-        running: _Running,
+        lt: LoadTick,
         tcp_before: dict[str, int],
         queue: AcceptQueuePeak | None,
         read_tcp: Callable[[], dict[str, int]] = read_tcp_counters,
@@ -467,15 +453,16 @@ class Conductor:
         found = []
         if lt.saturated:
             found.append(f"loader-bound: {'; '.join(lt.saturation_reasons)}")
-        conn_errors = sum(running.errors.get(k, 0) for k in CONNECTION_ERROR_KINDS) + (
+        totals = lt.totals
+        conn_errors = sum(totals.errors.get(k, 0) for k in CONNECTION_ERROR_KINDS) + (
             0 if not lt.warmup else sum(lt.errors.get(k, 0) for k in CONNECTION_ERROR_KINDS)
         )
         if conn_errors:
             found.append(f"{conn_errors} connection errors: listen backlog or worker limit reached?")
-        tcp = tcp_delta(tcp_before, read_tcp())
-        if queue is not None:
-            tcp.update(queue.figures())
-        slowest_ms = running.slowest_sent_us / 1000.0 if running.latency.count else None
+        tcp = tcp_figures(tcp_before, queue, read_tcp)
+        # the longest transaction from its actual send (open loop: the uncorrected one)
+        sent = totals.latency_uncorrected if totals.latency_uncorrected is not None else totals.latency
+        slowest_ms = sent.max / 1000.0 if totals.latency.count else None
         overflow = listen_overflow_finding(tcp, slowest_ms)
         if overflow:
             found.append(overflow)
@@ -537,7 +524,7 @@ class Conductor:
     # -- the result ------------------------------------------------------------------------
 
     @staticmethod
-    def _fill(result: RunResult, running: _Running, summary, tcp: dict[str, int]) -> None:
+    def _fill(result: RunResult, running: _Running, summary: LoadSummary, tcp: TcpFigures) -> None:
         result.requests = summary.requests
         result.responses = {k: int(summary.status.get(k, 0)) for k in STATUS_CLASSES}
         result.errors = {k: int(v) for k, v in summary.errors.items() if v}
@@ -546,56 +533,24 @@ class Conductor:
         result.rps = round(summary.rps, 3)
         result.rps_2xx = round(summary.rps_2xx, 3)
         result.bytes = int(summary.bytes)
-        result.latency_ms = latency_figures(summary.latency)
+        uncorrected = summary.latency_uncorrected
+        result.latency_ms = replace(
+            latency_figures(summary.latency),
+            uncorrected=latency_figures(uncorrected) if uncorrected is not None and uncorrected.count else None,
+        )
         result.latency_hist = summary.latency.to_dict() if summary.latency.count else {}
-        if summary.latency_uncorrected is not None and summary.latency_uncorrected.count:
-            result.latency_ms["uncorrected"] = latency_figures(summary.latency_uncorrected)
         cpu = running.cpu_samples
         if cpu and running.procs_max > 0:  # no process seen (remote --url): no server figures, not zeros
-            result.server = {
-                "cpu_pct_mean": round(statistics.fmean(cpu), 1),
-                "cpu_pct_max": round(max(cpu), 1),
-                "rss_mb_max": round(running.rss_mb_max, 1),
-                "procs": running.procs_max,
-                "threads": running.threads_max,
-            }
-        result.loader = {
-            "cpu_pct": round(summary.loader_cpu_pct, 1),
-            "saturated": bool(summary.saturated),
-            "procs": summary.procs,
-            "reasons": list(summary.saturation_reasons),
-            "loop_lag_p99_ms": round(summary.loop_lag_p99_ms, 2),
-            # requests still unanswered when a time-bound load ended: in no figure above
-            "in_flight_dropped": int(getattr(summary, "in_flight_dropped", 0) or 0),
-        }
-        if summary.target_rate is not None:
-            result.loader["target_rate"] = summary.target_rate
-            # asked for, actually sent, answered: a slow server lowers the last, a late loader the second
-            for key in ("offered_rate", "sent_rate", "served_rate"):
-                result.loader[key] = round(getattr(summary, key) or 0.0, 1)
-            for key in ("scheduled", "sent", "sent_late", "backlogged", "unsent", "carried_over"):
-                result.loader[key] = int(getattr(summary, key))
-            result.loader["backlog_growing"] = bool(summary.backlog_growing)
-        if summary.notes:
-            result.loader["notes"] = list(summary.notes)
+            result.server = ServerFigures(
+                cpu_pct_mean=round(statistics.fmean(cpu), 1),
+                cpu_pct_max=round(max(cpu), 1),
+                rss_mb_max=round(running.rss_mb_max, 1),
+                procs=running.procs_max,
+                threads=running.threads_max,
+            )
+        result.loader = loader_figures(summary)
         result.tcp = tcp
         result.timeline = running.timeline
-
-
-def latency_figures(hist: LatencyHistogram) -> dict[str, Any]:
-    """min mean p50 p90 p99 p999 max in ms from a histogram in µs; {} when it is empty."""
-    if not hist.count:
-        return {}
-    p = hist.percentiles((50, 90, 99, 99.9))
-    return {
-        "min": _ms(hist.min),
-        "mean": _ms(hist.mean),
-        "p50": _ms(p[50]),
-        "p90": _ms(p[90]),
-        "p99": _ms(p[99]),
-        "p999": _ms(p[99.9]),
-        "max": _ms(hist.max),
-    }
 
 
 def combine_repeats(runs: list[RunResult]) -> RunResult:
@@ -608,17 +563,17 @@ def combine_repeats(runs: list[RunResult]) -> RunResult:
     chosen = ok[(len(ok) - 1) // 2] if ok else runs[-1]
     rps = [r.rps for r in ok]
     median = statistics.median(rps) if rps else 0.0
-    chosen.repeat = {
-        "n": len(runs),
-        "rps": [r.rps for r in runs],
-        "p99_ms": [r.latency_ms.get("p99") for r in runs],
-        "status": [r.status for r in runs],
-        "rps_median": round(median, 3),
-        "rps_min": min(rps) if rps else None,
-        "rps_max": max(rps) if rps else None,
+    chosen.repeat = RepeatFigures(
+        n=len(runs),
+        rps=[r.rps for r in runs],
+        p99_ms=[r.latency_ms.p99 for r in runs],
+        status=[r.status for r in runs],
+        rps_median=round(median, 3),
+        rps_min=min(rps) if rps else None,
+        rps_max=max(rps) if rps else None,
         # spread: the whole range as a share of the median, the honest figure for small n
-        "spread_pct": round(100.0 * (max(rps) - min(rps)) / median, 2) if rps and median > 0 else None,
-    }
+        spread_pct=round(100.0 * (max(rps) - min(rps)) / median, 2) if rps and median > 0 else None,
+    )
     failed = [r for r in runs if r.status != "ok"]
     if ok and failed:
         chosen.status = "failed"

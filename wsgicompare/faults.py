@@ -16,14 +16,22 @@ from __future__ import annotations
 import html
 import os
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wsgicompare.loader import LatencyHistogram
+from wsgicompare.backends import Server
+from wsgicompare.backends.spec import WORKERS_SELF
+from wsgicompare.capacity import PROBE_S, Slo, connections_for
+from wsgicompare.loader import LatencyHistogram, LoadProfile, LoadTick
 from wsgicompare.parsing import OptionError, parse_list
 from wsgicompare.results import RunResult
+
+if TYPE_CHECKING:  # the conductor runs a scenario through this module: a cycle at run time
+    from wsgicompare.conductor import Conductor, OnTick
+    from wsgicompare.spec import RunSpec
 
 #: the scenarios built so far, in scorecard order
 SCENARIOS = ("slow-clients", "worker-kill", "reload", "overload")
@@ -86,7 +94,7 @@ class _Phase:
     errors: dict[str, int] = field(default_factory=dict)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
-    def add(self, lt) -> None:
+    def add(self, lt: LoadTick) -> None:
         for k, v in lt.status.items():
             self.status[k] = self.status.get(k, 0) + v
         for k, v in lt.errors.items():
@@ -135,7 +143,7 @@ class ScenarioEvent:
         self.before = _Phase("before", 0.0, plan.event_at_s)
         self.later: list[_Phase] = []
 
-    def tick(self, lt) -> None:
+    def tick(self, lt: LoadTick) -> None:
         if lt.warmup:
             return
         end = lt.t_s - self.warmup_s
@@ -195,10 +203,8 @@ class Fired:
     killed_server: bool = False
 
 
-def kill_worker(server) -> Fired:
+def kill_worker(server: Server) -> Fired:
     """SIGKILL one of the worker processes the server's spec declares (Server.workers)."""
-    from wsgicompare.backends.spec import WORKERS_SELF
-
     workers = server.workers()
     if not workers:
         return Fired({}, "no worker process was found at the event")
@@ -211,14 +217,14 @@ def kill_worker(server) -> Fired:
     return Fired(target, killed_server=one_process)
 
 
-def reload(server) -> Fired:
+def reload(server: Server) -> Fired:
     """The server's own graceful reload (its spec's reload signal to the app server)."""
     launch = server.app_launch
     target = {"signal": signal.Signals(launch.reload_signal).name, "process": launch.name}
     return Fired(target, "" if server.reload() else "the server was gone before its reload")
 
 
-def reload_unsupported(server) -> str | None:
+def reload_unsupported(server: Server) -> str | None:
     """Why ``server`` has no graceful reload (None when it has one)."""
     launch = server.app_launch
     if launch.reload_signal is not None:
@@ -226,10 +232,13 @@ def reload_unsupported(server) -> str | None:
     return f"{launch.name} has no graceful reload of its own: a deploy restarts it, refusing connections meanwhile"
 
 
-def run_scenario(conductor, spec, server, url: str, on_tick, cancel) -> RunResult:
+def run_scenario(
+    conductor: Conductor, spec: RunSpec, server: Server, url: str, on_tick: OnTick | None, cancel: threading.Event
+) -> RunResult:
     """One run of ``spec.scenario`` against a running server (the conductor's ``load``
     with a ScenarioEvent as tick hook); the result carries ``scenario``."""
-    plan: ScenarioPlan = spec.scenario
+    plan = spec.scenario
+    assert plan is not None  # the conductor runs a scenario only for a spec with one
     duration = spec.load.duration_s or 0.0
     why = reload_unsupported(server) if plan.name == "reload" else None
     if why is not None:
@@ -243,7 +252,8 @@ def run_scenario(conductor, spec, server, url: str, on_tick, cancel) -> RunResul
     if plan.name in LOADER_EVENTS:
         # the loader does these itself, on the run's clock: the event only marks the time
         try:
-            load, target = LOADER_EVENTS[plan.name](conductor, spec, server, url, on_tick, cancel, load, duration)
+            probe = partial(conductor.load, spec, server, url=url, on_tick=on_tick, cancel=cancel)
+            load, target = LOADER_EVENTS[plan.name](plan, server, load, duration, probe)
         except _NoCapacity as exc:
             result = exc.result
             result.scenario = {**_empty(plan), "reason": exc.why, "verdict": f"the run failed: {exc.why}"}
@@ -319,7 +329,7 @@ def judge(event: ScenarioEvent, result: RunResult, duration_s: float, exited: st
     # a loader that was the limit makes "throughput back to 90 %" a statement about the loader
     # (not when the server is gone: then nothing is compared, and a loader facing refused
     # connects is busy by nature)
-    out["loader_bound"] = bool(result.loader.get("saturated")) and exited is None
+    out["loader_bound"] = result.loader is not None and result.loader.saturated and exited is None
     recovery = None if exited is not None else event.recovery()
     out["recovered"] = recovery is not None
     out["recovery_s"] = recovery
@@ -384,7 +394,7 @@ def _judgement(s: dict[str, Any]) -> tuple[bool | None, str]:
 
 def scorecard(results: list[RunResult]) -> tuple[list[str], list[tuple[str, list[tuple[bool | None, str]]]]]:
     """(scenario columns, rows of (backend, cells)); empty when no run has a scenario."""
-    runs = [r for r in results if getattr(r, "scenario", None)]
+    runs = [r for r in results if r.scenario]
     columns = [n for n in SCENARIOS if any(r.scenario.get("name") == n for r in runs)]
     several = len({r.workload for r in runs}) > 1  # then a row per backend · workload
     rows: dict[str, dict[str, tuple[bool | None, str]]] = {}
@@ -469,9 +479,14 @@ def _middle(plan: ScenarioPlan, duration_s: float) -> float:
     return plan.bounds(duration_s, plan.event_at_s)[1][2]
 
 
-def _slow_clients(conductor, spec, server, url, on_tick, cancel, load, duration_s):
+#: one load on the scenario's server, as the conductor runs it (the overload's probe)
+Probe = Callable[[LoadProfile], RunResult]
+
+
+def _slow_clients(
+    plan: ScenarioPlan, server: Server, load: LoadProfile, duration_s: float, probe: Probe
+) -> tuple[LoadProfile, dict[str, Any]]:
     """K trickling connections from the event to the end of *during* (loader/slow.py)."""
-    plan: ScenarioPlan = spec.scenario
     k = plan.slow_clients or max(4, 2 * server.config.workers)
     warm = load.warmup_s
     load = replace(
@@ -480,18 +495,16 @@ def _slow_clients(conductor, spec, server, url, on_tick, cancel, load, duration_
     return load, {"slow_clients": k}
 
 
-def _overload(conductor, spec, server, url, on_tick, cancel, load, duration_s):
+def _overload(
+    plan: ScenarioPlan, server: Server, load: LoadProfile, duration_s: float, probe: Probe
+) -> tuple[LoadProfile, dict[str, Any]]:
     """A closed-loop probe for the capacity C, then an open loop at C/2, 2C through
     *during*, C/2 again: does the server shed, queue or fall over, and how soon is
     its p99 back within OVERLOAD_SLO_P99_MS?"""
-    from wsgicompare.capacity import PROBE_S, Slo, connections_for
-
-    plan: ScenarioPlan = spec.scenario
-    probe_load = replace(load, rate=None, duration_s=PROBE_S, warmup_s=0.5, requests=None, reps=None)
-    probe = conductor.load(spec, server, probe_load, url, on_tick, cancel)
-    capacity = probe.rps_2xx
-    if probe.status != "ok" or capacity <= 0:
-        raise _NoCapacity(probe, f"the capacity probe failed: {probe.reason or 'no 2xx answer'}")
+    probed = probe(replace(load, rate=None, duration_s=PROBE_S, warmup_s=0.5, requests=None, reps=None))
+    capacity = probed.rps_2xx
+    if probed.status != "ok" or capacity <= 0:
+        raise _NoCapacity(probed, f"the capacity probe failed: {probed.reason or 'no 2xx answer'}")
     high, calm = OVERLOAD_FACTOR * capacity, OVERLOAD_CALM * capacity
     warm = load.warmup_s
     load = replace(

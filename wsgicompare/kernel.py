@@ -11,10 +11,12 @@ import statistics
 import struct
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
 import httptools
+
+from wsgicompare.results import Settle, TcpFigures
 
 #: TIME_WAIT sockets on the client side (our loader's ephemeral ports) hold those ports
 #: for 60 s; a few hundred cost nothing, tens of thousands eat the ~28k ephemeral range
@@ -159,17 +161,19 @@ class AcceptQueuePeak:
             if self.peak is None or _fill(state) >= _fill((self.peak, self.limit)):
                 self.peak, self.limit = state
 
-    def figures(self) -> dict[str, int]:
-        """``accept_queue_peak`` and ``accept_queue_limit`` for RunResult.tcp (the ones known)."""
-        out = {}
-        if self.peak is not None:
-            out["accept_queue_peak"] = self.peak
-            if self.limit is not None:
-                out["accept_queue_limit"] = self.limit
-        return out
+
+def tcp_figures(
+    before: dict[str, int], queue: AcceptQueuePeak | None, read: Callable[[], dict[str, int]] | None = None
+) -> TcpFigures:
+    """RunResult.tcp so far: the counters' deltas since ``before`` and, when a queue was
+    sampled, its peak (and its limit, when the peak's listener has a known one).
+    ``read``: where the counters are read (default this machine's; --server-node: its node's)."""
+    peak = queue.peak if queue is not None else None
+    limit = queue.limit if queue is not None and peak is not None else None
+    return TcpFigures(tcp_delta(before, (read or read_tcp_counters)()), peak, limit)
 
 
-def tcp_sockets(listening_only: bool = False):
+def tcp_sockets(listening_only: bool = False) -> Iterator[tuple[str, int, int, int]]:
     """Every TCP socket of the machine from /proc/net/tcp{,6}: (state as the kernel's
     hex code, local port, remote port, receive queue). With ``listening_only`` it
     stops at the first socket that is not listening: the kernel lists listeners
@@ -223,12 +227,12 @@ def tw_reuse_on_loopback() -> bool:
         return False
 
 
-def wait_settled(port: int | None, max_s: float, cancel: threading.Event | None = None) -> dict[str, object]:
+def wait_settled(port: int | None, max_s: float, cancel: threading.Event | None = None) -> Settle:
     """Wait until nothing listens on the previous run's port and (unless the kernel reuses
     TIME_WAIT ports on loopback) its client-side TIME_WAIT sockets are down to
     TIME_WAIT_OK, or ``max_s`` passes. Returns what was waited for."""
     if port is None:
-        return {"waited_s": 0.0, "time_wait": 0, "listening": 0}
+        return Settle(waited_s=0.0, time_wait=0, listening=0)
     start = time.monotonic()
     listening, time_wait = port_sockets(port)
     first_tw = time_wait
@@ -239,14 +243,14 @@ def wait_settled(port: int | None, max_s: float, cancel: threading.Event | None 
         if cancel is None:
             time.sleep(0.1)
         listening, time_wait = port_sockets(port)
-    return {
-        "port": port,
-        "waited_s": round(time.monotonic() - start, 3),
-        "time_wait_before": first_tw,
-        "time_wait": time_wait,
-        "listening": listening,
-        "tw_reuse": tw_limit == math.inf,
-    }
+    return Settle(
+        port=port,
+        waited_s=round(time.monotonic() - start, 3),
+        time_wait_before=first_tw,
+        time_wait=time_wait,
+        listening=listening,
+        tw_reuse=tw_limit == math.inf,
+    )
 
 
 # -- Nagle meeting delayed ACK ----------------------------------------------------------------

@@ -18,6 +18,8 @@ from wsgicompare import __version__
 from wsgicompare.backends.spec import MAX_THREADS, MAX_WORKERS
 from wsgicompare.capacity import DEFAULT_SLO, CapacityError, Slo, parse_rates, parse_slo
 from wsgicompare.combinations import check_cluster, check_scenario
+from wsgicompare.export import FORMATS
+from wsgicompare.helptext import EPILOG, add_grouped, formatter
 from wsgicompare.loader import profile as limits
 from wsgicompare.loader.slow import MAX_SLOW_CLIENTS
 from wsgicompare.outputs import check_output as check_output
@@ -211,8 +213,6 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
             raise OptionError(f"--export must be one of md, json, csv, html, got {value!r}")
-        from wsgicompare.export import FORMATS
-
         for item in items:
             if item not in FORMATS:
                 raise OptionError(f"--export must be one of {', '.join(FORMATS)}, got {item!r}")
@@ -251,6 +251,7 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
     if name == "serve-port":
         return "serve_port", parse_int(name, value, 1, 65535)
     if name == "scenario":
+        # imported at use: faults.py costs ~9 ms of every start (--help included), only --scenario needs it
         from wsgicompare.faults import parse_scenarios
 
         return "scenarios", parse_scenarios(name, value)
@@ -445,8 +446,6 @@ MAX_CONFIG_BYTES = 64 * 1024
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from wsgicompare.helptext import EPILOG, add_grouped, formatter
-
     parser = _Parser(
         prog="wsgicompare",
         description="Compare Python WSGI deployment backends under the same load. No arguments: open the terminal app.",

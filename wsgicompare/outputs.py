@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from typing import TYPE_CHECKING
 
+from wsgicompare.export import FORMATS, SUFFIX
 from wsgicompare.parsing import OptionError
 
 if TYPE_CHECKING:
@@ -14,8 +16,6 @@ if TYPE_CHECKING:
 
 
 def format_from_suffix(path: str) -> str:
-    from wsgicompare.export import FORMATS, SUFFIX
-
     ext = os.path.splitext(path)[1].lower()
     for fmt in FORMATS:
         if SUFFIX[fmt] == ext:
@@ -25,8 +25,6 @@ def format_from_suffix(path: str) -> str:
 
 def check_output(o: Options) -> dict[str, str | None]:
     """format -> path (None: stdout); raises unless every path can be written."""
-    from wsgicompare.export import SUFFIX
-
     exports = o.exports or ["md"]
     if not o.output:
         return {exports[0]: None}
@@ -77,8 +75,6 @@ def _probe_write(directory: str) -> None:
     """Create and remove a temp file where the export's atomic write will make its own:
     os.access() says yes to root everywhere (even in /proc or on a read-only mount), and
     finding out after the first run would lose it."""
-    import tempfile
-
     try:
         fd, tmp = tempfile.mkstemp(prefix=".wsgicompare-probe-", suffix=".tmp", dir=directory)
     except OSError as exc:

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from wsgicompare.capacity import DEFAULT_MAX_STEPS, PROBE_S, STEP_WARMUP_S, Step
 from wsgicompare.export.ranking import headline
 from wsgicompare.results import RunResult, Tick
+from wsgicompare.spec import RunSpec
 
 #: rows of the live table besides the one under load: the latest finished ones
 LIVE_ROWS = 8
@@ -22,11 +23,11 @@ LIVE_ROWS = 8
 RUN_OVERHEAD_S = 2.0
 
 
-def expected_s(spec: Any) -> float:
+def expected_s(spec: RunSpec) -> float:
     """Seconds one spec should take, before any run has been timed: its load (or a
     capacity search's probe and steps) and the start/stop around it."""
     load = spec.load
-    plan = getattr(spec, "capacity", None)
+    plan = spec.capacity
     if plan is not None:
         steps = len(plan.rates) if plan.rates else min(plan.max_steps, DEFAULT_MAX_STEPS)
         return PROBE_S + steps * (plan.step_s + STEP_WARMUP_S + 1.0) + RUN_OVERHEAD_S
@@ -38,7 +39,7 @@ def expected_s(spec: Any) -> float:
 class Progress:
     """Feeds on the conductor's ticks, steps and results (any thread)."""
 
-    def __init__(self, specs: list, stream: TextIO | None = None) -> None:
+    def __init__(self, specs: list[RunSpec], stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.live_mode = self.stream.isatty()
         self.total = len(specs)
@@ -57,6 +58,7 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.live_mode:
+            # rich's live display (~15 ms) only for a terminal: a log or CI run never loads it
             from rich.console import Console
             from rich.live import Live
 
@@ -127,7 +129,7 @@ class Progress:
                 "rps_2xx": result.rps_2xx,
                 "rps_other": result.rps - result.rps_2xx,
                 "errors": result.failures,
-                "p99": result.latency_ms.get("p99"),
+                "p99": result.latency_ms.p99,
                 "reason": result.capacity.get("verdict") if result.capacity else result.reason,
             }
             self.current = None
@@ -136,6 +138,7 @@ class Progress:
             self.stream.flush()
 
     def _render(self) -> Any:
+        # imported here with rich.live above (only a terminal draws this)
         from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table
@@ -219,12 +222,12 @@ def finished_line(r: RunResult, done: int, total: int) -> str:
     if r.capacity:
         head += f" · {r.capacity['verdict']}"
     if r.requests:
-        p99 = r.latency_ms.get("p99")
+        p99 = r.latency_ms.p99
         head += f" · {headline(r)}" + (f" · p99 {p99:.1f} ms" if p99 is not None else "")
         head += f" · {r.failures:,} failures"
     if r.reason:
         head += f" · {r.reason}"
-    waited = r.settle.get("waited_s") if r.settle else None
+    waited = r.settle.waited_s if r.settle is not None else None
     if waited:
         head += f" · waited {waited:.1f} s for the previous port to settle"
     return head

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from wsgicompare.parsing import OptionError, read_regular_file
 from wsgicompare.results import SCHEMA, RunResult, results_from_document
+from wsgicompare.serve import is_loopback
 
 if TYPE_CHECKING:
     from wsgicompare.options import Options
@@ -155,8 +156,6 @@ def check_app_options(o: Options) -> None:
         if value is not None and not o.serve:
             raise OptionError(f"{flag} goes with --serve")
     if o.serve and o.serve_host is not None and not o.allow_remote:
-        from wsgicompare.serve import is_loopback
-
         if not is_loopback(o.serve_host):
             raise OptionError(
                 f"--serve-host {o.serve_host} is not loopback: anyone who can reach it "

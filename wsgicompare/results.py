@@ -5,12 +5,15 @@ figure never differs between the screen and a report."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 # the loader decides what a status class and an error kind are; the results only name them
 from wsgicompare.loader.stats import ERROR_KINDS as ERROR_KINDS
 from wsgicompare.loader.stats import STATUS_CLASSES as STATUS_CLASSES
+
+if TYPE_CHECKING:
+    from wsgicompare.loader import LatencyHistogram, LoadSummary
 
 SCHEMA = "wsgicompare/1"
 
@@ -62,6 +65,227 @@ class Tick:
         return sum(self.errors.values()) + sum(v for k, v in self.responses.items() if k != "2xx")
 
 
+# -- the typed parts of a RunResult -----------------------------------------------------------
+# Each writes exactly the object the schema has always had (``to_dict``) and reads one back
+# from a saved report (``from_dict``): keys it does not know are ignored (a newer writer),
+# missing ones get their defaults (an older one). A field that is None is left out of the
+# object, so a part written without it (an older report, a hand-made sample) reads and
+# writes back the same.
+
+
+def _set_fields(part: Any) -> dict[str, Any]:
+    """The fields of ``part`` that are not None, in declaration order (the schema's)."""
+    out = {}
+    for f in fields(part):
+        value = getattr(part, f.name)
+        if value is not None:
+            out[f.name] = value
+    return out
+
+
+def _known(cls: type, data: Any, name: str) -> dict[str, Any]:
+    """The keys of a saved part that ``cls`` has a field for."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{name} must be an object")
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+class _Part:
+    """A part the report holds as its fields that are set (None: left out), or as ``{}``
+    when the run has none at all (RunResult then holds None)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _set_fields(self)
+
+
+_P = TypeVar("_P", bound=_Part)
+
+
+def _optional_part(cls: type[_P], data: Any, name: str) -> _P | None:
+    """The part read back from its saved object; None for ``{}``."""
+    kwargs = _known(cls, data, name)
+    return cls(**kwargs) if data else None
+
+
+@dataclass(frozen=True)
+class LatencyFigures:
+    """``latency_ms``: the measured window's latency in ms (open loop: from the intended
+    send time). Empty (every figure None, ``{}`` in the report) when nothing was answered."""
+
+    min: float | None = None
+    mean: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    p999: float | None = None
+    max: float | None = None
+    #: open loop only: the same figures from the actual send
+    uncorrected: LatencyFigures | None = None
+    #: the stall probe at c=1 (kernel.delayed_ack_probe): n first_byte last_byte last_byte_quickack, ms
+    probe: dict[str, Any] | None = None
+
+    def __bool__(self) -> bool:
+        """Whether there is any figure (an empty one is ``{}`` in the report, and falsy as that was)."""
+        return bool(_set_fields(self))
+
+    def figure(self, name: str) -> float | None:
+        """One percentile by its schema key ("p99", "max" …): an SLO and a column name it."""
+        if name not in LATENCY_KEYS:
+            raise KeyError(name)
+        value: float | None = getattr(self, name)
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        out = _set_fields(self)
+        if self.uncorrected is not None:
+            out["uncorrected"] = self.uncorrected.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, name: str = "latency_ms") -> LatencyFigures:
+        kwargs = _known(cls, data, name)
+        if kwargs.get("uncorrected") is not None:
+            kwargs["uncorrected"] = cls.from_dict(kwargs["uncorrected"], f"{name}.uncorrected")
+        return cls(**kwargs)
+
+
+#: the figures of LatencyFigures, in the schema's order
+LATENCY_KEYS = ("min", "mean", "p50", "p90", "p99", "p999", "max")
+
+
+@dataclass(frozen=True)
+class ServerFigures(_Part):
+    """``server``: the server's whole process tree over the measured window (full ticks).
+    A run with no process seen (remote ``--url``, no run) has none: ``{}`` in the report."""
+
+    cpu_pct_mean: float = 0.0  #: 100 = one core
+    cpu_pct_max: float = 0.0
+    rss_mb_max: float = 0.0
+    procs: int = 0  #: most processes seen at once
+    threads: int = 0  #: most threads seen at once
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ServerFigures | None:
+        return _optional_part(cls, data, "server")
+
+
+@dataclass(frozen=True)
+class LoaderFigures(_Part):
+    """``loader``: what the loader did and whether it was the limit (LoadSummary's figures).
+    The optional ones are left out of the report when None: the open-loop figures in a
+    closed loop, ``notes`` when there are none, ``nodes`` outside a cluster run."""
+
+    cpu_pct: float = 0.0  #: mean per loader process, 100 = one core
+    saturated: bool = False  #: the loader, not the server, may have been the limit
+    procs: int = 1  #: loader processes
+    reasons: tuple[str, ...] | None = None  #: why it was the limit (empty when it was not)
+    loop_lag_p99_ms: float | None = None  #: event-loop lag p99 over all processes
+    #: requests still unanswered when a time-bound load ended: in no figure
+    in_flight_dropped: int | None = None
+    # -- open loop only (asked for, actually sent, answered: a slow server lowers the
+    # last, a late loader the second); the counts as LoadSummary documents them
+    target_rate: float | None = None
+    offered_rate: float | None = None
+    sent_rate: float | None = None
+    served_rate: float | None = None
+    scheduled: int | None = None
+    sent: int | None = None
+    sent_late: int | None = None
+    backlogged: int | None = None
+    unsent: int | None = None
+    carried_over: int | None = None
+    backlog_growing: bool | None = None
+    notes: tuple[str, ...] | None = None  #: news from the loader (limits, errno counts)
+    #: cluster runs only: one entry per loader node (node_id host procs cpu_pct)
+    nodes: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LoaderFigures | None:
+        part = _optional_part(cls, data, "loader")
+        if part is None:
+            return None
+        # the lists of a saved report are tuples here, as the conductor makes them
+        return replace(
+            part,
+            reasons=None if part.reasons is None else tuple(part.reasons),
+            notes=None if part.notes is None else tuple(part.notes),
+        )
+
+
+@dataclass(frozen=True)
+class RepeatFigures:
+    """``repeat`` (``--repeat N``): every repetition's figures; the result is the middle one."""
+
+    n: int = 1  #: repetitions run
+    rps: list[float] = field(default_factory=list)  #: req/s of each repetition
+    p99_ms: list[float | None] = field(default_factory=list)  #: p99 of each repetition
+    status: list[str] = field(default_factory=list)  #: status of each repetition
+    rps_median: float = 0.0  #: the true median of the ok repetitions' req/s
+    rps_min: float | None = None
+    rps_max: float | None = None
+    spread_pct: float | None = None  #: (max - min) / median of the ok ones, %
+
+    def to_dict(self) -> dict[str, Any]:
+        # every key is written, a None as null (a spread with no ok repetition)
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RepeatFigures | None:
+        """None for ``{}``: a run without --repeat."""
+        kwargs = _known(cls, data, "repeat")
+        return cls(**kwargs) if data else None
+
+
+@dataclass(frozen=True)
+class Settle(_Part):
+    """``settle``: the wait before a run for the previous run's port to drain
+    (kernel.wait_settled). The first run of a session waited for nothing: ``{}``."""
+
+    port: int | None = None  #: the previous run's port
+    waited_s: float = 0.0
+    time_wait_before: int | None = None  #: client TIME_WAIT sockets when the wait began
+    time_wait: int = 0  #: client TIME_WAIT sockets left
+    listening: int = 0  #: listeners still on the port
+    tw_reuse: bool | None = None  #: the kernel reuses TIME_WAIT ports on loopback
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Settle | None:
+        return _optional_part(cls, data, "settle")
+
+
+@dataclass(frozen=True)
+class TcpFigures:
+    """``tcp``: deltas of the kernel's TCP counters over the run (kernel.TCP_COUNTERS, by
+    the kernel's names), and this server's accept queue as seen (peak and limit, when known)."""
+
+    counters: dict[str, int] = field(default_factory=dict)
+    accept_queue_peak: int | None = None  #: most connections seen waiting in an accept queue
+    accept_queue_limit: int | None = None  #: that queue's backlog limit
+
+    @property
+    def listen_overflows(self) -> int:
+        return int(self.counters.get("ListenOverflows", 0) or 0)
+
+    def __bool__(self) -> bool:
+        return bool(self.to_dict())
+
+    def to_dict(self) -> dict[str, int]:
+        out = dict(self.counters)
+        if self.accept_queue_peak is not None:
+            out["accept_queue_peak"] = self.accept_queue_peak
+        if self.accept_queue_limit is not None:
+            out["accept_queue_limit"] = self.accept_queue_limit
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TcpFigures:
+        if not isinstance(data, dict):
+            raise TypeError("tcp must be an object")
+        counters = {k: v for k, v in data.items() if k not in ("accept_queue_peak", "accept_queue_limit")}
+        return cls(counters, data.get("accept_queue_peak"), data.get("accept_queue_limit"))
+
+
 @dataclass
 class RunResult:
     """Everything known about one finished (or failed, or unavailable) run. ``to_dict``
@@ -83,20 +307,19 @@ class RunResult:
     elapsed_s: float = 0.0
     rps: float = 0.0
     bytes: int = 0
-    latency_ms: dict[str, Any] = field(
-        default_factory=dict
-    )  #: min mean p50 p90 p99 p999 max (+ "uncorrected" with --rate)
-    server: dict[str, Any] = field(default_factory=dict)  #: cpu_pct_mean cpu_pct_max rss_mb_max procs threads
-    loader: dict[str, Any] = field(default_factory=dict)  #: cpu_pct saturated procs (+ reasons)
+    #: min mean p50 p90 p99 p999 max (+ uncorrected with --rate, + probe after a stall probe)
+    latency_ms: LatencyFigures = field(default_factory=LatencyFigures)
+    server: ServerFigures | None = None  #: None: no server process seen (remote --url, no load)
+    loader: LoaderFigures | None = None  #: None: no load ran
     timeline: list[dict[str, Any]] = field(
         default_factory=list
     )  #: t rps p50_ms p99_ms errors server_cpu_pct server_rss_mb
     verdicts: list[str] = field(default_factory=list)
-    tcp: dict[str, int] = field(default_factory=dict)  #: deltas of kernel TCP counters over the run
+    tcp: TcpFigures = field(default_factory=TcpFigures)  #: kernel TCP counters over the run
     concurrency: int = 0
-    repeat: dict[str, Any] = field(default_factory=dict)  #: with --repeat: n, rps per repetition, spread
+    repeat: RepeatFigures | None = None  #: with --repeat: n, rps per repetition, spread
     rps_2xx: float = 0.0  #: 2xx responses per second over the measured window
-    settle: dict[str, Any] = field(default_factory=dict)  #: wait before this run: waited_s, time_wait (sockets left)
+    settle: Settle | None = None  #: the wait before this run for the previous port (None: none)
     crashed_at_s: float | None = None  #: seconds into the load when the server was found dead, else None
     log_tail: str = ""  #: last lines of the server's log when it failed to start or crashed
     #: the measured window's latency histogram (µs, LatencyHistogram.to_dict: its non-empty
@@ -129,6 +352,9 @@ class RunResult:
             elif name == "availability_pct":
                 pct = self.availability_pct
                 out[name] = None if pct is None else round(pct, 4)
+            elif name in _PARTS:
+                part = getattr(self, name)
+                out[name] = _json_safe({} if part is None else part.to_dict())
             else:
                 out[name] = _json_safe(getattr(self, name))
         return out
@@ -143,6 +369,9 @@ class RunResult:
                 raise ValueError(f"run entry without {key!r}")
         kwargs["command"] = list(kwargs.get("command", []))
         kwargs["verdicts"] = list(kwargs.get("verdicts", []))
+        for name, read in _PARTS.items():
+            if name in kwargs:
+                kwargs[name] = read(kwargs[name])
         return cls(**kwargs)
 
 
@@ -184,6 +413,17 @@ RUN_FIELDS = (
 )
 
 
+#: the typed parts of a run entry, and how each is read back from a saved one
+_PARTS: dict[str, Any] = {
+    "latency_ms": LatencyFigures.from_dict,
+    "server": ServerFigures.from_dict,
+    "loader": LoaderFigures.from_dict,
+    "tcp": TcpFigures.from_dict,
+    "repeat": RepeatFigures.from_dict,
+    "settle": Settle.from_dict,
+}
+
+
 def _json_safe(value: Any) -> Any:
     """Tuples become lists, numpy scalars plain numbers, so json.dumps never chokes."""
     if isinstance(value, dict):
@@ -200,7 +440,7 @@ def _json_safe(value: Any) -> Any:
 def document(results: list[RunResult], meta: dict[str, Any]) -> dict[str, Any]:
     """The whole ``wsgicompare/1`` document: schema, created, machine, load, runs, and
     ``thresholds`` when the run had ``--fail-if`` (a key added, so still schema 1)."""
-    from wsgicompare.thresholds import meta_checks
+    from wsgicompare.thresholds import meta_checks  # thresholds → baseline → this module
 
     doc = {
         "schema": SCHEMA,
@@ -220,3 +460,54 @@ def results_from_document(doc: dict[str, Any]) -> list[RunResult]:
     if doc.get("schema") != SCHEMA:
         raise ValueError(f"not a {SCHEMA} document (schema {doc.get('schema')!r})")
     return [RunResult.from_dict(run) for run in doc.get("runs", [])]
+
+
+# -- result parts from the loader's figures (the conductor fills a run with these) --------------
+
+
+def us_to_ms(us: float | None) -> float | None:
+    """Microseconds (the histograms') → milliseconds (the report's), 3 decimals."""
+    return None if us is None else round(us / 1000.0, 3)
+
+
+def latency_figures(hist: LatencyHistogram) -> LatencyFigures:
+    """min mean p50 p90 p99 p999 max in ms from a histogram in µs; empty when it is."""
+    if not hist.count:
+        return LatencyFigures()
+    p = hist.percentiles((50, 90, 99, 99.9))
+    return LatencyFigures(
+        min=us_to_ms(hist.min),
+        mean=us_to_ms(hist.mean),
+        p50=us_to_ms(p[50]),
+        p90=us_to_ms(p[90]),
+        p99=us_to_ms(p[99]),
+        p999=us_to_ms(p[99.9]),
+        max=us_to_ms(hist.max),
+    )
+
+
+def loader_figures(summary: LoadSummary) -> LoaderFigures:
+    """The loader part of a result from the loader's summary of the measured window."""
+    open_loop = summary.target_rate is not None
+    return LoaderFigures(
+        cpu_pct=round(summary.loader_cpu_pct, 1),
+        saturated=bool(summary.saturated),
+        procs=summary.procs,
+        reasons=tuple(summary.saturation_reasons),
+        loop_lag_p99_ms=round(summary.loop_lag_p99_ms, 2),
+        # requests still unanswered when a time-bound load ended: in no figure above
+        in_flight_dropped=int(summary.in_flight_dropped),
+        target_rate=summary.target_rate,
+        # asked for, actually sent, answered: a slow server lowers the last, a late loader the second
+        offered_rate=round(summary.offered_rate or 0.0, 1) if open_loop else None,
+        sent_rate=round(summary.sent_rate or 0.0, 1) if open_loop else None,
+        served_rate=round(summary.served_rate or 0.0, 1) if open_loop else None,
+        scheduled=int(summary.scheduled) if open_loop else None,
+        sent=int(summary.sent) if open_loop else None,
+        sent_late=int(summary.sent_late) if open_loop else None,
+        backlogged=int(summary.backlogged) if open_loop else None,
+        unsent=int(summary.unsent) if open_loop else None,
+        carried_over=int(summary.carried_over) if open_loop else None,
+        backlog_growing=bool(summary.backlog_growing) if open_loop else None,
+        notes=tuple(summary.notes) if summary.notes else None,
+    )

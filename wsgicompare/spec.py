@@ -4,19 +4,24 @@ headless report use the same budget when nobody overrides it."""
 
 from __future__ import annotations
 
+import math
 import os
+import resource
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from wsgicompare.loader.profile import LoadProfile, LoadProfileError
+from wsgicompare.backends import ServerConfig
+from wsgicompare.backends.procutil import USABLE_CPUS
+from wsgicompare.capacity import DEFAULT_MAX_STEPS, DEFAULT_SLO, DEFAULT_STEP_S, CapacityPlan, parse_slo
+from wsgicompare.loader.profile import FD_MARGIN, LoadProfile, LoadProfileError
+from wsgicompare.loader.worker import split_evenly
 
-if TYPE_CHECKING:  # the backends package is imported lazily, so this module stays cheap
-    from wsgicompare.backends import ServerConfig
-    from wsgicompare.capacity import CapacityPlan
+if TYPE_CHECKING:
+    # faults.py (through parsing.py) and options.py import this module: a run-time
+    # import of either here would be circular
     from wsgicompare.faults import ScenarioPlan
-
-    # options.py imports this module: a run-time import here would be circular
     from wsgicompare.options import Options
 
 #: backend id used for ``--url`` runs: a server that is already running, nothing is started
@@ -75,8 +80,6 @@ class RunSpec:
 def available_cpus() -> tuple[int, ...]:
     """CPUs this process could run on when it started (respects taskset/cgroups, unlike
     os.cpu_count; unchanged by pin_to_loader_cpus)."""
-    from wsgicompare.backends.procutil import USABLE_CPUS
-
     return tuple(sorted(USABLE_CPUS))
 
 
@@ -158,12 +161,6 @@ def check_loader_limits(load: LoadProfile) -> None:
     """Refuse (LoadProfileError, one line) a load the loader processes cannot send, known
     before anything starts: more connections per process than the open-file limit
     holds, or an open-loop rate far beyond what its processes can send."""
-    import math
-    import resource
-
-    from wsgicompare.loader.profile import FD_MARGIN
-    from wsgicompare.loader.worker import split_evenly
-
     per_proc = max(split_evenly(load.concurrency, load.procs))
     # each loader process raises its soft limit to the hard one (worker._raise_nofile):
     # the hard limit is the ceiling, and past it every connect fails with EMFILE
@@ -196,8 +193,6 @@ def default_server_config(
     app: str | None = None,
 ) -> ServerConfig:
     """The same worker budget for every backend: one worker per server CPU unless told."""
-    from wsgicompare.backends import ServerConfig
-
     if server_cpus is None:
         server_cpus = default_cpus()[1]
     if workers is None:
@@ -211,7 +206,7 @@ def default_server_config(
     )
 
 
-def default_load(**overrides) -> LoadProfile:
+def default_load(**overrides: Any) -> LoadProfile:
     """The default load (c=64, 10 s, 1 s warm-up, loader pinned to CPU 0 on 2+ CPUs);
     keyword arguments override LoadProfile fields."""
     fields = dict(
@@ -247,8 +242,6 @@ def default_spec(
 
 def url_spec(url: str, *, load: LoadProfile | None = None, repeat: int = 1) -> RunSpec:
     """A spec that loads an already-running server at ``url`` (``--url``)."""
-    from urllib.parse import urlsplit
-
     load = replace(load if load is not None else default_load(), url=url)
     path = urlsplit(url).path or "/"
     return RunSpec(backend=URL_BACKEND, workload=path, load=load, server=None, repeat=repeat, path=path)
@@ -310,7 +303,7 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
         workloads = list(o.workloads) or [DEFAULT_WORKLOAD]
         specs = matrix(list(backends), workloads, load=load, server=server, repeat=o.repeat)
     if o.scenarios:  # one run per (backend, scenario), backend-major
-        from wsgicompare.faults import ScenarioPlan, default_event_at
+        from wsgicompare.faults import ScenarioPlan, default_event_at  # faults → parsing → this module
 
         at = o.event_at if o.event_at is not None else default_event_at(duration or DEFAULT_DURATION_S)
         return [
@@ -325,8 +318,6 @@ def capacity_plan(o: Options) -> CapacityPlan | None:
     """The capacity search (--find-capacity) or ladder (--rates) ``o`` asks for, if any."""
     if not (o.find_capacity or o.rates):
         return None
-    from wsgicompare.capacity import DEFAULT_MAX_STEPS, DEFAULT_SLO, DEFAULT_STEP_S, CapacityPlan, parse_slo
-
     return CapacityPlan(
         slo=o.slo or parse_slo(DEFAULT_SLO),
         rates=o.rates or (),

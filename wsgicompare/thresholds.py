@@ -172,7 +172,7 @@ def run_figure(r: RunResult, t: Threshold, baseline: Baseline | None = None) -> 
             return None, "no --baseline to compare with"
         return change(r, baseline, t.figure.removesuffix("_change"))
     if t.figure in LATENCIES:
-        value = r.latency_ms.get(t.figure)
+        value = r.latency_ms.figure(t.figure)
         return value, "" if value is not None else f"no {t.figure}: no request was answered"
     if t.figure == "rps":
         return r.rps, ""

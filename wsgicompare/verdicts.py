@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from wsgicompare.results import RunResult
+from wsgicompare.results import RunResult, TcpFigures
 
 #: error kinds that mean a connection could not be made or was cut before an answer:
 #: what a full listen backlog or an exhausted worker pool looks like from the client
@@ -42,16 +42,16 @@ MIN_REQUESTS = 20
 
 
 def loader_bound(r: RunResult) -> str | None:
-    if not r.loader.get("saturated"):
+    if r.loader is None or not r.loader.saturated:
         return None
-    reasons = r.loader.get("reasons") or []
+    reasons = r.loader.reasons or ()
     why = f" ({'; '.join(reasons)})" if reasons else ""
     return f"loader-bound: these figures measure the loader, not the server{why}"
 
 
 def _p50_sent(r: RunResult) -> float | None:
     # open loop: the corrected p50 also holds the wait for a free connection
-    return (r.latency_ms.get("uncorrected") or r.latency_ms).get("p50")
+    return (r.latency_ms.uncorrected or r.latency_ms).p50
 
 
 def wants_stall_probe(r: RunResult) -> bool:
@@ -62,7 +62,7 @@ def wants_stall_probe(r: RunResult) -> bool:
 
 
 def nagle_stall(r: RunResult) -> str | None:
-    probe = r.latency_ms.get("probe")
+    probe = r.latency_ms.probe
     p50 = _p50_sent(r)
     if not probe or p50 is None or p50 < NAGLE_P50_MIN_MS:
         return None
@@ -101,8 +101,10 @@ def unanswered(r: RunResult) -> str | None:
     # at most one request per connection, a sliver of the run. A large share means the
     # server stalled, and those requests are in no latency figure. Open loop adds the
     # requests that were due but never sent: every connection was still busy.
-    in_flight = int(r.loader.get("in_flight_dropped", 0) or 0)
-    unsent = int(r.loader.get("unsent", 0) or 0)
+    if r.loader is None:
+        return None
+    in_flight = r.loader.in_flight_dropped or 0
+    unsent = r.loader.unsent or 0
     dropped = in_flight + unsent
     due = r.requests + dropped  # answered or failed, sent and unanswered, never sent
     if dropped <= 0 or dropped < UNANSWERED_SHARE * due:
@@ -127,7 +129,7 @@ def low_availability(r: RunResult) -> str | None:
     return f"2xx only {pct:.{digits}f} % of {r.requests} requests"
 
 
-def listen_overflow_finding(tcp: dict, max_ms: float | None) -> str | None:
+def listen_overflow_finding(tcp: TcpFigures, max_ms: float | None) -> str | None:
     """The listen-overflow finding from the kernel figures of a run (RunResult.tcp, or
     the deltas so far while it runs) and its longest transaction: one rule for the
     verdict and the live warning.
@@ -138,10 +140,10 @@ def listen_overflow_finding(tcp: dict, max_ms: float | None) -> str | None:
     transaction long enough to hold a SYN retry (the first comes after 1 s). Otherwise
     the counter is reported as what it is. ``ListenDrops`` is left out: it counts
     every drop at a listener, the overflows included, so it adds nothing here."""
-    overflows = int(tcp.get("ListenOverflows", 0) or 0)
+    overflows = tcp.listen_overflows
     if overflows <= 0:
         return None
-    peak, limit = tcp.get("accept_queue_peak"), tcp.get("accept_queue_limit")
+    peak, limit = tcp.accept_queue_peak, tcp.accept_queue_limit
     full = peak is not None and limit is not None and peak > 0 and peak >= limit
     slow = max_ms is not None and max_ms >= SYN_RETRY_MS
     machine = f"{overflows} listen overflow{'s' if overflows != 1 else ''} on the machine during the run"
@@ -171,26 +173,28 @@ def listen_overflow_finding(tcp: dict, max_ms: float | None) -> str | None:
 def listen_overflows(r: RunResult) -> str | None:
     # open loop: the corrected latency also holds the wait for a free connection in
     # the loader, which can pass 1 s with no SYN lost; the uncorrected one cannot
-    latency = r.latency_ms.get("uncorrected") or r.latency_ms
-    return listen_overflow_finding(r.tcp, latency.get("max"))
+    latency = r.latency_ms.uncorrected or r.latency_ms
+    return listen_overflow_finding(r.tcp, latency.max)
 
 
 def over_capacity(r: RunResult) -> str | None:
     """Open loop: the server answered well below the rate offered while requests
     queued for its busy connections; the loader kept up its side."""
-    offered = r.loader.get("offered_rate") or r.loader.get("target_rate")
+    if r.loader is None:
+        return None
+    offered = r.loader.offered_rate or r.loader.target_rate
     if not offered:
         return None  # closed loop: nothing was offered, the server set the pace
-    served = r.loader.get("served_rate")
+    served = r.loader.served_rate
     if served is None:
         served = r.rps  # responses per measured second: the same figure, from a loader that does not report it
     if served >= SERVED_SHARE * offered:
         return None
-    growing = r.loader.get("backlog_growing")
+    growing = r.loader.backlog_growing
     if growing is None:
         # without the loader's trend: requests waited for a connection, and some never
         # got one by the end, so the queue did not drain
-        growing = bool(r.loader.get("backlogged")) and bool(r.loader.get("unsent"))
+        growing = bool(r.loader.backlogged) and bool(r.loader.unsent)
     if not growing:
         return None
     return f"server over capacity: served {served:.0f} of {offered:.0f} req/s offered; requests queued behind busy connections"
@@ -199,8 +203,10 @@ def over_capacity(r: RunResult) -> str | None:
 def schedule_missed(r: RunResult) -> str | None:
     """Open loop: the loader sent a share of the requests late (> 10 ms): the rate the
     server saw was not the one asked for, whatever the server did."""
-    scheduled = int(r.loader.get("scheduled", 0) or 0)
-    late = int(r.loader.get("sent_late", 0) or 0)
+    if r.loader is None:
+        return None
+    scheduled = r.loader.scheduled or 0
+    late = r.loader.sent_late or 0
     if not scheduled or late <= LATE_SHARE * scheduled:
         return None
     return f"the loader could not keep the schedule: {late} of {scheduled} requests left > 10 ms late"

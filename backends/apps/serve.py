@@ -19,6 +19,10 @@ import sys
 # this process may be gevent's: nothing above may import ssl or start a thread before patch_all()
 from wsgicompare.backends.procutil import set_pdeathsig
 
+# Each launcher imports its own server inside its function: a launcher process runs one
+# server, whose framework may not even be installed for the others, and gevent's must be
+# patched in before socket is imported.
+
 #: listen backlog of the launchers' sockets (the kernel caps it at net.core.somaxconn)
 LISTEN_BACKLOG = 1024
 

@@ -4,7 +4,7 @@ check that a renderer prints what it is given)."""
 
 from __future__ import annotations
 
-from wsgicompare.results import RunResult
+from wsgicompare.results import LatencyFigures, LoaderFigures, RunResult, ServerFigures, Settle, TcpFigures
 
 MACHINE = {
     "cpu_model": "Test CPU 3000",
@@ -63,9 +63,9 @@ def sample_results() -> list[RunResult]:
         rps=1600.0,
         rps_2xx=1600.0,
         bytes=2_000_000,
-        latency_ms={"min": 0.5, "mean": 39.5, "p50": 40.1, "p90": 41.0, "p99": 44.7, "p999": 60.0, "max": 61.2},
-        server={"cpu_pct_mean": 12.0, "cpu_pct_max": 20.0, "rss_mb_max": 31.5, "procs": 1, "threads": 2},
-        loader={"cpu_pct": 35.0, "saturated": False, "procs": 1},
+        latency_ms=LatencyFigures(min=0.5, mean=39.5, p50=40.1, p90=41.0, p99=44.7, p999=60.0, max=61.2),
+        server=ServerFigures(cpu_pct_mean=12.0, cpu_pct_max=20.0, rss_mb_max=31.5, procs=1, threads=2),
+        loader=LoaderFigures(cpu_pct=35.0, saturated=False, procs=1),
         timeline=_timeline(1600.0),
         concurrency=64,
     )
@@ -83,11 +83,11 @@ def sample_results() -> list[RunResult]:
         rps=3000.0,
         rps_2xx=3000.0,
         bytes=3_600_000,
-        latency_ms={"min": 0.3, "mean": 21.0, "p50": 20.5, "p90": 24.0, "p99": 31.0, "p999": 40.0, "max": 45.5},
-        server={"cpu_pct_mean": 98.5, "cpu_pct_max": 100.2, "rss_mb_max": 60.25, "procs": 2, "threads": 2},
-        loader={"cpu_pct": 55.0, "saturated": False, "procs": 1},
-        tcp={"ListenOverflows": 0, "TCPTimeouts": 0},
-        settle={"port": 40001, "waited_s": 0.25, "time_wait_before": 12, "time_wait": 0, "listening": 0},
+        latency_ms=LatencyFigures(min=0.3, mean=21.0, p50=20.5, p90=24.0, p99=31.0, p999=40.0, max=45.5),
+        server=ServerFigures(cpu_pct_mean=98.5, cpu_pct_max=100.2, rss_mb_max=60.25, procs=2, threads=2),
+        loader=LoaderFigures(cpu_pct=55.0, saturated=False, procs=1),
+        tcp=TcpFigures({"ListenOverflows": 0, "TCPTimeouts": 0}),
+        settle=Settle(port=40001, waited_s=0.25, time_wait_before=12, time_wait=0, listening=0),
         timeline=_timeline(3000.0),
         concurrency=64,
     )
@@ -107,10 +107,10 @@ def sample_results() -> list[RunResult]:
         rps=1904.762,
         rps_2xx=1904.762,
         bytes=960_000,
-        latency_ms={"min": 0.4, "mean": 30.0, "p50": 25.0, "p90": 40.0, "p99": 1012.0, "p999": 3010.0, "max": 3050.0},
-        server={"cpu_pct_mean": 90.0, "cpu_pct_max": 99.0, "rss_mb_max": 80.0, "procs": 3, "threads": 5},
-        loader={"cpu_pct": 60.0, "saturated": False, "procs": 1},
-        tcp={"ListenOverflows": 247, "ListenDrops": 247},
+        latency_ms=LatencyFigures(min=0.4, mean=30.0, p50=25.0, p90=40.0, p99=1012.0, p999=3010.0, max=3050.0),
+        server=ServerFigures(cpu_pct_mean=90.0, cpu_pct_max=99.0, rss_mb_max=80.0, procs=3, threads=5),
+        loader=LoaderFigures(cpu_pct=60.0, saturated=False, procs=1),
+        tcp=TcpFigures({"ListenOverflows": 247, "ListenDrops": 247}),
         timeline=_timeline(1900.0, 3),
         concurrency=64,
         crashed_at_s=4.2,
@@ -204,7 +204,7 @@ def scenario_results() -> list[RunResult]:
     def run(backend: str, title: str, scenario: dict) -> RunResult:
         return RunResult(backend=backend, title=title, workload="hello", status="ok", requests=24000,
                          responses={"2xx": 24000, "3xx": 0, "4xx": 0, "5xx": 0}, elapsed_s=10.0, rps=2400.0,
-                         rps_2xx=2400.0, latency_ms={"p50": 2.0, "p99": 8.0, "max": 210.0},
+                         rps_2xx=2400.0, latency_ms=LatencyFigures(p50=2.0, p99=8.0, max=210.0),
                          timeline=_timeline(2400.0), concurrency=16, scenario=scenario,
                          verdicts=[f"{scenario['name']}: {scenario['verdict']}"])
 

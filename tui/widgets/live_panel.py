@@ -4,6 +4,7 @@ attribute, a few lines of styled text out, repainting only the lines that change
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -67,7 +68,7 @@ class LivePanel(Widget):
     #: what the panel says before any tick
     IDLE_TEXT = "no run yet\nselect a backend,\npress l to load"
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._styles_by_name: dict[str, Style] = {}
         self._base_style: Style | None = None  # the panel's own colours, cached until the theme changes

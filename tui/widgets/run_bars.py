@@ -44,7 +44,7 @@ class RunBars(Widget):
         ok = [r for r in self.results if r.status == "ok"]
         best = best_runs(self.results)
         peak_rps = max((r.rps_2xx for r in ok), default=0.0)
-        peak_p99 = max((float(r.latency_ms.get("p99") or 0) for r in ok), default=0.0)
+        peak_p99 = max((float(r.latency_ms.p99 or 0) for r in ok), default=0.0)
         cap = by_capacity(self.results)
         peak_cap = max((capacity_rps(r) or 0.0 for r in ok), default=0.0)
         bars = 3 if cap else 2
@@ -71,7 +71,7 @@ class RunBars(Widget):
             if r.status != "ok":
                 table.add_row(label, "—", Text(f"{r.status}: {r.reason}", style=failed_style), *[""] * (bars * 2 - 2))
                 continue
-            p99 = float(r.latency_ms.get("p99") or 0)
+            p99 = float(r.latency_ms.p99 or 0)
             cells: list[str | Text] = [
                 human_count(r.rps_2xx),
                 Text(hbar(r.rps_2xx, peak_rps, bar_w), style=rps_style),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import RenderableType
 from rich.style import Style
 from rich.text import Text
@@ -19,7 +21,7 @@ class RunColumn(Widget):
 
     COMPONENT_CLASSES = {"column--title", "column--label", "column--spark", "column--good", "column--bad"}
 
-    def __init__(self, result: RunResult, **kwargs) -> None:
+    def __init__(self, result: RunResult, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.result = result
 
@@ -46,8 +48,8 @@ class RunColumn(Widget):
         for line in spark_rows(series, width, 2):
             text.append("\n" + line, spark)
         text.append("\n\nLatency ms", label)
-        text.append(f"\np50 {fmt_ms(lat.get('p50'))}  p90 {fmt_ms(lat.get('p90'))}")
-        text.append(f"\np99 {fmt_ms(lat.get('p99'))}  max {fmt_ms(lat.get('max'))}")
+        text.append(f"\np50 {fmt_ms(lat.p50)}  p90 {fmt_ms(lat.p90)}")
+        text.append(f"\np99 {fmt_ms(lat.p99)}  max {fmt_ms(lat.max)}")
         text.append("\n\nFailures", label)
         avail = r.availability_pct
         text.append("\navail ")
@@ -56,11 +58,10 @@ class RunColumn(Widget):
         non2xx = sum(v for k, v in r.responses.items() if k != "2xx")
         text.append(f"\nerrors {errors}  non-2xx {non2xx}", bad if errors or non2xx else None)
         text.append("\n\nServer", label)
-        cpu = r.server.get("cpu_pct_mean")
-        rss = r.server.get("rss_mb_max")
-        text.append(f"\nCPU {cpu:.0f} %" if cpu is not None else "\nCPU —")
-        text.append(f"  RSS {rss:.0f} MB" if rss is not None else "  RSS —")
-        procs, threads = r.server.get("procs"), r.server.get("threads")
+        server = r.server
+        text.append(f"\nCPU {server.cpu_pct_mean:.0f} %" if server else "\nCPU —")
+        text.append(f"  RSS {server.rss_mb_max:.0f} MB" if server else "  RSS —")
+        procs, threads = (server.procs, server.threads) if server else (None, None)
         text.append(f"\n{plural(procs, 'proc')} · {plural(threads, 'thread')}")
         cpu_series = resample([float(p.get("server_cpu_pct", 0)) for p in r.timeline], width)
         for line in spark_rows(cpu_series, width, 1, max([100.0, *cpu_series])):

@@ -12,6 +12,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from wsgicompare.capacity import STEP_WARMUP_S
+from wsgicompare.export import hdr
 from wsgicompare.machine import machine_info, now_iso
 from wsgicompare.results import RunResult
 
@@ -100,8 +101,6 @@ def report_files(fmt: str, results: list[RunResult], meta: dict[str, Any], path:
     """(path, text) of every file one export writes: one, except ``hdr`` with several
     runs, which writes a distribution per run beside ``path`` (its plotter reads one)."""
     if fmt == "hdr":
-        from wsgicompare.export import hdr
-
         return hdr.files(results, path)
     return [(path, render(fmt, results, meta))]
 

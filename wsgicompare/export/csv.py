@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from typing import Any
 
-from wsgicompare.results import ERROR_KINDS, STATUS_CLASSES, RunResult
+from wsgicompare.results import ERROR_KINDS, LATENCY_KEYS, STATUS_CLASSES, RunResult
 
-LATENCY_KEYS = ("min", "mean", "p50", "p90", "p99", "p999", "max")
-
-COLUMNS = (
+#: the columns, in order: name and how a run gives its cell
+COLUMNS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     ("backend", lambda r: r.backend),
     ("title", lambda r: r.title),
     ("workload", lambda r: r.workload),
@@ -27,19 +27,19 @@ COLUMNS = (
     ("reconnects", lambda r: r.reconnects),
     ("elapsed_s", lambda r: _round(r.elapsed_s)),
     ("bytes", lambda r: r.bytes),
-    *((f"latency_{k}_ms", (lambda k: lambda r: _round(r.latency_ms.get(k)))(k)) for k in LATENCY_KEYS),
-    ("server_cpu_pct_mean", lambda r: _round(r.server.get("cpu_pct_mean"))),
-    ("server_cpu_pct_max", lambda r: _round(r.server.get("cpu_pct_max"))),
-    ("server_rss_mb_max", lambda r: _round(r.server.get("rss_mb_max"))),
-    ("server_procs", lambda r: r.server.get("procs")),
-    ("server_threads", lambda r: r.server.get("threads")),
-    ("loader_cpu_pct", lambda r: _round(r.loader.get("cpu_pct"))),
-    ("loader_saturated", lambda r: r.loader.get("saturated")),
-    ("loader_procs", lambda r: r.loader.get("procs")),
+    *((f"latency_{k}_ms", (lambda k: lambda r: _round(r.latency_ms.figure(k)))(k)) for k in LATENCY_KEYS),
+    ("server_cpu_pct_mean", lambda r: _round(r.server.cpu_pct_mean) if r.server else None),
+    ("server_cpu_pct_max", lambda r: _round(r.server.cpu_pct_max) if r.server else None),
+    ("server_rss_mb_max", lambda r: _round(r.server.rss_mb_max) if r.server else None),
+    ("server_procs", lambda r: r.server.procs if r.server else None),
+    ("server_threads", lambda r: r.server.threads if r.server else None),
+    ("loader_cpu_pct", lambda r: _round(r.loader.cpu_pct) if r.loader else None),
+    ("loader_saturated", lambda r: r.loader.saturated if r.loader else None),
+    ("loader_procs", lambda r: r.loader.procs if r.loader else None),
     ("startup_s", lambda r: _round(r.startup_s)),
-    ("repeat_n", lambda r: r.repeat.get("n", 1)),
-    ("repeat_spread_pct", lambda r: _round(r.repeat.get("spread_pct"))),
-    ("listen_overflows", lambda r: r.tcp.get("ListenOverflows", 0)),
+    ("repeat_n", lambda r: r.repeat.n if r.repeat else 1),
+    ("repeat_spread_pct", lambda r: _round(r.repeat.spread_pct) if r.repeat else None),
+    ("listen_overflows", lambda r: r.tcp.listen_overflows),
     # with --find-capacity/--rates: the highest served rate of a step that met the SLO
     ("capacity_rps", lambda r: _round(r.capacity.get("rps")) if r.capacity else None),
     ("capacity_limit", lambda r: r.capacity.get("limit") if r.capacity else None),

@@ -1,5 +1,5 @@
-"""Number formatting shared by the text exporters (md, csv) and the TUI, so both print
-the same figure the same way."""
+"""Number formatting shared by the md and html reports and the ranking (whose headline
+the headless progress prints), so each prints the same figure the same way."""
 
 from __future__ import annotations
 

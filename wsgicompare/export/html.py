@@ -8,6 +8,10 @@ from __future__ import annotations
 import html
 from typing import Any
 
+# pygal (~25 ms) loads with this module, which export.render imports only for an html report
+import pygal
+from pygal.style import DefaultStyle
+
 from wsgicompare.baseline import Baseline, change_cell
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.md import new_verdicts
@@ -35,10 +39,7 @@ def _label(r: RunResult, workloads: int) -> str:
 TIMELINE_MAX_RUNS = 6
 
 
-def _chart_config():
-    import pygal
-    from pygal.style import DefaultStyle
-
+def _chart_config() -> dict[str, Any]:
     return dict(
         js=[],  # no tooltip script from the web: the file must work offline
         disable_xml_declaration=True,
@@ -48,11 +49,11 @@ def _chart_config():
         legend_at_bottom=True,
         truncate_legend=-1,
         print_values=False,
-    ), pygal
+    )
 
 
 def charts(results: list[RunResult]) -> list[tuple[str, str]]:
-    cfg, pygal = _chart_config()
+    cfg = _chart_config()
     measured = [r for r in ordered(results) if r.requests > 0]
     if not measured:
         return []
@@ -67,7 +68,7 @@ def charts(results: list[RunResult]) -> list[tuple[str, str]]:
     lat = pygal.Bar(title="Latency percentiles (ms, log scale)", logarithmic=True, x_label_rotation=20, **cfg)
     lat.x_labels = [_label(r, nworkloads) for r in measured]
     for key in ("p50", "p90", "p99", "max"):
-        lat.add(key, [max(0.001, r.latency_ms.get(key) or 0.001) for r in measured])
+        lat.add(key, [max(0.001, r.latency_ms.figure(key) or 0.001) for r in measured])
     out.append(("Latency", lat.render(is_unicode=True)))
 
     out += capacity_charts(measured, nworkloads, cfg, pygal)
@@ -168,14 +169,14 @@ def _table(results: list[RunResult], baseline: Baseline | None = None) -> str:
             *([(num(capacity_rps(r), 0) if r.capacity else "—", "n"), *change("capacity")] if cap else []),
             (num(r.rps_2xx, 1) if r.requests else "—", "n"),
             *change("rps_2xx"),
-            (num(lat.get("p50"), 2), "n"),
-            (num(lat.get("p99"), 2), "n"),
+            (num(lat.p50, 2), "n"),
+            (num(lat.p99, 2), "n"),
             *change("p99"),
-            (num(lat.get("max"), 2), "n"),
+            (num(lat.max, 2), "n"),
             (num(r.failures) if r.requests else "—", "n"),
             (pct(r.availability_pct), "n"),
-            (num(r.server.get("cpu_pct_mean"), 0), "n"),
-            (num(r.server.get("rss_mb_max"), 1), "n"),
+            (num(r.server.cpu_pct_mean if r.server else None, 0), "n"),
+            (num(r.server.rss_mb_max if r.server else None, 1), "n"),
             (num(r.startup_s, 2), "n"),
             ("<br>".join(html.escape(n) for n in notes), ""),
         ]

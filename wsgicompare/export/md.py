@@ -10,7 +10,7 @@ from wsgicompare.baseline import Baseline, change_cell
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
 from wsgicompare.faults import scorecard_md
-from wsgicompare.results import SCHEMA, RunResult
+from wsgicompare.results import LATENCY_KEYS, SCHEMA, RunResult
 from wsgicompare.thresholds import broken, meta_checks, parse_threshold
 
 
@@ -30,13 +30,13 @@ def _notes(r: RunResult) -> str:
     if r.status != "ok":
         notes.append(f"**{r.status}**" + (f": {r.reason}" if r.reason else ""))
     notes.extend(new_verdicts(r))
-    if r.repeat.get("n", 1) > 1:
-        rep = r.repeat
+    rep = r.repeat
+    if rep is not None and rep.n > 1:
         notes.append(
             # with an even n the median falls between two runs: the row is the lower middle one
-            f"middle run of {rep['n']} (median {num(rep.get('rps_median'), 0)} req/s, "
-            f"range {num(rep.get('rps_min'), 0)}–{num(rep.get('rps_max'), 0)}, "
-            f"spread {num(rep.get('spread_pct'), 1)} % of the median)"
+            f"middle run of {rep.n} (median {num(rep.rps_median, 0)} req/s, "
+            f"range {num(rep.rps_min, 0)}–{num(rep.rps_max, 0)}, "
+            f"spread {num(rep.spread_pct, 1)} % of the median)"
         )
     return "; ".join(notes)
 
@@ -67,14 +67,14 @@ def table(results: list[RunResult], baseline: Baseline | None = None) -> list[st
             *([num(capacity_rps(r), 0) if r.capacity else "—", *change("capacity")] if cap else []),
             num(r.rps_2xx, 1) if has_figures else "—",
             *change("rps_2xx"),
-            num(lat.get("p50"), 2),
-            num(lat.get("p99"), 2),
+            num(lat.p50, 2),
+            num(lat.p99, 2),
             *change("p99"),
-            num(lat.get("max"), 2),
+            num(lat.max, 2),
             num(r.failures) if has_figures else "—",
             pct(r.availability_pct),
-            num(r.server.get("cpu_pct_mean"), 0),
-            num(r.server.get("rss_mb_max"), 1),
+            num(r.server.cpu_pct_mean if r.server else None, 0),
+            num(r.server.rss_mb_max if r.server else None, 1),
             num(r.startup_s, 2),
             _notes(r),
         ]
@@ -89,7 +89,7 @@ def siege_block(r: RunResult) -> list[str]:
     mb = r.bytes / 1e6
     elapsed = r.elapsed_s or 0.0
     responses = sum(r.responses.values())
-    mean_s = (lat.get("mean") or 0.0) / 1000.0
+    mean_s = (lat.mean or 0.0) / 1000.0
     rows = [
         ("Transactions", f"{responses} hits"),
         ("Availability", pct(r.availability_pct, none="— %")),
@@ -102,8 +102,8 @@ def siege_block(r: RunResult) -> list[str]:
         ("Concurrency", f"{r.rps * mean_s:.2f}"),
         ("Successful transactions", f"{r.responses.get('2xx', 0)}"),
         ("Failed transactions", f"{r.failures}"),
-        ("Longest transaction", f"{(lat.get('max') or 0.0) / 1000.0:.4f}"),
-        ("Shortest transaction", f"{(lat.get('min') or 0.0) / 1000.0:.4f}"),
+        ("Longest transaction", f"{(lat.max or 0.0) / 1000.0:.4f}"),
+        ("Shortest transaction", f"{(lat.min or 0.0) / 1000.0:.4f}"),
     ]
     return [f"{name + ':':<25}{value:>20}" for name, value in rows]
 
@@ -147,15 +147,12 @@ def run_section(r: RunResult) -> list[str]:
         lines += ["```", *siege_block(r), "```", ""]
     if r.latency_ms:
         lat = r.latency_ms
-        lines.append(
-            "Latency ms: "
-            + " · ".join(f"{k} {num(lat.get(k), 2)}" for k in ("min", "mean", "p50", "p90", "p99", "p999", "max"))
-        )
-        if isinstance(lat.get("uncorrected"), dict):
-            unc = lat["uncorrected"]
+        lines.append("Latency ms: " + " · ".join(f"{k} {num(lat.figure(k), 2)}" for k in LATENCY_KEYS))
+        unc = lat.uncorrected
+        if unc is not None:
             lines.append(
                 "Uncorrected (from actual send time) ms: "
-                + " · ".join(f"{k} {num(unc.get(k), 2)}" for k in ("p50", "p99", "max"))
+                + " · ".join(f"{k} {num(unc.figure(k), 2)}" for k in ("p50", "p99", "max"))
             )
         lines.append("")
     errors = {k: v for k, v in r.errors.items() if v}
@@ -164,29 +161,28 @@ def run_section(r: RunResult) -> list[str]:
         if r.reconnects:
             parts.append(f"reconnects {r.reconnects} (not failures)")
         lines += ["Errors: " + " · ".join(parts), ""]
-    if r.server:
+    if r.server is not None:
         s = r.server
         lines += [
-            f"Server: CPU mean {num(s.get('cpu_pct_mean'), 0)} % · max {num(s.get('cpu_pct_max'), 0)} % · "
-            f"RSS max {num(s.get('rss_mb_max'), 1)} MB · {s.get('procs')} procs · {s.get('threads')} threads",
+            f"Server: CPU mean {num(s.cpu_pct_mean, 0)} % · max {num(s.cpu_pct_max, 0)} % · "
+            f"RSS max {num(s.rss_mb_max, 1)} MB · {s.procs} procs · {s.threads} threads",
             "",
         ]
-    if r.loader:
+    if r.loader is not None:
         ld = r.loader
         lines += [
-            f"Loader: CPU {num(ld.get('cpu_pct'), 0)} % · {ld.get('procs')} procs · "
-            f"saturated {num(bool(ld.get('saturated')))}",
+            f"Loader: CPU {num(ld.cpu_pct, 0)} % · {ld.procs} procs · saturated {num(bool(ld.saturated))}",
             "",
         ]
-    for note in r.loader.get("notes") or []:
-        lines += [f"Loader note: {note}", ""]
-    if r.settle.get("waited_s"):
+        for note in ld.notes or ():
+            lines += [f"Loader note: {note}", ""]
+    if r.settle is not None and r.settle.waited_s:
         lines += [
-            f"Waited {r.settle['waited_s']:.1f} s before this run for the previous port to close "
-            f"({r.settle.get('time_wait', 0)} client TIME_WAIT sockets left)",
+            f"Waited {r.settle.waited_s:.1f} s before this run for the previous port to close "
+            f"({r.settle.time_wait} client TIME_WAIT sockets left)",
             "",
         ]
-    tcp = {k: v for k, v in r.tcp.items() if v}
+    tcp = {k: v for k, v in r.tcp.to_dict().items() if v}
     if tcp:
         lines += ["Kernel TCP counters (delta over the run): " + " · ".join(f"{k} {v}" for k, v in tcp.items()), ""]
     if r.verdicts:
