@@ -193,7 +193,8 @@ def make_plan(o: Options) -> Plan:
     targets = check_output(o)
     procs = o.loader_procs or 1
     loader_cpus, _ = cpu_split(o.loader_cpus, o.server_cpus, procs)
-    warnings = [w for w in (shared_loader_cpus(procs, loader_cpus),) if w]
+    # with --cluster the loader processes run on the cluster's nodes, pinned there
+    warnings = [w for w in (shared_loader_cpus(procs, loader_cpus),) if w and not o.cluster]
     # built as the app builds its runs (spec.plan_specs), then checked: the load first
     specs = plan_specs(o, [] if o.url else list(o.backends) or list(CATALOG))
     load = specs[0].load
@@ -207,6 +208,7 @@ def make_plan(o: Options) -> Plan:
         from wsgicompare.cluster import connect  # Ray: imported only with --cluster
 
         cluster = connect(o)  # ClusterError (bad input) before anything starts
+        warnings += cluster.warnings(procs, servers_here=not o.url)
     meta = make_meta(specs)
     if cluster is not None:
         meta["machine"]["nodes"] = cluster.describe()

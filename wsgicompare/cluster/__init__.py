@@ -193,6 +193,16 @@ class Cluster:
             )
         return self.server.host
 
+    def warnings(self, procs: int, *, servers_here: bool) -> list[str]:
+        """What the plan says once before the runs: loader nodes left idle."""
+        nodes = self.loader_nodes(servers_here=servers_here)
+        if procs < len(nodes):
+            return [
+                f"--loader-procs {procs} over {len(nodes)} loader nodes: {len(nodes) - procs} of them get no "
+                f"loader process; give --loader-procs {sum(n.cpus for n in nodes)} to use every node's CPUs"
+            ]
+        return []
+
     def describe(self) -> list[dict[str, Any]]:
         """``machine.nodes`` of the report."""
         return [n.summary() for n in self.nodes]
