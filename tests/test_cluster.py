@@ -264,35 +264,61 @@ async def test_the_app_starts_a_backend_on_the_server_node_and_loads_it_from_the
         c.shutdown()
 
 
-def test_sigkill_of_wsgicompare_leaves_no_loader_or_backend(cluster: RayCluster) -> None:
+def _cluster_run_with_processes(
+    cluster: RayCluster, *extra: str, mid_s: float = 1.0
+) -> tuple[subprocess.Popen, list[psutil.Process]]:
+    """A run with gunicorn on the server node and a loader on the other, once both exist."""
     proc = spawn_cli(
         ["--cluster", cluster.address, "--server-node", cluster.nodes[1], "--backend", "gunicorn"]
-        + ["-c", "4", "-d", "30", "--export", "json"]
+        + ["-c", "4", "-d", "30", *extra]
     )
+    # the loader (spawned by the head node's agent) and gunicorn (by the server node's
+    # agent) live under Ray's worker processes, not under this test
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = [p for p in psutil.process_iter() if is_loader(p) or "gunicorn" in cmdline(p)]
+        found = [p for p in found if _under(p, cluster.proc.pid)]
+        if any(is_loader(p) for p in found) and any("gunicorn" in cmdline(p) for p in found):
+            time.sleep(mid_s)  # mid-load
+            return proc, found
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"no loader and gunicorn on the cluster: {''.join(proc.err_lines)}")  # type: ignore[attr-defined]
+
+
+def _all_gone(found: list[psutil.Process], within_s: float) -> list[str]:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline and any(p.is_running() and p.status() != "zombie" for p in found):
+        time.sleep(0.25)
+    return [f"{p.pid} {cmdline(p)[:80]}" for p in found if p.is_running() and p.status() != "zombie"]
+
+
+def test_sigkill_of_wsgicompare_leaves_no_loader_or_backend(cluster: RayCluster) -> None:
+    proc, found = _cluster_run_with_processes(cluster, "--export", "json")
     try:
-        # wait for the loader (spawned by the head node's agent) and gunicorn (by the
-        # server node's agent): both live in Ray's worker processes, not under this test
-        deadline = time.monotonic() + 60
-        found: list[psutil.Process] = []
-        while time.monotonic() < deadline:
-            found = [p for p in psutil.process_iter() if is_loader(p) or "gunicorn" in cmdline(p)]
-            found = [p for p in found if _under(p, cluster.proc.pid)]
-            if any(is_loader(p) for p in found) and any("gunicorn" in cmdline(p) for p in found):
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail(f"no loader and gunicorn on the cluster: {''.join(proc.err_lines)}")  # type: ignore[attr-defined]
-        time.sleep(1.0)  # mid-load
         proc.kill()
         proc.wait(timeout=10)
-        gone_by = time.monotonic() + 35
-        while time.monotonic() < gone_by and any(p.is_running() and p.status() != "zombie" for p in found):
-            time.sleep(0.25)
-        left = [f"{p.pid} {cmdline(p)[:80]}" for p in found if p.is_running() and p.status() != "zombie"]
-        assert not left, left
+        assert not _all_gone(found, 35)
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_ctrl_c_of_a_cluster_run_keeps_what_finished_and_leaves_nothing(cluster: RayCluster, tmp_path) -> None:
+    out = tmp_path / "run.json"
+    # past the 1 s warm-up and into the measured window
+    proc, found = _cluster_run_with_processes(cluster, "--export", "json", "-o", str(out), mid_s=3.0)
+    try:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, "".join(proc.err_lines)  # type: ignore[attr-defined]
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["status"] == "failed" and run["reason"].startswith("cancelled at t=")
+    assert run["responses"]["2xx"] > 0  # what was measured before the Ctrl-C is kept
+    assert not _all_gone(found, 15)
 
 
 def _under(p: psutil.Process, session: int) -> bool:
