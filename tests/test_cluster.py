@@ -23,7 +23,7 @@ from reliability_support import cli_env, cmdline, is_loader, run_cli, spawn_cli
 if not os.environ.get("CI"):  # in CI the set-up installed the extra: its absence must fail
     pytest.importorskip("ray", reason="the cluster extra: pip install 'wsgicompare[cluster]'")
 
-from wsgicompare.cluster import Cluster, split_by_cpus  # noqa: E402
+from wsgicompare.cluster import Cluster, Node, split_by_cpus  # noqa: E402
 from wsgicompare.loader import LoadProfile  # noqa: E402
 
 pytestmark = pytest.mark.cluster
@@ -432,16 +432,14 @@ def test_cluster_without_ray_installed_says_how_to_install_it() -> None:
     )
 
 
-def _node(cpus: int, name: str) -> object:
-    from wsgicompare.cluster import Node
-
+def _node(cpus: int, name: str) -> Node:
     return Node(node_id=name * 8, host="10.0.0.1", cpus=cpus, facts={})
 
 
 def test_processes_are_spread_by_cpus_in_consecutive_indices() -> None:
     a, b, c = _node(8, "a"), _node(4, "b"), _node(4, "c")
-    split = split_by_cpus(8, [a, b, c])  # type: ignore[list-item]
+    split = split_by_cpus(8, [a, b, c])
     assert [(n.node_id[0], ix) for n, ix in split] == [("a", [0, 1, 2, 3]), ("b", [4, 5]), ("c", [6, 7])]
     # fewer processes than nodes: the node that gets none is left out
-    assert [n.node_id[0] for n, _ in split_by_cpus(2, [a, b, c])] == ["a", "b"]  # type: ignore[list-item]
-    assert sum(len(ix) for _, ix in split_by_cpus(7, [a, b, c])) == 7  # type: ignore[list-item]
+    assert [n.node_id[0] for n, _ in split_by_cpus(2, [a, b, c])] == ["a", "b"]
+    assert sum(len(ix) for _, ix in split_by_cpus(7, [a, b, c])) == 7

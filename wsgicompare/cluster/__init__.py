@@ -24,6 +24,7 @@ import logging
 import platform
 import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 from wsgicompare.loader import LoadProfile
 from wsgicompare.loader.profile import is_loopback
@@ -92,21 +93,20 @@ class Cluster:
     """A connection to a Ray cluster, checked: every node runs this wsgicompare and
     this Python. ``load_run(profile)`` makes a LoadRun over the loader nodes."""
 
-    def __init__(self, address: str, *, server_node: str | None = None, connect: bool = True) -> None:
+    def __init__(self, address: str, *, server_node: str | None = None) -> None:
         self.address = address
         self.nodes: list[Node] = []
         self.server: Node | None = None
         #: the address a backend on the server node binds (see server_host)
         self.server_bind = "127.0.0.1"
         self.driver_node_id = ""
-        if connect:
-            try:
-                self._connect()
-                if server_node is not None:
-                    self.server = self.find_node(server_node)
-            except BaseException:
-                self.shutdown()
-                raise
+        try:
+            self._connect()
+            if server_node is not None:
+                self.server = self.find_node(server_node)
+        except BaseException:
+            self.shutdown()
+            raise
 
     # -- connecting and checking ---------------------------------------------------------------
     def _connect(self) -> None:
@@ -168,7 +168,7 @@ class Cluster:
 
     def check_target(self, url: str, *, servers_here: bool, allow_remote: bool) -> None:
         """A loopback target is this machine's: every loader node must be on it."""
-        host = url.split("//", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+        host = urlsplit(url).hostname or ""
         if not is_loopback(host):
             return
         here = {n.host for n in self.nodes if n.node_id == self.driver_node_id}
