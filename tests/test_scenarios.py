@@ -22,11 +22,12 @@ from wsgicompare.backends import ServerConfig, get_backend
 from wsgicompare.conductor import Conductor, default_load, default_spec
 from wsgicompare.export import html as html_export
 from wsgicompare.export import md
-from wsgicompare.faults import ONE_PROCESS, Fired, ScenarioEvent, ScenarioPlan, cell, parse_scenarios, scorecard_md
+from wsgicompare.faults import ONE_PROCESS, Fired, ScenarioEvent, ScenarioPlan, parse_scenarios
 from wsgicompare.loader import LatencyHistogram
 from wsgicompare.loader.stats import LoadTick
 from wsgicompare.parsing import OptionError
 from wsgicompare.results import RunResult
+from wsgicompare.scorecard import cell, scorecard_md
 
 #: requests per second: far below what any of these servers serves on one CPU
 RATE = 300.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from test_scenarios import phase, scenario_run
 
-from wsgicompare.faults import cell, scorecard
+from wsgicompare.scorecard import cell, scorecard
 
 
 def test_slow_clients_starve_a_bare_sync_server_but_not_one_behind_nginx() -> None:
