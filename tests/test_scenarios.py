@@ -146,12 +146,16 @@ def _first_pid(server) -> int:
 # -- phases and recovery from ticks (data, no server) --------------------------------------------
 
 
-def _tick(i: int, ok: int, errors: int = 0, tick_s: float = 0.1) -> LoadTick:
+def _tick(
+    i: int, ok: int, errors: int = 0, tick_s: float = 0.1, *, t_s: float | None = None, held: int = 0
+) -> LoadTick:
+    """Tick ``i`` of a run without warm-up, taken at ``t_s`` (default: on time; a tick's
+    timer may fire a little early, or late on a busy machine); ``held``: slow clients."""
     lat = LatencyHistogram()
     lat.record_many([1000] * ok)
     return LoadTick(
         index=i,
-        t_s=round((i + 1) * tick_s, 3),
+        t_s=round((i + 1) * tick_s, 3) if t_s is None else t_s,
         interval_s=tick_s,
         warmup=False,
         status={"2xx": ok},
@@ -163,6 +167,7 @@ def _tick(i: int, ok: int, errors: int = 0, tick_s: float = 0.1) -> LoadTick:
         loader_cpu_pct=0.0,
         loop_lag_ms=0.0,
         done=False,
+        slow_held=held,
     )
 
 

@@ -13,6 +13,7 @@ ranges of the loader's own per-tick counts and latency histograms."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from wsgicompare.loader import LatencyHistogram
+from wsgicompare.loader.worker import tick_boundary_s
 from wsgicompare.parsing import OptionError, parse_list
 from wsgicompare.results import RunResult
 
@@ -65,10 +67,21 @@ class ScenarioPlan:
     def bounds(self, duration_s: float, event_s: float) -> list[tuple[str, float, float]]:
         """(phase, start, end) in measured seconds: before until the event, then the rest in
         halves; an overload lasts a quarter of the rest, so the queue it leaves (its excess
-        over the capacity) can drain at half the capacity inside *after*."""
+        over the capacity) can drain at half the capacity inside *after*. Every bound is a
+        tick boundary (on_grid), so each tick lies wholly inside one phase."""
         share = 0.25 if self.name == "overload" else 0.5
-        middle = event_s + (duration_s - event_s) * share
+        middle = min(on_grid(event_s + (duration_s - event_s) * share), duration_s)
         return [("before", 0.0, event_s), ("during", event_s, middle), ("after", middle, duration_s)]
+
+    def event_s(self) -> float:
+        """When the event happens, in measured seconds: the first tick boundary at or past
+        ``event_at_s`` (the conductor fires on that tick; the loader's events start there)."""
+        return on_grid(self.event_at_s)
+
+
+def on_grid(t_s: float, tick_s: float = SCENARIO_TICK_S) -> float:
+    """The first scenario tick boundary at or past ``t_s`` (measured seconds)."""
+    return round(math.ceil(round(t_s / tick_s, 6)) * tick_s, 6)
 
 
 def default_event_at(duration_s: float) -> float:
@@ -120,11 +133,22 @@ class ScenarioEvent:
     """The conductor's tick hook: fires the event on the first measured tick at or past
     ``event_at_s`` and sorts every measured tick into its phase."""
 
-    def __init__(self, plan: ScenarioPlan, fire: Callable[[], Fired], warmup_s: float, duration_s: float) -> None:
+    def __init__(
+        self,
+        plan: ScenarioPlan,
+        fire: Callable[[], Fired],
+        warmup_s: float,
+        duration_s: float,
+        tick_s: float = SCENARIO_TICK_S,
+    ) -> None:
         self.plan = plan
         self.fire = fire
         self.warmup_s = warmup_s
         self.duration_s = duration_s
+        self.tick_s = tick_s
+        #: slow-clients: the fewest slow connections the loader held open at a tick's end
+        #: through *during* (None: no slow clients)
+        self.held: int | None = None
         self.fired_at: float | None = None  # measured seconds
         self.killed_server = False  # the event took the whole server down (one process)
         self.problem = ""  # the event could not be fired: why
@@ -139,16 +163,29 @@ class ScenarioEvent:
             return
         end = lt.t_s - self.warmup_s
         start = end - lt.interval_s
+        # Which phase a tick belongs to is read from where it sits on the tick grid, not from
+        # when it was taken: its timer fires up to a millisecond early, or late on a busy
+        # machine, and the event and phase ends are grid points. By its actual end, a tick
+        # ending at 0.9995 s missed an event at 1.0, which then fired a tick late, and the
+        # phases after it moved half a tick: the first tick after the slow clients left
+        # (the held-up queue answered at once) was counted in *during*.
+        grid_end = tick_boundary_s(lt.index, self.warmup_s, self.tick_s) - self.warmup_s
+        if lt.done:
+            grid_end = min(grid_end, max(end, grid_end - self.tick_s))  # the closing tick may be short
         if self.fired_at is None:
             self.before.add(lt)
-            if end >= self.plan.event_at_s and not self.problem:
-                self._fire(end)
+            if grid_end >= self.plan.event_s() - 1e-6 and not self.problem:
+                self._fire(grid_end)
             return
         self.rates.append((start, end, lt.status.get("2xx", 0)))
-        self.p99s.append((start, end, lt.latency.percentile(99) / 1000.0 if lt.latency.count else None))
-        middle = (start + end) / 2
-        phase = self.later[0] if middle < self.later[0].end_s or len(self.later) < 2 else self.later[1]
-        phase.add(lt)
+        # on the grid: recovery after an overload is timed from a grid point (the end of *during*)
+        p99 = lt.latency.percentile(99) / 1000.0 if lt.latency.count else None
+        self.p99s.append((max(start, grid_end - self.tick_s), grid_end, p99))
+        during = len(self.later) < 2 or grid_end <= self.later[0].end_s + 1e-6
+        (self.later[0] if during else self.later[1]).add(lt)
+        if self.held is not None and self.fired_at + self.tick_s + 1e-6 < grid_end < self.later[0].end_s - 1e-6:
+            # the ticks inside *during*: the first is when they connect, the last when they close
+            self.held = min(self.held, lt.slow_held)
 
     def notes(self) -> tuple[str, ...]:
         """A live line for every tick from the event on (the app's banner shows it)."""
@@ -163,6 +200,8 @@ class ScenarioEvent:
         self.later = [_Phase(n, s, e) for n, s, e in self.plan.bounds(self.duration_s, at)[1:]]
         fired = self.fire()
         self.target, self.problem, self.killed_server = fired.target, fired.problem, fired.killed_server
+        if "slow_clients" in self.target:
+            self.held = self.target["slow_clients"]
 
     def recovery(self) -> float | None:
         """Seconds from the event until a tick and the window of RECOVERY_SPAN_S it starts ran
@@ -370,7 +409,7 @@ class _NoCapacity(Exception):
 
 
 def _middle(plan: ScenarioPlan, duration_s: float) -> float:
-    return plan.bounds(duration_s, plan.event_at_s)[1][2]
+    return plan.bounds(duration_s, plan.event_s())[1][2]
 
 
 def _slow_clients(conductor, spec, server, url, on_tick, cancel, load, duration_s):
@@ -379,7 +418,7 @@ def _slow_clients(conductor, spec, server, url, on_tick, cancel, load, duration_
     k = plan.slow_clients or max(4, 2 * server.config.workers)
     warm = load.warmup_s
     load = replace(
-        load, slow_clients=k, slow_from_s=warm + plan.event_at_s, slow_until_s=warm + _middle(plan, duration_s)
+        load, slow_clients=k, slow_from_s=warm + plan.event_s(), slow_until_s=warm + _middle(plan, duration_s)
     )
     return load, {"slow_clients": k}
 
@@ -401,7 +440,7 @@ def _overload(conductor, spec, server, url, on_tick, cancel, load, duration_s):
     load = replace(
         load,
         rate=calm,
-        rate_changes=((warm + plan.event_at_s, high), (warm + _middle(plan, duration_s), calm)),
+        rate_changes=((warm + plan.event_s(), high), (warm + _middle(plan, duration_s), calm)),
         concurrency=connections_for(high, Slo("p99", OVERLOAD_SLO_P99_MS, 0.1), None),
     )
     return load, {"capacity_probe_rps": round(capacity, 1), "offered_rps": round(high, 1), "calm_rps": round(calm, 1)}
@@ -419,9 +458,13 @@ def judge_loader_event(event: ScenarioEvent, out: dict[str, Any], failed: int) -
     back = (after.get("rps_2xx") or 0.0) / base if base else 0.0
     out["kept_share"] = round(kept, 3)
     if out["name"] == "slow-clients":
-        k = event.target.get("slow_clients")
+        k: int = event.target.get("slow_clients", 0)
         out["recovered"] = back >= RECOVERED_SHARE
         out["recovery_s"] = None
+        # whether the slow connections were there at all: a figure kept because they never
+        # connected, or because the server closed them (a header timeout), says so
+        held = k if event.held is None else event.held
+        out["slow_clients_held"] = held
         if kept < 0.1:
             out["verdict"] = (
                 f"starved: {during.get('rps_2xx', 0):,.0f} 2xx req/s while {k} slow clients held connections "
@@ -431,6 +474,8 @@ def judge_loader_event(event: ScenarioEvent, out: dict[str, Any], failed: int) -
             out["verdict"] = (
                 f"kept {100 * kept:.0f} % of its 2xx rate with {k} slow clients (p99 {fig(during.get('p99_ms'))} ms)"
             )
+        if held < k:
+            out["verdict"] += f"; only {held} of the {k} slow connections stayed open through the phase"
         return
     errors = during.get("errors") or {}
     requests = sum(errors.values()) + (during.get("rps") or 0.0) * max(during["end_s"] - during["start_s"], 1e-9)

@@ -109,12 +109,13 @@ def loader_event_cell(s: dict[str, Any]) -> tuple[bool | None, str]:
     """The scorecard cell of a slow-clients or overload run."""
     kept = s.get("kept_share") or 0.0
     if s.get("name") == "slow-clients":
+        k = s.get("event", {}).get("slow_clients")
+        held = s.get("slow_clients_held", k)
+        few = f" ({held} of {k} held)" if k is not None and held is not None and held < k else ""
         if kept < 0.1:
-            return (
-                False,
-                f"✗ starved: {100 * kept:.0f} % of its rate with {s.get('event', {}).get('slow_clients')} slow clients",
-            )
-        return kept >= RECOVERED_SHARE, f"{'✓' if kept >= RECOVERED_SHARE else '✗'} kept {100 * kept:.0f} % of its rate"
+            return False, f"✗ starved: {100 * kept:.0f} % of its rate with {k} slow clients{few}"
+        good = kept >= RECOVERED_SHARE
+        return good, f"{'✓' if good else '✗'} kept {100 * kept:.0f} % of its rate{few}"
     failed = s.get("failed_requests") or 0
     if s.get("recovered"):
         return True, f"✓ {s.get('mode', 'queues')}; back in {s.get('recovery_s') or 0:.1f} s, {failed} failed"
