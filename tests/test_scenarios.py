@@ -22,7 +22,7 @@ from wsgicompare.backends import ServerConfig, get_backend
 from wsgicompare.conductor import Conductor, default_load, default_spec
 from wsgicompare.export import html as html_export
 from wsgicompare.export import md
-from wsgicompare.faults import ONE_PROCESS, Fired, ScenarioEvent, ScenarioPlan, parse_scenarios
+from wsgicompare.faults import LOADER_EVENTS, ONE_PROCESS, Fired, ScenarioEvent, ScenarioPlan, parse_scenarios
 from wsgicompare.loader import LatencyHistogram
 from wsgicompare.loader.stats import LoadTick
 from wsgicompare.parsing import OptionError
@@ -40,8 +40,16 @@ def scenario_run(backend: str, name: str, *, duration_s: float = 3.0, event_at_s
     spec = replace(spec, server=replace(spec.server, workers=workers), scenario=ScenarioPlan(name, event_at_s))
     ticks = []
     result = Conductor().run_one(spec, on_tick=ticks.append)
-    # from the event on, every tick says what happened (the app's banner shows it)
-    assert any(w.startswith(f"{name} at ") for t in ticks for w in t.warnings) or result.scenario["status"] != "ok"
+    if result.scenario["status"] == "ok":
+        # from the event on, every tick says what happened (the app's banner shows it) ...
+        assert any(w.startswith(f"{name} at ") for t in ticks for w in t.warnings)
+        # ... and the tick it happened on carries it, as does that point of the JSON timeline
+        fired = [t for t in ticks if t.event and t.event.startswith(f"{name} at ")]
+        assert len(fired) == 1 and fired[0].t_s == pytest.approx(result.scenario["event_t"], abs=0.1), fired
+        marked = [p for p in result.timeline if "event" in p]
+        assert marked[0]["event"] == fired[0].event and marked[0]["t"] == fired[0].t_s
+        ends = [t.event for t in ticks if t.event and " ends at " in t.event]
+        assert ends == ([f"{name} ends at {phase(result, 'after')['start_s']:.1f} s"] if name in LOADER_EVENTS else [])
     assert stray_descendants() == [], "a scenario left a process running"
     return result
 
@@ -229,13 +237,19 @@ def test_the_scorecard_has_a_row_per_backend_and_a_column_per_scenario() -> None
     assert "## Scorecard" in md.render(results, meta)
     assert "✓ back in 1.2 s, 2 failed" in html_export.render(results, meta)
     assert "Scorecard" not in md.render([RunResult(backend="x", title="x", workload="hello", status="ok")], meta)
-    # the HTML draws each scenario run's timeline with its event marked
-    timeline = [{"t": 0.6 + i / 10, "rps": 300.0 if i != 8 else 0.0} for i in range(20)]
+    # the HTML draws each scenario run's timeline with its event marked where the timeline has it
+    timeline = [{"t": round(0.6 + i / 10, 3), "rps": 300.0 if i != 8 else 0.0} for i in range(20)]
+    timeline[9]["event"] = "worker-kill at 1.0 s: signal SIGKILL pid 42"
     kill_run = _with("gunicorn", {**kill, "event_t": 1.5, "event_at_s": 1.0, "event": {"signal": "SIGKILL"}})
     kill_run.requests, kill_run.timeline = 600, timeline
     page = html_export.render([kill_run], meta)
     assert "gunicorn · worker-kill: responses per second, the event at t=1.5 s" in page
-    assert "worker-kill (SIGKILL)" in page
+    assert "worker-kill at 1.0 s: signal SIGKILL pid 42" in page
+    # a report saved before the timeline carried the event: from the scenario's event_t
+    old = [{k: v for k, v in p.items() if k != "event"} for p in timeline]
+    kill_run.timeline = old
+    page = html_export.render([kill_run], meta)
+    assert "the event at t=1.5 s" in page and "worker-kill (SIGKILL)" in page
     # and the JSON carries it as it was measured
     assert RunResult.from_dict(json.loads(json.dumps(results[0].to_dict()))).scenario == kill
 

@@ -286,7 +286,7 @@ class Conductor:
                     queue.sample()
                 warnings = self._live_warnings(load_tick, running, tcp_before, queue)
                 warnings += event.notes() if event is not None else ()  # a scenario's event, once fired
-                tick = self._tick(running, load_tick, sample, warnings)
+                tick = self._tick(running, load_tick, sample, warnings, event.news if event is not None else None)
                 self._emit(on_tick, tick)
                 if cancel.is_set() and cancelled_at is None:
                     cancelled_at = load_tick.t_s
@@ -337,7 +337,7 @@ class Conductor:
 
     # -- ticks -------------------------------------------------------------------------------
 
-    def _tick(self, running: _Running, lt, sample, warnings: tuple[str, ...]) -> Tick:
+    def _tick(self, running: _Running, lt, sample, warnings: tuple[str, ...], event: str | None = None) -> Tick:
         cpu_pct, rss_mb, procs, threads = sample
         interval_lat = lt.latency
         if not lt.warmup:
@@ -368,6 +368,7 @@ class Conductor:
                     "errors": lt.failed_requests,
                     "server_cpu_pct": round(cpu_pct, 1),
                     "server_rss_mb": round(rss_mb, 1),
+                    **({"event": event} if event else {}),  # only a scenario's event tick has one
                 }
             )
         cum = running.latency
@@ -417,6 +418,7 @@ class Conductor:
             loader_cpu_pct=round(lt.loader_cpu_pct, 1),
             loader_saturated=lt.saturated,
             warnings=warnings,
+            event=event,
         )
         running.last_tick = tick
         return tick

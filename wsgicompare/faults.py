@@ -38,6 +38,8 @@ RECOVERY_SPAN_S = 0.5
 SCENARIO_TICK_S = 0.1
 ONE_PROCESS = "one process: a crash takes the whole server down"
 PHASES = ("before", "during", "after")
+#: what an event's line says of its target
+_SAID = ("signal", "pid", "process", "slow_clients", "offered_rps")
 
 
 def parse_scenarios(name: str, value: Any) -> tuple[str, ...]:
@@ -146,6 +148,9 @@ class ScenarioEvent:
         self.warmup_s = warmup_s
         self.duration_s = duration_s
         self.tick_s = tick_s
+        #: what happened at the end of the tick just seen: the event's line on the tick it
+        #: fired, the end of a loader event (slow clients gone, overload over); else None
+        self.news: str | None = None
         #: slow-clients: the fewest slow connections the loader held open at a tick's end
         #: through *during* (None: no slow clients)
         self.held: int | None = None
@@ -159,6 +164,7 @@ class ScenarioEvent:
         self.later: list[_Phase] = []
 
     def tick(self, lt) -> None:
+        self.news = None
         if lt.warmup:
             return
         end = lt.t_s - self.warmup_s
@@ -176,12 +182,16 @@ class ScenarioEvent:
             self.before.add(lt)
             if grid_end >= self.plan.event_s() - 1e-6 and not self.problem:
                 self._fire(grid_end)
+                self.news = self.notes()[0]
             return
         self.rates.append((start, end, lt.status.get("2xx", 0)))
         # on the grid: recovery after an overload is timed from a grid point (the end of *during*)
         p99 = lt.latency.percentile(99) / 1000.0 if lt.latency.count else None
         self.p99s.append((max(start, grid_end - self.tick_s), grid_end, p99))
         during = len(self.later) < 2 or grid_end <= self.later[0].end_s + 1e-6
+        ends = len(self.later) == 2 and abs(grid_end - self.later[0].end_s) < 1e-6
+        if ends and self.plan.name in LOADER_EVENTS:
+            self.news = f"{self.plan.name} ends at {grid_end:.1f} s"  # the loader's event is over
         (self.later[0] if during else self.later[1]).add(lt)
         if self.held is not None and self.fired_at + self.tick_s + 1e-6 < grid_end < self.later[0].end_s - 1e-6:
             # the ticks inside *during*: the first is when they connect, the last when they close
@@ -191,7 +201,7 @@ class ScenarioEvent:
         """A live line for every tick from the event on (the app's banner shows it)."""
         if self.fired_at is None:
             return ()
-        what = " ".join(f"{k} {v}" for k, v in self.target.items() if k in ("signal", "pid", "process"))
+        what = " ".join(f"{k} {v}" for k, v in self.target.items() if k in _SAID)
         return (f"{self.plan.name} at {self.fired_at:.1f} s: {self.problem or what}",)
 
     def _fire(self, at: float) -> None:

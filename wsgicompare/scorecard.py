@@ -87,20 +87,23 @@ def scorecard_html(results: list[RunResult]) -> str:
 
 
 def scenario_timelines(results: list[RunResult], cfg: dict[str, Any], pygal: Any) -> list[tuple[str, str]]:
-    """(title, SVG) per scenario run: its responses per second over time, the event marked."""
+    """(title, SVG) per scenario run: its responses per second over time, each event the
+    timeline carries (the event, a loader event's end) marked where it happened."""
     out = []
     for r in results:
         s = r.scenario
         points = [(p["t"], p["rps"]) for p in r.timeline if p.get("t") is not None and p.get("rps") is not None]
-        if not s or s.get("event_t") is None or not points:
+        events = [(p["t"], p["event"]) for p in r.timeline if p.get("event") and p.get("t") is not None]
+        if not events and s and s.get("event_t") is not None:  # a report saved before ticks carried it
+            events = [(s["event_t"], f"{s['name']} ({(s.get('event') or {}).get('signal', 'event')})")]
+        if not s or not events or not points:
             continue
-        title = f"{r.backend} · {s['name']}: responses per second, the event at t={s['event_t']:.1f} s"
+        title = f"{r.backend} · {s['name']}: responses per second, the event at t={events[0][0]:.1f} s"
         chart = pygal.XY(title=title, show_dots=False, x_title="seconds", **cfg)
         chart.add("req/s (any status)", points)
         top = max(rps for _, rps in points) or 1.0
-        chart.add(
-            f"{s['name']} ({(s.get('event') or {}).get('signal', 'event')})", [(s["event_t"], 0), (s["event_t"], top)]
-        )
+        for t, what in events:
+            chart.add(what, [(t, 0), (t, top)])
         out.append((f"{r.backend} · {s['name']}", chart.render(is_unicode=True)))
     return out
 
