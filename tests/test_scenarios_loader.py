@@ -3,6 +3,8 @@ through *during*) and overload (twice the probed capacity through *during*)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from test_scenarios import RATE, _tick, phase, scenario_run
 
@@ -119,6 +121,53 @@ def test_overload_at_twice_the_capacity_reports_how_it_fails_and_its_recovery() 
     assert phase(result, "during")["rps_2xx"] < 1.5 * probe
     assert s["mode"]  # sheds, queues or fails connections: said, from the figures
     assert "2 × capacity" in s["verdict"]
+    assert s["fell_over"] is False  # gunicorn's master and workers all outlived it
     assert s["recovered"] == (s["recovery_s"] is not None)
     if s["recovered"]:
         assert 0 <= s["recovery_s"] <= 3.0
+
+
+def test_overload_against_a_server_of_known_capacity_queues_and_recovers_after_it_ends() -> None:
+    # the open-loop tests' server: 4 workers × 10 ms per request, first come first served,
+    # exactly 400 req/s; the overload is told that capacity (no probe). Offered 800 req/s
+    # for 1 s, it serves 400 and queues the rest (~400 requests); back at 200 req/s offered
+    # the queue drains at 200 req/s, and the p99 (from the intended send time) is back
+    # under 100 ms once fewer than 40 wait: (400 - 40) / 200 = 1.8 s after the overload (2.0 s
+    # measured: a tick's p99 is its slowest answers', and half a second of ticks must hold).
+    import threading
+
+    from loader_servers import serve
+
+    from wsgicompare.conductor import Conductor, default_load
+    from wsgicompare.faults import run_scenario
+    from wsgicompare.spec import url_spec
+
+    workers, service_s = 4, 0.010
+    capacity = workers / service_s
+    with serve("capacity", delay_s=service_s, workers=workers) as server:
+        load = default_load(concurrency=16, duration_s=5.0, warmup_s=0.5)
+        spec = replace(url_spec(server.url, load=load), scenario=ScenarioPlan("overload", 1.0, capacity_rps=capacity))
+        ticks: list = []
+        result = run_scenario(Conductor(), spec, None, server.url, ticks.append, threading.Event())
+        served = server.requests
+    s = result.scenario
+    assert result.status == "ok", result.reason
+    assert s["status"] == "ok", s
+    assert s["event"] == {"capacity_rps": 400.0, "offered_rps": 800.0, "calm_rps": 200.0}  # given, not probed
+    assert served > 0.9 * result.requests  # every answer counted came from this server
+    before, during, after = (phase(result, n) for n in ("before", "during", "after"))
+    assert (during["start_s"], during["end_s"]) == (1.0, 2.0)  # a quarter of the rest, on the tick grid
+    assert before["rps_2xx"] == pytest.approx(200, rel=0.1), before
+    # during: the server answers at its capacity and queues the excess: no error of any kind
+    assert 0.85 * capacity <= during["rps_2xx"] <= 1.05 * capacity, during
+    assert during["errors"] == {} and s["failed_requests"] == 0, s["phases"]
+    assert s["mode"] == "queues", s["verdict"]
+    assert s["fell_over"] is None  # a server we did not start: not known, not made up
+    # after: the queue and the calm rate, all answered
+    assert after["rps_2xx"] >= 0.95 * 200, after
+    # recovery: a real number, counted from the overload's end, as long as the queue takes
+    assert s["recovered"] is True, s["verdict"]
+    assert isinstance(s["recovery_s"], float) and 1.5 <= s["recovery_s"] <= 2.5, s["recovery_s"]
+    assert f"back in {s['recovery_s']:.1f} s" in cell(s)[1] and cell(s)[0] is True
+    events = [t.event for t in ticks if t.event]
+    assert events == ["overload at 1.0 s: offered_rps 800.0", "overload ends at 2.0 s"], events

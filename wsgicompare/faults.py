@@ -65,6 +65,8 @@ class ScenarioPlan:
     event_at_s: float
     #: slow-clients: the trickling connections (None: max(4, 2 × workers))
     slow_clients: int | None = None
+    #: overload: the server's capacity in 2xx req/s, when known (None: a quick probe measures it)
+    capacity_rps: float | None = None
 
     def bounds(self, duration_s: float, event_s: float) -> list[tuple[str, float, float]]:
         """(phase, start, end) in measured seconds: before until the event, then the rest in
@@ -276,7 +278,9 @@ def reload_unsupported(server) -> str | None:
 
 def run_scenario(conductor, spec, server, url: str, on_tick, cancel) -> RunResult:
     """One run of ``spec.scenario`` against a running server (the conductor's ``load``
-    with a ScenarioEvent as tick hook); the result carries ``scenario``."""
+    with a ScenarioEvent as tick hook); the result carries ``scenario``. ``server`` may be
+    None for the events the loader makes (LOADER_EVENTS) against a server we did not start
+    at ``url``: nothing of it is signalled, and whether it exited is not known."""
     plan: ScenarioPlan = spec.scenario
     duration = spec.load.duration_s or 0.0
     why = reload_unsupported(server) if plan.name == "reload" else None
@@ -309,6 +313,9 @@ def run_scenario(conductor, spec, server, url: str, on_tick, cancel) -> RunResul
         # found dead after the event fired (a crash stops the load: no event after one): it fell over
         exited = server.exit_reason() or "it exited"
     result.scenario = judge(event, result, duration, exited)
+    if plan.name == "overload" and result.scenario["status"] == "ok":
+        # the question an overload asks first; unknown for a server we did not start
+        result.scenario["fell_over"] = None if server is None else exited is not None
     if exited is not None:
         # the event took the server down (a one-process server killed, a master that does
         # not outlive its worker): the scenario's answer, not a failed run
@@ -425,7 +432,7 @@ def _middle(plan: ScenarioPlan, duration_s: float) -> float:
 def _slow_clients(conductor, spec, server, url, on_tick, cancel, load, duration_s):
     """K trickling connections from the event to the end of *during* (loader/slow.py)."""
     plan: ScenarioPlan = spec.scenario
-    k = plan.slow_clients or max(4, 2 * server.config.workers)
+    k = plan.slow_clients or max(4, 2 * (server.config.workers if server is not None else 1))
     warm = load.warmup_s
     load = replace(
         load, slow_clients=k, slow_from_s=warm + plan.event_s(), slow_until_s=warm + _middle(plan, duration_s)
@@ -440,11 +447,15 @@ def _overload(conductor, spec, server, url, on_tick, cancel, load, duration_s):
     from wsgicompare.capacity import PROBE_S, Slo, connections_for
 
     plan: ScenarioPlan = spec.scenario
-    probe_load = replace(load, rate=None, duration_s=PROBE_S, warmup_s=0.5, requests=None, reps=None)
-    probe = conductor.load(spec, server, probe_load, url, on_tick, cancel)
-    capacity = probe.rps_2xx
-    if probe.status != "ok" or capacity <= 0:
-        raise _NoCapacity(probe, f"the capacity probe failed: {probe.reason or 'no 2xx answer'}")
+    if plan.capacity_rps:
+        capacity, known = plan.capacity_rps, {"capacity_rps": round(plan.capacity_rps, 1)}
+    else:
+        probe_load = replace(load, rate=None, duration_s=PROBE_S, warmup_s=0.5, requests=None, reps=None)
+        probe = conductor.load(spec, server, probe_load, url, on_tick, cancel)
+        capacity = probe.rps_2xx
+        if probe.status != "ok" or capacity <= 0:
+            raise _NoCapacity(probe, f"the capacity probe failed: {probe.reason or 'no 2xx answer'}")
+        known = {"capacity_probe_rps": round(capacity, 1)}
     high, calm = OVERLOAD_FACTOR * capacity, OVERLOAD_CALM * capacity
     warm = load.warmup_s
     load = replace(
@@ -453,7 +464,7 @@ def _overload(conductor, spec, server, url, on_tick, cancel, load, duration_s):
         rate_changes=((warm + plan.event_s(), high), (warm + _middle(plan, duration_s), calm)),
         concurrency=connections_for(high, Slo("p99", OVERLOAD_SLO_P99_MS, 0.1), None),
     )
-    return load, {"capacity_probe_rps": round(capacity, 1), "offered_rps": round(high, 1), "calm_rps": round(calm, 1)}
+    return load, {**known, "offered_rps": round(high, 1), "calm_rps": round(calm, 1)}
 
 
 #: the scenarios whose event the loader makes, and how each sets up the load
