@@ -116,9 +116,12 @@ def test_overload_at_twice_the_capacity_reports_how_it_fails_and_its_recovery() 
     assert s["status"] == "ok", s
     probe = s["event"]["capacity_probe_rps"]
     assert s["event"]["offered_rps"] == pytest.approx(2 * probe, abs=0.2)
-    # before: half the capacity, comfortably served; during: more offered than served
+    # before: half the capacity, comfortably served; during: more offered than served, or a
+    # probe that measured it low (a busy machine) said to be no overload
     assert phase(result, "before")["rps_2xx"] > 0.35 * probe
-    assert phase(result, "during")["rps_2xx"] < 1.5 * probe
+    served = phase(result, "during")["rps_2xx"]
+    assert s["overloaded"] == (served < 0.9 * s["event"]["offered_rps"]), s["phases"]
+    assert s["mode"] == "kept up: not overloaded" or s["overloaded"], s["verdict"]
     assert s["mode"]  # sheds, queues or fails connections: said, from the figures
     assert "2 × capacity" in s["verdict"]
     assert s["fell_over"] is False  # gunicorn's master and workers all outlived it
@@ -171,3 +174,32 @@ def test_overload_against_a_server_of_known_capacity_queues_and_recovers_after_i
     assert f"back in {s['recovery_s']:.1f} s" in cell(s)[1] and cell(s)[0] is True
     events = [t.event for t in ticks if t.event]
     assert events == ["overload at 1.0 s: offered_rps 800.0", "overload ends at 2.0 s"], events
+
+
+def test_an_overload_the_server_kept_up_with_is_no_overload() -> None:
+    # the probe measured 100 req/s on a busy machine; offered 200, the server served all 200
+    plan = ScenarioPlan("overload", 1.0)
+    target = {"capacity_probe_rps": 100.0, "offered_rps": 200.0, "calm_rps": 50.0}
+    event = ScenarioEvent(plan, lambda: Fired(target), warmup_s=0.0, duration_s=3.0)
+    for i, n in enumerate([5] * 10 + [20] * 5 + [5] * 15):
+        event.tick(_tick(i, n))
+    s = judge(event, RunResult(backend="gunicorn", title="gunicorn", workload="hello", status="ok"), 3.0)
+    assert s["overloaded"] is False and s["mode"] == "kept up: not overloaded"
+    assert s["verdict"].endswith("(the probed capacity was too low to overload it: no judgement)"), s["verdict"]
+    assert cell(s) == (None, "not overloaded: kept up with 200 req/s (capacity too low)")
+
+
+def test_a_scenario_is_loader_bound_by_its_reference_phase_not_the_burst_after_the_event() -> None:
+    # the loader is busy for a moment after the event (the held-up requests answered at once):
+    # the server's doing; it was the limit only if it was before the event, the comparison's base
+    def run(saturated_before: int) -> dict:
+        event = ScenarioEvent(ScenarioPlan("slow-clients", 1.0), lambda: Fired({"slow_clients": 4}), 0.0, 3.0)
+        for i, n in enumerate([30] * 10 + [0] * 10 + [120, 60] + [30] * 8):
+            busy = i < saturated_before or i in (20, 21)
+            event.tick(replace(_tick(i, n, held=4), saturated=busy))
+        return judge(event, RunResult(backend="gunicorn", title="gunicorn", workload="hello", status="ok"), 3.0)
+
+    assert run(saturated_before=0)["loader_bound"] is False
+    assert run(saturated_before=2)["loader_bound"] is False  # a hiccup
+    s = run(saturated_before=5)
+    assert s["loader_bound"] is True and cell(s)[1].endswith("(loader-bound)")

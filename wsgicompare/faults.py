@@ -34,6 +34,9 @@ RECOVERED_SHARE = 0.9
 RECOVERY_WINDOW_S = 10.0
 #: recovery is judged on a window this long (one short tick is noise)
 RECOVERY_SPAN_S = 0.5
+#: a scenario is loader-bound when the loader may have been the limit in more than this share
+#: of the ticks of the phase the others are compared with (*before*; an overload's *during* too)
+LOADER_BOUND_SHARE = 0.25
 #: a scenario's loader tick: fine enough to time an event and a recovery
 SCENARIO_TICK_S = 0.1
 ONE_PROCESS = "one process: a crash takes the whole server down"
@@ -101,8 +104,12 @@ class _Phase:
     status: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    ticks: int = 0
+    saturated: int = 0  #: ticks the loader may have been the limit in (LoadTick.saturated)
 
     def add(self, lt) -> None:
+        self.ticks += 1
+        self.saturated += bool(lt.saturated)
         for k, v in lt.status.items():
             self.status[k] = self.status.get(k, 0) + v
         for k, v in lt.errors.items():
@@ -374,7 +381,11 @@ def judge(event: ScenarioEvent, result: RunResult, duration_s: float, exited: st
     # a loader that was the limit makes "throughput back to 90 %" a statement about the loader
     # (not when the server is gone: then nothing is compared, and a loader facing refused
     # connects is busy by nature)
-    out["loader_bound"] = bool(result.loader.get("saturated")) and exited is None
+    # Judged on the phases the figures are compared with, not the whole run: the burst of
+    # held-up requests that a server answers once the event is over (slow clients gone, a
+    # worker back) keeps the loader busy for a moment, and that is the server's doing.
+    reference = [event.before, *event.later[:1]] if plan.name == "overload" else [event.before]
+    out["loader_bound"] = exited is None and any(p.saturated > LOADER_BOUND_SHARE * p.ticks for p in reference)
     recovery = None if exited is not None else event.recovery()
     out["recovered"] = recovery is not None
     out["recovery_s"] = recovery
@@ -507,6 +518,12 @@ def judge_loader_event(event: ScenarioEvent, out: dict[str, Any], failed: int) -
     elif requests and sum(errors.values()) > MANY * requests:
         kinds = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(errors.items(), key=lambda kv: -kv[1]))
         mode = f"fails connections ({kinds})"
+    offered = event.target.get("offered_rps") or 0.0
+    # a capacity probed low (a busy machine, a cold server) offers no overload at all: a server
+    # that kept up with "twice its capacity" neither shed nor queued, and its recovery means nothing
+    out["overloaded"] = (during.get("rps_2xx") or 0.0) < RECOVERED_SHARE * offered
+    if not out["overloaded"] and mode == "queues":
+        mode = "kept up: not overloaded"
     out["mode"] = mode
     end = event.later[0].end_s if event.later else None
     recovery = None
@@ -519,7 +536,6 @@ def judge_loader_event(event: ScenarioEvent, out: dict[str, Any], failed: int) -
             break
     out["recovered"] = recovery is not None
     out["recovery_s"] = recovery
-    offered = event.target.get("offered_rps")
     back_text = (
         f"p99 back under {OVERLOAD_SLO_P99_MS:g} ms {recovery:.1f} s after"
         if recovery is not None
@@ -529,3 +545,6 @@ def judge_loader_event(event: ScenarioEvent, out: dict[str, Any], failed: int) -
         f"at {offered:,.0f} req/s offered (2 × capacity) it {mode}: {during.get('rps_2xx', 0):,.0f} 2xx req/s, "
         f"p99 {fig(during.get('p99_ms'))} ms, {failed} failed; {back_text}"
     )
+    if not out["overloaded"]:
+        source = "given" if "capacity_rps" in event.target else "probed"
+        out["verdict"] += f" (the {source} capacity was too low to overload it: no judgement)"

@@ -120,6 +120,9 @@ def loader_event_cell(s: dict[str, Any]) -> tuple[bool | None, str]:
         good = kept >= RECOVERED_SHARE
         return good, f"{'✓' if good else '✗'} kept {100 * kept:.0f} % of its rate{few}"
     failed = s.get("failed_requests") or 0
+    if s.get("overloaded") is False:
+        offered = (s.get("event") or {}).get("offered_rps") or 0.0
+        return None, f"not overloaded: kept up with {offered:,.0f} req/s (capacity too low)"
     if s.get("recovered"):
         return True, f"✓ {s.get('mode', 'queues')}; back in {s.get('recovery_s') or 0:.1f} s, {failed} failed"
     return False, f"✗ {s.get('mode', 'queues')}; not back, {failed} failed"
