@@ -4,8 +4,8 @@ the event, *during*, *after* — and each phase's own figures (DESIGN.md, "Scena
 The events: ``worker-kill`` (SIGKILL one of the worker processes the backend's spec
 declares), ``reload`` (the server's own graceful reload, as a deploy sends it),
 ``slow-clients`` (K extra connections that trickle their headers through *during*,
-loader/slow.py) and ``overload`` (an open loop at half the server's probed capacity,
-twice it through *during*, half again after: LoadProfile.rate_changes).
+loader/slow.py) and ``overload`` (an open loop at half the server's capacity, probed or
+given, twice it through *during*, half again after: LoadProfile.rate_changes).
 
 The conductor calls ``run_scenario`` for a spec with a scenario; the event is fired
 from the conductor's tick loop (``ScenarioEvent.tick``), and the phases are tick
@@ -380,10 +380,9 @@ def judge(event: ScenarioEvent, result: RunResult, duration_s: float, exited: st
     out["status"] = "ok"
     # a loader that was the limit makes "throughput back to 90 %" a statement about the loader
     # (not when the server is gone: then nothing is compared, and a loader facing refused
-    # connects is busy by nature)
-    # Judged on the phases the figures are compared with, not the whole run: the burst of
-    # held-up requests that a server answers once the event is over (slow clients gone, a
-    # worker back) keeps the loader busy for a moment, and that is the server's doing.
+    # connects is busy by nature). Judged on the phases the figures are compared with, not the
+    # whole run: the burst of held-up requests that a server answers once the event is over
+    # (slow clients gone, a worker back) keeps the loader busy for a moment, the server's doing.
     reference = [event.before, *event.later[:1]] if plan.name == "overload" else [event.before]
     out["loader_bound"] = exited is None and any(p.saturated > LOADER_BOUND_SHARE * p.ticks for p in reference)
     recovery = None if exited is not None else event.recovery()
