@@ -203,3 +203,18 @@ def test_a_scenario_is_loader_bound_by_its_reference_phase_not_the_burst_after_t
     assert run(saturated_before=2)["loader_bound"] is False  # a hiccup
     s = run(saturated_before=5)
     assert s["loader_bound"] is True and cell(s)[1].endswith("(loader-bound)")
+
+
+def test_an_overload_not_back_says_how_long_it_was_given() -> None:
+    # offered 200 against a server of 100 that stays slow after: the p99 never comes back
+    plan = ScenarioPlan("overload", 1.0)
+    target = {"capacity_rps": 100.0, "offered_rps": 200.0, "calm_rps": 50.0}
+    event = ScenarioEvent(plan, lambda: Fired(target), warmup_s=0.0, duration_s=3.0)
+    for i, n in enumerate([5] * 10 + [10] * 5 + [5] * 15):
+        tick = _tick(i, n)
+        if i >= 10:
+            tick.latency.record_many([500_000] * n)  # half a second from the intended send time
+        event.tick(tick)
+    s = judge(event, RunResult(backend="x", title="x", workload="hello", status="ok"), 3.0)
+    assert s["recovered"] is False and s["overloaded"] is True
+    assert cell(s) == (False, "✗ queues; not back within 1.5 s, 0 failed")

@@ -125,4 +125,7 @@ def loader_event_cell(s: dict[str, Any]) -> tuple[bool | None, str]:
         return None, f"not overloaded: kept up with {offered:,.0f} req/s (capacity too low)"
     if s.get("recovered"):
         return True, f"✓ {s.get('mode', 'queues')}; back in {s.get('recovery_s') or 0:.1f} s, {failed} failed"
-    return False, f"✗ {s.get('mode', 'queues')}; not back, {failed} failed"
+    # the run ended first: say how long *after* was (a queue takes its excess over the spare rate to drain)
+    after = next((p for p in s.get("phases") or () if p.get("name") == "after"), None)
+    within = f" within {after['end_s'] - after['start_s']:.1f} s" if after else ""
+    return False, f"✗ {s.get('mode', 'queues')}; not back{within}, {failed} failed"
