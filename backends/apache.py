@@ -25,7 +25,7 @@ import pwd
 import signal
 import subprocess
 
-from wsgicompare.backends.spec import Backend, BackendStartError, Launch, Setup
+from wsgicompare.backends.spec import WORKERS_BEHIND_ROUTER, Backend, BackendStartError, Launch, Setup
 
 #: seconds mod_wsgi-express may take to render the config (build time, not counted in startup_s)
 _SETUP_TIMEOUT_S = 30.0
@@ -64,7 +64,11 @@ def _build_apache_mod_wsgi(setup: Setup) -> list[Launch]:
     express = setup.exe("mod_wsgi-express")
     _render_config(setup, [*prefix, express, "setup-server", *options])
     argv = [*prefix, express, "start-server", *options]
-    return [Launch("apache", argv, stop_signal=signal.SIGTERM, stop_grace_s=5.0)]
+    # the workers (what worker-kill kills) are the processes that run the app: the mod_wsgi
+    # daemons, children of the Apache master that hold no listener. The master's other
+    # children, the event MPM's, hold the public port and only pass requests to the daemons.
+    launch = Launch("apache", argv, stop_signal=signal.SIGTERM, stop_grace_s=5.0, workers=WORKERS_BEHIND_ROUTER)
+    return [launch]
 
 
 def _render_config(setup: Setup, argv: list[str]) -> None:

@@ -41,7 +41,9 @@ MAX_THREADS = 1024
 WORKERS_SELF = "self"
 #: the children of the launched process (a master that forks its workers: gunicorn, PHP-FPM, nginx)
 WORKERS_CHILDREN = "children"
-#: the children of the launched process except the router that holds the public port (uWSGI --http)
+#: the children of the launched process except those that hold the public port: the router
+#: in front of the workers (uWSGI --http's HTTP router; Apache's event MPM children, which pass
+#: requests to the mod_wsgi daemon processes that run the app)
 WORKERS_BEHIND_ROUTER = "children-behind-router"
 
 

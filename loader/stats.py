@@ -86,6 +86,8 @@ class LoadTick:
     #: open loop: requests in flight plus those waiting for a free connection at the
     #: tick's end, over all processes (0 in closed loop)
     outstanding: int = 0
+    #: slow clients (loader/slow.py) connected and not dropped by the server at the tick's end
+    slow_held: int = 0
 
     @property
     def responses(self) -> int:
@@ -238,8 +240,10 @@ class RunningTotals:
         warmup = False
         notes: list[str] = []
         outstanding = 0
+        slow_held = 0
         for proc, snap in snapshots.items():
             outstanding += snap.get("outstanding", 0)
+            slow_held += snap.get("slow_held", 0)
             t_s = max(t_s, snap["t_s"])
             interval_s = max(interval_s, snap["interval_s"])
             warmup = warmup or snap["warmup"]
@@ -330,6 +334,7 @@ class RunningTotals:
             saturated=bool(reasons),
             saturation_reasons=reasons,
             outstanding=outstanding,
+            slow_held=slow_held,
         )
 
     def summary(self) -> LoadSummary:

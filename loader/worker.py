@@ -565,6 +565,7 @@ class Worker:
             "warm": self.warm_acc.drain(),
             "cpu_s": cpu - self.cpu_prev,
             "outstanding": self.outstanding() if self.open_loop and not done else 0,
+            "slow_held": self.slow.held() if self.slow is not None and not done else 0,
             "lag": _encode(lag),
             "notes": notes,
             "end": end,

@@ -42,6 +42,7 @@ def test_budget_is_workers_daemon_processes_times_threads(tmp_path, monkeypatch)
         assert "processes=2" in conf and "threads=3" in conf, "the daemon group's size is not in httpd.conf"
         daemons = [p for p in server.processes() if p.cmdline()[0].startswith("(wsgi:")]
         assert len(daemons) == 2
+        declared = server.workers()
         get(server.url, "/warm")  # mod_wsgi imports the app on the first request of each daemon
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
             started = time.monotonic()
@@ -51,6 +52,9 @@ def test_budget_is_workers_daemon_processes_times_threads(tmp_path, monkeypatch)
     assert all(status == 200 for status, _ in results), results
     bodies = [body.decode().split() for _, body in results]
     assert {pid for pid, _, _ in bodies} <= {str(p.pid) for p in daemons}
+    # the declared workers (what worker-kill kills) are the daemons that ran the app: not the
+    # master (that would be the whole server), nor the event MPM children in front of them
+    assert sorted(p.pid for p in declared) == sorted(p.pid for p in daemons), (declared, daemons)
     assert {(thread, proc) for _, thread, proc in bodies} == {("True", "True")}
     # 6 × 0.4 s at once in 2 × 3 slots; one thread per process would take 3 × 0.4 s at least
     assert elapsed_s < 1.1, f"6 requests of 0.4 s took {elapsed_s:.2f} s with 2 processes × 3 threads"

@@ -190,3 +190,38 @@ def test_md_shows_median_and_spread_of_repeats():
     text = render("md", [r], META)
     assert "middle run of 3 (median 3,000 req/s, range 2,900–3,150, spread 8.3 % of the median)" in text
     assert next(row for row in csv.DictReader(io.StringIO(render("csv", [r], META))))["repeat_spread_pct"] == "8.33"
+
+
+def test_csv_has_the_scenario_columns_last_and_empty_for_a_steady_run():
+    from golden.samples import scenario_results
+
+    steady = list(csv.DictReader(io.StringIO(render("csv", sample_results(), META))))
+    rows = list(csv.DictReader(io.StringIO(render("csv", scenario_results(), META))))
+    header = next(csv.reader(io.StringIO(render("csv", scenario_results(), META))))
+    assert header[header.index("command") + 1 :] == [
+        "scenario",
+        "scenario_status",
+        "scenario_event_at_s",
+        "scenario_before_rps_2xx",
+        "scenario_during_rps_2xx",
+        "scenario_after_rps_2xx",
+        "scenario_during_p99_ms",
+        "scenario_failed_requests",
+        "scenario_recovered",
+        "scenario_recovery_s",
+        "scenario_verdict",
+    ]
+    assert all(v == "" for row in steady for k, v in row.items() if k.startswith("scenario"))
+    kill, _, dead, unsupported = rows[:4]
+    assert (kill["scenario"], kill["scenario_status"], kill["scenario_event_at_s"]) == ("worker-kill", "ok", "3.3")
+    assert (kill["scenario_before_rps_2xx"], kill["scenario_during_rps_2xx"]) == ("2400.0", "1890.0")
+    assert (kill["scenario_during_p99_ms"], kill["scenario_failed_requests"]) == ("40.0", "10")
+    assert (kill["scenario_recovered"], kill["scenario_recovery_s"]) == ("True", "0.4")
+    assert kill["scenario_verdict"] == "a worker killed: throughput back to 90 % of before in 0.4 s, 10 failed"
+    assert (dead["scenario_recovered"], dead["scenario_recovery_s"], dead["scenario_failed_requests"]) == (
+        "False",
+        "",
+        "3200",
+    )
+    assert unsupported["scenario_status"] == "unsupported" and unsupported["scenario_during_rps_2xx"] == ""
+    assert unsupported["scenario_verdict"].startswith("unsupported: flask-dev has no graceful reload")

@@ -58,3 +58,10 @@ def test_help_through_python_m_on_a_narrow_terminal():
     )
     assert proc.returncode == 0 and proc.stderr == ""
     assert "Reports:" in proc.stdout and "--fail-if" in proc.stdout
+
+
+def test_the_scenario_help_names_every_scenario():
+    from wsgicompare.faults import SCENARIOS
+
+    text = next(spec["help"] for _, name, spec in _ARGS if name == "scenario")
+    assert all(name in text for name in SCENARIOS), text

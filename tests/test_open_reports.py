@@ -160,6 +160,16 @@ def test_report_with_bad_figures_is_refused(reports, tmp_path, changes, needle) 
     assert_refused(["--open", path], needle)
 
 
+def test_a_scenario_report_whose_timeline_marks_the_event_opens(reports, tmp_path) -> None:
+    # a scenario run's timeline carries its event's line on the tick it happened at
+    points = [{"t": 1.0, "rps": 300.0}, {"t": 1.1, "rps": 0.0, "event": "worker-kill at 1.0 s: signal SIGKILL pid 7"}]
+    path = _write(tmp_path, "scenario.json", _run_with(reports, timeline=points))
+    runs = parse_options(["--open", path]).open_reports
+    assert runs[0].timeline == points
+    bad = _write(tmp_path, "bad-event.json", _run_with(reports, timeline=[{"t": 1.0, "event": ["x"]}]))
+    assert_refused(["--open", bad], "run 1: 'timeline' entries must be objects of numbers (and an event's line)")
+
+
 def test_missing_directory_and_combinations_are_refused(reports, tmp_path) -> None:
     assert_refused(["--open", str(tmp_path / "nope.json")], "cannot read it: No such file or directory")
     assert_refused(["--open", str(tmp_path)], "not a regular file")

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import psutil
 import pytest
+from backend_support import require_backend
 from process_support import stray_descendants
 from reliability_support import ROOT, cli_env
 
@@ -22,11 +23,12 @@ from wsgicompare.backends import ServerConfig, get_backend
 from wsgicompare.conductor import Conductor, default_load, default_spec
 from wsgicompare.export import html as html_export
 from wsgicompare.export import md
-from wsgicompare.faults import ONE_PROCESS, Fired, ScenarioEvent, ScenarioPlan, cell, parse_scenarios, scorecard_md
+from wsgicompare.faults import LOADER_EVENTS, ONE_PROCESS, Fired, ScenarioEvent, ScenarioPlan, parse_scenarios
 from wsgicompare.loader import LatencyHistogram
 from wsgicompare.loader.stats import LoadTick, MeasuredTotals
 from wsgicompare.parsing import OptionError
 from wsgicompare.results import RunResult
+from wsgicompare.scorecard import cell, scorecard_md
 
 #: requests per second: far below what any of these servers serves on one CPU
 RATE = 300.0
@@ -39,8 +41,16 @@ def scenario_run(backend: str, name: str, *, duration_s: float = 3.0, event_at_s
     spec = replace(spec, server=replace(spec.server, workers=workers), scenario=ScenarioPlan(name, event_at_s))
     ticks = []
     result = Conductor().run_one(spec, on_tick=ticks.append)
-    # from the event on, every tick says what happened (the app's banner shows it)
-    assert any(w.startswith(f"{name} at ") for t in ticks for w in t.warnings) or result.scenario["status"] != "ok"
+    if result.scenario["status"] == "ok":
+        # from the event on, every tick says what happened (the app's banner shows it) ...
+        assert any(w.startswith(f"{name} at ") for t in ticks for w in t.warnings)
+        # ... and the tick it happened on carries it, as does that point of the JSON timeline
+        fired = [t for t in ticks if t.event and t.event.startswith(f"{name} at ")]
+        assert len(fired) == 1 and fired[0].t_s == pytest.approx(result.scenario["event_t"], abs=0.1), fired
+        marked = [p for p in result.timeline if "event" in p]
+        assert marked[0]["event"] == fired[0].event and marked[0]["t"] == fired[0].t_s
+        ends = [t.event for t in ticks if t.event and " ends at " in t.event]
+        assert ends == ([f"{name} ends at {phase(result, 'after')['start_s']:.1f} s"] if name in LOADER_EVENTS else [])
     assert stray_descendants() == [], "a scenario left a process running"
     return result
 
@@ -112,9 +122,16 @@ def test_a_server_without_a_graceful_reload_is_unsupported_and_not_loaded() -> N
 
 @pytest.mark.parametrize(
     "backend, workers, one_process",
-    [("gunicorn", 2, False), ("uwsgi", 2, False), ("gunicorn-nginx", 2, False), ("flask-dev", 2, True)],
+    [
+        ("gunicorn", 2, False),
+        ("uwsgi", 2, False),
+        ("gunicorn-nginx", 2, False),
+        ("flask-dev", 2, True),
+        ("apache-mod-wsgi", 2, False),
+    ],
 )
 def test_each_spec_declares_its_workers(backend, workers, one_process) -> None:
+    require_backend(get_backend(backend))
     server = get_backend(backend).start(ServerConfig(workers=workers, threads=1))
     try:
         # ready = one worker answered; the others may still be booting on a busy machine
@@ -129,11 +146,14 @@ def test_each_spec_declares_its_workers(backend, workers, one_process) -> None:
         else:
             assert len(found) == workers
             assert all(p.ppid() == launched.pid for p in found)
-        if backend == "uwsgi":
-            # uWSGI --http: its router, a child of the master too, holds the public port and is no worker
-            assert len(launched.children()) == workers + 1
+        if backend in ("uwsgi", "apache-mod-wsgi"):
+            # uWSGI --http: its router, a child of the master too, holds the public port and is no
+            # worker; Apache: its event MPM children hold it, and pass requests to the mod_wsgi daemons
+            assert len(launched.children()) >= workers + 1
             for p in found:
                 assert server.port not in {c.laddr.port for c in p.net_connections("tcp")}
+            if backend == "uwsgi":
+                assert len(launched.children()) == workers + 1
     finally:
         server.stop()
 
@@ -145,12 +165,16 @@ def _first_pid(server) -> int:
 # -- phases and recovery from ticks (data, no server) --------------------------------------------
 
 
-def _tick(i: int, ok: int, errors: int = 0, tick_s: float = 0.1) -> LoadTick:
+def _tick(
+    i: int, ok: int, errors: int = 0, tick_s: float = 0.1, *, t_s: float | None = None, held: int = 0
+) -> LoadTick:
+    """Tick ``i`` of a run without warm-up, taken at ``t_s`` (default: on time; a tick's
+    timer may fire a little early, or late on a busy machine); ``held``: slow clients."""
     lat = LatencyHistogram()
     lat.record_many([1000] * ok)
     return LoadTick(
         index=i,
-        t_s=round((i + 1) * tick_s, 3),
+        t_s=round((i + 1) * tick_s, 3) if t_s is None else t_s,
         interval_s=tick_s,
         warmup=False,
         status={"2xx": ok},
@@ -163,6 +187,7 @@ def _tick(i: int, ok: int, errors: int = 0, tick_s: float = 0.1) -> LoadTick:
         loop_lag_ms=0.0,
         done=False,
         totals=MeasuredTotals(0.0, {}, {}, LatencyHistogram(), None),  # no event reads them
+        slow_held=held,
     )
 
 
@@ -224,13 +249,19 @@ def test_the_scorecard_has_a_row_per_backend_and_a_column_per_scenario() -> None
     assert "## Scorecard" in md.render(results, meta)
     assert "✓ back in 1.2 s, 2 failed" in html_export.render(results, meta)
     assert "Scorecard" not in md.render([RunResult(backend="x", title="x", workload="hello", status="ok")], meta)
-    # the HTML draws each scenario run's timeline with its event marked
-    timeline = [{"t": 0.6 + i / 10, "rps": 300.0 if i != 8 else 0.0} for i in range(20)]
+    # the HTML draws each scenario run's timeline with its event marked where the timeline has it
+    timeline = [{"t": round(0.6 + i / 10, 3), "rps": 300.0 if i != 8 else 0.0} for i in range(20)]
+    timeline[9]["event"] = "worker-kill at 1.0 s: signal SIGKILL pid 42"
     kill_run = _with("gunicorn", {**kill, "event_t": 1.5, "event_at_s": 1.0, "event": {"signal": "SIGKILL"}})
     kill_run.requests, kill_run.timeline = 600, timeline
     page = html_export.render([kill_run], meta)
     assert "gunicorn · worker-kill: responses per second, the event at t=1.5 s" in page
-    assert "worker-kill (SIGKILL)" in page
+    assert "worker-kill at 1.0 s: signal SIGKILL pid 42" in page
+    # a report saved before the timeline carried the event: from the scenario's event_t
+    old = [{k: v for k, v in p.items() if k != "event"} for p in timeline]
+    kill_run.timeline = old
+    page = html_export.render([kill_run], meta)
+    assert "the event at t=1.5 s" in page and "worker-kill (SIGKILL)" in page
     # and the JSON carries it as it was measured
     assert RunResult.from_dict(json.loads(json.dumps(results[0].to_dict()))).scenario == kill
 

@@ -121,8 +121,8 @@ def make_ticks(backend: str = "uwsgi-nginx", n: int = 24) -> list[Tick]:
 
 
 def make_scenario_ticks(backend: str = "gunicorn") -> list[Tick]:
-    """make_ticks as a worker-kill run: the event 2 s into the load, a dip in req/s and a
-    p99 spike after it, and from it on every tick carries the event's live line."""
+    """make_ticks as a worker-kill run: the event 2 s into the load (Tick.event on its tick),
+    a dip in req/s and a p99 spike after it, and from it on every tick the event's live line."""
     from dataclasses import replace
 
     line = "worker-kill at 2.0 s: signal SIGKILL pid 4242"
@@ -133,7 +133,10 @@ def make_scenario_ticks(backend: str = "gunicorn") -> list[Tick]:
             continue
         dip = {12: 0.35, 13: 0.6, 14: 0.9}.get(i, 1.0)
         spike = {12: 180.0, 13: 95.0, 14: 60.0}.get(i, tick.p99_ms or 0.0)
-        out.append(replace(tick, rps=tick.rps * dip, rps_2xx=tick.rps_2xx * dip, p99_ms=spike, warnings=(line,)))
+        event = line if i == 12 else None  # the tick the event fired on carries it
+        out.append(
+            replace(tick, rps=tick.rps * dip, rps_2xx=tick.rps_2xx * dip, p99_ms=spike, warnings=(line,), event=event)
+        )
     return out
 
 

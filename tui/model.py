@@ -5,13 +5,11 @@ Textual, so the parsing and history rules are testable on their own."""
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
 from wsgicompare.capacity import Step
-from wsgicompare.faults import SCENARIOS
 from wsgicompare.results import Tick
 from wsgicompare.session import FIELD_RULES as FIELD_RULES  # the form field -> (kind, low, high, may be empty)
 from wsgicompare.session import LoadSettings, Session, SettingsError
@@ -21,21 +19,6 @@ HISTORY_POINTS = 240
 #: points kept in a scenario run, whose ticks are 0.1 s (faults.SCENARIO_TICK_S) and whose
 #: whole run is drawn: ten minutes of them
 SCENARIO_HISTORY_POINTS = 6000
-
-#: the live line faults.py puts on every tick from a scenario's event on:
-#: "worker-kill at 3.3 s: signal SIGKILL pid 1234" (seconds of measured load)
-_EVENT_LINE = re.compile(r"^(?P<name>[a-z-]+) at (?P<at>\d+(?:\.\d+)?) s: ")
-
-
-def event_line(warnings: tuple[str, ...]) -> str | None:
-    """The scenario event's line among a tick's warnings, None before the event.
-    (Read from the warning until the Tick carries the event itself.)"""
-    for line in warnings:
-        match = _EVENT_LINE.match(line)
-        if match and match["name"] in SCENARIOS:
-            return line
-    return None
-
 
 #: backend states shown in the table, in lifecycle order
 STATES = ("stopped", "starting", "ready", "under load", "stopping", "failed")
@@ -155,9 +138,9 @@ class TickHistory:
         event_index = None
         event = ""
         if self.scenario:
-            event_index = next((i for i, t in enumerate(measured) if event_line(t.warnings)), None)
+            event_index = next((i for i, t in enumerate(measured) if t.event), None)
             if event_index is not None:
-                event = event_line(measured[event_index].warnings) or ""
+                event = measured[event_index].event or ""
         return LiveFrame(
             tick=ticks[-1],
             rps=tuple(t.rps for t in measured),

@@ -317,7 +317,7 @@ class Conductor:
                     queue.sample()
                 warnings = self._live_warnings(load_tick, tcp_before, queue, read_tcp)
                 warnings += event.notes() if event is not None else ()  # a scenario's event, once fired
-                tick = self._tick(running, load_tick, sample, warnings)
+                tick = self._tick(running, load_tick, sample, warnings, event.news if event is not None else None)
                 self._emit(on_tick, tick)
                 if cancel.is_set() and cancelled_at is None:
                     cancelled_at = load_tick.t_s
@@ -368,7 +368,12 @@ class Conductor:
     # -- ticks -------------------------------------------------------------------------------
 
     def _tick(
-        self, running: _Running, lt: LoadTick, sample: tuple[float, float, int, int], warnings: tuple[str, ...]
+        self,
+        running: _Running,
+        lt: LoadTick,
+        sample: tuple[float, float, int, int],
+        warnings: tuple[str, ...],
+        event: str | None = None,
     ) -> Tick:
         cpu_pct, rss_mb, procs, threads = sample
         interval_lat = lt.latency
@@ -389,6 +394,7 @@ class Conductor:
                     "errors": lt.failed_requests,
                     "server_cpu_pct": round(cpu_pct, 1),
                     "server_rss_mb": round(rss_mb, 1),
+                    **({"event": event} if event else {}),  # only a scenario's event tick has one
                 }
             )
         totals = lt.totals  # the measured window so far, this tick included
@@ -439,6 +445,7 @@ class Conductor:
             loader_cpu_pct=round(lt.loader_cpu_pct, 1),
             loader_saturated=lt.saturated,
             warnings=warnings,
+            event=event,
         )
         running.last_tick = tick
         return tick

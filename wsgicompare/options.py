@@ -412,7 +412,7 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (
         ("--scenario",),
         "scenario",
-        {"metavar": "A,B", "help": "a timed event in each run: worker-kill, reload, or all"},
+        {"metavar": "A,B", "help": "a timed event in each run: slow-clients, worker-kill, reload, overload, or all"},
     ),
     (
         ("--event-at",),

@@ -138,8 +138,11 @@ def _run_problem(run: Any) -> str:
         if not _number_or_null(latency.get(name)):
             return f"latency_ms {name!r} must be a number"
     for point in run.get("timeline", []):
-        if not isinstance(point, dict) or not all(_number_or_null(v) for v in point.values()):
-            return "'timeline' entries must be objects of numbers"
+        # numbers, and on a scenario's event tick the event's line (Tick.event)
+        if not isinstance(point, dict) or not all(
+            _number_or_null(v) or (k == "event" and isinstance(v, str)) for k, v in point.items()
+        ):
+            return "'timeline' entries must be objects of numbers (and an event's line)"
     return ""
 
 

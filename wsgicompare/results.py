@@ -59,6 +59,9 @@ class Tick:
     loader_cpu_pct: float  #: mean per loader process, 100 = one core
     loader_saturated: bool
     warnings: tuple[str, ...] = ()  #: live findings to show as a banner
+    #: a scenario's event at this tick's end ("worker-kill at 1.0 s: signal SIGKILL pid 42",
+    #: "overload ends at 2.5 s"); None on every other tick and in a run without a scenario
+    event: str | None = None
 
     @property
     def failures(self) -> int:

@@ -1,5 +1,5 @@
 """The compare view's scorecard: one row per backend, one column per scenario, each cell
-the short judgement ``faults.scorecard`` gives the Markdown and HTML reports, so the
+the short judgement ``scorecard.scorecard`` gives the Markdown and HTML reports, so the
 screen and the reports never disagree. Hidden when no run has a scenario."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from wsgicompare.faults import scorecard
 from wsgicompare.results import RunResult
+from wsgicompare.scorecard import scorecard
 
 #: narrowest a scenario column gets before its cells are cut short (with "…")
 MIN_CELL_W = 12

@@ -7,6 +7,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
+from wsgicompare.faults import PHASES
 from wsgicompare.results import ERROR_KINDS, LATENCY_KEYS, STATUS_CLASSES, RunResult
 
 #: the columns, in order: name and how a run gives its cell
@@ -45,7 +46,26 @@ COLUMNS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     ("capacity_limit", lambda r: r.capacity.get("limit") if r.capacity else None),
     ("verdicts", lambda r: " | ".join(r.verdicts)),
     ("command", lambda r: " && ".join(r.command)),
+    # with --scenario (wsgicompare/faults.py): empty for a steady run; appended last, so
+    # the columns before them stay where scripts reading earlier reports look for them
+    ("scenario", lambda r: _scenario(r).get("name")),
+    ("scenario_status", lambda r: _scenario(r).get("status")),
+    ("scenario_event_at_s", lambda r: _round(_scenario(r).get("event_at_s"))),
+    *((f"scenario_{p}_rps_2xx", (lambda p: lambda r: _round(_phase(r, p).get("rps_2xx")))(p)) for p in PHASES),
+    ("scenario_during_p99_ms", lambda r: _round(_phase(r, "during").get("p99_ms"))),
+    ("scenario_failed_requests", lambda r: _scenario(r).get("failed_requests")),
+    ("scenario_recovered", lambda r: _scenario(r).get("recovered")),
+    ("scenario_recovery_s", lambda r: _round(_scenario(r).get("recovery_s"))),
+    ("scenario_verdict", lambda r: _scenario(r).get("verdict") or None),
 )
+
+
+def _scenario(r: RunResult) -> dict[str, Any]:
+    return r.scenario or {}
+
+
+def _phase(r: RunResult, name: str) -> dict[str, Any]:
+    return next((p for p in _scenario(r).get("phases") or () if p.get("name") == name), {})
 
 
 def _round(value: Any, digits: int = 3) -> Any:

@@ -9,8 +9,8 @@ from typing import Any
 from wsgicompare.baseline import Baseline, change_cell
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
-from wsgicompare.faults import scorecard_md
 from wsgicompare.results import LATENCY_KEYS, SCHEMA, RunResult
+from wsgicompare.scorecard import scorecard_md
 from wsgicompare.thresholds import broken, meta_checks, parse_threshold
 
 

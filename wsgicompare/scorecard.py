@@ -1,0 +1,131 @@
+"""The scorecard of scenario runs (Markdown and HTML, and the app's compare view): one
+row per backend, one column per scenario, each cell a short judgement with its figure,
+read from a run's ``scenario`` entry (wsgicompare/faults.py writes it); and the HTML's
+timeline per scenario run with its event marked."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from wsgicompare.faults import ONE_PROCESS, RECOVERED_SHARE, SCENARIOS, fig
+from wsgicompare.results import RunResult
+
+
+def cell(s: dict[str, Any]) -> tuple[bool | None, str]:
+    """(good?, a short judgement with its figure) for one scorecard cell."""
+    good, text = _judgement(s)
+    return good, text + (" (loader-bound)" if s.get("loader_bound") else "")
+
+
+def _judgement(s: dict[str, Any]) -> tuple[bool | None, str]:
+    status = s.get("status")
+    if status == "unsupported":
+        return None, "unsupported"
+    if status != "ok":
+        return False, f"✗ failed: {s.get('reason') or 'no reason given'}"
+    failed = s.get("failed_requests") or 0
+    if s.get("reason") == ONE_PROCESS:
+        return False, f"✗ not recovered: one process ({failed} failed)"
+    if s.get("server_exited"):
+        return False, f"✗ not recovered: the server exited ({failed} failed)"
+    if s.get("name") in ("slow-clients", "overload"):
+        return loader_event_cell(s)
+    if not s.get("recovered"):
+        return False, f"✗ not recovered, {failed} failed"
+    back = s.get("recovery_s") or 0.0
+    if s.get("name") == "reload":
+        good = failed == 0
+        return good, f"{'✓' if good else '✗'} {failed} failed, max {fig(s.get('max_ms_since_event'))} ms"
+    return True, f"✓ back in {back:.1f} s, {failed} failed"
+
+
+def scorecard(results: list[RunResult]) -> tuple[list[str], list[tuple[str, list[tuple[bool | None, str]]]]]:
+    """(scenario columns, rows of (backend, cells)); empty when no run has a scenario."""
+    runs = [r for r in results if getattr(r, "scenario", None)]
+    columns = [n for n in SCENARIOS if any(r.scenario.get("name") == n for r in runs)]
+    several = len({r.workload for r in runs}) > 1  # then a row per backend · workload
+    rows: dict[str, dict[str, tuple[bool | None, str]]] = {}
+    for r in runs:
+        rows.setdefault(f"{r.backend} · {r.workload}" if several else r.backend, {})[r.scenario["name"]] = cell(
+            r.scenario
+        )
+    return columns, [(b, [cells.get(c, (None, "—")) for c in columns]) for b, cells in rows.items()]
+
+
+def scorecard_md(results: list[RunResult]) -> list[str]:
+    columns, rows = scorecard(results)
+    if not rows:
+        return []
+    lines = [
+        "## Scorecard: what happens when things go wrong",
+        "",
+        "| backend | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for backend, cells in rows:
+        lines.append(f"| `{backend}` | " + " | ".join(text.replace("|", "\\|") for _, text in cells) + " |")
+    return [*lines, ""]
+
+
+def scorecard_html(results: list[RunResult]) -> str:
+    columns, rows = scorecard(results)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for backend, cells in rows:
+        tds = "".join(
+            f'<td class="{"ok" if good else "failed" if good is False else ""}">{html.escape(text)}</td>'
+            for good, text in cells
+        )
+        body.append(f"<tr><td>{html.escape(backend)}</td>{tds}</tr>")
+    return (
+        "<h2>Scorecard: what happens when things go wrong</h2>\n"
+        f"<table>\n<tr><th>backend</th>{head}</tr>\n" + "\n".join(body) + "\n</table>"
+    )
+
+
+def scenario_timelines(results: list[RunResult], cfg: dict[str, Any], pygal: Any) -> list[tuple[str, str]]:
+    """(title, SVG) per scenario run: its responses per second over time, each event the
+    timeline carries (the event, a loader event's end) marked where it happened."""
+    out = []
+    for r in results:
+        s = r.scenario
+        points = [(p["t"], p["rps"]) for p in r.timeline if p.get("t") is not None and p.get("rps") is not None]
+        events = [(p["t"], p["event"]) for p in r.timeline if p.get("event") and p.get("t") is not None]
+        if not events and s and s.get("event_t") is not None:  # a report saved before ticks carried it
+            events = [(s["event_t"], f"{s['name']} ({(s.get('event') or {}).get('signal', 'event')})")]
+        if not s or not events or not points:
+            continue
+        title = f"{r.backend} · {s['name']}: responses per second, the event at t={events[0][0]:.1f} s"
+        chart = pygal.XY(title=title, show_dots=False, x_title="seconds", **cfg)
+        chart.add("req/s (any status)", points)
+        top = max(rps for _, rps in points) or 1.0
+        for t, what in events:
+            chart.add(what, [(t, 0), (t, top)])
+        out.append((f"{r.backend} · {s['name']}", chart.render(is_unicode=True)))
+    return out
+
+
+def loader_event_cell(s: dict[str, Any]) -> tuple[bool | None, str]:
+    """The scorecard cell of a slow-clients or overload run."""
+    kept = s.get("kept_share") or 0.0
+    if s.get("name") == "slow-clients":
+        k = s.get("event", {}).get("slow_clients")
+        held = s.get("slow_clients_held", k)
+        few = f" ({held} of {k} held)" if k is not None and held is not None and held < k else ""
+        if kept < 0.1:
+            return False, f"✗ starved: {100 * kept:.0f} % of its rate with {k} slow clients{few}"
+        good = kept >= RECOVERED_SHARE
+        return good, f"{'✓' if good else '✗'} kept {100 * kept:.0f} % of its rate{few}"
+    failed = s.get("failed_requests") or 0
+    if s.get("overloaded") is False:
+        offered = (s.get("event") or {}).get("offered_rps") or 0.0
+        return None, f"not overloaded: kept up with {offered:,.0f} req/s (capacity too low)"
+    if s.get("recovered"):
+        return True, f"✓ {s.get('mode', 'queues')}; back in {s.get('recovery_s') or 0:.1f} s, {failed} failed"
+    # the run ended first: say how long *after* was (a queue takes its excess over the spare rate to drain)
+    after = next((p for p in s.get("phases") or () if p.get("name") == "after"), None)
+    within = f" within {after['end_s'] - after['start_s']:.1f} s" if after else ""
+    return False, f"✗ {s.get('mode', 'queues')}; not back{within}, {failed} failed"
