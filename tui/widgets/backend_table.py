@@ -5,10 +5,11 @@ and the hint under it (the selected backend's title, and what is missing or fail
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Self
 
 from rich.text import Text
 from textual.coordinate import Coordinate
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
@@ -26,8 +27,9 @@ STATE_MARKERS = {
 
 
 class BackendTable(DataTable[Any]):
-    """The rows go in whole (``show``) or one changed row at a time (``put``): a cell is
-    rewritten only when a backend's state changes or a run finishes, never per tick."""
+    """The rows go in whole (``show``) or one changed row at a time (``put``): a row is
+    rewritten only when a backend's state changes or a run finishes; under load, the
+    live req/s cell alone, at most once per frame (``show_live``)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
@@ -37,6 +39,8 @@ class BackendTable(DataTable[Any]):
         self._narrow = False
         #: 2xx req/s of the latest tick, by backend: shown while its row is "under load"
         self._live_rps: dict[str, float] = {}
+        #: the one cell to repaint while show_live rewrites it (see refresh)
+        self._repaint_only: Coordinate | None = None
 
     def show(self, rows: Iterable[BackendRow]) -> None:
         self.backends = {row.id: row for row in rows}
@@ -58,9 +62,25 @@ class BackendTable(DataTable[Any]):
         row = self.backends.get(backend)
         if row is None or row.state != "under load" or before == rps_2xx:
             return
-        cell = self._cells(row)[self._columns().index("rps")]
+        column = self._columns().index("rps")
+        cell = self._cells(row)[column]
         if before is None or cell.plain != human_count(before):
-            self.update_cell(backend, "rps", cell)
+            # DataTable.update_cell repaints the whole table, every cell of every row
+            # through Rich: at 4 frames a second that was most of the UI's CPU under load
+            # (twice the four live panels). Only the changed cell is repainted.
+            self._repaint_only = Coordinate(self.get_row_index(backend), column)
+            try:
+                self.update_cell(backend, "rps", cell)
+            finally:
+                self._repaint_only = None
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Self:
+        """A whole-table repaint asked for while show_live rewrites one cell becomes that
+        cell's (its caches are keyed by DataTable's update count, so no line drawn later is stale)."""
+        only = getattr(self, "_repaint_only", None)  # DataTable.__init__ refreshes before ours runs
+        if only is not None and not regions and repaint and not layout and not recompose:
+            return self.refresh_coordinate(only)
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def set_narrow(self, narrow: bool) -> None:
         if narrow != self._narrow:
