@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from wsgicompare.backends import WORKLOADS, BackendError, BackendStartError, Server, get_backend
+from wsgicompare.backends import WORKLOADS, Backend, BackendError, BackendStartError, Server, ServerConfig, get_backend
 from wsgicompare.capacity import run_capacity
 from wsgicompare.faults import ScenarioEvent, run_scenario
 from wsgicompare.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
@@ -57,7 +57,7 @@ from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with i
 from wsgicompare.verdicts import CONNECTION_ERROR_KINDS, listen_overflow_finding, verdicts, wants_stall_probe
 
 if TYPE_CHECKING:
-    from wsgicompare.cluster import Cluster
+    from wsgicompare.cluster import Cluster, NodeServers
 
 OnTick = Callable[[Tick], None]
 OnResult = Callable[[RunResult], None]
@@ -72,16 +72,16 @@ class LocalServers:
 
     local = True
 
-    def availability(self, backend) -> tuple[bool, list[str]]:
+    def availability(self, backend: Backend) -> tuple[bool, list[str]]:
         return backend.availability()
 
-    def start(self, backend, config, ready_timeout_s: float, cancel: threading.Event):
+    def start(self, backend: Backend, config: ServerConfig, ready_timeout_s: float, cancel: threading.Event) -> Server:
         return backend.start(config, ready_timeout_s=ready_timeout_s, cancel=cancel)
 
-    def sampler(self, server) -> TreeSampler:
+    def sampler(self, server: Server) -> TreeSampler:
         return TreeSampler(server.processes)
 
-    def tcp_reader(self, server) -> Callable[[], dict[str, int]]:
+    def tcp_reader(self, server: Server) -> Callable[[], dict[str, int]]:
         return read_tcp_counters
 
 
@@ -129,7 +129,9 @@ class Conductor:
         self._last_port: int | None = None
         #: --cluster: the loader's processes on its nodes (and the backends, with --server-node)
         self.cluster = cluster
-        self.servers: Any = cluster.servers() if cluster is not None and cluster.server is not None else LocalServers()
+        self.servers: LocalServers | NodeServers = (
+            cluster.servers() if cluster is not None and cluster.server is not None else LocalServers()
+        )
         #: called with each capacity step as it ends (the app's live step ladder)
         self.on_step: Callable[[Any], None] | None = None
 
