@@ -371,6 +371,7 @@ def _tmp_json() -> Iterator[str]:
 def test_bad_cluster_input_is_one_line_and_exit_2(cluster: RayCluster) -> None:
     cases = [
         (["--cluster", "127.0.0.1:9", "--backend", "gunicorn"], "no Ray cluster reachable there"),
+        (["--cluster", "127.0.0.1:9"], "no Ray cluster reachable there"),  # the app: refused before it opens
         (["--cluster", "nonsense", "--backend", "gunicorn"], "give HOST:PORT"),
         (["--server-node", "abc", "--backend", "gunicorn"], "--server-node goes with --cluster"),
         (["--cluster", cluster.address, "--serve"], "not with --serve or --open"),
