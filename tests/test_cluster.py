@@ -19,6 +19,7 @@ import loader_servers
 import psutil
 import pytest
 from reliability_support import cli_env, cmdline, is_loader, run_cli, spawn_cli
+from test_tui_app import select, wait_for
 
 if not os.environ.get("CI"):  # in CI the set-up installed the extra: its absence must fail
     pytest.importorskip("ray", reason="the cluster extra: pip install 'wsgicompare[cluster]'")
@@ -87,18 +88,10 @@ def ray_cluster(nodes: int = 2, client_port: int | None = None) -> Iterator[RayC
             assert not cluster.session_processes()
 
 
-def free_port() -> int:
-    """A port nothing listens on now, from the kernel's ephemeral range (not Ray's 10002–19999)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def client_port() -> int:
-    return free_port()
+    # a port from the kernel's ephemeral range, never Ray's worker ports (10002–19999)
+    return loader_servers.closed_port()
 
 
 @pytest.fixture(scope="module")
@@ -233,29 +226,23 @@ async def test_the_app_starts_a_backend_on_the_server_node_and_loads_it_from_the
     app = WsgiCompareApp(options, conductor=Conductor(settle_max_s=2.0, cluster=c))
     try:
         async with app.run_test(size=(160, 48)) as pilot:
-
-            async def wait_for(predicate, timeout_s: float, what: str) -> None:
-                deadline = time.monotonic() + timeout_s
-                while not predicate():
-                    assert time.monotonic() < deadline, f"timed out waiting for {what}"
-                    await pilot.pause(0.05)
-
-            table = app.main.query_one("#backends")
-            table.move_cursor(row=table.get_row_index("gunicorn"))
+            select(app, "gunicorn")
             await pilot.press("s")
-            await wait_for(lambda: app.main.rows["gunicorn"].state in ("ready", "failed"), 60, "gunicorn ready")
+            await wait_for(pilot, lambda: app.main.rows["gunicorn"].state in ("ready", "failed"), 60, "gunicorn ready")
             assert app.main.rows["gunicorn"].state == "ready", app.main.rows["gunicorn"].reason
             started = [p for p in psutil.process_iter() if "gunicorn" in cmdline(p) and _under(p, cluster.proc.pid)]
             assert started, "gunicorn was not started by the server node's agent"
             await pilot.press("l")
-            await wait_for(lambda: app.main.live is not None and app.main.live.tick.rps > 0, 60, "a tick with req/s")
-            await wait_for(lambda: not app.main.load_running, 60, "the load to end")
+            await wait_for(
+                pilot, lambda: app.main.live is not None and app.main.live.tick.rps > 0, 60, "a tick with req/s"
+            )
+            await wait_for(pilot, lambda: not app.main.load_running, 60, "the load to end")
             result = app.session.results[0]
             assert result.status == "ok", result.reason
             assert result.responses["2xx"] > 0 and result.server is not None and result.server.procs >= 2
             assert result.loader is not None and [n["node_id"] for n in result.loader.nodes or []] == [cluster.nodes[0]]
             await pilot.press("q")
-            await wait_for(lambda: app.session.closing and not app.session.running, 30, "quit")
+            await wait_for(pilot, lambda: app.session.closing and not app.session.running, 30, "quit")
         deadline = time.monotonic() + 20
         while any(p.is_running() and p.status() != "zombie" for p in started) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -330,8 +317,11 @@ def _under(p: psutil.Process, session: int) -> bool:
     return False
 
 
-def test_a_node_lost_mid_run_fails_the_run_in_time_and_keeps_its_ticks(server: loader_servers.TestServer) -> None:
-    with ray_cluster(2) as c, _tmp_json() as out:
+def test_a_node_lost_mid_run_fails_the_run_in_time_and_keeps_its_ticks(
+    server: loader_servers.TestServer, tmp_path
+) -> None:
+    out = str(tmp_path / "run.json")
+    with ray_cluster(2) as c:
         proc = spawn_cli(
             ["--cluster", c.address, "--url", server.url, "-c", "4", "-d", "40", "--loader-procs", "2"]
             + ["--export", "json", "-o", out]
@@ -358,37 +348,6 @@ def test_a_node_lost_mid_run_fails_the_run_in_time_and_keeps_its_ticks(server: l
         assert run["status"] == "failed"
         assert f"loader node {run['loader']['nodes'][1]['host']} ({c.nodes[1][:8]}) lost at t=" in run["reason"]
         assert len(run["timeline"]) >= 2 and run["responses"]["2xx"] > 0  # the ticks so far are kept
-
-
-@contextlib.contextmanager
-def _tmp_json() -> Iterator[str]:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        yield os.path.join(d, "run.json")
-
-
-def test_bad_cluster_input_is_one_line_and_exit_2(cluster: RayCluster) -> None:
-    cases = [
-        (["--cluster", "127.0.0.1:9", "--backend", "gunicorn"], "no Ray cluster reachable there"),
-        (["--cluster", "127.0.0.1:9"], "no Ray cluster reachable there"),  # the app: refused before it opens
-        (["--cluster", "nonsense", "--backend", "gunicorn"], "give HOST:PORT"),
-        (["--server-node", "abc", "--backend", "gunicorn"], "--server-node goes with --cluster"),
-        (["--cluster", cluster.address, "--serve"], "not with --serve or --open"),
-        (["--cluster", cluster.address, "--server-node", "nosuchnode", "--backend", "gunicorn"], "no such node"),
-        (
-            ["--cluster", cluster.address, "--server-node", cluster.nodes[1], "--url", "http://127.0.0.1:1/"],
-            "--server-node does not apply",
-        ),
-    ]
-    for args, needle in cases:
-        started = time.monotonic()
-        proc = run_cli(args, timeout_s=60)
-        assert proc.returncode == 2, (args, proc.stderr)
-        assert proc.stdout == ""
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and needle in lines[0], (args, proc.stderr)
-        assert time.monotonic() - started < 15
 
 
 def test_a_node_with_another_wsgicompare_version_is_refused(

@@ -5,10 +5,9 @@ and runs the app's commands."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from process_support import stray_descendants
+from test_tui_app import wait_for
 from textual.command import CommandPalette
 from tui_snapshot_app import CATALOG, OPTIONS, compare_many_app, make_results, many_results
 
@@ -25,14 +24,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-async def wait_for(pilot, predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def fixed_app(results=()) -> WsgiCompareApp:
