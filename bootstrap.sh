@@ -3,15 +3,19 @@
 #   ./bootstrap.sh run  [wsgicompare options]   set up, then open wsgicompare
 #   ./bootstrap.sh test [pytest options]        set up, then ruff, mypy and the test suite
 #   ./bootstrap.sh setup                        set up only
+#   ./bootstrap.sh lock                         refresh constraints.txt from pyproject.toml's ranges
 # Set-up = a virtualenv in .venv with wsgicompare and every backend installed
 # (uWSGI compiles from source: needs a C compiler and the Python headers), plus
 # nginx and php-fpm from apt-get when running as root (otherwise a one-line hint).
 # Apache's apache2-bin and apache2-dev too: then pip builds mod_wsgi (the `apache` extra).
+# Python packages install at the versions pinned in constraints.txt (the ones the suite
+# passed with), so a new release of Textual or Ray changes nothing until `lock` is run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV="${WSGICOMPARE_VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
+LOCK="constraints.txt"
 
 is_root() { [ "$(id -u)" = 0 ]; }
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
@@ -85,23 +89,43 @@ python_env() {
         fi
     fi
     local stamp="$VENV/.wsgicompare-installed"
-    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$LOCK" -nt "$stamp" ]; then
         "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
         # the cluster extra (Ray, for --cluster) too: its tests run with the suite
-        "$VENV/bin/python" -m pip install -q -e '.[test,cluster]' \
+        "$VENV/bin/python" -m pip install -q -c "$LOCK" -e '.[test,cluster]' \
             || { echo "bootstrap: installing wsgicompare into $VENV failed" >&2; exit 1; }
         touch "$stamp"
     fi
     # mod_wsgi (apache-mod-wsgi) only builds once apt-get brought apxs; a failed build leaves that backend unavailable
     if have apxs && ! "$VENV/bin/python" -c 'import mod_wsgi' 2>/dev/null; then
-        "$VENV/bin/python" -m pip install -q -e '.[apache]' \
+        "$VENV/bin/python" -m pip install -q -c "$LOCK" -e '.[apache]' \
             || echo "bootstrap: building mod_wsgi against apxs failed; apache-mod-wsgi shows as unavailable" >&2
     fi
+}
+
+lock() {
+    # a throwaway venv installed from pyproject.toml's ranges alone (no constraints), frozen
+    local tmp
+    tmp="$(mktemp -d)"
+    trap 'rm -rf "$tmp"' EXIT
+    "$PYTHON" -m venv "$tmp/venv"
+    "$tmp/venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    "$tmp/venv/bin/python" -m pip install -q '.[test,cluster]'
+    if have apxs; then "$tmp/venv/bin/python" -m pip install -q '.[apache]'; fi
+    {
+        sed -n '1,/^[^#]/p' "$LOCK" | grep '^#'
+        "$tmp/venv/bin/python" -m pip freeze --exclude-editable | grep -iv '^wsgicompare\b'
+    } >"$tmp/lock"
+    mv "$tmp/lock" "$LOCK"
+    echo "bootstrap: $LOCK refreshed ($(grep -vc '^#' "$LOCK") packages); run ./bootstrap.sh test before committing it" >&2
 }
 
 cmd="${1:-run}"
 shift || true
 case "$cmd" in
+    lock)
+        lock
+        ;;
     setup)
         system_packages
         python_env
@@ -130,7 +154,7 @@ case "$cmd" in
         exit $rc
         ;;
     *)
-        echo "usage: ./bootstrap.sh run|test|setup [options]" >&2
+        echo "usage: ./bootstrap.sh run|test|setup|lock [options]" >&2
         exit 2
         ;;
 esac
