@@ -7,11 +7,17 @@ Apache (then pip builds mod_wsgi against it)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import stat
+import tempfile
 
 import pytest
+from reliability_support import listening_sockets
 
 from wsgicompare.backends import Backend
+from wsgicompare.loader import LoadProfile, run_load
 
 #: executables ./bootstrap.sh gets from apt-get, which it can do only as root
 APT_EXECUTABLES = ("nginx", "php-fpm")
@@ -45,3 +51,77 @@ def require_backend(backend: Backend) -> None:
             )
         message += " (./bootstrap.sh installs it only when run as root)"
     pytest.skip(message)
+
+
+def assert_loopback_only_and_private(backend_id: str, server) -> None:
+    """Safety by default on a started server: every listening socket of its process tree
+    is on loopback (or a unix socket in its private dir), the private dir is ours and 0700
+    in the temp dir, nothing in it is world-writable or a socket others can reach, and
+    every rendered config file sits in it (0600) and points nowhere else."""
+    private = server.private_dir
+    procs = server.processes()
+    assert procs
+    inet, unix = [], []
+    for proc in procs:
+        for family, address in listening_sockets(proc):
+            (inet if family == "inet" else unix).append((proc.pid, address))
+    assert inet, "no listening socket found in the server's process tree"
+    for pid, ip in inet:
+        assert ipaddress.ip_address(ip).is_loopback, f"{backend_id}: pid {pid} listens on {ip}"
+    for pid, path in unix:
+        # abstract or unnamed sockets have no file; a named one must sit in the private dir
+        if path and not path.startswith("\0") and path.startswith("/"):
+            assert path.startswith(private + os.sep), f"{backend_id}: unix socket {path} outside {private}"
+    st = os.stat(private)
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.geteuid()
+    assert os.path.dirname(private) == tempfile.gettempdir()
+    for dirpath, dirnames, filenames in os.walk(private):
+        for name in dirnames + filenames:
+            mode = os.lstat(os.path.join(dirpath, name)).st_mode
+            assert not mode & stat.S_IWOTH, f"{name} is world-writable"
+            if stat.S_ISSOCK(mode):
+                assert not mode & 0o007, f"unix socket {name} is reachable by everyone"
+    for name in server.config_files:
+        path = os.path.join(private, name)
+        assert os.path.isfile(path), name
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, name
+    # every absolute path in an nginx config points into the private dir (or the bundled PHP script)
+    for name, text in server.config_files.items():
+        if name.startswith("nginx"):
+            for path in re.findall(r"(?<![\w:/])(/[\w./-]+)", text):
+                if path.startswith("/") and not path.startswith(private):
+                    assert path.endswith("apps/testapp.php") or path in (
+                        "/hello",
+                        "/json",
+                        "/cpu",
+                        "/io",
+                        "/bytes",
+                        "/",
+                    ), (name, path)
+    assert "0.0.0.0" not in " ".join(server.command) + "".join(server.config_files.values())
+
+
+#: the short load every catalog backend carries in the suite: bounded by count, not time
+SHORT_LOAD_REQUESTS = 200
+
+
+def assert_carries_a_short_load(url: str, path: str, cpus: tuple[int, ...]) -> None:
+    """c=4 clients, 200 requests with keep-alive and 200 with ``Connection: close``:
+    every one a 2xx answer, no error of any kind."""
+    for keepalive in (True, False):
+        summary = run_load(
+            LoadProfile(
+                url=url + path,
+                concurrency=4,
+                duration_s=None,
+                requests=SHORT_LOAD_REQUESTS,
+                keepalive=keepalive,
+                tick_s=0.1,
+                cpus=cpus,
+                max_wall_s=60.0,
+            )
+        )
+        mode = "keep-alive" if keepalive else "Connection: close"
+        errors = {kind: n for kind, n in summary.errors.items() if n}
+        assert errors == {}, (mode, errors, summary.notes)
+        assert summary.status["2xx"] == SHORT_LOAD_REQUESTS, (mode, summary.status)

@@ -16,7 +16,12 @@ import time
 
 import psutil
 import pytest
-from backend_support import installed_by_setup, require_backend
+from backend_support import (
+    assert_carries_a_short_load,
+    assert_loopback_only_and_private,
+    installed_by_setup,
+    require_backend,
+)
 
 from wsgicompare.backends import (
     CATALOG,
@@ -34,6 +39,8 @@ from wsgicompare.backends.spec import Launch
 #: one CPU every server in these tests is pinned to (the last one this process may use)
 SERVER_CPU = max(os.sched_getaffinity(0))
 CONFIG = ServerConfig(workers=2, threads=2, cpus=(SERVER_CPU,))
+#: the short load's CPUs: the others (all of them on a one-CPU machine)
+LOADER_CPUS = tuple(c for c in sorted(os.sched_getaffinity(0)) if c != SERVER_CPU) or (SERVER_CPU,)
 
 
 def get(url_base: str, path: str, timeout_s: float = 10.0) -> tuple[int, bytes]:
@@ -110,6 +117,10 @@ def test_backend_starts_answers_and_stops_clean(backend_id: str) -> None:
             status, body = get(server.url, WORKLOADS[name].path)
             assert status == 200, (name, status, body[:200])
             assert WORKLOADS[name].check(body), (name, body[:200])
+        assert_loopback_only_and_private(backend_id, server)
+        # a short real load, keep-alive and Connection: close, on the loader CPU(s)
+        first = next(iter(backend.workloads))
+        assert_carries_a_short_load(server.url, WORKLOADS[first].path, LOADER_CPUS)
         procs = server.processes()
         assert procs
         assert {id(p) for p in server.processes()} & {id(p) for p in procs}  # stable objects for cpu_percent

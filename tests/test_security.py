@@ -6,10 +6,7 @@ inject into a server config is refused before anything is launched."""
 from __future__ import annotations
 
 import ast
-import ipaddress
 import os
-import re
-import stat
 import subprocess
 import sys
 import tempfile
@@ -17,9 +14,9 @@ import tempfile
 import psutil
 import pytest
 from backend_support import require_backend
-from reliability_support import ROOT, cli_env, listening_sockets, one_error_line
+from reliability_support import ROOT, cli_env, one_error_line
 
-from wsgicompare.backends import CATALOG, BackendStartError, ServerConfig, get_backend
+from wsgicompare.backends import BackendStartError, ServerConfig, get_backend
 
 SERVER_CPU = max(os.sched_getaffinity(0))
 #: the package's source folders (the card folders, installed as wsgicompare.*)
@@ -32,55 +29,8 @@ def _available(backend_id: str) -> None:
 
 
 # -- every backend: loopback only, private files ------------------------------------------------
-
-
-@pytest.mark.parametrize("backend_id", list(CATALOG))
-def test_backend_listens_on_loopback_only_and_keeps_its_files_private(backend_id: str) -> None:
-    _available(backend_id)
-    with get_backend(backend_id).start(ServerConfig(workers=1, threads=1, cpus=(SERVER_CPU,))) as server:
-        private = server.private_dir
-        procs = server.processes()
-        assert procs
-        inet, unix = [], []
-        for proc in procs:
-            for family, address in listening_sockets(proc):
-                (inet if family == "inet" else unix).append((proc.pid, address))
-        assert inet, "no listening socket found in the server's process tree"
-        for pid, ip in inet:
-            assert ipaddress.ip_address(ip).is_loopback, f"{backend_id}: pid {pid} listens on {ip}"
-        for pid, path in unix:
-            # abstract or unnamed sockets have no file; a named one must sit in the private dir
-            if path and not path.startswith("\0") and path.startswith("/"):
-                assert path.startswith(private + os.sep), f"{backend_id}: unix socket {path} outside {private}"
-        # the private dir: ours, 0700, in the temp dir
-        st = os.stat(private)
-        assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.geteuid()
-        assert os.path.dirname(private) == tempfile.gettempdir()
-        for dirpath, dirnames, filenames in os.walk(private):
-            for name in dirnames + filenames:
-                mode = os.lstat(os.path.join(dirpath, name)).st_mode
-                assert not mode & stat.S_IWOTH, f"{name} is world-writable"
-                if stat.S_ISSOCK(mode):
-                    assert not mode & 0o007, f"unix socket {name} is reachable by everyone"
-        # every rendered config file lives in the private dir, never in a shared place
-        for name in server.config_files:
-            path = os.path.join(private, name)
-            assert os.path.isfile(path), name
-            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, name
-        # every absolute path in an nginx config points into the private dir (or the bundled PHP script)
-        for name, text in server.config_files.items():
-            if name.startswith("nginx"):
-                for path in re.findall(r"(?<![\w:/])(/[\w./-]+)", text):
-                    if path.startswith("/") and not path.startswith(private):
-                        assert path.endswith("apps/testapp.php") or path in (
-                            "/hello",
-                            "/json",
-                            "/cpu",
-                            "/io",
-                            "/bytes",
-                            "/",
-                        ), (name, path)
-        assert "0.0.0.0" not in " ".join(server.command) + "".join(server.config_files.values())
+# checked on the one start of each catalog backend in tests/test_backends.py
+# (backend_support.assert_loopback_only_and_private), so no backend starts twice for it
 
 
 def test_a_non_loopback_bind_is_refused_before_launching() -> None:
