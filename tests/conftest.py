@@ -31,3 +31,27 @@ def no_process_left_behind():
             except psutil.Error:
                 pass
         pytest.fail("processes left behind by this module: " + "; ".join(described), pytrace=False)
+
+
+#: modules that raise or read the machine-wide TCP counters (ListenOverflows, SYN drops:
+#: tiny-backlog servers, thousands of connects) run in one pytest-xdist worker, one after
+#: another, so no run reads another module's overflow as its own
+KERNEL_COUNTER_MODULES = frozenset(
+    {
+        "test_verdicts_real",
+        "test_reliability_overload",
+        "test_loader",
+        "test_loader_slow_clients",
+        "test_conductor",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``): a module's tests stay in one worker, so
+    its module-scoped servers and the Ray cluster start once; the kernel-counter modules
+    share one worker."""
+    for item in items:
+        module = item.path.stem
+        group = "kernel-counters" if module in KERNEL_COUNTER_MODULES else module
+        item.add_marker(pytest.mark.xdist_group(group))
