@@ -15,7 +15,7 @@ from pygal.style import DefaultStyle
 from wsgicompare.baseline import Baseline, change_cell
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.md import new_verdicts
-from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
+from wsgicompare.export.ranking import best_runs, by_capacity, capacity_cell, capacity_rps, ordered
 from wsgicompare.results import SCHEMA, RunResult
 from wsgicompare.scorecard import scenario_timelines, scorecard_html
 
@@ -110,7 +110,7 @@ def capacity_charts(measured: list[RunResult], nworkloads: int, cfg: dict, pygal
         knee.add(f"SLO {budget:g} ms", [(0, budget), (top, budget)], show_dots=False, stroke_style={"dasharray": "6,4"})
     marks = []
     for r in runs:
-        cap = r.capacity.get("rps")
+        cap = capacity_rps(r)
         offered = r.capacity.get("offered_rps")
         step = next((s for s in r.capacity["steps"] if s["rate"] == offered), None)
         if cap is not None and step is not None:
@@ -124,9 +124,9 @@ def capacity_charts(measured: list[RunResult], nworkloads: int, cfg: dict, pygal
         knee.add("capacity", marks, stroke=False, dots_size=6)
     out = [("Latency vs offered load", knee.render(is_unicode=True))]
     bars = pygal.HorizontalBar(title="Capacity within the SLO (req/s)", show_legend=False, **cfg)
-    ranked = sorted(runs, key=lambda r: r.capacity.get("rps") or 0.0)
+    ranked = sorted(runs, key=lambda r: capacity_rps(r) or 0.0)
     bars.x_labels = [_label(r, nworkloads) for r in ranked]
-    bars.add("capacity req/s", [round(r.capacity.get("rps") or 0.0, 1) for r in ranked])
+    bars.add("capacity req/s", [round(capacity_rps(r) or 0.0, 1) for r in ranked])
     out.append(("Capacity", bars.render(is_unicode=True)))
     return out
 
@@ -166,7 +166,7 @@ def _table(results: list[RunResult], baseline: Baseline | None = None) -> str:
             (f"<code>{html.escape(r.backend)}</code>" + (" ★" if id(r) in best else ""), ""),
             (html.escape(r.workload), ""),
             (html.escape(r.status), ""),
-            *([(num(capacity_rps(r), 0) if r.capacity else "—", "n"), *change("capacity")] if cap else []),
+            *([(html.escape(capacity_cell(r)), "n"), *change("capacity")] if cap else []),
             (num(r.rps_2xx, 1) if r.requests else "—", "n"),
             *change("rps_2xx"),
             (num(lat.p50, 2), "n"),
