@@ -145,6 +145,41 @@ def test_a_loader_bound_step_is_never_a_server_capacity() -> None:
     assert (cap["limit"], cap["rps"], cap["offered_rps"], cap["bound_at"]) == ("loader", None, None, 1600)
 
 
+@pytest.mark.parametrize("max_steps", [2, 3, 4, 5, 6])
+@pytest.mark.parametrize("bound_above", [0.0, 700.0, 1000.0, 1e9])
+@pytest.mark.parametrize("lag_every", [0, 2, 3])
+def test_max_steps_is_a_hard_cap_re_measurements_included(max_steps: int, bound_above: float, lag_every: int) -> None:
+    # a loader that is the limit above `bound_above`, and (lag_every) a transient lag on
+    # every n-th call: however the re-measurements fall, never more steps than allowed
+    calls: list[float] = []
+
+    def measure(rate: float) -> Step:
+        calls.append(rate)
+        bound = rate > bound_above or (lag_every > 0 and len(calls) % lag_every == 0)
+        met = rate <= 900 and not bound
+        return Step(rate, rate, 1.0, 2.0, 2.0, 0.0, met, 1.0, why="" if met else "x", loader_bound=bound)
+
+    outcome = search(measure, 800, max_steps=max_steps, ceiling=4000)
+    assert len(outcome.steps) == len(calls) <= max_steps, [s.rate for s in outcome.steps]
+    if outcome.limit == "loader":  # the loader is the limit only when bound twice running
+        assert outcome.steps[-1].loader_bound and outcome.steps[-2].loader_bound
+
+
+def test_a_loader_bound_step_with_no_step_left_ends_the_search_on_max_steps() -> None:
+    def measure(rate: float) -> Step:
+        bound = rate > 1000
+        return Step(
+            rate, rate, 1.0, 2.0, 2.0, 0.0, not bound, 1.0, why="loader-bound" if bound else "", loader_bound=bound
+        )
+
+    outcome = search(measure, 800, max_steps=2, ceiling=2000)
+    # 1600 req/s was loader-bound once, and no step was left to measure it again: not the
+    # loader's limit for certain, so the met 800 req/s stands as "at least"
+    assert [s.rate for s in outcome.steps] == [800, 1600]
+    assert outcome.limit == "max-steps" and outcome.capacity is not None and outcome.capacity.rate == 800
+    assert outcome.verdict(Slo("p99", 50, 0.1)).startswith("capacity at least 800 req/s")
+
+
 def test_a_transient_loader_lag_is_measured_again_not_final() -> None:
     calls: list[float] = []
 

@@ -339,17 +339,20 @@ def search(
     ceiling: float | None = None,
 ) -> Outcome:
     """Bracket (double while met, halve while not) then bisect until the highest met and
-    the lowest failed rate are within ``tolerance``, or ``max_steps`` are spent.
-    ``ceiling`` (the closed-loop probe's req/s with some room) caps the doubling: an
-    open loop past what a closed loop reached cannot be met."""
+    the lowest failed rate are within ``tolerance``, or ``max_steps`` are spent (a hard
+    cap: a loader-bound step measured again counts as a step). ``ceiling`` (the
+    closed-loop probe's req/s with some room) caps the doubling: an open loop past what
+    a closed loop reached cannot be met."""
     steps: list[Step] = []
     lo: float | None = None  # highest met rate
     hi: float | None = None  # lowest failed rate
     rate = max(MIN_RATE, first_rate)
     while len(steps) < max_steps:
-        step = _measure_again_if_loader_bound(measure, rate, steps)
+        step, confirmed = _measure_again_if_loader_bound(measure, rate, steps, max_steps)
         if step.loader_bound:
-            return Outcome(tuple(steps), "loader")
+            # bound twice: the loader's limit; once, with no step left to tell a transient
+            # from it: the steps ran out (the met rates below it stand)
+            return Outcome(tuple(steps), "loader" if confirmed else "max-steps")
         if step.met:
             lo = rate if lo is None else max(lo, rate)
         else:
@@ -370,16 +373,20 @@ def search(
     return Outcome(tuple(steps), "max-steps")
 
 
-def _measure_again_if_loader_bound(measure: Callable[[float], Step], rate: float, steps: list[Step]) -> Step:
-    """One step, appended to ``steps``; a loader-bound one is measured once more: another
-    process on the loader's CPU can lag its event loop for a moment (a transient is not
-    the loader's limit), while a loader at its limit is bound again."""
+def _measure_again_if_loader_bound(
+    measure: Callable[[float], Step], rate: float, steps: list[Step], max_steps: int | None = None
+) -> tuple[Step, bool]:
+    """One step, appended to ``steps``; a loader-bound one is measured once more, while
+    ``steps`` stays within ``max_steps``: another process on the loader's CPU can lag its
+    event loop for a moment (a transient is not the loader's limit), while a loader at
+    its limit is bound again. (the last step, whether it was measured twice)"""
     step = measure(rate)
     steps.append(step)
-    if step.loader_bound:
+    if step.loader_bound and (max_steps is None or len(steps) < max_steps):
         step = measure(rate)
         steps.append(step)
-    return step
+        return step, True
+    return step, False
 
 
 def ladder(measure: Callable[[float], Step], rates: tuple[float, ...]) -> Outcome:
@@ -387,7 +394,7 @@ def ladder(measure: Callable[[float], Step], rates: tuple[float, ...]) -> Outcom
     early only when the loader is the limit: past that, steps measure the loader."""
     steps: list[Step] = []
     for rate in rates:
-        step = _measure_again_if_loader_bound(measure, rate, steps)
+        step, _ = _measure_again_if_loader_bound(measure, rate, steps)
         if step.loader_bound:
             return Outcome(tuple(steps), "loader")
     failed = any(not s.met for s in steps)
