@@ -68,8 +68,8 @@ def test_csv_and_json_carry_the_capacity() -> None:
 def test_html_draws_the_knee_and_the_capacities() -> None:
     text = render("html", capacity_results(), CAPACITY_META)
     assert "Latency vs offered load" in text and "Capacity within the SLO" in text
-    assert "SLO 50 ms" in text  # the budget drawn as a line
-    assert "uwsgi: 1,500 req/s" in text  # each capacity marked on the curve
+    assert "SLO: p99 ≤ 50 ms" in text  # the budget drawn as a line (tests/test_export_knee.py)
+    assert "uwsgi · 1,500 req/s" in text  # each capacity in the legend, and marked on its curve
     assert 'src="http' not in text and "<link" not in text  # still offline: nothing fetched
 
 
@@ -106,7 +106,7 @@ def test_a_loader_bound_search_is_never_ranked_or_starred_by_its_met_rate() -> N
     rows = {r["backend"]: r for r in csv.DictReader(io.StringIO(render("csv", runs, CAPACITY_META)))}
     assert rows["uwsgi"]["capacity_rps"] == "" and rows["uwsgi"]["verdicts"].startswith("loader-bound at 5,000")
     page = render("html", runs, CAPACITY_META)
-    assert '<td class="n">loader-bound at 5,000 req/s</td>' in page and "uwsgi: 2,500 req/s" not in page
+    assert '<td class="n">loader-bound at 5,000 req/s</td>' in page and "uwsgi · loader-bound at 5,000 req/s" in page
     assert check(parse_threshold("capacity<1"), uwsgi)["why"].startswith("no server capacity: loader-bound at 5,000")
     base = Baseline(path="old.json", created=None, runs={("uwsgi", "hello"): capacity_results()[2]})
     assert change(uwsgi, base, "capacity") == (None, "this run has no capacity")
