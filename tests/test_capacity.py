@@ -4,6 +4,8 @@ first come first served: exactly W / S req/s, queueing beyond it)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import replace
 
 import pytest
@@ -21,7 +23,10 @@ from wsgicompare.capacity import (
     search,
 )
 from wsgicompare.conductor import Conductor
+from wsgicompare.export import render
+from wsgicompare.export.ranking import best_runs
 from wsgicompare.spec import default_load, url_spec
+from wsgicompare.thresholds import check, parse_threshold
 
 #: 4 workers × 10 ms: 400 req/s; at rates well below it the latency is ~10 ms
 WORKERS, SERVICE_S = 4, 0.010
@@ -93,6 +98,27 @@ def test_a_given_concurrency_that_caps_the_open_loop_is_named() -> None:
     assert "concurrency-bound" in cap["verdict"] and "-c" in cap["verdict"]
 
 
+def test_a_concurrency_bound_ladder_carries_no_capacity_in_any_output() -> None:
+    # 100 req/s fits 2 connections (10 ms each) and is met; at 300 req/s the connections,
+    # not the server, are the limit: the met 100 req/s is no server capacity either
+    plan = CapacityPlan(slo=parse_slo("p99=50ms"), rates=(100.0, 300.0), step_s=1.0, concurrency=2)
+    with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
+        result = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan))
+    cap = result.capacity
+    assert cap["limit"] == "concurrency", cap
+    assert cap["steps"][0]["met"], cap["steps"]
+    assert (cap["rps"], cap["bound_at"]) == (None, 300.0)
+    assert cap["verdict"].startswith("concurrency-bound at 300 req/s") and "no server capacity" in cap["verdict"]
+    shown = "concurrency-bound at 300 req/s"
+    assert f"| {shown} |" in render("md", [result], {}).split("## Runs")[0]
+    (row,) = csv.DictReader(io.StringIO(render("csv", [result], {})))
+    assert (row["capacity_rps"], row["capacity_limit"]) == ("", "concurrency")
+    assert row["verdicts"].startswith(shown)
+    assert f'<td class="n">{shown}</td>' in render("html", [result], {})
+    assert best_runs([result]) == set()
+    assert check(parse_threshold("capacity<1"), result)["why"].startswith("no server capacity: concurrency-bound")
+
+
 def test_a_loader_bound_step_is_never_a_server_capacity() -> None:
     def measure(rate: float) -> Step:
         bound = rate > 1000
@@ -113,7 +139,45 @@ def test_a_loader_bound_step_is_never_a_server_capacity() -> None:
     assert outcome.limit == "loader"
     assert [s.rate for s in outcome.steps] == [800, 1600, 1600]  # measured again before giving up
     assert outcome.verdict(Slo("p99", 50, 0.1)).startswith("loader-bound at 1,600 req/s")
-    assert outcome.to_dict(Slo("p99", 50, 0.1))["limit"] == "loader"
+    cap = outcome.to_dict(Slo("p99", 50, 0.1))
+    # 800 req/s was met, but the search ended on the loader's limit: no capacity figure
+    assert outcome.best is not None and outcome.capacity is None
+    assert (cap["limit"], cap["rps"], cap["offered_rps"], cap["bound_at"]) == ("loader", None, None, 1600)
+
+
+@pytest.mark.parametrize("max_steps", [2, 3, 4, 5, 6])
+@pytest.mark.parametrize("bound_above", [0.0, 700.0, 1000.0, 1e9])
+@pytest.mark.parametrize("lag_every", [0, 2, 3])
+def test_max_steps_is_a_hard_cap_re_measurements_included(max_steps: int, bound_above: float, lag_every: int) -> None:
+    # a loader that is the limit above `bound_above`, and (lag_every) a transient lag on
+    # every n-th call: however the re-measurements fall, never more steps than allowed
+    calls: list[float] = []
+
+    def measure(rate: float) -> Step:
+        calls.append(rate)
+        bound = rate > bound_above or (lag_every > 0 and len(calls) % lag_every == 0)
+        met = rate <= 900 and not bound
+        return Step(rate, rate, 1.0, 2.0, 2.0, 0.0, met, 1.0, why="" if met else "x", loader_bound=bound)
+
+    outcome = search(measure, 800, max_steps=max_steps, ceiling=4000)
+    assert len(outcome.steps) == len(calls) <= max_steps, [s.rate for s in outcome.steps]
+    if outcome.limit == "loader":  # the loader is the limit only when bound twice running
+        assert outcome.steps[-1].loader_bound and outcome.steps[-2].loader_bound
+
+
+def test_a_loader_bound_step_with_no_step_left_ends_the_search_on_max_steps() -> None:
+    def measure(rate: float) -> Step:
+        bound = rate > 1000
+        return Step(
+            rate, rate, 1.0, 2.0, 2.0, 0.0, not bound, 1.0, why="loader-bound" if bound else "", loader_bound=bound
+        )
+
+    outcome = search(measure, 800, max_steps=2, ceiling=2000)
+    # 1600 req/s was loader-bound once, and no step was left to measure it again: not the
+    # loader's limit for certain, so the met 800 req/s stands as "at least"
+    assert [s.rate for s in outcome.steps] == [800, 1600]
+    assert outcome.limit == "max-steps" and outcome.capacity is not None and outcome.capacity.rate == 800
+    assert outcome.verdict(Slo("p99", 50, 0.1)).startswith("capacity at least 800 req/s")
 
 
 def test_a_transient_loader_lag_is_measured_again_not_final() -> None:

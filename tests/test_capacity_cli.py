@@ -4,6 +4,8 @@ and html; a TOML scenario keeps the capacity options."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -14,6 +16,7 @@ from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
 from wsgicompare.options import OptionError, parse_options
 from wsgicompare.scenario import dump_toml, to_config
+from wsgicompare.session import Session
 
 
 @pytest.mark.parametrize(
@@ -101,3 +104,41 @@ def test_the_app_takes_the_capacity_settings_for_its_own_searches() -> None:
     o = parse_options(["--slo", "p90=20ms", "--step-duration", "1", "--max-steps", "4"])
     assert not o.headless and not o.find_capacity
     assert (o.slo.spec(), o.step_duration, o.max_steps) == ("p90=20ms,errors=0.1%", 1.0, 4)
+
+
+def test_a_loader_bound_ladder_carries_no_capacity_in_any_output(tmp_path) -> None:
+    # two loader processes share CPU 0 against nginx serving a file: 200 req/s is met,
+    # 150,000 req/s is far past what they can send. The search measured the loader, so
+    # no output may show the met 200 req/s as the server's capacity (issue 20, item 2)
+    require_backend(get_backend("nginx-static"))
+    out = tmp_path / "lb"
+    args = ["--backend", "nginx-static", "--rates", "200,150000", "--slo", "p99=100ms", "--step-duration", "1"]
+    args += ["--loader-procs", "2", "--loader-cpus", "0", "--fail-if", "capacity<1", "-o", str(out)]
+    for fmt in ("md", "json", "csv", "html"):
+        args += ["--export", fmt]
+    assert main(args) == 3  # capacity<1 breaks: there is no capacity to pass it
+    (run,) = json.loads((tmp_path / "lb.json").read_text())["runs"]
+    cap = run["capacity"]
+    assert cap["limit"] == "loader", cap["verdict"]
+    assert cap["steps"][0]["met"], cap["steps"][0]  # a met step before the loader's limit
+    assert (cap["rps"], cap["offered_rps"], cap["bound_at"]) == (None, None, 150_000.0)
+    shown = "loader-bound at 150,000 req/s"
+    md = (tmp_path / "lb.md").read_text()
+    assert f"| {shown} |" in md.split("## Runs")[0]  # the table's capacity cell
+    assert "★ best" not in md
+    (row,) = csv.DictReader(io.StringIO((tmp_path / "lb.csv").read_text()))
+    assert (row["capacity_rps"], row["capacity_limit"]) == ("", "loader")
+    assert row["verdicts"].startswith(shown)
+    page = (tmp_path / "lb.html").read_text()
+    assert f'<td class="n">{shown}</td>' in page and "★" not in page.split("<h2>Commands")[0]
+    # a report saved before the rule (the met step's rate in rps, no bound_at) reads the same
+    doc = json.loads((tmp_path / "lb.json").read_text())
+    doc["runs"][0]["capacity"].update(rps=cap["steps"][0]["rps"], offered_rps=200.0)
+    del doc["runs"][0]["capacity"]["bound_at"]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(doc))
+    options = parse_options(["--open", str(old)])
+    session = Session(options, results=options.open_reports)
+    (tmp_path / "again").mkdir()
+    with open(session.export_runs("md", str(tmp_path / "again")).path) as f:
+        assert f"| {shown} |" in f.read().split("## Runs")[0]

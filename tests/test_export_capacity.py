@@ -9,11 +9,16 @@ import io
 import json
 
 import pytest
-from golden.samples import CAPACITY_META, META, capacity_results, sample_results
+from golden.samples import CAPACITY_META, META, _step, capacity_results, sample_results
 from test_export import GOLDEN, UPDATE_VAR, golden_update_requested
 
+from wsgicompare.baseline import Baseline, change
 from wsgicompare.export import render
-from wsgicompare.export.ranking import best_runs, ordered
+from wsgicompare.export.ranking import best_runs, capacity_cell, capacity_rps, ordered
+from wsgicompare.results import RunResult
+from wsgicompare.thresholds import check, parse_threshold
+from wsgicompare.tui.model import CapacityLadder
+from wsgicompare.tui.widgets.knee_chart import knee_series, knee_text
 
 
 def test_capacity_md_matches_golden_file() -> None:
@@ -63,6 +68,82 @@ def test_csv_and_json_carry_the_capacity() -> None:
 def test_html_draws_the_knee_and_the_capacities() -> None:
     text = render("html", capacity_results(), CAPACITY_META)
     assert "Latency vs offered load" in text and "Capacity within the SLO" in text
-    assert "SLO 50 ms" in text  # the budget drawn as a line
-    assert "uwsgi: 1,500 req/s" in text  # each capacity marked on the curve
+    assert "SLO: p99 ≤ 50 ms" in text  # the budget drawn as a line (tests/test_export_knee.py)
+    assert "uwsgi · 1,500 req/s" in text  # each capacity in the legend, and marked on its curve
     assert 'src="http' not in text and "<link" not in text  # still offline: nothing fetched
+
+
+def loader_bound_results() -> list[RunResult]:
+    """capacity_results() with uwsgi's search ending on the loader's limit, written the
+    way reports were before that rule: the met 2,500 req/s in ``rps``, no ``bound_at``."""
+    runs = capacity_results()
+    uwsgi = runs[2]
+    slo = {"p99_ms": 50.0, "error_pct": 0.1}
+    steps = [_step(2500, 2500, 4.0, True)] + [_step(5000, 3900, 20.0, False, "loader-bound")] * 2
+    uwsgi.capacity = {
+        "rps": 2500.0,
+        "offered_rps": 2500.0,
+        "slo": slo,
+        "limit": "loader",
+        "probe_rps": 3100.0,
+        "steps": steps,
+        "verdict": "loader-bound at 5,000 req/s: the loader, not the server, was the limit — no server capacity",
+    }
+    uwsgi.verdicts = [uwsgi.capacity["verdict"]]
+    return runs
+
+
+def test_a_loader_bound_search_is_never_ranked_or_starred_by_its_met_rate() -> None:
+    runs = loader_bound_results()
+    by_backend = {r.backend: r for r in runs}
+    uwsgi = by_backend["uwsgi"]
+    assert capacity_rps(uwsgi) is None and capacity_cell(uwsgi) == "loader-bound at 5,000 req/s"
+    # 2,500 met is no capacity to rank by; still above a search where no rate met the SLO
+    assert [r.backend for r in ordered(runs)] == ["gunicorn", "uwsgi", "flask-dev"]
+    assert best_runs(runs) == {id(by_backend["gunicorn"])}
+    table = render("md", runs, CAPACITY_META).split("## Runs")[0]
+    assert "★ best | `gunicorn`" in table and "| `uwsgi` | hello | loader-bound at 5,000 req/s |" in table
+    rows = {r["backend"]: r for r in csv.DictReader(io.StringIO(render("csv", runs, CAPACITY_META)))}
+    assert rows["uwsgi"]["capacity_rps"] == "" and rows["uwsgi"]["verdicts"].startswith("loader-bound at 5,000")
+    page = render("html", runs, CAPACITY_META)
+    assert '<td class="n">loader-bound at 5,000 req/s</td>' in page and "uwsgi · loader-bound at 5,000 req/s" in page
+    assert check(parse_threshold("capacity<1"), uwsgi)["why"].startswith("no server capacity: loader-bound at 5,000")
+    base = Baseline(path="old.json", created=None, runs={("uwsgi", "hello"): capacity_results()[2]})
+    assert change(uwsgi, base, "capacity") == (None, "this run has no capacity")
+    # the app: the knee chart's legend, the step ladder's verdict
+    series = {s.label: s for s in knee_series(runs)[0]}
+    assert (series["uwsgi"].capacity_rps, series["uwsgi"].capacity_at) == (None, None)
+    assert "uwsgi loader-bound at 5.0k" in knee_text(list(series.values()), 50.0, "p99", 120, 16).plain
+    assert CapacityLadder("uwsgi", "p99 ≤ 50 ms").finished(uwsgi.capacity).capacity_rps is None
+
+
+@pytest.mark.anyio
+async def test_the_apps_compare_view_shows_loader_bound_not_a_capacity() -> None:
+    from tui_snapshot_app import CATALOG, OPTIONS
+
+    from wsgicompare.tui.app import WsgiCompareApp
+    from wsgicompare.tui.widgets import RunBars, RunColumn
+
+    app = WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=loader_bound_results(), clock=False)
+    async with app.run_test(size=(160, 60)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        bars = _plain(app.screen.query_one(RunBars))
+        uwsgi_row = next(line for line in bars.splitlines() if line.startswith("uwsgi"))
+        assert "loader-bound at 5.0k" in uwsgi_row and "2.5k" not in uwsgi_row and "★" not in uwsgi_row
+        assert "gunicorn ★" in bars
+        card = next(c for c in app.screen.query(RunColumn) if c.result.backend == "uwsgi")
+        assert "loader-bound at 5.0k" in _plain(card) and "2,500 req/s" not in _plain(card)
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def _plain(widget) -> str:
+    from rich.console import Console
+
+    console = Console(width=160, record=True, color_system=None, file=io.StringIO())
+    console.print(widget.render())
+    return console.export_text()

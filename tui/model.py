@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
-from wsgicompare.capacity import Step
+from wsgicompare.capacity import Step, capacity_figure
 from wsgicompare.results import Tick
 from wsgicompare.session import FIELD_RULES as FIELD_RULES  # the form field -> (kind, low, high, may be empty)
 from wsgicompare.session import LoadSettings, Session, SettingsError
@@ -261,12 +261,11 @@ class CapacityLadder:
     max_steps: int = 0
     #: the run's capacity["verdict"] once it finished, else ""
     verdict: str = ""
-    #: capacity["rps"] once finished (None: none found, or not finished)
+    #: the capacity once finished (None: none found, loader- or concurrency-bound, or not finished)
     capacity_rps: float | None = None
 
     def with_step(self, step: Step) -> CapacityLadder:
         return replace(self, steps=(*self.steps, step))
 
     def finished(self, capacity: dict[str, Any]) -> CapacityLadder:
-        rps = capacity.get("rps")
-        return replace(self, verdict=str(capacity.get("verdict", "")), capacity_rps=None if rps is None else float(rps))
+        return replace(self, verdict=str(capacity.get("verdict", "")), capacity_rps=capacity_figure(capacity))

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from wsgicompare.capacity import capacity_figure
 from wsgicompare.parsing import OptionError, read_regular_file
 from wsgicompare.results import SCHEMA, RunResult, results_from_document
 
@@ -93,16 +94,14 @@ def _is_number(value: Any) -> bool:
 
 
 def figure(r: RunResult, name: str) -> float | None:
-    """One of CHANGE_FIGURES of a run, None when it has none. A loader-bound capacity
-    measured the loader, so it has no server capacity to compare."""
+    """One of CHANGE_FIGURES of a run, None when it has none. A loader- or
+    concurrency-bound search measured the loader, so it has no server capacity to compare."""
     if name == "rps":
         return float(r.rps) if r.requests else None
     if name == "rps_2xx":
         return float(r.rps_2xx) if r.requests else None
     if name == "capacity":
-        cap = r.capacity or {}
-        value = cap.get("rps")
-        return None if value is None or cap.get("limit") == "loader" else float(value)
+        return capacity_figure(r.capacity)
     value = r.latency_ms.figure(name)
     return None if value is None else float(value)
 

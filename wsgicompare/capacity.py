@@ -16,7 +16,7 @@ import re
 import resource
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,8 @@ CONNECTIONS_PER_BUDGET = 2.0
 MIN_CONNECTIONS, MAX_CONNECTIONS = 16, 4096
 #: share of a step's requests that waited for a connection which makes -c the limit
 CONCURRENCY_BOUND_SHARE = 0.01
+#: the limits of a search that are not the server's: such a search has no capacity figure
+BOUND_LIMITS = ("loader", "concurrency")
 
 
 class CapacityError(ValueError):
@@ -225,22 +227,40 @@ class Outcome:
 
     @property
     def best(self) -> Step | None:
-        """The met step with the highest served rate."""
+        """The met step with the highest served rate (whatever the limit: the run a
+        report shows the figures of)."""
         met = [s for s in self.steps if s.met]
         return max(met, key=lambda s: s.rps) if met else None
+
+    @property
+    def capacity(self) -> Step | None:
+        """The step whose served rate is the server's capacity: the best met one, unless
+        the loader or the connections were the limit (then the search measured them, and
+        no met rate below it is the server's capacity)."""
+        return None if self.limit in BOUND_LIMITS else self.best
+
+    @property
+    def bound(self) -> Step | None:
+        """The step at which the loader (the last one: it ended the search) or the
+        connections (the first) were the limit; None when the server was."""
+        if self.limit == "loader":
+            return next((s for s in reversed(self.steps) if s.loader_bound), None)
+        if self.limit == "concurrency":
+            return next((s for s in self.steps if s.concurrency_bound), None)
+        return None
 
     def verdict(self, slo: Slo, probe_rps: float | None = None) -> str:
         best = self.best
         at = f" at {slo.text()}"
-        if self.limit == "loader":
-            bound = next(s for s in self.steps if s.loader_bound)
+        bound = self.bound
+        if self.limit == "loader" and bound is not None:
             return f"loader-bound at {bound.rate:,.0f} req/s: the loader, not the server, was the limit — no server capacity"
-        if self.limit == "concurrency":
-            bound = next(s for s in self.steps if s.concurrency_bound)
-            found = f"{best.rps:,.0f} req/s met{at}; " if best else ""
+        if self.limit == "concurrency" and bound is not None:
+            below = f" ({best.rps:,.0f} req/s met{at} below it)" if best else ""
             return (
-                f"concurrency-bound at {bound.rate:,.0f} req/s: {found}all {bound.concurrency} connections busy "
-                f"while the server answered within the budget — raise -c, or leave it out to size it automatically"
+                f"concurrency-bound at {bound.rate:,.0f} req/s: all {bound.concurrency} connections busy "
+                f"while the server answered within the budget{below} — no server capacity; raise -c, "
+                f"or leave it out to size it automatically"
             )
         if best is None:
             lowest = min(self.steps, key=lambda s: s.rate)
@@ -253,16 +273,62 @@ class Outcome:
         return f"capacity {best.rps:,.0f} req/s{at} ({best.rate:,.0f} req/s offered met the SLO{above})"
 
     def to_dict(self, slo: Slo, probe_rps: float | None = None) -> dict[str, Any]:
-        best = self.best
+        found, bound = self.capacity, self.bound
         return {
-            "rps": None if best is None else round(best.rps, 1),
-            "offered_rps": None if best is None else round(best.rate, 1),
+            "rps": None if found is None else round(found.rps, 1),
+            "offered_rps": None if found is None else round(found.rate, 1),
             "slo": slo.to_dict(),
             "steps": [s.to_dict() for s in self.steps],
             "limit": self.limit,
+            # the offered rate at which the loader or the connections were the limit
+            "bound_at": None if bound is None else round(bound.rate, 1),
             "probe_rps": None if probe_rps is None else round(probe_rps, 1),
             "verdict": self.verdict(slo, probe_rps),
         }
+
+
+# -- reading a run's ``capacity`` object: every report, the ranking, thresholds, the baseline
+# and the app read the figure through these, so none of them shows a capacity another does not
+
+
+def capacity_figure(cap: Mapping[str, Any] | None) -> float | None:
+    """The server's capacity (req/s) in a run's ``capacity`` object; None when no rate met
+    the SLO, nothing was searched, or the loader or the connections were the limit. A
+    report written before that rule may hold the met step's rate in ``rps`` with
+    ``limit: "loader"``: it is no server capacity either."""
+    if not cap or cap.get("limit") in BOUND_LIMITS:
+        return None
+    value = cap.get("rps")
+    return None if value is None else float(value)
+
+
+def capacity_bound(cap: Mapping[str, Any] | None) -> tuple[str, float | None] | None:
+    """``("loader" | "concurrency", offered req/s at which it was the limit)`` for a search
+    the server did not limit, else None. The rate is ``bound_at``; a report written before
+    it had one gives it from its steps (the last loader-bound one, the first whose
+    connections were all busy), or None."""
+    limit = cap.get("limit") if cap else None
+    if not cap or limit not in BOUND_LIMITS:
+        return None
+    rate = cap.get("bound_at")
+    if rate is None:
+        steps = [s for s in cap.get("steps") or () if isinstance(s, Mapping)]
+        if limit == "loader":
+            hits = [s for s in steps if "loader-bound" in str(s.get("why", ""))][-1:]
+        else:
+            hits = [s for s in steps if "connections busy" in str(s.get("why", ""))][:1]
+        rate = hits[0].get("rate") if hits else None
+    return str(limit), None if not isinstance(rate, (int, float)) else float(rate)
+
+
+def bound_text(cap: Mapping[str, Any] | None, rate: Callable[[float], str] = lambda x: f"{x:,.0f} req/s") -> str:
+    """``loader-bound at 1,600 req/s`` (or ``concurrency-bound at …``) for a search the
+    server did not limit, else ""; ``rate`` formats the rate (the app's is shorter)."""
+    bound = capacity_bound(cap)
+    if bound is None:
+        return ""
+    limit, at = bound
+    return f"{limit}-bound" + ("" if at is None else f" at {rate(at)}")
 
 
 def search(
@@ -273,17 +339,20 @@ def search(
     ceiling: float | None = None,
 ) -> Outcome:
     """Bracket (double while met, halve while not) then bisect until the highest met and
-    the lowest failed rate are within ``tolerance``, or ``max_steps`` are spent.
-    ``ceiling`` (the closed-loop probe's req/s with some room) caps the doubling: an
-    open loop past what a closed loop reached cannot be met."""
+    the lowest failed rate are within ``tolerance``, or ``max_steps`` are spent (a hard
+    cap: a loader-bound step measured again counts as a step). ``ceiling`` (the
+    closed-loop probe's req/s with some room) caps the doubling: an open loop past what
+    a closed loop reached cannot be met."""
     steps: list[Step] = []
     lo: float | None = None  # highest met rate
     hi: float | None = None  # lowest failed rate
     rate = max(MIN_RATE, first_rate)
     while len(steps) < max_steps:
-        step = _measure_again_if_loader_bound(measure, rate, steps)
+        step, confirmed = _measure_again_if_loader_bound(measure, rate, steps, max_steps)
         if step.loader_bound:
-            return Outcome(tuple(steps), "loader")
+            # bound twice: the loader's limit; once, with no step left to tell a transient
+            # from it: the steps ran out (the met rates below it stand)
+            return Outcome(tuple(steps), "loader" if confirmed else "max-steps")
         if step.met:
             lo = rate if lo is None else max(lo, rate)
         else:
@@ -304,16 +373,20 @@ def search(
     return Outcome(tuple(steps), "max-steps")
 
 
-def _measure_again_if_loader_bound(measure: Callable[[float], Step], rate: float, steps: list[Step]) -> Step:
-    """One step, appended to ``steps``; a loader-bound one is measured once more: another
-    process on the loader's CPU can lag its event loop for a moment (a transient is not
-    the loader's limit), while a loader at its limit is bound again."""
+def _measure_again_if_loader_bound(
+    measure: Callable[[float], Step], rate: float, steps: list[Step], max_steps: int | None = None
+) -> tuple[Step, bool]:
+    """One step, appended to ``steps``; a loader-bound one is measured once more, while
+    ``steps`` stays within ``max_steps``: another process on the loader's CPU can lag its
+    event loop for a moment (a transient is not the loader's limit), while a loader at
+    its limit is bound again. (the last step, whether it was measured twice)"""
     step = measure(rate)
     steps.append(step)
-    if step.loader_bound:
+    if step.loader_bound and (max_steps is None or len(steps) < max_steps):
         step = measure(rate)
         steps.append(step)
-    return step
+        return step, True
+    return step, False
 
 
 def ladder(measure: Callable[[float], Step], rates: tuple[float, ...]) -> Outcome:
@@ -321,7 +394,7 @@ def ladder(measure: Callable[[float], Step], rates: tuple[float, ...]) -> Outcom
     early only when the loader is the limit: past that, steps measure the loader."""
     steps: list[Step] = []
     for rate in rates:
-        step = _measure_again_if_loader_bound(measure, rate, steps)
+        step, _ = _measure_again_if_loader_bound(measure, rate, steps)
         if step.loader_bound:
             return Outcome(tuple(steps), "loader")
     failed = any(not s.met for s in steps)

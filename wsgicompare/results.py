@@ -328,7 +328,8 @@ class RunResult:
     #: the measured window's latency histogram (µs, LatencyHistogram.to_dict: its non-empty
     #: HDR slots), so a saved report can be merged and re-percentiled; {} when none
     latency_hist: dict[str, Any] = field(default_factory=dict)
-    #: with --find-capacity or --rates: rps, offered_rps, slo, steps, limit, probe_rps, verdict
+    #: with --find-capacity or --rates: rps, offered_rps, slo, steps, limit, bound_at, probe_rps, verdict
+    #: (read the figure through capacity.capacity_figure: rps is no capacity under a loader limit)
     capacity: dict[str, Any] = field(default_factory=dict)
     #: the saved report this run was read from (--open), for its label; "" when run here.
     #: Not written by to_dict: a report's runs are its own

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from wsgicompare.baseline import CHANGE_FIGURES, Baseline, change
+from wsgicompare.capacity import bound_text, capacity_bound, capacity_figure
 from wsgicompare.parsing import OptionError
 
 if TYPE_CHECKING:
@@ -189,13 +190,13 @@ def run_figure(r: RunResult, t: Threshold, baseline: Baseline | None = None) -> 
         return pct, "" if pct is not None else "no availability: no request was measured"
     # capacity
     cap = r.capacity or {}
-    if cap.get("limit") == "loader":
-        # a loader-bound search measured the loader: its figure is no server capacity
-        return None, f"no server capacity: {cap.get('verdict', 'the loader was the limit')}"
-    value = cap.get("rps")
+    value = capacity_figure(cap)
+    if value is None and capacity_bound(cap):
+        # a loader- or concurrency-bound search measured the loader: no server capacity
+        return None, f"no server capacity: {cap.get('verdict') or bound_text(cap)}"
     if value is None:
         return None, f"no capacity: {cap.get('verdict') or 'the run has no capacity figure'}"
-    return float(value), ""
+    return value, ""
 
 
 def check(t: Threshold, r: RunResult, baseline: Baseline | None = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from wsgicompare.capacity import bound_text, capacity_figure
 from wsgicompare.export.ranking import ordered
 from wsgicompare.results import RunResult
 
@@ -37,6 +38,8 @@ class KneeSeries:
     #: the offered rate of the step the capacity came from
     capacity_at: float | None
     capacity_rps: float | None
+    #: "loader-bound at 1.6k" when the loader or the connections were the limit, else ""
+    bound: str = ""
 
 
 def knee_series(results: Sequence[RunResult]) -> tuple[list[KneeSeries], float | None, str]:
@@ -57,13 +60,14 @@ def knee_series(results: Sequence[RunResult]) -> tuple[list[KneeSeries], float |
         points = sorted(
             (float(s["rate"]), float(s[latency_key])) for s in steps if s.get(latency_key) is not None and s["rate"]
         )
-        rps = cap.get("rps")
+        rps = capacity_figure(cap)
         series.append(
             KneeSeries(
                 label=run_label(r),
                 points=tuple(points),
-                capacity_at=None if cap.get("offered_rps") is None else float(cap["offered_rps"]),
-                capacity_rps=None if rps is None else float(rps),
+                capacity_at=None if rps is None or cap.get("offered_rps") is None else float(cap["offered_rps"]),
+                capacity_rps=rps,
+                bound=bound_text(cap, human_count),
             )
         )
     return series, slo_ms, percentile
@@ -132,7 +136,7 @@ def knee_text(
     for i, s in enumerate(series):
         text.append("\n" if i % per_row == 0 else "  ")
         style = st.get(f"run{i % RUN_STYLES}")
-        cap = "no rate met" if s.capacity_rps is None else f"★ {s.capacity_rps:,.0f} req/s"
+        cap = f"★ {s.capacity_rps:,.0f} req/s" if s.capacity_rps is not None else (s.bound or "no rate met")
         text.append(f"{MARKERS[i % len(MARKERS)]} {s.label} ", style)
         text.append(cap.ljust(34 - len(s.label) - 3)[: max(0, 34 - len(s.label) - 3)], st.get("axis"))
     return text

@@ -9,6 +9,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from wsgicompare.capacity import bound_text, capacity_figure
 from wsgicompare.results import RunResult
 
 from ..model import fmt_ms, human_count
@@ -78,11 +79,11 @@ class RunColumn(Widget):
         budget = next((f"{k.removesuffix('_ms')} ≤ {v:g} ms" for k, v in slo.items() if k.endswith("_ms")), "")
         text.append("\n\nCapacity", label)
         text.append(f" {budget}"[: max(0, width - 8)], label)
-        rps = cap.get("rps")
-        text.append("\nnone met" if rps is None else f"\n{float(rps):,.0f} req/s", bad if rps is None else good)
-        limit = cap.get("limit")
-        if limit and limit != "server":
-            text.append(f" ({limit})", bad if limit in ("loader", "concurrency") else label)
+        rps = capacity_figure(cap)
+        shown = f"{rps:,.0f} req/s" if rps is not None else (bound_text(cap, human_count) or "none met")
+        text.append("\n" + shown[: max(1, width)], bad if rps is None else good)
+        if cap.get("limit") == "max-steps":  # a loader or connection limit is in the line above
+            text.append(" (max-steps)", label)
         for step in cap.get("steps") or []:
             latency = step.get("slo_ms", step.get("p99_ms"))
             text.append("\n✓ " if step.get("met") else "\n✗ ", good if step.get("met") else bad)

@@ -42,7 +42,8 @@ def ladder_text(ladder: CapacityLadder, width: int, styles: dict[str, Style] | N
         steps = steps[1:]
         hidden += 1
     met = [s for s in ladder.steps if s.met]
-    best = max(met, key=lambda s: s.rps) if met else None
+    # the best so far; once finished, only when it is the capacity (not under a loader limit)
+    best = max(met, key=lambda s: s.rps) if met and (not ladder.verdict or ladder.capacity_rps) else None
     rows: list[tuple[str, list[tuple[str, Style | None]]]] = [
         ("offered", [(f"{s.rate:,.0f}", None) for s in steps]),
         ("served", [(f"{s.rps:,.0f}", None) for s in steps]),

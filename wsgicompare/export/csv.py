@@ -7,6 +7,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
+from wsgicompare.export.ranking import capacity_rps
 from wsgicompare.faults import PHASES
 from wsgicompare.results import ERROR_KINDS, LATENCY_KEYS, STATUS_CLASSES, RunResult
 
@@ -41,8 +42,10 @@ COLUMNS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     ("repeat_n", lambda r: r.repeat.n if r.repeat else 1),
     ("repeat_spread_pct", lambda r: _round(r.repeat.spread_pct) if r.repeat else None),
     ("listen_overflows", lambda r: r.tcp.listen_overflows),
-    # with --find-capacity/--rates: the highest served rate of a step that met the SLO
-    ("capacity_rps", lambda r: _round(r.capacity.get("rps")) if r.capacity else None),
+    # with --find-capacity/--rates: the highest served rate of a step that met the SLO, empty
+    # when the loader or the connections were the limit (capacity_limit says which, and the
+    # verdicts "loader-bound at X req/s")
+    ("capacity_rps", lambda r: _round(capacity_rps(r))),
     ("capacity_limit", lambda r: r.capacity.get("limit") if r.capacity else None),
     ("verdicts", lambda r: " | ".join(r.verdicts)),
     ("command", lambda r: " && ".join(r.command)),

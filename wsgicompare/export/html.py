@@ -14,8 +14,9 @@ from pygal.style import DefaultStyle
 
 from wsgicompare.baseline import Baseline, change_cell
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
+from wsgicompare.export.knee import knee_chart
 from wsgicompare.export.md import new_verdicts
-from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
+from wsgicompare.export.ranking import best_runs, by_capacity, capacity_cell, capacity_rps, ordered
 from wsgicompare.results import SCHEMA, RunResult
 from wsgicompare.scorecard import scenario_timelines, scorecard_html
 
@@ -84,51 +85,24 @@ def charts(results: list[RunResult]) -> list[tuple[str, str]]:
 
 
 def capacity_charts(measured: list[RunResult], nworkloads: int, cfg: dict, pygal: Any) -> list[tuple[str, str]]:
-    """With capacities: the latency-vs-offered-load curve of every run on one chart (the
-    SLO's percentile on a log axis, the SLO as a line, each capacity marked), and the
-    capacities as bars."""
+    """With capacities: the latency-vs-offered-load curve of every run on one chart
+    (wsgicompare/export/knee.py), and the capacities as bars."""
     runs = [r for r in measured if r.capacity and r.capacity.get("steps")]
     if not runs:
         return []
-    slo = runs[0].capacity.get("slo") or {}
-    key = next((k for k in slo if k.endswith("_ms")), "p99_ms")
-    budget = slo.get(key)
-    knee = pygal.XY(
-        title=f"Latency vs offered load ({key.removesuffix('_ms')}, ms, log scale)",
-        logarithmic=True,
-        x_title="offered req/s",
-        stroke=True,
-        **cfg,
-    )
-    top = 0.0
-    for r in runs:
-        steps = sorted(r.capacity["steps"], key=lambda s: s["rate"])
-        points = [(s["rate"], max(0.01, s.get("slo_ms") or s.get("p99_ms") or 0.01)) for s in steps]
-        top = max([top, *(p[0] for p in points)])
-        knee.add(_label(r, nworkloads), points)
-    if budget:
-        knee.add(f"SLO {budget:g} ms", [(0, budget), (top, budget)], show_dots=False, stroke_style={"dasharray": "6,4"})
-    marks = []
-    for r in runs:
-        cap = r.capacity.get("rps")
-        offered = r.capacity.get("offered_rps")
-        step = next((s for s in r.capacity["steps"] if s["rate"] == offered), None)
-        if cap is not None and step is not None:
-            marks.append(
-                {
-                    "value": (offered, max(0.01, step.get("slo_ms") or 0.01)),
-                    "label": f"{_label(r, nworkloads)}: {cap:,.0f} req/s",
-                }
-            )
-    if marks:
-        knee.add("capacity", marks, stroke=False, dots_size=6)
-    out = [("Latency vs offered load", knee.render(is_unicode=True))]
+    out = [("Latency vs offered load", knee_chart(runs, lambda r: _label(r, nworkloads), cfg, pygal))]
     bars = pygal.HorizontalBar(title="Capacity within the SLO (req/s)", show_legend=False, **cfg)
-    ranked = sorted(runs, key=lambda r: r.capacity.get("rps") or 0.0)
-    bars.x_labels = [_label(r, nworkloads) for r in ranked]
-    bars.add("capacity req/s", [round(r.capacity.get("rps") or 0.0, 1) for r in ranked])
+    ranked = sorted(runs, key=lambda r: capacity_rps(r) or 0.0)
+    # a run without a capacity says why beside its name: none met, or loader-bound at X req/s
+    bars.x_labels = [_label(r, nworkloads) + ("" if capacity_rps(r) else f" ({_no_capacity(r)})") for r in ranked]
+    bars.add("capacity req/s", [round(capacity_rps(r) or 0.0, 1) for r in ranked])
     out.append(("Capacity", bars.render(is_unicode=True)))
     return out
+
+
+def _no_capacity(r: RunResult) -> str:
+    cell = capacity_cell(r)
+    return "none met" if cell == "—" else cell
 
 
 def _table(results: list[RunResult], baseline: Baseline | None = None) -> str:
@@ -166,7 +140,7 @@ def _table(results: list[RunResult], baseline: Baseline | None = None) -> str:
             (f"<code>{html.escape(r.backend)}</code>" + (" ★" if id(r) in best else ""), ""),
             (html.escape(r.workload), ""),
             (html.escape(r.status), ""),
-            *([(num(capacity_rps(r), 0) if r.capacity else "—", "n"), *change("capacity")] if cap else []),
+            *([(html.escape(capacity_cell(r)), "n"), *change("capacity")] if cap else []),
             (num(r.rps_2xx, 1) if r.requests else "—", "n"),
             *change("rps_2xx"),
             (num(lat.p50, 2), "n"),

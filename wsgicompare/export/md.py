@@ -8,7 +8,7 @@ from typing import Any
 
 from wsgicompare.baseline import Baseline, change_cell
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
-from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
+from wsgicompare.export.ranking import best_runs, by_capacity, capacity_cell, ordered
 from wsgicompare.results import LATENCY_KEYS, SCHEMA, RunResult
 from wsgicompare.scorecard import scorecard_md
 from wsgicompare.thresholds import broken, meta_checks, parse_threshold
@@ -64,7 +64,7 @@ def table(results: list[RunResult], baseline: Baseline | None = None) -> list[st
             "★ best" if id(r) in best else "",
             f"`{r.backend}`",
             r.workload,
-            *([num(capacity_rps(r), 0) if r.capacity else "—", *change("capacity")] if cap else []),
+            *([capacity_cell(r), *change("capacity")] if cap else []),
             num(r.rps_2xx, 1) if has_figures else "—",
             *change("rps_2xx"),
             num(lat.p50, 2),
@@ -132,7 +132,7 @@ def capacity_lines(r: RunResult) -> list[str]:
             ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines.append("")
-    if r.capacity.get("rps") is not None:
+    if any(s.get("met") for s in steps):  # the run shown is that step's (capacity.run_capacity)
         lines += ["The figures below are those of the best step that met the SLO.", ""]
     return lines
 

@@ -5,12 +5,16 @@ view, so none of them can crown a different run.
 Runs are ranked by their 2xx rate, never by all answers: a backend that fails fast
 with 500s answers more requests per second than one that does the work, and would
 otherwise come first. Runs that carry a capacity (``--find-capacity``, ``--rates``)
-are ranked by it: the rate within the SLO is the figure that decides."""
+are ranked by it: the rate within the SLO is the figure that decides. A search the
+loader or the connections limited has no capacity (wsgicompare.capacity.capacity_figure):
+it ranks below every run that has one, is never best, and its cell says
+"loader-bound at X req/s"."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from wsgicompare.capacity import bound_text, capacity_bound, capacity_figure
 from wsgicompare.export.fmt import num
 from wsgicompare.results import STATUS_CLASSES, RunResult
 
@@ -18,9 +22,16 @@ _STATUS_RANK = {"ok": 0, "failed": 1, "unavailable": 2}
 
 
 def capacity_rps(r: RunResult) -> float | None:
-    """The run's capacity at its SLO (req/s), or None (none found, or not searched)."""
-    value = r.capacity.get("rps") if r.capacity else None
-    return None if value is None else float(value)
+    """The run's capacity at its SLO (req/s), or None (none found, not searched, or the
+    loader or the connections were the limit)."""
+    return capacity_figure(r.capacity)
+
+
+def capacity_cell(r: RunResult) -> str:
+    """The capacity column's cell: ``1,200``, ``loader-bound at 1,600 req/s`` (or
+    concurrency-bound) or ``—`` (none found, or not searched)."""
+    found = capacity_rps(r)
+    return num(found, 0) if found is not None else (bound_text(r.capacity) or "—")
 
 
 def by_capacity(results: Iterable[RunResult]) -> bool:
@@ -35,11 +46,18 @@ def score(r: RunResult, capacity: bool) -> float:
 
 def ordered(results: Iterable[RunResult]) -> list[RunResult]:
     """Workloads in first-seen order; within one, ok runs by capacity or 2xx req/s (best
-    first), then failed, then unavailable. Ties keep the order the runs came in."""
+    first; of the runs without a capacity, a loader- or concurrency-bound search, which
+    met the SLO below that limit, before one where no rate met it), then failed, then
+    unavailable. Ties keep the order the runs came in."""
     results = list(results)
     cap = by_capacity(results)
     workload_order = {w: i for i, w in enumerate(dict.fromkeys(r.workload for r in results))}
-    return sorted(results, key=lambda r: (workload_order[r.workload], _STATUS_RANK.get(r.status, 3), -score(r, cap)))
+
+    def key(r: RunResult) -> tuple[int, int, float, bool]:
+        unbound = not (cap and capacity_bound(r.capacity))
+        return workload_order[r.workload], _STATUS_RANK.get(r.status, 3), -score(r, cap), unbound
+
+    return sorted(results, key=key)
 
 
 def can_be_best(r: RunResult) -> bool:
