@@ -53,7 +53,13 @@ from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with i
     matrix,
     url_spec,
 )
-from wsgicompare.verdicts import CONNECTION_ERROR_KINDS, listen_overflow_finding, verdicts, wants_stall_probe
+from wsgicompare.verdicts import (
+    CONNECTION_ERROR_KINDS,
+    listen_overflow_finding,
+    verdicts,
+    wants_stall_probe,
+    with_syn_retries,
+)
 
 if TYPE_CHECKING:
     from wsgicompare.cluster import Cluster, NodeServers
@@ -465,9 +471,9 @@ class Conductor:
         )
         if conn_errors:
             found.append(f"{conn_errors} connection errors: listen backlog or worker limit reached?")
-        tcp = tcp_figures(tcp_before, queue, read_tcp)
-        # the longest transaction from its actual send (open loop: the uncorrected one)
+        # the transactions from their actual send (open loop: the uncorrected ones)
         sent = totals.latency_uncorrected if totals.latency_uncorrected is not None else totals.latency
+        tcp = with_syn_retries(tcp_figures(tcp_before, queue, read_tcp), sent)
         slowest_ms = sent.max / 1000.0 if totals.latency.count else None
         overflow = listen_overflow_finding(tcp, slowest_ms)
         if overflow:
@@ -547,7 +553,7 @@ class Conductor:
         result.latency_hist = summary.latency.to_dict() if summary.latency.count else {}
         result.server = running.server.figures()  # None: no process seen (remote --url), not zeros
         result.loader = loader_figures(summary)
-        result.tcp = tcp
+        result.tcp = with_syn_retries(tcp, uncorrected if uncorrected is not None else summary.latency)
         result.timeline = running.timeline
 
 

@@ -282,6 +282,11 @@ class TcpFigures:
     counters: dict[str, int] = field(default_factory=dict)
     accept_queue_peak: int | None = None  #: most connections seen waiting in an accept queue
     accept_queue_limit: int | None = None  #: that queue's backlog limit
+    #: the measured window's transactions of 0.9 s or more (from the actual send) that took
+    #: a SYN-retry time (1 s, 3 s, 7 s … ±10 %: what a connect dropped by a full backlog
+    #: waits), and those that took any other time (verdicts.with_syn_retries)
+    slow_at_syn_retry: int | None = None
+    slow_elsewhere: int | None = None
 
     @property
     def listen_overflows(self) -> int:
@@ -292,18 +297,22 @@ class TcpFigures:
 
     def to_dict(self) -> dict[str, int]:
         out = dict(self.counters)
-        if self.accept_queue_peak is not None:
-            out["accept_queue_peak"] = self.accept_queue_peak
-        if self.accept_queue_limit is not None:
-            out["accept_queue_limit"] = self.accept_queue_limit
+        for name in _TCP_FIGURES:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
         return out
 
     @classmethod
     def from_dict(cls, data: Any) -> TcpFigures:
         if not isinstance(data, dict):
             raise TypeError("tcp must be an object")
-        counters = {k: v for k, v in data.items() if k not in ("accept_queue_peak", "accept_queue_limit")}
-        return cls(counters, data.get("accept_queue_peak"), data.get("accept_queue_limit"))
+        counters = {k: v for k, v in data.items() if k not in _TCP_FIGURES}
+        return cls(counters, **{k: data.get(k) for k in _TCP_FIGURES})
+
+
+#: the figures of TcpFigures beside the kernel's counters (the same object in the report)
+_TCP_FIGURES = ("accept_queue_peak", "accept_queue_limit", "slow_at_syn_retry", "slow_elsewhere")
 
 
 @dataclass

@@ -196,9 +196,15 @@ def run_section(r: RunResult) -> list[str]:
             f"({r.settle.time_wait} client TIME_WAIT sockets left)",
             "",
         ]
-    tcp = {k: v for k, v in r.tcp.to_dict().items() if v}
+    tcp = {k: v for k, v in r.tcp.to_dict().items() if v and not k.startswith("slow_")}
     if tcp:
         lines += ["Kernel TCP counters (delta over the run): " + " · ".join(f"{k} {v}" for k, v in tcp.items()), ""]
+    at_retry, elsewhere = r.tcp.slow_at_syn_retry or 0, r.tcp.slow_elsewhere or 0
+    if at_retry or elsewhere:
+        lines += [
+            f"Transactions over 0.9 s: {at_retry} at a SYN-retry time (1 s, 3 s, 7 s … ±10 %), {elsewhere} elsewhere",
+            "",
+        ]
     if r.verdicts:
         lines += [*(f"- {v}" for v in r.verdicts), ""]
     if r.command:
