@@ -118,8 +118,15 @@ def test_run_all_over_three_real_backends(tmp_path):
         assert set(run["latency_ms"]) == {"min", "mean", "p50", "p90", "p99", "p999", "max"}
         lat = run["latency_ms"]
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"]
-        assert set(run["server"]) == {"cpu_pct_mean", "cpu_pct_max", "rss_mb_max", "procs", "threads"}
+        assert set(run["server"]) == {"cpu_pct_mean", "cpu_pct_max", "rss_mb_max", "procs", "threads"} | {
+            "uss_mb_max",
+            "uss_mb_mean",
+            "pss_mb_max",
+            "pss_mb_mean",
+            "uss_mb_per_worker",
+        }
         assert run["server"]["cpu_pct_max"] > 0 and run["server"]["procs"] >= 1
+        assert 0 < run["server"]["uss_mb_max"] <= run["server"]["pss_mb_max"] <= run["server"]["rss_mb_max"]
         assert {"cpu_pct", "saturated", "procs"} <= set(run["loader"])
         assert len(run["timeline"]) >= 5
         assert set(run["timeline"][0]) == {"t", "rps", "p50_ms", "p99_ms", "errors", "server_cpu_pct", "server_rss_mb"}

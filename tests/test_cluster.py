@@ -216,6 +216,8 @@ def test_server_node_starts_gunicorn_there_and_the_run_measures_it(cluster: RayC
     assert "gunicorn" in run["command"][0] and "--bind 127.0.0.1:" in run["command"][0]
     # sampled on its node: the server's own CPU and its master + worker
     assert run["server"]["cpu_pct_mean"] > 0 and run["server"]["procs"] >= 2
+    # and its memory read there too: USS below RSS (the master and its worker share pages)
+    assert 0 < run["server"]["uss_mb_max"] < run["server"]["rss_mb_max"] and run["server"]["uss_mb_per_worker"] > 0
     # the loaders left the server's node out
     assert [n["node_id"] for n in run["loader"]["nodes"]] == [cluster.nodes[0]]
 

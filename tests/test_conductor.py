@@ -292,7 +292,7 @@ def test_tree_sampler_measures_cpu_rss_and_threads_of_real_processes():
         while time.monotonic() < deadline:
             x += 1  # burn CPU in this process
         expected_threads = me.num_threads()
-        cpu_pct, rss_mb, procs, threads = sampler.sample()
+        cpu_pct, rss_mb, procs, threads = sampler.sample()[:4]
     finally:
         release.set()
         for thread in extra:

@@ -89,7 +89,14 @@ def test_json_has_every_field_the_schema_promises():
         assert run["status"] in ("ok", "failed", "unavailable")
     ok = doc["runs"][1]
     assert set(ok["latency_ms"]) == {"min", "mean", "p50", "p90", "p99", "p999", "max"}
-    assert set(ok["server"]) == {"cpu_pct_mean", "cpu_pct_max", "rss_mb_max", "procs", "threads"}
+    assert set(ok["server"]) == {"cpu_pct_mean", "cpu_pct_max", "rss_mb_max", "procs", "threads"} | {
+        "uss_mb_max",
+        "uss_mb_mean",
+        "pss_mb_max",
+        "pss_mb_mean",
+        "uss_mb_per_worker",
+    }
+    assert set(doc["runs"][0]["server"]) == {"cpu_pct_mean", "cpu_pct_max", "rss_mb_max", "procs", "threads"}
     assert {"cpu_pct", "saturated", "procs"} <= set(ok["loader"])
     assert set(ok["timeline"][0]) == {"t", "rps", "p50_ms", "p99_ms", "errors", "server_cpu_pct", "server_rss_mb"}
     # derived figures are written, not left for the reader to recompute

@@ -65,6 +65,9 @@ async def test_open_shows_saved_runs_side_by_side_and_exports(reports, tmp_path,
         column_text = " ".join(str(c.render()) for c in columns)
         assert "gunicorn · gunicorn-run.json" in column_text
         assert "· url-run.json" in column_text
+        # the server's USS beside its RSS, where the run read it (the backend's; a --url run's listener too)
+        uss = RunResult.from_dict(saved[0]).server.uss_mb_max
+        assert uss and f"USS {uss:.0f} MB" in column_text
         bars = app.screen.query_one(RunBars)
         assert sorted(run_label(r) for r in bars.results) == sorted(
             run_label(replace(RunResult.from_dict(r), source=f))

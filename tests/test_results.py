@@ -31,7 +31,19 @@ def test_a_saved_report_reads_back_to_the_same_json():
 def test_the_parts_read_back_typed():
     (flask, gunicorn, uwsgi, php) = results_from_document(json.loads(render("json", sample_results(), META)))
     assert flask.latency_ms == LatencyFigures(min=0.5, mean=39.5, p50=40.1, p90=41.0, p99=44.7, p999=60.0, max=61.2)
-    assert gunicorn.server == ServerFigures(cpu_pct_mean=98.5, cpu_pct_max=100.2, rss_mb_max=60.25, procs=2, threads=2)
+    assert gunicorn.server == ServerFigures(
+        cpu_pct_mean=98.5,
+        cpu_pct_max=100.2,
+        rss_mb_max=60.25,
+        uss_mb_max=41.0,
+        uss_mb_mean=40.6,
+        pss_mb_max=48.3,
+        pss_mb_mean=47.9,
+        uss_mb_per_worker=27.5,
+        procs=2,
+        threads=2,
+    )
+    assert flask.server is not None and flask.server.uss_mb_max is None  # an older report's run: RSS only
     assert gunicorn.settle == Settle(port=40001, waited_s=0.25, time_wait_before=12, time_wait=0, listening=0)
     assert uwsgi.tcp.listen_overflows == 247 and uwsgi.tcp.accept_queue_peak is None
     # a run that never loaded: no figures, and {} in the report as before

@@ -3,7 +3,10 @@ when they are not (never a verdict the data does not support)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from wsgicompare import verdicts as v
+from wsgicompare.loader import LatencyHistogram
 from wsgicompare.results import LatencyFigures, LoaderFigures, RunResult, ServerFigures, TcpFigures
 
 
@@ -105,31 +108,82 @@ def test_listen_overflow_is_this_servers_when_its_queue_was_seen_full():
         "this server's listen backlog overflowed: its accept queue was seen full (101 waiting, backlog 100; "
         "247 listen overflows on the machine during the run); dropped connects are retried after 1 s, 3 s, 7 s …"
     )
-    slow = run(tcp=full.tcp, latency_ms=LatencyFigures(p50=5.0, max=3012.0))
+    # with the slow transactions at the retry times too, the verdict says both
+    retried = replace(full.tcp, slow_at_syn_retry=40, slow_elsewhere=2)
+    slow = run(tcp=retried, latency_ms=LatencyFigures(p50=5.0, max=3012.0))
     assert v.listen_overflows(slow).endswith(
-        "and SYN retries (after 1 s, 3 s, 7 s …) explain the 3.0 s longest transaction"
+        "; 40 of the 42 transactions over 0.9 s took a SYN-retry time (1 s, 3 s, 7 s … ±10 %), the longest took 3.0 s"
     )
+    # a slow endpoint beside a full queue: the queue is the evidence, the slow ones are not claimed
+    spread = run(tcp=replace(full.tcp, slow_at_syn_retry=2, slow_elsewhere=40), latency_ms=slow.latency_ms)
+    assert v.listen_overflows(spread) == v.listen_overflows(full)
     # ListenDrops counts every drop at a listener, overflows included: never reported as overflows
     assert "260" not in v.listen_overflows(full) and "260" not in v.listen_overflows(slow)
 
 
-def test_listen_overflow_is_this_servers_when_a_transaction_holds_a_syn_retry():
+def test_listen_overflow_is_this_servers_when_its_slow_transactions_cluster_at_the_retry_times():
     stepped = run(
-        tcp=TcpFigures({"ListenOverflows": 6}, accept_queue_peak=0, accept_queue_limit=128),
+        tcp=TcpFigures(
+            {"ListenOverflows": 6}, accept_queue_peak=0, accept_queue_limit=128, slow_at_syn_retry=5, slow_elsewhere=1
+        ),
         latency_ms=LatencyFigures(p50=2.0, max=1030.0),
     )
     assert v.listen_overflows(stepped) == (
-        "this server's listen backlog overflowed: SYN retries (after 1 s, 3 s, "
-        "7 s …) explain the 1.0 s longest transaction (6 listen overflows on "
-        "the machine during the run)"
+        "this server's listen backlog overflowed: 5 of the 6 transactions over 0.9 s took a SYN-retry time "
+        "(1 s, 3 s, 7 s … ±10 %), what a connect dropped by a full backlog waits (the longest took 1.0 s; "
+        "6 listen overflows on the machine during the run)"
     )
-    # open loop: a second-long corrected latency can be the loader's own queue; only the
-    # latency from the actual send can hold a SYN retry
+
+
+def test_slow_transactions_that_do_not_fit_a_full_backlog_leave_it_the_machines_counter():
+    machine = "the machine's listen queues overflowed 6× during the run (a machine-wide kernel counter: not necessarily this server"
+    queue = {"accept_queue_peak": 0, "accept_queue_limit": 128}
+    # a slow endpoint: every second-long transaction between the retry times (the old rule blamed any ≥ 990 ms)
+    slow_endpoint = run(
+        tcp=TcpFigures({"ListenOverflows": 6}, **queue, slow_at_syn_retry=0, slow_elsewhere=16),
+        latency_ms=LatencyFigures(p50=1300.0, max=1302.0),
+    )
+    assert v.listen_overflows(slow_endpoint) == (
+        f"{machine}; this server's accept queue was seen at most 0 of 128; "
+        "0 of the 16 transactions over 0.9 s took a SYN-retry time (1 s, 3 s, 7 s … ±10 %))"
+    )
+    # some at a retry time by chance, most not: no cluster
+    half = run(tcp=TcpFigures({"ListenOverflows": 6}, **queue, slow_at_syn_retry=3, slow_elsewhere=3))
+    assert v.listen_overflows(half).startswith(machine)
+    # an endpoint that takes a second: at the retry time, but more of them than the counter has drops
+    one_second = run(tcp=TcpFigures({"ListenOverflows": 6}, **queue, slow_at_syn_retry=40, slow_elsewhere=0))
+    assert v.listen_overflows(one_second).startswith(machine)
+    assert v.listen_overflows(one_second).endswith(
+        "40 of the 40 transactions over 0.9 s took a SYN-retry time (1 s, 3 s, 7 s … ±10 %), "
+        "more than the overflows could have delayed)"
+    )
+    # open loop: a second-long corrected latency can be the loader's own queue; the split is
+    # made from the actual send (with_syn_retries), and without it there is no evidence
     queued = run(
         tcp=TcpFigures({"ListenOverflows": 6}),
         latency_ms=LatencyFigures(p50=2.0, max=1500.0, uncorrected=LatencyFigures(p50=2.0, max=40.0)),
     )
-    assert v.listen_overflows(queued).startswith("the machine's listen queues overflowed 6×")
+    assert v.listen_overflows(queued) == machine + ")"
+
+
+def test_slow_transactions_are_split_by_the_syn_retry_times():
+    """From a real histogram (µs): ±10 % around 1 s, 3 s, 7 s … is at a retry time."""
+    hist = LatencyHistogram()
+    at = [905_000, 1_000_000, 1_095_000, 2_750_000, 3_300_000 - 5_000, 7_100_000, 31_000_000]
+    elsewhere = [1_120_000, 1_300_000, 1_500_000, 2_000_000, 2_650_000, 3_400_000, 5_000_000, 8_000_000]
+    fast = [1_000, 50_000, 880_000]
+    hist.record_many(at + elsewhere + fast)
+    tcp = v.with_syn_retries(TcpFigures({"ListenOverflows": 1}, accept_queue_peak=2), hist)
+    assert (tcp.slow_at_syn_retry, tcp.slow_elsewhere) == (len(at), len(elsewhere))
+    assert tcp.counters == {"ListenOverflows": 1} and tcp.accept_queue_peak == 2
+    # written in the report's tcp object beside the counters, and read back
+    saved = tcp.to_dict()
+    assert saved["slow_at_syn_retry"] == 7 and saved["slow_elsewhere"] == 8
+    assert TcpFigures.from_dict(saved) == tcp
+    # a report from before the split: no such keys, and no counters made of them
+    assert TcpFigures.from_dict({"ListenOverflows": 3}).slow_at_syn_retry is None
+    nothing = v.with_syn_retries(TcpFigures(), LatencyHistogram())
+    assert (nothing.slow_at_syn_retry, nothing.slow_elsewhere) == (0, 0)
 
 
 def test_listen_overflow_without_evidence_is_the_machines_counter():

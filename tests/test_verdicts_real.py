@@ -92,6 +92,47 @@ def test_another_programs_overflow_is_reported_as_machine_wide(tmp_path):
     assert "not necessarily this server" in found[0] and "this server's listen backlog" not in found[0]
 
 
+def test_a_slow_endpoint_while_another_listener_overflows_is_not_blamed_on_the_backlog(tmp_path):
+    """Every response takes 1.3 s (between the SYN-retry times 1 s and 3 s), and the
+    server's backlog is roomy and never fills; meanwhile another program's listener
+    (this test process's) overflows: six connects to its listen(0) socket at the first
+    measured tick. Second-long transactions and a rising counter, yet neither fits a
+    full backlog of this server's: no backlog verdict, live or at the end."""
+    ticks: list[Tick] = []
+    clients: list[socket.socket] = []
+    with (
+        BacklogServer(accept_every_s=None) as other,
+        split_write_server(tmp_path, "--nodelay", "--delay", "1.3") as url,
+    ):
+
+        def on_tick(tick: Tick) -> None:
+            ticks.append(tick)
+            if tick.phase == "load" and not clients:
+                for _ in range(6):  # one fits its queue (listen(0)), the other SYNs are dropped
+                    c = socket.socket()
+                    c.setblocking(False)
+                    c.connect_ex(("127.0.0.1", other.port))
+                    clients.append(c)
+
+        try:
+            result = url_run(url, on_tick, concurrency=8, duration_s=2.8, timeout_s=5.0)
+        finally:
+            for c in clients:
+                c.close()
+    assert result.status == "ok", result.reason
+    assert result.tcp.listen_overflows > 0
+    assert result.latency_ms.min >= 1300.0  # the server's own 1.3 s
+    # every answered transaction is slow, none at a retry time; the queue never near its limit
+    assert result.tcp.slow_at_syn_retry == 0 and result.tcp.slow_elsewhere == sum(result.responses.values()) > 0
+    assert result.tcp.accept_queue_peak < result.tcp.accept_queue_limit
+    found = [v for v in result.verdicts if "listen" in v]
+    assert len(found) == 1, result.verdicts
+    assert found[0].startswith("the machine's listen queues overflowed") and "this server's listen" not in found[0]
+    assert f"0 of the {result.tcp.slow_elsewhere} transactions over 0.9 s took a SYN-retry time" in found[0]
+    live = [w for t in ticks for w in t.warnings if "listen" in w]
+    assert live and not [w for w in live if w.startswith("this server's listen")]
+
+
 # -- Nagle meeting delayed ACK ---------------------------------------------------------------
 
 

@@ -108,6 +108,7 @@ def make_ticks(backend: str = "uwsgi-nginx", n: int = 24) -> list[Tick]:
                 latency_bins=LATENCY_BINS,
                 server_cpu_pct=40.0 + 55.0 * min(1.0, (i + 1) / 5),
                 server_rss_mb=180.0 + i,
+                server_uss_mb=None if t_s <= 1.0 else 96.0,  # read from the first measured tick on
                 server_procs=9,
                 server_threads=18,
                 loader_cpu_pct=71.0,

@@ -35,14 +35,13 @@ from wsgicompare.results import (
     STATUS_CLASSES,
     RepeatFigures,
     RunResult,
-    ServerFigures,
     TcpFigures,
     Tick,
     latency_figures,
     loader_figures,
     us_to_ms,
 )
-from wsgicompare.sampling import TreeSampler, listen_ports, listener_tree
+from wsgicompare.sampling import ServerSample, ServerWindow, TreeSampler, listen_ports, listener_tree
 from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with its defaults)
     DEFAULT_SETTLE_MAX_S,
     URL_BACKEND,
@@ -54,7 +53,13 @@ from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with i
     matrix,
     url_spec,
 )
-from wsgicompare.verdicts import CONNECTION_ERROR_KINDS, listen_overflow_finding, verdicts, wants_stall_probe
+from wsgicompare.verdicts import (
+    CONNECTION_ERROR_KINDS,
+    listen_overflow_finding,
+    verdicts,
+    wants_stall_probe,
+    with_syn_retries,
+)
 
 if TYPE_CHECKING:
     from wsgicompare.cluster import Cluster, NodeServers
@@ -79,7 +84,7 @@ class LocalServers:
         return backend.start(config, ready_timeout_s=ready_timeout_s, cancel=cancel)
 
     def sampler(self, server: Server) -> TreeSampler:
-        return TreeSampler(server.processes)
+        return TreeSampler(server.processes, server.workers)
 
     def tcp_reader(self, server: Server) -> Callable[[], dict[str, int]]:
         return read_tcp_counters
@@ -99,10 +104,7 @@ class _Running:
     profile_duration_s: float | None
     total_requests: int | None  # requests the stop rule asks for, if any
     timeline: list[dict[str, Any]] = field(default_factory=list)
-    cpu_samples: list[float] = field(default_factory=list)
-    rss_mb_max: float = 0.0
-    procs_max: int = 0
-    threads_max: int = 0
+    server: ServerWindow = field(default_factory=ServerWindow)
     last_tick: Tick | None = None
 
 
@@ -314,7 +316,8 @@ class Conductor:
                 last_t = load_tick.t_s
                 if event is not None:
                     event.tick(load_tick)
-                sample = sampler.sample()
+                # USS and PSS over the measured window only (the sampler reads them at most once a second)
+                sample = sampler.sample(memory=not load_tick.warmup)
                 if queue is not None:
                     queue.sample()
                 warnings = self._live_warnings(load_tick, tcp_before, queue, read_tcp)
@@ -373,20 +376,19 @@ class Conductor:
         self,
         running: _Running,
         lt: LoadTick,
-        sample: tuple[float, float, int, int],
+        sample: ServerSample,
         warnings: tuple[str, ...],
         event: str | None = None,
     ) -> Tick:
-        cpu_pct, rss_mb, procs, threads = sample
+        cpu_pct, rss_mb, procs, threads = sample[:4]
         interval_lat = lt.latency
         # the last tick of a run can be a sliver (the load ended just after a tick):
         # its rates and CPU share are noise, so it counts in the totals but not in the
         # timeline or the server's CPU figures
-        if not lt.warmup and lt.interval_s >= 0.5 * running.spec.load.tick_s:
-            running.cpu_samples.append(cpu_pct)
-            running.rss_mb_max = max(running.rss_mb_max, rss_mb)
-            running.procs_max = max(running.procs_max, procs)
-            running.threads_max = max(running.threads_max, threads)
+        full = lt.interval_s >= 0.5 * running.spec.load.tick_s
+        if not lt.warmup:
+            running.server.add(sample, full)
+        if not lt.warmup and full:
             running.timeline.append(
                 {
                     "t": round(lt.t_s, 3),
@@ -447,6 +449,7 @@ class Conductor:
             loader_cpu_pct=round(lt.loader_cpu_pct, 1),
             loader_saturated=lt.saturated,
             warnings=warnings,
+            server_uss_mb=None if running.server.uss_mb_last is None else round(running.server.uss_mb_last, 1),
             event=event,
         )
         running.last_tick = tick
@@ -468,9 +471,9 @@ class Conductor:
         )
         if conn_errors:
             found.append(f"{conn_errors} connection errors: listen backlog or worker limit reached?")
-        tcp = tcp_figures(tcp_before, queue, read_tcp)
-        # the longest transaction from its actual send (open loop: the uncorrected one)
+        # the transactions from their actual send (open loop: the uncorrected ones)
         sent = totals.latency_uncorrected if totals.latency_uncorrected is not None else totals.latency
+        tcp = with_syn_retries(tcp_figures(tcp_before, queue, read_tcp), sent)
         slowest_ms = sent.max / 1000.0 if totals.latency.count else None
         overflow = listen_overflow_finding(tcp, slowest_ms)
         if overflow:
@@ -548,17 +551,9 @@ class Conductor:
             uncorrected=latency_figures(uncorrected) if uncorrected is not None and uncorrected.count else None,
         )
         result.latency_hist = summary.latency.to_dict() if summary.latency.count else {}
-        cpu = running.cpu_samples
-        if cpu and running.procs_max > 0:  # no process seen (remote --url): no server figures, not zeros
-            result.server = ServerFigures(
-                cpu_pct_mean=round(statistics.fmean(cpu), 1),
-                cpu_pct_max=round(max(cpu), 1),
-                rss_mb_max=round(running.rss_mb_max, 1),
-                procs=running.procs_max,
-                threads=running.threads_max,
-            )
+        result.server = running.server.figures()  # None: no process seen (remote --url), not zeros
         result.loader = loader_figures(summary)
-        result.tcp = tcp
+        result.tcp = with_syn_retries(tcp, uncorrected if uncorrected is not None else summary.latency)
         result.timeline = running.timeline
 
 

@@ -59,6 +59,9 @@ class Tick:
     loader_cpu_pct: float  #: mean per loader process, 100 = one core
     loader_saturated: bool
     warnings: tuple[str, ...] = ()  #: live findings to show as a banner
+    #: the server's USS (read at most once a second: the latest read); None before the
+    #: first measured tick's read, or when it cannot be read
+    server_uss_mb: float | None = None
     #: a scenario's event at this tick's end ("worker-kill at 1.0 s: signal SIGKILL pid 42",
     #: "overload ends at 2.5 s"); None on every other tick and in a run without a scenario
     event: str | None = None
@@ -160,13 +163,27 @@ LATENCY_KEYS = ("min", "mean", "p50", "p90", "p99", "p999", "max")
 @dataclass(frozen=True)
 class ServerFigures(_Part):
     """``server``: the server's whole process tree over the measured window (full ticks).
-    A run with no process seen (remote ``--url``, no run) has none: ``{}`` in the report."""
+    A run with no process seen (remote ``--url``, no run) has none: ``{}`` in the report.
+
+    RSS counts a page once per process that maps it, so a pre-fork server's master and
+    workers count what they share (the interpreter, the app) once each; USS counts the
+    pages only one process holds, PSS splits each shared page between its sharers. USS
+    and PSS are read at most once a second (sampling.MEMORY_EVERY_S); None (left out):
+    not read (a report from before them, a remote server, not permitted: see
+    ``memory_note``)."""
 
     cpu_pct_mean: float = 0.0  #: 100 = one core
     cpu_pct_max: float = 0.0
-    rss_mb_max: float = 0.0
+    rss_mb_max: float = 0.0  #: summed over the tree, its highest
+    uss_mb_max: float | None = None  #: summed over the tree, its highest
+    uss_mb_mean: float | None = None
+    pss_mb_max: float | None = None  #: summed over the tree (the server's share of RAM), its highest
+    pss_mb_mean: float | None = None
+    #: the mean USS of the backend's declared workers (Server.workers), its highest
+    uss_mb_per_worker: float | None = None
     procs: int = 0  #: most processes seen at once
     threads: int = 0  #: most threads seen at once
+    memory_note: str | None = None  #: why there is no USS/PSS (not permitted): RSS only
 
     @classmethod
     def from_dict(cls, data: Any) -> ServerFigures | None:
@@ -265,6 +282,11 @@ class TcpFigures:
     counters: dict[str, int] = field(default_factory=dict)
     accept_queue_peak: int | None = None  #: most connections seen waiting in an accept queue
     accept_queue_limit: int | None = None  #: that queue's backlog limit
+    #: the measured window's transactions of 0.9 s or more (from the actual send) that took
+    #: a SYN-retry time (1 s, 3 s, 7 s … ±10 %: what a connect dropped by a full backlog
+    #: waits), and those that took any other time (verdicts.with_syn_retries)
+    slow_at_syn_retry: int | None = None
+    slow_elsewhere: int | None = None
 
     @property
     def listen_overflows(self) -> int:
@@ -275,18 +297,22 @@ class TcpFigures:
 
     def to_dict(self) -> dict[str, int]:
         out = dict(self.counters)
-        if self.accept_queue_peak is not None:
-            out["accept_queue_peak"] = self.accept_queue_peak
-        if self.accept_queue_limit is not None:
-            out["accept_queue_limit"] = self.accept_queue_limit
+        for name in _TCP_FIGURES:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
         return out
 
     @classmethod
     def from_dict(cls, data: Any) -> TcpFigures:
         if not isinstance(data, dict):
             raise TypeError("tcp must be an object")
-        counters = {k: v for k, v in data.items() if k not in ("accept_queue_peak", "accept_queue_limit")}
-        return cls(counters, data.get("accept_queue_peak"), data.get("accept_queue_limit"))
+        counters = {k: v for k, v in data.items() if k not in _TCP_FIGURES}
+        return cls(counters, **{k: data.get(k) for k in _TCP_FIGURES})
+
+
+#: the figures of TcpFigures beside the kernel's counters (the same object in the report)
+_TCP_FIGURES = ("accept_queue_peak", "accept_queue_limit", "slow_at_syn_retry", "slow_elsewhere")
 
 
 @dataclass

@@ -5,7 +5,11 @@ when the figures it names are in the result, so no verdict claims more than the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
+import numpy as np
+
+from wsgicompare.loader.histogram import SLOT_MID_US, LatencyHistogram
 from wsgicompare.results import RunResult, TcpFigures
 
 #: error kinds that mean a connection could not be made or was cut before an answer:
@@ -34,9 +38,20 @@ SERVED_SHARE = 0.9
 LATE_SHARE = 0.01
 #: share of the requests due that were still unanswered at the end that makes a finding
 UNANSWERED_SHARE = 0.10
-#: a dropped SYN (or handshake ACK) is retried after 1 s, then 3 s, 7 s …: only a
-#: transaction this long can hold one retry (1 s, less the histogram's 3-digit rounding)
-SYN_RETRY_MS = 990.0
+#: a connect whose SYN a full backlog dropped is retried after 1 s, then 3 s, 7 s, 15 s,
+#: 31 s, 63 s (the 1 s initial RTO, doubling): a transaction that waited for retries
+#: took about one of these times
+SYN_RETRY_S = (1, 3, 7, 15, 31, 63)
+#: how far from a retry time a transaction may be and still be at it
+SYN_RETRY_TOLERANCE = 0.10
+#: a transaction this long or longer is slow: the first retry time's lower edge
+SLOW_MS = 1000.0 * SYN_RETRY_S[0] * (1 - SYN_RETRY_TOLERANCE)
+_SLOW_SLOTS = SLOT_MID_US >= SLOW_MS * 1000
+_RETRY_SLOTS = np.zeros_like(_SLOW_SLOTS)
+for _t in SYN_RETRY_S:
+    _RETRY_SLOTS |= (SLOT_MID_US >= _t * 1e6 * (1 - SYN_RETRY_TOLERANCE)) & (
+        SLOT_MID_US <= _t * 1e6 * (1 + SYN_RETRY_TOLERANCE)
+    )
 #: below this many requests, percentages and latency shapes say little
 MIN_REQUESTS = 20
 
@@ -129,15 +144,31 @@ def low_availability(r: RunResult) -> str | None:
     return f"2xx only {pct:.{digits}f} % of {r.requests} requests"
 
 
+def with_syn_retries(tcp: TcpFigures, sent: LatencyHistogram) -> TcpFigures:
+    """``tcp`` with its slow transactions split by the SYN-retry times, from the latency
+    histogram measured from the actual send (open loop: the uncorrected one; the corrected
+    one holds the wait for a free connection in the loader, which no SYN caused)."""
+    slow = int(sent.counts[_SLOW_SLOTS].sum())
+    at_retry = int(sent.counts[_RETRY_SLOTS].sum())
+    return replace(tcp, slow_at_syn_retry=at_retry, slow_elsewhere=slow - at_retry)
+
+
+def _retries(n: int, slow: int) -> str:
+    return f"{n} of the {slow} transactions over {SLOW_MS / 1000:.1f} s took a SYN-retry time (1 s, 3 s, 7 s … ±10 %)"
+
+
 def listen_overflow_finding(tcp: TcpFigures, max_ms: float | None) -> str | None:
     """The listen-overflow finding from the kernel figures of a run (RunResult.tcp, or
-    the deltas so far while it runs) and its longest transaction: one rule for the
+    the figures so far while it runs) and its longest transaction: one rule for the
     verdict and the live warning.
 
     ``ListenOverflows`` is machine-wide: any program's full backlog counts. It is
-    blamed on this server only with evidence of its own: its accept queue seen at its
-    limit (``accept_queue_peak`` ≥ ``accept_queue_limit``, from sock_diag), or a
-    transaction long enough to hold a SYN retry (the first comes after 1 s). Otherwise
+    blamed on this server only with evidence that fits only a full backlog: its
+    accept queue seen at its limit (``accept_queue_peak`` ≥ ``accept_queue_limit``,
+    from sock_diag), or its slow transactions clustered at the SYN-retry times: most of
+    them at one (``slow_at_syn_retry`` > ``slow_elsewhere``), and no more of those than
+    the counter has drops for (each waited for at least one dropped SYN). A slow
+    endpoint's second-long transactions are spread over the times between. Otherwise
     the counter is reported as what it is. ``ListenDrops`` is left out: it counts
     every drop at a listener, the overflows included, so it adds nothing here."""
     overflows = tcp.listen_overflows
@@ -145,25 +176,30 @@ def listen_overflow_finding(tcp: TcpFigures, max_ms: float | None) -> str | None
         return None
     peak, limit = tcp.accept_queue_peak, tcp.accept_queue_limit
     full = peak is not None and limit is not None and peak > 0 and peak >= limit
-    slow = max_ms is not None and max_ms >= SYN_RETRY_MS
+    at_retry, elsewhere = tcp.slow_at_syn_retry or 0, tcp.slow_elsewhere or 0
+    slow = at_retry + elsewhere
+    clustered = 0 < at_retry <= overflows and at_retry > elsewhere
     machine = f"{overflows} listen overflow{'s' if overflows != 1 else ''} on the machine during the run"
-    if full and slow:
-        return (
-            f"this server's listen backlog overflowed: its accept queue was seen full ({peak} waiting, "
-            f"backlog {limit}; {machine}), and SYN retries (after 1 s, 3 s, 7 s …) explain the "
-            f"{(max_ms or 0.0) / 1000:.1f} s longest transaction"
-        )
+    longest = f"the longest took {(max_ms or 0.0) / 1000:.1f} s"
     if full:
+        after = (
+            f"{_retries(at_retry, slow)}, {longest}"
+            if clustered
+            else "dropped connects are retried after 1 s, 3 s, 7 s …"
+        )
         return (
             f"this server's listen backlog overflowed: its accept queue was seen full ({peak} waiting, "
-            f"backlog {limit}; {machine}); dropped connects are retried after 1 s, 3 s, 7 s …"
+            f"backlog {limit}; {machine}); {after}"
         )
-    if slow:
+    if clustered:
         return (
-            f"this server's listen backlog overflowed: SYN retries (after 1 s, 3 s, 7 s …) explain the "
-            f"{(max_ms or 0.0) / 1000:.1f} s longest transaction ({machine})"
+            f"this server's listen backlog overflowed: {_retries(at_retry, slow)}, what a connect dropped "
+            f"by a full backlog waits ({longest}; {machine})"
         )
     seen = f"; this server's accept queue was seen at most {peak} of {limit}" if peak is not None and limit else ""
+    if slow:
+        seen += f"; {_retries(at_retry, slow)}"
+        seen += ", more than the overflows could have delayed" if at_retry > overflows else ""
     return (
         f"the machine's listen queues overflowed {overflows}× during the run (a machine-wide kernel counter: "
         f"not necessarily this server{seen})"

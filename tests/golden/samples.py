@@ -84,7 +84,11 @@ def sample_results() -> list[RunResult]:
         rps_2xx=3000.0,
         bytes=3_600_000,
         latency_ms=LatencyFigures(min=0.3, mean=21.0, p50=20.5, p90=24.0, p99=31.0, p999=40.0, max=45.5),
-        server=ServerFigures(cpu_pct_mean=98.5, cpu_pct_max=100.2, rss_mb_max=60.25, procs=2, threads=2),
+        # USS and PSS as a run since they were added reads them; flask's and uwsgi's runs are
+        # as an older report holds them (RSS only)
+        server=ServerFigures(cpu_pct_mean=98.5, cpu_pct_max=100.2, rss_mb_max=60.25, uss_mb_max=41.0,
+                             uss_mb_mean=40.6, pss_mb_max=48.3, pss_mb_mean=47.9, uss_mb_per_worker=27.5,
+                             procs=2, threads=2),
         loader=LoaderFigures(cpu_pct=55.0, saturated=False, procs=1),
         tcp=TcpFigures({"ListenOverflows": 0, "TCPTimeouts": 0}),
         settle=Settle(port=40001, waited_s=0.25, time_wait_before=12, time_wait=0, listening=0),
@@ -110,7 +114,8 @@ def sample_results() -> list[RunResult]:
         latency_ms=LatencyFigures(min=0.4, mean=30.0, p50=25.0, p90=40.0, p99=1012.0, p999=3010.0, max=3050.0),
         server=ServerFigures(cpu_pct_mean=90.0, cpu_pct_max=99.0, rss_mb_max=80.0, procs=3, threads=5),
         loader=LoaderFigures(cpu_pct=60.0, saturated=False, procs=1),
-        tcp=TcpFigures({"ListenOverflows": 247, "ListenDrops": 247}),
+        # the transactions over 0.9 s nearly all at a SYN-retry time (p99 1 s, p99.9 3 s)
+        tcp=TcpFigures({"ListenOverflows": 247, "ListenDrops": 247}, slow_at_syn_retry=95, slow_elsewhere=3),
         timeline=_timeline(1900.0, 3),
         concurrency=64,
         crashed_at_s=4.2,

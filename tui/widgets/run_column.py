@@ -62,6 +62,8 @@ class RunColumn(Widget):
         server = r.server
         text.append(f"\nCPU {server.cpu_pct_mean:.0f} %" if server else "\nCPU —")
         text.append(f"  RSS {server.rss_mb_max:.0f} MB" if server else "  RSS —")
+        if server is not None and server.uss_mb_max is not None:
+            text.append(f"\nUSS {server.uss_mb_max:.0f} MB")
         procs, threads = (server.procs, server.threads) if server else (None, None)
         text.append(f"\n{plural(procs, 'proc')} · {plural(threads, 'thread')}")
         cpu_series = resample([float(p.get("server_cpu_pct", 0)) for p in r.timeline], width)

@@ -1,4 +1,4 @@
-"""The Server panel: the server's process tree (CPU, RSS, processes, threads) and the loader's CPU."""
+"""The Server panel: the server's process tree (CPU, RSS, USS, processes, threads) and the loader's CPU."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ from .live_panel import LivePanel, stretched, time_stretch
 
 
 class ServerPanel(LivePanel):
-    """The server's whole process tree: CPU and RSS over time, processes/threads; the loader's CPU."""
+    """The server's whole process tree: CPU and RSS over time, its USS (the pages its processes
+    do not share: a pre-fork server's RSS counts the shared ones once per worker),
+    processes/threads; the loader's CPU."""
 
     def draw(self, frame: LiveFrame, width: int, height: int) -> Lines:
         tick = frame.tick
         label, big, muted = self.style_for("label"), self.style_for("big"), self.style_for("muted")
         text = Lines()
-        flow(
-            text,
-            [("CPU", f"{tick.server_cpu_pct:.0f} %", big), ("RSS", f"{tick.server_rss_mb:.0f} MB", big)],
-            width,
-            label,
-        )
+        memory = [("RSS", f"{tick.server_rss_mb:.0f} MB", big)]
+        if tick.server_uss_mb is not None:  # read from the first measured tick on
+            memory.append(("USS", f"{tick.server_uss_mb:.0f} MB", big))
+        flow(text, [("CPU", f"{tick.server_cpu_pct:.0f} %", big), *memory], width, label)
         text.append("\n")
         flow(
             text,

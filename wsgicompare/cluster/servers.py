@@ -11,7 +11,7 @@ from typing import Any
 from wsgicompare.backends import Backend, BackendStartError, ServerConfig, get_backend
 from wsgicompare.kernel import read_tcp_counters
 from wsgicompare.loader.profile import is_loopback
-from wsgicompare.sampling import TreeSampler
+from wsgicompare.sampling import ServerSample, TreeSampler
 
 from .nodes import PLACE_TIMEOUT_S, Node, first_line, on_node, ray_module
 
@@ -31,7 +31,7 @@ class ServerActor:
             self.server = get_backend(backend_id).start(config, ready_timeout_s=ready_timeout_s)
         except BackendStartError as exc:
             return {"error": exc.reason, "log_tail": exc.log_tail}
-        self.sampler = TreeSampler(self.server.processes)
+        self.sampler = TreeSampler(self.server.processes, self.server.workers)
         s = self.server
         return {
             "url": s.url,
@@ -42,9 +42,9 @@ class ServerActor:
             "startup_s": s.startup_s,
         }
 
-    def sample(self) -> tuple[float, float, int, int]:
+    def sample(self, memory: bool = False) -> ServerSample:
         assert self.sampler is not None
-        return self.sampler.sample()
+        return self.sampler.sample(memory)
 
     def tcp_counters(self) -> dict[str, int]:
         return read_tcp_counters()
@@ -85,8 +85,8 @@ class RemoteServer:
     def processes(self) -> list[Any]:
         return []  # on the server node: sample() reads them there
 
-    def sample(self) -> tuple[float, float, int, int]:
-        return self._call("sample")
+    def sample(self, memory: bool = False) -> ServerSample:
+        return self._call("sample", memory)
 
     def tcp_counters(self) -> dict[str, int]:
         return self._call("tcp_counters")

@@ -123,6 +123,7 @@ def _table(results: list[RunResult], baseline: Baseline | None = None) -> str:
         "availability",
         "server CPU %",
         "RSS MB",
+        "USS MB",
         "startup s",
         "notes",
     )
@@ -132,6 +133,8 @@ def _table(results: list[RunResult], baseline: Baseline | None = None) -> str:
         lat = r.latency_ms
         cls = "best" if id(r) in best else r.status
         notes = ([r.reason] if r.reason else []) + new_verdicts(r)
+        if r.server is not None and r.server.memory_note:
+            notes.append(r.server.memory_note)
 
         def change(name: str, r: RunResult = r) -> list[tuple[str, str]]:
             return [(change_cell(r, baseline, name), "n")] if baseline is not None else []
@@ -151,6 +154,7 @@ def _table(results: list[RunResult], baseline: Baseline | None = None) -> str:
             (pct(r.availability_pct), "n"),
             (num(r.server.cpu_pct_mean if r.server else None, 0), "n"),
             (num(r.server.rss_mb_max if r.server else None, 1), "n"),
+            (num(r.server.uss_mb_max if r.server else None, 1), "n"),
             (num(r.startup_s, 2), "n"),
             ("<br>".join(html.escape(n) for n in notes), ""),
         ]

@@ -9,7 +9,7 @@ from typing import Any
 from wsgicompare.baseline import Baseline, change_cell
 from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.export.ranking import best_runs, by_capacity, capacity_cell, ordered
-from wsgicompare.results import LATENCY_KEYS, SCHEMA, RunResult
+from wsgicompare.results import LATENCY_KEYS, SCHEMA, RunResult, ServerFigures
 from wsgicompare.scorecard import scorecard_md
 from wsgicompare.thresholds import broken, meta_checks, parse_threshold
 
@@ -30,6 +30,8 @@ def _notes(r: RunResult) -> str:
     if r.status != "ok":
         notes.append(f"**{r.status}**" + (f": {r.reason}" if r.reason else ""))
     notes.extend(new_verdicts(r))
+    if r.server is not None and r.server.memory_note:
+        notes.append(r.server.memory_note)
     rep = r.repeat
     if rep is not None and rep.n > 1:
         notes.append(
@@ -41,13 +43,22 @@ def _notes(r: RunResult) -> str:
     return "; ".join(notes)
 
 
+def memory_line(s: ServerFigures) -> str:
+    """USS and PSS of the process tree (max, mean) and per worker: what RSS overstates."""
+    out = f"USS max {num(s.uss_mb_max, 1)} MB (mean {num(s.uss_mb_mean, 1)})"
+    out += f" · PSS max {num(s.pss_mb_max, 1)} MB (mean {num(s.pss_mb_mean, 1)})"
+    if s.uss_mb_per_worker is not None:
+        out += f" · USS per worker {num(s.uss_mb_per_worker, 1)} MB"
+    return out
+
+
 def table(results: list[RunResult], baseline: Baseline | None = None) -> list[str]:
     cap = by_capacity(results)
     delta = baseline is not None
     head = ["", "backend", "workload"]
     head += ["capacity req/s", *(["Δ capacity"] if delta else [])] if cap else []
     head += ["2xx req/s", *(["Δ 2xx req/s"] if delta else []), "p50 ms", "p99 ms", *(["Δ p99"] if delta else [])]
-    head += ["max ms", "failures", "availability", "server CPU %", "RSS MB", "startup s", "notes"]
+    head += ["max ms", "failures", "availability", "server CPU %", "RSS MB", "USS MB", "startup s", "notes"]
     lines = [
         "|" + "|".join(f" {h} " if h else " " for h in head) + "|",
         "|---|---|---|" + "---:|" * (len(head) - 4) + "---|",
@@ -75,6 +86,7 @@ def table(results: list[RunResult], baseline: Baseline | None = None) -> list[st
             pct(r.availability_pct),
             num(r.server.cpu_pct_mean if r.server else None, 0),
             num(r.server.rss_mb_max if r.server else None, 1),
+            num(r.server.uss_mb_max if r.server else None, 1),
             num(r.startup_s, 2),
             _notes(r),
         ]
@@ -168,6 +180,8 @@ def run_section(r: RunResult) -> list[str]:
             f"RSS max {num(s.rss_mb_max, 1)} MB · {s.procs} procs · {s.threads} threads",
             "",
         ]
+        if s.uss_mb_max is not None:
+            lines += [f"Memory: {memory_line(s)}", ""]
     if r.loader is not None:
         ld = r.loader
         lines += [
@@ -182,9 +196,15 @@ def run_section(r: RunResult) -> list[str]:
             f"({r.settle.time_wait} client TIME_WAIT sockets left)",
             "",
         ]
-    tcp = {k: v for k, v in r.tcp.to_dict().items() if v}
+    tcp = {k: v for k, v in r.tcp.to_dict().items() if v and not k.startswith("slow_")}
     if tcp:
         lines += ["Kernel TCP counters (delta over the run): " + " · ".join(f"{k} {v}" for k, v in tcp.items()), ""]
+    at_retry, elsewhere = r.tcp.slow_at_syn_retry or 0, r.tcp.slow_elsewhere or 0
+    if at_retry or elsewhere:
+        lines += [
+            f"Transactions over 0.9 s: {at_retry} at a SYN-retry time (1 s, 3 s, 7 s … ±10 %), {elsewhere} elsewhere",
+            "",
+        ]
     if r.verdicts:
         lines += [*(f"- {v}" for v in r.verdicts), ""]
     if r.command:
