@@ -62,6 +62,7 @@ class _Handler(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.server.connections += 1
+        self.opened_at = time.monotonic()
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -82,14 +83,19 @@ class _Handler(asyncio.Protocol):
                 transport.close()
         elif kind == "delay":
             asyncio.get_running_loop().call_later(server.delay_s, self._late_ok)
-        elif kind == "capacity":
+        elif kind in ("capacity", "tires"):
             # ``workers`` workers, ``delay_s`` of work per request, first come first
-            # served: a server of exactly workers / delay_s req/s, queueing beyond it
+            # served: a server of exactly workers / delay_s req/s, queueing beyond it.
+            # "tires": a request on a connection older than ``stall_after_s`` takes 20×
+            # as long — a rate the server holds for a short window but not a long one
             loop = asyncio.get_running_loop()
             now = loop.time()
             free_at = server.free_at
             worker = min(range(len(free_at)), key=free_at.__getitem__)
-            done_at = max(now, free_at[worker]) + server.delay_s
+            work = server.delay_s
+            if kind == "tires" and time.monotonic() - self.opened_at > server.stall_after_s:
+                work *= 20
+            done_at = max(now, free_at[worker]) + work
             free_at[worker] = done_at
             loop.call_at(done_at, self._late_ok)
         elif kind == "silent":
@@ -178,7 +184,8 @@ class TestServer(LoopServer):
         self.kind = kind
         self.delay_s = delay_s  # "delay": seconds before each answer; "capacity": per request
         self.free_at = [0.0] * int(workers)  # "capacity": when each worker is free again
-        self.stall_after_s = stall_after_s  # "stall_once": seconds after the first request
+        #: "stall_once": seconds after the first request; "tires": age of a connection
+        self.stall_after_s = stall_after_s
         self.stall_s = stall_s  # "stall_once": how long the server stalls
         self.first_request_at: float | None = None
         self.stalled = False

@@ -19,6 +19,7 @@ from wsgicompare.capacity import (
     Step,
     connections_for,
     parse_rates,
+    confirm,
     parse_slo,
     search,
 )
@@ -39,7 +40,7 @@ def capacity_spec(url: str, plan: CapacityPlan):
 
 
 def test_the_search_lands_within_bounds_of_a_known_capacity() -> None:
-    plan = CapacityPlan(slo=parse_slo("p99=50ms,errors=0.1%"), step_s=1.0, max_steps=10)
+    plan = CapacityPlan(slo=parse_slo("p99=50ms,errors=0.1%"), step_s=1.0, max_steps=10, confirm_s=2.0)
     seen: list[Step] = []
     conductor = Conductor(settle_max_s=1.0)
     conductor.on_step = seen.append
@@ -61,6 +62,35 @@ def test_the_search_lands_within_bounds_of_a_known_capacity() -> None:
     assert any(not s["met"] and s["rate"] > cap["rps"] for s in cap["steps"])  # bracketed from above
     assert cap["slo"] == {"p99_ms": 50.0, "error_pct": 0.1}
     assert result.verdicts[0] == cap["verdict"] and cap["verdict"].startswith("capacity ")
+    # the figure is the confirmation run's: the last step, twice as long, met
+    confirmed = cap["confirmed"]
+    assert confirmed["met"] and cap["rps"] == confirmed["rps"] and cap["steps"][-1]["confirm"]
+    assert confirmed["duration_s"] == pytest.approx(2.0, abs=0.3)
+    assert "confirmed over 2 s" in cap["verdict"]
+    assert result.elapsed_s == pytest.approx(confirmed["duration_s"])  # the result is the confirmation's run
+
+
+def _tiring_search(confirm_s: float) -> dict:
+    """A search against a server that holds its 400 req/s on a connection for 2.5 s, then
+    takes 20× as long a request: a 1 s step (plus 1 s warm-up) meets the rate, a 3 s
+    confirmation does not — a capacity only a short window shows."""
+    plan = CapacityPlan(slo=parse_slo("p99=50ms"), step_s=1.0, max_steps=6, confirm_s=confirm_s)
+    with serve("tires", delay_s=SERVICE_S, workers=WORKERS, stall_after_s=2.5) as server:
+        return Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan)).capacity
+
+
+def test_a_rate_only_a_short_step_holds_is_caught_by_the_confirmation_run() -> None:
+    unconfirmed = _tiring_search(confirm_s=0)
+    assert unconfirmed["rps"] is not None and "confirmed" not in unconfirmed  # the short steps alone pass it
+    cap = _tiring_search(confirm_s=3.0)
+    tries = [s for s in cap["steps"] if s.get("confirm")]
+    assert tries and not any(s["met"] for s in tries), cap["steps"]
+    assert len(cap["steps"]) <= 6  # --max-steps holds, the confirmations included
+    # each miss stepped down 3 %
+    for a, b in zip(tries, tries[1:]):
+        assert b["rate"] == pytest.approx(a["rate"] * 0.97, rel=0.01)
+    assert cap["rps"] is None and cap["confirmed"] == {**cap["confirmed"], "met": False}
+    assert cap["verdict"].startswith("no capacity confirmed at p99 ≤ 50 ms"), cap["verdict"]
 
 
 def test_a_growing_queue_in_a_short_window_does_not_pass() -> None:
@@ -138,11 +168,47 @@ def test_a_loader_bound_step_is_never_a_server_capacity() -> None:
     outcome = search(measure, 800, ceiling=2000)
     assert outcome.limit == "loader"
     assert [s.rate for s in outcome.steps] == [800, 1600, 1600]  # measured again before giving up
+    assert confirm(measure, outcome, max_steps=10) == outcome  # nothing to confirm
     assert outcome.verdict(Slo("p99", 50, 0.1)).startswith("loader-bound at 1,600 req/s")
     cap = outcome.to_dict(Slo("p99", 50, 0.1))
     # 800 req/s was met, but the search ended on the loader's limit: no capacity figure
     assert outcome.best is not None and outcome.capacity is None
     assert (cap["limit"], cap["rps"], cap["offered_rps"], cap["bound_at"]) == ("loader", None, None, 1600)
+
+
+def _known_server(capacity: float, long_capacity: float):
+    """measure(rate) of a server that meets rates up to ``capacity`` in a short step and up
+    to ``long_capacity`` over a confirmation run (``Step.confirm`` set by ``confirm``)."""
+    calls: list[float] = []
+
+    def measure(rate: float, long: bool = False) -> Step:
+        calls.append(rate)
+        met = rate <= (long_capacity if long else capacity)
+        return Step(rate, rate, 1.0, 2.0 if met else 80.0, 2.0, 0.0, met, 10.0 if long else 1.0, why="" if met else "p99")
+
+    return measure, calls
+
+
+def test_a_confirmation_that_misses_steps_down_three_percent_until_one_holds() -> None:
+    measure, calls = _known_server(1000, 950)
+    found = search(measure, 800, max_steps=9, ceiling=2000)
+    assert found.capacity is not None and 970 <= found.capacity.rate <= 1000
+    outcome = confirm(lambda rate: measure(rate, long=True), found, max_steps=12)
+    tries = outcome.confirmations
+    assert [s.met for s in tries] == [False] * (len(tries) - 1) + [True]
+    assert all(b.rate == pytest.approx(a.rate * 0.97) for a, b in zip(tries, tries[1:]))
+    assert outcome.capacity is tries[-1] and outcome.capacity.rate <= 950
+    assert outcome.to_dict(parse_slo("p99=50ms"))["confirmed"]["met"] is True
+    assert outcome.steps[: len(found.steps)] == found.steps  # the search's steps are kept
+
+
+def test_confirmations_stop_at_max_steps_and_then_there_is_no_capacity() -> None:
+    measure, _ = _known_server(1000, 500)
+    found = search(measure, 800, max_steps=6, ceiling=2000)
+    outcome = confirm(lambda rate: measure(rate, long=True), found, max_steps=8)
+    assert len(outcome.steps) == 8 and len(outcome.confirmations) == 8 - len(found.steps)
+    assert outcome.capacity is None and outcome.best is not None  # the figures shown: a short step's
+    assert outcome.to_dict(parse_slo("p99=50ms"))["rps"] is None
 
 
 @pytest.mark.parametrize("max_steps", [2, 3, 4, 5, 6])

@@ -253,6 +253,7 @@ def test_a_capacity_plan_from_the_form() -> None:
     ):
         assert spec.capacity is not None
         assert (spec.capacity.slo, spec.capacity.step_s, spec.capacity.max_steps) == (settings.slo, 1.0, 4)
+        assert spec.capacity.confirm_s == 10.0  # the default confirmation run
         assert spec.capacity.concurrency is None and spec.capacity.rates == ()
         assert (spec.load.rate, spec.load.requests) == (None, None)
     assert Session(Options(concurrency=9)).plan(settings, ["gunicorn"], capacity=True)[0].capacity.concurrency == 9
@@ -263,7 +264,7 @@ def test_a_capacity_run_reports_each_step_with_its_backend() -> None:
     """run(on_step=...) hears of every step of a real search, with the backend it ran on,
     in the order of the result's steps; a plain run after it leaves the conductor's on_step unset."""
     require_backend(get_backend("gunicorn"))
-    session = Session(Options(step_duration=1.0, max_steps=2), conductor=Conductor(settle_max_s=1.0))
+    session = Session(Options(step_duration=1.0, max_steps=2, confirm=1.0), conductor=Conductor(settle_max_s=1.0))
     settings = replace(SHORT, slo=parse_slo("p99=200ms,errors=1%"))
     steps: list[tuple[str, object]] = []
     results = []

@@ -41,6 +41,7 @@ CAPACITY = Options(
     slo=parse_slo("p99=200ms,errors=1%"),
     step_duration=1.0,
     max_steps=3,
+    confirm=0.0,
 )
 
 

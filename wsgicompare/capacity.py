@@ -35,6 +35,13 @@ DEFAULT_SLO = "p99=100ms,errors=0.1%"
 BRACKET_TOLERANCE = 0.03
 DEFAULT_STEP_S = 3.0
 DEFAULT_MAX_STEPS = 10
+#: measured seconds of the run that confirms a search's capacity: a rate at ρ ≈ 1 can pass
+#: a 3 s step by luck and miss over a longer window
+DEFAULT_CONFIRM_S = 10.0
+#: the shortest confirmation worth its name (0 = none)
+MIN_CONFIRM_S = 1.0
+#: a confirmation that misses steps down by this share and confirms again
+CONFIRM_STEP_DOWN = 0.03
 #: seconds of a step's load that count in no figure (connections open, queues settle)
 STEP_WARMUP_S = 1.0
 #: seconds of the closed-loop probe whose req/s is the first upper guess
@@ -141,8 +148,10 @@ class Step:
     loader_bound: bool = False
     concurrency_bound: bool = False
     concurrency: int = 0  #: connections the step used
+    confirm: bool = False  #: a confirmation run (--confirm) of a search's candidate, not a search step
 
     def to_dict(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"confirm": True} if self.confirm else {}
         return {
             "rate": round(self.rate, 1),
             "rps": round(self.rps, 1),
@@ -154,6 +163,19 @@ class Step:
             "duration_s": round(self.duration_s, 3),
             "why": self.why,
             "concurrency": self.concurrency,
+            **extra,
+        }
+
+    def confirmed_dict(self) -> dict[str, Any]:
+        """The ``capacity.confirmed`` object of a report."""
+        return {
+            "rate": round(self.rate, 1),
+            "rps": round(self.rps, 1),
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "error_pct": round(self.error_pct, 4),
+            "duration_s": round(self.duration_s, 3),
+            "met": self.met,
         }
 
 
@@ -222,22 +244,46 @@ def connections_for(rate: float, slo: Slo, given: int | None, fd_cap: int = MAX_
 class Outcome:
     """What a search or a ladder found."""
 
-    steps: tuple[Step, ...]
+    steps: tuple[Step, ...]  #: the search's steps, then its confirmation runs (``Step.confirm``)
     limit: str  #: "server" | "loader" | "concurrency" | "max-steps"
 
     @property
+    def search_steps(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if not s.confirm)
+
+    @property
+    def confirmations(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.confirm)
+
+    @property
+    def confirmed(self) -> Step | None:
+        """The confirmation run that met the SLO (the last one tried: each miss steps
+        down), or the last one that missed; None when there was none."""
+        runs = self.confirmations
+        return runs[-1] if runs else None
+
+    @property
     def best(self) -> Step | None:
-        """The met step with the highest served rate (whatever the limit: the run a
-        report shows the figures of)."""
-        met = [s for s in self.steps if s.met]
+        """The run a report shows the figures of: the confirmation that met the SLO, else
+        the met search step with the highest served rate (whatever the limit)."""
+        confirmed = self.confirmed
+        if confirmed is not None and confirmed.met:
+            return confirmed
+        met = [s for s in self.search_steps if s.met]
         return max(met, key=lambda s: s.rps) if met else None
 
     @property
     def capacity(self) -> Step | None:
-        """The step whose served rate is the server's capacity: the best met one, unless
-        the loader or the connections were the limit (then the search measured them, and
-        no met rate below it is the server's capacity)."""
-        return None if self.limit in BOUND_LIMITS else self.best
+        """The step whose served rate is the server's capacity: the confirmation run that
+        met the SLO; without confirmations, the best met search step. None when the
+        loader or the connections were the limit (then the search measured them), or
+        when every confirmation missed (no rate held over the longer window)."""
+        if self.limit in BOUND_LIMITS:
+            return None
+        if self.confirmations:
+            confirmed = self.confirmed
+            return confirmed if confirmed is not None and confirmed.met else None
+        return self.best
 
     @property
     def bound(self) -> Step | None:
@@ -262,9 +308,23 @@ class Outcome:
                 f"while the server answered within the budget{below} — no server capacity; raise -c, "
                 f"or leave it out to size it automatically"
             )
+        confirmations = self.confirmations
+        if confirmations and not confirmations[-1].met:
+            last = confirmations[-1]
+            return (
+                f"no capacity confirmed{at}: the search's candidate missed over {last.duration_s:.0f} s "
+                f"{len(confirmations)}× (last {last.rate:,.0f} req/s offered: {last.why})"
+            )
         if best is None:
             lowest = min(self.steps, key=lambda s: s.rate)
             return f"no rate met {slo.text()} (lowest tried {lowest.rate:,.0f} req/s: {lowest.why})"
+        if best.confirm:
+            first = confirmations[0]
+            down = "" if best is first else f", after {first.rate:,.0f} req/s missed it"
+            return (
+                f"capacity {best.rps:,.0f} req/s{at}, confirmed over {best.duration_s:.0f} s "
+                f"({best.rate:,.0f} req/s offered{down})"
+            )
         failed = [s.rate for s in self.steps if not s.met and s.rate > best.rate]
         if self.limit == "max-steps":
             above = f"; {min(failed):,.0f} req/s did not" if failed else ""
@@ -284,6 +344,8 @@ class Outcome:
             "bound_at": None if bound is None else round(bound.rate, 1),
             "probe_rps": None if probe_rps is None else round(probe_rps, 1),
             "verdict": self.verdict(slo, probe_rps),
+            # the run that confirmed the figure (or the last that missed); absent: none ran
+            **({"confirmed": self.confirmed.confirmed_dict()} if self.confirmed is not None else {}),
         }
 
 
@@ -373,6 +435,32 @@ def search(
     return Outcome(tuple(steps), "max-steps")
 
 
+def confirm(
+    measure_long: Callable[[float], Step], outcome: Outcome, max_steps: int, step_down: float = CONFIRM_STEP_DOWN
+) -> Outcome:
+    """Run the search's capacity again over the longer window (``measure_long``); when it
+    misses, step down by ``step_down`` and run again, while the steps (search and
+    confirmations together) stay within ``max_steps``. A search the loader or the
+    connections limited, or that met no rate, has nothing to confirm."""
+    candidate = outcome.capacity
+    if candidate is None:
+        return outcome
+    steps = list(outcome.steps)
+    rate = candidate.rate
+    while len(steps) < max_steps:
+        step = replace(measure_long(rate), confirm=True)
+        steps.append(step)
+        if step.met or step.loader_bound or step.concurrency_bound:
+            break
+        rate *= 1.0 - step_down
+    limit = outcome.limit
+    if steps[-1].confirm and steps[-1].loader_bound:
+        limit = "loader"
+    elif steps[-1].confirm and steps[-1].concurrency_bound:
+        limit = "concurrency"
+    return Outcome(tuple(steps), limit)
+
+
 def _measure_again_if_loader_bound(
     measure: Callable[[float], Step], rate: float, steps: list[Step], max_steps: int | None = None
 ) -> tuple[Step, bool]:
@@ -413,6 +501,8 @@ class CapacityPlan:
     step_s: float = DEFAULT_STEP_S
     #: most steps of a search
     max_steps: int = DEFAULT_MAX_STEPS
+    #: measured seconds of the confirmation run of a search's capacity (0: none)
+    confirm_s: float = DEFAULT_CONFIRM_S
     #: -c as given (the limit it sets is reported); None: sized from the rate and the budget
     concurrency: int | None = None
 
@@ -441,7 +531,7 @@ def run_capacity(
     plan = spec.capacity
     assert plan is not None  # the conductor calls this for a spec with a capacity plan
     given = plan.concurrency
-    runs: dict[float, RunResult] = {}
+    runs: dict[tuple[float, bool], RunResult] = {}  #: (rate, confirmation) → its run
     taken: list[Step] = []
     probe_rps: float | None = None
     if not plan.rates:
@@ -466,14 +556,14 @@ def run_capacity(
             return probe
         probe_rps = probe.rps_2xx
 
-    def measure(rate: float) -> Step:
+    def measure(rate: float, confirming: bool = False) -> Step:
         if cancel.is_set():
             raise _StepFailed
         _settle(server, conductor)
         load = replace(
             spec.load,
             rate=rate,
-            duration_s=plan.step_s,
+            duration_s=plan.confirm_s if confirming else plan.step_s,
             warmup_s=STEP_WARMUP_S,
             requests=None,
             reps=None,
@@ -481,7 +571,8 @@ def run_capacity(
         )
         result = conductor.load(spec, server, load, url, on_tick, cancel)
         step = judge(result, rate, plan.slo, given is not None)
-        runs[rate] = result
+        step = replace(step, confirm=confirming)
+        runs[(rate, step.confirm)] = result
         taken.append(step)
         if conductor.on_step is not None:
             conductor.on_step(step)
@@ -494,14 +585,22 @@ def run_capacity(
             outcome = ladder(measure, plan.rates)
         else:
             assert probe_rps is not None
-            # a closed loop at full speed queues; the knee is usually below it
-            outcome = search(measure, 0.8 * probe_rps, plan.max_steps, ceiling=1.2 * probe_rps)
+            # a closed loop at full speed queues; the knee is usually below it. A step of
+            # the budget is kept for the confirmation run (the figure is the confirmed one)
+            confirming = plan.confirm_s > 0
+            search_steps = plan.max_steps - 1 if confirming else plan.max_steps
+            outcome = search(measure, 0.8 * probe_rps, search_steps, ceiling=1.2 * probe_rps)
+            if confirming:
+                outcome = confirm(lambda rate: measure(rate, confirming=True), outcome, plan.max_steps)
         failed = False
     except _StepFailed:
         outcome = Outcome(tuple(taken), "server")
         failed = True
     best = outcome.best
-    chosen = runs[best.rate] if best is not None else (runs[taken[-1].rate] if taken else None)
+    if best is not None:
+        chosen: RunResult | None = runs[(best.rate, best.confirm)]
+    else:
+        chosen = runs[(taken[-1].rate, taken[-1].confirm)] if taken else None
     if chosen is None:  # cancelled before the first step
         chosen = RunResult(
             backend=spec.backend,
@@ -512,7 +611,7 @@ def run_capacity(
         )
     chosen.capacity = outcome.to_dict(plan.slo, probe_rps)
     if failed and chosen.status == "ok":
-        last = runs[taken[-1].rate]
+        last = runs[(taken[-1].rate, taken[-1].confirm)]
         chosen.status, chosen.reason = "failed", last.reason or "a step failed"
     chosen.verdicts.insert(0, chosen.capacity["verdict"])
     return chosen

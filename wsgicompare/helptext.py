@@ -31,7 +31,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "capacity",
         "the highest rate each deployment serves within an SLO",
-        ("find-capacity", "slo", "rates", "step-duration", "max-steps"),
+        ("find-capacity", "slo", "rates", "step-duration", "max-steps", "confirm"),
     ),
     (
         "scenarios",

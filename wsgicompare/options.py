@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from wsgicompare import __version__
 from wsgicompare.backends.spec import MAX_THREADS, MAX_WORKERS
-from wsgicompare.capacity import DEFAULT_SLO, CapacityError, Slo, parse_rates, parse_slo
+from wsgicompare.capacity import DEFAULT_SLO, MIN_CONFIRM_S, CapacityError, Slo, parse_rates, parse_slo
 from wsgicompare.combinations import check_cluster, check_scenario
 from wsgicompare.export import FORMATS
 from wsgicompare.helptext import EPILOG, add_grouped, formatter
@@ -112,6 +112,8 @@ class Options:
     step_duration: float | None = None
     #: most steps of a capacity search
     max_steps: int | None = None
+    #: measured seconds of the run that confirms a search's capacity (0: none)
+    confirm: float | None = None
     #: --fail-if thresholds: a run that breaks one makes the exit code 3
     fail_if: list[Threshold] = field(default_factory=list)
     #: an earlier JSON report: change columns in md/html, *_change thresholds
@@ -235,6 +237,13 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "step_duration", parse_duration(name, value, low=0.5, high=600)
     if name == "max-steps":
         return "max_steps", parse_int(name, value, 2, 50)
+    if name == "confirm":
+        seconds = parse_duration(name, value, low=0, high=3600, zero_ok=True)
+        if 0 < seconds < MIN_CONFIRM_S:
+            raise OptionError(
+                f"--confirm must be 0 (no confirmation) or from {MIN_CONFIRM_S:g} s to 3600 s, got {value!r}"
+            )
+        return "confirm", seconds
     if name in REQUEST_OPTIONS:
         return convert_request_option(name, value)
     if name == "fail-if":
@@ -395,6 +404,15 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--step-duration",), "step-duration", {"metavar": "DUR", "help": "measured time per capacity step (default 3s)"}),
     (("--max-steps",), "max-steps", {"metavar": "N", "help": "most steps of a capacity search (default 10)"}),
     (
+        ("--confirm",),
+        "confirm",
+        {
+            "metavar": "DUR",
+            "help": "a search's capacity is the rate a run this long also meets, stepping down 3%% until one "
+            "does (within --max-steps); 0 takes the search's short step as it is (default 10s)",
+        },
+    ),
+    (
         ("--fail-if",),
         "fail-if",
         {
@@ -552,13 +570,20 @@ def check_combinations(o: Options) -> None:
         raise OptionError("give --find-capacity (search) or --rates (a fixed ladder), not both")
     if (o.find_capacity or o.rates) and (o.requests or o.reps or o.repeat > 1):
         raise OptionError("capacity steps are timed (--step-duration): --requests, --reps and --repeat do not apply")
-    capacity_only = ("--slo", o.slo), ("--step-duration", o.step_duration), ("--max-steps", o.max_steps)
+    capacity_only = (
+        ("--slo", o.slo),
+        ("--step-duration", o.step_duration),
+        ("--max-steps", o.max_steps),
+        ("--confirm", o.confirm),
+    )
     for flag, value in capacity_only:
         # the app takes them for its own searches (f, the capacity box)
         if value is not None and not (o.find_capacity or o.rates) and o.headless:
             raise OptionError(f"{flag} goes with --find-capacity or --rates")
     if o.max_steps is not None and o.rates:
         raise OptionError("--max-steps bounds a search (--find-capacity); --rates runs every rate it lists")
+    if o.confirm is not None and o.rates:
+        raise OptionError("--confirm confirms a search's capacity (--find-capacity); --rates measures each rate once")
     if o.fail_if and not o.headless and not o.save_config:
         raise OptionError("--fail-if checks headless runs: give --backend ID, --run-all or --url")
     if o.baseline and not o.headless and not o.save_config:

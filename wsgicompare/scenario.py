@@ -67,6 +67,7 @@ def to_config(o: Options) -> dict[str, Any]:
     for name, value in (
         ("step-duration", o.step_duration),
         ("max-steps", o.max_steps),
+        ("confirm", o.confirm),
         ("event-at", o.event_at),
         ("slow-clients", o.slow_clients),
     ):

@@ -14,7 +14,14 @@ from urllib.parse import urlsplit
 
 from wsgicompare.backends import ServerConfig
 from wsgicompare.backends.procutil import USABLE_CPUS
-from wsgicompare.capacity import DEFAULT_MAX_STEPS, DEFAULT_SLO, DEFAULT_STEP_S, CapacityPlan, parse_slo
+from wsgicompare.capacity import (
+    DEFAULT_CONFIRM_S,
+    DEFAULT_MAX_STEPS,
+    DEFAULT_SLO,
+    DEFAULT_STEP_S,
+    CapacityPlan,
+    parse_slo,
+)
 from wsgicompare.loader.profile import FD_MARGIN, LoadProfile, LoadProfileError
 from wsgicompare.loader.worker import split_evenly
 
@@ -323,5 +330,6 @@ def capacity_plan(o: Options) -> CapacityPlan | None:
         rates=o.rates or (),
         step_s=o.step_duration or DEFAULT_STEP_S,
         max_steps=o.max_steps or DEFAULT_MAX_STEPS,
+        confirm_s=DEFAULT_CONFIRM_S if o.confirm is None else o.confirm,
         concurrency=o.concurrency,
     )
