@@ -17,9 +17,9 @@ from wsgicompare.capacity import (
     Outcome,
     Slo,
     Step,
+    confirm,
     connections_for,
     parse_rates,
-    confirm,
     parse_slo,
     search,
 )
@@ -184,7 +184,9 @@ def _known_server(capacity: float, long_capacity: float):
     def measure(rate: float, long: bool = False) -> Step:
         calls.append(rate)
         met = rate <= (long_capacity if long else capacity)
-        return Step(rate, rate, 1.0, 2.0 if met else 80.0, 2.0, 0.0, met, 10.0 if long else 1.0, why="" if met else "p99")
+        return Step(
+            rate, rate, 1.0, 2.0 if met else 80.0, 2.0, 0.0, met, 10.0 if long else 1.0, why="" if met else "p99"
+        )
 
     return measure, calls
 
