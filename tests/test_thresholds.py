@@ -17,7 +17,6 @@ from backend_support import require_backend
 from golden.samples import META, sample_results
 from loader_servers import serve
 from pattern_server import PatternServer
-from test_bad_input import assert_refused
 
 from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
@@ -26,6 +25,9 @@ from wsgicompare.options import OptionError, parse_options
 from wsgicompare.results import LatencyFigures, RunResult
 from wsgicompare.scenario import dump_toml, to_config
 from wsgicompare.thresholds import check, evaluate, parse_threshold, parse_thresholds
+
+#: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
+pytest_plugins = ["cli_support"]
 
 # -- parsing: every figure and unit -----------------------------------------------------------
 
@@ -109,8 +111,8 @@ def test_the_same_expression_twice_is_one_check():
         (["--fail-if", "p99>50ms"], "--fail-if checks headless runs"),
     ],
 )
-def test_bad_thresholds_through_the_entry_point_start_nothing(args, needle):
-    assert_refused(args, needle)
+def test_bad_thresholds_through_the_entry_point_start_nothing(args, needle, cli):
+    cli.refused(args, needle)
 
 
 def test_thresholds_are_a_config_key_and_round_trip(tmp_path):
