@@ -10,13 +10,13 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from backend_support import require_backend
 from golden.samples import META, sample_results
 from loader_servers import serve
 from pattern_server import PatternServer
+from reliability_support import wait_for
 
 from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
@@ -270,7 +270,9 @@ def test_sigterm_exits_143_not_3(tmp_path):
             text=True,
         )
         try:
-            time.sleep(3.0)  # the load is running
+            # the load is running (its SIGTERM handler set) once the server has answered a request
+            wait_for(lambda: server.requests > 0 or proc.poll() is not None, timeout_s=60)
+            assert proc.poll() is None and server.requests > 0, "the run ended or never reached the server"
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=20)
         finally:
