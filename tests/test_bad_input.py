@@ -1,9 +1,12 @@
-"""Bad and hostile input through the real entry point: exactly one line on stderr, exit 2,
-no traceback, and no process started (the CLI's process tree is watched while it runs).
-tests/test_cli.py covers the messages of the common mistakes; this file adds what it
-does not: the watch for started processes, hostile config files (devices, FIFOs, shell
-and nginx metacharacters, huge numbers), unwritable outputs that fool os.access, and
-property tests of the whole planning step (options → specs)."""
+"""Bad and hostile input: exactly one line on stderr, exit 2, no traceback, and nothing
+started. Most cases call main(argv) in-process behind the tripwire of tests/cli_support.py
+(any process, server, loader or pinning refused and the test failed; the tripwire's own
+tests are here too); a few run the real entry point (python -m wsgicompare) with its
+process tree watched while it runs: one of each kind end to end, and the open-file limit
+checks, which need a lower limit in the child. tests/test_cli.py covers the messages of
+the common mistakes; this file adds hostile config files (devices, FIFOs, shell and nginx
+metacharacters, huge numbers), unwritable outputs that fool os.access, and property
+tests of the whole planning step (options → specs)."""
 
 from __future__ import annotations
 
@@ -19,8 +22,14 @@ import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from loader_servers import serve
+from loader_servers import closed_port, serve
+from process_support import stray_descendants
 from reliability_support import ROOT, cli_env, cmdline, one_error_line
+
+from wsgicompare.spec import available_cpus, pin_to_loader_cpus, unpin
+
+#: the ``cli`` fixture: main(argv) in-process behind the tripwire
+pytest_plugins = ["cli_support"]
 
 #: the one subprocess planning may start: the --app import check (python -c with its marker)
 _APP_CHECK_MARK = "wsgicompare-app-check"
@@ -85,21 +94,44 @@ def apps(tmp_path_factory) -> str:
     return str(d)
 
 
+# -- a few through the real entry point: exit code and the one line end to end ---------------
+
+
 @pytest.mark.parametrize(
     "args, needle",
     [
-        (["--backend", "gunicorn", "--app", "missing_mod_xyz:app"], "no module named 'missing_mod_xyz'"),
-        (["--backend", "gunicorn", "--app", "raises_app:app"], "ImportError: no database driver"),
-        (["--backend", "gunicorn", "--app", "exits_app:app"], "--app exits_app:app"),
-        (["--backend", "gunicorn", "--app", "notcallable_app:app"], "is not callable"),
-        (["--backend", "gunicorn", "--app", "noattr_app:app"], "has no attribute 'app'"),
-        (["--backend", "gunicorn", "--app", "syntax_app:app"], "SyntaxError"),
-        (["--backend", "gunicorn", "--app", "x:app; rm -rf /"], "--app must look like 'module:callable'"),
-        (["--backend", "gunicorn", "--app", "../etc/passwd:x"], "--app must look like 'module:callable'"),
+        (["--backend", "warp-drive"], "unknown backend 'warp-drive'"),
+        (["--run-all", "-d", "1 fortnight"], "--duration must be a duration"),
+        (["--backend", "gunicorn", "--app", "raises_app:app", "-d", "1"], "ImportError: no database driver"),
+        (["--config", "{apps}/broken.toml"], "not valid TOML"),
+    ],
+    ids=["unknown-backend", "bad-duration", "bad-app", "config-file"],
+)
+def test_bad_input_end_to_end(apps, args, needle) -> None:
+    with open(os.path.join(apps, "broken.toml"), "w") as f:
+        f.write("run-all = true\nconcurrency = [1,\n")
+    assert_refused([a.replace("{apps}", apps) for a in args], needle, cwd=apps)
+
+
+# -- the rest in-process, behind the tripwire ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target, needle, checked",
+    [
+        ("missing_mod_xyz:app", "no module named 'missing_mod_xyz'", False),  # found missing without a child
+        ("raises_app:app", "ImportError: no database driver", True),
+        ("exits_app:app", "--app exits_app:app", True),
+        ("notcallable_app:app", "is not callable", True),
+        ("noattr_app:app", "has no attribute 'app'", True),
+        ("syntax_app:app", "SyntaxError", True),
+        ("x:app; rm -rf /", "--app must look like 'module:callable'", False),
+        ("../etc/passwd:x", "--app must look like 'module:callable'", False),
     ],
 )
-def test_bad_app_starts_nothing(apps, args, needle) -> None:
-    assert_refused(args + ["-d", "1"], needle, cwd=apps)
+def test_bad_app_starts_nothing(apps, cli, target, needle, checked) -> None:
+    cli.refused(["--backend", "gunicorn", "--app", target, "-d", "1"], needle, cwd=apps)
+    assert cli.last.app_checks == ([target] if checked else [])
 
 
 @pytest.mark.parametrize(
@@ -140,8 +172,8 @@ def test_bad_app_starts_nothing(apps, args, needle) -> None:
         (["--backend", "gunicorn", "--scenario", "all", "--requests", "100"], "--requests and --reps do not apply"),
     ],
 )
-def test_bad_values_start_nothing(args, needle) -> None:
-    assert_refused(args, needle)
+def test_bad_values_start_nothing(cli, args, needle) -> None:
+    cli.refused(args, needle)
 
 
 # -- limits known before anything starts: open files, open-loop rate -----------------------
@@ -187,14 +219,14 @@ def test_a_concurrency_that_fits_the_open_file_limit_still_runs(tmp_path) -> Non
             assert run["status"] == "ok" and run["responses"]["2xx"] > 0 and not run["errors"], run["errors"]
 
 
-def test_an_open_loop_rate_no_loader_can_send_is_refused_and_a_reachable_one_runs(tmp_path) -> None:
+def test_an_open_loop_rate_no_loader_can_send_is_refused_and_a_reachable_one_runs(tmp_path, cli) -> None:
     """--rate 10000000 sent 0 requests and reported nonsense accounting."""
     out = tmp_path / "r.json"
     with serve("ok") as server:
         base = ["--url", server.url, "-c", "8", "-d", "1", "--warmup", "0", "-o", str(out)]
-        line = assert_refused([*base, "--rate", "10000000"], "--rate 10,000,000 req/s is beyond what 1 loader process")
+        line = cli.refused([*base, "--rate", "10000000"], "--rate 10,000,000 req/s is beyond what 1 loader process")
         assert "--loader-procs" in line and not out.exists()
-        assert_refused([*base, "--loader-procs", "2", "--rate", "400001"], "beyond what 2 loader processes")
+        cli.refused([*base, "--loader-procs", "2", "--rate", "400001"], "beyond what 2 loader processes")
         code, err, _ = run_watched([*base, "--rate", "1000"])
     assert code == 0, err
     (run,) = json.loads(out.read_text())["runs"]
@@ -229,25 +261,23 @@ def test_an_open_loop_rate_no_loader_can_send_is_refused_and_a_reachable_one_run
         ("\x00\x01\x02", "not valid TOML"),
     ],
 )
-def test_hostile_config_is_refused_and_runs_nothing(tmp_path, text, needle) -> None:
+def test_hostile_config_is_refused_and_runs_nothing(tmp_path, cli, text, needle) -> None:
     path = tmp_path / "scenario.toml"
     path.write_text("run-all = true\n" + text + "\n")
-    assert_refused(["--config", str(path)], needle)
+    cli.refused(["--config", str(path)], needle)
     assert not os.path.exists("/tmp/wsgicompare-pwned")
 
 
-def test_config_that_is_a_device_or_fifo_is_refused_without_blocking(tmp_path) -> None:
+def test_config_that_is_a_device_or_fifo_is_refused_without_blocking(tmp_path, cli) -> None:
     fifo = tmp_path / "scenario.fifo"
     os.mkfifo(fifo)
-    for path in ("/dev/zero", str(fifo)):
-        started = time.monotonic()
-        assert_refused(["--config", path], "not a regular file")
-        assert time.monotonic() - started < 20
+    for path in ("/dev/zero", str(fifo)):  # a read of either would never end (the suite's timeout fails it)
+        cli.refused(["--config", path], "not a regular file")
 
 
-def test_config_that_is_a_directory_or_missing_is_refused(tmp_path) -> None:
-    assert_refused(["--config", str(tmp_path)], "not a regular file")
-    assert_refused(["--config", str(tmp_path / "nope.toml")], "cannot read it")
+def test_config_that_is_a_directory_or_missing_is_refused(tmp_path, cli) -> None:
+    cli.refused(["--config", str(tmp_path)], "not a regular file")
+    cli.refused(["--config", str(tmp_path / "nope.toml")], "cannot read it")
 
 
 @pytest.mark.parametrize(
@@ -259,8 +289,8 @@ def test_config_that_is_a_directory_or_missing_is_refused(tmp_path) -> None:
         ("/nonexistent-dir/r.md", "directory /nonexistent-dir does not exist"),
     ],
 )
-def test_unwritable_output_is_refused_before_any_run(output, needle) -> None:
-    assert_refused(["--backend", "gunicorn", "-d", "1", "-o", output], needle)
+def test_unwritable_output_is_refused_before_any_run(cli, output, needle) -> None:
+    cli.refused(["--backend", "gunicorn", "-d", "1", "-o", output], needle)
 
 
 # -- property tests: planning (options → run specs) never fails any other way -----------------
@@ -355,7 +385,7 @@ def test_any_bytes_as_a_config_file_give_options_or_one_line(tmp_path, raw) -> N
 
 @pytest.mark.parametrize("kind", ["fifo", "symlink"])
 @pytest.mark.parametrize("flag", ["-o", "--save-config"])
-def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(tmp_path, kind, flag) -> None:
+def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(tmp_path, cli, kind, flag) -> None:
     """An export's atomic rename would replace it (as root even /dev/null): refuse instead."""
     target = tmp_path / "target"
     if kind == "fifo":
@@ -363,17 +393,119 @@ def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(tmp_path
     else:
         (tmp_path / "real.md").write_text("keep me")
         target.symlink_to(tmp_path / "real.md")
-    done = subprocess.run(
-        [sys.executable, "-m", "wsgicompare", "--backend", "flask-dev", "-d", "1", flag, str(target)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "not a regular file" in lines[0], done.stderr
+    cli.refused(["--backend", "flask-dev", "-d", "1", flag, str(target)], "not a regular file")
     if kind == "fifo":
         assert stat.S_ISFIFO(os.lstat(target).st_mode)
     else:
         assert target.is_symlink() and (tmp_path / "real.md").read_text() == "keep me"
+
+
+# -- the tripwire itself (tests/cli_support.py): it catches what it is there to catch ------------
+
+
+def _sleeper() -> None:  # pragma: no cover - never started: the tripwire refuses it
+    time.sleep(60)
+
+
+def _start_each_way() -> dict[str, object]:
+    """Every way the tripwire watches, each a callable that would start something."""
+    import asyncio
+    import multiprocessing
+    import socket
+
+    def listen() -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+
+    def connect() -> None:
+        with socket.socket() as sock:
+            sock.connect(("127.0.0.1", closed_port()))
+
+    async def exec_async() -> None:
+        await asyncio.create_subprocess_exec("sleep", "60")
+
+    return {
+        "subprocess": lambda: subprocess.Popen(["sleep", "60"]),
+        "subprocess.run": lambda: subprocess.run(["sleep", "60"]),
+        "asyncio subprocess": lambda: asyncio.run(exec_async()),
+        "os.fork": lambda: os.fork() or os._exit(0),  # a child, were it forked, would end at once
+        "os.posix_spawn": lambda: os.posix_spawn("/bin/sleep", ["sleep", "60"], os.environ),
+        "os.system": lambda: os.system("sleep 60"),
+        "multiprocessing spawn": lambda: multiprocessing.get_context("spawn").Process(target=_sleeper).start(),
+        "multiprocessing fork": lambda: multiprocessing.get_context("fork").Process(target=_sleeper).start(),
+        "a listening socket": listen,
+        "a connect": connect,
+        "a server of the standard library": lambda: __import__("socketserver").TCPServer(("127.0.0.1", 0), None),
+        "pinning": lambda: os.sched_setaffinity(0, os.sched_getaffinity(0)),
+    }
+
+
+@pytest.mark.parametrize("way", list(_start_each_way()))
+def test_the_tripwire_refuses_and_records_every_way_to_start_something(way) -> None:
+    from cli_support import Tripped, Tripwire  # imported once pytest_plugins has it (assertions rewritten)
+
+    start = _start_each_way()[way]
+    tripwire = Tripwire()
+    before = {p.pid for p in stray_descendants()}
+    try:
+        with tripwire.armed(), pytest.raises(Tripped):
+            start()
+    finally:
+        started = [p for p in stray_descendants() if p.pid not in before]
+        for proc in started:  # had one got through, it must not outlive this test
+            proc.kill()
+    assert len(tripwire.attempts) == 1, tripwire.attempts
+    assert started == []  # refused, not started and then noticed
+    # disarmed, the same calls work again: nothing is left patched
+    assert subprocess.run(["true"]).returncode == 0
+
+
+def test_only_wsgicompares_own_app_check_gets_through() -> None:
+    from cli_support import Tripped, Tripwire
+
+    tripwire = Tripwire()
+    with tripwire.armed(), pytest.raises(Tripped):
+        # the marker alone is not the check
+        subprocess.run([sys.executable, "-c", f"print({_APP_CHECK_MARK!r})", "x:app"])
+    assert tripwire.attempts and tripwire.app_checks == []
+
+
+def test_a_run_that_would_start_a_server_fails_the_in_process_check(tmp_path, cli) -> None:
+    out = tmp_path / "r.json"
+    argv = ["--backend", "flask-dev", "-d", "0.5", "--warmup", "0", "-o", str(out)]
+    with pytest.raises(AssertionError, match="tried to start"):
+        cli.run(argv)
+    done = cli.attempt(argv)
+    assert done.code is None and done.attempts  # stopped at the first thing it would start
+    assert not out.exists() and stray_descendants() == []
+
+
+def test_a_url_that_is_there_would_be_connected_to_and_is_refused(cli) -> None:
+    port = closed_port()
+    done = cli.attempt(["--url", f"http://127.0.0.1:{port}/", "-d", "0.5"])
+    assert done.code is None and done.attempts == [f"connect to ('127.0.0.1', {port})"]
+
+
+@pytest.mark.skipif(len(available_cpus()) < 2, reason="pinning to fewer CPUs needs two of them")
+def test_pinning_is_refused_and_an_affinity_left_changed_fails_the_in_process_check(cli, monkeypatch) -> None:
+    import cli_support
+    from cli_support import Tripped, Tripwire
+
+    first = available_cpus()[0]
+    with Tripwire().armed() as tripwire, pytest.raises(Tripped):
+        pin_to_loader_cpus((first,))  # how a real run starts: it pins this process to the loader CPUs
+    assert len(tripwire.attempts) == 1 and tripwire.attempts[0].startswith("pinning"), tripwire.attempts
+
+    setaffinity = os.sched_setaffinity  # taken before the tripwire is armed: the check after the call must see it
+
+    def pins_behind_the_tripwires_back(argv: list[str]) -> int:
+        setaffinity(0, {first})
+        return 2
+
+    monkeypatch.setattr(cli_support, "main", pins_behind_the_tripwires_back)
+    try:
+        with pytest.raises(AssertionError, match="changed the CPU affinity"):
+            cli.run(["--backend", "gunicorn"])
+    finally:
+        unpin()

@@ -11,7 +11,6 @@ import os
 import pytest
 from backend_support import require_backend
 from golden.samples import META, capacity_results, sample_results
-from test_bad_input import assert_refused
 
 from wsgicompare.backends import get_backend
 from wsgicompare.baseline import Baseline, change, change_cell, load_baseline
@@ -20,6 +19,9 @@ from wsgicompare.export import render
 from wsgicompare.options import OptionError, parse_options
 from wsgicompare.results import SCHEMA, RunResult, document
 from wsgicompare.thresholds import check, parse_threshold
+
+#: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
+pytest_plugins = ["cli_support"]
 
 
 def _doc(*runs: dict) -> dict:
@@ -98,13 +100,13 @@ def test_a_saved_report_reads_back_as_a_baseline(tmp_path):
         (["--baseline", "old.json"], "--baseline compares headless runs"),
     ],
 )
-def test_bad_baselines_through_the_entry_point_start_nothing(args, needle):
-    assert_refused(args, needle)
+def test_bad_baselines_through_the_entry_point_start_nothing(args, needle, cli):
+    cli.refused(args, needle)
 
 
-def test_another_schema_through_the_entry_point_starts_nothing(tmp_path):
+def test_another_schema_through_the_entry_point_starts_nothing(tmp_path, cli):
     path = _write(tmp_path / "old.json", {"schema": "k6/1", "runs": []})
-    assert_refused(["--backend", "gunicorn", "--baseline", path], "not a wsgicompare/1 report")
+    cli.refused(["--backend", "gunicorn", "--baseline", path], "not a wsgicompare/1 report")
 
 
 def test_baseline_is_a_config_key(tmp_path):

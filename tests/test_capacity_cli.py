@@ -10,13 +10,15 @@ import json
 
 import pytest
 from backend_support import require_backend
-from test_bad_input import assert_refused
 
 from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
 from wsgicompare.options import OptionError, parse_options
 from wsgicompare.scenario import dump_toml, to_config
 from wsgicompare.session import Session
+
+#: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
+pytest_plugins = ["cli_support"]
 
 
 @pytest.mark.parametrize(
@@ -35,11 +37,11 @@ from wsgicompare.session import Session
         (["--step-duration", "0"], "--step-duration"),
     ],
 )
-def test_bad_capacity_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
+def test_bad_capacity_input_is_one_line_and_exit_2(args: list[str], needle: str, cli) -> None:
     base = ["--backend", "gunicorn", "--find-capacity"]
     if args[0] == "--rates" and args[1] != "100,200":
         base = ["--backend", "gunicorn"]  # a ladder: the bad --rates value alone
-    assert_refused([*base, *args], needle)
+    cli.refused([*base, *args], needle)
 
 
 def test_capacity_options_alone_need_a_capacity_mode() -> None:

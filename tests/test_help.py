@@ -10,9 +10,11 @@ import shlex
 import subprocess
 import sys
 
-from wsgicompare.cli import main
 from wsgicompare.helptext import EPILOG, GROUPS
 from wsgicompare.options import _ARGS, parse_options
+
+#: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
+pytest_plugins = ["cli_support"]
 
 TITLES = ["Load", "Capacity", "Scenarios", "Backends", "Reports", "App", "Cluster", "Advanced"]
 
@@ -24,9 +26,10 @@ def test_every_option_is_in_exactly_one_group():
     assert [title.title() for title, _, _ in GROUPS] == TITLES
 
 
-def test_help_lists_the_groups_in_order_and_the_examples(capsys):
-    assert main(["--help"]) == 0
-    out = capsys.readouterr().out
+def test_help_lists_the_groups_in_order_and_the_examples(cli):
+    done = cli.run(["--help"])
+    assert done.code == 0 and done.err == ""
+    out = done.out
     positions = [out.index(f"\n{title}:\n") for title in TITLES]
     assert positions == sorted(positions)
     for _, name, _ in _ARGS:
@@ -52,6 +55,7 @@ def test_every_example_parses():
 
 
 def test_help_through_python_m_on_a_narrow_terminal():
+    """The one --help through the real entry point: exit 0, nothing on stderr."""
     env = dict(os.environ, COLUMNS="60")
     proc = subprocess.run(
         [sys.executable, "-m", "wsgicompare", "--help"], capture_output=True, text=True, env=env, timeout=60

@@ -16,7 +16,6 @@ import pytest
 from loader_servers import serve
 from process_support import stray_descendants
 from reliability_support import run_cli
-from test_bad_input import assert_refused
 
 from wsgicompare.options import parse_options
 from wsgicompare.results import SCHEMA, RunResult
@@ -24,6 +23,9 @@ from wsgicompare.tui.app import WsgiCompareApp
 from wsgicompare.tui.screens import CompareScreen
 from wsgicompare.tui.widgets import RunBars, RunColumn
 from wsgicompare.tui.widgets.run_bars import run_label
+
+#: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
+pytest_plugins = ["cli_support"]
 
 
 @pytest.fixture(scope="module")
@@ -142,9 +144,9 @@ def _run_with(reports, **changes) -> str:
         ("nobackend.json", '{"schema": "wsgicompare/1", "runs": [{"title": "t"}]}', "run 1: no 'backend'"),
     ],
 )
-def test_bad_report_is_refused_in_one_line(tmp_path, name, content, needle) -> None:
+def test_bad_report_is_refused_in_one_line(tmp_path, name, content, needle, cli) -> None:
     path = _write(tmp_path, name, content)
-    line = assert_refused(["--open", path], needle)
+    line = cli.refused(["--open", path], needle)
     assert path in line
 
 
@@ -158,29 +160,29 @@ def test_bad_report_is_refused_in_one_line(tmp_path, name, content, needle) -> N
         ({"backend": 7}, "run 1: 'backend' must be text"),
     ],
 )
-def test_report_with_bad_figures_is_refused(reports, tmp_path, changes, needle) -> None:
+def test_report_with_bad_figures_is_refused(reports, tmp_path, changes, needle, cli) -> None:
     path = _write(tmp_path, "figures.json", _run_with(reports, **changes))
-    assert_refused(["--open", path], needle)
+    cli.refused(["--open", path], needle)
 
 
-def test_a_scenario_report_whose_timeline_marks_the_event_opens(reports, tmp_path) -> None:
+def test_a_scenario_report_whose_timeline_marks_the_event_opens(reports, tmp_path, cli) -> None:
     # a scenario run's timeline carries its event's line on the tick it happened at
     points = [{"t": 1.0, "rps": 300.0}, {"t": 1.1, "rps": 0.0, "event": "worker-kill at 1.0 s: signal SIGKILL pid 7"}]
     path = _write(tmp_path, "scenario.json", _run_with(reports, timeline=points))
     runs = parse_options(["--open", path]).open_reports
     assert runs[0].timeline == points
     bad = _write(tmp_path, "bad-event.json", _run_with(reports, timeline=[{"t": 1.0, "event": ["x"]}]))
-    assert_refused(["--open", bad], "run 1: 'timeline' entries must be objects of numbers (and an event's line)")
+    cli.refused(["--open", bad], "run 1: 'timeline' entries must be objects of numbers (and an event's line)")
 
 
-def test_missing_directory_and_combinations_are_refused(reports, tmp_path) -> None:
-    assert_refused(["--open", str(tmp_path / "nope.json")], "cannot read it: No such file or directory")
-    assert_refused(["--open", str(tmp_path)], "not a regular file")
-    assert_refused(["--open", "/dev/zero"], "not a regular file")
-    assert_refused(["--open", reports["gunicorn"], "--backend", "gunicorn"], "--open opens the app")
+def test_missing_directory_and_combinations_are_refused(reports, tmp_path, cli) -> None:
+    cli.refused(["--open", str(tmp_path / "nope.json")], "cannot read it: No such file or directory")
+    cli.refused(["--open", str(tmp_path)], "not a regular file")
+    cli.refused(["--open", "/dev/zero"], "not a regular file")
+    cli.refused(["--open", reports["gunicorn"], "--backend", "gunicorn"], "--open opens the app")
     # a good file next to a bad one: still refused, naming the bad one
     bad = _write(tmp_path, "bad.json", "{")
-    line = assert_refused(["--open", reports["gunicorn"], "--open", bad], "not a JSON report")
+    line = cli.refused(["--open", reports["gunicorn"], "--open", bad], "not a JSON report")
     assert bad in line
 
 

@@ -12,7 +12,6 @@ import os
 import pytest
 from backend_support import require_backend
 from recording_server import BODY, HEAD_LINES, RecordingServer
-from test_bad_input import assert_refused
 
 from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
@@ -22,6 +21,9 @@ from wsgicompare.loader.worker import build_request
 from wsgicompare.options import OptionError, parse_options
 from wsgicompare.request import parse_header, request_fields
 from wsgicompare.scenario import dump_toml, to_config
+
+#: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
+pytest_plugins = ["cli_support"]
 
 URL = "http://127.0.0.1:8000/api/items?page=2"
 
@@ -159,14 +161,14 @@ def files(tmp_path):
         (["--body-file", "{dir}/missing.bin"], "cannot read it"),
     ],
 )
-def test_bad_requests_through_the_entry_point_start_nothing(files, args, needle):
+def test_bad_requests_through_the_entry_point_start_nothing(files, args, needle, cli):
     args = [a.replace("{dir}", str(files)) for a in args]
-    assert_refused(["--url", "http://127.0.0.1:9/", *args], needle)
+    cli.refused(["--url", "http://127.0.0.1:9/", *args], needle)
 
 
-def test_request_options_need_app_or_url():
-    assert_refused(["--backend", "gunicorn", "-m", "POST"], "--method applies to --app")
-    assert_refused(["--backend", "gunicorn", "-H", "X-A: 1"], "--header applies to --app")
+def test_request_options_need_app_or_url(cli):
+    cli.refused(["--backend", "gunicorn", "-m", "POST"], "--method applies to --app")
+    cli.refused(["--backend", "gunicorn", "-H", "X-A: 1"], "--header applies to --app")
     with pytest.raises(OptionError, match="--body applies to headless runs"):  # the app would send a GET
         parse_options(["--app", "myapp:app", "--body", "x"])
 

@@ -10,14 +10,13 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from backend_support import require_backend
 from golden.samples import META, sample_results
 from loader_servers import serve
 from pattern_server import PatternServer
-from test_bad_input import assert_refused
+from reliability_support import wait_for
 
 from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
@@ -26,6 +25,9 @@ from wsgicompare.options import OptionError, parse_options
 from wsgicompare.results import LatencyFigures, RunResult
 from wsgicompare.scenario import dump_toml, to_config
 from wsgicompare.thresholds import check, evaluate, parse_threshold, parse_thresholds
+
+#: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
+pytest_plugins = ["cli_support"]
 
 # -- parsing: every figure and unit -----------------------------------------------------------
 
@@ -109,8 +111,8 @@ def test_the_same_expression_twice_is_one_check():
         (["--fail-if", "p99>50ms"], "--fail-if checks headless runs"),
     ],
 )
-def test_bad_thresholds_through_the_entry_point_start_nothing(args, needle):
-    assert_refused(args, needle)
+def test_bad_thresholds_through_the_entry_point_start_nothing(args, needle, cli):
+    cli.refused(args, needle)
 
 
 def test_thresholds_are_a_config_key_and_round_trip(tmp_path):
@@ -268,7 +270,9 @@ def test_sigterm_exits_143_not_3(tmp_path):
             text=True,
         )
         try:
-            time.sleep(3.0)  # the load is running
+            # the load is running (its SIGTERM handler set) once the server has answered a request
+            wait_for(lambda: server.requests > 0 or proc.poll() is not None, timeout_s=60)
+            assert proc.poll() is None and server.requests > 0, "the run ended or never reached the server"
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=20)
         finally:
