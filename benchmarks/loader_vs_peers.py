@@ -9,7 +9,9 @@ each tool's req/s (median of the repeats) and the ratio to wrk.
 
 `--open-loop-rates 5000,20000,50000` (the default) adds the open loop's cost: the
 loader's CPU % at each rate against the same server, and its CPU per request next to
-the closed loop's, measured in the same run (keep-alive; 0 to skip).
+the closed loop's, measured in the same run (keep-alive; 0 to skip), with what its
+batched sends add to the corrected p50 (corrected − uncorrected; < 300 µs on a quiet
+machine).
 
 With `--target-backend` (a server-bound backend) it checks that the loader agrees with
 wrk: req/s within 10 %, p50 within 15 %. Run it on a quiet machine: every other
@@ -154,6 +156,10 @@ def loader_cpu(url: str, c: int, duration_s: float, rate: float | None) -> tuple
     if summary.fatal:
         raise RuntimeError(summary.fatal)
     note = f"sent_late {summary.sent_late}" if rate else ""
+    if rate and summary.latency_uncorrected is not None:
+        # what batching sends per 1 ms wake-up costs the corrected latency (the old bug: ≥ 300 µs)
+        batching_us = summary.latency.percentile(50) - summary.latency_uncorrected.percentile(50)
+        note += f" p50 corrected−uncorrected {batching_us:.0f} µs"
     if summary.saturated:
         note += " LOADER-BOUND: " + "; ".join(summary.saturation_reasons)
     return summary.rps, summary.loader_cpu_pct, note.strip()

@@ -14,7 +14,7 @@ import stat
 import tempfile
 
 import pytest
-from reliability_support import listening_sockets
+from reliability_support import listening_sockets, wait_for
 
 from wsgicompare.backends import Backend
 from wsgicompare.loader import LoadProfile, run_load
@@ -125,3 +125,49 @@ def assert_carries_a_short_load(url: str, path: str, cpus: tuple[int, ...]) -> N
         errors = {kind: n for kind, n in summary.errors.items() if n}
         assert errors == {}, (mode, errors, summary.notes)
         assert summary.status["2xx"] == SHORT_LOAD_REQUESTS, (mode, summary.status)
+
+
+_HELD_APP = """\
+import os, threading, time
+
+ARRIVED, GO = {arrived!r}, {go!r}
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    if not environ["PATH_INFO"].startswith("/hold/"):  # the readiness check, a warm-up: at once
+        return [b"not held"]
+    open(os.path.join(ARRIVED, f"{{os.getpid()}}-{{threading.get_native_id()}}"), "w").close()
+    deadline = time.monotonic() + 120
+    while not os.path.exists(GO) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return [f"{{os.getpid()}} {{environ['wsgi.multithread']}} {{environ['wsgi.multiprocess']}}".encode()]
+"""
+
+
+class HeldRequests:
+    """A WSGI app that holds every request until the test lets them go (``release``).
+    Each request marks its arrival (its process and thread) in a directory first, so a
+    test sees how many requests a server runs at once by waiting for that many marks,
+    an event, instead of timing requests that sleep. Only paths under ``/hold/`` are
+    held: the readiness check and a warm-up are answered at once."""
+
+    def __init__(self, directory: str | os.PathLike[str], module: str) -> None:
+        self.arrived_dir = os.path.join(directory, f"{module}-arrived")
+        self.go = os.path.join(directory, f"{module}-go")
+        os.mkdir(self.arrived_dir)
+        with open(os.path.join(directory, f"{module}.py"), "w") as f:
+            f.write(_HELD_APP.format(arrived=self.arrived_dir, go=self.go))
+        #: the --app target (its directory must be the working directory: PYTHONPATH)
+        self.target = f"{module}:app"
+
+    def arrived(self) -> list[tuple[str, str]]:
+        """(pid, thread id) of every request held so far."""
+        return sorted(tuple(name.split("-", 1)) for name in os.listdir(self.arrived_dir))  # type: ignore[misc]
+
+    def wait_for_arrivals(self, n: int, timeout_s: float = 30.0) -> list[tuple[str, str]]:
+        """The arrivals once ``n`` requests are held at once, or fewer when the time is up."""
+        return wait_for(lambda: len(self.arrived()) >= n and self.arrived(), timeout_s) or self.arrived()
+
+    def release(self) -> None:
+        open(self.go, "w").close()

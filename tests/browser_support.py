@@ -24,8 +24,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import pytest
 
 CHROMIUM = "/usr/bin/chromium"
+
+
+def require_chromium() -> None:
+    """Return if the system's Chromium is there; otherwise skip, or fail in CI when the
+    set-up should have installed it (./bootstrap.sh test apt-installs it, as root only)."""
+    if os.path.exists(CHROMIUM):
+        return
+    if os.environ.get("CI") and os.geteuid() == 0:
+        pytest.fail(f"{CHROMIUM} missing: in CI ./bootstrap.sh test must have installed chromium", pytrace=False)
+    pytest.skip("needs the system's chromium (sudo apt-get install chromium)")
+
 
 #: runs before the page's scripts: keeps a reference to every xterm.js Terminal made
 _RECORD_TERMINALS = """

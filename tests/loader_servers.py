@@ -82,7 +82,8 @@ class _Handler(asyncio.Protocol):
             if close:
                 transport.close()
         elif kind == "delay":
-            asyncio.get_running_loop().call_later(server.delay_s, self._late_ok)
+            loop = asyncio.get_running_loop()
+            loop.call_later(server.delay_s, self._late_ok, loop.time())
         elif kind in ("capacity", "tires"):
             # ``workers`` workers, ``delay_s`` of work per request, first come first
             # served: a server of exactly workers / delay_s req/s, queueing beyond it.
@@ -118,9 +119,11 @@ class _Handler(asyncio.Protocol):
         else:  # pragma: no cover
             raise ValueError(kind)
 
-    def _late_ok(self) -> None:
+    def _late_ok(self, asked_at: float | None = None) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(OK)
+            if asked_at is not None:  # "delay": how long this answer really took here
+                self.server.answered_after_s.append(asyncio.get_running_loop().time() - asked_at)
 
 
 class LoopServer:
@@ -191,6 +194,9 @@ class TestServer(LoopServer):
         self.stalled = False
         self.requests = 0  # requests read
         self.connections = 0  # connections accepted
+        #: "delay": seconds from reading each request to writing its answer, as this
+        #: server's loop really gave them (a busy machine wakes its timer late)
+        self.answered_after_s: list[float] = []
 
     def protocol(self) -> asyncio.Protocol:
         return _Handler(self)

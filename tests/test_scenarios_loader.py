@@ -6,14 +6,17 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from backend_support import require_backend
 from test_scenarios import RATE, _tick, phase, scenario_run
 
+from wsgicompare.backends import get_backend
 from wsgicompare.faults import Fired, ScenarioEvent, ScenarioPlan, judge
 from wsgicompare.results import RunResult
 from wsgicompare.scorecard import cell, scorecard
 
 
 def test_slow_clients_starve_a_bare_sync_server_but_not_one_behind_nginx() -> None:
+    require_backend(get_backend("gunicorn-nginx"))  # nginx: skipped where it is missing, failed in CI
     bare = scenario_run("gunicorn", "slow-clients", workers=2)
     fronted = scenario_run("gunicorn-nginx", "slow-clients", workers=2)
     for r in (bare, fronted):

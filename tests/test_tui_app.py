@@ -1,7 +1,7 @@
 """Pilot tests of the TUI against real backends on loopback: start and stop a backend,
 a missing backend refusing to start, invalid settings refused, and (with the
-conductor) a short real load that fills the panels, a key handled quickly under
-load, and quitting with nothing left running."""
+conductor) a short real load that fills the panels, keys handled under load, and
+quitting with nothing left running."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import time
 
 import psutil
 import pytest
+from backend_support import require_backend
 from process_support import stray_descendants
 from textual import events
 
+from wsgicompare.backends import get_backend
 from wsgicompare.options import Options
 from wsgicompare.tui.app import WsgiCompareApp
 from wsgicompare.tui.widgets import Banner
@@ -184,25 +186,28 @@ async def test_load_fills_the_panels_then_quit_leaves_nothing_running():
     assert server_processes() == []
 
 
-async def key_latency_s(app: WsgiCompareApp, key: str, handled) -> float:
-    """Seconds from a key arriving (as the terminal driver delivers it) until ``handled()``.
+async def key_handled(app: WsgiCompareApp, key: str, handled, timeout_s: float = 10.0) -> bool:
+    """Deliver a key as the terminal driver does, and wait (bounded) until ``handled()``.
 
     Not ``pilot.press``: after each key it waits until the *process* stops using CPU,
-    and under load the conductor's thread in this same process never does, so every
-    press would measure Pilot's 1 s idle timeout instead of the app."""
-    started = time.perf_counter()
+    and under load the conductor's thread in this same process never does. How fast a
+    key is handled under load is benchmarks/tui_cost.py's figure, not this test's."""
     app._driver.send_message(events.Key(key, None))
+    deadline = time.monotonic() + timeout_s
     while not handled():
-        if time.perf_counter() - started > 5.0:
-            break
-        await asyncio.sleep(0.002)
-    return time.perf_counter() - started
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
 
 
-async def test_a_key_is_handled_within_200_ms_under_load():
+async def test_keys_are_handled_under_load():
+    require_backend(get_backend("nginx-static"))  # nginx: skipped where it is missing, failed in CI
     app = make_app(conductor=short_conductor())
     async with app.run_test(size=(160, 48)) as pilot:
-        app.main.query_one("#f-duration_s").value = "4"
+        # x stops the load once the keys are in: the duration only bounds it, so a busy
+        # machine that handles the keys slowly still has them pressed under load
+        app.main.query_one("#f-duration_s").value = "20"
         app.main.query_one("#f-concurrency").value = "32"
         app.main.query_one("#backends").focus()
         await pilot.pause()
@@ -210,21 +215,14 @@ async def test_a_key_is_handled_within_200_ms_under_load():
         await pilot.press("l")
         await wait_for(pilot, lambda: app.main.live is not None and app.main.live.tick.rps > 0, 30, "load running")
         table = app.main.query_one("#backends")
-        timings = []
         for key in ("up", "down") * 5:
             before = table.cursor_row
-            timings.append(await key_latency_s(app, key, lambda: table.cursor_row != before))
-            assert table.cursor_row != before
-            await asyncio.sleep(0.05)
+            assert await key_handled(app, key, lambda: table.cursor_row != before), f"{key} moved no cursor"
         # the compare view on top of a running load, and back
         for _ in range(2):
             before = app.screen
-            timings.append(await key_latency_s(app, "c", lambda: app.screen is not before))
-        assert app.main.load_running, "the load ended before the keys were measured"
-        print("key latencies", [round(t, 3) for t in timings])
-        # the median: one scheduler hiccup on a shared 2-core box may hit a single sample
-        assert sorted(timings)[len(timings) // 2] < 0.2, timings
-        assert max(timings) < 1.0, timings
+            assert await key_handled(app, "c", lambda: app.screen is not before), "c switched no view"
+        assert app.main.load_running, "the load ended before the keys were pressed"
         await pilot.press("x")
         await wait_for(pilot, lambda: not app.main.load_running, 20, "the load to stop")
     assert server_processes() == []

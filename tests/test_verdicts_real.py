@@ -17,6 +17,7 @@ from tests.loader_servers import BacklogServer, serve
 from wsgicompare.conductor import Conductor, default_load, default_spec
 from wsgicompare.results import Tick
 from wsgicompare.spec import url_spec
+from wsgicompare.verdicts import LATE_SHARE, NAGLE_P50_MIN_MS
 
 SPLIT_WRITE_SERVER = Path(__file__).with_name("split_write_server.py")
 
@@ -214,7 +215,10 @@ def test_an_app_that_sleeps_40ms_is_not_called_a_nagle_stall(tmp_path):
     assert proc.returncode == 0, proc.stderr
     (run,) = json.loads(out.read_text())["runs"]
     assert run["status"] == "ok", run["reason"]
-    assert 39.0 <= run["latency_ms"]["p50"] <= 48.0 and run["server"]["cpu_pct_mean"] < 60  # what the old rule fired on
+    # what the old rule fired on: a p50 of a stall (every answer takes the app's 40 ms, so at
+    # least the probe's threshold), the server idle; how far above 40 ms a busy machine puts
+    # the p50 is no claim of this test
+    assert run["latency_ms"]["p50"] >= max(39.0, NAGLE_P50_MIN_MS) and run["server"]["cpu_pct_mean"] < 60
     assert [v for v in run["verdicts"] if "Nagle" in v] == []
     probe = run["latency_ms"]["probe"]  # the probe ran, and ACKing at once changed nothing
     assert probe["last_byte"] >= 39.0 and abs(probe["last_byte"] - probe["last_byte_quickack"]) < 10.0
@@ -223,17 +227,33 @@ def test_an_app_that_sleeps_40ms_is_not_called_a_nagle_stall(tmp_path):
 # -- open loop -------------------------------------------------------------------------------
 
 
+def about_the_server(result) -> list[str]:
+    """The verdicts less what the loader says of itself. A busy machine wakes the loader late:
+    it then says so, first (loader-bound, the schedule missed), exactly when its own figures
+    say it (checked here), and the verdicts on the server stay what they are."""
+    loader = result.loader
+    own = [v for v in result.verdicts if v.startswith(("loader-bound: ", "the loader could not keep the schedule"))]
+    expected = []
+    if loader.saturated:
+        expected.append("loader-bound: ")
+    if loader.sent_late > LATE_SHARE * loader.scheduled:
+        expected.append(f"the loader could not keep the schedule: {loader.sent_late} of {loader.scheduled} ")
+    assert len(own) == len(expected) and all(v.startswith(e) for v, e in zip(own, expected)), (own, loader)
+    assert result.verdicts[: len(own)] == own  # the most fundamental first
+    return result.verdicts[len(own) :]
+
+
 def test_an_open_loop_beyond_the_servers_capacity_is_called_over_capacity():
     """Two connections to a server that takes 50 ms a request hold 40 req/s; 200 are
-    offered. The loader keeps its schedule, the requests queue for the connections."""
+    offered. The requests queue for the connections: the server's verdict, not the loader's."""
     with serve("delay", delay_s=0.05) as server:
         result = url_run(server.url, concurrency=2, rate=200.0)
     loader = result.loader
     assert loader is not None and loader.target_rate == 200.0 and "achieved_rate" not in loader.to_dict()
-    assert loader.sent_late <= 0.01 * loader.scheduled and loader.backlogged > 0 and loader.unsent > 0
-    assert result.verdicts[0].startswith("server over capacity: served ")
-    assert result.verdicts[0].endswith(" of 200 req/s offered; requests queued behind busy connections")
-    assert not any(v.startswith("the loader could not keep the schedule") for v in result.verdicts)
+    assert 0 <= loader.sent_late <= loader.scheduled and loader.backlogged > 0 and loader.unsent > 0
+    on_the_server = about_the_server(result)
+    assert on_the_server[0].startswith("server over capacity: served ")
+    assert on_the_server[0].endswith(" of 200 req/s offered; requests queued behind busy connections")
     unanswered = [v for v in result.verdicts if "still unanswered" in v]
     assert len(unanswered) == 1 and f"{loader.unsent} never sent: every connection was busy" in unanswered[0]
 
@@ -243,4 +263,4 @@ def test_an_open_loop_the_server_keeps_up_with_gets_no_verdict():
         result = url_run(server.url, concurrency=8, rate=200.0)
     assert result.status == "ok" and result.loader.backlogged == 0
     # (the machine-wide listen counter may speak for other programs on a shared machine)
-    assert [v for v in result.verdicts if not v.startswith("the machine's listen queues")] == []
+    assert [v for v in about_the_server(result) if not v.startswith("the machine's listen queues")] == []

@@ -66,7 +66,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "app",
         "the terminal app (no --backend, --run-all or --url)",
-        ("theme", "refresh-hz", "open", "serve", "serve-host", "serve-port"),
+        ("theme", "refresh-hz", "open", "serve", "serve-host", "serve-port", "serve-grace"),
     ),
     (
         "cluster",

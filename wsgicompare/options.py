@@ -138,6 +138,8 @@ class Options:
     serve_host: str | None = None
     #: port the browser server binds (None: wsgicompare.serve.DEFAULT_PORT)
     serve_port: int | None = None
+    #: seconds a tab's app has to quit before it is signalled (None: wsgicompare.serve.QUIT_S)
+    serve_grace: float | None = None
     #: timed events, one run per (backend, scenario) (wsgicompare/faults.py)
     scenarios: tuple[str, ...] = ()
     #: seconds into the measured load when the scenario's event fires (None: a third of -d)
@@ -259,6 +261,8 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "serve_host", value.strip().strip("[]")
     if name == "serve-port":
         return "serve_port", parse_int(name, value, 1, 65535)
+    if name == "serve-grace":
+        return "serve_grace", parse_duration(name, value, high=600)
     if name == "scenario":
         # imported at use: faults.py costs ~9 ms of every start (--help included), only --scenario needs it
         from wsgicompare.faults import parse_scenarios
@@ -380,6 +384,11 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     ),
     (("--server-node",), "server-node", {"metavar": "NODE", "help": "with --cluster: start the backends on this node"}),
     (("--serve-port",), "serve-port", {"metavar": "PORT", "help": "--serve's port (default 8000)"}),
+    (
+        ("--serve-grace",),
+        "serve-grace",
+        {"metavar": "DUR", "help": "--serve: how long a closed tab's app may take to quit (default 15s)"},
+    ),
     (("--export",), "export", {"metavar": "FMT", "action": "append", "help": "md json csv html hdr (repeatable)"}),
     (("-o", "--output"), "output", {"metavar": "PATH", "help": "write the export here (default stdout)"}),
     (("--port",), "port", {"metavar": "PORT", "help": "public port of a single backend"}),
@@ -456,7 +465,8 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
 CONFIG_KEYS = tuple(
     name
     for _, name, _ in _ARGS
-    if name not in ("config", "save-config", "list-backends", "json", "open", "serve", "serve-host", "serve-port")
+    # --config itself, the one-shot actions and --serve's own options stay on the command line
+    if name not in ("config", "save-config", "list-backends", "json", "open", "serve") and not name.startswith("serve-")
 )
 
 #: max size of a config file: a scenario is a few lines, anything huge is a mistake

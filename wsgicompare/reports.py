@@ -155,7 +155,11 @@ def check_app_options(o: Options) -> None:
     if (o.open_files or o.serve) and o.headless:
         flag = "--open" if o.open_files else "--serve"
         raise OptionError(f"{flag} opens the app: it cannot be combined with --backend, --run-all or --url")
-    for flag, value in (("--serve-host", o.serve_host), ("--serve-port", o.serve_port)):
+    for flag, value in (
+        ("--serve-host", o.serve_host),
+        ("--serve-port", o.serve_port),
+        ("--serve-grace", o.serve_grace),
+    ):
         if value is not None and not o.serve:
             raise OptionError(f"{flag} goes with --serve")
     if o.serve and o.serve_host is not None and not o.allow_remote:

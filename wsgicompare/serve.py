@@ -5,7 +5,8 @@ without the serve options) driven over a websocket, in a process group of its ow
 The tab closing ends its app; SIGTERM or Ctrl-C ends every app. An app is asked to
 quit as ``q`` would (it stops its load and every backend it started), then SIGTERM,
 then SIGKILL for its whole group; the backends' reaper kills their groups if an app
-dies before stopping them.
+dies before stopping them. ``--serve-grace`` sets how long it has to quit (QUIT_S by
+default), and so how long a stuck app lives on after its tab closed.
 
 Every asset is served from here: textual-serve's own static files (xterm.js in
 textual.js, its CSS and fonts) under a page of ours that loads its font locally
@@ -29,16 +30,22 @@ from wsgicompare.parsing import OptionError
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
-#: seconds an app has to quit as `q` does (stop its load, stop its backends)
+#: seconds an app has to quit as `q` does (stop its load, stop its backends); --serve-grace
 QUIT_S = 15.0
-#: then seconds it has after SIGTERM before its process group is SIGKILLed
+#: then seconds it has after SIGTERM before its process group is SIGKILLed (at most the grace)
 TERM_S = 10.0
 
 #: our page (textual-serve's with the font served locally)
 PAGE_DIR = Path(__file__).parent / "serve_page"
 
 #: options that belong to the serving process, not to each tab's app: (flag, takes a value)
-_SERVE_FLAGS = {"--serve": False, "--allow-remote": False, "--serve-host": True, "--serve-port": True}
+_SERVE_FLAGS = {
+    "--serve": False,
+    "--allow-remote": False,
+    "--serve-host": True,
+    "--serve-port": True,
+    "--serve-grace": True,
+}
 
 
 def is_loopback(host: str) -> bool:
@@ -85,21 +92,25 @@ def serve(options: Any, argv: list[str]) -> int:
     """Serve the app until SIGINT/SIGTERM; every tab's app is ended before returning."""
     host = options.serve_host or DEFAULT_HOST
     port = options.serve_port or DEFAULT_PORT
+    quit_s = options.serve_grace if options.serve_grace is not None else QUIT_S
     check_port_free(host, port)
-    server = _make_server(app_argv(argv), host, port)
+    server = _make_server(app_argv(argv), host, port, quit_s)
     server.serve()
     return 0
 
 
-def _make_server(argv: list[str], host: str, port: int) -> Any:
+def _make_server(argv: list[str], host: str, port: int, quit_s: float = QUIT_S) -> Any:
     # textual-serve and aiohttp are imported only here (~250 ms measured at start): nothing else pays for them
     from aiohttp import web
     from aiohttp.web_runner import GracefulExit
     from textual_serve.app_service import AppService
     from textual_serve.server import Server, log, to_int
 
+    #: after SIGTERM: TERM_S, or the grace when that is shorter
+    term_s = min(TERM_S, quit_s)
+
     class AppProcess(AppService):
-        """One tab's app: started in its own process group, ended within QUIT_S + TERM_S."""
+        """One tab's app: started in its own process group, ended within quit_s + term_s."""
 
         async def _open_app_process(self, width: int = 80, height: int = 24) -> asyncio.subprocess.Process:
             self._process = process = await asyncio.create_subprocess_exec(
@@ -121,9 +132,9 @@ def _make_server(argv: list[str], host: str, port: int) -> Any:
             if process is not None:
                 if process.returncode is None:
                     await self.send_meta({"type": "quit"})  # the app's own quit: its backends stop
-                    if not await _exited(process, QUIT_S):
+                    if not await _exited(process, quit_s):
                         _signal(process.pid, signal.SIGTERM)
-                        if not await _exited(process, TERM_S):
+                        if not await _exited(process, term_s):
                             _signal(process.pid, signal.SIGKILL)
                             await _exited(process, TERM_S)
                 # what the app left in its group (the reaper, its own session, has the backends)
