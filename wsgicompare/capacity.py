@@ -342,6 +342,8 @@ class CapacityPlan:
     max_steps: int = DEFAULT_MAX_STEPS
     #: -c as given (the limit it sets is reported); None: sized from the rate and the budget
     concurrency: int | None = None
+    #: the steps' arrivals: Poisson (independent users) unless --arrivals uniform
+    arrivals: str = "poisson"
 
 
 class _StepFailed(Exception):
@@ -400,6 +402,7 @@ def run_capacity(
         load = replace(
             spec.load,
             rate=rate,
+            arrivals=plan.arrivals,
             duration_s=plan.step_s,
             warmup_s=STEP_WARMUP_S,
             requests=None,
