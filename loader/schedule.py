@@ -84,8 +84,8 @@ class Schedule:
 
 #: requests per block of a Poisson schedule's arrival times
 BLOCK = 4096
-#: blocks of arrival times a Poisson schedule keeps in memory at most (the rest are
-#: regenerated from their seed when asked for again)
+#: blocks of arrival times a Poisson schedule keeps in its cache at most, besides the one
+#: due_at read last (the rest are made again from their seed when asked for again)
 CACHED_BLOCKS = 4
 
 
