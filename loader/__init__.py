@@ -40,6 +40,11 @@ How the figures are defined (the choices a reader of a result needs to know):
   window. Requests still waiting when the load ends are never sent: ``unsent``.
   Every measured request is counted once: ``carried_over + scheduled == requests +
   in_flight_dropped + unsent``. ``requests`` in open loop still sends them all.
+- Arrivals (``arrivals``): ``uniform`` spaces the open loop's requests evenly (wrk2,
+  k6); ``poisson`` draws exponential gaps from ``seed`` (each process its own stream,
+  so together they are one Poisson process at ``rate``): independent users, whose
+  queueing shows before saturation. With no seed, ``LoadRun`` chooses one;
+  ``LoadSummary.arrivals`` and ``seed`` say which.
 - Programs that start a ``LoadRun`` from a script need the usual
   ``if __name__ == "__main__":`` guard: loader processes are spawned, not forked.
 """

@@ -40,6 +40,11 @@ MAX_SHORT_S = 3600.0
 MAX_SLOW_CLIENTS = 1024
 #: wall cap in seconds of a run ended by --requests/--reps when max_wall_s is not given
 UNTIMED_WALL_CAP_S = 24 * 3600.0
+#: how an open loop spaces its requests: a constant rate (wrk2, k6) or independent
+#: arrivals, exponential gaps (a Poisson process, seeded)
+ARRIVALS = ("uniform", "poisson")
+#: the largest --seed (a seed chosen for the user is below 2**32, short enough to retype)
+MAX_SEED = 2**63 - 1
 
 
 class LoadProfileError(ValueError):
@@ -95,6 +100,11 @@ class LoadProfile:
     slow_from_s: float = 0.0
     #: seconds after the run start when they close; None: when the load ends
     slow_until_s: float | None = None
+    #: open loop: "uniform" (request i due at i / rate) or "poisson" (exponential gaps)
+    arrivals: str = "uniform"
+    #: the Poisson arrivals' seed (each loader process draws its own stream from it);
+    #: None: LoadRun chooses one and the summary says which
+    seed: int | None = None
 
     def wall_cap_s(self) -> float:
         """Seconds the whole run may take at most: ``max_wall_s`` when set; else, for a
@@ -164,6 +174,12 @@ class LoadProfile:
                 raise LoadProfileError("rate changes must come after the warm-up, in ascending order")
             for _, rate in self.rate_changes:
                 _positive_float("rate", rate, MAX_RATE)
+        if self.arrivals not in ARRIVALS:
+            raise LoadProfileError(f"--arrivals must be {' or '.join(ARRIVALS)}, got {self.arrivals!r}")
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, int) or not (0 <= self.seed <= MAX_SEED)
+        ):
+            raise LoadProfileError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
         if self.slow_clients:
             _positive_int("slow-clients", self.slow_clients, MAX_SLOW_CLIENTS)
             if not (0 <= self.slow_from_s <= self.wall_cap_s()):

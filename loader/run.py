@@ -4,9 +4,11 @@ into ticks and the summary, and ends them cleanly."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from .group import GroupClosed, GroupFailed, ProcessGroup, Snapshots
@@ -32,6 +34,9 @@ class LoadRun:
 
     def __init__(self, profile: LoadProfile, *, cpu_capacity: float | None = None) -> None:
         profile.validate()
+        if profile.rate is not None and profile.arrivals == "poisson" and profile.seed is None:
+            # chosen once, here in the parent: every process draws from it, the summary says which
+            profile = replace(profile, seed=secrets.randbelow(2**32))
         self.profile = profile
         self._group = ProcessGroup(profile)
         self._lock = threading.Lock()
@@ -105,6 +110,9 @@ class LoadRun:
             for _ in self.ticks():
                 pass
         summary = self._acc.summary()
+        if self.profile.rate is not None:
+            summary.arrivals = self.profile.arrivals
+            summary.seed = self.profile.seed if self.profile.arrivals == "poisson" else None
         if self._stop_requested and "stopped early" not in " ".join(summary.notes):
             summary.notes.append("stopped early on request")
         return summary

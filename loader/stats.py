@@ -152,6 +152,9 @@ class LoadSummary:
     #: Every measured request is counted once: carried_over + scheduled
     #: == requests + in_flight_dropped + unsent
     unsent: int = 0
+    #: open loop: how requests were spaced, "uniform" or "poisson" (None in closed loop)
+    arrivals: str | None = None
+    seed: int | None = None  #: open loop, Poisson arrivals: the seed they were drawn from
     notes: list[str] = field(default_factory=list)
     fatal: str | None = None  #: why the load could not run to its end (a loader process died …)
 

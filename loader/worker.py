@@ -32,7 +32,7 @@ from .connection import (
     _encode,
 )
 from .profile import LoadProfile
-from .schedule import Schedule
+from .schedule import schedule_for
 from .slow import SlowClients
 
 __all__ = ["Worker", "build_request", "split_evenly", "tick_boundary_s", "warmup_ticks", "_encode"]
@@ -154,9 +154,7 @@ class Worker:
         self.carried_over = 0  # warm-up requests outstanding at the warm-up's end (carried)
         # open loop: when each request is due (loader/schedule.py). The backlog is the
         # index range [next_i, due_end): due, but every connection was busy.
-        self.schedule = (
-            Schedule(start_at, index, profile.procs, profile.rate, profile.rate_changes) if profile.rate else None
-        )
+        self.schedule = schedule_for(profile, index, start_at) if profile.rate else None
         self.idle_open: deque = deque()
         self.idle_closed: list[Client] = []
         self.next_i = 0  # the next due request to send
@@ -317,6 +315,7 @@ class Worker:
                 else:
                     break  # every connection busy: the rest waits (see next_request)
                 self._send_scheduled(client, now, waited=False)
+        schedule.forget_before(self.next_i)  # the backlog starts there: a Poisson schedule keeps nothing below
         if limit is not None and due_end >= limit:
             self._scheduler_done()
             return

@@ -40,7 +40,11 @@ def capacity_spec(url: str, plan: CapacityPlan):
 
 
 def test_the_search_lands_within_bounds_of_a_known_capacity() -> None:
-    plan = CapacityPlan(slo=parse_slo("p99=50ms,errors=0.1%"), step_s=1.0, max_steps=10, confirm_s=2.0)
+    # uniform arrivals: the truth here is the server's saturation rate, which is where a
+    # constant-rate schedule's knee lies (Poisson arrivals queue earlier, as they should)
+    plan = CapacityPlan(
+        slo=parse_slo("p99=50ms,errors=0.1%"), step_s=1.0, max_steps=10, confirm_s=2.0, arrivals="uniform"
+    )
     seen: list[Step] = []
     conductor = Conductor(settle_max_s=1.0)
     conductor.on_step = seen.append
@@ -107,7 +111,9 @@ def test_a_growing_queue_in_a_short_window_does_not_pass() -> None:
 
 
 def test_a_ladder_measures_every_rate_on_the_same_axis() -> None:
-    plan = CapacityPlan(slo=parse_slo("p99=50ms"), rates=(100.0, 200.0, 600.0), step_s=1.0)
+    # uniform arrivals: the served rate of a met step is its offered rate (a Poisson
+    # count over 1 s would wander ±7 % at 200 req/s)
+    plan = CapacityPlan(slo=parse_slo("p99=50ms"), rates=(100.0, 200.0, 600.0), step_s=1.0, arrivals="uniform")
     with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
         result = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan))
     cap = result.capacity

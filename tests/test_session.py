@@ -163,8 +163,9 @@ def app(environ, start_response):
         Options(concurrency=16, requests=500, warmup=0.5, no_keepalive=True, workloads=["json"], timeout=2.0),
         Options(duration=3.0, rate=200.0, delay=0.1, loader_procs=2, workers=2, threads=3),
         Options(app="session_user_app:app", path="/ok", port=free_port()),
-        Options(find_capacity=True, slo=parse_slo("p90=40ms,errors=1%"), step_duration=1.0, max_steps=4),
-        Options(rates=(100.0, 200.0), concurrency=32),
+        # capacity steps draw Poisson arrivals: a seed given (else each plan chooses its own)
+        Options(find_capacity=True, slo=parse_slo("p90=40ms,errors=1%"), step_duration=1.0, max_steps=4, seed=1),
+        Options(rates=(100.0, 200.0), concurrency=32, seed=2),
         Options(scenarios=("worker-kill", "reload"), duration=3.0, event_at=1.2),
         Options(scenarios=("reload",), duration=6.0),
     ],

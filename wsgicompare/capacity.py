@@ -505,6 +505,8 @@ class CapacityPlan:
     confirm_s: float = DEFAULT_CONFIRM_S
     #: -c as given (the limit it sets is reported); None: sized from the rate and the budget
     concurrency: int | None = None
+    #: the steps' arrivals: Poisson (independent users) unless --arrivals uniform
+    arrivals: str = "poisson"
 
 
 class _StepFailed(Exception):
@@ -563,6 +565,7 @@ def run_capacity(
         load = replace(
             spec.load,
             rate=rate,
+            arrivals=plan.arrivals,
             duration_s=plan.confirm_s if confirming else plan.step_s,
             warmup_s=STEP_WARMUP_S,
             requests=None,

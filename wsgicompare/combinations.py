@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wsgicompare.parsing import OptionError
-from wsgicompare.spec import DEFAULT_DURATION_S
+from wsgicompare.spec import DEFAULT_DURATION_S, arrivals_of
 
 if TYPE_CHECKING:
     from wsgicompare.options import Options
@@ -41,3 +41,14 @@ def check_scenario(o: Options) -> None:
     duration = o.duration if o.duration is not None else DEFAULT_DURATION_S
     if o.event_at is not None and o.event_at >= duration:
         raise OptionError(f"--event-at {o.event_at:g} s is outside the run (-d {duration:g} s): give less than -d")
+
+
+def check_arrivals(o: Options) -> None:
+    """--arrivals and --seed: how an open loop spaces its requests (--rate, the capacity
+    steps, the overload scenario); a seed draws Poisson arrivals only."""
+    given = [flag for flag, value in (("--arrivals", o.arrivals), ("--seed", o.seed)) if value is not None]
+    if given and o.headless and o.rate is None and not (o.find_capacity or o.rates or o.scenarios):
+        raise OptionError(f"{given[0]} goes with an open loop: --rate, --find-capacity or --rates")
+    if o.seed is not None and arrivals_of(o) == "uniform":
+        why = "--arrivals uniform" if o.arrivals else "a uniform open loop (--rate: add --arrivals poisson)"
+        raise OptionError(f"--seed draws Poisson arrivals: it does not go with {why}")

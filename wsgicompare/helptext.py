@@ -17,6 +17,8 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "reps",
             "requests",
             "rate",
+            "arrivals",
+            "seed",
             "warmup",
             "timeout",
             "delay",

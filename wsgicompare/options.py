@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from wsgicompare import __version__
 from wsgicompare.backends.spec import MAX_THREADS, MAX_WORKERS
 from wsgicompare.capacity import DEFAULT_SLO, MIN_CONFIRM_S, CapacityError, Slo, parse_rates, parse_slo
-from wsgicompare.combinations import check_cluster, check_scenario
+from wsgicompare.combinations import check_arrivals, check_cluster, check_scenario
 from wsgicompare.export import FORMATS
 from wsgicompare.helptext import EPILOG, add_grouped, formatter
 from wsgicompare.loader import profile as limits
@@ -48,6 +48,10 @@ class Options:
     requests: int | None = None
     #: open-loop target req/s (None: closed loop)
     rate: float | None = None
+    #: open-loop arrivals, "uniform" or "poisson" (None: poisson for capacity steps, else uniform)
+    arrivals: str | None = None
+    #: the Poisson arrivals' seed (None: one chosen per run and reported)
+    seed: int | None = None
     #: seconds of warm-up excluded from every figure
     warmup: float | None = None
     #: per-request timeout in seconds
@@ -179,6 +183,12 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "requests", parse_int(name, value, 1, limits.MAX_REQUESTS)
     if name == "rate":
         return "rate", parse_float(name, value, 0, limits.MAX_RATE)
+    if name == "arrivals":
+        if value not in limits.ARRIVALS:
+            raise OptionError(f"--arrivals must be {' or '.join(limits.ARRIVALS)}, got {value!r}")
+        return "arrivals", value
+    if name == "seed":
+        return "seed", parse_int(name, value, 0, limits.MAX_SEED)
     if name == "warmup":
         return "warmup", parse_duration(name, value, high=limits.MAX_SHORT_S, zero_ok=True)
     if name == "timeout":
@@ -327,6 +337,12 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("-r", "--reps"), "reps", {"metavar": "N", "help": "requests per client, like siege -r"}),
     (("--requests",), "requests", {"metavar": "N", "help": "total requests"}),
     (("--rate",), "rate", {"metavar": "R", "help": "open loop: target req/s (latency from intended send time)"}),
+    (
+        ("--arrivals",),
+        "arrivals",
+        {"metavar": "KIND", "help": "uniform or poisson (default: poisson in capacity steps, uniform with --rate)"},
+    ),
+    (("--seed",), "seed", {"metavar": "N", "help": "seed of the poisson arrivals (default: chosen and reported)"}),
     (("--warmup",), "warmup", {"metavar": "DUR", "help": "warm-up excluded from every figure (default 1s)"}),
     (("--timeout",), "timeout", {"metavar": "DUR", "help": "per-request timeout (default 10s)"}),
     (("--delay",), "delay", {"metavar": "DUR", "help": "closed loop think time 0..DUR, like siege -d"}),
@@ -604,3 +620,4 @@ def check_combinations(o: Options) -> None:
         if t.is_change and not o.baseline:
             raise OptionError(f"--fail-if {t.expr!r}: a change needs --baseline OLD.json to compare with")
     check_scenario(o)
+    check_arrivals(o)

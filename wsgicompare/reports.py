@@ -60,8 +60,13 @@ def load_reports(paths: list[str]) -> tuple[tuple[RunResult, ...], dict[str, Any
         doc = read_document(path)
         runs.extend(replace(run, source=label) for run in results_from_document(doc))
         metas.append({key: doc.get(key) for key in ("created", "machine", "load")})
-    same_load = all(meta["load"] == metas[0]["load"] for meta in metas)
-    return tuple(runs), (metas[0] if same_load and isinstance(metas[0]["load"], dict) else None)
+    loads = [meta["load"] if isinstance(meta["load"], dict) else None for meta in metas]
+    unseeded = [{k: v for k, v in load.items() if k != "seed"} if load is not None else None for load in loads]
+    if unseeded[0] is None or any(load != unseeded[0] for load in unseeded):
+        return tuple(runs), None
+    if any(load != loads[0] for load in loads):  # the same load but for the seed: each run's loader.seed says
+        return tuple(runs), {**metas[0], "load": {**unseeded[0], "seed": None}}
+    return tuple(runs), metas[0]
 
 
 def saved_line(runs: Iterable[RunResult]) -> str:

@@ -216,6 +216,8 @@ class LoaderFigures(_Part):
     unsent: int | None = None
     carried_over: int | None = None
     backlog_growing: bool | None = None
+    arrivals: str | None = None  #: open loop: "uniform" or "poisson"
+    seed: int | None = None  #: Poisson arrivals: the seed they were drawn from
     notes: tuple[str, ...] | None = None  #: news from the loader (limits, errno counts)
     #: cluster runs only: one entry per loader node (node_id host procs cpu_pct)
     nodes: list[dict[str, Any]] | None = None
@@ -539,5 +541,7 @@ def loader_figures(summary: LoadSummary) -> LoaderFigures:
         unsent=int(summary.unsent) if open_loop else None,
         carried_over=int(summary.carried_over) if open_loop else None,
         backlog_growing=bool(summary.backlog_growing) if open_loop else None,
+        arrivals=summary.arrivals,
+        seed=summary.seed,
         notes=tuple(summary.notes) if summary.notes else None,
     )

@@ -18,6 +18,8 @@ def to_config(o: Options) -> dict[str, Any]:
         "reps": o.reps,
         "requests": o.requests,
         "rate": o.rate,
+        "arrivals": o.arrivals,
+        "seed": o.seed,
         "warmup": o.warmup,
         "timeout": o.timeout,
         "delay": o.delay,

@@ -476,6 +476,7 @@ class Session:
             options = export.load_options([spec])
             options.pop("workloads", None)  # runs of one load may differ in workload, not in load
             options.pop("scenarios", None)  # nor in which scenario's event they had
+            options.pop("seed", None)  # nor in their Poisson seed (each start draws one; loader.seed says which)
             return options
 
         with self._lock:

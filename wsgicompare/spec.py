@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import resource
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -279,6 +280,9 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
     duration = o.duration
     if duration is None and o.requests is None and o.reps is None:
         duration = DEFAULT_DURATION_S
+    arrivals, seed = arrivals_of(o), o.seed
+    if seed is None and arrivals == "poisson":
+        seed = secrets.randbelow(2**32)  # one for every run of the plan (the report's load says which)
     load = LoadProfile(
         url=o.url or PLACEHOLDER_URL,
         concurrency=o.concurrency or DEFAULT_CONCURRENCY,
@@ -293,6 +297,8 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
         procs=procs,
         cpus=loader_cpus,
         allow_remote=o.allow_remote,
+        arrivals=arrivals,
+        seed=seed,
         **request_fields(o),  # method, headers, body (--body-file read here)
     )
     capacity = capacity_plan(o)
@@ -321,6 +327,12 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
     return [replace(spec, capacity=capacity) for spec in specs] if capacity else specs
 
 
+def arrivals_of(o: Options) -> str:
+    """The open loop's arrivals: --arrivals, else Poisson for a capacity search or ladder
+    (independent users: queueing shows before saturation) and uniform for --rate (wrk2, k6)."""
+    return o.arrivals or ("poisson" if o.find_capacity or o.rates else "uniform")
+
+
 def capacity_plan(o: Options) -> CapacityPlan | None:
     """The capacity search (--find-capacity) or ladder (--rates) ``o`` asks for, if any."""
     if not (o.find_capacity or o.rates):
@@ -332,4 +344,5 @@ def capacity_plan(o: Options) -> CapacityPlan | None:
         max_steps=o.max_steps or DEFAULT_MAX_STEPS,
         confirm_s=DEFAULT_CONFIRM_S if o.confirm is None else o.confirm,
         concurrency=o.concurrency,
+        arrivals=arrivals_of(o),
     )

@@ -58,6 +58,11 @@ def load_options(specs: list[RunSpec]) -> dict[str, Any]:
         "workloads": list(dict.fromkeys(s.workload for s in specs)),
         "repeat": spec.repeat,
     }
+    if load.rate is not None or spec.capacity is not None:
+        # how the open loop spaced its requests (a capacity search's steps too)
+        out["arrivals"] = load.arrivals
+        if load.arrivals == "poisson":  # the runs' seed when they share one (each run's loader.seed says)
+            out["seed"] = load.seed if all(s.load.seed == load.seed for s in specs) else None
     if spec.is_url:
         out["url"] = load.url
     if load.method != "GET" or load.headers or load.body:

@@ -35,6 +35,12 @@ def duration(seconds: float | None) -> str:
     return f"{seconds:g} s"
 
 
+def arrivals(load: dict[str, Any]) -> str:
+    """``poisson arrivals (seed 42)`` or ``uniform arrivals``."""
+    seed = f" (seed {load['seed']})" if load.get("seed") is not None else ""
+    return f"{load['arrivals']} arrivals{seed}"
+
+
 def describe_capacity(load: dict[str, Any]) -> str:
     """One line for a capacity search or ladder: SLO, steps, connections."""
     cap = load["capacity"]
@@ -48,6 +54,8 @@ def describe_capacity(load: dict[str, Any]) -> str:
     conns = f"c={cap['concurrency']}" if cap.get("concurrency") else "connections sized per step"
     step = f"{duration(cap.get('step_s') or 0)} per step (+{duration(cap.get('step_warmup_s') or 0)} warm-up)"
     parts = [head, step, conns, "keep-alive" if load.get("keepalive", True) else "Connection: close"]
+    if load.get("arrivals"):
+        parts.insert(1, arrivals(load))
     if load.get("workers") is not None:
         parts.append(f"workers {load['workers']} × threads {load.get('threads')}")
     return " · ".join(parts)
@@ -61,7 +69,9 @@ def describe_load(load: dict[str, Any]) -> str:
         return describe_capacity(load)
     parts = [f"c={load.get('concurrency')}"]
     if load.get("rate"):
-        parts.append(f"open loop {num(load['rate'], 0)} req/s")
+        parts.append(
+            f"open loop {num(load['rate'], 0)} req/s" + (f", {arrivals(load)}" if load.get("arrivals") else "")
+        )
     stop = []
     if load.get("duration_s") is not None:
         stop.append(duration(load["duration_s"]))
