@@ -74,26 +74,20 @@ def test_the_search_lands_within_bounds_of_a_known_capacity() -> None:
     assert result.elapsed_s == pytest.approx(confirmed["duration_s"])  # the result is the confirmation's run
 
 
-def _tiring_search(confirm_s: float) -> dict:
-    """A search against a server that holds its 400 req/s on a connection for 2.5 s, then
-    takes 20× as long a request: a 1 s step (plus 1 s warm-up) meets the rate, a 3 s
-    confirmation does not — a capacity only a short window shows."""
-    plan = CapacityPlan(slo=parse_slo("p99=50ms"), step_s=1.0, max_steps=6, confirm_s=confirm_s)
-    with serve("tires", delay_s=SERVICE_S, workers=WORKERS, stall_after_s=2.5) as server:
-        return Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan)).capacity
-
-
 def test_a_rate_only_a_short_step_holds_is_caught_by_the_confirmation_run() -> None:
-    unconfirmed = _tiring_search(confirm_s=0)
-    assert unconfirmed["rps"] is not None and "confirmed" not in unconfirmed  # the short steps alone pass it
-    cap = _tiring_search(confirm_s=3.0)
+    # a server that holds its 400 req/s on a connection for 2.5 s, then takes 20× as long
+    # a request: a 1 s step (after 1 s of warm-up) meets a rate that a 3 s confirmation
+    # does not — a capacity only a short window shows
+    plan = CapacityPlan(slo=parse_slo("p99=50ms"), step_s=1.0, max_steps=5, confirm_s=3.0)
+    with serve("tires", delay_s=SERVICE_S, workers=WORKERS, stall_after_s=2.5) as server:
+        cap = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan)).capacity
+    searched = [s for s in cap["steps"] if not s.get("confirm")]
     tries = [s for s in cap["steps"] if s.get("confirm")]
+    assert any(s["met"] for s in searched), cap["steps"]  # the short steps alone would have passed a rate
     assert tries and not any(s["met"] for s in tries), cap["steps"]
-    assert len(cap["steps"]) <= 6  # --max-steps holds, the confirmations included
-    # each miss stepped down 3 %
-    for a, b in zip(tries, tries[1:]):
-        assert b["rate"] == pytest.approx(a["rate"] * 0.97, rel=0.01)
-    assert cap["rps"] is None and cap["confirmed"] == {**cap["confirmed"], "met": False}
+    assert len(cap["steps"]) <= 5  # --max-steps holds, the confirmation included
+    assert cap["rps"] is None and cap["confirmed"]["met"] is False
+    assert cap["confirmed"]["duration_s"] == pytest.approx(3.0, abs=0.3)
     assert cap["verdict"].startswith("no capacity confirmed at p99 ≤ 50 ms"), cap["verdict"]
 
 

@@ -52,3 +52,40 @@ def check_arrivals(o: Options) -> None:
     if o.seed is not None and arrivals_of(o) == "uniform":
         why = "--arrivals uniform" if o.arrivals else "a uniform open loop (--rate: add --arrivals poisson)"
         raise OptionError(f"--seed draws Poisson arrivals: it does not go with {why}")
+
+
+def check_capacity(o: Options) -> None:
+    """--find-capacity, --rates and the options of a capacity run."""
+    if (o.find_capacity or o.rates) and o.rate is not None:
+        raise OptionError("--find-capacity and --rates choose the open-loop rates themselves: leave out --rate")
+    if o.find_capacity and o.rates:
+        raise OptionError("give --find-capacity (search) or --rates (a fixed ladder), not both")
+    if (o.find_capacity or o.rates) and (o.requests or o.reps or o.repeat > 1):
+        raise OptionError("capacity steps are timed (--step-duration): --requests, --reps and --repeat do not apply")
+    capacity_only = (
+        ("--slo", o.slo),
+        ("--step-duration", o.step_duration),
+        ("--max-steps", o.max_steps),
+        ("--confirm", o.confirm),
+    )
+    for flag, value in capacity_only:
+        # the app takes them for its own searches (f, the capacity box)
+        if value is not None and not (o.find_capacity or o.rates) and o.headless:
+            raise OptionError(f"{flag} goes with --find-capacity or --rates")
+    if o.max_steps is not None and o.rates:
+        raise OptionError("--max-steps bounds a search (--find-capacity); --rates runs every rate it lists")
+    if o.confirm is not None and o.rates:
+        raise OptionError("--confirm confirms a search's capacity (--find-capacity); --rates measures each rate once")
+
+
+def check_thresholds(o: Options) -> None:
+    """--fail-if and --baseline: checks of headless runs, each figure with what makes it."""
+    if o.fail_if and not o.headless and not o.save_config:
+        raise OptionError("--fail-if checks headless runs: give --backend ID, --run-all or --url")
+    if o.baseline and not o.headless and not o.save_config:
+        raise OptionError("--baseline compares headless runs: give --backend ID, --run-all or --url")
+    for t in o.fail_if:
+        if t.figure.startswith("capacity") and not (o.find_capacity or o.rates):
+            raise OptionError(f"--fail-if {t.expr!r}: a capacity needs --find-capacity or --rates")
+        if t.is_change and not o.baseline:
+            raise OptionError(f"--fail-if {t.expr!r}: a change needs --baseline OLD.json to compare with")

@@ -14,10 +14,9 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from wsgicompare import __version__
+from wsgicompare import __version__, combinations
 from wsgicompare.backends.spec import MAX_THREADS, MAX_WORKERS
 from wsgicompare.capacity import DEFAULT_SLO, MIN_CONFIRM_S, CapacityError, Slo, parse_rates, parse_slo
-from wsgicompare.combinations import check_arrivals, check_cluster, check_scenario
 from wsgicompare.export import FORMATS
 from wsgicompare.helptext import EPILOG, add_grouped, formatter
 from wsgicompare.loader import profile as limits
@@ -571,7 +570,7 @@ def check_combinations(o: Options) -> None:
         raise OptionError("--url gives the path itself: --workload does not apply")
     if o.allow_remote and not (o.url or o.serve or o.server_node):
         raise OptionError("--allow-remote only applies to --url, --serve or --server-node")
-    check_cluster(o)
+    combinations.check_cluster(o)
     check_app_options(o)
     if len(o.backends) > 1 and not o.run_all and o.port is not None:
         raise OptionError("--port works with one backend only (several would fight for it)")
@@ -590,34 +589,7 @@ def check_combinations(o: Options) -> None:
         raise OptionError("several --export formats need -o/--output (a directory or a file name to derive from)")
     if o.output and not o.exports:
         o.exports = [format_from_suffix(o.output)]
-    if (o.find_capacity or o.rates) and o.rate is not None:
-        raise OptionError("--find-capacity and --rates choose the open-loop rates themselves: leave out --rate")
-    if o.find_capacity and o.rates:
-        raise OptionError("give --find-capacity (search) or --rates (a fixed ladder), not both")
-    if (o.find_capacity or o.rates) and (o.requests or o.reps or o.repeat > 1):
-        raise OptionError("capacity steps are timed (--step-duration): --requests, --reps and --repeat do not apply")
-    capacity_only = (
-        ("--slo", o.slo),
-        ("--step-duration", o.step_duration),
-        ("--max-steps", o.max_steps),
-        ("--confirm", o.confirm),
-    )
-    for flag, value in capacity_only:
-        # the app takes them for its own searches (f, the capacity box)
-        if value is not None and not (o.find_capacity or o.rates) and o.headless:
-            raise OptionError(f"{flag} goes with --find-capacity or --rates")
-    if o.max_steps is not None and o.rates:
-        raise OptionError("--max-steps bounds a search (--find-capacity); --rates runs every rate it lists")
-    if o.confirm is not None and o.rates:
-        raise OptionError("--confirm confirms a search's capacity (--find-capacity); --rates measures each rate once")
-    if o.fail_if and not o.headless and not o.save_config:
-        raise OptionError("--fail-if checks headless runs: give --backend ID, --run-all or --url")
-    if o.baseline and not o.headless and not o.save_config:
-        raise OptionError("--baseline compares headless runs: give --backend ID, --run-all or --url")
-    for t in o.fail_if:
-        if t.figure.startswith("capacity") and not (o.find_capacity or o.rates):
-            raise OptionError(f"--fail-if {t.expr!r}: a capacity needs --find-capacity or --rates")
-        if t.is_change and not o.baseline:
-            raise OptionError(f"--fail-if {t.expr!r}: a change needs --baseline OLD.json to compare with")
-    check_scenario(o)
-    check_arrivals(o)
+    combinations.check_capacity(o)
+    combinations.check_thresholds(o)
+    combinations.check_scenario(o)
+    combinations.check_arrivals(o)
