@@ -304,8 +304,9 @@ def test_two_processes_give_the_same_latency_as_one() -> None:
 def test_think_time_slows_a_closed_loop() -> None:
     with serve("ok") as server:
         summary = run_load(profile(server.url, concurrency=2, duration_s=1.0, delay_s=0.1))
-    # each client waits 0..0.1 s (mean 0.05 s) between requests: ~2 × 20 req/s
-    assert 15 < summary.rps < 60
+    # each client waits 0..0.1 s (mean 0.05 s) between requests: at most ~2 × 20 req/s
+    # however fast the machine (the bound that matters); the floor only says it ran
+    assert 5 < summary.rps < 60
 
 
 # -- processes, ticks, stopping ------------------------------------------------------------------------

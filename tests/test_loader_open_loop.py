@@ -148,7 +148,8 @@ def test_open_loop_shows_a_stall_in_corrected_latency_only() -> None:
     assert summary.latency_uncorrected is not None
     uncorrected_p99_ms = summary.latency_uncorrected.percentile(99) / 1000
     assert corrected_p99_ms > 500, summary.latency
-    assert uncorrected_p99_ms < 100, summary.latency_uncorrected
+    # from the actual send, the stall is one request per connection, far from the p99
+    assert uncorrected_p99_ms < corrected_p99_ms / 5, (summary.latency, summary.latency_uncorrected)
     assert summary.latency_uncorrected.max > 500_000  # the stall is there, one request per connection
     assert summary.offered_rate == 400
     # the 1 s stall costs ~400 answers the server gives later, in a burst: what the
