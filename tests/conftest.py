@@ -47,11 +47,37 @@ KERNEL_COUNTER_MODULES = frozenset(
 )
 
 
+#: the groups that take longest, longest first (measured with --durations on the 2-core
+#: machine): xdist hands groups out in collection order, so these start at once and
+#: the short ones fill the gaps at the end (longest-processing-time-first scheduling)
+LONGEST_FIRST = (
+    "kernel-counters",
+    "test_cluster",
+    "test_reliability_signals",
+    "test_capacity",
+    "test_backends",
+    "test_scenarios",
+    "test_cli_e2e",
+    "test_tui_app",
+    "test_loader_open_loop",
+    "test_serve",
+    "test_scenarios_loader",
+    "test_tui_capacity",
+    "test_tui_polish",
+)
+
+
+def _group(item: pytest.Item) -> str:
+    module = item.path.stem
+    return "kernel-counters" if module in KERNEL_COUNTER_MODULES else module
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadgroup``): a module's tests stay in one worker, so
     its module-scoped servers and the Ray cluster start once; the kernel-counter modules
-    share one worker."""
+    share one worker; the longest groups are handed out first."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    order = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (rank.get(_group(item), len(rank)), order[id(item)]))
     for item in items:
-        module = item.path.stem
-        group = "kernel-counters" if module in KERNEL_COUNTER_MODULES else module
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
