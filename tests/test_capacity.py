@@ -12,20 +12,24 @@ import pytest
 
 from tests.loader_servers import serve
 from wsgicompare.capacity import (
+    FAILED_LIMIT,
     CapacityError,
     CapacityPlan,
     Outcome,
     Slo,
     Step,
+    capacity_figure,
     confirm,
     connections_for,
     parse_rates,
     parse_slo,
     search,
+    step_seed,
 )
 from wsgicompare.conductor import Conductor
 from wsgicompare.export import render
 from wsgicompare.export.ranking import best_runs
+from wsgicompare.loader.profile import MAX_SEED
 from wsgicompare.spec import default_load, url_spec
 from wsgicompare.thresholds import check, parse_threshold
 
@@ -350,3 +354,50 @@ def test_a_real_loader_bound_step_reports_limit_loader() -> None:
     assert len(cap["steps"]) == 2  # measured again before giving up
     assert all("loader-bound" in s["why"] for s in cap["steps"])
     assert cap["verdict"].startswith("loader-bound at 150,000 req/s")
+
+
+def test_an_outcome_with_no_step_has_a_verdict_and_no_figure() -> None:
+    # a ladder or search cancelled before its first step was recorded
+    cap = Outcome((), "server").to_dict(parse_slo("p99=50ms"))
+    assert cap["rps"] is None and cap["verdict"].startswith("no step measured")
+
+
+def test_a_search_that_failed_part_way_carries_no_figure() -> None:
+    met = Step(800, 800, 1.0, 2.0, 2.0, 0.0, True, 3.0)
+    crashed = Step(1600, 10, None, None, None, 100.0, False, 1.0, why="server crashed at t=0.5 s")
+    outcome = Outcome((met, crashed), FAILED_LIMIT)
+    assert outcome.capacity is None and outcome.best is met  # the figures shown: the met step's
+    cap = outcome.to_dict(parse_slo("p99=50ms"))
+    assert cap["rps"] is None and capacity_figure(cap) is None
+    assert cap["verdict"] == "search ended early at 1,600 req/s (server crashed at t=0.5 s): no server capacity"
+
+
+def test_a_confirmed_capacity_of_a_search_that_ran_out_of_steps_is_a_floor() -> None:
+    measure, _ = _known_server(10_000, 10_000)  # everything meets: the bracket never closes
+    found = search(measure, 800, max_steps=2, ceiling=100_000)
+    assert found.limit == "max-steps"
+    outcome = confirm(lambda rate: measure(rate, long=True), found, max_steps=3)
+    assert outcome.capacity is not None and outcome.capacity.confirm
+    assert outcome.verdict(parse_slo("p99=50ms")).startswith("capacity at least 1,600 req/s")
+
+
+def test_a_loader_bound_confirmation_is_measured_again() -> None:
+    measure, _ = _known_server(1000, 1000)
+    found = search(measure, 800, max_steps=9, ceiling=2000)
+    tries = iter([True, False])  # bound once (another process lagged the loader), then fine
+
+    def long(rate: float) -> Step:
+        bound = next(tries)
+        step = measure(rate, long=True)
+        return replace(step, met=step.met and not bound, loader_bound=bound, why="loader-bound" if bound else "")
+
+    outcome = confirm(long, found, max_steps=12)
+    assert [s.loader_bound for s in outcome.confirmations] == [True, False]
+    assert outcome.limit != "loader" and outcome.capacity is outcome.confirmations[-1]
+
+
+def test_each_step_draws_its_own_arrivals_and_the_same_run_seed_the_same_ones() -> None:
+    seeds = [step_seed(42, i) for i in range(12)]
+    assert len(set(seeds)) == 12 and seeds == [step_seed(42, i) for i in range(12)]
+    assert step_seed(None, 3) is None  # uniform arrivals have no seed
+    assert all(0 <= s <= MAX_SEED for s in seeds + [step_seed(MAX_SEED, 5)])

@@ -35,6 +35,10 @@ pytest_plugins = ["cli_support"]
         (["--rates", "100,200"], "not both"),
         (["--max-steps", "1"], "--max-steps"),
         (["--step-duration", "0"], "--step-duration"),
+        (["--confirm", "0.5"], "--confirm must be 0 (no confirmation) or from 1 s"),
+        (["--confirm", "2s"], "--confirm 2s is shorter than a step (3s)"),
+        (["--step-duration", "5", "--confirm", "4"], "--confirm 4s is shorter than a step (5s)"),
+        (["--confirm", "-1"], "--confirm must be"),
     ],
 )
 def test_bad_capacity_input_is_one_line_and_exit_2(args: list[str], needle: str, cli) -> None:
@@ -49,14 +53,31 @@ def test_capacity_options_alone_need_a_capacity_mode() -> None:
         parse_options(["--backend", "gunicorn", "--slo", "p99=50ms"])
     with pytest.raises(OptionError, match="--max-steps bounds a search"):
         parse_options(["--backend", "gunicorn", "--rates", "10,20", "--max-steps", "4"])
+    with pytest.raises(OptionError, match="--confirm confirms a search's capacity"):
+        parse_options(["--backend", "gunicorn", "--rates", "10,20", "--confirm", "5"])
+    with pytest.raises(OptionError, match="--confirm goes with --find-capacity or --rates"):
+        parse_options(["--backend", "gunicorn", "--confirm", "5"])
+    assert parse_options(["--backend", "gunicorn", "--find-capacity", "--confirm", "0"]).confirm == 0
 
 
 def test_a_scenario_file_keeps_the_capacity_options(tmp_path) -> None:
-    o = parse_options(["--backend", "gunicorn", "--find-capacity", "--slo", "p90=20ms,errors=1%", "--max-steps", "6"])
+    o = parse_options(
+        [
+            "--backend",
+            "gunicorn",
+            "--find-capacity",
+            "--slo",
+            "p90=20ms,errors=1%",
+            "--max-steps",
+            "6",
+            "--confirm",
+            "20",
+        ]
+    )
     path = tmp_path / "cap.toml"
     path.write_text(dump_toml(to_config(o)))
     again = parse_options(["--config", str(path)])
-    assert (again.find_capacity, again.slo, again.max_steps) == (True, o.slo, 6)
+    assert (again.find_capacity, again.slo, again.max_steps, again.confirm) == (True, o.slo, 6, 20.0)
     ladder = parse_options(["--backend", "gunicorn", "--rates", "100,50"])
     path.write_text(dump_toml(to_config(ladder)))
     assert parse_options(["--config", str(path)]).rates == (50.0, 100.0)

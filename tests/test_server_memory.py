@@ -157,3 +157,18 @@ def test_where_uss_may_not_be_read_the_run_says_so_and_keeps_rss():
     run = RunResult(backend="x", title="X", workload="hello", status="ok", server=ServerFigures.from_dict(server))
     assert sample["memory_note"] in render("md", [run], META)
     assert sample["memory_note"] in render("html", [run], META)
+
+
+def test_a_read_refused_once_is_no_note_when_others_succeeded() -> None:
+    from wsgicompare.sampling import ServerSample, ServerWindow
+
+    note = "memory: USS/PSS not permitted (RSS only)"
+    window = ServerWindow()
+    window.add(ServerSample(50.0, 60.0, 2, 2, memory_note=note), full=True)
+    window.add(ServerSample(50.0, 60.0, 2, 2, uss_mb=30.0, pss_mb=40.0), full=True)
+    figures = window.figures()
+    assert figures is not None and figures.uss_mb_max == 30.0 and figures.memory_note is None
+    refused = ServerWindow()
+    refused.add(ServerSample(50.0, 60.0, 2, 2, memory_note=note), full=True)
+    figures = refused.figures()
+    assert figures is not None and figures.uss_mb_max is None and figures.memory_note == note

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from wsgicompare.backends import Server
-from wsgicompare.loader.profile import FD_MARGIN
+from wsgicompare.loader.profile import FD_MARGIN, MAX_SEED
 from wsgicompare.results import LoaderFigures, RunResult
 from wsgicompare.slo import DEFAULT_SLO as DEFAULT_SLO
 from wsgicompare.slo import PERCENTILES as PERCENTILES
@@ -58,6 +58,10 @@ MIN_CONNECTIONS, MAX_CONNECTIONS = 16, 4096
 CONCURRENCY_BOUND_SHARE = 0.01
 #: the limits of a search that are not the server's: such a search has no capacity figure
 BOUND_LIMITS = ("loader", "concurrency")
+#: a search that ended early (the server crashed, a step failed, it was cancelled): no figure
+FAILED_LIMIT = "failed"
+#: steps' seeds are the run's seed plus a multiple of this (a prime), wrapped at MAX_SEED
+STEP_SEED_STRIDE = 1_000_003
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,7 @@ class Outcome:
         met the SLO; without confirmations, the best met search step. None when the
         loader or the connections were the limit (then the search measured them), or
         when every confirmation missed (no rate held over the longer window)."""
-        if self.limit in BOUND_LIMITS:
+        if self.limit in BOUND_LIMITS or self.limit == FAILED_LIMIT:
             return None
         if self.confirmations:
             confirmed = self.confirmed
@@ -226,6 +230,11 @@ class Outcome:
     def verdict(self, slo: Slo, probe_rps: float | None = None) -> str:
         best = self.best
         at = f" at {slo.text()}"
+        if not self.steps:
+            return "no step measured (cancelled or failed before the first)"
+        if self.limit == FAILED_LIMIT:
+            last = self.steps[-1]
+            return f"search ended early at {last.rate:,.0f} req/s ({last.why or 'a step failed'}): no server capacity"
         bound = self.bound
         if self.limit == "loader" and bound is not None:
             return f"loader-bound at {bound.rate:,.0f} req/s: the loader, not the server, was the limit — no server capacity"
@@ -249,8 +258,10 @@ class Outcome:
         if best.confirm:
             first = confirmations[0]
             down = "" if best is first else f", after {first.rate:,.0f} req/s missed it"
+            # a search that ran out of steps before its bracket closed found a floor
+            least = " at least" if self.limit == "max-steps" else ""
             return (
-                f"capacity {best.rps:,.0f} req/s{at}, confirmed over {best.duration_s:.0f} s "
+                f"capacity{least} {best.rps:,.0f} req/s{at}, confirmed over {best.duration_s:.0f} s "
                 f"({best.rate:,.0f} req/s offered{down})"
             )
         failed = [s.rate for s in self.steps if not s.met and s.rate > best.rate]
@@ -286,7 +297,7 @@ def capacity_figure(cap: Mapping[str, Any] | None) -> float | None:
     the SLO, nothing was searched, or the loader or the connections were the limit. A
     report written before that rule may hold the met step's rate in ``rps`` with
     ``limit: "loader"``: it is no server capacity either."""
-    if not cap or cap.get("limit") in BOUND_LIMITS:
+    if not cap or cap.get("limit") in BOUND_LIMITS or cap.get("limit") == FAILED_LIMIT:
         return None
     value = cap.get("rps")
     return None if value is None else float(value)
@@ -376,8 +387,11 @@ def confirm(
     steps = list(outcome.steps)
     rate = candidate.rate
     while len(steps) < max_steps:
-        step = replace(measure_long(rate), confirm=True)
-        steps.append(step)
+        # a loader-bound confirmation is measured once more, as a search step is: another
+        # process on the loader's CPU may have lagged it for a moment
+        step, _ = _measure_again_if_loader_bound(
+            lambda r: replace(measure_long(r), confirm=True), rate, steps, max_steps
+        )
         if step.met or step.loader_bound or step.concurrency_bound:
             break
         rate *= 1.0 - step_down
@@ -456,8 +470,9 @@ def run_capacity(
     cancel: threading.Event,
 ) -> RunResult:
     """A capacity search (or ladder) against a running server: a closed-loop probe for the
-    first guess, then open-loop steps, each after the previous one's queue drained. The
-    result is the best met step's run (the last step's when none met) with ``capacity``."""
+    first guess, then open-loop steps, each after the previous one's queue drained, then
+    the confirmation runs. The result is the run of the figure (the confirmation that met
+    the SLO, else the best met step; the last step's when none met) with ``capacity``."""
     plan = spec.capacity
     assert plan is not None  # the conductor calls this for a spec with a capacity plan
     given = plan.concurrency
@@ -494,6 +509,9 @@ def run_capacity(
             spec.load,
             rate=rate,
             arrivals=plan.arrivals,
+            # each step draws its own arrivals: a confirmation must not replay the
+            # seconds its candidate step passed with
+            seed=step_seed(spec.load.seed, len(taken)),
             duration_s=plan.confirm_s if confirming else plan.step_s,
             warmup_s=STEP_WARMUP_S,
             requests=None,
@@ -525,7 +543,7 @@ def run_capacity(
                 outcome = confirm(lambda rate: measure(rate, confirming=True), outcome, plan.max_steps)
         failed = False
     except _StepFailed:
-        outcome = Outcome(tuple(taken), "server")
+        outcome = Outcome(tuple(taken), FAILED_LIMIT)
         failed = True
     best = outcome.best
     if best is not None:
@@ -546,6 +564,12 @@ def run_capacity(
         chosen.status, chosen.reason = "failed", last.reason or "a step failed"
     chosen.verdicts.insert(0, chosen.capacity["verdict"])
     return chosen
+
+
+def step_seed(seed: int | None, step: int) -> int | None:
+    """The arrivals' seed of step ``step`` (0 first) of a capacity run whose load has
+    ``seed``: another seed a step, the same ones for the same run seed."""
+    return None if seed is None else (seed + STEP_SEED_STRIDE * (step + 1)) % (MAX_SEED + 1)
 
 
 def _fd_cap(procs: int) -> int:

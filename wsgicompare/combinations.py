@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from wsgicompare.capacity import DEFAULT_STEP_S
 from wsgicompare.parsing import OptionError
 from wsgicompare.spec import DEFAULT_DURATION_S, arrivals_of
 
@@ -74,6 +75,9 @@ def check_capacity(o: Options) -> None:
             raise OptionError(f"{flag} goes with --find-capacity or --rates")
     if o.max_steps is not None and o.rates:
         raise OptionError("--max-steps bounds a search (--find-capacity); --rates runs every rate it lists")
+    step_s = o.step_duration or DEFAULT_STEP_S
+    if o.confirm and o.confirm < step_s:
+        raise OptionError(f"--confirm {o.confirm:g}s is shorter than a step ({step_s:g}s): it would confirm nothing")
     if o.confirm is not None and o.rates:
         raise OptionError("--confirm confirms a search's capacity (--find-capacity); --rates measures each rate once")
 

@@ -195,7 +195,9 @@ class ServerWindow:
             uss_mb_per_worker=mb(self.worker_uss_mb_max),
             procs=self.procs_max,
             threads=self.threads_max,
-            memory_note=self.memory_note,
+            # a read refused once (a process of the tree not ours for a moment) is no
+            # note when others succeeded: the figures above are USS/PSS after all
+            memory_note=self.memory_note if not uss else None,
         )
 
 

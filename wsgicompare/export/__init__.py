@@ -89,6 +89,8 @@ def load_options(specs: list[RunSpec]) -> dict[str, Any]:
             "step_warmup_s": STEP_WARMUP_S,
             "max_steps": plan.max_steps,
             "concurrency": plan.concurrency,
+            # a search's figure is confirmed by a run this long (0: the search's step as it is)
+            **({} if plan.rates else {"confirm_s": plan.confirm_s}),
         }
     return out
 

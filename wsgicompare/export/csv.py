@@ -42,9 +42,10 @@ COLUMNS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     ("repeat_n", lambda r: r.repeat.n if r.repeat else 1),
     ("repeat_spread_pct", lambda r: _round(r.repeat.spread_pct) if r.repeat else None),
     ("listen_overflows", lambda r: r.tcp.listen_overflows),
-    # with --find-capacity/--rates: the highest served rate of a step that met the SLO, empty
-    # when the loader or the connections were the limit (capacity_limit says which, and the
-    # verdicts "loader-bound at X req/s")
+    # with --find-capacity/--rates: the served rate of the confirmation run that met the SLO
+    # (without one, the highest of a step that met it), empty when the loader or the
+    # connections were the limit, the search failed or no confirmation held (capacity_limit
+    # and the verdicts say which)
     ("capacity_rps", lambda r: _round(capacity_rps(r))),
     ("capacity_limit", lambda r: r.capacity.get("limit") if r.capacity else None),
     ("verdicts", lambda r: " | ".join(r.verdicts)),

@@ -53,6 +53,10 @@ def describe_capacity(load: dict[str, Any]) -> str:
         head = f"capacity search at {within} (at most {cap.get('max_steps')} steps)"
     conns = f"c={cap['concurrency']}" if cap.get("concurrency") else "connections sized per step"
     step = f"{duration(cap.get('step_s') or 0)} per step (+{duration(cap.get('step_warmup_s') or 0)} warm-up)"
+    if "confirm_s" in cap:  # a search (reports before it had no confirmation)
+        step += (
+            f", confirmed over {duration(cap['confirm_s'])}" if cap["confirm_s"] else ", not confirmed (--confirm 0)"
+        )
     parts = [head, step, conns, "keep-alive" if load.get("keepalive", True) else "Connection: close"]
     if load.get("arrivals"):
         parts.insert(1, arrivals(load))
