@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 import struct
 import threading
@@ -84,17 +85,21 @@ class _Handler(asyncio.Protocol):
         elif kind == "delay":
             loop = asyncio.get_running_loop()
             loop.call_later(server.delay_s, self._late_ok, loop.time())
-        elif kind in ("capacity", "tires"):
+        elif kind in ("capacity", "tires", "mmc"):
             # ``workers`` workers, ``delay_s`` of work per request, first come first
             # served: a server of exactly workers / delay_s req/s, queueing beyond it.
             # "tires": a request on a connection older than ``stall_after_s`` takes 20×
-            # as long — a rate the server holds for a short window but not a long one
+            # as long — a rate the server holds for a short window but not a long one.
+            # "mmc": the work is exponential of mean ``delay_s`` (drawn from ``seed``), so
+            # under Poisson arrivals the server is an M/M/c queue (benchmarks/mmc.py)
             loop = asyncio.get_running_loop()
             now = loop.time()
             free_at = server.free_at
             worker = min(range(len(free_at)), key=free_at.__getitem__)
             work = server.delay_s
-            if kind == "tires" and time.monotonic() - self.opened_at > server.stall_after_s:
+            if kind == "mmc":
+                work = server.rng.expovariate(1.0 / server.delay_s)
+            elif kind == "tires" and time.monotonic() - self.opened_at > server.stall_after_s:
                 work *= 20
             done_at = max(now, free_at[worker]) + work
             free_at[worker] = done_at
@@ -181,12 +186,20 @@ class TestServer(LoopServer):
     """A behaviour-specific HTTP server on a free loopback port, in its own thread."""
 
     def __init__(
-        self, kind: str, delay_s: float = 0.02, stall_after_s: float = 0.8, stall_s: float = 1.0, workers: int = 4
+        self,
+        kind: str,
+        delay_s: float = 0.02,
+        stall_after_s: float = 0.8,
+        stall_s: float = 1.0,
+        workers: int = 4,
+        seed: int = 0,
     ) -> None:
         super().__init__(f"test-server-{kind}")
         self.kind = kind
-        self.delay_s = delay_s  # "delay": seconds before each answer; "capacity": per request
-        self.free_at = [0.0] * int(workers)  # "capacity": when each worker is free again
+        #: "delay": seconds before each answer; "capacity": per request; "mmc": its mean
+        self.delay_s = delay_s
+        self.free_at = [0.0] * int(workers)  # "capacity", "mmc": when each worker is free again
+        self.rng = random.Random(int(seed))  # "mmc": the service times
         #: "stall_once": seconds after the first request; "tires": age of a connection
         self.stall_after_s = stall_after_s
         self.stall_s = stall_s  # "stall_once": how long the server stalls
