@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.loader_servers import serve
-from wsgicompare.capacity import CapacityPlan, parse_slo
+from wsgicompare.capacity import CapacityPlan, parse_slo, step_seed
 from wsgicompare.cli import main
 from wsgicompare.conductor import Conductor
 from wsgicompare.options import parse_options
@@ -110,7 +110,10 @@ def test_a_capacity_ladder_runs_its_steps_with_poisson_arrivals_by_default(tmp_p
     seed = doc["load"]["seed"]
     assert doc["load"]["arrivals"] == "poisson" and isinstance(seed, int)
     (run,) = doc["runs"]
-    assert (run["loader"]["arrivals"], run["loader"]["seed"]) == ("poisson", seed)
+    # each step draws its own arrivals from the run's seed (a confirmation never replays its step)
+    steps = run["capacity"]["steps"]
+    assert run["loader"]["arrivals"] == "poisson"
+    assert run["loader"]["seed"] in {step_seed(seed, i) for i in range(len(steps))} and run["loader"]["seed"] != seed
     assert (
         f"open-loop ladder 200 req/s at p99 ≤ 100 ms, errors ≤ 0.1 % · poisson arrivals (seed {seed})"
         in (tmp_path / "cap.md").read_text()

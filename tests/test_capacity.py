@@ -12,6 +12,7 @@ import pytest
 
 from tests.loader_servers import serve
 from wsgicompare.capacity import (
+    CONFIRM_MAX_S,
     FAILED_LIMIT,
     CapacityError,
     CapacityPlan,
@@ -20,6 +21,7 @@ from wsgicompare.capacity import (
     Step,
     capacity_figure,
     confirm,
+    confirm_seconds,
     connections_for,
     parse_rates,
     parse_slo,
@@ -47,7 +49,12 @@ def test_the_search_lands_within_bounds_of_a_known_capacity() -> None:
     # uniform arrivals: the truth here is the server's saturation rate, which is where a
     # constant-rate schedule's knee lies (Poisson arrivals queue earlier, as they should)
     plan = CapacityPlan(
-        slo=parse_slo("p99=50ms,errors=0.1%"), step_s=1.0, max_steps=10, confirm_s=2.0, arrivals="uniform"
+        slo=parse_slo("p99=50ms,errors=0.1%"),
+        step_s=1.0,
+        max_steps=10,
+        confirm_s=2.0,
+        confirm_tail=0,  # this server's p99 needs no long window: it is deterministic
+        arrivals="uniform",
     )
     seen: list[Step] = []
     conductor = Conductor(settle_max_s=1.0)
@@ -82,7 +89,7 @@ def test_a_rate_only_a_short_step_holds_is_caught_by_the_confirmation_run() -> N
     # a server that holds its 400 req/s on a connection for 2.5 s, then takes 20× as long
     # a request: a 1 s step (after 1 s of warm-up) meets a rate that a 3 s confirmation
     # does not — a capacity only a short window shows
-    plan = CapacityPlan(slo=parse_slo("p99=50ms"), step_s=1.0, max_steps=5, confirm_s=3.0)
+    plan = CapacityPlan(slo=parse_slo("p99=50ms"), step_s=1.0, max_steps=5, confirm_s=3.0, confirm_tail=0)
     with serve("tires", delay_s=SERVICE_S, workers=WORKERS, stall_after_s=2.5) as server:
         cap = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan)).capacity
     searched = [s for s in cap["steps"] if not s.get("confirm")]
@@ -401,3 +408,13 @@ def test_each_step_draws_its_own_arrivals_and_the_same_run_seed_the_same_ones() 
     assert len(set(seeds)) == 12 and seeds == [step_seed(42, i) for i in range(12)]
     assert step_seed(None, 3) is None  # uniform arrivals have no seed
     assert all(0 <= s <= MAX_SEED for s in seeds + [step_seed(MAX_SEED, 5)])
+
+
+def test_a_confirmation_runs_long_enough_for_its_percentile() -> None:
+    p99, p90 = parse_slo("p99=50ms"), parse_slo("p90=50ms")
+    # 100 answers beyond the p99 at 132 req/s take 76 s: capped at a minute
+    assert confirm_seconds(10.0, 132.0, p99) == CONFIRM_MAX_S
+    assert confirm_seconds(10.0, 500.0, p99) == pytest.approx(100 / (0.01 * 500))  # 20 s
+    assert confirm_seconds(10.0, 5000.0, p99) == 10.0  # --confirm is the floor
+    assert confirm_seconds(10.0, 500.0, p90) == 10.0
+    assert confirm_seconds(30.0, 500.0, p99, tail=0) == 30.0

@@ -1,0 +1,210 @@
+"""A capacity search or ladder against a running server (``run_capacity``): the closed-loop
+probe, the open-loop steps and the confirmation runs, each a load through the conductor."""
+
+from __future__ import annotations
+
+import resource
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from wsgicompare.backends import Server
+from wsgicompare.capacity.search import (
+    CONFIRM_TAIL_ANSWERS,
+    DEFAULT_CONFIRM_S,
+    DEFAULT_MAX_STEPS,
+    DEFAULT_STEP_S,
+    FAILED_LIMIT,
+    MAX_CONNECTIONS,
+    MIN_CONNECTIONS,
+    PROBE_S,
+    STEP_SEED_STRIDE,
+    STEP_WARMUP_S,
+    Outcome,
+    Slo,
+    Step,
+    confirm,
+    confirm_seconds,
+    connections_for,
+    judge,
+    ladder,
+    search,
+)
+from wsgicompare.loader.profile import FD_MARGIN, MAX_SEED
+from wsgicompare.results import RunResult
+
+if TYPE_CHECKING:  # the conductor runs a search through this module: a cycle at run time
+    from wsgicompare.conductor import Conductor, OnTick
+    from wsgicompare.spec import RunSpec
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """What a capacity run does (``RunSpec.capacity``)."""
+
+    slo: Slo
+    #: a fixed ladder of offered rates (req/s); empty: search for the capacity
+    rates: tuple[float, ...] = ()
+    #: measured seconds per step (after its own warm-up)
+    step_s: float = DEFAULT_STEP_S
+    #: most steps of a search
+    max_steps: int = DEFAULT_MAX_STEPS
+    #: measured seconds of the confirmation run of a search's capacity (0: none)
+    confirm_s: float = DEFAULT_CONFIRM_S
+    #: answers beyond the SLO's percentile a confirmation runs long enough to hold (0: just
+    #: confirm_s; tests and benchmarks that know their server may shorten it)
+    confirm_tail: int = CONFIRM_TAIL_ANSWERS
+    #: -c as given (the limit it sets is reported); None: sized from the rate and the budget
+    concurrency: int | None = None
+    #: the steps' arrivals: Poisson (independent users) unless --arrivals uniform
+    arrivals: str = "poisson"
+
+
+class _StepFailed(Exception):
+    """A step that could not measure (crash, cancel, loader failure): the search ends."""
+
+
+#: server CPU (100 = a core, whole tree) below which the previous step's queue is drained
+SETTLED_CPU_PCT = 15.0
+#: most seconds to wait for it between steps
+SETTLE_MAX_S = 5.0
+
+
+def run_capacity(
+    conductor: Conductor,
+    spec: RunSpec,
+    server: Server | None,
+    url: str,
+    on_tick: OnTick | None,
+    cancel: threading.Event,
+) -> RunResult:
+    """A capacity search (or ladder) against a running server: a closed-loop probe for the
+    first guess, then open-loop steps, each after the previous one's queue drained, then
+    the confirmation runs. The result is the run of the figure (the confirmation that met
+    the SLO, else the best met step; the last step's when none met) with ``capacity``."""
+    plan = spec.capacity
+    assert plan is not None  # the conductor calls this for a spec with a capacity plan
+    given = plan.concurrency
+    runs: dict[tuple[float, bool], RunResult] = {}  #: (rate, confirmation) → its run
+    taken: list[Step] = []
+    probe_rps: float | None = None
+    if not plan.rates:
+        probe_load = replace(
+            spec.load,
+            rate=None,
+            duration_s=PROBE_S,
+            warmup_s=0.5,
+            requests=None,
+            reps=None,
+            concurrency=given or spec.load.concurrency,
+        )
+        probe = conductor.load(spec, server, probe_load, url, on_tick, cancel)
+        if probe.status != "ok" or not probe.rps_2xx:
+            probe.capacity = {
+                "rps": None,
+                "limit": "server",
+                "steps": [],
+                "slo": plan.slo.to_dict(),
+                "verdict": f"the closed-loop probe failed: {probe.reason or 'no 2xx answer'}",
+            }
+            return probe
+        probe_rps = probe.rps_2xx
+
+    def measure(rate: float, confirming: bool = False) -> Step:
+        if cancel.is_set():
+            raise _StepFailed
+        _settle(server, conductor)
+        load = replace(
+            spec.load,
+            rate=rate,
+            arrivals=plan.arrivals,
+            # each step draws its own arrivals: a confirmation must not replay the
+            # seconds its candidate step passed with
+            seed=step_seed(spec.load.seed, len(taken)),
+            duration_s=confirm_seconds(plan.confirm_s, rate, plan.slo, plan.confirm_tail)
+            if confirming
+            else plan.step_s,
+            warmup_s=STEP_WARMUP_S,
+            requests=None,
+            reps=None,
+            concurrency=connections_for(rate, plan.slo, given, fd_cap=_fd_cap(spec.load.procs)),
+        )
+        result = conductor.load(spec, server, load, url, on_tick, cancel)
+        step = judge(result, rate, plan.slo, given is not None)
+        step = replace(step, confirm=confirming)
+        runs[(rate, step.confirm)] = result
+        taken.append(step)
+        if conductor.on_step is not None:
+            conductor.on_step(step)
+        if result.status != "ok" and (result.crashed_at_s is not None or cancel.is_set() or "loader" in result.reason):
+            raise _StepFailed
+        return step
+
+    try:
+        if plan.rates:
+            outcome = ladder(measure, plan.rates)
+        else:
+            assert probe_rps is not None
+            # a closed loop at full speed queues; the knee is usually below it. A step of
+            # the budget is kept for the confirmation run (the figure is the confirmed one)
+            confirming = plan.confirm_s > 0
+            search_steps = plan.max_steps - 1 if confirming else plan.max_steps
+            outcome = search(measure, 0.8 * probe_rps, search_steps, ceiling=1.2 * probe_rps)
+            if confirming:
+                outcome = confirm(lambda rate: measure(rate, confirming=True), outcome, plan.max_steps)
+        failed = False
+    except _StepFailed:
+        outcome = Outcome(tuple(taken), FAILED_LIMIT)
+        failed = True
+    best = outcome.best
+    if best is not None:
+        chosen: RunResult | None = runs[(best.rate, best.confirm)]
+    else:
+        chosen = runs[(taken[-1].rate, taken[-1].confirm)] if taken else None
+    if chosen is None:  # cancelled before the first step
+        chosen = RunResult(
+            backend=spec.backend,
+            title=spec.backend,
+            workload=spec.workload,
+            status="failed",
+            reason="cancelled before the first step",
+        )
+    chosen.capacity = outcome.to_dict(plan.slo, probe_rps)
+    if failed and chosen.status == "ok":
+        last = runs[(taken[-1].rate, taken[-1].confirm)]
+        chosen.status, chosen.reason = "failed", last.reason or "a step failed"
+    chosen.verdicts.insert(0, chosen.capacity["verdict"])
+    return chosen
+
+
+def step_seed(seed: int | None, step: int) -> int | None:
+    """The arrivals' seed of step ``step`` (0 first) of a capacity run whose load has
+    ``seed``: another seed a step, the same ones for the same run seed."""
+    return None if seed is None else (seed + STEP_SEED_STRIDE * (step + 1)) % (MAX_SEED + 1)
+
+
+def _fd_cap(procs: int) -> int:
+    """Connections the loader processes can hold: the hard open-file limit (each process
+    raises its soft limit to it) less what a process needs for itself."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(MIN_CONNECTIONS, (hard - FD_MARGIN) * procs)
+
+
+def _settle(server: Server | None, conductor: Conductor) -> None:
+    """Wait until the server is idle again: past capacity a queue outlives the load (a
+    listen backlog full of requests the workers still answer), and the next step must
+    not inherit it. A server we cannot sample (``--url`` elsewhere) gets a short pause."""
+    if server is None:
+        time.sleep(0.5)
+        return
+    sampler = conductor.servers.sampler(server)  # sampled where it runs (--server-node: there)
+    sampler.sample()
+    deadline = time.monotonic() + SETTLE_MAX_S
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        cpu_pct = sampler.sample()[0]
+        if cpu_pct < SETTLED_CPU_PCT:
+            return
