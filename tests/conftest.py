@@ -67,17 +67,33 @@ LONGEST_FIRST = (
 )
 
 
-def _group(item: pytest.Item) -> str:
+#: modules whose tests share a module-scoped fixture (a started server, the Ray cluster):
+#: they stay in one worker so it starts once. Every other test goes to whichever worker
+#: is free (its own xdist scope), which balances the two cores far better than by module
+SHARED_FIXTURE_MODULES = frozenset(
+    {"test_bad_input", "test_cli", "test_cluster", "test_loader_histogram", "test_open_reports", "test_server_memory"}
+)
+
+
+def _group(item: pytest.Item) -> str | None:
     module = item.path.stem
-    return "kernel-counters" if module in KERNEL_COUNTER_MODULES else module
+    if module in KERNEL_COUNTER_MODULES:
+        return "kernel-counters"
+    return module if module in SHARED_FIXTURE_MODULES else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``--dist loadgroup``): a module's tests stay in one worker, so
-    its module-scoped servers and the Ray cluster start once; the kernel-counter modules
-    share one worker; the longest groups are handed out first."""
+    """Under pytest-xdist (``--dist loadgroup``): the kernel-counter modules share one
+    worker, a module with shared fixtures stays in one, the rest spread test by test;
+    the longest go first."""
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     order = {id(item): i for i, item in enumerate(items)}
-    items.sort(key=lambda item: (rank.get(_group(item), len(rank)), order[id(item)]))
+
+    def key(item: pytest.Item) -> tuple[int, int]:
+        return (rank.get(_group(item) or item.path.stem, len(rank)), order[id(item)])
+
+    items.sort(key=key)
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
+        group = _group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
