@@ -2,7 +2,9 @@
 textual-serve, on loopback. The page shows the app (its title read from the xterm.js
 terminal), fetches nothing but from this server (no CDN: textual-serve's own page asks
 Google Fonts for its font), a tab closing ends its app and the backend it started,
-SIGTERM ends every tab's app and backend, and bad serve options are refused.
+SIGTERM ends every tab's app and backend, and bad serve options are refused. Every
+request needs the page's token (printed at start): without it, 403 and nothing started;
+past --serve-max-tabs tabs, 503 and nothing started.
 
 Only the tests that drive the browser need Chromium (skipped without it, failed in CI
 as root, where the set-up installs it); the others run everywhere."""
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import psutil
 import pytest
 from browser_support import Tab, chromium, require_chromium
@@ -26,8 +30,11 @@ from reliability_support import spawn_cli
 from test_bad_input import assert_refused
 from test_open_reports import reports  # noqa: F401, F811 (a fixture: two real saved reports)
 
-from wsgicompare.options import _ARGS
-from wsgicompare.serve import QUIT_S, app_argv, is_loopback
+from wsgicompare.options import _ARGS, CONFIG_KEYS
+from wsgicompare.serve import NO_TOKEN, QUIT_S, app_argv, is_loopback, too_many_tabs
+from wsgicompare.serve_options import DEFAULT_MAX_TABS
+
+pytest_plugins = ["cli_support"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,6 +54,24 @@ def wait_listening(port: int, proc, timeout_s: float = 20.0) -> None:
                 return
         time.sleep(0.1)
     raise AssertionError(f"nothing listening on {port}")
+
+
+def page_url(proc, timeout_s: float = 10.0) -> str:
+    """The URL the serving process printed at start, its token in it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in list(proc.err_lines):
+            found = re.search(r"serving the app on (\S+)", line)
+            if found:
+                return found.group(1)
+        time.sleep(0.05)
+    raise AssertionError(f"no URL printed: {''.join(proc.err_lines)}")
+
+
+def token_of(url: str) -> str:
+    found = re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=([A-Za-z0-9_-]{40,})", url)
+    assert found, url
+    return found.group(1)
 
 
 def tree(proc) -> list[psutil.Process]:
@@ -163,7 +188,7 @@ async def test_page_shows_the_app_and_fetches_only_from_here(reports, tmp_path, 
     # each tab's app gets the rest of the command line: here two saved reports (--open)
     with serving("--open", reports["gunicorn"], "--open", reports["url"]) as (port, proc):
         async with chromium() as browser:
-            tab = await browser.open(f"http://127.0.0.1:{port}/")
+            tab = await browser.open(page_url(proc))
             text = await tab.wait_for_text("wsgicompare — compare · 2 runs", 40)
             assert "gunicorn · gunicorn-run.json" in text and "url-run.json" in text
             await asyncio.sleep(1.0)  # fonts and the last frame
@@ -173,8 +198,17 @@ async def test_page_shows_the_app_and_fetches_only_from_here(reports, tmp_path, 
                 await tab.screenshot(os.path.join(ROOT, "screenshots", "browser.png"))
             here = (f"http://127.0.0.1:{port}/", f"ws://127.0.0.1:{port}/")
             assert tab.requested and all(url.startswith(here) for url in tab.requested), tab.requested
-            assert any(url.endswith(".ttf") for url in tab.requested), "the font comes from here"
-            assert any("/ws?" in url for url in tab.requested)
+            assert any(".ttf?token=" in url for url in tab.requested), "the font comes from here"
+            # every asset and the websocket carry the page's token (without it: 403); the browser's
+            # own favicon.ico does not (a 403 like the 404 it got before)
+            token = token_of(page_url(proc))
+            without = [
+                url
+                for url in tab.requested
+                if f"token={token}" not in url and f"/ws/{token}?" not in url and not url.endswith("/favicon.ico")
+            ]
+            assert without == [], without
+            assert any(f"/ws/{token}?" in url for url in tab.requested)
 
 
 @pytest.mark.anyio
@@ -182,11 +216,11 @@ async def test_page_shows_the_app_and_fetches_only_from_here(reports, tmp_path, 
 async def test_closing_a_tab_ends_its_app_and_backend(served, anyio_backend) -> None:
     port, proc = served
     async with chromium() as browser:
-        first = await browser.open(f"http://127.0.0.1:{port}/")
+        first = await browser.open(page_url(proc))
         await first.wait_for_text("wsgicompare —", 40)
         first_app = app_processes(proc)
         assert len(first_app) == 1
-        second = await browser.open(f"http://127.0.0.1:{port}/")
+        second = await browser.open(page_url(proc))
         await wait_until(lambda: len(app_processes(proc)) == 2, 30, "a second app for the second tab")
         second_app = [p for p in app_processes(proc) if p.pid != first_app[0].pid]
         first_tree = {first_app[0].pid, *(p.pid for p in first_app[0].children(recursive=True))}
@@ -210,7 +244,7 @@ async def test_an_app_that_does_not_quit_is_killed_with_its_group(served_short_g
     the backends' reaper then stops the backend it started."""
     port, proc = served_short_grace
     async with chromium() as browser:
-        tab = await browser.open(f"http://127.0.0.1:{port}/")
+        tab = await browser.open(page_url(proc))
         everything = await start_backend_in(tab, proc)
         [app] = app_processes(proc)
         app.suspend()
@@ -227,7 +261,7 @@ async def test_an_app_that_does_not_quit_is_killed_with_its_group(served_short_g
 async def test_sigterm_ends_every_app_and_backend(served, anyio_backend) -> None:
     port, proc = served
     async with chromium() as browser:
-        tabs = [await browser.open(f"http://127.0.0.1:{port}/") for _ in range(2)]
+        tabs = [await browser.open(page_url(proc)) for _ in range(2)]
         await tabs[0].wait_for_text("wsgicompare —", 40)
         await wait_until(lambda: len(app_processes(proc)) == 2, 30, "an app per tab")
         everything = await start_backend_in(tabs[1], proc)
@@ -266,6 +300,8 @@ def test_each_tab_runs_the_command_line_without_the_serve_options() -> None:
         "9000",
         "--serve-grace",
         "2s",
+        "--serve-max-tabs",
+        "3",
         "--allow-remote",
         "--open",
         "a.json",
@@ -275,3 +311,82 @@ def test_each_tab_runs_the_command_line_without_the_serve_options() -> None:
     assert app_argv(argv)[-5:] == ["wsgicompare", "--open", "a.json", "-c", "8"]
     assert is_loopback("127.0.0.2") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")
+
+
+async def refused_websocket(url: str) -> int:
+    """The HTTP status a websocket to ``url`` is refused with (fails if it is accepted)."""
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            async with session.ws_connect(url):
+                pass
+    return refused.value.status
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_requests_without_the_token_get_403_and_start_nothing(anyio_backend) -> None:
+    with serving() as (port, proc):
+        url = page_url(proc)
+        token = token_of(url)
+        assert url == f"http://127.0.0.1:{port}/?token={token}"
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as session:
+            for path in ("/", "/?token=", f"/?token={token[:-1]}", f"/?token={token}x", "/static/js/textual.js"):
+                async with session.get(base + path) as response:
+                    assert response.status == 403, path
+                    assert await response.text() == NO_TOKEN
+            assert NO_TOKEN.count("\n") == 1 and "URL wsgicompare printed" in NO_TOKEN
+            for path in ("/ws", "/ws?width=80", "/ws/wrong-token?width=80", f"/ws?token={token[::-1]}"):
+                assert await refused_websocket(f"ws://127.0.0.1:{port}{path}") == 403, path
+            await asyncio.sleep(1.0)  # an app started would show by now
+            assert app_processes(proc) == []
+            # with the token: the page, its assets, and a websocket that starts an app
+            async with session.get(url) as response:
+                assert response.status == 200
+                page = await response.text()
+            assert f'data-session-websocket-url="ws://127.0.0.1:{port}/ws/{token}"' in page
+            async with session.get(f"{base}/static/js/textual.js?token={token}") as response:
+                assert response.status == 200
+            async with session.ws_connect(f"ws://127.0.0.1:{port}/ws/{token}?width=80&height=24"):
+                await wait_until(lambda: len(app_processes(proc)) == 1, 30, "the tab's app")
+        await wait_until(lambda: app_processes(proc) == [], 40, "the closed tab's app to end")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_tab_past_the_cap_gets_503_and_starts_nothing(anyio_backend) -> None:
+    with serving("--serve-max-tabs", "2") as (port, proc):
+        url = page_url(proc)
+        ws = f"ws://127.0.0.1:{port}/ws/{token_of(url)}?width=80&height=24"
+        async with aiohttp.ClientSession() as session:
+            first = await session.ws_connect(ws)
+            async with session.ws_connect(ws):
+                await wait_until(lambda: len(app_processes(proc)) == 2, 30, "an app per tab")
+                apps = {p.pid for p in app_processes(proc)}
+                assert await refused_websocket(ws) == 503
+                async with session.get(url) as response:  # the page of one tab too many says why
+                    assert response.status == 503
+                    assert await response.text() == too_many_tabs(2)
+                assert "2 tabs are open already" in too_many_tabs(2) and "--serve-max-tabs" in too_many_tabs(2)
+                await asyncio.sleep(1.0)  # an app started would show by now
+                assert {p.pid for p in app_processes(proc)} == apps
+                # a tab closed frees its place
+                await first.close()
+                await wait_until(lambda: len(app_processes(proc)) == 1, 40, "the closed tab's app to end")
+                async with session.ws_connect(ws):
+                    await wait_until(lambda: len(app_processes(proc)) == 2, 30, "the new tab's app")
+    assert DEFAULT_MAX_TABS == 4
+
+
+def test_bad_serve_max_tabs_is_one_line_exit_2(cli, tmp_path) -> None:
+    cli.refused(["--serve", "--serve-max-tabs", "0"], "--serve-max-tabs must be a whole number from 1 to 64, got 0")
+    cli.refused(["--serve", "--serve-max-tabs", "65"], "--serve-max-tabs must be a whole number from 1 to 64")
+    cli.refused(["--serve", "--serve-max-tabs", "many"], "--serve-max-tabs must be a whole number from 1 to 64")
+    cli.refused(["--serve-max-tabs", "2"], "--serve-max-tabs goes with --serve")
+    tabs_help = next(spec["help"] for _, name, spec in _ARGS if name == "serve-max-tabs")
+    assert f"(default {DEFAULT_MAX_TABS})" in tabs_help
+    # the serving process's, not a run's: no scenario file holds it
+    assert "serve-max-tabs" not in CONFIG_KEYS
+    config = tmp_path / "tabs.toml"
+    config.write_text("serve-max-tabs = 2\n")
+    cli.refused(["--serve", "--config", str(config)], "unknown option 'serve-max-tabs'")

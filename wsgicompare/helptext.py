@@ -68,7 +68,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "app",
         "the terminal app (no --backend, --run-all or --url)",
-        ("theme", "refresh-hz", "open", "serve", "serve-host", "serve-port", "serve-grace"),
+        ("theme", "refresh-hz", "open", "serve", "serve-host", "serve-port", "serve-grace", "serve-max-tabs"),
     ),
     (
         "cluster",

@@ -30,6 +30,8 @@ from wsgicompare.reports import check_app_options
 from wsgicompare.request import REQUEST_OPTIONS, check_request_options
 from wsgicompare.request import convert as convert_request_option
 from wsgicompare.results import RunResult
+from wsgicompare.serve_options import SERVE_ARGS, SERVE_OPTIONS
+from wsgicompare.serve_options import convert as convert_serve_option
 from wsgicompare.thresholds import Threshold, parse_thresholds
 
 
@@ -143,6 +145,8 @@ class Options:
     serve_port: int | None = None
     #: seconds a tab's app has to quit before it is signalled (None: wsgicompare.serve.QUIT_S)
     serve_grace: float | None = None
+    #: tabs open at once (None: wsgicompare.serve_options.DEFAULT_MAX_TABS)
+    serve_max_tabs: int | None = None
     #: timed events, one run per (backend, scenario) (wsgicompare/faults.py)
     scenarios: tuple[str, ...] = ()
     #: seconds into the measured load when the scenario's event fires (None: a third of -d)
@@ -264,14 +268,8 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         if not isinstance(paths, list) or not all(isinstance(p, str) and p and "\0" not in p for p in paths):
             raise OptionError(f"--open needs a report file (FILE.json), got {value!r}")
         return "open_files", list(paths)  # read by check_app_options, after every other check
-    if name == "serve-host":
-        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]{1,253}", value.strip()):
-            raise OptionError(f"--serve-host must be a host name or an IP address, got {value!r}")
-        return "serve_host", value.strip().strip("[]")
-    if name == "serve-port":
-        return "serve_port", parse_int(name, value, 1, 65535)
-    if name == "serve-grace":
-        return "serve_grace", parse_duration(name, value, high=600)
+    if name in SERVE_OPTIONS:
+        return convert_serve_option(name, value)
     if name == "scenario":
         # imported at use: faults.py costs ~9 ms of every start (--help included), only --scenario needs it
         from wsgicompare.faults import parse_scenarios
@@ -391,19 +389,13 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
         "serve",
         {"action": "store_const", "const": True, "help": "serve the app to a web browser (textual-serve)"},
     ),
-    (("--serve-host",), "serve-host", {"metavar": "HOST", "help": "--serve's address (default 127.0.0.1)"}),
+    *SERVE_ARGS,
     (
         ("--cluster",),
         "cluster",
         {"metavar": "ADDRESS", "help": "loaders on a Ray cluster: HOST:PORT, ray://HOST:PORT, auto"},
     ),
     (("--server-node",), "server-node", {"metavar": "NODE", "help": "with --cluster: start the backends on this node"}),
-    (("--serve-port",), "serve-port", {"metavar": "PORT", "help": "--serve's port (default 8000)"}),
-    (
-        ("--serve-grace",),
-        "serve-grace",
-        {"metavar": "DUR", "help": "--serve: how long a closed tab's app may take to quit (default 15s)"},
-    ),
     (("--export",), "export", {"metavar": "FMT", "action": "append", "help": "md json csv html hdr (repeatable)"}),
     (("-o", "--output"), "output", {"metavar": "PATH", "help": "write the export here (default stdout)"}),
     (("--port",), "port", {"metavar": "PORT", "help": "public port of a single backend"}),

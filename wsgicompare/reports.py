@@ -164,6 +164,7 @@ def check_app_options(o: Options) -> None:
         ("--serve-host", o.serve_host),
         ("--serve-port", o.serve_port),
         ("--serve-grace", o.serve_grace),
+        ("--serve-max-tabs", o.serve_max_tabs),
     ):
         if value is not None and not o.serve:
             raise OptionError(f"{flag} goes with --serve")

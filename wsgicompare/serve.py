@@ -8,6 +8,11 @@ then SIGKILL for its whole group; the backends' reaper kills their groups if an 
 dies before stopping them. ``--serve-grace`` sets how long it has to quit (QUIT_S by
 default), and so how long a stuck app lives on after its tab closed.
 
+Whoever reaches the page drives the app and starts servers, so the page and everything
+it asks for carry a random token made at start (printed with the URL, as Jupyter does):
+a request without it gets 403 and starts nothing. At most ``--serve-max-tabs`` tabs run
+an app at once (DEFAULT_MAX_TABS); one more gets 503 and starts nothing.
+
 Every asset is served from here: textual-serve's own static files (xterm.js in
 textual.js, its CSS and fonts) under a page of ours that loads its font locally
 instead of from Google's CDN."""
@@ -16,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import ipaddress
 import os
+import secrets
 import shlex
 import signal
 import socket
@@ -26,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from wsgicompare.parsing import OptionError
+from wsgicompare.serve_options import DEFAULT_MAX_TABS, SERVE_ARGS
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -39,13 +47,23 @@ TERM_S = 10.0
 PAGE_DIR = Path(__file__).parent / "serve_page"
 
 #: options that belong to the serving process, not to each tab's app: (flag, takes a value)
-_SERVE_FLAGS = {
-    "--serve": False,
-    "--allow-remote": False,
-    "--serve-host": True,
-    "--serve-port": True,
-    "--serve-grace": True,
-}
+_SERVE_FLAGS = {"--serve": False, "--allow-remote": False, **{flags[0]: True for flags, _, _ in SERVE_ARGS}}
+
+#: the body of the 403 a request without the page's token gets
+NO_TOKEN = "wsgicompare: this page needs its token: open the URL wsgicompare printed at start (…/?token=…)\n"
+
+
+def too_many_tabs(max_tabs: int) -> str:
+    """The body of the 503 a tab past --serve-max-tabs gets."""
+    return (
+        f"wsgicompare: {max_tabs} tab{'s are' if max_tabs > 1 else ' is'} open already, the most at once "
+        "(--serve-max-tabs): close one and reload\n"
+    )
+
+
+def token_ok(given: str | None, token: str) -> bool:
+    """Whether a request's token is the page's (compared in constant time)."""
+    return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
 
 def is_loopback(host: str) -> bool:
@@ -93,14 +111,16 @@ def serve(options: Any, argv: list[str]) -> int:
     host = options.serve_host or DEFAULT_HOST
     port = options.serve_port or DEFAULT_PORT
     quit_s = options.serve_grace if options.serve_grace is not None else QUIT_S
+    max_tabs = options.serve_max_tabs or DEFAULT_MAX_TABS
     check_port_free(host, port)
-    server = _make_server(app_argv(argv), host, port, quit_s)
+    server = _make_server(app_argv(argv), host, port, quit_s, max_tabs, secrets.token_urlsafe(32))
     server.serve()
     return 0
 
 
-def _make_server(argv: list[str], host: str, port: int, quit_s: float = QUIT_S) -> Any:
+def _make_server(argv: list[str], host: str, port: int, quit_s: float, max_tabs: int, token: str) -> Any:
     # textual-serve and aiohttp are imported only here (~250 ms measured at start): nothing else pays for them
+    import aiohttp_jinja2
     from aiohttp import web
     from aiohttp.web_runner import GracefulExit
     from textual_serve.app_service import AppService
@@ -152,11 +172,23 @@ def _make_server(argv: list[str], host: str, port: int, quit_s: float = QUIT_S) 
             super().__init__(shlex.join(argv), host=host, port=port, title="wsgicompare", templates_path=PAGE_DIR)
             #: every tab's app still running
             self.apps: set[AppProcess] = set()
+            #: websockets holding a tab's place (from the check against max_tabs until their app ended)
+            self.tabs = 0
+
+        async def _make_app(self) -> web.Application:
+            app = await super()._make_app()
+            app.middlewares.append(check_token)
+            # the page's websocket URL carries the token in its path: textual.js appends "?width=…"
+            app.router.add_get("/ws/{token}", self.handle_websocket)
+            aiohttp_jinja2.get_env(app).globals["token"] = token  # our page adds it to every URL it asks for
+            return app
 
         async def on_startup(self, app: web.Application) -> None:
             where = f"[{host}]" if ":" in host else host
             print(
-                f"wsgicompare: serving the app on http://{where}:{port}/ (Ctrl+C ends every tab's app)", file=sys.stderr
+                f"wsgicompare: serving the app on http://{where}:{port}/?token={token} "
+                "(open this URL; Ctrl+C ends every tab's app)",
+                file=sys.stderr,
             )
 
         async def on_shutdown(self, app: web.Application) -> None:
@@ -166,10 +198,15 @@ def _make_server(argv: list[str], host: str, port: int, quit_s: float = QUIT_S) 
             # the page's URLs from the Host the browser used, so a remote browser
             # (--allow-remote) reaches this server rather than its own 0.0.0.0
             self.public_url = f"{request.scheme}://{request.host}"
+            if self.tabs >= max_tabs:  # the common case of one tab too many: the message in the page
+                return web.Response(status=503, text=too_many_tabs(max_tabs))
             return await super().handle_index(request)
 
         async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
-            """textual-serve's, with AppProcess for its AppService."""
+            """textual-serve's, with AppProcess for its AppService, and at most max_tabs at once."""
+            if self.tabs >= max_tabs:
+                return web.Response(status=503, text=too_many_tabs(max_tabs))  # type: ignore[return-value]
+            self.tabs += 1  # before any await: two tabs at once cannot both take the last place
             websocket = web.WebSocketResponse(heartbeat=15)
             width = to_int(request.query.get("width", "80"), 80)
             height = to_int(request.query.get("height", "24"), 24)
@@ -195,6 +232,7 @@ def _make_server(argv: list[str], host: str, port: int, quit_s: float = QUIT_S) 
                 if service is not None:
                     await service.stop()  # the tab closed: its app ends
                     self.apps.discard(service)
+                self.tabs -= 1
             return websocket
 
         def serve(self, debug: bool = False) -> None:
@@ -217,6 +255,14 @@ def _make_server(argv: list[str], host: str, port: int, quit_s: float = QUIT_S) 
                 # websockets stay open until their apps end (on_shutdown); then a short wait
                 shutdown_timeout=5.0,
             )
+
+    @web.middleware
+    async def check_token(request: web.Request, handler: Any) -> web.StreamResponse:
+        """Every request (the page, its assets, the websocket) carries the token, or gets 403."""
+        if not token_ok(request.match_info.get("token") or request.query.get("token"), token):
+            return web.Response(status=403, text=NO_TOKEN)
+        response: web.StreamResponse = await handler(request)
+        return response
 
     return AppServer()
 
