@@ -18,8 +18,14 @@ the corrected p50 (corrected − uncorrected; < 300 µs on a quiet machine). The
 20,000 req/s with 128 connections in ≤ 30 % of a core.
 
 Before/after a change to the loader: run this script (the newer one) against both
-commits back to back, the older one's packages first on the path (see the README's
-"Performance" section for the recipe and the last figures).
+commits back to back, the older one's packages first on `PYTHONPATH` (a tree with
+`wsgicompare/`, and `loader/`, `backends/`, `tui/` copied into it from `git archive
+OLD`). Last figures (README "Performance"), d6aea7e → issue #20's round, back to
+back on a shared machine, `--tools wrk,loader --duration 5 --repeat 3
+--open-loop-rates 20000`: CPU per request ÷ wrk 1.04 → 1.05 keep-alive, 1.09 → 1.03
+`Connection: close`; open loop 20,000/s at c=128 23.0 → 25.0 % of a core (path
+unchanged: noise). Every bar met before and after; the issue's 1.35–1.49 × close
+and 47–53 % open loop did not reproduce on this machine in that session.
 
 With `--target-backend` (a server-bound backend) it checks that the loader agrees with
 wrk: req/s within 10 %, p50 within 15 %. Run it on a quiet machine: every other
