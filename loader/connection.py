@@ -16,6 +16,7 @@ waits for the client's FIN (gunicorn's sync worker) that showed as a slower serv
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import ctypes
 import errno
@@ -45,6 +46,12 @@ _monotonic = time.monotonic
 
 #: bytes one recv() asks for on a one-shot connection
 RECV_SIZE = 64 * 1024  # below malloc's mmap threshold: a larger buffer costs mmap + munmap per read
+
+#: a one-shot request at most this long goes out in the first segment (no path's MSS is
+#: smaller), written once on a connection that carries nothing else: Nagle's algorithm
+#: cannot hold it back, so such a socket skips the TCP_NODELAY call (a syscall per
+#: connection). A longer one (a large body, sent in parts) sets it as every connection did.
+NAGLE_SAFE_BYTES = 536
 
 #: bytes of a response's first chunk kept to tell, at a close, whether its body was
 #: delimited by the close (a header block longer than this counts as cut short)
@@ -120,6 +127,8 @@ def _encode(values: array) -> tuple[bytes, bytes, int, int, int]:
     return slots.astype(np.uint16).tobytes(), counts.astype(np.uint32).tobytes(), lo, hi, total
 
 
+_SOCK_STREAM_NONBLOCK = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
+
 _libc = ctypes.CDLL(None, use_errno=True)  # shutdown() on a transport's socket, prctl()
 
 
@@ -165,7 +174,7 @@ class Shot:
 
     __slots__ = ("client", "sock", "fd", "unsent")
 
-    def __init__(self, client: Client, sock: socket.socket) -> None:
+    def __init__(self, client: Client, sock: _socket.socket) -> None:
         self.client = client
         self.sock = sock
         self.fd = sock.fileno()
@@ -298,7 +307,9 @@ class Client:
     def _open_shot(self) -> None:
         worker = self.worker
         try:
-            sock = socket.socket(worker.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            # the C socket type: socket.socket's Python layer (__init__, close, the io
+            # reference count) buys nothing here and costs per connection
+            sock = _socket.socket(worker.family, _SOCK_STREAM_NONBLOCK)
         except OSError as exc:  # EMFILE, ENFILE, ENOBUFS
             self._connect_failed_later(exc)
             return
@@ -306,7 +317,8 @@ class Client:
         self.link = shot
         worker.shots[shot.fd] = shot
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if worker.request_nodelay:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             err = sock.connect_ex(worker.address)
             if err and err != errno.EINPROGRESS:
                 raise OSError(err, os.strerror(err))  # OSError picks the subclass (refused…)

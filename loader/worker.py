@@ -25,6 +25,7 @@ from .connection import (
     BUSY,
     CONNECTING,
     IDLE,
+    NAGLE_SAFE_BYTES,
     Client,
     HeadClient,
     Shot,
@@ -112,6 +113,8 @@ class Worker:
         self.epoll = select.epoll()  # one-shot connections (Shot); one reader on the loop
         self.shots: dict[int, Shot] = {}
         self.request = build_request(profile)
+        #: one-shot connections set TCP_NODELAY only for a request Nagle could hold back
+        self.request_nodelay = len(self.request) > NAGLE_SAFE_BYTES
         self.keepalive = profile.keepalive
         self.open_loop = profile.rate is not None
         self.clients_n = split_evenly(profile.concurrency, profile.procs)[index]

@@ -4,6 +4,7 @@ Every load is bounded: a few dozen requests or 1-3 s, with a wall cap."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -11,8 +12,9 @@ import time
 import psutil
 import pytest
 
-from tests.loader_servers import CHUNKED, OK, SAYS_CLOSE, BacklogServer, closed_port, serve
+from tests.loader_servers import CHUNKED, OK, SAYS_CLOSE, BacklogServer, LoopServer, closed_port, serve
 from wsgicompare.loader import LoadProfile, LoadProfileError, LoadRun, LoadSummary, LoadTick, run_load
+from wsgicompare.loader.connection import NAGLE_SAFE_BYTES
 from wsgicompare.loader.stats import RunningTotals
 
 
@@ -610,3 +612,52 @@ def test_a_server_that_refuses_every_connect_is_counted_not_recursed(keepalive: 
     assert summary.responses == 0
     err = capfd.readouterr().err
     assert "RecursionError" not in err and "Traceback" not in err
+
+
+class _BodyCounter(asyncio.Protocol):
+    """Reads one request with a Content-Length body, keeps how many body bytes came,
+    answers 200 once all of them are in and closes."""
+
+    def __init__(self, got: list[int]) -> None:
+        self.got = got
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        head, sep, body = self.buffer.partition(b"\r\n\r\n")
+        if not sep:
+            return
+        length = next(
+            int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        )
+        if len(body) >= length and self.transport is not None:
+            self.got.append(len(body))
+            self.transport.write(OK)
+            self.transport.close()
+
+
+class BodyServer(LoopServer):
+    def __init__(self) -> None:
+        super().__init__("test-server-body")
+        self.got: list[int] = []  # body bytes of each request read whole
+
+    def protocol(self) -> asyncio.Protocol:
+        return _BodyCounter(self.got)
+
+
+@pytest.mark.parametrize("size", [100, 300_000], ids=["one-segment", "sent-in-parts"])
+def test_no_keepalive_requests_arrive_whole_small_or_large(size: int) -> None:
+    # a one-request connection sets TCP_NODELAY only for a request longer than
+    # NAGLE_SAFE_BYTES: both kinds (a large one written in parts, as the socket takes
+    # it) reach the server whole, every one of them
+    assert 100 <= NAGLE_SAFE_BYTES < 300_000  # one of each kind
+    body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    with BodyServer() as server:
+        summary = run_load(profile(server.url, method="POST", body=body, requests=20, keepalive=False))
+        got = list(server.got)
+    assert errors_of(summary) == {} and summary.status["2xx"] == 20, summary
+    assert got == [size] * 20
