@@ -289,8 +289,11 @@ def _start_resource_tracker() -> None:
 
 def run_app(options: Options | None = None, *, conductor: Conductor | None = None) -> int:
     """Open the app (the CLI calls this without arguments on the command line;
-    ``conductor``: one of --cluster's). Every exit path — q, ctrl+c, SIGTERM, the
-    terminal closing (SIGHUP) — stops the load and every backend before returning."""
+    ``conductor``: one of --cluster's). Every exit path — q, ctrl+c, SIGINT, SIGTERM, the
+    terminal closing (SIGHUP) — stops the load and every backend before returning.
+    (In the terminal ctrl+c is a key; a SIGINT comes from kill. Left to Python's default
+    handler it raised KeyboardInterrupt wherever the main thread was, and a handler on
+    that path could swallow it: the app then ran on, its load and backend with it.)"""
     app = WsgiCompareApp(options, conductor=conductor)
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -302,7 +305,7 @@ def run_app(options: Options | None = None, *, conductor: Conductor | None = Non
         loop.call_soon_threadsafe(lambda: app.exit(128 + signum))
 
     previous = {}
-    for sig in (signal.SIGHUP, signal.SIGTERM):
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, on_signal)
     try:
         code = app.run()
