@@ -462,6 +462,11 @@ def test_cancel_while_starting_stops_at_once_and_leaves_nothing(tmp_path, monkey
     began = tmp_path / "import-began"
     (tmp_path / "slowimport_wsgicompare.py").write_text(SLOW_IMPORT_APP.format(where=where, began=str(began)))
     monkeypatch.chdir(tmp_path)
+    # a temp dir of this test's own: another xdist worker may start waitress meanwhile,
+    # and its private dir in the shared one is not this start's leftover
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(own_tmp))
     before_pids = {p.pid for p in our_servers()}
     before_dirs = set(os.listdir(tempfile.gettempdir()))
     cancel = threading.Event()
