@@ -83,7 +83,7 @@ def _group(item: pytest.Item) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``-n 3 --dist loadgroup``): the kernel-counter modules share one
+    """Under pytest-xdist (``-n 2 --dist loadgroup``): the kernel-counter modules share one
     worker, a module with shared fixtures stays in one, the rest spread test by test;
     the longest go first."""
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}

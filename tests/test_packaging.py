@@ -33,7 +33,7 @@ def test_every_test_extra_is_imported_somewhere():
     modules = {
         "hdrhistogram": "hdrh",
         "pytest-timeout": None,
-        "pytest-xdist": None,  # a plugin, used through addopts (-n 3)
+        "pytest-xdist": None,  # a plugin, used through addopts (-n 2)
         "pytest-textual-snapshot": None,
         "ruff": None,
         "mypy": None,
