@@ -28,6 +28,12 @@ class Slo:
     def to_dict(self) -> dict[str, float]:
         return {f"{self.percentile}_ms": self.latency_ms, "error_pct": self.error_pct}
 
+    @property
+    def tail_share(self) -> float:
+        """The share of answers beyond the percentile: 0.01 for p99, 0.001 for p999."""
+        digits = self.percentile.removeprefix("p")
+        return 1.0 - int(digits) / 10 ** len(digits)
+
     def spec(self) -> str:
         """The ``--slo`` text that parses back to this SLO."""
         return f"{self.percentile}={self.latency_ms:g}ms,errors={self.error_pct:g}%"

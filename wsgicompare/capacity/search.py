@@ -34,8 +34,6 @@ CONFIRM_STEP_DOWN = 0.03
 CONFIRM_TAIL_ANSWERS = 100
 #: ... but no longer than this (a slow server's p99 then rests on fewer)
 CONFIRM_MAX_S = 60.0
-#: the share of answers beyond each percentile an SLO may name
-TAIL_SHARE = {"p50": 0.5, "p90": 0.1, "p99": 0.01, "p999": 0.001}
 #: seconds of a step's load that count in no figure (connections open, queues settle)
 STEP_WARMUP_S = 1.0
 #: seconds of the closed-loop probe whose req/s is the first upper guess
@@ -370,7 +368,7 @@ def confirm_seconds(confirm_s: float, rate: float, slo: Slo, tail: int = CONFIRM
     """How long the confirmation run at ``rate`` measures: ``confirm_s`` (--confirm), or
     longer until it holds ``tail`` answers beyond the SLO's percentile, at most
     CONFIRM_MAX_S (never below ``confirm_s``)."""
-    tail_s = tail / (TAIL_SHARE[slo.percentile] * max(rate, MIN_RATE))
+    tail_s = tail / (slo.tail_share * max(rate, MIN_RATE))
     return max(confirm_s, min(tail_s, CONFIRM_MAX_S))
 
 
