@@ -32,6 +32,7 @@ from wsgicompare.conductor import Conductor
 from wsgicompare.export import render
 from wsgicompare.export.ranking import best_runs
 from wsgicompare.loader.profile import MAX_SEED
+from wsgicompare.results import RunResult
 from wsgicompare.spec import default_load, url_spec
 from wsgicompare.thresholds import check, parse_threshold
 
@@ -43,6 +44,29 @@ CAPACITY = WORKERS / SERVICE_S
 def capacity_spec(url: str, plan: CapacityPlan):
     load = default_load(cpus=(), duration_s=1.0, warmup_s=0.5, timeout_s=5.0, max_wall_s=30.0, tick_s=0.1)
     return replace(url_spec(url, load=load), capacity=plan)
+
+
+#: runs of a search in which the loader lagged, before a test gives up on this machine
+ATTEMPTS = 3
+
+
+def run_with_the_loader_keeping_up(url: str, plan: CapacityPlan, seen: list[Step] | None = None) -> RunResult:
+    """The capacity run of ``plan`` against ``url``, in which no step was loader-bound.
+
+    On a shared 2-core machine another test's processes can take the loader's CPU for
+    tens of milliseconds; the search then rightly calls the step loader-bound and
+    measures it again, or ends as loader-bound. These tests are about the server's and
+    the connections' limits, so such a run is run again, up to ATTEMPTS times; a loader
+    that lags in every one fails the test, saying so."""
+    for _ in range(ATTEMPTS):
+        conductor = Conductor(settle_max_s=1.0)
+        if seen is not None:
+            seen.clear()
+            conductor.on_step = seen.append
+        result = conductor.run_one(capacity_spec(url, plan))
+        if not any("loader-bound" in step["why"] for step in result.capacity["steps"]):
+            return result
+    pytest.fail(f"the loader lagged in each of {ATTEMPTS} runs (a busy machine): {result.capacity['steps']}")
 
 
 def test_the_search_lands_within_bounds_of_a_known_capacity() -> None:
@@ -57,10 +81,8 @@ def test_the_search_lands_within_bounds_of_a_known_capacity() -> None:
         arrivals="uniform",
     )
     seen: list[Step] = []
-    conductor = Conductor(settle_max_s=1.0)
-    conductor.on_step = seen.append
     with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
-        result = conductor.run_one(capacity_spec(server.url, plan))
+        result = run_with_the_loader_keeping_up(server.url, plan, seen)
     cap = result.capacity
     assert cap["limit"] in ("server", "max-steps"), cap["verdict"]
     assert cap["rps"] is not None
@@ -91,7 +113,7 @@ def test_a_rate_only_a_short_step_holds_is_caught_by_the_confirmation_run() -> N
     # does not — a capacity only a short window shows
     plan = CapacityPlan(slo=parse_slo("p99=50ms"), step_s=1.0, max_steps=4, confirm_s=3.0, confirm_tail=0)
     with serve("tires", delay_s=SERVICE_S, workers=WORKERS, stall_after_s=2.5) as server:
-        cap = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan)).capacity
+        cap = run_with_the_loader_keeping_up(server.url, plan).capacity
     searched = [s for s in cap["steps"] if not s.get("confirm")]
     tries = [s for s in cap["steps"] if s.get("confirm")]
     assert any(s["met"] for s in searched), cap["steps"]  # the short steps alone would have passed a rate
@@ -108,7 +130,7 @@ def test_a_growing_queue_in_a_short_window_does_not_pass() -> None:
     slo = Slo("p99", 2000.0, 0.1)
     plan = CapacityPlan(slo=slo, rates=(1.3 * CAPACITY,), step_s=1.0)
     with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
-        result = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan))
+        result = run_with_the_loader_keeping_up(server.url, plan)
     step = result.capacity["steps"][-1]  # (a loader-bound step is measured once more)
     assert not step["met"]
     assert "queue growing" in step["why"]
@@ -120,7 +142,7 @@ def test_a_ladder_measures_every_rate_on_the_same_axis() -> None:
     # count over 1 s would wander ±7 % at 200 req/s)
     plan = CapacityPlan(slo=parse_slo("p99=50ms"), rates=(100.0, 200.0, 600.0), step_s=1.0, arrivals="uniform")
     with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
-        result = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan))
+        result = run_with_the_loader_keeping_up(server.url, plan)
     cap = result.capacity
     assert [s["rate"] for s in cap["steps"]] == [100.0, 200.0, 600.0]
     assert [s["met"] for s in cap["steps"]] == [True, True, False]
@@ -133,7 +155,7 @@ def test_a_given_concurrency_that_caps_the_open_loop_is_named() -> None:
     # requests wait for a connection while the server answers each in 10 ms
     plan = CapacityPlan(slo=parse_slo("p99=50ms"), rates=(300.0,), step_s=1.0, concurrency=2)
     with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
-        result = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan))
+        result = run_with_the_loader_keeping_up(server.url, plan)
     cap = result.capacity
     assert cap["limit"] == "concurrency", cap
     assert "concurrency-bound" in cap["verdict"] and "-c" in cap["verdict"]
@@ -144,7 +166,7 @@ def test_a_concurrency_bound_ladder_carries_no_capacity_in_any_output() -> None:
     # not the server, are the limit: the met 100 req/s is no server capacity either
     plan = CapacityPlan(slo=parse_slo("p99=50ms"), rates=(100.0, 300.0), step_s=1.0, concurrency=2)
     with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
-        result = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan))
+        result = run_with_the_loader_keeping_up(server.url, plan)
     cap = result.capacity
     assert cap["limit"] == "concurrency", cap
     assert cap["steps"][0]["met"], cap["steps"]

@@ -89,9 +89,13 @@ def test_fixed_delay_server_gives_its_delay_as_p50(keepalive: bool) -> None:
     assert p50_ms >= 0.999 * 20.0
     # and the p50 is the server's delay plus the round trip, nothing of the loader's own:
     # each latency is (the delay the server really gave) + (a round trip), so by the
-    # union bound its p50 is at most the p90 of one plus the p90 of the other
-    round_trip_ms = reference.latency.percentile(90) / 1000
-    assert p50_ms <= percentile_of(delays_ms, 90) + round_trip_ms + 0.1, (p50_ms, round_trip_ms)
+    # union bound its p50 is at most the p90 of one plus the p90 of the other. The
+    # reference ran a moment earlier, and the other tests on a shared machine change
+    # the round trip from one second to the next (CI saw p90 0.28 ms before and the
+    # delayed run's p50 0.17 ms beyond it): the reference's p99 plus half a
+    # millisecond still fails a loader that adds a timer tick or a loop pass of its own
+    round_trip_ms = reference.latency.percentile(99) / 1000 + 0.5
+    assert p50_ms <= percentile_of(delays_ms, 90) + round_trip_ms, (p50_ms, round_trip_ms)
     # closed loop, 4 clients: never more than 4 requests in flight (Little's law), and
     # each client keeps one outstanding most of the time (a loader that serialised its
     # clients would have 1 in flight)

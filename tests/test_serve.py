@@ -273,18 +273,22 @@ async def test_sigterm_ends_every_app_and_backend(served, anyio_backend) -> None
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the port is free again"
 
 
-def test_serve_options_are_checked_before_serving(tmp_path) -> None:
-    assert_refused(["--serve", "--serve-host", "0.0.0.0"], "is not loopback")
-    assert_refused(["--serve-port", "8123"], "--serve-port goes with --serve")
-    assert_refused(["--serve", "--backend", "gunicorn"], "--serve opens the app")
-    assert_refused(["--serve", "--serve-port", "0"], "--serve-port must be a whole number")
-    assert_refused(["--serve-grace", "1s"], "--serve-grace goes with --serve")
-    assert_refused(["--serve", "--serve-grace", "0"], "--serve-grace must be above 0 s and at most 600 s")
-    assert_refused(["--serve", "--serve-grace", "soon"], "--serve-grace must be a duration such as 10s")
+def test_serve_options_are_checked_before_serving(tmp_path, cli) -> None:
+    cli.refused(["--serve", "--serve-host", "0.0.0.0"], "is not loopback")
+    cli.refused(["--serve-port", "8123"], "--serve-port goes with --serve")
+    cli.refused(["--serve", "--backend", "gunicorn"], "--serve opens the app")
+    cli.refused(["--serve", "--serve-port", "0"], "--serve-port must be a whole number")
+    cli.refused(["--serve-grace", "1s"], "--serve-grace goes with --serve")
+    cli.refused(["--serve", "--serve-grace", "0"], "--serve-grace must be above 0 s and at most 600 s")
+    cli.refused(["--serve", "--serve-grace", "soon"], "--serve-grace must be a duration such as 10s")
     grace_help = next(spec["help"] for _, name, spec in _ARGS if name == "serve-grace")
     assert f"(default {QUIT_S:g}s)" in grace_help
     # the tabs' command line is checked here, before serving: a bad report never reaches a tab
-    assert_refused(["--serve", "--open", str(tmp_path / "gone.json")], "cannot read it: No such file")
+    cli.refused(["--serve", "--open", str(tmp_path / "gone.json")], "cannot read it: No such file")
+
+
+def test_a_serve_port_in_use_is_one_line_and_starts_nothing() -> None:
+    # a true subprocess: the check binds the port (the in-process tripwire refuses listen)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
