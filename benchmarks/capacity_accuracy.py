@@ -17,7 +17,7 @@ check off by more than 5 %) exits 1. The truth ignores what the loopback and the
 loader add to each answer (well under a millisecond on a quiet machine).
 
     python benchmarks/capacity_accuracy.py [--servers 1x5,4x10,8x10] [--slo p99=50ms --slo p90=30ms]
-        [--step-duration 2] [--confirm 5] [--seed 1]
+        [--step-duration 3] [--confirm 10] [--seed 1]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.mmc import max_rate, response_percentile, simulate_responses  # noqa: E402
+from wsgicompare.capacity import DEFAULT_CONFIRM_S, DEFAULT_STEP_S  # noqa: E402
 
 LOADER_CPU, SERVER_CPU = 0, 1
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
@@ -159,8 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--slo", action="append", help="an SLO of the search, repeatable (default p99=50ms and p90=30ms)"
     )
-    parser.add_argument("--step-duration", type=float, default=2.0, help="measured seconds per step (default 2)")
-    parser.add_argument("--confirm", type=float, default=5.0, help="seconds of the confirmation run (default 5)")
+    parser.add_argument(
+        "--step-duration",
+        type=float,
+        default=DEFAULT_STEP_S,
+        help=f"measured seconds per step, at least (default {DEFAULT_STEP_S:g}, the search's own)",
+    )
+    parser.add_argument(
+        "--confirm",
+        type=float,
+        default=DEFAULT_CONFIRM_S,
+        help=f"seconds of the confirmation run, at least (default {DEFAULT_CONFIRM_S:g}, the search's own)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the arrivals and the service times (default 1)")
     parser.add_argument(
         "--simulate", type=int, default=200_000, help="simulated requests per formula check (default 200000)"

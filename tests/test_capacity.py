@@ -13,7 +13,10 @@ import pytest
 from tests.loader_servers import serve
 from wsgicompare.capacity import (
     CONFIRM_MAX_S,
+    CONFIRM_STEP_DOWN,
+    CONFIRM_STEP_DOWN_MAX,
     FAILED_LIMIT,
+    STEP_MAX_S,
     CapacityError,
     CapacityPlan,
     Outcome,
@@ -26,6 +29,8 @@ from wsgicompare.capacity import (
     parse_rates,
     parse_slo,
     search,
+    step_down,
+    step_seconds,
     step_seed,
 )
 from wsgicompare.conductor import Conductor
@@ -35,6 +40,8 @@ from wsgicompare.loader.profile import MAX_SEED
 from wsgicompare.results import RunResult
 from wsgicompare.spec import default_load, url_spec
 from wsgicompare.thresholds import check, parse_threshold
+
+P99 = parse_slo("p99=50ms")
 
 #: 4 workers × 10 ms: 400 req/s; at rates well below it the latency is ~10 ms
 WORKERS, SERVICE_S = 4, 0.010
@@ -78,6 +85,7 @@ def test_the_search_lands_within_bounds_of_a_known_capacity() -> None:
         max_steps=7,
         confirm_s=2.0,
         confirm_tail=0,  # this server's p99 needs no long window: it is deterministic
+        step_tail=0,
         arrivals="uniform",
     )
     seen: list[Step] = []
@@ -111,7 +119,7 @@ def test_a_rate_only_a_short_step_holds_is_caught_by_the_confirmation_run() -> N
     # a server that holds its 400 req/s on a connection for 2.5 s, then takes 20× as long
     # a request: a 1 s step (after 1 s of warm-up) meets a rate that a 3 s confirmation
     # does not — a capacity only a short window shows
-    plan = CapacityPlan(slo=parse_slo("p99=50ms"), step_s=1.0, max_steps=4, confirm_s=3.0, confirm_tail=0)
+    plan = CapacityPlan(slo=parse_slo("p99=50ms"), step_s=1.0, max_steps=4, confirm_s=3.0, confirm_tail=0, step_tail=0)
     with serve("tires", delay_s=SERVICE_S, workers=WORKERS, stall_after_s=2.5) as server:
         cap = run_with_the_loader_keeping_up(server.url, plan).capacity
     searched = [s for s in cap["steps"] if not s.get("confirm")]
@@ -201,7 +209,7 @@ def test_a_loader_bound_step_is_never_a_server_capacity() -> None:
     outcome = search(measure, 800, ceiling=2000)
     assert outcome.limit == "loader"
     assert [s.rate for s in outcome.steps] == [800, 1600, 1600]  # measured again before giving up
-    assert confirm(measure, outcome, max_steps=10) == outcome  # nothing to confirm
+    assert confirm(measure, outcome, max_steps=10, slo=P99) == outcome  # nothing to confirm
     assert outcome.verdict(Slo("p99", 50, 0.1)).startswith("loader-bound at 1,600 req/s")
     cap = outcome.to_dict(Slo("p99", 50, 0.1))
     # 800 req/s was met, but the search ended on the loader's limit: no capacity figure
@@ -228,7 +236,7 @@ def test_a_confirmation_that_misses_steps_down_three_percent_until_one_holds() -
     measure, calls = _known_server(1000, 950)
     found = search(measure, 800, max_steps=9, ceiling=2000)
     assert found.capacity is not None and 970 <= found.capacity.rate <= 1000
-    outcome = confirm(lambda rate: measure(rate, long=True), found, max_steps=12)
+    outcome = confirm(lambda rate: measure(rate, long=True), found, max_steps=12, slo=P99)
     tries = outcome.confirmations
     assert [s.met for s in tries] == [False] * (len(tries) - 1) + [True]
     assert all(b.rate == pytest.approx(a.rate * 0.97) for a, b in zip(tries, tries[1:]))
@@ -237,10 +245,42 @@ def test_a_confirmation_that_misses_steps_down_three_percent_until_one_holds() -
     assert outcome.steps[: len(found.steps)] == found.steps  # the search's steps are kept
 
 
+def test_a_confirmation_that_misses_by_far_steps_down_by_half_its_overshoot() -> None:
+    # a queue's p99 over a long window: 50 ms at 900 req/s, growing steeply beyond it
+    def measure(rate: float) -> Step:
+        p99 = 50.0 * (rate / 900.0) ** 4
+        met = p99 <= 50.0
+        return Step(rate, rate, 5.0, p99, p99, 0.0, met, 10.0, why="" if met else "p99", confirm=True)
+
+    found = Outcome((Step(1100.0, 1100.0, 5.0, 20.0, 20.0, 0.0, True, 3.0),), "max-steps")
+    outcome = confirm(measure, found, max_steps=10, slo=P99)
+    tries = outcome.confirmations
+    # 1100 req/s: p99 111.5 ms, 123 % over: the most, 25 % down; 825 req/s meets
+    assert [round(s.rate) for s in tries] == [1100, 825]
+    assert outcome.capacity is tries[-1]
+    # with 3 % steps the same miss takes nine confirmations (1100 · 0.97⁷ = 887)
+    assert step_down(tries[0], P99) == CONFIRM_STEP_DOWN_MAX
+    assert step_down(replace(tries[0], slo_ms=60.0), P99) == pytest.approx(0.10)  # half of 20 % over
+    assert step_down(replace(tries[0], slo_ms=51.0), P99) == CONFIRM_STEP_DOWN  # at least 3 %
+    assert step_down(replace(tries[0], slo_ms=None), P99) == CONFIRM_STEP_DOWN_MAX  # no answer at all
+    assert step_down(replace(tries[0], slo_ms=40.0, why="errors 2 %"), P99) == CONFIRM_STEP_DOWN
+
+
+def test_a_search_step_runs_long_enough_for_a_few_answers_beyond_its_percentile() -> None:
+    p90 = parse_slo("p90=50ms")
+    # 10 answers beyond the p99 at 100 req/s take 10 s; at 1,000 req/s --step-duration rules
+    assert step_seconds(3.0, 100.0, P99) == pytest.approx(10.0)
+    assert step_seconds(3.0, 1000.0, P99) == 3.0
+    assert step_seconds(3.0, 10.0, P99) == STEP_MAX_S  # capped
+    assert step_seconds(3.0, 100.0, p90) == 3.0  # 10 beyond the p90 at 100 req/s: 1 s
+    assert step_seconds(3.0, 100.0, P99, tail=0) == 3.0  # a plan may switch it off (tests)
+    assert step_seconds(20.0, 10.0, P99) == 20.0  # never below --step-duration
+
+
 def test_confirmations_stop_at_max_steps_and_then_there_is_no_capacity() -> None:
     measure, _ = _known_server(1000, 500)
     found = search(measure, 800, max_steps=6, ceiling=2000)
-    outcome = confirm(lambda rate: measure(rate, long=True), found, max_steps=8)
+    outcome = confirm(lambda rate: measure(rate, long=True), found, max_steps=8, slo=P99)
     assert len(outcome.steps) == 8 and len(outcome.confirmations) == 8 - len(found.steps)
     assert outcome.capacity is None and outcome.best is not None  # the figures shown: a short step's
     assert outcome.to_dict(parse_slo("p99=50ms"))["rps"] is None
@@ -405,7 +445,7 @@ def test_a_confirmed_capacity_of_a_search_that_ran_out_of_steps_is_a_floor() -> 
     measure, _ = _known_server(10_000, 10_000)  # everything meets: the bracket never closes
     found = search(measure, 800, max_steps=2, ceiling=100_000)
     assert found.limit == "max-steps"
-    outcome = confirm(lambda rate: measure(rate, long=True), found, max_steps=3)
+    outcome = confirm(lambda rate: measure(rate, long=True), found, max_steps=3, slo=P99)
     assert outcome.capacity is not None and outcome.capacity.confirm
     assert outcome.verdict(parse_slo("p99=50ms")).startswith("capacity at least 1,600 req/s")
 
@@ -420,7 +460,7 @@ def test_a_loader_bound_confirmation_is_measured_again() -> None:
         step = measure(rate, long=True)
         return replace(step, met=step.met and not bound, loader_bound=bound, why="loader-bound" if bound else "")
 
-    outcome = confirm(long, found, max_steps=12)
+    outcome = confirm(long, found, max_steps=12, slo=P99)
     assert [s.loader_bound for s in outcome.confirmations] == [True, False]
     assert outcome.limit != "loader" and outcome.capacity is outcome.confirmations[-1]
 

@@ -38,7 +38,7 @@ CAPACITY = Options(
     workers=1,
     threads=2,
     find_capacity=True,
-    slo=parse_slo("p99=200ms,errors=1%"),
+    slo=parse_slo("p90=200ms,errors=1%"),
     step_duration=1.0,
     max_steps=3,
     confirm=0.0,
@@ -57,7 +57,7 @@ async def test_f_fills_the_step_ladder_and_ends_with_a_capacity():
         await wait_for(pilot, lambda: widget.ladder is not None and widget.ladder.steps, 30, "a first step")
         ladder = widget.ladder
         assert ladder is not None and widget.display
-        assert ladder.backend == "gunicorn" and ladder.slo == "p99 ≤ 200 ms, errors ≤ 1 %" and ladder.max_steps == 3
+        assert ladder.backend == "gunicorn" and ladder.slo == "p90 ≤ 200 ms, errors ≤ 1 %" and ladder.max_steps == 3
         # the ladder is on screen while the search runs: offered, served, p99 and met
         shown = app.main.query_one(StepLadder).render()
         assert "offered" in str(shown) and f"{ladder.steps[0].rate:,.0f}" in str(shown)

@@ -15,6 +15,7 @@ from wsgicompare.capacity.search import (
     BRACKET_TOLERANCE,
     CONFIRM_MAX_S,
     CONFIRM_STEP_DOWN,
+    CONFIRM_STEP_DOWN_MAX,
     CONFIRM_TAIL_ANSWERS,
     DEFAULT_CONFIRM_S,
     DEFAULT_MAX_STEPS,
@@ -25,6 +26,8 @@ from wsgicompare.capacity.search import (
     MIN_RATE,
     PERCENTILES,
     PROBE_S,
+    STEP_MAX_S,
+    STEP_TAIL_ANSWERS,
     STEP_WARMUP_S,
     CapacityError,
     Outcome,
@@ -41,6 +44,8 @@ from wsgicompare.capacity.search import (
     parse_rates,
     parse_slo,
     search,
+    step_down,
+    step_seconds,
 )
 
 __all__ = [
@@ -48,6 +53,7 @@ __all__ = [
     "BRACKET_TOLERANCE",
     "CONFIRM_MAX_S",
     "CONFIRM_STEP_DOWN",
+    "CONFIRM_STEP_DOWN_MAX",
     "CONFIRM_TAIL_ANSWERS",
     "DEFAULT_CONFIRM_S",
     "DEFAULT_MAX_STEPS",
@@ -58,6 +64,8 @@ __all__ = [
     "MIN_RATE",
     "PERCENTILES",
     "PROBE_S",
+    "STEP_MAX_S",
+    "STEP_TAIL_ANSWERS",
     "STEP_WARMUP_S",
     "CapacityError",
     "CapacityPlan",
@@ -76,5 +84,7 @@ __all__ = [
     "parse_slo",
     "run_capacity",
     "search",
+    "step_down",
+    "step_seconds",
     "step_seed",
 ]

@@ -20,6 +20,7 @@ from wsgicompare.capacity.search import (
     MIN_CONNECTIONS,
     PROBE_S,
     STEP_SEED_STRIDE,
+    STEP_TAIL_ANSWERS,
     STEP_WARMUP_S,
     Outcome,
     Slo,
@@ -30,6 +31,7 @@ from wsgicompare.capacity.search import (
     judge,
     ladder,
     search,
+    step_seconds,
 )
 from wsgicompare.loader.profile import FD_MARGIN, MAX_SEED
 from wsgicompare.results import RunResult
@@ -55,6 +57,8 @@ class CapacityPlan:
     #: answers beyond the SLO's percentile a confirmation runs long enough to hold (0: just
     #: confirm_s; tests and benchmarks that know their server may shorten it)
     confirm_tail: int = CONFIRM_TAIL_ANSWERS
+    #: the same for a search step (0: just step_s); a ladder's steps are all step_s long
+    step_tail: int = STEP_TAIL_ANSWERS
     #: -c as given (the limit it sets is reported); None: sized from the rate and the budget
     concurrency: int | None = None
     #: the steps' arrivals: Poisson (independent users) unless --arrivals uniform
@@ -124,7 +128,7 @@ def run_capacity(
             seed=step_seed(spec.load.seed, len(taken)),
             duration_s=confirm_seconds(plan.confirm_s, rate, plan.slo, plan.confirm_tail)
             if confirming
-            else plan.step_s,
+            else (plan.step_s if plan.rates else step_seconds(plan.step_s, rate, plan.slo, plan.step_tail)),
             warmup_s=STEP_WARMUP_S,
             requests=None,
             reps=None,
@@ -152,7 +156,7 @@ def run_capacity(
             search_steps = plan.max_steps - 1 if confirming else plan.max_steps
             outcome = search(measure, 0.8 * probe_rps, search_steps, ceiling=1.2 * probe_rps)
             if confirming:
-                outcome = confirm(lambda rate: measure(rate, confirming=True), outcome, plan.max_steps)
+                outcome = confirm(lambda rate: measure(rate, confirming=True), outcome, plan.max_steps, plan.slo)
         failed = False
     except _StepFailed:
         outcome = Outcome(tuple(taken), FAILED_LIMIT)

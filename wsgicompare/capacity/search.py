@@ -26,8 +26,18 @@ DEFAULT_MAX_STEPS = 10
 DEFAULT_CONFIRM_S = 10.0
 #: the shortest confirmation worth its name (0 = none)
 MIN_CONFIRM_S = 1.0
-#: a confirmation that misses steps down by this share and confirms again
+#: a confirmation that misses steps down and confirms again: by half its percentile's
+#: overshoot (p99 60 ms against 50: 10 %), at least this share ...
 CONFIRM_STEP_DOWN = 0.03
+#: ... and at most this one
+CONFIRM_STEP_DOWN_MAX = 0.25
+#: a search step runs long enough to hold this many answers beyond the SLO's percentile
+#: (a p99 step at 100 req/s: 10 s), never shorter than --step-duration: a 3 s step read a
+#: slow server's p99 from its 2–3 slowest answers (simulated M/M/c queues: 54 % of 120
+#: searches within −10 %/+3 % of the truth with 3 s steps, 70 % with these) ...
+STEP_TAIL_ANSWERS = 10
+#: ... but no longer than this
+STEP_MAX_S = 15.0
 #: a confirmation runs long enough to hold this many answers beyond the SLO's percentile
 #: (a p99 read from a dozen slow answers is luck: benchmarks/capacity_accuracy.py saw short
 #: windows read a Poisson p99 up to half too low) ...
@@ -368,15 +378,32 @@ def confirm_seconds(confirm_s: float, rate: float, slo: Slo, tail: int = CONFIRM
     """How long the confirmation run at ``rate`` measures: ``confirm_s`` (--confirm), or
     longer until it holds ``tail`` answers beyond the SLO's percentile, at most
     CONFIRM_MAX_S (never below ``confirm_s``)."""
+    return _tail_seconds(confirm_s, rate, slo, tail, CONFIRM_MAX_S)
+
+
+def step_seconds(step_s: float, rate: float, slo: Slo, tail: int = STEP_TAIL_ANSWERS) -> float:
+    """How long a search step at ``rate`` measures: ``step_s`` (--step-duration), or longer
+    until it holds ``tail`` answers beyond the SLO's percentile, at most STEP_MAX_S."""
+    return _tail_seconds(step_s, rate, slo, tail, STEP_MAX_S)
+
+
+def _tail_seconds(shortest_s: float, rate: float, slo: Slo, tail: int, longest_s: float) -> float:
     tail_s = tail / (slo.tail_share * max(rate, MIN_RATE))
-    return max(confirm_s, min(tail_s, CONFIRM_MAX_S))
+    return max(shortest_s, min(tail_s, longest_s))
 
 
-def confirm(
-    measure_long: Callable[[float], Step], outcome: Outcome, max_steps: int, step_down: float = CONFIRM_STEP_DOWN
-) -> Outcome:
+def step_down(step: Step, slo: Slo) -> float:
+    """The share a missed confirmation steps down by: half its percentile's overshoot of
+    the SLO (a queue's percentile grows faster than the rate near the knee, so half is
+    still a step towards it), within CONFIRM_STEP_DOWN..CONFIRM_STEP_DOWN_MAX; the
+    smallest for a miss on errors or a growing queue alone."""
+    over = (step.slo_ms / slo.latency_ms - 1.0) / 2 if step.slo_ms is not None else CONFIRM_STEP_DOWN_MAX
+    return min(CONFIRM_STEP_DOWN_MAX, max(CONFIRM_STEP_DOWN, over))
+
+
+def confirm(measure_long: Callable[[float], Step], outcome: Outcome, max_steps: int, slo: Slo) -> Outcome:
     """Run the search's capacity again over the longer window (``measure_long``); when it
-    misses, step down by ``step_down`` and run again, while the steps (search and
+    misses, step down (``step_down``) and run again, while the steps (search and
     confirmations together) stay within ``max_steps``. A search the loader or the
     connections limited, or that met no rate, has nothing to confirm."""
     candidate = outcome.capacity
@@ -392,7 +419,7 @@ def confirm(
         )
         if step.met or step.loader_bound or step.concurrency_bound:
             break
-        rate *= 1.0 - step_down
+        rate *= 1.0 - step_down(step, slo)
     limit = outcome.limit
     if steps[-1].confirm and steps[-1].loader_bound:
         limit = "loader"
