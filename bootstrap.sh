@@ -107,7 +107,8 @@ lock() {
     # a throwaway venv installed from pyproject.toml's ranges alone (no constraints), frozen
     local tmp
     tmp="$(mktemp -d)"
-    trap 'rm -rf "$tmp"' EXIT
+    # expanded now: the trap runs at exit, after this function's local $tmp is gone (set -u)
+    trap "rm -rf '$tmp'" EXIT
     "$PYTHON" -m venv "$tmp/venv"
     "$tmp/venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     "$tmp/venv/bin/python" -m pip install -q '.[test,cluster]'
