@@ -91,8 +91,9 @@ python_env() {
     local stamp="$VENV/.wsgicompare-installed"
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$LOCK" -nt "$stamp" ]; then
         "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-        # the cluster extra (Ray, for --cluster) too: its tests run with the suite
-        "$VENV/bin/python" -m pip install -q -c "$LOCK" -e '.[test,cluster]' \
+        # the cluster extra (Ray, for --cluster) too: its tests run with the suite;
+        # the docs extra (MkDocs, Material): the test command builds the site
+        "$VENV/bin/python" -m pip install -q -c "$LOCK" -e '.[test,cluster,docs]' \
             || { echo "bootstrap: installing wsgicompare into $VENV failed" >&2; exit 1; }
         touch "$stamp"
     fi
@@ -111,7 +112,7 @@ lock() {
     trap "rm -rf '$tmp'" EXIT
     "$PYTHON" -m venv "$tmp/venv"
     "$tmp/venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-    "$tmp/venv/bin/python" -m pip install -q '.[test,cluster]'
+    "$tmp/venv/bin/python" -m pip install -q '.[test,cluster,docs]'
     if have apxs; then "$tmp/venv/bin/python" -m pip install -q '.[apache]'; fi
     {
         sed -n '1,/^[^#]/p' "$LOCK" | grep '^#'
