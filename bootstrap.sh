@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian machine with only Python 3.11+ and pip:
 #   ./bootstrap.sh run  [wsgicompare options]   set up, then open wsgicompare
-#   ./bootstrap.sh test [pytest options]        set up, then ruff, mypy and the test suite
+#   ./bootstrap.sh test [pytest options]        set up, then ruff, mypy, the docs site (strict) and the test suite
 #   ./bootstrap.sh setup                        set up only
 #   ./bootstrap.sh lock                         refresh constraints.txt from pyproject.toml's ranges
 # Set-up = a virtualenv in .venv with wsgicompare and every backend installed
@@ -145,6 +145,13 @@ case "$cmd" in
         "$VENV/bin/python" -m ruff check .
         "$VENV/bin/python" -m ruff format --check .
         "$VENV/bin/python" -m mypy
+        # the documentation site (mkdocs.yml, docs/ and README.md as its front page), strict:
+        # a broken link or anchor, or a page left out of the nav, fails the test command.
+        # Not --quiet: it hides the warnings that --strict counts. Built into a temp dir.
+        site="$(mktemp -d)"
+        NO_MKDOCS_2_WARNING=1 "$VENV/bin/python" -m mkdocs build --strict --site-dir "$site" \
+            || { rm -rf "$site"; echo "bootstrap: the documentation site does not build (mkdocs build --strict)" >&2; exit 1; }
+        rm -rf "$site"
         set +e
         "$VENV/bin/python" -m pytest "$@"
         rc=$?
