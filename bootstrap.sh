@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian machine with only Python 3.11+ and pip:
 #   ./bootstrap.sh run  [wsgicompare options]   set up, then open wsgicompare
-#   ./bootstrap.sh test [pytest options]        set up, then ruff, mypy and the test suite
+#   ./bootstrap.sh test [pytest options]        set up, then ruff, mypy, the docs site (strict) and the test suite
 #   ./bootstrap.sh setup                        set up only
 #   ./bootstrap.sh lock                         refresh constraints.txt from pyproject.toml's ranges
 # Set-up = a virtualenv in .venv with wsgicompare and every backend installed
@@ -91,8 +91,9 @@ python_env() {
     local stamp="$VENV/.wsgicompare-installed"
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$LOCK" -nt "$stamp" ]; then
         "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-        # the cluster extra (Ray, for --cluster) too: its tests run with the suite
-        "$VENV/bin/python" -m pip install -q -c "$LOCK" -e '.[test,cluster]' \
+        # the cluster extra (Ray, for --cluster) too: its tests run with the suite;
+        # the docs extra (MkDocs, Material): the test command builds the site
+        "$VENV/bin/python" -m pip install -q -c "$LOCK" -e '.[test,cluster,docs]' \
             || { echo "bootstrap: installing wsgicompare into $VENV failed" >&2; exit 1; }
         touch "$stamp"
     fi
@@ -107,10 +108,11 @@ lock() {
     # a throwaway venv installed from pyproject.toml's ranges alone (no constraints), frozen
     local tmp
     tmp="$(mktemp -d)"
-    trap 'rm -rf "$tmp"' EXIT
+    # expanded now: the trap runs at exit, after this function's local $tmp is gone (set -u)
+    trap "rm -rf '$tmp'" EXIT
     "$PYTHON" -m venv "$tmp/venv"
     "$tmp/venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-    "$tmp/venv/bin/python" -m pip install -q '.[test,cluster]'
+    "$tmp/venv/bin/python" -m pip install -q '.[test,cluster,docs]'
     if have apxs; then "$tmp/venv/bin/python" -m pip install -q '.[apache]'; fi
     {
         sed -n '1,/^[^#]/p' "$LOCK" | grep '^#'
@@ -143,6 +145,13 @@ case "$cmd" in
         "$VENV/bin/python" -m ruff check .
         "$VENV/bin/python" -m ruff format --check .
         "$VENV/bin/python" -m mypy
+        # the documentation site (mkdocs.yml, docs/ and README.md as its front page), strict:
+        # a broken link or anchor, or a page left out of the nav, fails the test command.
+        # Not --quiet: it hides the warnings that --strict counts. Built into a temp dir.
+        site="$(mktemp -d)"
+        NO_MKDOCS_2_WARNING=1 "$VENV/bin/python" -m mkdocs build --strict --site-dir "$site" \
+            || { rm -rf "$site"; echo "bootstrap: the documentation site does not build (mkdocs build --strict)" >&2; exit 1; }
+        rm -rf "$site"
         set +e
         "$VENV/bin/python" -m pytest "$@"
         rc=$?
