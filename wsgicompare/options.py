@@ -417,7 +417,14 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
         {"metavar": "SLO", "help": f"latency percentile and error budget (default {DEFAULT_SLO.replace('%', '%%')})"},
     ),
     (("--rates",), "rates", {"metavar": "A,B,C", "help": "open-loop steps at these req/s: the latency-vs-load curve"}),
-    (("--step-duration",), "step-duration", {"metavar": "DUR", "help": "measured time per capacity step (default 3s)"}),
+    (
+        ("--step-duration",),
+        "step-duration",
+        {
+            "metavar": "DUR",
+            "help": "measured time per capacity step, at least (default 3s; a search step at a low rate runs until 10 answers lie beyond the percentile, at most 15s)",
+        },
+    ),
     (("--max-steps",), "max-steps", {"metavar": "N", "help": "most steps of a capacity search (default 10)"}),
     (
         ("--confirm",),
