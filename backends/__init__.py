@@ -5,6 +5,7 @@ Imports neither Textual nor wsgicompare.loader (tests/test_import_hygiene.py).
 
 from wsgicompare.backends.catalog import CATALOG, catalog_rows, get_backend
 from wsgicompare.backends.lifecycle import Server, check_user_app
+from wsgicompare.backends.procutil import available_cpus
 from wsgicompare.backends.spec import Backend, BackendError, BackendStartCancelled, BackendStartError, ServerConfig
 from wsgicompare.backends.workloads import WORKLOADS, Workload
 
@@ -18,6 +19,7 @@ __all__ = [
     "Server",
     "ServerConfig",
     "Workload",
+    "available_cpus",
     "catalog_rows",
     "check_user_app",
     "get_backend",

@@ -13,8 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from wsgicompare.backends import ServerConfig
-from wsgicompare.backends.procutil import USABLE_CPUS
+from wsgicompare.backends import ServerConfig, available_cpus
 from wsgicompare.capacity import (
     DEFAULT_CONFIRM_S,
     DEFAULT_MAX_STEPS,
@@ -83,12 +82,6 @@ class RunSpec:
     @property
     def is_url(self) -> bool:
         return self.backend == URL_BACKEND
-
-
-def available_cpus() -> tuple[int, ...]:
-    """CPUs this process could run on when it started (respects taskset/cgroups, unlike
-    os.cpu_count; unchanged by pin_to_loader_cpus)."""
-    return tuple(sorted(USABLE_CPUS))
 
 
 def pin_to_loader_cpus(loader_cpus: tuple[int, ...]) -> None:
