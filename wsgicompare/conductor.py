@@ -29,9 +29,7 @@ from wsgicompare.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e
     tcp_sockets,
     wait_settled,
 )
-from wsgicompare.loader import LoadProfile, LoadProfileError, LoadRun, LoadSummary, LoadTick
-from wsgicompare.loader.profile import is_loopback
-from wsgicompare.loader.worker import build_request
+from wsgicompare.loader import LoadProfile, LoadProfileError, LoadRun, LoadSummary, LoadTick, build_request, is_loopback
 from wsgicompare.results import (
     STATUS_CLASSES,
     RepeatFigures,

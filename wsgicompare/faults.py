@@ -23,11 +23,9 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
-from wsgicompare.backends import Server
-from wsgicompare.backends.spec import WORKERS_SELF
+from wsgicompare.backends import WORKERS_SELF, Server
 from wsgicompare.capacity import PROBE_S, Slo, connections_for
-from wsgicompare.loader import LatencyHistogram, LoadProfile, LoadTick
-from wsgicompare.loader.worker import tick_boundary_s
+from wsgicompare.loader import LatencyHistogram, LoadProfile, LoadTick, tick_boundary_s
 from wsgicompare.parsing import OptionError, parse_list
 from wsgicompare.results import RunResult
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from wsgicompare.loader.profile import MAX_BODY_BYTES, LoadProfileError, check_header, check_method
+from wsgicompare.loader import MAX_BODY_BYTES, LoadProfileError, check_header, check_method
 from wsgicompare.parsing import OptionError, read_regular_file
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 # the loader decides what a status class and an error kind are; the results only name them
-from wsgicompare.loader.stats import ERROR_KINDS as ERROR_KINDS
-from wsgicompare.loader.stats import STATUS_CLASSES as STATUS_CLASSES
+from wsgicompare.loader import ERROR_KINDS as ERROR_KINDS
+from wsgicompare.loader import STATUS_CLASSES as STATUS_CLASSES
 
 if TYPE_CHECKING:
     from wsgicompare.loader import LatencyHistogram, LoadSummary

@@ -22,8 +22,7 @@ from wsgicompare.capacity import (
     CapacityPlan,
     parse_slo,
 )
-from wsgicompare.loader.profile import FD_MARGIN, LoadProfile, LoadProfileError
-from wsgicompare.loader.worker import split_evenly
+from wsgicompare.loader import FD_MARGIN, LoadProfile, LoadProfileError, split_evenly
 
 if TYPE_CHECKING:
     # faults.py (through parsing.py) and options.py import this module: a run-time

@@ -32,7 +32,7 @@ from wsgicompare.capacity.search import (
     ladder,
     search,
 )
-from wsgicompare.loader.profile import FD_MARGIN, MAX_SEED, LoadProfile
+from wsgicompare.loader import FD_MARGIN, MAX_SEED, LoadProfile
 from wsgicompare.results import RunResult
 
 if TYPE_CHECKING:
