@@ -21,10 +21,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+# the app (tui/) reaches the engine through this module and results.py only (tests/test_layers.py):
+# what it reads beside the session (the names imported ``as`` themselves) is re-exported here
 from wsgicompare import export
 from wsgicompare.backends import MAX_THREADS, MAX_WORKERS, WORKLOADS, Server, ServerConfig, catalog_rows, get_backend
 from wsgicompare.capacity import DEFAULT_SLO, Slo, Step, parse_slo
+from wsgicompare.capacity import CapacityError as CapacityError
+from wsgicompare.capacity import bound_text as bound_text
+from wsgicompare.capacity import capacity_figure as capacity_figure
 from wsgicompare.conductor import Conductor
+from wsgicompare.export.ranking import best_runs as best_runs
+from wsgicompare.export.ranking import by_capacity as by_capacity
+from wsgicompare.export.ranking import capacity_rps as capacity_rps
+from wsgicompare.export.ranking import ordered as ordered
+from wsgicompare.faults import SCENARIOS as SCENARIOS
+from wsgicompare.faults import parse_scenarios as parse_scenarios
 from wsgicompare.loader import (
     MAX_CONCURRENCY,
     MAX_DURATION_S,
@@ -35,7 +46,9 @@ from wsgicompare.loader import (
     LoadProfileError,
 )
 from wsgicompare.options import Options
+from wsgicompare.reports import saved_line as saved_line
 from wsgicompare.results import RunResult, Tick
+from wsgicompare.scorecard import scorecard as scorecard
 from wsgicompare.signals import set_from_signal_handler
 from wsgicompare.spec import (
     DEFAULT_CONCURRENCY,
