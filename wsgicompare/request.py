@@ -3,7 +3,7 @@
 
 Values are checked when the options are parsed (one line, exit 2); the body file is read
 while planning, before anything starts. The loader builds the request bytes once from
-the LoadProfile fields these fill (``loader/worker.py`` ``build_request``)."""
+the LoadProfile fields these fill (``loader/profile.py`` ``build_request``)."""
 
 from __future__ import annotations
 
