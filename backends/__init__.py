@@ -4,12 +4,27 @@ Imports neither Textual nor wsgicompare.loader (tests/test_import_hygiene.py).
 """
 
 from wsgicompare.backends.catalog import CATALOG, catalog_rows, get_backend
+from wsgicompare.backends.launch import WORKERS_SELF, port_in_use
 from wsgicompare.backends.lifecycle import Server, check_user_app
-from wsgicompare.backends.spec import Backend, BackendError, BackendStartCancelled, BackendStartError, ServerConfig
+from wsgicompare.backends.procutil import available_cpus
+from wsgicompare.backends.spec import (
+    MAX_THREADS,
+    MAX_WORKERS,
+    Backend,
+    BackendError,
+    BackendStartCancelled,
+    BackendStartError,
+    ServerConfig,
+)
 from wsgicompare.backends.workloads import WORKLOADS, Workload
 
+# the package's face: what the engine (wsgicompare/) may use; it imports no submodule
+# of this package (tests/test_layers.py)
 __all__ = [
     "CATALOG",
+    "MAX_THREADS",
+    "MAX_WORKERS",
+    "WORKERS_SELF",
     "WORKLOADS",
     "Backend",
     "BackendError",
@@ -18,7 +33,9 @@ __all__ = [
     "Server",
     "ServerConfig",
     "Workload",
+    "available_cpus",
     "catalog_rows",
     "check_user_app",
     "get_backend",
+    "port_in_use",
 ]

@@ -25,26 +25,27 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from importlib.machinery import PathFinder
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from wsgicompare.backends.procutil import child_setup, set_pdeathsig
-from wsgicompare.backends.spec import (
+from wsgicompare.backends.launch import (
     WORKERS_BEHIND_ROUTER,
     WORKERS_SELF,
-    Backend,
     BackendError,
     BackendStartCancelled,
     BackendStartError,
     Launch,
-    ServerConfig,
     Setup,
     find_executable,
     free_port,
     port_in_use,
 )
+from wsgicompare.backends.procutil import child_setup, set_pdeathsig
 from wsgicompare.backends.workloads import WORKLOADS
+
+if TYPE_CHECKING:  # a Backend starts through this module (Backend.start)
+    from wsgicompare.backends.spec import Backend, ServerConfig
 
 #: seconds between two readiness probes
 _READY_POLL_S = 0.05
@@ -204,9 +205,8 @@ def _check_cancel(backend: Backend, cancel: threading.Event | None) -> None:
         raise BackendStartCancelled(f"{backend.id}: cancelled while starting")
 
 
-#: characters the private dir's path may hold: it is written unquoted into nginx, uWSGI and
-#: PHP-FPM configs (a space, ";" or "}" would end or inject a directive) and into the reaper's
-#: line protocol (a newline would split a command)
+#: characters the private dir's path may hold: it is written unquoted into nginx, uWSGI and PHP-FPM
+#: configs (a space, ";" or "}" would end or inject a directive) and the reaper's line protocol (a newline)
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_./+@%,:=~-]+")
 
 

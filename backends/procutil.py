@@ -31,6 +31,12 @@ USABLE_CPUS: frozenset[int] = (
 )
 
 
+def available_cpus() -> tuple[int, ...]:
+    """CPUs this process could run on when it started (respects taskset/cgroups, unlike
+    os.cpu_count; unchanged by wsgicompare pinning its own threads later)."""
+    return tuple(sorted(USABLE_CPUS))
+
+
 def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
     """Ask the kernel to send `sig` to this process when the thread that forked it dies."""
     if _prctl is not None:

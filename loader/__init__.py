@@ -49,14 +49,54 @@ How the figures are defined (the choices a reader of a result needs to know):
   ``if __name__ == "__main__":`` guard: loader processes are spawned, not forked.
 """
 
-from .histogram import LatencyHistogram
-from .profile import LoadProfile, LoadProfileError
+from .agent import NodeAgent
+from .group import TICK_LATE_S, GroupFailed, Snapshots
+from .histogram import SLOT_MID_US, LatencyHistogram
+from .profile import (
+    ARRIVALS,
+    FD_MARGIN,
+    MAX_BODY_BYTES,
+    MAX_CONCURRENCY,
+    MAX_DURATION_S,
+    MAX_PROCS,
+    MAX_RATE,
+    MAX_REPS,
+    MAX_REQUESTS,
+    MAX_SEED,
+    MAX_SHORT_S,
+    MAX_SLOW_CLIENTS,
+    LoadProfile,
+    LoadProfileError,
+    build_request,
+    check_header,
+    check_method,
+    is_loopback,
+    split_evenly,
+    tick_boundary_s,
+)
 from .run import LoadRun, run_load
 from .stats import ERROR_KINDS, STATUS_CLASSES, LoadSummary, LoadTick, MeasuredTotals
 
+# the package's face: what the engine (wsgicompare/) may use; it imports no submodule
+# of this package (tests/test_layers.py)
 __all__ = [
+    "ARRIVALS",
     "ERROR_KINDS",
+    "FD_MARGIN",
+    "MAX_BODY_BYTES",
+    "MAX_CONCURRENCY",
+    "MAX_DURATION_S",
+    "MAX_PROCS",
+    "MAX_RATE",
+    "MAX_REPS",
+    "MAX_REQUESTS",
+    "MAX_SEED",
+    "MAX_SHORT_S",
+    "MAX_SLOW_CLIENTS",
+    "SLOT_MID_US",
     "STATUS_CLASSES",
+    "TICK_LATE_S",
+    "GroupFailed",
     "LatencyHistogram",
     "LoadProfile",
     "LoadProfileError",
@@ -64,5 +104,13 @@ __all__ = [
     "LoadSummary",
     "LoadTick",
     "MeasuredTotals",
+    "NodeAgent",
+    "Snapshots",
+    "build_request",
+    "check_header",
+    "check_method",
+    "is_loopback",
     "run_load",
+    "split_evenly",
+    "tick_boundary_s",
 ]

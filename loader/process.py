@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import anyio
 
 from .connection import _libc
-from .profile import FD_MARGIN, LoadProfile
-from .worker import Worker, split_evenly
+from .profile import FD_MARGIN, LoadProfile, split_evenly
+from .worker import Worker
 
 _monotonic = time.monotonic
 

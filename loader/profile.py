@@ -1,4 +1,6 @@
-"""What load to send: one immutable description shared by the CLI, the TUI and the loader processes."""
+"""What load to send: one immutable description shared by the CLI, the TUI and the loader
+processes, and what follows from it alone (the request's bytes, each process's share, the
+tick grid), for the loader processes and the engine alike."""
 
 from __future__ import annotations
 
@@ -251,6 +253,52 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+# -- what follows from a profile: the same in every loader process and in the engine --------
+
+
+def split_evenly(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` whole shares, the first ones one larger (deterministic)."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+#: methods whose request means something with a body: they always carry a Content-Length
+#: (0 without a body), as RFC 9110 asks of a user agent; some servers answer 411 otherwise
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def build_request(profile: LoadProfile) -> bytes:
+    """The one request every client sends (method, headers, body), encoded once."""
+    parts = urlsplit(profile.url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    given = {name.lower() for name, _ in profile.headers}
+    defaults = (("Host", parts.netloc), ("User-Agent", "wsgicompare-loader"), ("Accept", "*/*"))
+    lines = [f"{profile.method} {target} HTTP/1.1"]
+    lines.extend(f"{name}: {value}" for name, value in defaults if name.lower() not in given)
+    if not profile.keepalive:
+        lines.append("Connection: close")
+    lines.extend(f"{name}: {value}" for name, value in profile.headers)
+    if profile.body or profile.method in BODY_METHODS:
+        lines.append(f"Content-Length: {len(profile.body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + profile.body
+
+
+def tick_boundary_s(k: int, warmup_s: float, tick_s: float) -> float:
+    """End of tick ``k`` in seconds after the run start. Warm-up ticks end on the
+    warm-up's end, so no tick mixes warm-up and measured time; every process uses
+    the same boundaries, so tick ``k`` means the same interval in all of them."""
+    n_warm = warmup_ticks(warmup_s, tick_s)
+    if k < n_warm:
+        return min((k + 1) * tick_s, warmup_s)
+    return warmup_s + (k - n_warm + 1) * tick_s
+
+
+def warmup_ticks(warmup_s: float, tick_s: float) -> int:
+    return 0 if warmup_s <= 0 else max(1, int(-(-warmup_s // tick_s)))
 
 
 def _positive_int(name: str, value: int, upper: int) -> None:

@@ -18,7 +18,6 @@ import time
 from array import array
 from collections import deque
 from typing import Any
-from urllib.parse import urlsplit
 
 from .connection import (
     _EMPTY_PART,
@@ -32,11 +31,11 @@ from .connection import (
     TickCounts,
     _encode,
 )
-from .profile import LoadProfile
+from .profile import LoadProfile, build_request, split_evenly, tick_boundary_s, warmup_ticks
 from .schedule import schedule_for
 from .slow import SlowClients
 
-__all__ = ["Worker", "build_request", "split_evenly", "tick_boundary_s", "warmup_ticks", "_encode"]
+__all__ = ["Worker", "_encode"]
 
 #: seconds between two event-loop lag probes
 LAG_PROBE_S = 0.01
@@ -53,49 +52,6 @@ SCHEDULE_LATE_S = 0.010
 SCHEDULE_STEP_S = 0.001
 
 _monotonic = time.monotonic
-
-
-def split_evenly(total: int, parts: int) -> list[int]:
-    """``total`` split into ``parts`` whole shares, the first ones one larger (deterministic)."""
-    base, extra = divmod(total, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]
-
-
-#: methods whose request means something with a body: they always carry a Content-Length
-#: (0 without a body), as RFC 9110 asks of a user agent; some servers answer 411 otherwise
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
-def build_request(profile: LoadProfile) -> bytes:
-    """The one request every client sends (method, headers, body), encoded once."""
-    parts = urlsplit(profile.url)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    given = {name.lower() for name, _ in profile.headers}
-    defaults = (("Host", parts.netloc), ("User-Agent", "wsgicompare-loader"), ("Accept", "*/*"))
-    lines = [f"{profile.method} {target} HTTP/1.1"]
-    lines.extend(f"{name}: {value}" for name, value in defaults if name.lower() not in given)
-    if not profile.keepalive:
-        lines.append("Connection: close")
-    lines.extend(f"{name}: {value}" for name, value in profile.headers)
-    if profile.body or profile.method in BODY_METHODS:
-        lines.append(f"Content-Length: {len(profile.body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + profile.body
-
-
-def tick_boundary_s(k: int, warmup_s: float, tick_s: float) -> float:
-    """End of tick ``k`` in seconds after the run start. Warm-up ticks end on the
-    warm-up's end, so no tick mixes warm-up and measured time; every process uses
-    the same boundaries, so tick ``k`` means the same interval in all of them."""
-    n_warm = warmup_ticks(warmup_s, tick_s)
-    if k < n_warm:
-        return min((k + 1) * tick_s, warmup_s)
-    return warmup_s + (k - n_warm + 1) * tick_s
-
-
-def warmup_ticks(warmup_s: float, tick_s: float) -> int:
-    return 0 if warmup_s <= 0 else max(1, int(-(-warmup_s // tick_s)))
 
 
 class Worker:

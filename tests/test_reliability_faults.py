@@ -265,8 +265,8 @@ def test_busy_port_taken_after_the_check_fails_the_run_cleanly() -> None:
 
 HIDE_SBIN = """\
 import sys
-from wsgicompare.backends import spec
-spec._SBIN_DIRS = ()
+from wsgicompare.backends import launch, spec
+launch._SBIN_DIRS = ()
 from wsgicompare.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -281,8 +281,8 @@ def _run_hidden_sbin(args: list[str], tmp_path, hide: tuple[str, ...] = ()) -> s
     code = HIDE_SBIN
     if hide:
         code = code.replace(
-            "spec._SBIN_DIRS = ()",
-            "spec._SBIN_DIRS = ()\n_find = spec.find_executable\n"
+            "launch._SBIN_DIRS = ()",
+            "launch._SBIN_DIRS = ()\n_find = spec.find_executable\n"
             f"spec.find_executable = lambda name: None if name in {hide!r} else _find(name)",
         )
     env = cli_env(PATH="/usr/bin:/bin")

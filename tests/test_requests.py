@@ -15,9 +15,8 @@ from recording_server import BODY, HEAD_LINES, RecordingServer
 
 from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
-from wsgicompare.loader import LoadProfile, run_load
+from wsgicompare.loader import LoadProfile, build_request, run_load
 from wsgicompare.loader.profile import MAX_BODY_BYTES, LoadProfileError
-from wsgicompare.loader.worker import build_request
 from wsgicompare.options import OptionError, parse_options
 from wsgicompare.request import parse_header, request_fields
 from wsgicompare.scenario import dump_toml, to_config

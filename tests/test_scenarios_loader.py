@@ -154,7 +154,8 @@ def test_overload_against_a_server_of_known_capacity_queues_and_recovers_after_i
         load = default_load(concurrency=16, duration_s=5.0, warmup_s=0.5)
         spec = replace(url_spec(server.url, load=load), scenario=ScenarioPlan("overload", 1.0, capacity_rps=capacity))
         ticks: list = []
-        result = run_scenario(Conductor(), spec, None, server.url, ticks.append, threading.Event())
+        cancel = threading.Event()
+        result = run_scenario(spec, None, Conductor().load_on(None, server.url, ticks.append, cancel), cancel)
         served = server.requests
     s = result.scenario
     assert result.status == "ok", result.reason

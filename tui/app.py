@@ -21,11 +21,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from wsgicompare.conductor import Conductor
-from wsgicompare.options import Options
-from wsgicompare.reports import saved_line
 from wsgicompare.results import RunResult, Tick
-from wsgicompare.session import Session
+from wsgicompare.session import Conductor, Options, Session, saved_line
 
 from .messages import BackendStateChanged, CapacityStep, LoadEnded, RunFinished
 from .model import LiveFrame, TickHistory

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from wsgicompare.capacity import Step
 from wsgicompare.results import RunResult
-from wsgicompare.session import LoadSettings
+from wsgicompare.session import LoadSettings, Step
 
 
 @dataclass

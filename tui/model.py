@@ -9,10 +9,9 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
-from wsgicompare.capacity import Step, capacity_figure
 from wsgicompare.results import Tick
 from wsgicompare.session import FIELD_RULES as FIELD_RULES  # the form field -> (kind, low, high, may be empty)
-from wsgicompare.session import LoadSettings, Session, SettingsError
+from wsgicompare.session import LoadSettings, Session, SettingsError, Step, capacity_figure
 
 #: points kept for a live series: a minute at 4 ticks per second, wider than any panel
 HISTORY_POINTS = 240

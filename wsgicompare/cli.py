@@ -21,11 +21,18 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from wsgicompare.backends import CATALOG, WORKLOADS, BackendError, catalog_rows, check_user_app, get_backend
-from wsgicompare.backends.spec import port_in_use
+from wsgicompare.backends import (
+    CATALOG,
+    WORKLOADS,
+    BackendError,
+    catalog_rows,
+    check_user_app,
+    get_backend,
+    port_in_use,
+)
 from wsgicompare.baseline import load_baseline
 from wsgicompare.export import make_meta, render, report_files, write_atomic
-from wsgicompare.loader.profile import LoadProfileError
+from wsgicompare.loader import LoadProfileError
 from wsgicompare.options import (
     OptionError,
     Options,

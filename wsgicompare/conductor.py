@@ -12,12 +12,13 @@ import statistics
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from wsgicompare.backends import WORKLOADS, Backend, BackendError, BackendStartError, Server, ServerConfig, get_backend
 from wsgicompare.capacity import run_capacity
-from wsgicompare.faults import ScenarioEvent, run_scenario
+from wsgicompare.faults import ScenarioEvent, ScenarioLoad, run_scenario
 from wsgicompare.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
     AcceptQueuePeak,
     delayed_ack_probe,
@@ -28,9 +29,7 @@ from wsgicompare.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e
     tcp_sockets,
     wait_settled,
 )
-from wsgicompare.loader import LoadProfile, LoadProfileError, LoadRun, LoadSummary, LoadTick
-from wsgicompare.loader.profile import is_loopback
-from wsgicompare.loader.worker import build_request
+from wsgicompare.loader import LoadProfile, LoadProfileError, LoadRun, LoadSummary, LoadTick, build_request, is_loopback
 from wsgicompare.results import (
     STATUS_CLASSES,
     RepeatFigures,
@@ -249,12 +248,19 @@ class Conductor:
         self, spec: RunSpec, server: Server | None, url: str, on_tick: OnTick | None, cancel: threading.Event
     ) -> RunResult:
         """The measurement a spec asks for against a running server: one load, or a
-        capacity search / ladder (wsgicompare/capacity.py) of open-loop steps."""
+        capacity search / ladder (wsgicompare/capacity/) of open-loop steps, or a scenario
+        (wsgicompare/faults.py); both are handed the load to run, never this conductor."""
+        load_on_server = self.load_on(server, url, on_tick, cancel)
         if spec.capacity is not None:
-            return run_capacity(self, spec, server, url, on_tick, cancel)
+            new_sampler = partial(self.servers.sampler, server) if server is not None else None
+            return run_capacity(spec, load_on_server, cancel, new_sampler=new_sampler, on_step=self.on_step)
         if spec.scenario is not None and server is not None:
-            return run_scenario(self, spec, server, url, on_tick, cancel)  # wsgicompare/faults.py
-        return self.load(spec, server, spec.load, url, on_tick, cancel)
+            return run_scenario(spec, server, load_on_server, cancel)
+        return load_on_server(spec, spec.load)
+
+    def load_on(self, server: Server | None, url: str, on_tick: OnTick | None, cancel: threading.Event) -> ScenarioLoad:
+        """``load`` bound to one running server at ``url``, a tick hook and cancel: what a capacity search or a scenario runs."""
+        return lambda spec, load, event=None: self.load(spec, server, load, url, on_tick, cancel, event)
 
     def load(
         self,

@@ -7,9 +7,10 @@ declares), ``reload`` (the server's own graceful reload, as a deploy sends it),
 loader/slow.py) and ``overload`` (an open loop at half the server's capacity, probed or
 given, twice it through *during*, half again after: LoadProfile.rate_changes).
 
-The conductor calls ``run_scenario`` for a spec with a scenario; the event is fired
-from the conductor's tick loop (``ScenarioEvent.tick``), and the phases are tick
-ranges of the loader's own per-tick counts and latency histograms."""
+The conductor calls ``run_scenario`` for a spec with a scenario, handing it its load
+bound to the running server (``ScenarioLoad``: this module imports no conductor); the
+event is fired from that load's tick loop (``ScenarioEvent.tick``), and the phases are
+tick ranges of the loader's own per-tick counts and latency histograms."""
 
 from __future__ import annotations
 
@@ -20,18 +21,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from wsgicompare.backends import Server
-from wsgicompare.backends.spec import WORKERS_SELF
+from wsgicompare.backends import WORKERS_SELF, Server
 from wsgicompare.capacity import PROBE_S, Slo, connections_for
-from wsgicompare.loader import LatencyHistogram, LoadProfile, LoadTick
-from wsgicompare.loader.worker import tick_boundary_s
+from wsgicompare.loader import LatencyHistogram, LoadProfile, LoadTick, tick_boundary_s
 from wsgicompare.parsing import OptionError, parse_list
 from wsgicompare.results import RunResult
 
-if TYPE_CHECKING:  # the conductor runs a scenario through this module: a cycle at run time
-    from wsgicompare.conductor import Conductor, OnTick
+if TYPE_CHECKING:
     from wsgicompare.spec import RunSpec
 
 #: the scenarios built so far, in scorecard order
@@ -289,16 +287,22 @@ def reload_unsupported(server: Server) -> str | None:
     return f"{launch.name} has no graceful reload of its own: a deploy restarts it, refusing connections meanwhile"
 
 
+class ScenarioLoad(Protocol):
+    """One load against the running server, sampled, as the conductor runs it
+    (``Conductor.load_on``): ``spec`` names the run, ``load`` is sent, ``event`` is told
+    of every tick."""
+
+    def __call__(self, spec: RunSpec, load: LoadProfile, event: ScenarioEvent | None = None) -> RunResult: ...
+
+
 def run_scenario(
-    conductor: Conductor,
     spec: RunSpec,
     server: Server | None,
-    url: str,
-    on_tick: OnTick | None,
+    load_on_server: ScenarioLoad,
     cancel: threading.Event,
 ) -> RunResult:
-    """One run of ``spec.scenario`` against a running server (the conductor's ``load``
-    with a ScenarioEvent as tick hook); the result carries ``scenario``. ``server`` may be
+    """One run of ``spec.scenario`` against a running server (``load_on_server`` with a
+    ScenarioEvent as tick hook); the result carries ``scenario``. ``server`` may be
     None for the events the loader makes (LOADER_EVENTS) against a server we did not start
     at ``url``: nothing of it is signalled, and whether it exited is not known."""
     plan = spec.scenario
@@ -319,7 +323,7 @@ def run_scenario(
     if plan.name in LOADER_EVENTS:
         # the loader does these itself, on the run's clock: the event only marks the time
         try:
-            probe = partial(conductor.load, spec, server, url=url, on_tick=on_tick, cancel=cancel)
+            probe = partial(load_on_server, spec)
             load, target = LOADER_EVENTS[plan.name](plan, server, load, duration, probe)
         except _NoCapacity as exc:
             result = exc.result
@@ -333,7 +337,7 @@ def run_scenario(
         fire = partial({"worker-kill": kill_worker, "reload": reload}[plan.name], server)
     event = ScenarioEvent(plan, fire, spec.load.warmup_s, duration)
     spec = replace(spec, load=load)
-    result = conductor.load(spec, server, spec.load, url, on_tick, cancel, event=event)
+    result = load_on_server(spec, spec.load, event)
     exited = None
     if server is not None and result.crashed_at_s is not None and event.fired_at is not None and not cancel.is_set():
         # found dead after the event fired (a crash stops the load: no event after one): it fell over

@@ -15,12 +15,22 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from wsgicompare import __version__, combinations
-from wsgicompare.backends.spec import MAX_THREADS, MAX_WORKERS
+from wsgicompare.backends import MAX_THREADS, MAX_WORKERS
 from wsgicompare.capacity import DEFAULT_SLO, MIN_CONFIRM_S, CapacityError, Slo, parse_rates, parse_slo
 from wsgicompare.export import FORMATS
 from wsgicompare.helptext import EPILOG, add_grouped, formatter
-from wsgicompare.loader import profile as limits
-from wsgicompare.loader.slow import MAX_SLOW_CLIENTS
+from wsgicompare.loader import (
+    ARRIVALS,
+    MAX_CONCURRENCY,
+    MAX_DURATION_S,
+    MAX_PROCS,
+    MAX_RATE,
+    MAX_REPS,
+    MAX_REQUESTS,
+    MAX_SEED,
+    MAX_SHORT_S,
+    MAX_SLOW_CLIENTS,
+)
 from wsgicompare.outputs import check_output as check_output
 from wsgicompare.outputs import check_replaceable as check_replaceable
 from wsgicompare.outputs import format_from_suffix
@@ -177,27 +187,27 @@ class Options:
 #: option name (as on the command line, without dashes) -> (Options field, converter)
 def _convert(name: str, value: Any) -> tuple[str, Any]:
     if name == "concurrency":
-        return "concurrency", parse_int(name, value, 1, limits.MAX_CONCURRENCY)
+        return "concurrency", parse_int(name, value, 1, MAX_CONCURRENCY)
     if name == "duration":
-        return "duration", parse_duration(name, value, high=limits.MAX_DURATION_S)
+        return "duration", parse_duration(name, value, high=MAX_DURATION_S)
     if name == "reps":
-        return "reps", parse_int(name, value, 1, limits.MAX_REPS)
+        return "reps", parse_int(name, value, 1, MAX_REPS)
     if name == "requests":
-        return "requests", parse_int(name, value, 1, limits.MAX_REQUESTS)
+        return "requests", parse_int(name, value, 1, MAX_REQUESTS)
     if name == "rate":
-        return "rate", parse_float(name, value, 0, limits.MAX_RATE)
+        return "rate", parse_float(name, value, 0, MAX_RATE)
     if name == "arrivals":
-        if value not in limits.ARRIVALS:
-            raise OptionError(f"--arrivals must be {' or '.join(limits.ARRIVALS)}, got {value!r}")
+        if value not in ARRIVALS:
+            raise OptionError(f"--arrivals must be {' or '.join(ARRIVALS)}, got {value!r}")
         return "arrivals", value
     if name == "seed":
-        return "seed", parse_int(name, value, 0, limits.MAX_SEED)
+        return "seed", parse_int(name, value, 0, MAX_SEED)
     if name == "warmup":
-        return "warmup", parse_duration(name, value, high=limits.MAX_SHORT_S, zero_ok=True)
+        return "warmup", parse_duration(name, value, high=MAX_SHORT_S, zero_ok=True)
     if name == "timeout":
-        return "timeout", parse_duration(name, value, high=limits.MAX_SHORT_S)
+        return "timeout", parse_duration(name, value, high=MAX_SHORT_S)
     if name == "delay":
-        return "delay", parse_duration(name, value, high=limits.MAX_SHORT_S, zero_ok=True)
+        return "delay", parse_duration(name, value, high=MAX_SHORT_S, zero_ok=True)
     if name in ("no-keepalive", "run-all", "allow-remote", "list-backends", "json", "serve"):
         return name.replace("-", "_"), parse_bool(name, value)
     if name == "workload":
@@ -217,7 +227,7 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
     if name in ("server-cpus", "loader-cpus"):
         return name.replace("-", "_"), parse_cpus(name, value)
     if name == "loader-procs":
-        return "loader_procs", parse_int(name, value, 1, limits.MAX_PROCS)
+        return "loader_procs", parse_int(name, value, 1, MAX_PROCS)
     if name == "app":
         return "app", _app_target(value)
     if name == "path":

@@ -9,7 +9,7 @@ import re
 import stat
 from typing import Any
 
-from wsgicompare.spec import available_cpus
+from wsgicompare.backends import available_cpus
 
 
 class OptionError(ValueError):

@@ -3,13 +3,13 @@
 
 Values are checked when the options are parsed (one line, exit 2); the body file is read
 while planning, before anything starts. The loader builds the request bytes once from
-the LoadProfile fields these fill (``loader/worker.py`` ``build_request``)."""
+the LoadProfile fields these fill (``loader/profile.py`` ``build_request``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from wsgicompare.loader.profile import MAX_BODY_BYTES, LoadProfileError, check_header, check_method
+from wsgicompare.loader import MAX_BODY_BYTES, LoadProfileError, check_header, check_method
 from wsgicompare.parsing import OptionError, read_regular_file
 
 if TYPE_CHECKING:

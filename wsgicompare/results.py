@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 # the loader decides what a status class and an error kind are; the results only name them
-from wsgicompare.loader.stats import ERROR_KINDS as ERROR_KINDS
-from wsgicompare.loader.stats import STATUS_CLASSES as STATUS_CLASSES
+from wsgicompare.loader import ERROR_KINDS as ERROR_KINDS
+from wsgicompare.loader import STATUS_CLASSES as STATUS_CLASSES
 
 if TYPE_CHECKING:
     from wsgicompare.loader import LatencyHistogram, LoadSummary
@@ -469,11 +469,12 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def document(results: list[RunResult], meta: dict[str, Any]) -> dict[str, Any]:
+def document(
+    results: list[RunResult], meta: dict[str, Any], checks: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The whole ``wsgicompare/1`` document: schema, created, machine, load, runs, and
-    ``thresholds`` when the run had ``--fail-if`` (a key added, so still schema 1)."""
-    from wsgicompare.thresholds import meta_checks  # thresholds → baseline → this module
-
+    ``thresholds`` when given the run's ``--fail-if`` checks (``thresholds.meta_checks``;
+    a key added, so still schema 1)."""
     doc = {
         "schema": SCHEMA,
         "created": meta.get("created"),
@@ -481,7 +482,6 @@ def document(results: list[RunResult], meta: dict[str, Any]) -> dict[str, Any]:
         "load": _json_safe(meta.get("load", {})),
         "runs": [r.to_dict() for r in results],
     }
-    checks = meta_checks(meta, results)
     if checks is not None:
         doc["thresholds"] = _json_safe(checks)
     return doc

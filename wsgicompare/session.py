@@ -21,15 +21,34 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+# the app (tui/) reaches the engine through this module and results.py only (tests/test_layers.py):
+# what it reads beside the session (the names imported ``as`` themselves) is re-exported here
 from wsgicompare import export
-from wsgicompare.backends import WORKLOADS, Server, ServerConfig, catalog_rows, get_backend
-from wsgicompare.backends.spec import MAX_THREADS, MAX_WORKERS
+from wsgicompare.backends import MAX_THREADS, MAX_WORKERS, WORKLOADS, Server, ServerConfig, catalog_rows, get_backend
 from wsgicompare.capacity import DEFAULT_SLO, Slo, Step, parse_slo
+from wsgicompare.capacity import CapacityError as CapacityError
+from wsgicompare.capacity import bound_text as bound_text
+from wsgicompare.capacity import capacity_figure as capacity_figure
 from wsgicompare.conductor import Conductor
-from wsgicompare.loader import LoadProfileError
-from wsgicompare.loader import profile as limits
+from wsgicompare.export.ranking import best_runs as best_runs
+from wsgicompare.export.ranking import by_capacity as by_capacity
+from wsgicompare.export.ranking import capacity_rps as capacity_rps
+from wsgicompare.export.ranking import ordered as ordered
+from wsgicompare.faults import SCENARIOS as SCENARIOS
+from wsgicompare.faults import parse_scenarios as parse_scenarios
+from wsgicompare.loader import (
+    MAX_CONCURRENCY,
+    MAX_DURATION_S,
+    MAX_RATE,
+    MAX_REPS,
+    MAX_REQUESTS,
+    MAX_SHORT_S,
+    LoadProfileError,
+)
 from wsgicompare.options import Options
+from wsgicompare.reports import saved_line as saved_line
 from wsgicompare.results import RunResult, Tick
+from wsgicompare.scorecard import scorecard as scorecard
 from wsgicompare.signals import set_from_signal_handler
 from wsgicompare.spec import (
     DEFAULT_CONCURRENCY,
@@ -54,15 +73,15 @@ OnStep = Callable[[str, Step], object]
 #: the form's numeric fields: (kind, lowest, highest, may be empty), from the limits the
 #: loader and the backends validate with, so the form and the command line agree
 FIELD_RULES: dict[str, tuple[str, float, float, bool]] = {
-    "concurrency": ("int", 1, limits.MAX_CONCURRENCY, False),
-    "duration_s": ("float", 0.1, limits.MAX_DURATION_S, True),
-    "requests": ("int", 1, limits.MAX_REQUESTS, True),
-    "reps": ("int", 1, limits.MAX_REPS, True),
-    "rate": ("float", 0.1, limits.MAX_RATE, True),
-    "warmup_s": ("float", 0, limits.MAX_SHORT_S, False),
+    "concurrency": ("int", 1, MAX_CONCURRENCY, False),
+    "duration_s": ("float", 0.1, MAX_DURATION_S, True),
+    "requests": ("int", 1, MAX_REQUESTS, True),
+    "reps": ("int", 1, MAX_REPS, True),
+    "rate": ("float", 0.1, MAX_RATE, True),
+    "warmup_s": ("float", 0, MAX_SHORT_S, False),
     "workers": ("int", 1, MAX_WORKERS, False),
     "threads": ("int", 1, MAX_THREADS, False),
-    "event_at_s": ("float", 0.1, limits.MAX_DURATION_S, True),
+    "event_at_s": ("float", 0.1, MAX_DURATION_S, True),
 }
 
 #: most seconds a run waits for the starts and stops by hand still in flight

@@ -13,8 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from wsgicompare.backends import ServerConfig
-from wsgicompare.backends.procutil import USABLE_CPUS
+from wsgicompare.backends import ServerConfig, available_cpus
 from wsgicompare.capacity import (
     DEFAULT_CONFIRM_S,
     DEFAULT_MAX_STEPS,
@@ -23,12 +22,12 @@ from wsgicompare.capacity import (
     CapacityPlan,
     parse_slo,
 )
-from wsgicompare.loader.profile import FD_MARGIN, LoadProfile, LoadProfileError
-from wsgicompare.loader.worker import split_evenly
+from wsgicompare.loader import FD_MARGIN, LoadProfile, LoadProfileError, split_evenly
+from wsgicompare.request import request_fields
 
 if TYPE_CHECKING:
-    # faults.py (through parsing.py) and options.py import this module: a run-time
-    # import of either here would be circular
+    # options.py imports this module (through combinations.py): a run-time import here would
+    # be circular; faults.py is imported where a plan has scenarios (plan_specs)
     from wsgicompare.faults import ScenarioPlan
     from wsgicompare.options import Options
 
@@ -83,12 +82,6 @@ class RunSpec:
     @property
     def is_url(self) -> bool:
         return self.backend == URL_BACKEND
-
-
-def available_cpus() -> tuple[int, ...]:
-    """CPUs this process could run on when it started (respects taskset/cgroups, unlike
-    os.cpu_count; unchanged by pin_to_loader_cpus)."""
-    return tuple(sorted(USABLE_CPUS))
 
 
 def pin_to_loader_cpus(loader_cpus: tuple[int, ...]) -> None:
@@ -273,8 +266,6 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
     or the one ``--url`` spec (``backends`` unused). The one place where options become
     a LoadProfile and RunSpecs, for the CLI's plan and the app's form alike (the app
     hands in its form's values as Options). Builds only: checking is the caller's."""
-    from wsgicompare.request import request_fields  # request → parsing → this module: imported at use
-
     procs = o.loader_procs or 1
     loader_cpus, server_cpus = cpu_split(o.loader_cpus, o.server_cpus, procs)
     duration = o.duration
@@ -316,7 +307,8 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
         workloads = list(o.workloads) or [DEFAULT_WORKLOAD]
         specs = matrix(list(backends), workloads, load=load, server=server, repeat=o.repeat)
     if o.scenarios:  # one run per (backend, scenario), backend-major
-        from wsgicompare.faults import ScenarioPlan, default_event_at  # faults → parsing → this module
+        # imported at use: faults.py costs ~9 ms of every start (--help included), only --scenario needs it
+        from wsgicompare.faults import ScenarioPlan, default_event_at
 
         at = o.event_at if o.event_at is not None else default_event_at(duration or DEFAULT_DURATION_S)
         return [

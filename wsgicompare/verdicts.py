@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from wsgicompare.loader.histogram import SLOT_MID_US, LatencyHistogram
+from wsgicompare.loader import SLOT_MID_US, LatencyHistogram
 from wsgicompare.results import RunResult, TcpFigures
 
 #: error kinds that mean a connection could not be made or was cut before an answer:

@@ -12,8 +12,8 @@ from textual.containers import ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from wsgicompare.export.ranking import ordered
 from wsgicompare.results import RunResult
+from wsgicompare.session import ordered
 
 from ..widgets import KneeChart, RunBars, RunColumn
 from ..widgets.scorecard import Scorecard

@@ -20,9 +20,8 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Static
 
-from wsgicompare.capacity import Step
 from wsgicompare.results import RunResult
-from wsgicompare.session import LoadSettings, Session, one_line
+from wsgicompare.session import LoadSettings, Session, Step, one_line
 
 from ..messages import CapacityStep, LoadEnded, RunFinished, SettingsChanged
 from ..model import BackendRow, CapacityLadder, LiveFrame, TickHistory, header_text

@@ -14,9 +14,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from wsgicompare.capacity import bound_text, capacity_figure
-from wsgicompare.export.ranking import ordered
 from wsgicompare.results import RunResult
+from wsgicompare.session import bound_text, capacity_figure, ordered
 
 from ..model import fmt_ms, human_count
 from .run_bars import run_label

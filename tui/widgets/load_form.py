@@ -10,9 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
-from wsgicompare.capacity import CapacityError, parse_slo
-from wsgicompare.faults import SCENARIOS, parse_scenarios
-from wsgicompare.session import LoadSettings, SettingsError
+from wsgicompare.session import SCENARIOS, CapacityError, LoadSettings, SettingsError, parse_scenarios, parse_slo
 
 from ..messages import SettingsChanged
 from ..model import FIELD_RULES, parse_field, settings_fields, settings_from_fields

@@ -9,9 +9,8 @@ from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from wsgicompare.capacity import bound_text
-from wsgicompare.export.ranking import best_runs, by_capacity, capacity_rps, ordered
 from wsgicompare.results import RunResult
+from wsgicompare.session import best_runs, bound_text, by_capacity, capacity_rps, ordered
 
 from ..model import fmt_ms, human_count
 from .draw import hbar

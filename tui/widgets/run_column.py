@@ -9,8 +9,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from wsgicompare.capacity import bound_text, capacity_figure
 from wsgicompare.results import RunResult
+from wsgicompare.session import bound_text, capacity_figure
 
 from ..model import fmt_ms, human_count
 from .draw import plural, resample, spark_rows, wrap

@@ -13,7 +13,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from wsgicompare.results import RunResult
-from wsgicompare.scorecard import scorecard
+from wsgicompare.session import scorecard
 
 #: narrowest a scenario column gets before its cells are cut short (with "…")
 MIN_CELL_W = 12

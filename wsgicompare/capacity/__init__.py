@@ -3,8 +3,8 @@ an error share hold, found by open-loop steps (``--find-capacity``), or measured
 fixed ladder of rates (``--rates``) for the latency-vs-offered-load curve.
 
 The search is a pure function of a ``measure(rate) -> Step`` callable (``search``,
-``ladder``); the conductor supplies one that runs a step against a running server
-(``capacity_body``). A step meets the SLO only if the percentile and the error share
+``ladder``); ``run_capacity`` makes one from the load the conductor hands it, bound to a
+running server (``Conductor.load_on``). A step meets the SLO only if the percentile and the error share
 hold *and* the outstanding requests did not grow through its window: a short window
 can hide a rate the server cannot sustain.
 """

@@ -1,15 +1,16 @@
 """A capacity search or ladder against a running server (``run_capacity``): the closed-loop
-probe, the open-loop steps and the confirmation runs, each a load through the conductor."""
+probe, the open-loop steps and the confirmation runs, each a load the conductor hands in
+(``StepLoad``: this module imports no conductor)."""
 
 from __future__ import annotations
 
 import resource
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from wsgicompare.backends import Server
 from wsgicompare.capacity.search import (
     CONFIRM_TAIL_ANSWERS,
     DEFAULT_CONFIRM_S,
@@ -33,12 +34,22 @@ from wsgicompare.capacity.search import (
     search,
     step_seconds,
 )
-from wsgicompare.loader.profile import FD_MARGIN, MAX_SEED
+from wsgicompare.loader import FD_MARGIN, MAX_SEED, LoadProfile
 from wsgicompare.results import RunResult
 
-if TYPE_CHECKING:  # the conductor runs a search through this module: a cycle at run time
-    from wsgicompare.conductor import Conductor, OnTick
+if TYPE_CHECKING:
+    from wsgicompare.sampling import ServerSample
     from wsgicompare.spec import RunSpec
+
+#: one load against the running server, sampled, as the conductor runs it
+#: (``Conductor.load_on``): the spec names the run, the profile is sent
+StepLoad = Callable[["RunSpec", LoadProfile], RunResult]
+
+
+class ServerSampler(Protocol):
+    """Samples a server's process tree (sampling.TreeSampler, or one on the server's node)."""
+
+    def sample(self) -> ServerSample: ...
 
 
 @dataclass(frozen=True)
@@ -76,16 +87,17 @@ SETTLE_MAX_S = 5.0
 
 
 def run_capacity(
-    conductor: Conductor,
     spec: RunSpec,
-    server: Server | None,
-    url: str,
-    on_tick: OnTick | None,
+    load_on_server: StepLoad,
     cancel: threading.Event,
+    *,
+    new_sampler: Callable[[], ServerSampler] | None = None,
+    on_step: Callable[[Step], None] | None = None,
 ) -> RunResult:
     """A capacity search (or ladder) against a running server: a closed-loop probe for the
-    first guess, then open-loop steps, each after the previous one's queue drained, then
-    the confirmation runs. The result is the run of the figure (the confirmation that met
+    first guess, then open-loop steps, each after the previous one's queue drained
+    (watched with a ``new_sampler()``; None: a server we cannot sample), then the
+    confirmation runs; ``on_step`` hears of each step. The result is the run of the figure (the confirmation that met
     the SLO, else the best met step; the last step's when none met) with ``capacity``."""
     plan = spec.capacity
     assert plan is not None  # the conductor calls this for a spec with a capacity plan
@@ -103,7 +115,7 @@ def run_capacity(
             reps=None,
             concurrency=given or spec.load.concurrency,
         )
-        probe = conductor.load(spec, server, probe_load, url, on_tick, cancel)
+        probe = load_on_server(spec, probe_load)
         if probe.status != "ok" or not probe.rps_2xx:
             probe.capacity = {
                 "rps": None,
@@ -118,7 +130,7 @@ def run_capacity(
     def measure(rate: float, confirming: bool = False) -> Step:
         if cancel.is_set():
             raise _StepFailed
-        _settle(server, conductor)
+        _settle(new_sampler)
         load = replace(
             spec.load,
             rate=rate,
@@ -134,13 +146,13 @@ def run_capacity(
             reps=None,
             concurrency=connections_for(rate, plan.slo, given, fd_cap=_fd_cap(spec.load.procs)),
         )
-        result = conductor.load(spec, server, load, url, on_tick, cancel)
+        result = load_on_server(spec, load)
         step = judge(result, rate, plan.slo, given is not None)
         step = replace(step, confirm=confirming)
         runs[(rate, step.confirm)] = result
         taken.append(step)
-        if conductor.on_step is not None:
-            conductor.on_step(step)
+        if on_step is not None:
+            on_step(step)
         if result.status != "ok" and (result.crashed_at_s is not None or cancel.is_set() or "loader" in result.reason):
             raise _StepFailed
         return step
@@ -197,14 +209,14 @@ def _fd_cap(procs: int) -> int:
     return max(MIN_CONNECTIONS, (hard - FD_MARGIN) * procs)
 
 
-def _settle(server: Server | None, conductor: Conductor) -> None:
+def _settle(new_sampler: Callable[[], ServerSampler] | None) -> None:
     """Wait until the server is idle again: past capacity a queue outlives the load (a
     listen backlog full of requests the workers still answer), and the next step must
     not inherit it. A server we cannot sample (``--url`` elsewhere) gets a short pause."""
-    if server is None:
+    if new_sampler is None:
         time.sleep(0.5)
         return
-    sampler = conductor.servers.sampler(server)  # sampled where it runs (--server-node: there)
+    sampler = new_sampler()  # sampled where it runs (--server-node: there)
     sampler.sample()
     deadline = time.monotonic() + SETTLE_MAX_S
     while time.monotonic() < deadline:

@@ -26,8 +26,7 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
-from wsgicompare.loader import LoadProfile
-from wsgicompare.loader.profile import is_loopback
+from wsgicompare.loader import LoadProfile, is_loopback
 
 from .loaders import ClusterLoadRun
 from .nodes import (

@@ -9,9 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from wsgicompare.loader import LoadProfile, LoadRun
-from wsgicompare.loader.agent import NodeAgent
-from wsgicompare.loader.group import TICK_LATE_S, GroupFailed, Snapshots
+from wsgicompare.loader import TICK_LATE_S, GroupFailed, LoadProfile, LoadRun, NodeAgent, Snapshots
 
 from .nodes import GO_DELAY_S, PLACE_TIMEOUT_S, Node, first_line, on_node, ray_module
 

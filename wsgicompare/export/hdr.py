@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from wsgicompare.loader.histogram import SLOT_MID_US, LatencyHistogram
+from wsgicompare.loader import SLOT_MID_US, LatencyHistogram
 from wsgicompare.results import RunResult
 
 #: HdrHistogram's default: percentile ticks per halving of the distance to 100 %

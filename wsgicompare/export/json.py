@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 from wsgicompare.results import RunResult, document
+from wsgicompare.thresholds import meta_checks
 
 
 def render(results: list[RunResult], meta: dict[str, Any]) -> str:
-    return json.dumps(document(results, meta), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    doc = document(results, meta, meta_checks(meta, results))
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
