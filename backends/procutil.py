@@ -25,7 +25,7 @@ if sys.platform.startswith("linux"):
 
 #: the CPUs this process could use when wsgicompare started. Taken once, at import:
 #: wsgicompare later pins its own threads to the loader CPUs (see
-#: wsgicompare.spec.pin_to_loader_cpus), and servers must still be free to use the rest.
+#: wsgicompare.engine.runspec.pin_to_loader_cpus), and servers must still be free to use the rest.
 USABLE_CPUS: frozenset[int] = (
     frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset(range(os.cpu_count() or 1))
 )

@@ -36,7 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.mmc import max_rate, response_percentile, simulate_responses  # noqa: E402
-from wsgicompare.capacity import DEFAULT_CONFIRM_S, DEFAULT_STEP_S  # noqa: E402
+from wsgicompare.engine.capacity import DEFAULT_CONFIRM_S, DEFAULT_STEP_S  # noqa: E402
 
 LOADER_CPU, SERVER_CPU = 0, 1
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
@@ -92,9 +92,9 @@ def start_server(workers: int, mean_s: float, seed: int) -> tuple[subprocess.Pop
 
 
 def search_once(row: Row, slo_text: str, step_s: float, confirm_s: float, seed: int) -> None:
-    from wsgicompare.capacity import CapacityPlan, capacity_figure, parse_slo
-    from wsgicompare.conductor import Conductor
-    from wsgicompare.spec import default_load, url_spec
+    from wsgicompare.engine.capacity import CapacityPlan, capacity_figure, parse_slo
+    from wsgicompare.engine.conductor import Conductor
+    from wsgicompare.engine.runspec import default_load, url_spec
 
     proc, port = start_server(row.workers, row.mean_ms / 1000.0, seed)
     try:
@@ -141,13 +141,13 @@ def judge(row: Row) -> None:
 
 
 def _budget_ms(slo_text: str) -> float:
-    from wsgicompare.capacity import parse_slo
+    from wsgicompare.engine.capacity import parse_slo
 
     return parse_slo(slo_text).latency_ms
 
 
 def _percentile(slo_text: str) -> str:
-    from wsgicompare.capacity import parse_slo
+    from wsgicompare.engine.capacity import parse_slo
 
     return parse_slo(slo_text).percentile
 

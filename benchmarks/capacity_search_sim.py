@@ -1,5 +1,5 @@
 """The capacity search's own statistics, without a server: how often does the search
-(wsgicompare.capacity's ``search`` and ``confirm``, with its step and confirmation
+(wsgicompare.engine.capacity's ``search`` and ``confirm``, with its step and confirmation
 lengths) land within −10 %/+3 % of the truth when each step is a window of a simulated
 M/M/c queue instead of a real run?
 
@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.mmc import max_rate  # noqa: E402
-from wsgicompare.capacity import (  # noqa: E402
+from wsgicompare.engine.capacity import (  # noqa: E402
     DEFAULT_CONFIRM_S,
     DEFAULT_MAX_STEPS,
     DEFAULT_STEP_S,

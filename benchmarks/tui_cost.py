@@ -42,7 +42,7 @@ def cpu_seconds(stat_path: str) -> float:
 
 
 def make_spec(args):
-    from wsgicompare.spec import default_load, default_spec
+    from wsgicompare.engine.runspec import default_load, default_spec
 
     load = default_load(concurrency=args.concurrency, duration_s=args.duration, warmup_s=args.warmup)
     return default_spec("nginx-static", "hello", load=load)
@@ -50,15 +50,15 @@ def make_spec(args):
 
 def headless(args) -> dict:
     """The same run with no app: the conductor's own figure."""
-    from wsgicompare.conductor import Conductor
+    from wsgicompare.engine.conductor import Conductor
 
     result = Conductor(settle_max_s=5.0).run_one(make_spec(args), None, threading.Event())
     return {"status": result.status, "reason": result.reason, "rps": result.rps}
 
 
 async def with_app(args) -> dict:
-    from wsgicompare.conductor import Conductor
-    from wsgicompare.options import Options
+    from wsgicompare.engine.conductor import Conductor
+    from wsgicompare.settings.options import Options
     from wsgicompare.tui.app import WsgiCompareApp
 
     options = Options(
@@ -128,8 +128,8 @@ async def _key_latency_s(app, key: str, handled) -> float:
 
 async def key_latencies(args) -> dict:
     """Each key's latency while a load runs against nginx-static (stopped by x once measured)."""
-    from wsgicompare.conductor import Conductor
-    from wsgicompare.options import Options
+    from wsgicompare.engine.conductor import Conductor
+    from wsgicompare.settings.options import Options
     from wsgicompare.tui.app import WsgiCompareApp
 
     options = Options(
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     # like `wsgicompare` itself (cli.py): its own threads run on the loader CPU
-    from wsgicompare.spec import default_cpus, pin_to_loader_cpus
+    from wsgicompare.engine.runspec import default_cpus, pin_to_loader_cpus
 
     pin_to_loader_cpus(default_cpus()[0])
     # alternate the order so a drift of the machine (thermal, other work) hits both sides

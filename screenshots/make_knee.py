@@ -5,10 +5,10 @@
     .venv/bin/python screenshots/make_knee.py [--runs 12] [--out DIR]
 
 The runs are synthesised, not measured: each backend's steps come from the real
-search (wsgicompare.capacity.search) against a model of its latency — flat, then a
+search (wsgicompare.engine.capacity.search) against a model of its latency — flat, then a
 cliff just past the capacity the README's table measured, the closed-loop figure as
 the probe — so the chart shows what a run-all search draws without the 7 minutes of
-load. The chart itself is the report's (wsgicompare/export/html.py), screenshotted
+load. The chart itself is the report's (wsgicompare/reporting/export/html.py), screenshotted
 with headless Chromium at the width the README shows it."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from wsgicompare.capacity import Slo, Step, connections_for, search
+from wsgicompare.engine.capacity import Slo, Step, connections_for, search
 from wsgicompare.results import LatencyFigures, RunResult
 
 HERE = Path(__file__).resolve().parent
@@ -107,7 +107,7 @@ def model_runs(n: int) -> list[RunResult]:
 
 def chart_page(results: list[RunResult]) -> str:
     """A page with the report's knee chart alone, as wide as the README shows it."""
-    from wsgicompare.export.html import charts
+    from wsgicompare.reporting.export.html import charts
 
     svg = dict(charts(results))["Latency vs offered load"]
     return (

@@ -39,7 +39,7 @@ def make_app(backends: list[str] | None, options):
     from dataclasses import replace
 
     from wsgicompare.backends import catalog_rows
-    from wsgicompare.conductor import Conductor
+    from wsgicompare.engine.conductor import Conductor
     from wsgicompare.tui.app import WsgiCompareApp
 
     rows = catalog_rows()
@@ -73,7 +73,7 @@ def to_png(svg: Path) -> None:
 
 
 async def main_screen(size: tuple[int, int], out_dir: Path) -> None:
-    from wsgicompare.options import Options
+    from wsgicompare.settings.options import Options
 
     app = make_app(None, Options(concurrency=64, duration=6.0, warmup=1.0, workers=2, threads=4))
     async with app.run_test(size=size) as pilot:
@@ -89,7 +89,7 @@ async def main_screen(size: tuple[int, int], out_dir: Path) -> None:
 
 
 async def compare_view(size: tuple[int, int], out_dir: Path) -> None:
-    from wsgicompare.options import Options
+    from wsgicompare.settings.options import Options
 
     options = Options(concurrency=32, duration=3.0, warmup=0.5, workers=1, threads=4)
     app = make_app(["flask-dev", "gunicorn", "uwsgi-nginx", "waitress"], options)
@@ -107,8 +107,8 @@ async def failure(size: tuple[int, int], out_dir: Path) -> None:
     """The single-threaded Flask dev server under a waiting workload: 64 clients queue
     behind one thread (~12 ms a request), and with a 0.3 s request timeout most time out."""
     from wsgicompare.backends import catalog_rows
-    from wsgicompare.conductor import Conductor
-    from wsgicompare.options import Options
+    from wsgicompare.engine.conductor import Conductor
+    from wsgicompare.settings.options import Options
     from wsgicompare.tui.app import WsgiCompareApp
 
     app = WsgiCompareApp(

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.loader_servers import serve
-from wsgicompare.capacity import CapacityPlan, parse_slo, step_seed
 from wsgicompare.cli import main
-from wsgicompare.conductor import Conductor
-from wsgicompare.options import parse_options
-from wsgicompare.scenario import dump_toml, to_config
-from wsgicompare.spec import default_load, plan_specs, url_spec
+from wsgicompare.engine.capacity import CapacityPlan, parse_slo, step_seed
+from wsgicompare.engine.conductor import Conductor
+from wsgicompare.engine.runspec import default_load, plan_specs, url_spec
+from wsgicompare.settings.config_file import dump_toml, to_config
+from wsgicompare.settings.options import parse_options
 
 
 @pytest.mark.parametrize(
@@ -133,7 +133,7 @@ def test_a_capacity_plan_draws_poisson_steps_from_a_uniform_load() -> None:
 
 
 def test_saved_reports_that_differ_only_in_their_seed_share_a_load(tmp_path) -> None:
-    from wsgicompare.reports import load_reports
+    from wsgicompare.reporting.saved import load_reports
 
     golden = json.loads((Path(__file__).parent / "golden" / "report.json").read_text())
     paths = []

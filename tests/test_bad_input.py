@@ -26,7 +26,7 @@ from loader_servers import closed_port, serve
 from process_support import stray_descendants
 from reliability_support import ROOT, cli_env, cmdline, one_error_line
 
-from wsgicompare.spec import available_cpus, pin_to_loader_cpus, unpin
+from wsgicompare.engine.runspec import available_cpus, pin_to_loader_cpus, unpin
 
 #: the ``cli`` fixture: main(argv) in-process behind the tripwire
 pytest_plugins = ["cli_support"]
@@ -157,7 +157,7 @@ def test_bad_app_starts_nothing(apps, cli, target, needle, checked) -> None:
         (["--run-all", "--path", "/a b"], "--path must start with / and hold no spaces"),
         (["--url", "http://127.0.0.1:1/a b"], "--url must be printable ASCII without spaces"),
         (["--url", "http://127.0.0.1:1/\u00e9"], "--url must be printable ASCII without spaces"),
-        # scenarios (wsgicompare/faults.py)
+        # scenarios (wsgicompare/engine/scenarios.py)
         (
             ["--backend", "gunicorn", "--scenario", "meteor"],
             "--scenario must be one of slow-clients, worker-kill, reload, overload or all",
@@ -355,7 +355,7 @@ def test_planning_any_run_all_command_line_gives_specs_or_one_bad_input_line(arg
     """parse_options + make_plan (what the CLI does before starting anything): either a
     plan whose every spec is valid, or one of the bad-input errors with one line."""
     from wsgicompare.cli import _bad_input_errors, make_plan
-    from wsgicompare.options import parse_options
+    from wsgicompare.settings.options import parse_options
 
     try:
         plan = make_plan(parse_options(argv))
@@ -373,7 +373,7 @@ def test_planning_any_run_all_command_line_gives_specs_or_one_bad_input_line(arg
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=300))
 def test_any_bytes_as_a_config_file_give_options_or_one_line(tmp_path, raw) -> None:
-    from wsgicompare.options import OptionError, parse_options
+    from wsgicompare.settings.options import OptionError, parse_options
 
     path = tmp_path / "any.toml"
     path.write_bytes(raw)

@@ -13,12 +13,12 @@ from backend_support import require_backend
 from golden.samples import META, capacity_results, sample_results
 
 from wsgicompare.backends import get_backend
-from wsgicompare.baseline import Baseline, change, change_cell, load_baseline
 from wsgicompare.cli import main
-from wsgicompare.export import render
-from wsgicompare.options import OptionError, parse_options
+from wsgicompare.reporting.baseline import Baseline, change, change_cell, load_baseline
+from wsgicompare.reporting.export import render
+from wsgicompare.reporting.thresholds import check, parse_threshold
 from wsgicompare.results import SCHEMA, RunResult, document
-from wsgicompare.thresholds import check, parse_threshold
+from wsgicompare.settings.options import OptionError, parse_options
 
 #: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
 pytest_plugins = ["cli_support"]

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from tests.loader_servers import serve
-from wsgicompare.capacity import (
+from wsgicompare.engine.capacity import (
     CONFIRM_MAX_S,
     CONFIRM_STEP_DOWN,
     CONFIRM_STEP_DOWN_MAX,
@@ -33,13 +33,13 @@ from wsgicompare.capacity import (
     step_seconds,
     step_seed,
 )
-from wsgicompare.conductor import Conductor
-from wsgicompare.export import render
-from wsgicompare.export.ranking import best_runs
+from wsgicompare.engine.conductor import Conductor
+from wsgicompare.engine.runspec import default_load, url_spec
 from wsgicompare.loader.profile import MAX_SEED
+from wsgicompare.reporting.export import render
+from wsgicompare.reporting.export.ranking import best_runs
+from wsgicompare.reporting.thresholds import check, parse_threshold
 from wsgicompare.results import RunResult
-from wsgicompare.spec import default_load, url_spec
-from wsgicompare.thresholds import check, parse_threshold
 
 P99 = parse_slo("p99=50ms")
 
@@ -410,7 +410,7 @@ def test_a_real_loader_bound_step_reports_limit_loader() -> None:
     from backend_support import require_backend
 
     from wsgicompare.backends import get_backend
-    from wsgicompare.spec import default_spec
+    from wsgicompare.engine.runspec import default_spec
 
     require_backend(get_backend("nginx-static"))
     load = default_load(cpus=(0,), procs=2, concurrency=64, duration_s=1.0, warmup_s=0.5, tick_s=0.1)

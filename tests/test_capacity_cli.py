@@ -13,9 +13,9 @@ from backend_support import require_backend
 
 from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
-from wsgicompare.options import OptionError, parse_options
-from wsgicompare.scenario import dump_toml, to_config
 from wsgicompare.session import Session
+from wsgicompare.settings.config_file import dump_toml, to_config
+from wsgicompare.settings.options import OptionError, parse_options
 
 #: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
 pytest_plugins = ["cli_support"]

@@ -17,7 +17,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from wsgicompare.backends import get_backend
-from wsgicompare.options import (
+from wsgicompare.engine.runspec import available_cpus
+from wsgicompare.settings.config_file import dump_toml, to_config
+from wsgicompare.settings.options import (
     CONFIG_KEYS,
     OptionError,
     Options,
@@ -26,8 +28,6 @@ from wsgicompare.options import (
     parse_options,
     read_config,
 )
-from wsgicompare.scenario import dump_toml, to_config
-from wsgicompare.spec import available_cpus
 
 #: the ``cli`` fixture: main(argv) in-process behind the tripwire
 pytest_plugins = ["cli_support"]

@@ -216,8 +216,8 @@ async def test_the_app_starts_a_backend_on_the_server_node_and_loads_it_from_the
 ) -> None:
     """The app with --cluster --server-node: s starts gunicorn through the server node's
     agent, l loads it from the other node, and the screen reads the same figures."""
-    from wsgicompare.conductor import Conductor
-    from wsgicompare.options import Options
+    from wsgicompare.engine.conductor import Conductor
+    from wsgicompare.settings.options import Options
     from wsgicompare.tui.app import WsgiCompareApp
 
     c = Cluster(cluster.address, server_node=cluster.nodes[1])

@@ -18,8 +18,8 @@ from backend_support import require_backend
 from test_loader import END_GRACE_S
 
 from wsgicompare.backends import ServerConfig, get_backend
-from wsgicompare.conductor import Conductor, combine_repeats, default_load, default_spec
-from wsgicompare.kernel import (
+from wsgicompare.engine.conductor import Conductor, combine_repeats, default_load, default_spec
+from wsgicompare.engine.kernel import (
     TCP_COUNTERS,
     AcceptQueuePeak,
     _queues_from_proc,
@@ -30,8 +30,8 @@ from wsgicompare.kernel import (
     read_tcp_counters,
     wait_settled,
 )
+from wsgicompare.engine.sampling import TreeSampler, listen_ports
 from wsgicompare.results import PHASES, RunResult, Tick
-from wsgicompare.sampling import TreeSampler, listen_ports
 
 
 def quick_load(**kw):
@@ -237,7 +237,7 @@ def test_listen_overflow_is_counted_when_the_backlog_is_full():
 def test_accept_queue_peak_is_what_nobody_accepted():
     """A --url load of 8 connections against a listener that never accepts: all 8 wait in its
     accept queue for the whole run (the timeout is longer than the load), so the peak is 8."""
-    from wsgicompare.spec import url_spec
+    from wsgicompare.engine.runspec import url_spec
 
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))

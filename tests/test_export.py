@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from golden.samples import META, sample_results
 
-from wsgicompare.export import render, write_atomic
+from wsgicompare.reporting.export import render, write_atomic
 from wsgicompare.results import SCHEMA, RepeatFigures, RunResult, results_from_document
 
 GOLDEN = Path(__file__).parent / "golden"

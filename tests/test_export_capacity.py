@@ -12,11 +12,11 @@ import pytest
 from golden.samples import CAPACITY_META, META, _step, capacity_results, sample_results
 from test_export import GOLDEN, UPDATE_VAR, golden_update_requested
 
-from wsgicompare.baseline import Baseline, change
-from wsgicompare.export import render
-from wsgicompare.export.ranking import best_runs, capacity_cell, capacity_rps, ordered
+from wsgicompare.reporting.baseline import Baseline, change
+from wsgicompare.reporting.export import render
+from wsgicompare.reporting.export.ranking import best_runs, capacity_cell, capacity_rps, ordered
+from wsgicompare.reporting.thresholds import check, parse_threshold
 from wsgicompare.results import RunResult
-from wsgicompare.thresholds import check, parse_threshold
 from wsgicompare.tui.model import CapacityLadder
 from wsgicompare.tui.widgets.knee_chart import knee_series, knee_text
 

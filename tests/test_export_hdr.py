@@ -12,8 +12,8 @@ from hdrh.histogram import HdrHistogram
 from loader_servers import serve
 
 from wsgicompare.cli import main
-from wsgicompare.export import hdr
 from wsgicompare.loader import LatencyHistogram
+from wsgicompare.reporting.export import hdr
 from wsgicompare.results import RunResult, results_from_document
 
 ROW = re.compile(r"^\s+([\d.]+) ([\d.]+)\s+(\d+)(?:\s+([\d.]+|inf))?$")

@@ -1,4 +1,4 @@
-"""The HTML report's knee chart (wsgicompare/export/knee.py), read back from its SVG: the
+"""The HTML report's knee chart (wsgicompare/reporting/export/knee.py), read back from its SVG: the
 SLO is a line across the whole x axis at the budget's height, each run's points are
 joined in ascending offered rate, 12 runs are readable (the ranking's first five drawn
 strong, the rest thin), and no two axis labels overlap (issue 20, item 3)."""
@@ -11,10 +11,10 @@ import xml.etree.ElementTree as ET
 import pytest
 from golden.samples import CAPACITY_META, capacity_results
 
-from wsgicompare.capacity import Slo, Step, search
-from wsgicompare.export import render
-from wsgicompare.export.html import charts
-from wsgicompare.export.knee import HIGHLIGHT, knee_points, log_ticks
+from wsgicompare.engine.capacity import Slo, Step, search
+from wsgicompare.reporting.export import render
+from wsgicompare.reporting.export.html import charts
+from wsgicompare.reporting.export.knee import HIGHLIGHT, knee_points, log_ticks
 from wsgicompare.results import LatencyFigures, RunResult
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -10,8 +10,8 @@ import shlex
 import subprocess
 import sys
 
-from wsgicompare.helptext import EPILOG, GROUPS
-from wsgicompare.options import _ARGS, parse_options
+from wsgicompare.settings.helptext import EPILOG, GROUPS
+from wsgicompare.settings.options import _ARGS, parse_options
 
 #: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
 pytest_plugins = ["cli_support"]
@@ -65,7 +65,7 @@ def test_help_through_python_m_on_a_narrow_terminal():
 
 
 def test_the_scenario_help_names_every_scenario():
-    from wsgicompare.faults import SCENARIOS
+    from wsgicompare.engine.scenarios import SCENARIOS
 
     text = next(spec["help"] for _, name, spec in _ARGS if name == "scenario")
     assert all(name in text for name in SCENARIOS), text

@@ -22,8 +22,8 @@ def modules_after_import(module: str) -> set[str]:
 @pytest.mark.parametrize(
     "module, forbidden",
     [
-        ("wsgicompare.backends", ("textual", "wsgicompare.loader", "wsgicompare.tui", "wsgicompare.conductor")),
-        ("wsgicompare.loader", ("textual", "wsgicompare.backends", "wsgicompare.tui", "wsgicompare.conductor")),
+        ("wsgicompare.backends", ("textual", "wsgicompare.loader", "wsgicompare.tui", "wsgicompare.engine.conductor")),
+        ("wsgicompare.loader", ("textual", "wsgicompare.backends", "wsgicompare.tui", "wsgicompare.engine.conductor")),
     ],
 )
 def test_engine_parts_stay_free_of_the_screen_and_each_other(module: str, forbidden: tuple[str, ...]) -> None:

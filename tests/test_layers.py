@@ -1,12 +1,18 @@
 """The product's layers, read from its source (AST, no import, no subprocess): an import
 that climbs them, or a circle of imports between files, fails here (ARCHITECTURE.md).
+From the top down; each may import its own layer and those below it:
 
-    front     wsgicompare.cli, wsgicompare.__main__  (the entry points: may start the app)
-    tui       the app: reaches the engine only through its faces, the session and the result types
-    engine    the rest of wsgicompare/: never the app, the front or Textual; the loader and the
-              backends only through their package faces (their __init__)
-    bottom    wsgicompare.loader and wsgicompare.backends: neither each other, nor anything above,
-              nor Textual
+    front      wsgicompare.cli, wsgicompare.__main__, wsgicompare.front (the entry points, the
+               headless progress, the browser front): may start the app
+    tui        the app: reaches the engine only through its faces, the session and the result types
+    session    wsgicompare.session: the app's face of everything below
+    settings   wsgicompare.settings: the option table, its checks, output paths, --save-config
+    reporting  wsgicompare.reporting: exports, scorecard, baselines, thresholds, saved reports
+    engine     wsgicompare.engine, wsgicompare.cluster and the leaf modules (results, slo,
+               parsing, signals): never Textual; the loader and the backends only through
+               their package faces (their __init__)
+    bottom     wsgicompare.loader and wsgicompare.backends: neither each other, nor anything above,
+               nor Textual
 
 Imports inside functions count; those under ``if TYPE_CHECKING:`` do not (never run).
 """
@@ -27,7 +33,15 @@ FOLDERS = {
     "tui": "wsgicompare.tui",
 }
 LOADER, BACKENDS, TUI = "wsgicompare.loader", "wsgicompare.backends", "wsgicompare.tui"
-FRONT = {"wsgicompare.cli", "wsgicompare.__main__"}
+FRONT = {"wsgicompare.cli", "wsgicompare.__main__", "wsgicompare.front"}
+#: the rooms of wsgicompare/ above the engine, lowest first (a module imports its own room
+#: and those below it)
+ROOMS = ("wsgicompare.reporting", "wsgicompare.settings", "wsgicompare.session")
+#: every layer, lowest first
+RANK = {
+    name: i
+    for i, name in enumerate(("loader", "backends", "engine", "reporting", "settings", "session", "tui", "front"))
+}
 #: the engine modules the app may import: the session face and the result types
 TUI_FACES = {"wsgicompare.session", "wsgicompare.results"}
 
@@ -143,7 +157,12 @@ def layer(module: str) -> str:
         return "backends"
     if module == TUI or module.startswith(TUI + "."):
         return "tui"
-    return "front" if module in FRONT else "engine"
+    if any(module == f or module.startswith(f + ".") for f in FRONT):
+        return "front"
+    for room in ROOMS:
+        if module == room or module.startswith(room + "."):
+            return room.rpartition(".")[2]
+    return "engine"
 
 
 def climbs(module: str, name: str) -> str | None:
@@ -151,17 +170,17 @@ def climbs(module: str, name: str) -> str | None:
     top = name.split(".")[0]
     mine, target = layer(module), product_module(name)
     theirs = layer(target) if target is not None else None
-    if top == "textual" and mine in ("loader", "backends", "engine"):
+    if top == "textual" and mine not in ("tui", "front"):
         return "Textual is the app's"
     if mine in ("loader", "backends"):
         if target is not None and theirs != mine:
             return f"the {mine} imports nothing of the rest of the product"
         return None
-    if mine == "engine":
-        if theirs in ("tui", "front"):
-            return f"the engine never imports the {theirs}"
+    if mine in ("engine", "reporting", "settings", "session"):
+        if theirs is not None and theirs not in ("loader", "backends") and RANK[theirs] > RANK[mine]:
+            return f"the {mine} never imports the {theirs} (a layer above it)"
         if theirs in ("loader", "backends") and target not in (LOADER, BACKENDS):
-            return f"the engine takes the {theirs} through its face ({LOADER if theirs == 'loader' else BACKENDS})"
+            return f"the {mine} takes the {theirs} through its face ({LOADER if theirs == 'loader' else BACKENDS})"
         return None
     if mine == "tui":
         if theirs in ("loader", "backends"):
@@ -206,13 +225,13 @@ def test_the_circle_walk_finds_a_circle_and_only_circles() -> None:
         ("wsgicompare.loader.run", "wsgicompare.backends"),
         ("wsgicompare.backends.lifecycle", "wsgicompare.loader.profile.LoadProfile"),
         ("wsgicompare.backends.catalog", "textual.app"),
-        ("wsgicompare.conductor", "wsgicompare.tui.app"),
+        ("wsgicompare.engine.conductor", "wsgicompare.tui.app"),
         ("wsgicompare.session", "wsgicompare.cli"),
-        ("wsgicompare.spec", "wsgicompare.loader.worker.split_evenly"),
-        ("wsgicompare.faults", "wsgicompare.backends.spec"),
-        ("wsgicompare.tui.app", "wsgicompare.conductor"),
+        ("wsgicompare.engine.runspec", "wsgicompare.loader.worker.split_evenly"),
+        ("wsgicompare.engine.scenarios", "wsgicompare.backends.spec"),
+        ("wsgicompare.tui.app", "wsgicompare.engine.conductor"),
         ("wsgicompare.tui.model", "wsgicompare.loader"),
-        ("wsgicompare.tui.widgets.load_form", "wsgicompare.capacity.parse_slo"),
+        ("wsgicompare.tui.widgets.load_form", "wsgicompare.engine.capacity.parse_slo"),
     ],
 )
 def test_an_import_that_climbs_is_named(module: str, name: str) -> None:
@@ -223,8 +242,8 @@ def test_an_import_that_climbs_is_named(module: str, name: str) -> None:
     "module, name",
     [
         ("wsgicompare.loader.worker", "wsgicompare.loader.profile"),
-        ("wsgicompare.spec", "wsgicompare.loader.split_evenly"),
-        ("wsgicompare.faults", "wsgicompare.backends.WORKERS_SELF"),
+        ("wsgicompare.engine.runspec", "wsgicompare.loader.split_evenly"),
+        ("wsgicompare.engine.scenarios", "wsgicompare.backends.WORKERS_SELF"),
         ("wsgicompare.cli", "wsgicompare.tui.app"),
         ("wsgicompare.tui.app", "wsgicompare.session"),
         ("wsgicompare.tui.widgets.failures", "wsgicompare.results.ERROR_KINDS"),
@@ -238,4 +257,14 @@ def test_an_import_that_keeps_to_the_layers_passes(module: str, name: str) -> No
 def test_imports_inside_functions_count_and_type_checking_ones_do_not() -> None:
     found = dict((name, line) for line, name in imports("wsgicompare.cli"))
     assert "wsgicompare.tui.app" in found  # imported inside main's app branch
-    assert all(name != "wsgicompare.conductor.Conductor" for _, name in imports("wsgicompare.capacity.run"))
+    assert all(
+        name != "wsgicompare.engine.conductor.Conductor" for _, name in imports("wsgicompare.engine.capacity.run")
+    )
+
+
+def test_wsgicompare_keeps_at_most_a_dozen_modules_at_its_top() -> None:
+    # the rest lives in its rooms (engine, reporting, settings, front, cluster)
+    top = sorted(p.name for p in (ROOT / "wsgicompare").glob("*.py"))
+    assert len(top) <= 12, top
+    rooms = {p.name for p in (ROOT / "wsgicompare").iterdir() if (p / "__init__.py").exists()}
+    assert {"engine", "reporting", "settings", "front", "cluster"} <= rooms

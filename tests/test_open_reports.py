@@ -17,8 +17,8 @@ from loader_servers import serve
 from process_support import stray_descendants
 from reliability_support import run_cli
 
-from wsgicompare.options import parse_options
 from wsgicompare.results import SCHEMA, RunResult
+from wsgicompare.settings.options import parse_options
 from wsgicompare.tui.app import WsgiCompareApp
 from wsgicompare.tui.screens import CompareScreen
 from wsgicompare.tui.widgets import RunBars, RunColumn

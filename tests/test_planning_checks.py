@@ -14,9 +14,9 @@ from dataclasses import replace
 from loader_servers import closed_port, serve
 
 from wsgicompare.cli import make_plan
+from wsgicompare.engine.runspec import available_cpus, cpu_split, default_cpus
 from wsgicompare.loader import LoadRun
-from wsgicompare.options import parse_options
-from wsgicompare.spec import available_cpus, cpu_split, default_cpus
+from wsgicompare.settings.options import parse_options
 
 PY = sys.executable
 

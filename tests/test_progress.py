@@ -8,10 +8,10 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from wsgicompare.capacity import CapacityPlan, Slo, Step
-from wsgicompare.progress import LIVE_ROWS, Progress, expected_s
+from wsgicompare.engine.capacity import CapacityPlan, Slo, Step
+from wsgicompare.engine.runspec import default_load, default_spec
+from wsgicompare.front.progress import LIVE_ROWS, Progress, expected_s
 from wsgicompare.results import RunResult
-from wsgicompare.spec import default_load, default_spec
 
 
 class Terminal(io.StringIO):

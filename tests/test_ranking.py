@@ -15,8 +15,8 @@ import sys
 import pytest
 from tui_snapshot_app import CATALOG, OPTIONS
 
-from wsgicompare.export import render
-from wsgicompare.export.ranking import best_runs, can_be_best, headline, ordered
+from wsgicompare.reporting.export import render
+from wsgicompare.reporting.export.ranking import best_runs, can_be_best, headline, ordered
 from wsgicompare.results import LatencyFigures, RunResult
 from wsgicompare.tui.app import WsgiCompareApp
 from wsgicompare.tui.widgets import RunBars, RunColumn

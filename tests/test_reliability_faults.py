@@ -32,8 +32,8 @@ from reliability_support import (
 )
 
 from wsgicompare.backends import get_backend
-from wsgicompare.conductor import Conductor, default_load, default_server_config, default_spec
-from wsgicompare.export import make_meta, render
+from wsgicompare.engine.conductor import Conductor, default_load, default_server_config, default_spec
+from wsgicompare.reporting.export import make_meta, render
 from wsgicompare.results import RunResult
 
 #: one CPU for the servers, the other for the loader (or none pinned on one CPU)

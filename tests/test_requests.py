@@ -15,11 +15,11 @@ from recording_server import BODY, HEAD_LINES, RecordingServer
 
 from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
+from wsgicompare.engine.request import parse_header, request_fields
 from wsgicompare.loader import LoadProfile, build_request, run_load
 from wsgicompare.loader.profile import MAX_BODY_BYTES, LoadProfileError
-from wsgicompare.options import OptionError, parse_options
-from wsgicompare.request import parse_header, request_fields
-from wsgicompare.scenario import dump_toml, to_config
+from wsgicompare.settings.config_file import dump_toml, to_config
+from wsgicompare.settings.options import OptionError, parse_options
 
 #: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
 pytest_plugins = ["cli_support"]

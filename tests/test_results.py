@@ -9,7 +9,7 @@ import json
 import pytest
 from golden.samples import META, sample_results
 
-from wsgicompare.export import render
+from wsgicompare.reporting.export import render
 from wsgicompare.results import (
     LatencyFigures,
     LoaderFigures,

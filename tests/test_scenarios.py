@@ -1,4 +1,4 @@
-"""Scenarios (--scenario, wsgicompare/faults.py) on real backends with real faults: a
+"""Scenarios (--scenario, wsgicompare/engine/scenarios.py) on real backends with real faults: a
 SIGKILLed gunicorn worker is respawned, a killed flask-dev is not (one process), a
 gunicorn HUP under load, a reload a server does not have; the workers each spec declares;
 the scorecard; and nothing left running. Phases are ~1 s each, under an open-loop rate
@@ -20,10 +20,8 @@ from process_support import stray_descendants
 from reliability_support import ROOT, cli_env
 
 from wsgicompare.backends import ServerConfig, get_backend
-from wsgicompare.conductor import Conductor, default_load, default_spec
-from wsgicompare.export import html as html_export
-from wsgicompare.export import md
-from wsgicompare.faults import (
+from wsgicompare.engine.conductor import Conductor, default_load, default_spec
+from wsgicompare.engine.scenarios import (
     LOADER_EVENTS,
     ONE_PROCESS,
     RECOVERY_SPAN_S,
@@ -35,8 +33,10 @@ from wsgicompare.faults import (
 from wsgicompare.loader import LatencyHistogram
 from wsgicompare.loader.stats import LoadTick, MeasuredTotals
 from wsgicompare.parsing import OptionError
+from wsgicompare.reporting.export import html as html_export
+from wsgicompare.reporting.export import md
+from wsgicompare.reporting.scorecard import cell, scorecard_md
 from wsgicompare.results import RunResult
-from wsgicompare.scorecard import cell, scorecard_md
 
 #: requests per second: far below what any of these servers serves on one CPU
 RATE = 300.0
@@ -312,9 +312,9 @@ def test_the_cli_writes_the_scorecard_and_leaves_nothing_running(tmp_path) -> No
 
 
 def test_the_plan_has_one_run_per_backend_and_scenario_and_a_config_file_says_the_same(tmp_path) -> None:
-    from wsgicompare.options import parse_options
-    from wsgicompare.scenario import dump_toml, to_config
-    from wsgicompare.spec import plan_specs
+    from wsgicompare.engine.runspec import plan_specs
+    from wsgicompare.settings.config_file import dump_toml, to_config
+    from wsgicompare.settings.options import parse_options
 
     o = parse_options(["--backends", "gunicorn,flask-dev", "--scenario", "worker-kill,reload", "-d", "3"])
     specs = plan_specs(o, o.backends)

@@ -10,9 +10,9 @@ from backend_support import require_backend
 from test_scenarios import RATE, _tick, phase, scenario_run
 
 from wsgicompare.backends import get_backend
-from wsgicompare.faults import Fired, ScenarioEvent, ScenarioPlan, judge
+from wsgicompare.engine.scenarios import Fired, ScenarioEvent, ScenarioPlan, judge
+from wsgicompare.reporting.scorecard import cell, scorecard
 from wsgicompare.results import RunResult
-from wsgicompare.scorecard import cell, scorecard
 
 
 def test_slow_clients_starve_a_bare_sync_server_but_not_one_behind_nginx() -> None:
@@ -144,9 +144,9 @@ def test_overload_against_a_server_of_known_capacity_queues_and_recovers_after_i
 
     from loader_servers import serve
 
-    from wsgicompare.conductor import Conductor, default_load
-    from wsgicompare.faults import run_scenario
-    from wsgicompare.spec import url_spec
+    from wsgicompare.engine.conductor import Conductor, default_load
+    from wsgicompare.engine.runspec import url_spec
+    from wsgicompare.engine.scenarios import run_scenario
 
     workers, service_s = 4, 0.010
     capacity = workers / service_s

@@ -30,9 +30,10 @@ from reliability_support import spawn_cli
 from test_bad_input import assert_refused
 from test_open_reports import reports  # noqa: F401, F811 (a fixture: two real saved reports)
 
-from wsgicompare.options import _ARGS, CONFIG_KEYS
-from wsgicompare.serve import NO_TOKEN, QUIT_S, app_argv, is_loopback, too_many_tabs
-from wsgicompare.serve_options import DEFAULT_MAX_TABS
+from wsgicompare.front.serve import NO_TOKEN, QUIT_S, app_argv, too_many_tabs
+from wsgicompare.loader import is_loopback
+from wsgicompare.settings.options import _ARGS, CONFIG_KEYS
+from wsgicompare.settings.serve_options import DEFAULT_MAX_TABS
 
 pytest_plugins = ["cli_support"]
 

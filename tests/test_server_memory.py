@@ -16,13 +16,13 @@ import pytest
 from backend_support import require_backend
 
 from wsgicompare.backends import get_backend
-from wsgicompare.baseline import load_baseline
-from wsgicompare.conductor import Conductor, default_load, default_server_config, default_spec
-from wsgicompare.export import render
-from wsgicompare.options import parse_options
+from wsgicompare.engine.conductor import Conductor, default_load, default_server_config, default_spec
+from wsgicompare.engine.sampling import MEMORY_EVERY_S, ServerWindow, TreeSampler
+from wsgicompare.reporting.baseline import load_baseline
+from wsgicompare.reporting.export import render
 from wsgicompare.results import SCHEMA, RunResult, ServerFigures, Tick, document
-from wsgicompare.sampling import MEMORY_EVERY_S, ServerWindow, TreeSampler
 from wsgicompare.session import Session
+from wsgicompare.settings.options import parse_options
 
 MEMORY_KEYS = ("uss_mb_max", "uss_mb_mean", "pss_mb_max", "pss_mb_mean", "uss_mb_per_worker")
 META = {"created": "2026-01-02T03:04:05+00:00", "machine": {}, "load": {"concurrency": 4}}
@@ -160,7 +160,7 @@ def test_where_uss_may_not_be_read_the_run_says_so_and_keeps_rss():
 
 
 def test_a_read_refused_once_is_no_note_when_others_succeeded() -> None:
-    from wsgicompare.sampling import ServerSample, ServerWindow
+    from wsgicompare.engine.sampling import ServerSample, ServerWindow
 
     note = "memory: USS/PSS not permitted (RSS only)"
     window = ServerWindow()

@@ -15,11 +15,11 @@ from process_support import stray_descendants
 
 from wsgicompare.backends import WORKLOADS, get_backend
 from wsgicompare.backends.spec import port_in_use
-from wsgicompare.capacity import parse_slo
 from wsgicompare.cli import make_plan
-from wsgicompare.conductor import Conductor
-from wsgicompare.options import Options
+from wsgicompare.engine.capacity import parse_slo
+from wsgicompare.engine.conductor import Conductor
 from wsgicompare.session import LoadSettings, Session, SettingsError
+from wsgicompare.settings.options import Options
 
 #: a short, small load: every test load is bounded in time and count
 SHORT = LoadSettings(concurrency=4, duration_s=1.0, warmup_s=0.0, workload="hello", workers=1, threads=2)

@@ -20,11 +20,11 @@ from reliability_support import wait_for
 
 from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
-from wsgicompare.export import render
-from wsgicompare.options import OptionError, parse_options
+from wsgicompare.reporting.export import render
+from wsgicompare.reporting.thresholds import check, evaluate, parse_threshold, parse_thresholds
 from wsgicompare.results import LatencyFigures, RunResult
-from wsgicompare.scenario import dump_toml, to_config
-from wsgicompare.thresholds import check, evaluate, parse_threshold, parse_thresholds
+from wsgicompare.settings.config_file import dump_toml, to_config
+from wsgicompare.settings.options import OptionError, parse_options
 
 #: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
 pytest_plugins = ["cli_support"]
@@ -287,7 +287,7 @@ def test_sigterm_exits_143_not_3(tmp_path):
 def test_md_with_thresholds_and_a_baseline_matches_golden_file():
     from test_export import GOLDEN, UPDATE_VAR, golden_update_requested
 
-    from wsgicompare.baseline import Baseline
+    from wsgicompare.reporting.baseline import Baseline
 
     update = golden_update_requested()
     results = sample_results()

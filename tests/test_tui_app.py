@@ -16,7 +16,7 @@ from process_support import stray_descendants
 from textual import events
 
 from wsgicompare.backends import get_backend
-from wsgicompare.options import Options
+from wsgicompare.settings.options import Options
 from wsgicompare.tui.app import WsgiCompareApp
 from wsgicompare.tui.widgets import Banner
 
@@ -152,7 +152,7 @@ async def test_no_stop_rule_is_refused():
 
 
 def short_conductor():
-    from wsgicompare.conductor import Conductor
+    from wsgicompare.engine.conductor import Conductor
 
     # no long settle wait between runs: the tests' loads are tiny
     return Conductor(settle_max_s=1.0, ready_timeout_s=30.0)

@@ -10,8 +10,8 @@ from backend_support import require_backend
 from test_tui_app import select, server_processes, short_conductor, wait_for
 
 from wsgicompare.backends import catalog_rows, get_backend
-from wsgicompare.capacity import Step, parse_slo
-from wsgicompare.options import Options
+from wsgicompare.engine.capacity import Step, parse_slo
+from wsgicompare.settings.options import Options
 from wsgicompare.tui.app import WsgiCompareApp
 from wsgicompare.tui.model import CapacityLadder
 from wsgicompare.tui.widgets import StepLadder

@@ -12,7 +12,7 @@ from textual.command import CommandPalette
 from tui_snapshot_app import CATALOG, OPTIONS, compare_many_app, make_results, many_results
 
 from wsgicompare.backends import get_backend
-from wsgicompare.options import Options
+from wsgicompare.settings.options import Options
 from wsgicompare.tui.app import WsgiCompareApp
 from wsgicompare.tui.model import human_count
 from wsgicompare.tui.screens import CompareScreen

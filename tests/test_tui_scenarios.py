@@ -11,7 +11,7 @@ from backend_support import require_backend
 from test_tui_app import SHORT, server_processes, short_conductor, wait_for
 
 from wsgicompare.backends import get_backend
-from wsgicompare.scorecard import cell
+from wsgicompare.reporting.scorecard import cell
 from wsgicompare.tui.app import WsgiCompareApp
 from wsgicompare.tui.widgets.draw import EVENT_GLYPH
 from wsgicompare.tui.widgets.scorecard import Scorecard

@@ -49,7 +49,7 @@ def test_compare_view(snap_compare):
 
 async def show_a_ladder(pilot):
     """A capacity search four steps in, as the live step ladder draws it."""
-    from wsgicompare.capacity import Step
+    from wsgicompare.engine.capacity import Step
     from wsgicompare.tui.model import CapacityLadder
     from wsgicompare.tui.widgets import StepLadder
 

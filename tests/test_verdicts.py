@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from wsgicompare import verdicts as v
+from wsgicompare.engine import verdicts as v
 from wsgicompare.loader import LatencyHistogram
 from wsgicompare.results import LatencyFigures, LoaderFigures, RunResult, ServerFigures, TcpFigures
 

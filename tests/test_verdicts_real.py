@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from tests.loader_servers import BacklogServer, serve
-from wsgicompare.conductor import Conductor, default_load, default_spec
+from wsgicompare.engine.conductor import Conductor, default_load, default_spec
+from wsgicompare.engine.runspec import url_spec
+from wsgicompare.engine.verdicts import LATE_SHARE, NAGLE_P50_MIN_MS
 from wsgicompare.results import Tick
-from wsgicompare.spec import url_spec
-from wsgicompare.verdicts import LATE_SHARE, NAGLE_P50_MIN_MS
 
 SPLIT_WRITE_SERVER = Path(__file__).with_name("split_write_server.py")
 

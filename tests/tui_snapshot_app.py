@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 
-from wsgicompare.options import Options
 from wsgicompare.results import LatencyFigures, LoaderFigures, RunResult, ServerFigures, Tick
+from wsgicompare.settings.options import Options
 from wsgicompare.tui.app import WsgiCompareApp
 
 CATALOG = [

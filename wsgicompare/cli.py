@@ -30,22 +30,7 @@ from wsgicompare.backends import (
     get_backend,
     port_in_use,
 )
-from wsgicompare.baseline import load_baseline
-from wsgicompare.export import make_meta, render, report_files, write_atomic
-from wsgicompare.loader import LoadProfileError
-from wsgicompare.options import (
-    OptionError,
-    Options,
-    check_output,
-    check_replaceable,
-    parse_options,
-)
-from wsgicompare.progress import Progress
-from wsgicompare.results import RunResult
-from wsgicompare.scenario import dump_toml, to_config
-from wsgicompare.serve import serve
-from wsgicompare.signals import set_from_signal_handler
-from wsgicompare.spec import (
+from wsgicompare.engine.runspec import (
     DEFAULT_SETTLE_MAX_S,
     RunSpec,
     check_loader_limits,
@@ -56,7 +41,22 @@ from wsgicompare.spec import (
     shared_loader_cpus,
     unpin,
 )
-from wsgicompare.thresholds import report_broken
+from wsgicompare.front.progress import Progress
+from wsgicompare.front.serve import serve
+from wsgicompare.loader import LoadProfileError
+from wsgicompare.reporting.baseline import load_baseline
+from wsgicompare.reporting.export import make_meta, render, report_files, write_atomic
+from wsgicompare.reporting.thresholds import report_broken
+from wsgicompare.results import RunResult
+from wsgicompare.settings.config_file import dump_toml, to_config
+from wsgicompare.settings.options import (
+    OptionError,
+    Options,
+    check_output,
+    check_replaceable,
+    parse_options,
+)
+from wsgicompare.signals import set_from_signal_handler
 
 PROG = "wsgicompare"
 
@@ -168,7 +168,7 @@ def open_tui(options: Options) -> int:
     conductor = None
     if options.cluster:
         from wsgicompare.cluster import connect  # Ray: imported only with --cluster
-        from wsgicompare.conductor import Conductor
+        from wsgicompare.engine.conductor import Conductor
 
         settle = DEFAULT_SETTLE_MAX_S if options.settle_max is None else options.settle_max
         conductor = Conductor(settle_max_s=settle, cluster=connect(options))  # ClusterError: exit 2
@@ -361,7 +361,7 @@ def _run_pinned(plan: Plan) -> int:
     cancel = threading.Event()
     # imported at use: the conductor (with faults, kernel, verdicts) costs ~20 ms of every
     # start, --help included, and only a headless run needs it here
-    from wsgicompare.conductor import Conductor
+    from wsgicompare.engine.conductor import Conductor
 
     conductor = Conductor(settle_max_s=plan.settle_max_s, cluster=plan.cluster)
     results: list[RunResult] = []

@@ -21,36 +21,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-# the app (tui/) reaches the engine through this module and results.py only (tests/test_layers.py):
-# what it reads beside the session (the names imported ``as`` themselves) is re-exported here
-from wsgicompare import export
 from wsgicompare.backends import MAX_THREADS, MAX_WORKERS, WORKLOADS, Server, ServerConfig, catalog_rows, get_backend
-from wsgicompare.capacity import DEFAULT_SLO, Slo, Step, parse_slo
-from wsgicompare.capacity import CapacityError as CapacityError
-from wsgicompare.capacity import bound_text as bound_text
-from wsgicompare.capacity import capacity_figure as capacity_figure
-from wsgicompare.conductor import Conductor
-from wsgicompare.export.ranking import best_runs as best_runs
-from wsgicompare.export.ranking import by_capacity as by_capacity
-from wsgicompare.export.ranking import capacity_rps as capacity_rps
-from wsgicompare.export.ranking import ordered as ordered
-from wsgicompare.faults import SCENARIOS as SCENARIOS
-from wsgicompare.faults import parse_scenarios as parse_scenarios
-from wsgicompare.loader import (
-    MAX_CONCURRENCY,
-    MAX_DURATION_S,
-    MAX_RATE,
-    MAX_REPS,
-    MAX_REQUESTS,
-    MAX_SHORT_S,
-    LoadProfileError,
-)
-from wsgicompare.options import Options
-from wsgicompare.reports import saved_line as saved_line
-from wsgicompare.results import RunResult, Tick
-from wsgicompare.scorecard import scorecard as scorecard
-from wsgicompare.signals import set_from_signal_handler
-from wsgicompare.spec import (
+from wsgicompare.engine.capacity import DEFAULT_SLO, Slo, Step, parse_slo
+from wsgicompare.engine.capacity import CapacityError as CapacityError
+from wsgicompare.engine.capacity import bound_text as bound_text
+from wsgicompare.engine.capacity import capacity_figure as capacity_figure
+from wsgicompare.engine.conductor import Conductor
+from wsgicompare.engine.runspec import (
     DEFAULT_CONCURRENCY,
     DEFAULT_DURATION_S,
     DEFAULT_THREADS,
@@ -62,6 +39,30 @@ from wsgicompare.spec import (
     default_server_config,
     plan_specs,
 )
+from wsgicompare.engine.scenarios import SCENARIOS as SCENARIOS
+from wsgicompare.engine.scenarios import parse_scenarios as parse_scenarios
+from wsgicompare.loader import (
+    MAX_CONCURRENCY,
+    MAX_DURATION_S,
+    MAX_RATE,
+    MAX_REPS,
+    MAX_REQUESTS,
+    MAX_SHORT_S,
+    LoadProfileError,
+)
+
+# the app (tui/) reaches the engine through this module and results.py only (tests/test_layers.py):
+# what it reads beside the session (the names imported ``as`` themselves) is re-exported here
+from wsgicompare.reporting import export
+from wsgicompare.reporting.export.ranking import best_runs as best_runs
+from wsgicompare.reporting.export.ranking import by_capacity as by_capacity
+from wsgicompare.reporting.export.ranking import capacity_rps as capacity_rps
+from wsgicompare.reporting.export.ranking import ordered as ordered
+from wsgicompare.reporting.saved import saved_line as saved_line
+from wsgicompare.reporting.scorecard import scorecard as scorecard
+from wsgicompare.results import RunResult, Tick
+from wsgicompare.settings.options import Options
+from wsgicompare.signals import set_from_signal_handler
 
 #: (backend id, state, detail): a backend the session started or stopped changed state.
 #: state is "ready" (detail: "URL in N s"), "stopping", "stopped" or "failed" (detail: why, one line)

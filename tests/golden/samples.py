@@ -127,7 +127,7 @@ def sample_results() -> list[RunResult]:
         status="unavailable",
         reason="missing: php-fpm (apt-get install php-fpm)",
     )
-    from wsgicompare.verdicts import verdicts
+    from wsgicompare.engine.verdicts import verdicts
 
     for r in (flask, gunicorn, uwsgi, php):
         r.verdicts = verdicts(r)

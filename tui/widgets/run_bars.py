@@ -27,7 +27,7 @@ def run_label(result: RunResult) -> str:
 
 class RunBars(Widget):
     """Compare view header: 2xx req/s and p99 of every finished run as horizontal bars,
-    in the reports' order with their best run starred (wsgicompare.export.ranking).
+    in the reports' order with their best run starred (wsgicompare.reporting.export.ranking).
     When runs carry a capacity, it comes first (with its bar) and decides the order."""
 
     COMPONENT_CLASSES = {"bars--rps", "bars--p99", "bars--label", "bars--failed", "bars--capacity"}

@@ -9,7 +9,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from wsgicompare.machine import machine_info
+from wsgicompare.engine.machine import machine_info
 from wsgicompare.parsing import OptionError
 
 INSTALL_HINT = "pip install 'wsgicompare[cluster]'"

@@ -9,9 +9,9 @@ from dataclasses import replace
 from typing import Any
 
 from wsgicompare.backends import Backend, BackendStartError, ServerConfig, get_backend
-from wsgicompare.kernel import read_tcp_counters
+from wsgicompare.engine.kernel import read_tcp_counters
+from wsgicompare.engine.sampling import ServerSample, TreeSampler
 from wsgicompare.loader import is_loopback
-from wsgicompare.sampling import ServerSample, TreeSampler
 
 from .nodes import PLACE_TIMEOUT_S, Node, first_line, on_node, ray_module
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from wsgicompare.backends import ServerConfig, available_cpus
-from wsgicompare.capacity import (
+from wsgicompare.engine.capacity import (
     DEFAULT_CONFIRM_S,
     DEFAULT_MAX_STEPS,
     DEFAULT_SLO,
@@ -22,14 +22,14 @@ from wsgicompare.capacity import (
     CapacityPlan,
     parse_slo,
 )
+from wsgicompare.engine.request import request_fields
 from wsgicompare.loader import FD_MARGIN, LoadProfile, LoadProfileError, split_evenly
-from wsgicompare.request import request_fields
 
 if TYPE_CHECKING:
     # options.py imports this module (through combinations.py): a run-time import here would
     # be circular; faults.py is imported where a plan has scenarios (plan_specs)
-    from wsgicompare.faults import ScenarioPlan
-    from wsgicompare.options import Options
+    from wsgicompare.engine.scenarios import ScenarioPlan
+    from wsgicompare.settings.options import Options
 
 #: backend id used for ``--url`` runs: a server that is already running, nothing is started
 URL_BACKEND = "url"
@@ -76,7 +76,7 @@ class RunSpec:
     path: str | None = None
     #: find the capacity at an SLO, or run a fixed ladder of rates (None: one load)
     capacity: CapacityPlan | None = None
-    #: a timed event inside the run (wsgicompare/faults.py; None: a steady load)
+    #: a timed event inside the run (wsgicompare/engine/scenarios.py; None: a steady load)
     scenario: ScenarioPlan | None = None
 
     @property
@@ -308,7 +308,7 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
         specs = matrix(list(backends), workloads, load=load, server=server, repeat=o.repeat)
     if o.scenarios:  # one run per (backend, scenario), backend-major
         # imported at use: faults.py costs ~9 ms of every start (--help included), only --scenario needs it
-        from wsgicompare.faults import ScenarioPlan, default_event_at
+        from wsgicompare.engine.scenarios import ScenarioPlan, default_event_at
 
         at = o.event_at if o.event_at is not None else default_event_at(duration or DEFAULT_DURATION_S)
         return [

@@ -8,11 +8,11 @@ import stat
 import tempfile
 from typing import TYPE_CHECKING
 
-from wsgicompare.export import FORMATS, SUFFIX
 from wsgicompare.parsing import OptionError
+from wsgicompare.reporting.export import FORMATS, SUFFIX
 
 if TYPE_CHECKING:
-    from wsgicompare.options import Options
+    from wsgicompare.settings.options import Options
 
 
 def format_from_suffix(path: str) -> str:

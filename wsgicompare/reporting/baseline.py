@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from wsgicompare.capacity import capacity_figure
+from wsgicompare.engine.capacity import capacity_figure
 from wsgicompare.parsing import OptionError, read_regular_file
 from wsgicompare.results import SCHEMA, RunResult, results_from_document
 

@@ -1,7 +1,7 @@
 """Exporters: each format is a module with ``render(results, meta) -> str``. The TUI and
 the CLI call the same functions, so a figure never differs between screen and report.
 
-``meta`` is a dict: ``created`` (ISO time), ``machine`` (see wsgicompare.machine) and
+``meta`` is a dict: ``created`` (ISO time), ``machine`` (see wsgicompare.engine.machine) and
 ``load`` (the options every run shared); ``make_meta`` builds it from the run specs."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import os
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from wsgicompare.capacity import STEP_WARMUP_S
-from wsgicompare.export import hdr
-from wsgicompare.machine import machine_info, now_iso
+from wsgicompare.engine.capacity import STEP_WARMUP_S
+from wsgicompare.engine.machine import machine_info, now_iso
+from wsgicompare.reporting.export import hdr
 from wsgicompare.results import RunResult
 
 if TYPE_CHECKING:
-    from wsgicompare.spec import RunSpec
+    from wsgicompare.engine.runspec import RunSpec
 
 FORMATS = ("md", "json", "csv", "html", "hdr")
 #: file suffix per format, for ``-o DIR`` or several exports
@@ -28,7 +28,7 @@ def render(fmt: str, results: list[RunResult], meta: dict[str, Any]) -> str:
     if fmt not in SUFFIX:
         raise ValueError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
     # imported when asked for: the html renderer pulls in pygal
-    module = importlib.import_module(f"wsgicompare.export.{fmt}")
+    module = importlib.import_module(f"wsgicompare.reporting.export.{fmt}")
     return str(module.render(results, meta))
 
 

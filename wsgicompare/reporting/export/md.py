@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from wsgicompare.baseline import Baseline, change_cell
-from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
-from wsgicompare.export.ranking import best_runs, by_capacity, capacity_cell, ordered
+from wsgicompare.reporting.baseline import Baseline, change_cell
+from wsgicompare.reporting.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
+from wsgicompare.reporting.export.ranking import best_runs, by_capacity, capacity_cell, ordered
+from wsgicompare.reporting.scorecard import scorecard_md
+from wsgicompare.reporting.thresholds import broken, meta_checks, parse_threshold
 from wsgicompare.results import LATENCY_KEYS, SCHEMA, RunResult, ServerFigures
-from wsgicompare.scorecard import scorecard_md
-from wsgicompare.thresholds import broken, meta_checks, parse_threshold
 
 
 def _cell(text: str) -> str:

@@ -24,13 +24,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wsgicompare.backends import WORKERS_SELF, Server
-from wsgicompare.capacity import PROBE_S, Slo, connections_for
+from wsgicompare.engine.capacity import PROBE_S, Slo, connections_for
 from wsgicompare.loader import LatencyHistogram, LoadProfile, LoadTick, tick_boundary_s
 from wsgicompare.parsing import OptionError, parse_list
 from wsgicompare.results import RunResult
 
 if TYPE_CHECKING:
-    from wsgicompare.spec import RunSpec
+    from wsgicompare.engine.runspec import RunSpec
 
 #: the scenarios built so far, in scorecard order
 SCENARIOS = ("slow-clients", "worker-kill", "reload", "overload")

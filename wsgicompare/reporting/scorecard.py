@@ -1,6 +1,6 @@
 """The scorecard of scenario runs (Markdown and HTML, and the app's compare view): one
 row per backend, one column per scenario, each cell a short judgement with its figure,
-read from a run's ``scenario`` entry (wsgicompare/faults.py writes it); and the HTML's
+read from a run's ``scenario`` entry (wsgicompare/engine/scenarios.py writes it); and the HTML's
 timeline per scenario run with its event marked."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from wsgicompare.faults import ONE_PROCESS, RECOVERED_SHARE, SCENARIOS, fig
+from wsgicompare.engine.scenarios import ONE_PROCESS, RECOVERED_SHARE, SCENARIOS, fig
 from wsgicompare.results import RunResult
 
 

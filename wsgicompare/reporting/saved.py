@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from wsgicompare.loader import is_loopback
 from wsgicompare.parsing import OptionError, read_regular_file
 from wsgicompare.results import SCHEMA, RunResult, results_from_document
-from wsgicompare.serve import is_loopback
 
 if TYPE_CHECKING:
-    from wsgicompare.options import Options
+    from wsgicompare.settings.options import Options
 
 #: most bytes of one report: a run-all with capacity steps and histograms is a few MB
 MAX_REPORT_BYTES = 64 * 1024 * 1024

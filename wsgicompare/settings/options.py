@@ -14,11 +14,11 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from wsgicompare import __version__, combinations
+from wsgicompare import __version__
 from wsgicompare.backends import MAX_THREADS, MAX_WORKERS
-from wsgicompare.capacity import DEFAULT_SLO, MIN_CONFIRM_S, CapacityError, Slo, parse_rates, parse_slo
-from wsgicompare.export import FORMATS
-from wsgicompare.helptext import EPILOG, add_grouped, formatter
+from wsgicompare.engine.capacity import DEFAULT_SLO, MIN_CONFIRM_S, CapacityError, Slo, parse_rates, parse_slo
+from wsgicompare.engine.request import REQUEST_OPTIONS, check_request_options
+from wsgicompare.engine.request import convert as convert_request_option
 from wsgicompare.loader import (
     ARRIVALS,
     MAX_CONCURRENCY,
@@ -31,18 +31,19 @@ from wsgicompare.loader import (
     MAX_SHORT_S,
     MAX_SLOW_CLIENTS,
 )
-from wsgicompare.outputs import check_output as check_output
-from wsgicompare.outputs import check_replaceable as check_replaceable
-from wsgicompare.outputs import format_from_suffix
 from wsgicompare.parsing import OptionError as OptionError
 from wsgicompare.parsing import parse_bool, parse_cpus, parse_duration, parse_float, parse_int, parse_list
-from wsgicompare.reports import check_app_options
-from wsgicompare.request import REQUEST_OPTIONS, check_request_options
-from wsgicompare.request import convert as convert_request_option
+from wsgicompare.reporting.export import FORMATS
+from wsgicompare.reporting.saved import check_app_options
+from wsgicompare.reporting.thresholds import Threshold, parse_thresholds
 from wsgicompare.results import RunResult
-from wsgicompare.serve_options import SERVE_ARGS, SERVE_OPTIONS
-from wsgicompare.serve_options import convert as convert_serve_option
-from wsgicompare.thresholds import Threshold, parse_thresholds
+from wsgicompare.settings import checks
+from wsgicompare.settings.helptext import EPILOG, add_grouped, formatter
+from wsgicompare.settings.outputs import check_output as check_output
+from wsgicompare.settings.outputs import check_replaceable as check_replaceable
+from wsgicompare.settings.outputs import format_from_suffix
+from wsgicompare.settings.serve_options import SERVE_ARGS, SERVE_OPTIONS
+from wsgicompare.settings.serve_options import convert as convert_serve_option
 
 
 @dataclass
@@ -149,15 +150,15 @@ class Options:
     open_files: list[str] = field(default_factory=list)
     #: serve the app to a browser (textual-serve) instead of opening it here
     serve: bool = False
-    #: address the browser server binds (None: wsgicompare.serve.DEFAULT_HOST)
+    #: address the browser server binds (None: wsgicompare.front.serve.DEFAULT_HOST)
     serve_host: str | None = None
-    #: port the browser server binds (None: wsgicompare.serve.DEFAULT_PORT)
+    #: port the browser server binds (None: wsgicompare.front.serve.DEFAULT_PORT)
     serve_port: int | None = None
-    #: seconds a tab's app has to quit before it is signalled (None: wsgicompare.serve.QUIT_S)
+    #: seconds a tab's app has to quit before it is signalled (None: wsgicompare.front.serve.QUIT_S)
     serve_grace: float | None = None
-    #: tabs open at once (None: wsgicompare.serve_options.DEFAULT_MAX_TABS)
+    #: tabs open at once (None: wsgicompare.settings.serve_options.DEFAULT_MAX_TABS)
     serve_max_tabs: int | None = None
-    #: timed events, one run per (backend, scenario) (wsgicompare/faults.py)
+    #: timed events, one run per (backend, scenario) (wsgicompare/engine/scenarios.py)
     scenarios: tuple[str, ...] = ()
     #: seconds into the measured load when the scenario's event fires (None: a third of -d)
     event_at: float | None = None
@@ -282,7 +283,7 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return convert_serve_option(name, value)
     if name == "scenario":
         # imported at use: faults.py costs ~9 ms of every start (--help included), only --scenario needs it
-        from wsgicompare.faults import parse_scenarios
+        from wsgicompare.engine.scenarios import parse_scenarios
 
         return "scenarios", parse_scenarios(name, value)
     if name == "slow-clients":
@@ -579,7 +580,7 @@ def check_combinations(o: Options) -> None:
         raise OptionError("--url gives the path itself: --workload does not apply")
     if o.allow_remote and not (o.url or o.serve or o.server_node):
         raise OptionError("--allow-remote only applies to --url, --serve or --server-node")
-    combinations.check_cluster(o)
+    checks.check_cluster(o)
     check_app_options(o)
     if len(o.backends) > 1 and not o.run_all and o.port is not None:
         raise OptionError("--port works with one backend only (several would fight for it)")
@@ -598,7 +599,7 @@ def check_combinations(o: Options) -> None:
         raise OptionError("several --export formats need -o/--output (a directory or a file name to derive from)")
     if o.output and not o.exports:
         o.exports = [format_from_suffix(o.output)]
-    combinations.check_capacity(o)
-    combinations.check_thresholds(o)
-    combinations.check_scenario(o)
-    combinations.check_arrivals(o)
+    checks.check_capacity(o)
+    checks.check_thresholds(o)
+    checks.check_scenario(o)
+    checks.check_arrivals(o)

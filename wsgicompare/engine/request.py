@@ -13,7 +13,7 @@ from wsgicompare.loader import MAX_BODY_BYTES, LoadProfileError, check_header, c
 from wsgicompare.parsing import OptionError, read_regular_file
 
 if TYPE_CHECKING:
-    from wsgicompare.options import Options
+    from wsgicompare.settings.options import Options
 
 #: option names (as on the command line) this module converts
 REQUEST_OPTIONS = ("method", "header", "body", "body-file")

@@ -9,8 +9,8 @@ hold *and* the outstanding requests did not grow through its window: a short win
 can hide a rate the server cannot sustain.
 """
 
-from wsgicompare.capacity.run import CapacityPlan, run_capacity, step_seed
-from wsgicompare.capacity.search import (
+from wsgicompare.engine.capacity.run import CapacityPlan, run_capacity, step_seed
+from wsgicompare.engine.capacity.search import (
     BOUND_LIMITS,
     BRACKET_TOLERANCE,
     CONFIRM_MAX_S,

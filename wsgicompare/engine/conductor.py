@@ -1,6 +1,6 @@
 """The conductor: one run = check → start backend → ready → warm-up → load → stop →
 RunResult. It samples the server's process tree every loader tick, reads the kernel's
-TCP counters around the run (wsgicompare.kernel), and hands out one immutable ``Tick`` per interval.
+TCP counters around the run (wsgicompare.engine.kernel), and hands out one immutable ``Tick`` per interval.
 
 Blocking, and callable from any thread (the TUI calls it from a thread worker): it
 installs no signal handlers; ``cancel`` (a threading.Event) ends the current run at
@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from wsgicompare.backends import WORKLOADS, Backend, BackendError, BackendStartError, Server, ServerConfig, get_backend
-from wsgicompare.capacity import run_capacity
-from wsgicompare.faults import ScenarioEvent, ScenarioLoad, run_scenario
-from wsgicompare.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
+from wsgicompare.engine.capacity import run_capacity
+from wsgicompare.engine.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
     AcceptQueuePeak,
     delayed_ack_probe,
     port_sockets,
@@ -28,6 +27,26 @@ from wsgicompare.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e
     tcp_figures,
     tcp_sockets,
     wait_settled,
+)
+from wsgicompare.engine.runspec import (  # noqa: F401  (re-exported: RunSpec lives with its defaults)
+    DEFAULT_SETTLE_MAX_S,
+    URL_BACKEND,
+    RunSpec,
+    default_cpus,
+    default_load,
+    default_server_config,
+    default_spec,
+    matrix,
+    url_spec,
+)
+from wsgicompare.engine.sampling import ServerSample, ServerWindow, TreeSampler, listen_ports, listener_tree
+from wsgicompare.engine.scenarios import ScenarioEvent, ScenarioLoad, run_scenario
+from wsgicompare.engine.verdicts import (
+    CONNECTION_ERROR_KINDS,
+    listen_overflow_finding,
+    verdicts,
+    wants_stall_probe,
+    with_syn_retries,
 )
 from wsgicompare.loader import LoadProfile, LoadProfileError, LoadRun, LoadSummary, LoadTick, build_request, is_loopback
 from wsgicompare.results import (
@@ -39,25 +58,6 @@ from wsgicompare.results import (
     latency_figures,
     loader_figures,
     us_to_ms,
-)
-from wsgicompare.sampling import ServerSample, ServerWindow, TreeSampler, listen_ports, listener_tree
-from wsgicompare.spec import (  # noqa: F401  (re-exported: RunSpec lives with its defaults)
-    DEFAULT_SETTLE_MAX_S,
-    URL_BACKEND,
-    RunSpec,
-    default_cpus,
-    default_load,
-    default_server_config,
-    default_spec,
-    matrix,
-    url_spec,
-)
-from wsgicompare.verdicts import (
-    CONNECTION_ERROR_KINDS,
-    listen_overflow_finding,
-    verdicts,
-    wants_stall_probe,
-    with_syn_retries,
 )
 
 if TYPE_CHECKING:
@@ -248,8 +248,8 @@ class Conductor:
         self, spec: RunSpec, server: Server | None, url: str, on_tick: OnTick | None, cancel: threading.Event
     ) -> RunResult:
         """The measurement a spec asks for against a running server: one load, or a
-        capacity search / ladder (wsgicompare/capacity/) of open-loop steps, or a scenario
-        (wsgicompare/faults.py); both are handed the load to run, never this conductor."""
+        capacity search / ladder (wsgicompare/engine/capacity/) of open-loop steps, or a scenario
+        (wsgicompare/engine/scenarios.py); both are handed the load to run, never this conductor."""
         load_on_server = self.load_on(server, url, on_tick, cancel)
         if spec.capacity is not None:
             new_sampler = partial(self.servers.sampler, server) if server is not None else None

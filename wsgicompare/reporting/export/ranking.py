@@ -6,7 +6,7 @@ Runs are ranked by their 2xx rate, never by all answers: a backend that fails fa
 with 500s answers more requests per second than one that does the work, and would
 otherwise come first. Runs that carry a capacity (``--find-capacity``, ``--rates``)
 are ranked by it: the rate within the SLO is the figure that decides. A search the
-loader or the connections limited has no capacity (wsgicompare.capacity.capacity_figure):
+loader or the connections limited has no capacity (wsgicompare.engine.capacity.capacity_figure):
 it ranks below every run that has one, is never best, and its cell says
 "loader-bound at X req/s"."""
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from wsgicompare.capacity import bound_text, capacity_bound, capacity_figure
-from wsgicompare.export.fmt import num
+from wsgicompare.engine.capacity import bound_text, capacity_bound, capacity_figure
+from wsgicompare.reporting.export.fmt import num
 from wsgicompare.results import STATUS_CLASSES, RunResult
 
 _STATUS_RANK = {"ok": 0, "failed": 1, "unavailable": 2}

@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from wsgicompare.baseline import CHANGE_FIGURES, Baseline, change
-from wsgicompare.capacity import bound_text, capacity_bound, capacity_figure
+from wsgicompare.engine.capacity import bound_text, capacity_bound, capacity_figure
 from wsgicompare.parsing import OptionError
+from wsgicompare.reporting.baseline import CHANGE_FIGURES, Baseline, change
 
 if TYPE_CHECKING:
     from wsgicompare.results import RunResult

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from wsgicompare.reporting.thresholds import meta_checks
 from wsgicompare.results import RunResult, document
-from wsgicompare.thresholds import meta_checks
 
 
 def render(results: list[RunResult], meta: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pygal.style import DefaultStyle
 
-from wsgicompare.export.ranking import capacity_cell, capacity_rps
+from wsgicompare.reporting.export.ranking import capacity_cell, capacity_rps
 from wsgicompare.results import RunResult
 
 #: runs drawn strong (the ranking's first); the rest are thin and faded, unless there is

@@ -7,8 +7,8 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from wsgicompare.export.ranking import capacity_rps
-from wsgicompare.faults import PHASES
+from wsgicompare.engine.scenarios import PHASES
+from wsgicompare.reporting.export.ranking import capacity_rps
 from wsgicompare.results import ERROR_KINDS, LATENCY_KEYS, STATUS_CLASSES, RunResult
 
 #: the columns, in order: name and how a run gives its cell
@@ -50,7 +50,7 @@ COLUMNS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     ("capacity_limit", lambda r: r.capacity.get("limit") if r.capacity else None),
     ("verdicts", lambda r: " | ".join(r.verdicts)),
     ("command", lambda r: " && ".join(r.command)),
-    # with --scenario (wsgicompare/faults.py): empty for a steady run; appended last, so
+    # with --scenario (wsgicompare/engine/scenarios.py): empty for a steady run; appended last, so
     # the columns before them stay where scripts reading earlier reports look for them
     ("scenario", lambda r: _scenario(r).get("name")),
     ("scenario_status", lambda r: _scenario(r).get("status")),

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wsgicompare.capacity import DEFAULT_STEP_S
+from wsgicompare.engine.capacity import DEFAULT_STEP_S
+from wsgicompare.engine.runspec import DEFAULT_DURATION_S, arrivals_of
 from wsgicompare.parsing import OptionError
-from wsgicompare.spec import DEFAULT_DURATION_S, arrivals_of
 
 if TYPE_CHECKING:
-    from wsgicompare.options import Options
+    from wsgicompare.settings.options import Options
 
 
 def check_cluster(o: Options) -> None:

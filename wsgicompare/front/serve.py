@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import ipaddress
 import os
 import secrets
 import shlex
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from wsgicompare.parsing import OptionError
-from wsgicompare.serve_options import DEFAULT_MAX_TABS, SERVE_ARGS
+from wsgicompare.settings.serve_options import DEFAULT_MAX_TABS, SERVE_ARGS
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -64,15 +63,6 @@ def too_many_tabs(max_tabs: int) -> str:
 def token_ok(given: str | None, token: str) -> bool:
     """Whether a request's token is the page's (compared in constant time)."""
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def app_argv(argv: list[str]) -> list[str]:

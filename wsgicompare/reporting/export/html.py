@@ -12,13 +12,13 @@ from typing import Any
 import pygal
 from pygal.style import DefaultStyle
 
-from wsgicompare.baseline import Baseline, change_cell
-from wsgicompare.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
-from wsgicompare.export.knee import knee_chart
-from wsgicompare.export.md import new_verdicts
-from wsgicompare.export.ranking import best_runs, by_capacity, capacity_cell, capacity_rps, ordered
+from wsgicompare.reporting.baseline import Baseline, change_cell
+from wsgicompare.reporting.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
+from wsgicompare.reporting.export.knee import knee_chart
+from wsgicompare.reporting.export.md import new_verdicts
+from wsgicompare.reporting.export.ranking import best_runs, by_capacity, capacity_cell, capacity_rps, ordered
+from wsgicompare.reporting.scorecard import scenario_timelines, scorecard_html
 from wsgicompare.results import SCHEMA, RunResult
-from wsgicompare.scorecard import scenario_timelines, scorecard_html
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
@@ -73,7 +73,7 @@ def charts(results: list[RunResult]) -> list[tuple[str, str]]:
     out.append(("Latency", lat.render(is_unicode=True)))
 
     out += capacity_charts(measured, nworkloads, cfg, pygal)
-    out += scenario_timelines(measured, cfg, pygal)  # wsgicompare/scorecard.py: a timeline per scenario run
+    out += scenario_timelines(measured, cfg, pygal)  # wsgicompare/reporting/scorecard.py: a timeline per scenario run
     if len(measured) <= TIMELINE_MAX_RUNS:  # past a handful of lines it is unreadable
         timeline = pygal.XY(title="Responses over time (any status, req/s)", show_dots=False, x_title="seconds", **cfg)
         for r in measured:
@@ -86,7 +86,7 @@ def charts(results: list[RunResult]) -> list[tuple[str, str]]:
 
 def capacity_charts(measured: list[RunResult], nworkloads: int, cfg: dict, pygal: Any) -> list[tuple[str, str]]:
     """With capacities: the latency-vs-offered-load curve of every run on one chart
-    (wsgicompare/export/knee.py), and the capacities as bars."""
+    (wsgicompare/reporting/export/knee.py), and the capacities as bars."""
     runs = [r for r in measured if r.capacity and r.capacity.get("steps")]
     if not runs:
         return []
@@ -184,7 +184,7 @@ def render(results: list[RunResult], meta: dict[str, Any]) -> str:
         "</ul>",
         "<h2>Comparison</h2>",
         _table(results, baseline),
-        scorecard_html(results),  # wsgicompare/scorecard.py: empty without --scenario
+        scorecard_html(results),  # wsgicompare/reporting/scorecard.py: empty without --scenario
     ]
     for title, svg in charts(results):
         parts += [f"<h2>{html.escape(title)}</h2>", f'<div class="chart">{svg}</div>']

@@ -12,10 +12,10 @@ import threading
 import time
 from typing import Any, TextIO
 
-from wsgicompare.capacity import DEFAULT_MAX_STEPS, PROBE_S, STEP_WARMUP_S, Step
-from wsgicompare.export.ranking import headline
+from wsgicompare.engine.capacity import DEFAULT_MAX_STEPS, PROBE_S, STEP_WARMUP_S, Step
+from wsgicompare.engine.runspec import RunSpec
+from wsgicompare.reporting.export.ranking import headline
 from wsgicompare.results import RunResult, Tick
-from wsgicompare.spec import RunSpec
 
 #: rows of the live table besides the one under load: the latest finished ones
 LIVE_ROWS = 8

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from wsgicompare.options import Options
+from wsgicompare.settings.options import Options
 
 
 def to_config(o: Options) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from wsgicompare.capacity.search import (
+from wsgicompare.engine.capacity.search import (
     CONFIRM_TAIL_ANSWERS,
     DEFAULT_CONFIRM_S,
     DEFAULT_MAX_STEPS,
@@ -38,8 +38,8 @@ from wsgicompare.loader import FD_MARGIN, MAX_SEED, LoadProfile
 from wsgicompare.results import RunResult
 
 if TYPE_CHECKING:
-    from wsgicompare.sampling import ServerSample
-    from wsgicompare.spec import RunSpec
+    from wsgicompare.engine.runspec import RunSpec
+    from wsgicompare.engine.sampling import ServerSample
 
 #: one load against the running server, sampled, as the conductor runs it
 #: (``Conductor.load_on``): the spec names the run, the profile is sent

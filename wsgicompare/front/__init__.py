@@ -1,0 +1,1 @@
+"""What drives a run from outside: the headless progress lines and the browser front (--serve)."""
