@@ -52,17 +52,24 @@ async def test_f_fills_the_step_ladder_and_ends_with_a_capacity():
         select(app, "gunicorn")
         widget = app.main.query_one(StepLadder)
         assert widget.ladder is None and not widget.display
-        await pilot.press("f")
-        assert app.main.load_running
-        await wait_for(pilot, lambda: widget.ladder is not None and widget.ladder.steps, 30, "a first step")
-        ladder = widget.ladder
-        assert ladder is not None and widget.display
-        assert ladder.backend == "gunicorn" and ladder.slo == "p90 ≤ 200 ms, errors ≤ 1 %" and ladder.max_steps == 3
-        # the ladder is on screen while the search runs: offered, served, p99 and met
-        shown = app.main.query_one(StepLadder).render()
-        assert "offered" in str(shown) and f"{ladder.steps[0].rate:,.0f}" in str(shown)
-        await wait_for(pilot, lambda: not app.main.load_running, 40, "the search to end")
-        (result,) = app.session.results
+        # a search in which another test's processes lagged the loader (a shared 2-core
+        # machine) rightly ends "loader-bound": this test is about the app, so it searches
+        # again, at most three times
+        for _ in range(3):
+            await pilot.press("f")
+            assert app.main.load_running
+            await wait_for(pilot, lambda: widget.ladder is not None and widget.ladder.steps, 30, "a first step")
+            ladder = widget.ladder
+            assert ladder is not None and widget.display
+            assert ladder.backend == "gunicorn" and ladder.slo == "p90 ≤ 200 ms, errors ≤ 1 %"
+            assert ladder.max_steps == 3
+            # the ladder is on screen while the search runs: offered, served, p99 and met
+            shown = app.main.query_one(StepLadder).render()
+            assert "offered" in str(shown) and f"{ladder.steps[0].rate:,.0f}" in str(shown)
+            await wait_for(pilot, lambda: not app.main.load_running, 40, "the search to end")
+            result = app.session.results[-1]
+            if not any("loader-bound" in step["why"] for step in result.capacity["steps"]):
+                break
         assert result.status == "ok", result.reason
         assert result.capacity["steps"] and result.capacity["rps"] is not None, result.capacity["verdict"]
         ladder = widget.ladder
