@@ -16,6 +16,7 @@ from importlib.util import find_spec
 from typing import Any
 
 from wsgicompare.backends.apache import APACHE_MOD_WSGI
+from wsgicompare.backends.php import PHP_SCRIPT, php_fpm
 from wsgicompare.backends.spec import (
     WORKERS_BEHIND_ROUTER,
     WORKERS_CHILDREN,
@@ -25,11 +26,10 @@ from wsgicompare.backends.spec import (
     Launch,
     Setup,
 )
-from wsgicompare.backends.workloads import STATIC_BODIES, WORKLOADS
+from wsgicompare.backends.workloads import DB_WORKLOADS, STATIC_BODIES, WORKLOADS
 
 #: the launcher module for servers without a fitting command line of their own
 _SERVE = "wsgicompare.backends.apps.serve"
-_PHP_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "testapp.php")
 _PIP_HINT = "pip install -e . (installs every Python backend)"
 
 
@@ -154,59 +154,6 @@ def _behind_nginx(
     return [make_app_server(setup), _nginx(setup, locations, upstream)]
 
 
-def _php_fpm(setup: Setup, socket_path: str) -> Launch:
-    """PHP-FPM in the foreground on a unix socket; pm=static with workers × threads children.
-
-    PHP workers are single-threaded, so workers × threads children give the same concurrency as a
-    threaded Python backend. As root the pool runs as nobody/nogroup when the script is readable by
-    everyone, else as root (-R); the socket is 0660, owned by the user nginx's workers run as.
-    """
-    config = setup.config
-    pool_user = ""
-    as_root_flag: list[str] = []
-    if os.geteuid() == 0:
-        if _world_readable(_PHP_SCRIPT):
-            pool_user = "user = nobody\ngroup = nogroup\n"
-        else:
-            pool_user = "user = root\ngroup = root\n"
-            as_root_flag = ["-R"]
-        pool_user += "listen.owner = root\nlisten.group = root\n"
-    conf = (
-        "[global]\n"
-        f"pid = {setup.path('php-fpm.pid')}\n"
-        f"error_log = {setup.path('php-fpm-error.log')}\n"
-        "daemonize = no\n"
-        "[bench]\n"
-        f"{pool_user}"
-        f"listen = {socket_path}\n"
-        "listen.mode = 0660\n"
-        "pm = static\n"
-        f"pm.max_children = {config.workers * config.threads}\n"
-        "catch_workers_output = yes\n"
-    )  # no access.log: PHP-FPM writes no request log unless one is set
-    conf_path = setup.write("php-fpm.conf", conf)
-    argv = [setup.exe("php-fpm"), "-F", *as_root_flag, "-y", conf_path, "-p", setup.private_dir]
-    declared = dict(workers=WORKERS_CHILDREN, reload_signal=signal.SIGUSR2)  # USR2: PHP-FPM's graceful reload
-    logs = (setup.path("php-fpm-error.log"),)
-    return Launch("php-fpm", argv, stop_signal=signal.SIGQUIT, stop_grace_s=5.0, extra_logs=logs, **declared)
-
-
-def _world_readable(path: str) -> bool:
-    """True when `nobody` can read `path`: o+r on the file and o+x on every directory above it."""
-    try:
-        if not os.stat(path).st_mode & 0o004:
-            return False
-        parent = os.path.dirname(path)
-        while True:
-            if not os.stat(parent).st_mode & 0o001:
-                return False
-            if parent == os.path.dirname(parent):
-                return True
-            parent = os.path.dirname(parent)
-    except OSError:
-        return False
-
-
 def _python_module_server(setup: Setup, module: str, *options: str, **declared: Any) -> Launch:
     """A server with its own `python -m MODULE … APP` command line (``declared``: workers, reload_signal)."""
     return Launch(module, [setup.python, "-m", module, *options, setup.app], stop_grace_s=5.0, **declared)
@@ -285,11 +232,11 @@ def _build_gunicorn_nginx(setup: Setup) -> list[Launch]:
 
 def _build_php_fpm_nginx(setup: Setup) -> list[Launch]:
     sock = setup.path("php-fpm.sock")
-    extra = (("SCRIPT_FILENAME", _PHP_SCRIPT), ("GATEWAY_INTERFACE", "CGI/1.1"), ("SERVER_SOFTWARE", "nginx"))
+    extra = (("SCRIPT_FILENAME", PHP_SCRIPT), ("GATEWAY_INTERFACE", "CGI/1.1"), ("SERVER_SOFTWARE", "nginx"))
     location = (
         f"        location / {{\n{_params('fastcgi_param', *extra)}\n            fastcgi_pass unix:{sock};\n        }}"
     )
-    return _behind_nginx(setup, lambda s: _php_fpm(s, sock), location)
+    return _behind_nginx(setup, lambda s: php_fpm(s, sock), location)
 
 
 def _build_nginx_static(setup: Setup) -> list[Launch]:
@@ -335,6 +282,12 @@ def _build_cheroot(setup: Setup) -> list[Launch]:
 # -- the catalog -----------------------------------------------------------------------------------
 _NGINX_HINT = "apt-get install nginx"
 _FLASK = ("flask", "werkzeug")
+_DYNAMIC = tuple(w for w in WORKLOADS if w not in STATIC_BODIES)
+#: what the PHP reference leaves out, and why
+_PHP_UNSERVED = (
+    *((w, "the PHP reference has no database workloads (no SQLite driver in the PHP set-up)") for w in DB_WORKLOADS),
+    ("static", "the PHP reference has no static file (its pool may run as nobody: no access to the private dir)"),
+)
 
 CATALOG: dict[str, Backend] = {
     b.id: b
@@ -478,6 +431,8 @@ CATALOG: dict[str, Backend] = {
             executables=("php-fpm", "nginx"),
             versions=("php-fpm", "nginx"),
             serves_user_app=False,
+            workloads=("hello", "json", "cpu", "io", "bytes", "upload", "stream"),
+            unserved=_PHP_UNSERVED,
         ),
         # beyond the seed
         Backend(
@@ -544,6 +499,7 @@ CATALOG: dict[str, Backend] = {
             "`workers` nginx worker processes",
             _NGINX_HINT,
             workloads=tuple(STATIC_BODIES),
+            unserved=tuple((w, "nginx serves fixed files only: no app runs behind it") for w in _DYNAMIC),
             executables=("nginx",),
             versions=("nginx",),
             serves_user_app=False,

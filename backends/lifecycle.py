@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import atexit
 import functools
-import importlib.metadata
 import os
-import platform
 import queue
 import re
 import shlex
@@ -29,6 +27,7 @@ from typing import Any
 
 import psutil
 
+from wsgicompare.backends import appdata
 from wsgicompare.backends.procutil import child_setup, set_pdeathsig
 from wsgicompare.backends.spec import (
     WORKERS_BEHIND_ROUTER,
@@ -40,10 +39,10 @@ from wsgicompare.backends.spec import (
     Launch,
     ServerConfig,
     Setup,
-    find_executable,
     free_port,
     port_in_use,
 )
+from wsgicompare.backends.versions import probe_versions
 from wsgicompare.backends.workloads import WORKLOADS
 
 #: seconds between two readiness probes
@@ -56,13 +55,6 @@ _APP_CHECK_TIMEOUT_S = 20.0
 _KILL_WAIT_S = 3.0
 #: seconds a cancelled start grants its processes to stop on their own signal before SIGKILL
 _CANCEL_STOP_S = 1.0
-
-#: executables whose version is asked on their command line: (flag, regex on stdout+stderr)
-VERSION_PROBES: dict[str, tuple[str, str]] = {
-    "nginx": ("-v", r"nginx/(\S+)"),
-    "php-fpm": ("-v", r"PHP (\S+)"),
-    "apache2": ("-v", r"Apache/(\S+)"),
-}
 
 
 class _Spawner:
@@ -171,6 +163,8 @@ def start(
     server = Server(backend, config, port, private_dir, spawner, reaper)
     try:
         setup = Setup(config=config, private_dir=private_dir, port=port)
+        if any(WORKLOADS[w].data for w in backend.workloads) and config.app is None:
+            appdata.prepare(private_dir)  # the database and the static file, before any process
         launches = backend.build(setup)
         server.config_files = dict(setup.files)
         server.versions = probe_versions(backend)
@@ -254,7 +248,7 @@ class Server:
     # -- start -----------------------------------------------------------------------------
     def _launch(self, launch: Launch) -> None:
         log_path = os.path.join(self.private_dir, f"{launch.name}.out.log")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", **launch.env)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **{appdata.DATA_ENV: self.private_dir}, **launch.env)
         if self.config.app is not None:
             # the user's module is found from the directory wsgicompare was started in
             env["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), env.get("PYTHONPATH")) if p)
@@ -502,32 +496,6 @@ def _connect_host(host: str) -> str:
 def _url_host(host: str) -> str:
     host = _connect_host(host)
     return f"[{host}]" if ":" in host else host
-
-
-# -- versions ------------------------------------------------------------------------------
-def probe_versions(backend: Backend) -> dict[str, str]:
-    versions = {name.lower(): version for name in backend.versions if (version := _version(name))}
-    versions["python"] = platform.python_version()
-    return versions
-
-
-@functools.cache
-def _version(name: str) -> str | None:
-    if name in VERSION_PROBES:
-        flag, pattern = VERSION_PROBES[name]
-        exe = find_executable(name)
-        if exe is None:
-            return None
-        try:
-            out = subprocess.run([exe, flag], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        match = re.search(pattern, out.stdout + out.stderr)
-        return match.group(1) if match else None
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 # -- the user's app ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from importlib.util import find_spec
 from typing import TYPE_CHECKING
 
 from wsgicompare.backends.procutil import USABLE_CPUS
+from wsgicompare.backends.workloads import ALL_WORKLOADS
 
 if TYPE_CHECKING:
     import threading
@@ -220,12 +221,14 @@ class Backend:
     #: how to install what is missing
     hint: str
     #: workload names it serves
-    workloads: tuple[str, ...] = ("hello", "json", "cpu", "io", "bytes")
+    workloads: tuple[str, ...] = ALL_WORKLOADS
+    #: why it serves no other workload: (workload, reason) pairs; see why_not
+    unserved: tuple[tuple[str, str], ...] = ()
     #: Python modules it needs (checked with find_spec, never imported)
     modules: tuple[str, ...] = ()
     #: executables it needs (venv bin dir, PATH, then sbin dirs; "php-fpm" also finds "php-fpm8.2")
     executables: tuple[str, ...] = ()
-    #: what to report versions of: Python distribution names, or executables with a probe in VERSION_PROBES
+    #: what to report versions of: Python distribution names, or executables with a probe in versions.VERSION_PROBES
     versions: tuple[str, ...] = ()
     #: can serve the user's --app (False for native Tornado, PHP and static nginx)
     serves_user_app: bool = True
@@ -235,6 +238,11 @@ class Backend:
         missing = [f"python module {m}" for m in self.modules if find_spec(m) is None]
         missing += [f"executable {e}" for e in self.executables if find_executable(e) is None]
         return (not missing, missing)
+
+    def why_not(self, workload: str) -> str:
+        """One line: why this backend does not serve ``workload`` (the run shows as unavailable)."""
+        reason = dict(self.unserved).get(workload)
+        return f"{self.id}: {reason}" if reason else f"{self.id} serves only: {', '.join(self.workloads)}"
 
     def start(
         self, config: ServerConfig, ready_timeout_s: float = 30.0, *, cancel: threading.Event | None = None
