@@ -34,6 +34,8 @@ TEST_APP = "wsgicompare.backends.apps.testapp:app"
 _SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 _APP_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 MAX_WORKERS = 256
+#: where the database workloads read: the default first (--database)
+DATABASES = ("sqlite", "postgres")
 MAX_THREADS = 1024
 
 #: Launch.workers: which processes are the server's workers (what the worker-kill scenario kills),
@@ -81,6 +83,8 @@ class ServerConfig:
     app: str | None = None
     #: allow a host that is not loopback
     allow_remote_bind: bool = False
+    #: where the database workloads read (DATABASES): SQLite in the private dir, or our own PostgreSQL
+    database: str = DATABASES[0]
 
     @property
     def app_target(self) -> str:
@@ -102,6 +106,8 @@ class ServerConfig:
             )
         if self.port is not None and not (isinstance(self.port, int) and 1 <= self.port <= 65535):
             raise BackendError(f"--port must be between 1 and 65535, got {self.port!r}")
+        if self.database not in DATABASES:
+            raise BackendError(f"--database must be {' or '.join(DATABASES)}, got {self.database!r}")
         if self.app is not None and not _APP_TARGET.match(self.app):
             raise BackendError(f"--app must look like 'module:callable' (e.g. 'myapp:app'), got {self.app!r}")
 
@@ -241,8 +247,8 @@ class Backend:
 
     def why_not(self, workload: str) -> str:
         """One line: why this backend does not serve ``workload`` (the run shows as unavailable)."""
-        reason = dict(self.unserved).get(workload)
-        return f"{self.id}: {reason}" if reason else f"{self.id} serves only: {', '.join(self.workloads)}"
+        reason = dict(self.unserved).get(workload) or f"it serves only: {', '.join(self.workloads)}"
+        return f"{self.id} does not serve workload {workload!r}: {reason}"
 
     def start(
         self, config: ServerConfig, ready_timeout_s: float = 30.0, *, cancel: threading.Event | None = None

@@ -116,7 +116,7 @@ def upload_answer(body: bytes) -> bytes:
 DEFAULT_STREAM_SIZE = 16 * 1024 * 1024
 STREAM_CHUNK = b"0123456789abcdef" * 4096  # 64 KiB
 #: most bytes --stream-size may ask for
-MAX_STREAM_SIZE = 1024**3
+MAX_STREAM_SIZE = 256 * 1024**2
 
 
 def stream_chunks(size: int) -> Iterator[bytes]:
@@ -129,7 +129,11 @@ def stream_chunks(size: int) -> Iterator[bytes]:
 
 
 def _stream_ok(body: bytes, size: int = DEFAULT_STREAM_SIZE) -> bool:
-    return len(body) == size and body == b"".join(stream_chunks(size))
+    """``size`` bytes of STREAM_CHUNK repeated (compared a chunk at a time: no second copy of the body)."""
+    if len(body) != size:
+        return False
+    view, step = memoryview(body), len(STREAM_CHUNK)
+    return all(view[at : at + step] == STREAM_CHUNK[: min(step, size - at)] for at in range(0, size, step))
 
 
 def stream_size(query: str) -> int:
@@ -194,6 +198,28 @@ class Workload:
 def stream_workload(size: int) -> Workload:
     """``stream`` of ``size`` bytes (--stream-size): its path asks the app for that size."""
     return replace(WORKLOADS["stream"], path=f"/stream?size={size}", check=partial(_stream_ok, size=size))
+
+
+def answer_problem(base_url: str, workload: Workload, timeout_s: float = 10.0) -> str | None:
+    """Send ``workload``'s request once and check the answer: None when right, else one line
+    saying what came back. The conductor calls it before a load, so a wrong answer is never measured."""
+    import http.client  # here: it imports ssl, which a gevent launcher must not see before patching
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout_s)
+    try:
+        conn.request(workload.method, workload.path, body=workload.body or None)
+        response = conn.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        return f"no answer to {workload.method} {workload.path}: {type(exc).__name__}: {exc}"
+    finally:
+        conn.close()
+    if response.status == 200 and workload.check(body):
+        return None
+    shown = body[:120].decode("utf-8", "replace").replace("\n", " ")
+    return f"wrong answer to {workload.method} {workload.path}: HTTP {response.status}, {len(body)} bytes: {shown!r}"
 
 
 def workload_at(name: str, path: str | None) -> Workload:
@@ -285,3 +311,9 @@ STATIC_BODIES: dict[str, bytes] = {
     "bytes": BYTES_BODY,
     "static": STATIC_BODY,
 }
+
+
+def check_answer(base_url: str, name: str, path: str | None = None) -> str | None:
+    """The answer of the bundled workload ``name`` at ``path`` checked (answer_problem); None
+    for a name that is no bundled workload (the user's path: nothing to check against)."""
+    return answer_problem(base_url, workload_at(name, path)) if name in WORKLOADS else None

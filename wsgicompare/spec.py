@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from wsgicompare.backends import ServerConfig
+from wsgicompare.backends import WORKLOADS, ServerConfig
 from wsgicompare.backends.procutil import USABLE_CPUS
+from wsgicompare.backends.workloads import stream_workload
 from wsgicompare.capacity import (
     DEFAULT_CONFIRM_S,
     DEFAULT_MAX_STEPS,
@@ -237,11 +238,16 @@ def default_spec(
     repeat: int = 1,
     path: str | None = None,
 ) -> RunSpec:
-    """A spec with every default filled in; the TUI calls this when the user presses start."""
+    """A spec with every default filled in; the TUI calls this when the user presses start.
+    A bundled workload that sends a body (upload) sets the load's method and body."""
+    load = load if load is not None else default_load()
+    request = WORKLOADS.get(workload) if path is None and backend != URL_BACKEND else None
+    if request is not None and request.body:
+        load = replace(load, method=request.method, body=request.body)
     return RunSpec(
         backend=backend,
         workload=workload,
-        load=load if load is not None else default_load(),
+        load=load,
         server=server if server is not None else (None if backend == URL_BACKEND else default_server_config()),
         repeat=repeat,
         path=path,
@@ -308,6 +314,8 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
     server = default_server_config(
         workers=o.workers, threads=o.threads, server_cpus=server_cpus, port=o.port, app=o.app
     )
+    if o.database:
+        server = replace(server, database=o.database)
     if o.app:
         # the user's app knows nothing of the bundled workloads: a run is named by its path
         path = o.path or "/"
@@ -315,6 +323,9 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
     else:
         workloads = list(o.workloads) or [DEFAULT_WORKLOAD]
         specs = matrix(list(backends), workloads, load=load, server=server, repeat=o.repeat)
+        if o.stream_size is not None:  # stream's path asks the app for that size (and its check expects it)
+            sized = stream_workload(o.stream_size).path
+            specs = [replace(s, path=sized) if s.workload == "stream" else s for s in specs]
     if o.scenarios:  # one run per (backend, scenario), backend-major
         from wsgicompare.faults import ScenarioPlan, default_event_at  # faults → parsing → this module
 

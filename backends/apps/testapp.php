@@ -43,9 +43,9 @@ switch ($path) {
         // STREAM_CHUNK (64 KiB) repeated to size=N bytes (default 16 MiB), each chunk flushed
         parse_str($_SERVER['QUERY_STRING'] ?? '', $query);
         $size = $query['size'] ?? '16777216';
-        if (!ctype_digit((string) $size) || (int) $size > 1073741824) {
+        if (!ctype_digit((string) $size) || (int) $size > 268435456) {
             http_response_code(400);
-            echo 'size must be 0..1073741824';
+            echo 'size must be 0..268435456';
             break;
         }
         $size = (int) $size;
