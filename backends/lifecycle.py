@@ -27,7 +27,7 @@ from typing import Any
 
 import psutil
 
-from wsgicompare.backends import appdata
+from wsgicompare.backends import appdata, postgres
 from wsgicompare.backends.procutil import child_setup, set_pdeathsig
 from wsgicompare.backends.spec import (
     WORKERS_BEHIND_ROUTER,
@@ -163,11 +163,11 @@ def start(
     server = Server(backend, config, port, private_dir, spawner, reaper)
     try:
         setup = Setup(config=config, private_dir=private_dir, port=port)
-        if any(WORKLOADS[w].data for w in backend.workloads) and config.app is None:
-            appdata.prepare(private_dir)  # the database and the static file, before any process
         launches = backend.build(setup)
         server.config_files = dict(setup.files)
         server.versions = probe_versions(backend)
+        if any(WORKLOADS[w].data for w in backend.workloads) and config.app is None:
+            _prepare_data(server, setup, time.monotonic() + ready_timeout_s)
         started = time.monotonic()
         for launch in launches:
             _check_cancel(backend, cancel)
@@ -191,6 +191,15 @@ def start(
         raise
     _live_servers.add(server)
     return server
+
+
+def _prepare_data(server: Server, setup: Setup, deadline: float) -> None:
+    """The database and the static file, before the app server starts; with --database
+    postgres, our own PostgreSQL started and seeded too (not counted in startup_s)."""
+    appdata.prepare(setup.private_dir)
+    if setup.config.database == "postgres":
+        server._launch(postgres.build(setup))
+        server.versions["postgresql"] = postgres.seed(setup.private_dir, deadline, server.exit_reason)
 
 
 def _check_cancel(backend: Backend, cancel: threading.Event | None) -> None:
@@ -248,7 +257,8 @@ class Server:
     # -- start -----------------------------------------------------------------------------
     def _launch(self, launch: Launch) -> None:
         log_path = os.path.join(self.private_dir, f"{launch.name}.out.log")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", **{appdata.DATA_ENV: self.private_dir}, **launch.env)
+        data = {appdata.DATA_ENV: self.private_dir, appdata.DATABASE_ENV: self.config.database}
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **data, **launch.env)
         if self.config.app is not None:
             # the user's module is found from the directory wsgicompare was started in
             env["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), env.get("PYTHONPATH")) if p)
@@ -362,13 +372,17 @@ class Server:
     # -- faults (the scenarios) -------------------------------------------------------------
     @property
     def app_launch(self) -> Launch:
-        """The launched process that runs the app: the first (the back; a front such as nginx comes last)."""
-        return self._procs[0][0]
+        """The launched process that runs the app: the first that is no service such as a database
+        (the back; a front such as nginx comes last)."""
+        return self._app_entry()[0]
+
+    def _app_entry(self) -> tuple[Launch, subprocess.Popen, str]:
+        return next(entry for entry in self._procs if not entry[0].service)
 
     def workers(self) -> list[psutil.Process]:
         """The app server's live worker processes, as its spec declares them (Launch.workers), never
         by name: the launched process itself (one process), or its children (minus a router)."""
-        launch, proc, _ = self._procs[0]
+        launch, proc, _ = self._app_entry()
         if proc.poll() is not None:
             return []
         try:
@@ -384,7 +398,7 @@ class Server:
 
     def reload(self) -> bool:
         """Send the app server its graceful-reload signal (as a deploy does); False when it has none."""
-        launch, proc, _ = self._procs[0]
+        launch, proc, _ = self._app_entry()
         if launch.reload_signal is None or proc.poll() is not None:
             return False
         _signal(proc.pid, launch.reload_signal, group=False)

@@ -21,7 +21,7 @@ from importlib.util import find_spec
 from typing import TYPE_CHECKING
 
 from wsgicompare.backends.procutil import USABLE_CPUS
-from wsgicompare.backends.workloads import ALL_WORKLOADS
+from wsgicompare.backends.workloads import ALL_WORKLOADS, DB_WORKLOADS
 
 if TYPE_CHECKING:
     import threading
@@ -143,6 +143,9 @@ class Launch:
     workers: str = WORKERS_SELF
     #: the signal of its own graceful reload, as a deploy sends it (None: it has none)
     reload_signal: int | None = None
+    #: a service the app uses (its database), started before the app server: never the
+    #: app launch (what worker-kill and reload act on)
+    service: bool = False
 
 
 @dataclass
@@ -249,6 +252,17 @@ class Backend:
         """One line: why this backend does not serve ``workload`` (the run shows as unavailable)."""
         reason = dict(self.unserved).get(workload) or f"it serves only: {', '.join(self.workloads)}"
         return f"{self.id} does not serve workload {workload!r}: {reason}"
+
+    def unavailable_for(self, workload: str, config: ServerConfig | None) -> str | None:
+        """Why a run of ``workload`` with ``config`` cannot be made here (None: it can)."""
+        if workload not in self.workloads:
+            return self.why_not(workload)
+        if config is not None and config.database == "postgres" and workload in DB_WORKLOADS:
+            from wsgicompare.backends.postgres import HINT, missing  # postgres imports this module
+
+            if lack := missing():
+                return f"--database postgres: missing {', '.join(lack)} — {HINT}"
+        return None
 
     def start(
         self, config: ServerConfig, ready_timeout_s: float = 30.0, *, cancel: threading.Event | None = None

@@ -213,8 +213,8 @@ class Conductor:
         app = spec.server.app if spec.server is not None else None
         if app and not backend.serves_user_app:
             return RunResult(**base, status="unavailable", reason=f"{backend.id} cannot serve --app (its own app only)")
-        if not app and spec.workload not in backend.workloads:
-            return RunResult(**base, status="unavailable", reason=backend.why_not(spec.workload))
+        if not app and (why := backend.unavailable_for(spec.workload, spec.server)) is not None:
+            return RunResult(**base, status="unavailable", reason=why)
         self._emit(on_tick, self._phase_tick(spec, "starting"))
         if cancel.is_set():
             return RunResult(**base, status="failed", reason="cancelled before start")

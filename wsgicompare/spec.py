@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from wsgicompare.backends import WORKLOADS, ServerConfig
 from wsgicompare.backends.procutil import USABLE_CPUS
-from wsgicompare.backends.workloads import stream_workload
+from wsgicompare.backends.workloads import DB_WORKLOADS, stream_workload
 from wsgicompare.capacity import (
     DEFAULT_CONFIRM_S,
     DEFAULT_MAX_STEPS,
@@ -314,8 +314,6 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
     server = default_server_config(
         workers=o.workers, threads=o.threads, server_cpus=server_cpus, port=o.port, app=o.app
     )
-    if o.database:
-        server = replace(server, database=o.database)
     if o.app:
         # the user's app knows nothing of the bundled workloads: a run is named by its path
         path = o.path or "/"
@@ -326,6 +324,9 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
         if o.stream_size is not None:  # stream's path asks the app for that size (and its check expects it)
             sized = stream_workload(o.stream_size).path
             specs = [replace(s, path=sized) if s.workload == "stream" else s for s in specs]
+        if o.database:  # only the runs that read it start it (a hello run next to db starts no PostgreSQL)
+            on = replace(server, database=o.database)
+            specs = [replace(s, server=on) if s.workload in DB_WORKLOADS else s for s in specs]
     if o.scenarios:  # one run per (backend, scenario), backend-major
         from wsgicompare.faults import ScenarioPlan, default_event_at  # faults → parsing → this module
 
