@@ -20,7 +20,7 @@ from wsgicompare.backends import Backend
 from wsgicompare.loader import LoadProfile, run_load
 
 #: executables ./bootstrap.sh gets from apt-get, which it can do only as root
-APT_EXECUTABLES = ("nginx", "php-fpm")
+APT_EXECUTABLES = ("nginx", "php-fpm", "initdb", "postgres")
 #: what pip can build only against Apache's apxs (apache2-dev from apt-get): the `apache` extra, root only too
 APT_BUILT = ("python module mod_wsgi", "executable mod_wsgi-express")
 
