@@ -87,7 +87,9 @@ def build(setup: Setup) -> Launch:
     if done.returncode != 0:
         last = next((line for line in reversed((done.stderr + done.stdout).splitlines()) if line.strip()), "")
         raise BackendStartError(f"initdb exited with code {done.returncode}: {last[:300]}")
-    options = {"listen_addresses": "", "max_connections": str(MAX_CONNECTIONS), "port": str(PG_PORT)}
+    # no TCP listener at all; the socket is ours only (PostgreSQL's default is 0777)
+    options = {"listen_addresses": "", "unix_socket_permissions": "0700", "port": str(PG_PORT)}
+    options["max_connections"] = str(MAX_CONNECTIONS)
     argv = [*prefix, _exe("postgres"), "-D", data, "-k", setup.private_dir]
     argv += [arg for name, value in options.items() for arg in ("-c", f"{name}={value}")]
     return Launch("postgres", argv, stop_signal=signal.SIGINT, stop_grace_s=5.0, service=True)

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import psutil
 import pytest
-from backend_support import installed_by_setup, require_backend
+from backend_support import assert_loopback_only_and_private, installed_by_setup, require_backend
 from loader_servers import BODY, serve
 
 from wsgicompare.backends import WORKLOADS, ServerConfig, appdata, check_answer, get_backend, postgres
@@ -202,6 +202,7 @@ def test_postgres_serves_the_database_workloads_and_goes_with_the_server() -> No
         for proc in databases:  # a unix socket in the private dir, no TCP listener
             assert not [c for c in proc.net_connections("inet") if c.status == psutil.CONN_LISTEN]
         assert os.path.exists(os.path.join(server.private_dir, f".s.PGSQL.{postgres.PG_PORT}"))
+        assert_loopback_only_and_private("gunicorn", server)  # its socket too: in the private dir, ours only
         # worker-kill and reload act on the app server, never on its database
         assert server.app_launch.name == "gunicorn"
         assert {p.pid for p in server.workers()}.isdisjoint(p.pid for p in databases)
