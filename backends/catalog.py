@@ -499,7 +499,9 @@ CATALOG: dict[str, Backend] = {
             "`workers` nginx worker processes",
             _NGINX_HINT,
             workloads=tuple(STATIC_BODIES),
-            unserved=tuple((w, "nginx serves fixed files only: no app runs behind it") for w in _DYNAMIC),
+            unserved=tuple(
+                (w, f"it serves only fixed files ({', '.join(STATIC_BODIES)}): no app behind it") for w in _DYNAMIC
+            ),
             executables=("nginx",),
             versions=("nginx",),
             serves_user_app=False,

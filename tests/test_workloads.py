@@ -171,7 +171,7 @@ def test_the_new_workloads_carry_a_short_load_with_2xx_only(backend_id, loaded) 
 def test_a_backend_that_cannot_serve_a_workload_says_why() -> None:
     for backend_id, workload, why in (
         ("php-fpm-nginx", "fortunes", "the PHP reference has no database workloads"),
-        ("nginx-static", "upload", "nginx serves fixed files only"),
+        ("nginx-static", "upload", "it serves only fixed files"),
     ):
         require_backend(get_backend(backend_id))
         result = Conductor().run_one(default_spec(backend_id, workload, load=_load()))
