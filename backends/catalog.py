@@ -16,6 +16,7 @@ from importlib.util import find_spec
 from typing import Any
 
 from wsgicompare.backends.apache import APACHE_MOD_WSGI
+from wsgicompare.backends.appdata import STATIC_NAME
 from wsgicompare.backends.php import PHP_SCRIPT, php_fpm
 from wsgicompare.backends.spec import (
     WORKERS_BEHIND_ROUTER,
@@ -26,7 +27,7 @@ from wsgicompare.backends.spec import (
     Launch,
     Setup,
 )
-from wsgicompare.backends.workloads import DB_WORKLOADS, STATIC_BODIES, WORKLOADS
+from wsgicompare.backends.workloads import ALL_WORKLOADS, DB_WORKLOADS, FRONT_WORKLOADS, STATIC_BODIES, WORKLOADS
 
 #: the launcher module for servers without a fitting command line of their own
 _SERVE = "wsgicompare.backends.apps.serve"
@@ -112,6 +113,8 @@ http {{
 {upstream}    server {{
         listen {bind};
         server_name localhost;
+        # static-nginx: the static file from nginx itself (what the app serves as /static)
+        location = /static-nginx {{ alias {dir}/{static}; default_type application/octet-stream; }}
 {locations}
     }}
 }}
@@ -137,6 +140,7 @@ def _nginx(setup: Setup, locations: str, upstream: str = "") -> Launch:
         upstream=upstream,
         bind=setup.bind,
         locations=locations,
+        static=STATIC_NAME,
     )
     conf_path = setup.write("nginx.conf", conf)
     error_log = setup.path("nginx-error.log")
@@ -282,7 +286,9 @@ def _build_cheroot(setup: Setup) -> list[Launch]:
 # -- the catalog -----------------------------------------------------------------------------------
 _NGINX_HINT = "apt-get install nginx"
 _FLASK = ("flask", "werkzeug")
-_DYNAMIC = tuple(w for w in WORKLOADS if w not in STATIC_BODIES)
+_DYNAMIC = tuple(w for w in ALL_WORKLOADS if w not in STATIC_BODIES)
+#: the backends behind nginx: every workload of the app, and the front's own
+_FRONTED = (*ALL_WORKLOADS, *FRONT_WORKLOADS)
 #: what the PHP reference leaves out, and why
 _PHP_UNSERVED = (
     *((w, "the PHP reference has no database workloads (no SQLite driver in the PHP set-up)") for w in DB_WORKLOADS),
@@ -383,6 +389,7 @@ CATALOG: dict[str, Backend] = {
             modules=("flask",),
             executables=("uwsgi", "nginx"),
             versions=("uWSGI", "nginx", "flask"),
+            workloads=_FRONTED,
         ),
         Backend(
             "uwsgi-nginx-unix",
@@ -395,6 +402,7 @@ CATALOG: dict[str, Backend] = {
             modules=("flask",),
             executables=("uwsgi", "nginx"),
             versions=("uWSGI", "nginx", "flask"),
+            workloads=_FRONTED,
         ),
         Backend(
             "tornado",
@@ -419,6 +427,7 @@ CATALOG: dict[str, Backend] = {
             modules=("gunicorn", "flask"),
             executables=("nginx",),
             versions=("gunicorn", "nginx", "flask"),
+            workloads=_FRONTED,
         ),
         Backend(
             "php-fpm-nginx",
@@ -431,7 +440,7 @@ CATALOG: dict[str, Backend] = {
             executables=("php-fpm", "nginx"),
             versions=("php-fpm", "nginx"),
             serves_user_app=False,
-            workloads=("hello", "json", "cpu", "io", "bytes", "upload", "stream"),
+            workloads=("hello", "json", "cpu", "io", "bytes", "upload", "stream", *FRONT_WORKLOADS),
             unserved=_PHP_UNSERVED,
         ),
         # beyond the seed
@@ -498,7 +507,7 @@ CATALOG: dict[str, Backend] = {
             _build_nginx_static,
             "`workers` nginx worker processes",
             _NGINX_HINT,
-            workloads=tuple(STATIC_BODIES),
+            workloads=(*STATIC_BODIES, *FRONT_WORKLOADS),
             unserved=tuple(
                 (w, f"it serves only fixed files ({', '.join(STATIC_BODIES)}): no app behind it") for w in _DYNAMIC
             ),

@@ -21,7 +21,7 @@ from importlib.util import find_spec
 from typing import TYPE_CHECKING
 
 from wsgicompare.backends.procutil import USABLE_CPUS
-from wsgicompare.backends.workloads import ALL_WORKLOADS, DB_WORKLOADS
+from wsgicompare.backends.workloads import ALL_WORKLOADS, DB_WORKLOADS, FRONT_WORKLOADS
 
 if TYPE_CHECKING:
     import threading
@@ -250,7 +250,10 @@ class Backend:
 
     def why_not(self, workload: str) -> str:
         """One line: why this backend does not serve ``workload`` (the run shows as unavailable)."""
-        reason = dict(self.unserved).get(workload) or f"it serves only: {', '.join(self.workloads)}"
+        reason = dict(self.unserved).get(workload)
+        if reason is None and workload in FRONT_WORKLOADS:
+            reason = "no nginx in front of it (the nginx-fronted backends serve it from nginx itself)"
+        reason = reason or f"it serves only: {', '.join(self.workloads)}"
         return f"{self.id} does not serve workload {workload!r}: {reason}"
 
     def unavailable_for(self, workload: str, config: ServerConfig | None) -> str | None:

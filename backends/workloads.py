@@ -191,8 +191,10 @@ class Workload:
     #: the request's method and body (upload: a POST of UPLOAD_BODY)
     method: str = "GET"
     body: bytes = b""
-    #: reads the server's data dir (the database or the static file: DATA_WORKLOADS)
+    #: reads the server's data dir (the database or the static file)
     data: bool = False
+    #: answered by the nginx in front of the app, not by the app (only backends behind nginx)
+    front: bool = False
 
 
 def stream_workload(size: int) -> Workload:
@@ -296,13 +298,24 @@ WORKLOADS: dict[str, Workload] = {
             "application/octet-stream",
             data=True,
         ),
+        Workload(
+            "static-nginx",
+            "/static-nginx",
+            STATIC_BODY.__eq__,
+            "static's file answered by the nginx in front, not the app (what the proxy saves)",
+            "application/octet-stream",
+            data=True,
+            front=True,
+        ),
     )
 }
 
 #: the workloads that read the database
 DB_WORKLOADS = ("db", "queries", "fortunes")
-#: the workloads every WSGI backend serves through the bundled Flask app (all of them)
-ALL_WORKLOADS = tuple(WORKLOADS)
+#: the workloads every WSGI backend serves through the bundled Flask app (all but the front's)
+ALL_WORKLOADS = tuple(name for name, w in WORKLOADS.items() if not w.front)
+#: what the nginx in front serves itself (backends behind nginx add them)
+FRONT_WORKLOADS = tuple(name for name, w in WORKLOADS.items() if w.front)
 
 #: bodies of the workloads that are the same on every request (nginx-static serves them as files)
 STATIC_BODIES: dict[str, bytes] = {

@@ -18,7 +18,6 @@ from wsgicompare.backends.workloads import (
     IO_BODY,
     IO_WAIT_S,
     JSON_DOCUMENT,
-    STREAM_CHUNK,
     WORKLOADS,
     cpu_body,
     stream_chunks,
@@ -88,7 +87,6 @@ def stream() -> Response:
     # an iterator of STREAM_CHUNK-sized chunks: the server writes each as the client takes it
     response = Response(stream_chunks(size), mimetype="application/octet-stream")
     response.headers["Content-Length"] = str(size)
-    response.headers["X-Chunk-Bytes"] = str(len(STREAM_CHUNK))
     return response
 
 
