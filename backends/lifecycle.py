@@ -167,7 +167,7 @@ def start(
         server.config_files = dict(setup.files)
         server.versions = probe_versions(backend)
         if any(WORKLOADS[w].data for w in backend.workloads) and config.app is None:
-            _prepare_data(server, setup, time.monotonic() + ready_timeout_s)
+            _prepare_data(server, setup, time.monotonic() + ready_timeout_s, cancel)
         started = time.monotonic()
         for launch in launches:
             _check_cancel(backend, cancel)
@@ -193,13 +193,18 @@ def start(
     return server
 
 
-def _prepare_data(server: Server, setup: Setup, deadline: float) -> None:
+def _prepare_data(server: Server, setup: Setup, deadline: float, cancel: threading.Event | None) -> None:
     """The database and the static file, before the app server starts; with --database
     postgres, our own PostgreSQL started and seeded too (not counted in startup_s)."""
     appdata.prepare(setup.private_dir)
     if setup.config.database == "postgres":
         server._launch(postgres.build(setup))
-        server.versions["postgresql"] = postgres.seed(setup.private_dir, deadline, server.exit_reason)
+
+        def gone() -> str | None:  # asked while waiting for it: a cancel ends the wait at once
+            _check_cancel(server.backend, cancel)
+            return server.exit_reason()
+
+        server.versions["postgresql"] = postgres.seed(setup.private_dir, deadline, gone)
 
 
 def _check_cancel(backend: Backend, cancel: threading.Event | None) -> None:
