@@ -554,6 +554,8 @@ def catalog_rows() -> list[dict]:
                 "missing": missing,
                 "hint": backend.hint,
                 "workloads": list(backend.workloads),
+                # why each other workload is not served (--list-backends --json)
+                "unserved": {w: backend.why_not(w) for w in WORKLOADS if w not in backend.workloads},
                 "budget": backend.budget,
                 "serves_user_app": backend.serves_user_app,
             }

@@ -19,7 +19,7 @@ import pytest
 from backend_support import assert_loopback_only_and_private, installed_by_setup, require_backend
 from loader_servers import BODY, serve
 
-from wsgicompare.backends import WORKLOADS, ServerConfig, appdata, check_answer, get_backend, postgres
+from wsgicompare.backends import WORKLOADS, ServerConfig, appdata, catalog_rows, check_answer, get_backend, postgres
 from wsgicompare.backends.workloads import (
     DB_WORKLOADS,
     FORTUNES,
@@ -176,6 +176,9 @@ def test_a_backend_that_cannot_serve_a_workload_says_why() -> None:
         require_backend(get_backend(backend_id))
         result = Conductor().run_one(default_spec(backend_id, workload, load=_load()))
         assert result.status == "unavailable" and why in result.reason and not result.command
+    rows = {row["id"]: row for row in catalog_rows()}  # --list-backends --json says it too
+    assert "no database workloads" in rows["php-fpm-nginx"]["unserved"]["db"]
+    assert set(rows["gunicorn"]["unserved"]) == {"static-nginx"}  # every workload of the app, no nginx in front
 
 
 # -- --database postgres ----------------------------------------------------------------------
