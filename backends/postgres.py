@@ -23,6 +23,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from ctypes.util import find_library
 from importlib.util import find_spec
 
 from wsgicompare.backends.spec import BackendStartError, Launch, Setup, find_executable
@@ -54,7 +55,9 @@ def pg_executable(name: str) -> str | None:
 def missing() -> list[str]:
     """What --database postgres lacks here (empty: it can run)."""
     lack = [f"executable {name}" for name in ("initdb", "postgres") if pg_executable(name) is None]
-    return lack + (["python module psycopg"] if find_spec("psycopg") is None else [])
+    lack += ["python module psycopg"] if find_spec("psycopg") is None else []
+    # psycopg's pure-Python build talks to the system's libpq (postgresql brings it; alone: libpq5)
+    return lack + (["library libpq"] if find_library("pq") is None else [])
 
 
 def _unprivileged(setup: Setup) -> list[str]:
