@@ -6,7 +6,7 @@
 #   ./bootstrap.sh lock                         refresh constraints.txt from pyproject.toml's ranges
 # Set-up = a virtualenv in .venv with wsgicompare and every backend installed
 # (uWSGI compiles from source: needs a C compiler and the Python headers), plus
-# nginx and php-fpm from apt-get when running as root (otherwise a one-line hint).
+# nginx, php-fpm and postgresql from apt-get when running as root (otherwise a one-line hint).
 # Apache's apache2-bin and apache2-dev too: then pip builds mod_wsgi (the `apache` extra).
 # Python packages install at the versions pinned in constraints.txt (the ones the suite
 # passed with), so a new release of Textual or Ray changes nothing until `lock` is run.
@@ -36,6 +36,8 @@ apt_install() {
 system_packages() {
     local want=()
     have nginx || want+=(nginx)
+    # --database postgres: initdb and postgres (Debian keeps them in /usr/lib/postgresql/N/bin), libpq for psycopg
+    { have initdb || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; } || want+=(postgresql)
     compgen -G "/usr/sbin/php-fpm*" >/dev/null || have php-fpm || want+=(php-fpm)
     # Apache + mod_wsgi: pip compiles mod_wsgi against Apache's apxs (apache2-dev)
     { have apache2 && have apxs; } || want+=(apache2-bin apache2-dev)
@@ -53,7 +55,7 @@ PY
         apt_install "${want[@]}" || echo "bootstrap: apt-get install ${want[*]} failed; going on without" >&2
     else
         echo "bootstrap: missing system packages: ${want[*]} — run 'sudo apt-get install ${want[*]}' (or this script as root)." >&2
-        echo "bootstrap: without nginx/php-fpm/apache2 those backends show as unavailable; without gcc/libc6-dev/python3-dev uWSGI (a required dependency) cannot be built and set-up stops" >&2
+        echo "bootstrap: without nginx/php-fpm/apache2 those backends show as unavailable (without postgresql, --database postgres); without gcc/libc6-dev/python3-dev uWSGI (a required dependency) cannot be built and set-up stops" >&2
     fi
 }
 

@@ -8,6 +8,7 @@ from wsgicompare.backends.launch import WORKERS_SELF, port_in_use
 from wsgicompare.backends.lifecycle import Server, check_user_app
 from wsgicompare.backends.procutil import available_cpus
 from wsgicompare.backends.spec import (
+    DATABASES,
     MAX_THREADS,
     MAX_WORKERS,
     Backend,
@@ -16,7 +17,15 @@ from wsgicompare.backends.spec import (
     BackendStartError,
     ServerConfig,
 )
-from wsgicompare.backends.workloads import WORKLOADS, Workload
+from wsgicompare.backends.workloads import (
+    DB_WORKLOADS,
+    DEFAULT_STREAM_SIZE,
+    MAX_STREAM_SIZE,
+    WORKLOADS,
+    Workload,
+    check_answer,
+    stream_workload,
+)
 
 # the package's face: what the engine (wsgicompare/) may use; it imports no submodule
 # of this package (tests/test_layers.py)
@@ -34,6 +43,12 @@ __all__ = [
     "ServerConfig",
     "Workload",
     "available_cpus",
+    "check_answer",
+    "DATABASES",
+    "DB_WORKLOADS",
+    "DEFAULT_STREAM_SIZE",
+    "MAX_STREAM_SIZE",
+    "stream_workload",
     "catalog_rows",
     "check_user_app",
     "get_backend",

@@ -16,6 +16,8 @@ from importlib.util import find_spec
 from typing import Any
 
 from wsgicompare.backends.apache import APACHE_MOD_WSGI
+from wsgicompare.backends.appdata import STATIC_NAME
+from wsgicompare.backends.php import PHP_SCRIPT, php_fpm
 from wsgicompare.backends.spec import (
     WORKERS_BEHIND_ROUTER,
     WORKERS_CHILDREN,
@@ -25,11 +27,10 @@ from wsgicompare.backends.spec import (
     Launch,
     Setup,
 )
-from wsgicompare.backends.workloads import STATIC_BODIES, WORKLOADS
+from wsgicompare.backends.workloads import ALL_WORKLOADS, DB_WORKLOADS, FRONT_WORKLOADS, STATIC_BODIES, WORKLOADS
 
 #: the launcher module for servers without a fitting command line of their own
 _SERVE = "wsgicompare.backends.apps.serve"
-_PHP_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "testapp.php")
 _PIP_HINT = "pip install -e . (installs every Python backend)"
 
 
@@ -112,6 +113,8 @@ http {{
 {upstream}    server {{
         listen {bind};
         server_name localhost;
+        # static-nginx: the static file from nginx itself (what the app serves as /static)
+        location = /static-nginx {{ alias {dir}/{static}; default_type application/octet-stream; }}
 {locations}
     }}
 }}
@@ -137,6 +140,7 @@ def _nginx(setup: Setup, locations: str, upstream: str = "") -> Launch:
         upstream=upstream,
         bind=setup.bind,
         locations=locations,
+        static=STATIC_NAME,
     )
     conf_path = setup.write("nginx.conf", conf)
     error_log = setup.path("nginx-error.log")
@@ -152,59 +156,6 @@ def _behind_nginx(
 ) -> list[Launch]:
     """An app server on an internal address, then nginx on the public port in front of it."""
     return [make_app_server(setup), _nginx(setup, locations, upstream)]
-
-
-def _php_fpm(setup: Setup, socket_path: str) -> Launch:
-    """PHP-FPM in the foreground on a unix socket; pm=static with workers × threads children.
-
-    PHP workers are single-threaded, so workers × threads children give the same concurrency as a
-    threaded Python backend. As root the pool runs as nobody/nogroup when the script is readable by
-    everyone, else as root (-R); the socket is 0660, owned by the user nginx's workers run as.
-    """
-    config = setup.config
-    pool_user = ""
-    as_root_flag: list[str] = []
-    if os.geteuid() == 0:
-        if _world_readable(_PHP_SCRIPT):
-            pool_user = "user = nobody\ngroup = nogroup\n"
-        else:
-            pool_user = "user = root\ngroup = root\n"
-            as_root_flag = ["-R"]
-        pool_user += "listen.owner = root\nlisten.group = root\n"
-    conf = (
-        "[global]\n"
-        f"pid = {setup.path('php-fpm.pid')}\n"
-        f"error_log = {setup.path('php-fpm-error.log')}\n"
-        "daemonize = no\n"
-        "[bench]\n"
-        f"{pool_user}"
-        f"listen = {socket_path}\n"
-        "listen.mode = 0660\n"
-        "pm = static\n"
-        f"pm.max_children = {config.workers * config.threads}\n"
-        "catch_workers_output = yes\n"
-    )  # no access.log: PHP-FPM writes no request log unless one is set
-    conf_path = setup.write("php-fpm.conf", conf)
-    argv = [setup.exe("php-fpm"), "-F", *as_root_flag, "-y", conf_path, "-p", setup.private_dir]
-    declared = dict(workers=WORKERS_CHILDREN, reload_signal=signal.SIGUSR2)  # USR2: PHP-FPM's graceful reload
-    logs = (setup.path("php-fpm-error.log"),)
-    return Launch("php-fpm", argv, stop_signal=signal.SIGQUIT, stop_grace_s=5.0, extra_logs=logs, **declared)
-
-
-def _world_readable(path: str) -> bool:
-    """True when `nobody` can read `path`: o+r on the file and o+x on every directory above it."""
-    try:
-        if not os.stat(path).st_mode & 0o004:
-            return False
-        parent = os.path.dirname(path)
-        while True:
-            if not os.stat(parent).st_mode & 0o001:
-                return False
-            if parent == os.path.dirname(parent):
-                return True
-            parent = os.path.dirname(parent)
-    except OSError:
-        return False
 
 
 def _python_module_server(setup: Setup, module: str, *options: str, **declared: Any) -> Launch:
@@ -285,11 +236,11 @@ def _build_gunicorn_nginx(setup: Setup) -> list[Launch]:
 
 def _build_php_fpm_nginx(setup: Setup) -> list[Launch]:
     sock = setup.path("php-fpm.sock")
-    extra = (("SCRIPT_FILENAME", _PHP_SCRIPT), ("GATEWAY_INTERFACE", "CGI/1.1"), ("SERVER_SOFTWARE", "nginx"))
+    extra = (("SCRIPT_FILENAME", PHP_SCRIPT), ("GATEWAY_INTERFACE", "CGI/1.1"), ("SERVER_SOFTWARE", "nginx"))
     location = (
         f"        location / {{\n{_params('fastcgi_param', *extra)}\n            fastcgi_pass unix:{sock};\n        }}"
     )
-    return _behind_nginx(setup, lambda s: _php_fpm(s, sock), location)
+    return _behind_nginx(setup, lambda s: php_fpm(s, sock), location)
 
 
 def _build_nginx_static(setup: Setup) -> list[Launch]:
@@ -335,6 +286,14 @@ def _build_cheroot(setup: Setup) -> list[Launch]:
 # -- the catalog -----------------------------------------------------------------------------------
 _NGINX_HINT = "apt-get install nginx"
 _FLASK = ("flask", "werkzeug")
+_DYNAMIC = tuple(w for w in ALL_WORKLOADS if w not in STATIC_BODIES)
+#: the backends behind nginx: every workload of the app, and the front's own
+_FRONTED = (*ALL_WORKLOADS, *FRONT_WORKLOADS)
+#: what the PHP reference leaves out, and why
+_PHP_UNSERVED = (
+    *((w, "the PHP reference has no database workloads (no SQLite driver in the PHP set-up)") for w in DB_WORKLOADS),
+    ("static", "the PHP reference has no static file (its pool may run as nobody: no access to the private dir)"),
+)
 
 CATALOG: dict[str, Backend] = {
     b.id: b
@@ -430,6 +389,7 @@ CATALOG: dict[str, Backend] = {
             modules=("flask",),
             executables=("uwsgi", "nginx"),
             versions=("uWSGI", "nginx", "flask"),
+            workloads=_FRONTED,
         ),
         Backend(
             "uwsgi-nginx-unix",
@@ -442,6 +402,7 @@ CATALOG: dict[str, Backend] = {
             modules=("flask",),
             executables=("uwsgi", "nginx"),
             versions=("uWSGI", "nginx", "flask"),
+            workloads=_FRONTED,
         ),
         Backend(
             "tornado",
@@ -466,6 +427,7 @@ CATALOG: dict[str, Backend] = {
             modules=("gunicorn", "flask"),
             executables=("nginx",),
             versions=("gunicorn", "nginx", "flask"),
+            workloads=_FRONTED,
         ),
         Backend(
             "php-fpm-nginx",
@@ -478,6 +440,8 @@ CATALOG: dict[str, Backend] = {
             executables=("php-fpm", "nginx"),
             versions=("php-fpm", "nginx"),
             serves_user_app=False,
+            workloads=("hello", "json", "cpu", "io", "bytes", "upload", "stream", *FRONT_WORKLOADS),
+            unserved=_PHP_UNSERVED,
         ),
         # beyond the seed
         Backend(
@@ -543,7 +507,10 @@ CATALOG: dict[str, Backend] = {
             _build_nginx_static,
             "`workers` nginx worker processes",
             _NGINX_HINT,
-            workloads=tuple(STATIC_BODIES),
+            workloads=(*STATIC_BODIES, *FRONT_WORKLOADS),
+            unserved=tuple(
+                (w, f"it serves only fixed files ({', '.join(STATIC_BODIES)}): no app behind it") for w in _DYNAMIC
+            ),
             executables=("nginx",),
             versions=("nginx",),
             serves_user_app=False,
@@ -587,6 +554,8 @@ def catalog_rows() -> list[dict]:
                 "missing": missing,
                 "hint": backend.hint,
                 "workloads": list(backend.workloads),
+                # why each other workload is not served (--list-backends --json)
+                "unserved": {w: backend.why_not(w) for w in WORKLOADS if w not in backend.workloads},
                 "budget": backend.budget,
                 "serves_user_app": backend.serves_user_app,
             }

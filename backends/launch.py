@@ -73,6 +73,9 @@ class Launch:
     workers: str = WORKERS_SELF
     #: the signal of its own graceful reload, as a deploy sends it (None: it has none)
     reload_signal: int | None = None
+    #: a service the app uses (its database), started before the app server: never the
+    #: app launch (what worker-kill and reload act on)
+    service: bool = False
 
 
 @dataclass

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import atexit
 import functools
-import importlib.metadata
 import os
-import platform
 import queue
 import re
 import shlex
@@ -29,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
+import wsgicompare.backends.appdata as appdata
+import wsgicompare.backends.postgres as postgres
 from wsgicompare.backends.launch import (
     WORKERS_BEHIND_ROUTER,
     WORKERS_SELF,
@@ -37,11 +37,11 @@ from wsgicompare.backends.launch import (
     BackendStartError,
     Launch,
     Setup,
-    find_executable,
     free_port,
     port_in_use,
 )
 from wsgicompare.backends.procutil import child_setup, set_pdeathsig
+from wsgicompare.backends.versions import probe_versions
 from wsgicompare.backends.workloads import WORKLOADS
 
 if TYPE_CHECKING:  # a Backend starts through this module (Backend.start)
@@ -57,13 +57,6 @@ _APP_CHECK_TIMEOUT_S = 20.0
 _KILL_WAIT_S = 3.0
 #: seconds a cancelled start grants its processes to stop on their own signal before SIGKILL
 _CANCEL_STOP_S = 1.0
-
-#: executables whose version is asked on their command line: (flag, regex on stdout+stderr)
-VERSION_PROBES: dict[str, tuple[str, str]] = {
-    "nginx": ("-v", r"nginx/(\S+)"),
-    "php-fpm": ("-v", r"PHP (\S+)"),
-    "apache2": ("-v", r"Apache/(\S+)"),
-}
 
 
 class _Spawner:
@@ -175,6 +168,8 @@ def start(
         launches = backend.build(setup)
         server.config_files = dict(setup.files)
         server.versions = probe_versions(backend)
+        if any(WORKLOADS[w].data for w in backend.workloads) and config.app is None:
+            _prepare_data(server, setup, time.monotonic() + ready_timeout_s, cancel)
         started = time.monotonic()
         for launch in launches:
             _check_cancel(backend, cancel)
@@ -198,6 +193,20 @@ def start(
         raise
     _live_servers.add(server)
     return server
+
+
+def _prepare_data(server: Server, setup: Setup, deadline: float, cancel: threading.Event | None) -> None:
+    """The database and the static file, before the app server starts; with --database
+    postgres, our own PostgreSQL started and seeded too (not counted in startup_s)."""
+    appdata.prepare(setup.private_dir)
+    if setup.config.database == "postgres":
+        server._launch(postgres.build(setup))
+
+        def gone() -> str | None:  # asked while waiting for it: a cancel ends the wait at once
+            _check_cancel(server.backend, cancel)
+            return server.exit_reason()
+
+        server.versions["postgresql"] = postgres.seed(setup.private_dir, deadline, gone)
 
 
 def _check_cancel(backend: Backend, cancel: threading.Event | None) -> None:
@@ -254,7 +263,8 @@ class Server:
     # -- start -----------------------------------------------------------------------------
     def _launch(self, launch: Launch) -> None:
         log_path = os.path.join(self.private_dir, f"{launch.name}.out.log")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", **launch.env)
+        data = {appdata.DATA_ENV: self.private_dir, appdata.DATABASE_ENV: self.config.database}
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **data, **launch.env)
         if self.config.app is not None:
             # the user's module is found from the directory wsgicompare was started in
             env["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), env.get("PYTHONPATH")) if p)
@@ -368,13 +378,17 @@ class Server:
     # -- faults (the scenarios) -------------------------------------------------------------
     @property
     def app_launch(self) -> Launch:
-        """The launched process that runs the app: the first (the back; a front such as nginx comes last)."""
-        return self._procs[0][0]
+        """The launched process that runs the app: the first that is no service such as a database
+        (the back; a front such as nginx comes last)."""
+        return self._app_entry()[0]
+
+    def _app_entry(self) -> tuple[Launch, subprocess.Popen, str]:
+        return next(entry for entry in self._procs if not entry[0].service)
 
     def workers(self) -> list[psutil.Process]:
         """The app server's live worker processes, as its spec declares them (Launch.workers), never
         by name: the launched process itself (one process), or its children (minus a router)."""
-        launch, proc, _ = self._procs[0]
+        launch, proc, _ = self._app_entry()
         if proc.poll() is not None:
             return []
         try:
@@ -390,7 +404,7 @@ class Server:
 
     def reload(self) -> bool:
         """Send the app server its graceful-reload signal (as a deploy does); False when it has none."""
-        launch, proc, _ = self._procs[0]
+        launch, proc, _ = self._app_entry()
         if launch.reload_signal is None or proc.poll() is not None:
             return False
         _signal(proc.pid, launch.reload_signal, group=False)
@@ -502,32 +516,6 @@ def _connect_host(host: str) -> str:
 def _url_host(host: str) -> str:
     host = _connect_host(host)
     return f"[{host}]" if ":" in host else host
-
-
-# -- versions ------------------------------------------------------------------------------
-def probe_versions(backend: Backend) -> dict[str, str]:
-    versions = {name.lower(): version for name in backend.versions if (version := _version(name))}
-    versions["python"] = platform.python_version()
-    return versions
-
-
-@functools.cache
-def _version(name: str) -> str | None:
-    if name in VERSION_PROBES:
-        flag, pattern = VERSION_PROBES[name]
-        exe = find_executable(name)
-        if exe is None:
-            return None
-        try:
-            out = subprocess.run([exe, flag], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        match = re.search(pattern, out.stdout + out.stderr)
-        return match.group(1) if match else None
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 # -- the user's app ------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from wsgicompare.backends.launch import find_executable as find_executable
 from wsgicompare.backends.launch import free_port as free_port
 from wsgicompare.backends.launch import port_in_use as port_in_use
 from wsgicompare.backends.procutil import USABLE_CPUS
+from wsgicompare.backends.workloads import ALL_WORKLOADS, DB_WORKLOADS, FRONT_WORKLOADS
 
 if TYPE_CHECKING:
     import threading
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 TEST_APP = "wsgicompare.backends.apps.testapp:app"
 _APP_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 MAX_WORKERS = 256
+#: where the database workloads read: the default first (--database)
+DATABASES = ("sqlite", "postgres")
 MAX_THREADS = 1024
 
 
@@ -57,6 +60,8 @@ class ServerConfig:
     app: str | None = None
     #: allow a host that is not loopback
     allow_remote_bind: bool = False
+    #: where the database workloads read (DATABASES): SQLite in the private dir, or our own PostgreSQL
+    database: str = DATABASES[0]
 
     @property
     def app_target(self) -> str:
@@ -78,6 +83,8 @@ class ServerConfig:
             )
         if self.port is not None and not (isinstance(self.port, int) and 1 <= self.port <= 65535):
             raise BackendError(f"--port must be between 1 and 65535, got {self.port!r}")
+        if self.database not in DATABASES:
+            raise BackendError(f"--database must be {' or '.join(DATABASES)}, got {self.database!r}")
         if self.app is not None and not _APP_TARGET.match(self.app):
             raise BackendError(f"--app must look like 'module:callable' (e.g. 'myapp:app'), got {self.app!r}")
 
@@ -110,12 +117,14 @@ class Backend:
     #: how to install what is missing
     hint: str
     #: workload names it serves
-    workloads: tuple[str, ...] = ("hello", "json", "cpu", "io", "bytes")
+    workloads: tuple[str, ...] = ALL_WORKLOADS
+    #: why it serves no other workload: (workload, reason) pairs; see why_not
+    unserved: tuple[tuple[str, str], ...] = ()
     #: Python modules it needs (checked with find_spec, never imported)
     modules: tuple[str, ...] = ()
     #: executables it needs (venv bin dir, PATH, then sbin dirs; "php-fpm" also finds "php-fpm8.2")
     executables: tuple[str, ...] = ()
-    #: what to report versions of: Python distribution names, or executables with a probe in VERSION_PROBES
+    #: what to report versions of: Python distribution names, or executables with a probe in versions.VERSION_PROBES
     versions: tuple[str, ...] = ()
     #: can serve the user's --app (False for native Tornado, PHP and static nginx)
     serves_user_app: bool = True
@@ -125,6 +134,25 @@ class Backend:
         missing = [f"python module {m}" for m in self.modules if find_spec(m) is None]
         missing += [f"executable {e}" for e in self.executables if find_executable(e) is None]
         return (not missing, missing)
+
+    def why_not(self, workload: str) -> str:
+        """One line: why this backend does not serve ``workload`` (the run shows as unavailable)."""
+        reason = dict(self.unserved).get(workload)
+        if reason is None and workload in FRONT_WORKLOADS:
+            reason = "no nginx in front of it (the nginx-fronted backends serve it from nginx itself)"
+        reason = reason or f"it serves only: {', '.join(self.workloads)}"
+        return f"{self.id} does not serve workload {workload!r}: {reason}"
+
+    def unavailable_for(self, workload: str, config: ServerConfig | None) -> str | None:
+        """Why a run of ``workload`` with ``config`` cannot be made here (None: it can)."""
+        if workload not in self.workloads:
+            return self.why_not(workload)
+        if config is not None and config.database == "postgres" and workload in DB_WORKLOADS:
+            from wsgicompare.backends.postgres import HINT, missing  # postgres imports this module
+
+            if lack := missing():
+                return f"--database postgres: missing {', '.join(lack)} — {HINT}"
+        return None
 
     def start(
         self, config: ServerConfig, ready_timeout_s: float = 30.0, *, cancel: threading.Event | None = None

@@ -16,11 +16,11 @@ import tempfile
 import pytest
 from reliability_support import listening_sockets, wait_for
 
-from wsgicompare.backends import Backend
+from wsgicompare.backends import WORKLOADS, Backend
 from wsgicompare.loader import LoadProfile, run_load
 
 #: executables ./bootstrap.sh gets from apt-get, which it can do only as root
-APT_EXECUTABLES = ("nginx", "php-fpm")
+APT_EXECUTABLES = ("nginx", "php-fpm", "initdb", "postgres")
 #: what pip can build only against Apache's apxs (apache2-dev from apt-get): the `apache` extra, root only too
 APT_BUILT = ("python module mod_wsgi", "executable mod_wsgi-express")
 
@@ -90,15 +90,12 @@ def assert_loopback_only_and_private(backend_id: str, server) -> None:
         if name.startswith("nginx"):
             for path in re.findall(r"(?<![\w:/])(/[\w./-]+)", text):
                 if path.startswith("/") and not path.startswith(private):
-                    assert path.endswith("apps/testapp.php") or path in (
-                        "/hello",
-                        "/json",
-                        "/cpu",
-                        "/io",
-                        "/bytes",
-                        "/",
-                    ), (name, path)
+                    assert path.endswith("apps/testapp.php") or path in {"/", *WORKLOAD_PATHS}, (name, path)
     assert "0.0.0.0" not in " ".join(server.command) + "".join(server.config_files.values())
+
+
+#: the bundled workloads' paths (nginx-static's locations)
+WORKLOAD_PATHS = frozenset(w.path for w in WORKLOADS.values())
 
 
 #: the short load every catalog backend carries in the suite: bounded by count, not time

@@ -71,7 +71,15 @@ LONGEST_FIRST = (
 #: they stay in one worker so it starts once. Every other test goes to whichever worker
 #: is free (its own xdist scope), which balances the two cores far better than by module
 SHARED_FIXTURE_MODULES = frozenset(
-    {"test_bad_input", "test_cli", "test_cluster", "test_loader_histogram", "test_open_reports", "test_server_memory"}
+    {
+        "test_bad_input",
+        "test_cli",
+        "test_cluster",
+        "test_loader_histogram",
+        "test_open_reports",
+        "test_server_memory",
+        "test_workloads",
+    }
 )
 
 

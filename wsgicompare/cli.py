@@ -246,10 +246,7 @@ def _check_backends(o: Options, specs: list[RunSpec]) -> None:
                 raise OptionError(f"backend {backend.id} serves only its own built-in app, not --app")
             for w in workloads if not o.app else []:
                 if w not in backend.workloads:
-                    raise OptionError(
-                        f"backend {backend.id} does not serve workload {w!r} (it serves: "
-                        f"{', '.join(backend.workloads)})"
-                    )
+                    raise OptionError(f"backend {backend.why_not(w)}")
     if o.port is not None:
         if port_in_use(server.host, o.port):
             raise OptionError(f"--port {o.port} is already in use")

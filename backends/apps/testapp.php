@@ -33,6 +33,30 @@ switch ($path) {
         header('Content-Type: application/octet-stream');
         echo str_repeat('abcdefghijklmnopqrstuvwxyz012345', 8192);
         break;
+    case '/upload':
+        // the whole body, then its length and SHA-256 (as upload_answer in backends/workloads.py)
+        $body = file_get_contents('php://input');
+        header('Content-Type: text/plain');
+        echo strlen($body) . ' ' . hash('sha256', $body);
+        break;
+    case '/stream':
+        // STREAM_CHUNK (64 KiB) repeated to size=N bytes (default 16 MiB), each chunk flushed
+        parse_str($_SERVER['QUERY_STRING'] ?? '', $query);
+        $size = $query['size'] ?? '16777216';
+        if (!ctype_digit((string) $size) || (int) $size > 268435456) {
+            http_response_code(400);
+            echo 'size must be 0..268435456';
+            break;
+        }
+        $size = (int) $size;
+        $chunk = str_repeat('0123456789abcdef', 4096);
+        header('Content-Type: application/octet-stream');
+        header('Content-Length: ' . $size);
+        for ($sent = 0; $sent < $size; $sent += strlen($chunk)) {
+            echo $sent + strlen($chunk) <= $size ? $chunk : substr($chunk, 0, $size - $sent);
+            flush();
+        }
+        break;
     default:
         http_response_code(404);
         header('Content-Type: text/plain');

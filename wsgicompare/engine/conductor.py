@@ -16,7 +16,16 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from wsgicompare.backends import WORKLOADS, Backend, BackendError, BackendStartError, Server, ServerConfig, get_backend
+from wsgicompare.backends import (
+    WORKLOADS,
+    Backend,
+    BackendError,
+    BackendStartError,
+    Server,
+    ServerConfig,
+    check_answer,
+    get_backend,
+)
 from wsgicompare.engine.capacity import run_capacity
 from wsgicompare.engine.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
     AcceptQueuePeak,
@@ -203,10 +212,8 @@ class Conductor:
         app = spec.server.app if spec.server is not None else None
         if app and not backend.serves_user_app:
             return RunResult(**base, status="unavailable", reason=f"{backend.id} cannot serve --app (its own app only)")
-        if not app and spec.workload not in backend.workloads:
-            return RunResult(
-                **base, status="unavailable", reason=f"{backend.id} serves only: {', '.join(backend.workloads)}"
-            )
+        if not app and (why := backend.unavailable_for(spec.workload, spec.server)) is not None:
+            return RunResult(**base, status="unavailable", reason=why)
         self._emit(on_tick, self._phase_tick(spec, "starting"))
         if cancel.is_set():
             return RunResult(**base, status="failed", reason="cancelled before start")
@@ -222,7 +229,10 @@ class Conductor:
         self._last_port = server.port
         try:
             path = spec.path or (WORKLOADS[spec.workload].path if spec.workload in WORKLOADS else "/")
-            result = self._measure_spec(spec, server, server.url + path, on_tick, cancel)
+            if (wrong := None if app else check_answer(server.url, spec.workload, path)) is not None:
+                result = RunResult(**base, status="failed", reason=wrong)  # a wrong answer is never measured
+            else:
+                result = self._measure_spec(spec, server, server.url + path, on_tick, cancel)
             if result.status == "failed":
                 # read the log while the server's private dir still exists: stop removes it
                 try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from wsgicompare.backends import ServerConfig, available_cpus
+from wsgicompare.backends import DB_WORKLOADS, WORKLOADS, ServerConfig, available_cpus, stream_workload
 from wsgicompare.engine.capacity import (
     DEFAULT_CONFIRM_S,
     DEFAULT_MAX_STEPS,
@@ -230,11 +230,16 @@ def default_spec(
     repeat: int = 1,
     path: str | None = None,
 ) -> RunSpec:
-    """A spec with every default filled in; the TUI calls this when the user presses start."""
+    """A spec with every default filled in; the TUI calls this when the user presses start.
+    A bundled workload that sends a body (upload) sets the load's method and body."""
+    load = load if load is not None else default_load()
+    request = WORKLOADS.get(workload) if path is None and backend != URL_BACKEND else None
+    if request is not None and request.body:
+        load = replace(load, method=request.method, body=request.body)
     return RunSpec(
         backend=backend,
         workload=workload,
-        load=load if load is not None else default_load(),
+        load=load,
         server=server if server is not None else (None if backend == URL_BACKEND else default_server_config()),
         repeat=repeat,
         path=path,
@@ -306,6 +311,12 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
     else:
         workloads = list(o.workloads) or [DEFAULT_WORKLOAD]
         specs = matrix(list(backends), workloads, load=load, server=server, repeat=o.repeat)
+        if o.stream_size is not None:  # stream's path asks the app for that size (and its check expects it)
+            sized = stream_workload(o.stream_size).path
+            specs = [replace(s, path=sized) if s.workload == "stream" else s for s in specs]
+        if o.database:  # only the runs that read it start it (a hello run next to db starts no PostgreSQL)
+            on = replace(server, database=o.database)
+            specs = [replace(s, server=on) if s.workload in DB_WORKLOADS else s for s in specs]
     if o.scenarios:  # one run per (backend, scenario), backend-major
         # imported at use: faults.py costs ~9 ms of every start (--help included), only --scenario needs it
         from wsgicompare.engine.scenarios import ScenarioPlan, default_event_at

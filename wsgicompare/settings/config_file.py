@@ -41,6 +41,8 @@ def to_config(o: Options) -> dict[str, Any]:
         "body-file": o.body_file,
         "cluster": o.cluster,
         "server-node": o.server_node,
+        "stream-size": o.stream_size,
+        "database": o.database,
     }
     for name, value in scalar.items():
         if value is not None and not (name == "repeat" and value == 1):

@@ -49,6 +49,8 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "run-all",
             "workload",
             "workloads",
+            "stream-size",
+            "database",
             "app",
             "path",
             "url",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from wsgicompare import __version__
-from wsgicompare.backends import MAX_THREADS, MAX_WORKERS
+from wsgicompare.backends import MAX_THREADS, MAX_WORKERS, WORKLOADS
 from wsgicompare.engine.capacity import DEFAULT_SLO, MIN_CONFIRM_S, CapacityError, Slo, parse_rates, parse_slo
 from wsgicompare.engine.request import REQUEST_OPTIONS, check_request_options
 from wsgicompare.engine.request import convert as convert_request_option
@@ -37,7 +37,7 @@ from wsgicompare.reporting.export import FORMATS
 from wsgicompare.reporting.saved import check_app_options
 from wsgicompare.reporting.thresholds import Threshold, parse_thresholds
 from wsgicompare.results import RunResult
-from wsgicompare.settings import checks
+from wsgicompare.settings import checks, workload_options
 from wsgicompare.settings.helptext import EPILOG, add_grouped, formatter
 from wsgicompare.settings.outputs import check_output as check_output
 from wsgicompare.settings.outputs import check_replaceable as check_replaceable
@@ -74,6 +74,10 @@ class Options:
     no_keepalive: bool = False
     #: workload names (first is the one for --workload)
     workloads: list[str] = field(default_factory=list)
+    #: bytes of the stream workload's answer (None: workloads.DEFAULT_STREAM_SIZE)
+    stream_size: int | None = None
+    #: where the database workloads read (None: sqlite)
+    database: str | None = None
     #: backend ids to run
     backends: list[str] = field(default_factory=list)
     #: run every backend of the catalog (or those in --backends)
@@ -281,6 +285,8 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "open_files", list(paths)  # read by check_app_options, after every other check
     if name in SERVE_OPTIONS:
         return convert_serve_option(name, value)
+    if name in workload_options.WORKLOAD_OPTIONS:
+        return workload_options.convert(name, value)
     if name == "scenario":
         # imported at use: faults.py costs ~9 ms of every start (--help included), only --scenario needs it
         from wsgicompare.engine.scenarios import parse_scenarios
@@ -355,8 +361,9 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--timeout",), "timeout", {"metavar": "DUR", "help": "per-request timeout (default 10s)"}),
     (("--delay",), "delay", {"metavar": "DUR", "help": "closed loop think time 0..DUR, like siege -d"}),
     (("--no-keepalive",), "no-keepalive", {"action": "store_const", "const": True, "help": "send Connection: close"}),
-    (("--workload",), "workload", {"metavar": "NAME", "help": "hello json cpu io bytes (default hello)"}),
+    (("--workload",), "workload", {"metavar": "NAME", "help": f"{' '.join(WORKLOADS)} (default hello)"}),
     (("--workloads",), "workloads", {"metavar": "A,B", "help": "several workloads: a matrix"}),
+    *workload_options.WORKLOAD_ARGS,
     (("--backend", "-b"), "backend", {"metavar": "ID", "help": "run one backend"}),
     (("--backends",), "backends", {"metavar": "A,B", "help": "run these backends"}),
     (("--run-all",), "run-all", {"action": "store_const", "const": True, "help": "run every backend of the catalog"}),
@@ -593,6 +600,7 @@ def check_combinations(o: Options) -> None:
     if o.app and o.workloads:
         raise OptionError("--app serves your own app: use --path instead of --workload")
     check_request_options(o)
+    workload_options.check(o)
     if o.exports and not o.headless and not (o.list_backends or o.save_config):
         raise OptionError("--export needs something to run: --backend ID, --run-all or --url (in the app, press e)")
     if o.exports and len(o.exports) > 1 and not o.output:

@@ -11,6 +11,7 @@ import os
 import tempfile
 from typing import TYPE_CHECKING, Any
 
+from wsgicompare.backends import DB_WORKLOADS
 from wsgicompare.engine.capacity import STEP_WARMUP_S
 from wsgicompare.engine.machine import machine_info, now_iso
 from wsgicompare.reporting.export import hdr
@@ -72,6 +73,9 @@ def load_options(specs: list[RunSpec]) -> dict[str, Any]:
             "headers": [f"{name}: {value}" for name, value in load.headers],
             "body_bytes": len(load.body),
         }
+    databases = [s.server.database for s in specs if s.server is not None and s.workload in DB_WORKLOADS]
+    if databases:  # where db, queries and fortunes read (sqlite unless --database)
+        out["database"] = databases[0]
     scenarios = [s.scenario for s in specs if s.scenario is not None]
     if scenarios:
         out["scenarios"] = {
