@@ -19,6 +19,7 @@ from wsgicompare.capacity import (
     Outcome,
     Slo,
     Step,
+    bound_text,
     capacity_figure,
     confirm,
     confirm_seconds,
@@ -240,23 +241,37 @@ def test_max_steps_is_a_hard_cap_re_measurements_included(max_steps: int, bound_
 
     outcome = search(measure, 800, max_steps=max_steps, ceiling=4000)
     assert len(outcome.steps) == len(calls) <= max_steps, [s.rate for s in outcome.steps]
-    if outcome.limit == "loader":  # the loader is the limit only when bound twice running
-        assert outcome.steps[-1].loader_bound and outcome.steps[-2].loader_bound
+    # the loader is the limit when the last step was bound (twice running, or once with no step left)
+    assert (outcome.limit == "loader") == outcome.steps[-1].loader_bound
+    if outcome.limit == "loader" and len(outcome.steps) < max_steps:
+        assert outcome.steps[-2].loader_bound
 
 
-def test_a_loader_bound_step_with_no_step_left_ends_the_search_on_max_steps() -> None:
+@pytest.mark.parametrize("confirm_s", [0.0, 2.0])
+def test_a_search_whose_last_step_is_loader_bound_ends_loader_bound(confirm_s: float) -> None:
     def measure(rate: float) -> Step:
         bound = rate > 1000
         return Step(
             rate, rate, 1.0, 2.0, 2.0, 0.0, not bound, 1.0, why="loader-bound" if bound else "", loader_bound=bound
         )
 
-    outcome = search(measure, 800, max_steps=2, ceiling=2000)
-    # 1600 req/s was loader-bound once, and no step was left to measure it again: not the
-    # loader's limit for certain, so the met 800 req/s stands as "at least"
-    assert [s.rate for s in outcome.steps] == [800, 1600]
-    assert outcome.limit == "max-steps" and outcome.capacity is not None and outcome.capacity.rate == 800
-    assert outcome.verdict(Slo("p99", 50, 0.1)).startswith("capacity at least 800 req/s")
+    # as run_capacity calls them: with a confirmation, the search keeps a step of the budget for it
+    max_steps = 3
+    found = search(measure, 800, max_steps - 1 if confirm_s else max_steps, ceiling=2000)
+    outcome = (
+        confirm(lambda rate: replace(measure(rate), duration_s=confirm_s), found, max_steps) if confirm_s else found
+    )
+    # 1,600 req/s was loader-bound, and no step was left to measure it again: the search
+    # ended on the loader, as one bound twice does, so the met 800 req/s is no server
+    # capacity (not "capacity at least 800 req/s", which blamed the server)
+    assert [s.rate for s in outcome.steps][-1] == 1600 and outcome.steps[-1].loader_bound
+    assert len(outcome.steps) <= max_steps
+    assert outcome.limit == "loader" and outcome.capacity is None and not outcome.confirmations
+    slo = Slo("p99", 50, 0.1)
+    assert outcome.verdict(slo).startswith("loader-bound at 1,600 req/s: the loader, not the server")
+    cap = outcome.to_dict(slo)
+    assert (cap["rps"], cap["limit"], cap["bound_at"]) == (None, "loader", 1600)
+    assert capacity_figure(cap) is None and bound_text(cap) == "loader-bound at 1,600 req/s"
 
 
 def test_a_transient_loader_lag_is_measured_again_not_final() -> None:

@@ -339,11 +339,13 @@ def search(
     hi: float | None = None  # lowest failed rate
     rate = max(MIN_RATE, first_rate)
     while len(steps) < max_steps:
-        step, confirmed = _measure_again_if_loader_bound(measure, rate, steps, max_steps)
+        step = _measure_again_if_loader_bound(measure, rate, steps, max_steps)
         if step.loader_bound:
-            # bound twice: the loader's limit; once, with no step left to tell a transient
-            # from it: the steps ran out (the met rates below it stand)
-            return Outcome(tuple(steps), "loader" if confirmed else "max-steps")
+            # the search ends on the loader: bound twice, or once with no step left to tell
+            # a transient from it. Either way the last rate measured the loader, not the
+            # server, so the met rates below it are no server capacity (as in confirm and
+            # ladder): "loader-bound at X", never "capacity at least" the server's
+            return Outcome(tuple(steps), "loader")
         if step.met:
             lo = rate if lo is None else max(lo, rate)
         else:
@@ -387,9 +389,7 @@ def confirm(
     while len(steps) < max_steps:
         # a loader-bound confirmation is measured once more, as a search step is: another
         # process on the loader's CPU may have lagged it for a moment
-        step, _ = _measure_again_if_loader_bound(
-            lambda r: replace(measure_long(r), confirm=True), rate, steps, max_steps
-        )
+        step = _measure_again_if_loader_bound(lambda r: replace(measure_long(r), confirm=True), rate, steps, max_steps)
         if step.met or step.loader_bound or step.concurrency_bound:
             break
         rate *= 1.0 - step_down
@@ -403,18 +403,17 @@ def confirm(
 
 def _measure_again_if_loader_bound(
     measure: Callable[[float], Step], rate: float, steps: list[Step], max_steps: int | None = None
-) -> tuple[Step, bool]:
+) -> Step:
     """One step, appended to ``steps``; a loader-bound one is measured once more, while
     ``steps`` stays within ``max_steps``: another process on the loader's CPU can lag its
     event loop for a moment (a transient is not the loader's limit), while a loader at
-    its limit is bound again. (the last step, whether it was measured twice)"""
+    its limit is bound again. Returns the last step measured."""
     step = measure(rate)
     steps.append(step)
     if step.loader_bound and (max_steps is None or len(steps) < max_steps):
         step = measure(rate)
         steps.append(step)
-        return step, True
-    return step, False
+    return step
 
 
 def ladder(measure: Callable[[float], Step], rates: tuple[float, ...]) -> Outcome:
@@ -422,7 +421,7 @@ def ladder(measure: Callable[[float], Step], rates: tuple[float, ...]) -> Outcom
     early only when the loader is the limit: past that, steps measure the loader."""
     steps: list[Step] = []
     for rate in rates:
-        step, _ = _measure_again_if_loader_bound(measure, rate, steps)
+        step = _measure_again_if_loader_bound(measure, rate, steps)
         if step.loader_bound:
             return Outcome(tuple(steps), "loader")
     failed = any(not s.met for s in steps)
