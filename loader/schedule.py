@@ -22,7 +22,36 @@ if TYPE_CHECKING:
     from .profile import LoadProfile
 
 
-class Schedule:
+class _RateChanges:
+    """What both schedules share: the rate changes still to come (``LoadProfile.rate_changes``)
+    and applying those whose time has come. A schedule says in ``_change`` how it starts
+    its next piece; the worker calls ``apply_changes`` on every wake-up, so the usual case
+    (no change due) is one comparison."""
+
+    def __init__(self, start_at: float, index: int, procs: int, rate_changes: tuple[tuple[float, float], ...]) -> None:
+        self.index = index
+        self.procs = procs
+        #: (monotonic time, rate) of the changes still to come
+        self.changes = [(start_at + at_s, r) for at_s, r in rate_changes]
+
+    def next_change(self) -> float | None:
+        return self.changes[0][0] if self.changes else None
+
+    def apply_changes(self, now: float, due: int) -> int:
+        """Apply the rate changes whose time has come; returns the due count, raised to
+        every request that fell due before a change (they stay due at their old times)."""
+        changes = self.changes
+        while changes and now >= changes[0][0]:
+            at, rate = changes.pop(0)
+            due = self._change(at, rate, due)
+        return due
+
+    def _change(self, at: float, rate: float, due: int) -> int:
+        """Start the piece at ``rate`` from ``at`` on; returns the due count (see apply_changes)."""
+        raise NotImplementedError
+
+
+class Schedule(_RateChanges):
     def __init__(
         self,
         start_at: float,
@@ -33,14 +62,11 @@ class Schedule:
     ) -> None:
         """``rate`` and every changed rate are req/s over all processes; ``rate_changes``
         holds (seconds after ``start_at``, rate) pairs."""
-        self.index = index
-        self.procs = procs
+        super().__init__(start_at, index, procs, rate_changes)
         self.interval = procs / rate  #: seconds between two requests of this process
         self.t0 = start_at + index / rate  #: when request ``base`` is due
         self.base = 0  #: the first request of the current piece
         self.pieces: list[tuple[int, float, float]] = []  #: earlier (base, t0, interval)
-        #: (monotonic time, rate) of the changes still to come
-        self.changes = [(start_at + at_s, r) for at_s, r in rate_changes]
 
     def due_count(self, at: float) -> int:
         """How many requests are due at or before ``at`` (at least those of earlier pieces)."""
@@ -63,19 +89,12 @@ class Schedule:
         """Requests of the current piece due before ``at`` end below this index."""
         return self.base + math.ceil((at - self.t0) / self.interval)
 
-    def next_change(self) -> float | None:
-        return self.changes[0][0] if self.changes else None
-
-    def apply_changes(self, now: float, due: int) -> int:
-        """Apply the rate changes whose time has come; returns the due count, raised to
-        every request that fell due before a change (they stay due at their old times)."""
-        while self.changes and now >= self.changes[0][0]:
-            at, rate = self.changes.pop(0)
-            due = max(due, self.base + max(0, math.ceil((at - self.t0) / self.interval)))
-            self.pieces.append((self.base, self.t0, self.interval))
-            self.base = due
-            self.interval = self.procs / rate
-            self.t0 = at + self.index / rate
+    def _change(self, at: float, rate: float, due: int) -> int:
+        due = max(due, self.base + max(0, math.ceil((at - self.t0) / self.interval)))
+        self.pieces.append((self.base, self.t0, self.interval))
+        self.base = due
+        self.interval = self.procs / rate
+        self.t0 = at + self.index / rate
         return due
 
     def forget_before(self, i: int) -> None:
@@ -105,7 +124,7 @@ class _Piece:
         self.starts = [t0]  #: start of blocks k0 … k0 + len - 1; the last is the generated horizon
 
 
-class PoissonSchedule:
+class PoissonSchedule(_RateChanges):
     """Independent arrivals (a Poisson process) for one loader process: the gaps between
     its requests are exponential with mean ``procs / rate``, so the processes together
     make a Poisson process at ``rate``. The same interface as ``Schedule``.
@@ -127,12 +146,10 @@ class PoissonSchedule:
         rate_changes: tuple[tuple[float, float], ...] = (),
         seed: int = 0,
     ) -> None:
-        self.index = index
-        self.procs = procs
+        super().__init__(start_at, index, procs, rate_changes)
         self.seed = seed
         self.piece = _Piece(0, 0, start_at, procs / rate)  #: the rate in force
         self.pieces: list[_Piece] = []  #: earlier pieces, for requests still waiting from them
-        self.changes = [(start_at + at_s, r) for at_s, r in rate_changes]
         self._blocks: dict[tuple[int, int], np.ndarray] = {}  # (piece, block) -> times, oldest use first
         self._hot_lo = -BLOCK  # due_at's last block of the current piece: its first request, its times
         self._counted_to = start_at  # the latest time due_count was asked about
@@ -210,22 +227,15 @@ class PoissonSchedule:
         """Requests of the current piece due before ``at`` end below this index."""
         return self._find(at, "left")
 
-    def next_change(self) -> float | None:
-        return self.changes[0][0] if self.changes else None
-
-    def apply_changes(self, now: float, due: int) -> int:
-        """Apply the rate changes whose time has come; returns the due count, raised to
-        every request that fell due before a change (they stay due at their old times)."""
-        while self.changes and now >= self.changes[0][0]:
-            at, rate = self.changes.pop(0)
-            before = self._find(at, "left")
-            # requests counted due past ``at`` (the worker looks 1 ms ahead) keep their
-            # times: the new rate takes over after them, so the times stay in order
-            t0 = max(at, self._counted_to) if due > before else at
-            due = max(due, before)
-            self.pieces.append(self.piece)
-            self.piece = _Piece(self.piece.number + 1, due, t0, self.procs / rate)
-            self._hot_lo = -BLOCK
+    def _change(self, at: float, rate: float, due: int) -> int:
+        before = self._find(at, "left")
+        # requests counted due past ``at`` (the worker looks 1 ms ahead) keep their
+        # times: the new rate takes over after them, so the times stay in order
+        t0 = max(at, self._counted_to) if due > before else at
+        due = max(due, before)
+        self.pieces.append(self.piece)
+        self.piece = _Piece(self.piece.number + 1, due, t0, self.procs / rate)
+        self._hot_lo = -BLOCK
         return due
 
     def forget_before(self, i: int) -> None:

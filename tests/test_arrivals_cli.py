@@ -19,6 +19,9 @@ from wsgicompare.engine.runspec import default_load, plan_specs, url_spec
 from wsgicompare.settings.config_file import dump_toml, to_config
 from wsgicompare.settings.options import parse_options
 
+#: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
+pytest_plugins = ["cli_support"]
+
 
 @pytest.mark.parametrize(
     "args, needle",
@@ -26,7 +29,10 @@ from wsgicompare.settings.options import parse_options
         (["--rate", "100", "--arrivals", "gaussian"], "--arrivals must be uniform or poisson, got 'gaussian'"),
         (["--rate", "100", "--arrivals", "poisson", "--seed", "-1"], "--seed must be a whole number from 0"),
         (["--rate", "100", "--arrivals", "poisson", "--seed", "abc"], "--seed must be a whole number from 0"),
-        (["--arrivals", "poisson"], "--arrivals goes with an open loop: --rate, --find-capacity or --rates"),
+        (
+            ["--arrivals", "poisson"],
+            "--arrivals goes with an open loop: --rate, --find-capacity, --rates or --scenario",
+        ),
         (["--seed", "3"], "--seed goes with an open loop"),
         (["--rate", "100", "--seed", "3"], "--seed draws Poisson arrivals: it does not go with a uniform open loop"),
         (["--find-capacity", "--arrivals", "uniform", "--seed", "3"], "it does not go with --arrivals uniform"),
@@ -37,6 +43,41 @@ def test_bad_arrivals_are_one_line_and_exit_2(capsys, args: list[str], needle: s
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("wsgicompare: error: "), err
     assert needle in err, err
+
+
+#: the app (no --backend, --run-all or --url) and a headless run of the CLI
+APP, CLI = (), ("--backend", "gunicorn")
+
+
+@pytest.mark.parametrize("scenario", ["worker-kill", "reload", "slow-clients"])
+@pytest.mark.parametrize("flag", [["--arrivals", "poisson"], ["--arrivals", "uniform"], ["--seed", "3"]])
+def test_arrivals_with_a_closed_loop_scenario_are_refused(cli, scenario: str, flag: list[str]) -> None:
+    # these scenarios run a closed loop (no --rate): how an open loop spaces its requests
+    # cannot apply, and was silently ignored
+    needle = f"{flag[0]} goes with an open loop: --rate, --find-capacity, --rates or --scenario overload"
+    cli.refused([*CLI, "-d", "2", "--scenario", scenario, *flag], needle)
+    # where an open loop runs, they apply: the overload's, or a scenario run at --rate
+    for args in (["--scenario", "overload"], ["--scenario", scenario, "--rate", "100"]):
+        options = parse_options([*CLI, "-d", "2", *args, "--arrivals", "poisson", "--seed", "3"])
+        assert [(s.load.arrivals, s.load.seed) for s in plan_specs(options, ["gunicorn"])] == [("poisson", 3)]
+
+
+@pytest.mark.parametrize("where", [APP, (*CLI, "--find-capacity")], ids=["app", "cli"])
+def test_the_app_and_the_cli_take_a_seed_by_one_rule(cli, where: tuple[str, ...]) -> None:
+    # a capacity search draws Poisson arrivals unless --arrivals uniform: --seed alone
+    # seeds them, in the app (its f key, its capacity box) as in a headless search
+    from wsgicompare.session import LoadSettings, Session
+
+    options = parse_options([*where, "--seed", "3"])
+    if options.headless:
+        specs = plan_specs(options, ["gunicorn"])
+    else:
+        settings = LoadSettings(concurrency=4, duration_s=1.0, warmup_s=0.0, workload="hello", workers=1, threads=2)
+        specs = Session(options).plan(settings, ["gunicorn"], capacity=True)
+    assert [(s.load.arrivals, s.load.seed) for s in specs] == [("poisson", 3)]
+    # and both refuse it with uniform arrivals, in the same words
+    line = cli.refused([*where, "--arrivals", "uniform", "--seed", "3"], "--seed")
+    assert line == "wsgicompare: error: --seed draws Poisson arrivals: it does not go with --arrivals uniform"
 
 
 def plan(*args: str):

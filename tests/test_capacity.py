@@ -22,6 +22,7 @@ from wsgicompare.engine.capacity import (
     Outcome,
     Slo,
     Step,
+    bound_text,
     capacity_figure,
     confirm,
     confirm_seconds,
@@ -302,23 +303,39 @@ def test_max_steps_is_a_hard_cap_re_measurements_included(max_steps: int, bound_
 
     outcome = search(measure, 800, max_steps=max_steps, ceiling=4000)
     assert len(outcome.steps) == len(calls) <= max_steps, [s.rate for s in outcome.steps]
-    if outcome.limit == "loader":  # the loader is the limit only when bound twice running
-        assert outcome.steps[-1].loader_bound and outcome.steps[-2].loader_bound
+    # the loader is the limit when the last step was bound (twice running, or once with no step left)
+    assert (outcome.limit == "loader") == outcome.steps[-1].loader_bound
+    if outcome.limit == "loader" and len(outcome.steps) < max_steps:
+        assert outcome.steps[-2].loader_bound
 
 
-def test_a_loader_bound_step_with_no_step_left_ends_the_search_on_max_steps() -> None:
+@pytest.mark.parametrize("confirm_s", [0.0, 2.0])
+def test_a_search_whose_last_step_is_loader_bound_ends_loader_bound(confirm_s: float) -> None:
     def measure(rate: float) -> Step:
         bound = rate > 1000
         return Step(
             rate, rate, 1.0, 2.0, 2.0, 0.0, not bound, 1.0, why="loader-bound" if bound else "", loader_bound=bound
         )
 
-    outcome = search(measure, 800, max_steps=2, ceiling=2000)
-    # 1600 req/s was loader-bound once, and no step was left to measure it again: not the
-    # loader's limit for certain, so the met 800 req/s stands as "at least"
-    assert [s.rate for s in outcome.steps] == [800, 1600]
-    assert outcome.limit == "max-steps" and outcome.capacity is not None and outcome.capacity.rate == 800
-    assert outcome.verdict(Slo("p99", 50, 0.1)).startswith("capacity at least 800 req/s")
+    # as run_capacity calls them: with a confirmation, the search keeps a step of the budget for it
+    max_steps = 3
+    found = search(measure, 800, max_steps - 1 if confirm_s else max_steps, ceiling=2000)
+    outcome = (
+        confirm(lambda rate: replace(measure(rate), duration_s=confirm_s), found, max_steps, P99)
+        if confirm_s
+        else found
+    )
+    # 1,600 req/s was loader-bound, and no step was left to measure it again: the search
+    # ended on the loader, as one bound twice does, so the met 800 req/s is no server
+    # capacity (not "capacity at least 800 req/s", which blamed the server)
+    assert [s.rate for s in outcome.steps][-1] == 1600 and outcome.steps[-1].loader_bound
+    assert len(outcome.steps) <= max_steps
+    assert outcome.limit == "loader" and outcome.capacity is None and not outcome.confirmations
+    slo = Slo("p99", 50, 0.1)
+    assert outcome.verdict(slo).startswith("loader-bound at 1,600 req/s: the loader, not the server")
+    cap = outcome.to_dict(slo)
+    assert (cap["rps"], cap["limit"], cap["bound_at"]) == (None, "loader", 1600)
+    assert capacity_figure(cap) is None and bound_text(cap) == "loader-bound at 1,600 req/s"
 
 
 def test_a_transient_loader_lag_is_measured_again_not_final() -> None:
@@ -480,3 +497,68 @@ def test_a_confirmation_runs_long_enough_for_its_percentile() -> None:
     assert confirm_seconds(10.0, 5000.0, p99) == 10.0  # --confirm is the floor
     assert confirm_seconds(10.0, 500.0, p90) == 10.0
     assert confirm_seconds(30.0, 500.0, p99, tail=0) == 30.0
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_a_search_cancelled_before_its_confirmation_reads_the_same_in_every_output() -> None:
+    # a search that met a rate and was cancelled (x in the app) before its confirmation:
+    # no capacity (nothing held the rate longer), yet a rate met. md, json, csv, html
+    # (table, bars, knee legend) and the app (knee legend, card) all say so — "X req/s
+    # unconfirmed, search ended early" — where html, the knee chart and the app said
+    # "none met". (--confirm 0's figure, marked unconfirmed: test_export_capacity.py)
+    import json
+    import threading
+
+    from test_export_capacity import _plain
+    from tui_snapshot_app import CATALOG, OPTIONS
+
+    from wsgicompare.tui.app import WsgiCompareApp
+    from wsgicompare.tui.widgets import RunColumn
+    from wsgicompare.tui.widgets.knee_chart import knee_series, knee_text
+
+    # 2 workers × 20 ms: 100 req/s, so the steps (80 req/s) ask little of a loader that
+    # shares a busy machine; uniform arrivals: at 0.8 × the capacity a steady schedule
+    # queues nowhere, so the first step is met (Poisson bursts on 2 workers can grow a
+    # queue in a 1 s window)
+    plan = CapacityPlan(
+        slo=parse_slo("p50=100ms,errors=1%"), step_s=1.0, max_steps=4, confirm_s=2.0, arrivals="uniform"
+    )
+    with serve("capacity", delay_s=0.020, workers=2) as server:
+        for _ in range(3):  # a loader lagged by the rest of a busy machine ends a search loader-bound: again
+            conductor = Conductor(settle_max_s=1.0)
+            cancel, met = threading.Event(), threading.Event()
+            conductor.on_step = lambda step: met.set() if step.met else None
+            # cancelled as the step after the first met one begins
+            r = conductor.run_one(capacity_spec(server.url, plan), lambda tick: met.is_set() and cancel.set(), cancel)
+            if r.capacity.get("limit") != "loader":
+                break
+    r.backend = "cancelled"
+    cap = r.capacity
+    met_rps = [s["rps"] for s in cap["steps"] if s["met"]]
+    assert met_rps and not any(s.get("confirm") for s in cap["steps"]), [s["why"] for s in cap["steps"]]
+    x = max(met_rps)
+    doc = json.loads(render("json", [r], {}))["runs"][0]["capacity"]
+    assert (doc["rps"], doc["limit"], doc["unconfirmed_rps"]) == (None, FAILED_LIMIT, x) and "confirmed" not in doc
+    assert doc["verdict"].endswith(f"no server capacity ({x:,.0f} req/s met in a step, unconfirmed)"), doc
+    (row,) = csv.DictReader(io.StringIO(render("csv", [r], {})))
+    assert (row["capacity_rps"], row["capacity_limit"], float(row["capacity_unconfirmed_rps"])) == ("", "failed", x)
+    said = f"{x:,.0f} req/s unconfirmed, search ended early"
+    assert f"| {said} |" in render("md", [r], {}).split("## Runs")[0]
+    page = render("html", [r], {})
+    assert f'<td class="n">{said}</td>' in page  # the table
+    assert f"cancelled · {said}" in page and f"cancelled ({said})" in page  # the knee legend, the bars
+    assert "none met" not in page
+    legend = knee_text(*knee_series([r]), 160, 16).plain  # the app's: an entry is cut to its column (…)
+    assert f"cancelled {x:,.0f} unconfirmed, sea" in legend and "no rate met" not in legend, legend
+    app = WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=[r], clock=False)
+    async with app.run_test(size=(160, 60)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        (card,) = app.screen.query(RunColumn)
+        shown = _plain(card)
+        assert f"{x:,.0f} unconfirmed, search ended early" in shown.replace("\n", " ") and "none met" not in shown

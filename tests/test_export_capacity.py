@@ -147,3 +147,50 @@ def _plain(widget) -> str:
     console = Console(width=160, record=True, color_system=None, file=io.StringIO())
     console.print(widget.render())
     return console.export_text()
+
+
+@pytest.mark.anyio
+async def test_a_figure_no_confirmation_checked_is_marked_unconfirmed_in_every_output() -> None:
+    # --confirm 0: the search's best met step is the capacity (ranked, starred), and every
+    # output marks it unconfirmed; a ladder's figure has no confirmation to lack
+    from tui_snapshot_app import CATALOG, OPTIONS
+
+    from wsgicompare.engine.capacity import Step, ladder, parse_slo, search
+    from wsgicompare.tui.app import WsgiCompareApp
+    from wsgicompare.tui.widgets import RunBars, RunColumn
+
+    def measure(rate: float) -> Step:
+        met = rate <= 1600
+        return Step(
+            rate, rate, 1.0, 2.0 if met else 80.0, 2.0 if met else 80.0, 0.0, met, 3.0, why="" if met else "p99"
+        )
+
+    slo = parse_slo("p99=50ms")
+    runs = capacity_results()
+    gunicorn = runs[1]
+    gunicorn.capacity = search(measure, 800, 4, ceiling=4000).to_dict(slo, 2000.0)
+    assert gunicorn.capacity["rps"] == gunicorn.capacity["unconfirmed_rps"] == 1600.0, gunicorn.capacity
+    assert ", unconfirmed" in gunicorn.capacity["verdict"]
+    gunicorn.verdicts = [gunicorn.capacity["verdict"]]
+    assert "unconfirmed_rps" not in ladder(measure, (800.0, 1600.0, 3200.0)).to_dict(slo)
+    assert capacity_rps(gunicorn) == 1600.0 and best_runs(runs) == {id(gunicorn)}  # still the capacity
+    assert "★ best | `gunicorn` | hello | 1,600 unconfirmed |" in render("md", runs, CAPACITY_META)
+    doc = json.loads(render("json", runs, CAPACITY_META))
+    assert {r["backend"]: r["capacity"].get("unconfirmed_rps") for r in doc["runs"]}["gunicorn"] == 1600.0
+    rows = {r["backend"]: r for r in csv.DictReader(io.StringIO(render("csv", runs, CAPACITY_META)))}
+    assert (rows["gunicorn"]["capacity_rps"], rows["gunicorn"]["capacity_unconfirmed_rps"]) == ("1600.0", "1600.0")
+    assert rows["uwsgi"]["capacity_unconfirmed_rps"] == ""
+    page = render("html", runs, CAPACITY_META)
+    assert '<td class="n">1,600 unconfirmed</td>' in page  # the table
+    assert "gunicorn · 1,600 req/s unconfirmed" in page and "gunicorn (1,600 req/s unconfirmed)" in page
+    assert "uwsgi · 1,500 req/s" in page and "uwsgi (" not in page  # a confirmed-or-older figure: unmarked
+    legend = knee_text(*knee_series(runs), 160, 16).plain
+    assert "gunicorn ★ 1,600 req/s unconf" in legend, legend
+    app = WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=runs, clock=False)
+    async with app.run_test(size=(160, 60)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        bars = _plain(app.screen.query_one(RunBars))
+        assert "1.6k unconfirmed" in next(line for line in bars.splitlines() if line.startswith("gunicorn"))
+        card = next(c for c in app.screen.query(RunColumn) if c.result.backend == "gunicorn")
+        assert "1,600 req/s unconfirmed" in _plain(card)

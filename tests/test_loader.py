@@ -292,19 +292,25 @@ def test_warmup_requests_count_toward_nothing() -> None:
 
 
 def test_two_processes_give_the_same_latency_as_one() -> None:
-    results = {}
+    # same server, same 4 clients, one loader process or two: each run's latencies are
+    # the server's own delay (recorded by the server, run by run) plus a round trip; a
+    # merge of the two processes' histograms that lost, doubled or shifted values would
+    # move them off it (exact merging is tested in test_loader_histogram.py). Each run is
+    # judged against the delays the server gave in it, not against the other run: the
+    # machine's load changes from one second to the next
+    with serve("delay", delay_s=0.0) as server:  # the round trip here and now, as in the test above
+        reference = run_load(profile(server.url, concurrency=4, duration_s=0.5))
+    round_trip_ms = reference.latency.percentile(99) / 1000 + 0.5
     with serve("delay", delay_s=0.010) as server:
         for procs in (1, 2):
-            results[procs] = run_load(profile(server.url, concurrency=4, duration_s=1.0, procs=procs))
-    # same server, same 4 clients: the merged 2-process distribution sits where the
-    # 1-process one does (exact merging is tested in test_loader_histogram.py)
-    for p, tolerance_ms in ((50, 2.0), (90, 5.0)):
-        one = results[1].latency.percentile(p) / 1000
-        two = results[2].latency.percentile(p) / 1000
-        assert two == pytest.approx(one, abs=tolerance_ms), (p, one, two)
-    assert results[1].latency.percentile(50) / 1000 == pytest.approx(10.0, abs=2.0)
-    assert results[2].procs == 2
-    assert results[2].status["2xx"] == pytest.approx(results[1].status["2xx"], rel=0.25)
+            server.answered_after_s.clear()
+            summary = run_load(profile(server.url, concurrency=4, duration_s=1.0, procs=procs))
+            delays_ms = [1000 * s for s in server.answered_after_s]
+            assert summary.fatal is None and errors_of(summary) == {} and summary.procs == procs
+            assert summary.status["2xx"] > 40
+            assert summary.latency.min >= 0.999 * 10_000  # never before the server's 10 ms
+            p50_ms = summary.latency.percentile(50) / 1000
+            assert 10.0 <= p50_ms <= percentile_of(delays_ms, 90) + round_trip_ms, (procs, p50_ms, round_trip_ms)
 
 
 def test_think_time_slows_a_closed_loop() -> None:

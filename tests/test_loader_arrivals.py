@@ -87,7 +87,7 @@ def test_due_at_is_exact_when_a_forgotten_block_is_made_again() -> None:
 
 
 def simulate(
-    schedule: PoissonSchedule, until: float, step: float, keep_up: bool, sent: list[float] | None = None
+    schedule: Schedule | PoissonSchedule, until: float, step: float, keep_up: bool, sent: list[float] | None = None
 ) -> int:
     """Wake-ups as the worker's: apply the rate changes, count what is due, send it all
     (``keep_up``; their times into ``sent``) or nothing (every connection busy), forget
@@ -146,6 +146,25 @@ def test_poisson_rate_changes_follow_the_new_rate() -> None:
         assert within_5_sigma(len(part), rate * (hi - lo)), (lo, hi, len(part))
         assert cv(np.diff(part)) == pytest.approx(1.0, abs=0.15)
         assert np.diff(part).mean() == pytest.approx(1 / rate, rel=0.35)
+
+
+@pytest.mark.parametrize("kind", [Schedule, PoissonSchedule])
+def test_both_schedules_follow_rate_changes_through_one_piece_of_code(kind: type) -> None:
+    # when a change is due and how it is applied is one piece of code for both schedules
+    # (only how each starts its next piece differs): a fix to one cannot miss the other
+    assert kind.apply_changes is Schedule.apply_changes is PoissonSchedule.apply_changes
+    assert kind.next_change is Schedule.next_change is PoissonSchedule.next_change
+    schedule = kind(0.0, 0, 1, 1000.0, ((1.0, 200.0), (2.0, 3000.0)))
+    assert schedule.next_change() == 1.0
+    due = schedule.due_count(0.999)
+    assert schedule.apply_changes(0.999, due) == due and schedule.next_change() == 1.0  # not due yet
+    sent: list[float] = []
+    total = simulate(schedule, 3.0, 0.001, keep_up=True, sent=sent)
+    assert schedule.next_change() is None and schedule.changes == []
+    times = np.array(sent)
+    assert len(times) == total and np.all(np.diff(times) >= 0)
+    for lo, hi, rate in ((0.0, 1.0, 1000), (1.01, 2.0, 200), (2.01, 3.0, 3000)):
+        assert within_5_sigma(len(times[(times > lo) & (times <= hi)]), rate * (hi - lo))
 
 
 def test_arrivals_and_seed_are_checked() -> None:

@@ -187,3 +187,60 @@ def test_a_capacity_search_needs_no_stop_rule_and_the_header_says_what_it_holds(
     header = header_text(settings, Session())
     assert "capacity at p999 ≤ 1000 ms, errors ≤ 0 %" in header and "open-loop steps" in header
     assert "closed loop" not in header and "no stop rule" not in header
+
+
+def _marked(text) -> list[str]:
+    """The cells a ladder's Text draws bold and underlined (the marked step's column)."""
+    from rich.style import Style
+
+    styles = [(s, s.style if isinstance(s.style, Style) else Style.parse(s.style)) for s in text.spans]
+    return [text.plain[s.start : s.end].strip() for s, style in styles if style.bold and style.underline]
+
+
+async def test_after_the_confirmation_the_ladder_marks_the_run_the_figure_came_from():
+    # the short steps meet ~1,000 req/s, the longer confirmation only 950: it misses, steps
+    # down 3 % and again until one holds. The figure is that confirmation's served rate,
+    # below the best search step's: the ladder marks the confirmation, not the search
+    # step with the highest served rate (which it marked, beside a figure it is not)
+    from golden.samples import sample_results
+    from tui_snapshot_app import CATALOG, OPTIONS
+
+    from wsgicompare.engine.capacity import confirm, search
+    from wsgicompare.tui.messages import CapacityStep, RunFinished
+
+    def measure(rate: float, long: bool = False) -> Step:
+        met = rate <= (950 if long else 1000)
+        return step(rate, rate, 2.0 if met else 52.0, met)  # a near miss: confirmations step down 3 %
+
+    slo = parse_slo("p99=50ms")
+    outcome = confirm(lambda rate: measure(rate, long=True), search(measure, 800, 7, ceiling=2000), 10, slo)
+    figure = outcome.capacity
+    assert figure is not None and figure.confirm and len(outcome.confirmations) > 1
+    assert max(s.rps for s in outcome.search_steps if s.met) > figure.rps  # the case: the search step served more
+    result = sample_results()[1]
+    assert result.backend == "gunicorn"
+    result.capacity = outcome.to_dict(slo, 2000.0)
+    app = WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), clock=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        widget = app.main.query_one(StepLadder)
+        widget.ladder = CapacityLadder("gunicorn", slo.text(), percentile="p99", max_steps=10)
+        for s in outcome.steps:  # as the session posts them
+            app.post_message(CapacityStep("gunicorn", s))
+        await pilot.pause()
+        best = outcome.best
+        assert best is not None and _marked(widget.render()) == [
+            f"{best.rate:,.0f}",
+            f"{best.rps:,.0f}",
+            "2.00",
+            "✓ conf",
+        ]
+        app.post_message(RunFinished(result))
+        await pilot.pause()
+        ladder = widget.ladder
+        assert ladder is not None and ladder.verdict.startswith("capacity 9") and ladder.capacity_rps == figure.rps
+        shown = widget.render()
+        # the confirmation that met the SLO: its served rate is the figure the verdict gives
+        assert _marked(shown) == [f"{figure.rate:,.0f}", f"{figure.rps:,.0f}", "2.00", "✓ conf"]
+        assert f"capacity {figure.rps:,.0f} req/s" in shown.plain
+        served = next(line for line in shown.plain.splitlines() if line.startswith("served"))
+        assert served.split()[-1] == f"{figure.rps:,.0f}"  # the last column, the confirmation

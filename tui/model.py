@@ -11,7 +11,7 @@ from typing import Any
 
 from wsgicompare.results import Tick
 from wsgicompare.session import FIELD_RULES as FIELD_RULES  # the form field -> (kind, low, high, may be empty)
-from wsgicompare.session import LoadSettings, Session, SettingsError, Step, capacity_figure
+from wsgicompare.session import LoadSettings, Outcome, Session, SettingsError, Step, capacity_figure
 
 #: points kept for a live series: a minute at 4 ticks per second, wider than any panel
 HISTORY_POINTS = 240
@@ -262,9 +262,26 @@ class CapacityLadder:
     verdict: str = ""
     #: the capacity once finished (None: none found, loader- or concurrency-bound, or not finished)
     capacity_rps: float | None = None
+    #: the search's limit once finished (capacity["limit"]), else ""
+    limit: str = ""
 
     def with_step(self, step: Step) -> CapacityLadder:
         return replace(self, steps=(*self.steps, step))
 
     def finished(self, capacity: dict[str, Any]) -> CapacityLadder:
-        return replace(self, verdict=str(capacity.get("verdict", "")), capacity_rps=capacity_figure(capacity))
+        return replace(
+            self,
+            verdict=str(capacity.get("verdict", "")),
+            capacity_rps=capacity_figure(capacity),
+            limit=str(capacity.get("limit", "")),
+        )
+
+    @property
+    def marked(self) -> Step | None:
+        """The step the ladder marks: once finished, the one the capacity figure came from
+        (the confirmation run that met the SLO, else the best met search step: the same
+        reading as the report's, wsgicompare.engine.capacity.Outcome.capacity), none when there
+        is no figure; while it runs, the best so far (Outcome.best)."""
+        if self.verdict:
+            return Outcome(self.steps, self.limit).capacity if self.capacity_rps is not None else None
+        return Outcome(self.steps, "server").best

@@ -24,8 +24,10 @@ from typing import Any
 from wsgicompare.backends import MAX_THREADS, MAX_WORKERS, WORKLOADS, Server, ServerConfig, catalog_rows, get_backend
 from wsgicompare.engine.capacity import DEFAULT_SLO, Slo, Step, parse_slo
 from wsgicompare.engine.capacity import CapacityError as CapacityError
+from wsgicompare.engine.capacity import Outcome as Outcome
 from wsgicompare.engine.capacity import bound_text as bound_text
 from wsgicompare.engine.capacity import capacity_figure as capacity_figure
+from wsgicompare.engine.capacity import capacity_text as capacity_text
 from wsgicompare.engine.conductor import Conductor
 from wsgicompare.engine.runspec import (
     DEFAULT_CONCURRENCY,

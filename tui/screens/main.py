@@ -399,7 +399,7 @@ class MainScreen(Screen[None]):
         widget = self.query_one(StepLadder)
         ladder = widget.ladder
         if ladder is not None and ladder.backend != backend:
-            widget.ladder = replace(ladder, backend=backend, steps=(), verdict="", capacity_rps=None)
+            widget.ladder = replace(ladder, backend=backend, steps=(), verdict="", capacity_rps=None, limit="")
 
     def capacity_step(self, backend: str, step: Step) -> None:
         """A step ended: the ladder grows by one column (steps are seconds apart, so each

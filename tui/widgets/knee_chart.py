@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from wsgicompare.results import RunResult
-from wsgicompare.session import bound_text, capacity_figure, ordered
+from wsgicompare.session import capacity_figure, capacity_text, ordered
 
 from ..model import fmt_ms, human_count
 from .run_bars import run_label
@@ -37,8 +37,9 @@ class KneeSeries:
     #: the offered rate of the step the capacity came from
     capacity_at: float | None
     capacity_rps: float | None
-    #: "loader-bound at 1.6k" when the loader or the connections were the limit, else ""
-    bound: str = ""
+    #: what the legend says of the capacity: "1,200 req/s" (and "unconfirmed"), or why
+    #: there is none ("loader-bound at 1.6k", "no rate met" …): capacity_text
+    shown: str = ""
 
 
 def knee_series(results: Sequence[RunResult]) -> tuple[list[KneeSeries], float | None, str]:
@@ -66,7 +67,7 @@ def knee_series(results: Sequence[RunResult]) -> tuple[list[KneeSeries], float |
                 points=tuple(points),
                 capacity_at=None if rps is None or cap.get("offered_rps") is None else float(cap["offered_rps"]),
                 capacity_rps=rps,
-                bound=bound_text(cap, human_count),
+                shown=capacity_text(cap, human_count, figure=lambda x: f"{x:,.0f} req/s", none="no rate met"),
             )
         )
     return series, slo_ms, percentile
@@ -135,9 +136,10 @@ def knee_text(
     for i, s in enumerate(series):
         text.append("\n" if i % per_row == 0 else "  ")
         style = st.get(f"run{i % RUN_STYLES}")
-        cap = f"★ {s.capacity_rps:,.0f} req/s" if s.capacity_rps is not None else (s.bound or "no rate met")
+        cap = f"★ {s.shown}" if s.capacity_rps is not None else (s.shown or "no rate met")
         text.append(f"{MARKERS[i % len(MARKERS)]} {s.label} ", style)
-        text.append(cap.ljust(34 - len(s.label) - 3)[: max(0, 34 - len(s.label) - 3)], st.get("axis"))
+        room = max(0, 34 - len(s.label) - 3)
+        text.append((cap if len(cap) <= room else cap[: max(0, room - 1)] + "…").ljust(room), st.get("axis"))
     return text
 
 

@@ -10,7 +10,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from wsgicompare.results import RunResult
-from wsgicompare.session import best_runs, bound_text, by_capacity, capacity_rps, ordered
+from wsgicompare.session import best_runs, by_capacity, capacity_rps, capacity_text, ordered
 
 from ..model import fmt_ms, human_count
 from .draw import hbar
@@ -80,10 +80,11 @@ class RunBars(Widget):
             ]
             if cap:
                 found = capacity_rps(r)
-                # a loader- or concurrency-bound search: "loader-bound at 1.6k" in the bar's place
-                none = bound_text(r.capacity, human_count) or ("none met" if bar_w >= 8 else "none")
-                shown = Text(hbar(found, peak_cap, bar_w), style=cap_style) if found else Text(none, failed_style)
-                cells = ["—" if found is None else human_count(found), shown, *cells]
+                # without a capacity, why in the bar's place ("loader-bound at 1.6k", "none met" …);
+                # an unconfirmed one says so beside its figure ("1.0k unconfirmed")
+                said = capacity_text(r.capacity, human_count, none="none met" if bar_w >= 8 else "none")
+                shown = Text(hbar(found, peak_cap, bar_w), style=cap_style) if found else Text(said, failed_style)
+                cells = ["—" if found is None else said, shown, *cells]
             table.add_row(label, *cells)
         if len(listed) < len(runs):
             # under the table, not in it: a long row would widen the label column

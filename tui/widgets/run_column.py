@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from wsgicompare.results import RunResult
-from wsgicompare.session import bound_text, capacity_figure
+from wsgicompare.session import capacity_figure, capacity_text
 
 from ..model import fmt_ms, human_count
 from .draw import plural, resample, spark_rows, wrap
@@ -39,6 +39,8 @@ class RunColumn(Widget):
             text.append(f"\n\n{r.status}", bad)
             for chunk in wrap(r.reason, width):
                 text.append("\n" + chunk, bad)
+            if r.capacity and r.capacity.get("steps"):  # a search that ended early: what it met
+                self._capacity(text, width, label, good, bad)
             return text
         if r.capacity:
             self._capacity(text, width, label, good, bad)
@@ -82,7 +84,7 @@ class RunColumn(Widget):
         text.append("\n\nCapacity", label)
         text.append(f" {budget}"[: max(0, width - 8)], label)
         rps = capacity_figure(cap)
-        shown = f"{rps:,.0f} req/s" if rps is not None else (bound_text(cap, human_count) or "none met")
+        shown = capacity_text(cap, human_count, figure=lambda x: f"{x:,.0f} req/s")
         text.append("\n" + shown[: max(1, width)], bad if rps is None else good)
         if cap.get("limit") == "max-steps":  # a loader or connection limit is in the line above
             text.append(" (max-steps)", label)

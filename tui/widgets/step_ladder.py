@@ -10,6 +10,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from wsgicompare.session import Step
+
 from ..model import CapacityLadder, fmt_ms
 
 #: characters of the row labels, and of each step's column
@@ -41,14 +43,14 @@ def ladder_text(ladder: CapacityLadder, width: int, styles: dict[str, Style] | N
     if hidden:  # make room for the "…" column
         steps = steps[1:]
         hidden += 1
-    met = [s for s in ladder.steps if s.met]
-    # the best so far; once finished, only when it is the capacity (not under a loader limit)
-    best = max(met, key=lambda s: s.rps) if met and (not ladder.verdict or ladder.capacity_rps) else None
+    # the step the capacity came from once finished (a met confirmation run, whose served
+    # rate is the figure), the best so far while the search runs
+    best = ladder.marked
     rows: list[tuple[str, list[tuple[str, Style | None]]]] = [
         ("offered", [(f"{s.rate:,.0f}", None) for s in steps]),
         ("served", [(f"{s.rps:,.0f}", None) for s in steps]),
         (f"{ladder.percentile} ms", [(fmt_ms(s.slo_ms), None) for s in steps]),
-        ("SLO", [("✓ met", st.get("good")) if s.met else ("✗ not", st.get("bad")) for s in steps]),
+        ("SLO", [_judged(s, st) for s in steps]),
     ]
     for label, cells in rows:
         text.append("\n" + label.ljust(LABEL_W), st.get("label"))
@@ -59,6 +61,13 @@ def ladder_text(ladder: CapacityLadder, width: int, styles: dict[str, Style] | N
                 style = (style or Style()) + Style(bold=True, underline=True)
             text.append(cell.rjust(STEP_W), style)
     return text
+
+
+def _judged(step: Step, st: dict[str, Style]) -> tuple[str, Style | None]:
+    """The SLO row's cell: met or not, and "conf" for a confirmation run (--confirm) of
+    the search's candidate, which runs longer at a rate a search step already met."""
+    what = "conf" if step.confirm else ("met" if step.met else "not")
+    return ("✓ " if step.met else "✗ ") + what, st.get("good" if step.met else "bad")
 
 
 class StepLadder(Widget):

@@ -44,14 +44,29 @@ def check_scenario(o: Options) -> None:
         raise OptionError(f"--event-at {o.event_at:g} s is outside the run (-d {duration:g} s): give less than -d")
 
 
+def arrivals_drawn(o: Options) -> set[str]:
+    """The arrivals the open loops of the runs ``o`` asks for may draw ("uniform",
+    "poisson"; empty: every run is a closed loop). Headless, the open loops are --rate,
+    the capacity steps (--find-capacity, --rates) and the overload scenario; any other
+    scenario, and a run without --rate, is a closed loop. The app may run all of them
+    later (its form's rate, its capacity search, an overload), so its runs may draw
+    either, or what --arrivals says."""
+    if not o.headless:
+        return {o.arrivals} if o.arrivals else {"uniform", "poisson"}
+    open_loop = o.rate is not None or o.find_capacity or bool(o.rates) or "overload" in o.scenarios
+    return {arrivals_of(o)} if open_loop else set()
+
+
 def check_arrivals(o: Options) -> None:
     """--arrivals and --seed: how an open loop spaces its requests (--rate, the capacity
-    steps, the overload scenario); a seed draws Poisson arrivals only."""
+    steps, the overload scenario); a seed draws Poisson arrivals only. One rule for the
+    CLI and the app: refused where no run of theirs can apply it (arrivals_drawn)."""
     given = [flag for flag, value in (("--arrivals", o.arrivals), ("--seed", o.seed)) if value is not None]
-    if given and o.headless and o.rate is None and not (o.find_capacity or o.rates or o.scenarios):
-        raise OptionError(f"{given[0]} goes with an open loop: --rate, --find-capacity or --rates")
-    if o.seed is not None and arrivals_of(o) == "uniform":
-        why = "--arrivals uniform" if o.arrivals else "a uniform open loop (--rate: add --arrivals poisson)"
+    drawn = arrivals_drawn(o)
+    if given and not drawn:
+        raise OptionError(f"{given[0]} goes with an open loop: --rate, --find-capacity, --rates or --scenario overload")
+    if o.seed is not None and "poisson" not in drawn:
+        why = "--arrivals uniform" if o.arrivals else "a uniform open loop (add --arrivals poisson)"
         raise OptionError(f"--seed draws Poisson arrivals: it does not go with {why}")
 
 

@@ -171,7 +171,7 @@ def run_capacity(
                 outcome = confirm(lambda rate: measure(rate, confirming=True), outcome, plan.max_steps, plan.slo)
         failed = False
     except _StepFailed:
-        outcome = Outcome(tuple(taken), FAILED_LIMIT)
+        outcome = Outcome(tuple(taken), FAILED_LIMIT, searched=not plan.rates)
         failed = True
     best = outcome.best
     if best is not None:

@@ -177,7 +177,9 @@ class Outcome:
     """What a search or a ladder found."""
 
     steps: tuple[Step, ...]  #: the search's steps, then its confirmation runs (``Step.confirm``)
-    limit: str  #: "server" | "loader" | "concurrency" | "max-steps"
+    limit: str  #: "server" | "loader" | "concurrency" | "max-steps" | "failed"
+    #: a search's (whose figure a confirmation run checks), not a fixed ladder's
+    searched: bool = False
 
     @property
     def search_steps(self) -> tuple[Step, ...]:
@@ -218,6 +220,16 @@ class Outcome:
         return self.best
 
     @property
+    def unconfirmed(self) -> Step | None:
+        """A search's best met step that no confirmation run checked: with --confirm 0 it
+        is the capacity, marked unconfirmed; a search that ended before its confirmation
+        (cancelled, a step failed) has no capacity, yet met this rate. None for a ladder,
+        a search with confirmation runs, or one the loader or the connections limited."""
+        if not self.searched or self.confirmations or self.limit in BOUND_LIMITS:
+            return None
+        return self.best
+
+    @property
     def bound(self) -> Step | None:
         """The step at which the loader (the last one: it ended the search) or the
         connections (the first) were the limit; None when the server was."""
@@ -232,9 +244,13 @@ class Outcome:
         at = f" at {slo.text()}"
         if not self.steps:
             return "no step measured (cancelled or failed before the first)"
+        unconfirmed = self.unconfirmed
         if self.limit == FAILED_LIMIT:
             last = self.steps[-1]
-            return f"search ended early at {last.rate:,.0f} req/s ({last.why or 'a step failed'}): no server capacity"
+            met = "" if unconfirmed is None else f" ({unconfirmed.rps:,.0f} req/s met in a step, unconfirmed)"
+            return (
+                f"search ended early at {last.rate:,.0f} req/s ({last.why or 'a step failed'}): no server capacity{met}"
+            )
         bound = self.bound
         if self.limit == "loader" and bound is not None:
             return f"loader-bound at {bound.rate:,.0f} req/s: the loader, not the server, was the limit — no server capacity"
@@ -265,6 +281,8 @@ class Outcome:
                 f"({best.rate:,.0f} req/s offered{down})"
             )
         failed = [s.rate for s in self.steps if not s.met and s.rate > best.rate]
+        # a search's step no confirmation run checked (--confirm 0)
+        at += ", unconfirmed" if unconfirmed is not None else ""
         if self.limit == "max-steps":
             above = f"; {min(failed):,.0f} req/s did not" if failed else ""
             return f"capacity at least {best.rps:,.0f} req/s{at} (search ended after {len(self.steps)} steps{above})"
@@ -272,7 +290,7 @@ class Outcome:
         return f"capacity {best.rps:,.0f} req/s{at} ({best.rate:,.0f} req/s offered met the SLO{above})"
 
     def to_dict(self, slo: Slo, probe_rps: float | None = None) -> dict[str, Any]:
-        found, bound = self.capacity, self.bound
+        found, bound, unconfirmed = self.capacity, self.bound, self.unconfirmed
         return {
             "rps": None if found is None else round(found.rps, 1),
             "offered_rps": None if found is None else round(found.rate, 1),
@@ -285,6 +303,8 @@ class Outcome:
             "verdict": self.verdict(slo, probe_rps),
             # the run that confirmed the figure (or the last that missed); absent: none ran
             **({"confirmed": self.confirmed.confirmed_dict()} if self.confirmed is not None else {}),
+            # a search's best met step that no confirmation run checked (Outcome.unconfirmed)
+            **({"unconfirmed_rps": round(unconfirmed.rps, 1)} if unconfirmed is not None else {}),
         }
 
 
@@ -332,6 +352,44 @@ def bound_text(cap: Mapping[str, Any] | None, rate: Callable[[float], str] = lam
     return f"{limit}-bound" + ("" if at is None else f" at {rate(at)}")
 
 
+def capacity_unconfirmed(cap: Mapping[str, Any] | None) -> float | None:
+    """The served rate of a search's best met step that no confirmation run checked
+    (``unconfirmed_rps``): the capacity of a --confirm 0 search, or what a search that
+    ended early met before its confirmation (it has no capacity). None otherwise, and
+    for a report written before the field."""
+    value = cap.get("unconfirmed_rps") if cap else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def capacity_text(
+    cap: Mapping[str, Any] | None,
+    rate: Callable[[float], str] = lambda x: f"{x:,.0f} req/s",
+    figure: Callable[[float], str] | None = None,
+    none: str = "none met",
+) -> str:
+    """What every output says of a run's capacity (the md and html capacity cells, the
+    html bars and knee legend, the app's cards, bars and knee legend), so none says what
+    another does not: the figure (``figure`` formats it, else ``rate``), followed by
+    "unconfirmed" when no confirmation run checked it (--confirm 0); "loader-bound at X"
+    (or concurrency-bound) when the server was not the limit; "X unconfirmed, search
+    ended early" for a search that met X, then failed or was cancelled before a
+    confirmation (no capacity); "none confirmed" when every confirmation missed; else
+    ``none`` (no rate met, or nothing was searched)."""
+    found = capacity_figure(cap)
+    unconfirmed = capacity_unconfirmed(cap)
+    if found is not None:
+        return (figure or rate)(found) + (" unconfirmed" if unconfirmed is not None else "")
+    bound = bound_text(cap, rate)
+    if bound or not cap:
+        return bound or none
+    if cap.get("limit") == FAILED_LIMIT:
+        return ("" if unconfirmed is None else f"{rate(unconfirmed)} unconfirmed, ") + "search ended early"
+    confirmed = cap.get("confirmed")
+    if isinstance(confirmed, Mapping) and not confirmed.get("met"):
+        return "none confirmed"
+    return none
+
+
 def search(
     measure: Callable[[float], Step],
     first_rate: float,
@@ -349,29 +407,31 @@ def search(
     hi: float | None = None  # lowest failed rate
     rate = max(MIN_RATE, first_rate)
     while len(steps) < max_steps:
-        step, confirmed = _measure_again_if_loader_bound(measure, rate, steps, max_steps)
+        step = _measure_again_if_loader_bound(measure, rate, steps, max_steps)
         if step.loader_bound:
-            # bound twice: the loader's limit; once, with no step left to tell a transient
-            # from it: the steps ran out (the met rates below it stand)
-            return Outcome(tuple(steps), "loader" if confirmed else "max-steps")
+            # the search ends on the loader: bound twice, or once with no step left to tell
+            # a transient from it. Either way the last rate measured the loader, not the
+            # server, so the met rates below it are no server capacity (as in confirm and
+            # ladder): "loader-bound at X", never "capacity at least" the server's
+            return Outcome(tuple(steps), "loader", searched=True)
         if step.met:
             lo = rate if lo is None else max(lo, rate)
         else:
             hi = rate if hi is None else min(hi, rate)
             if step.concurrency_bound:
-                return Outcome(tuple(steps), "concurrency")
+                return Outcome(tuple(steps), "concurrency", searched=True)
         if lo is not None and hi is not None and hi - lo <= tolerance * hi:
-            return Outcome(tuple(steps), "server")
+            return Outcome(tuple(steps), "server", searched=True)
         if hi is None:
             assert lo is not None
             rate = lo * 2 if ceiling is None or lo >= ceiling else min(lo * 2, ceiling)
         elif lo is None:
             rate = hi / 2
             if rate < MIN_RATE:
-                return Outcome(tuple(steps), "server")
+                return Outcome(tuple(steps), "server", searched=True)
         else:
             rate = (lo + hi) / 2
-    return Outcome(tuple(steps), "max-steps")
+    return Outcome(tuple(steps), "max-steps", searched=True)
 
 
 def confirm_seconds(confirm_s: float, rate: float, slo: Slo, tail: int = CONFIRM_TAIL_ANSWERS) -> float:
@@ -414,9 +474,7 @@ def confirm(measure_long: Callable[[float], Step], outcome: Outcome, max_steps: 
     while len(steps) < max_steps:
         # a loader-bound confirmation is measured once more, as a search step is: another
         # process on the loader's CPU may have lagged it for a moment
-        step, _ = _measure_again_if_loader_bound(
-            lambda r: replace(measure_long(r), confirm=True), rate, steps, max_steps
-        )
+        step = _measure_again_if_loader_bound(lambda r: replace(measure_long(r), confirm=True), rate, steps, max_steps)
         if step.met or step.loader_bound or step.concurrency_bound:
             break
         rate *= 1.0 - step_down(step, slo)
@@ -425,23 +483,22 @@ def confirm(measure_long: Callable[[float], Step], outcome: Outcome, max_steps: 
         limit = "loader"
     elif steps[-1].confirm and steps[-1].concurrency_bound:
         limit = "concurrency"
-    return Outcome(tuple(steps), limit)
+    return Outcome(tuple(steps), limit, outcome.searched)
 
 
 def _measure_again_if_loader_bound(
     measure: Callable[[float], Step], rate: float, steps: list[Step], max_steps: int | None = None
-) -> tuple[Step, bool]:
+) -> Step:
     """One step, appended to ``steps``; a loader-bound one is measured once more, while
     ``steps`` stays within ``max_steps``: another process on the loader's CPU can lag its
     event loop for a moment (a transient is not the loader's limit), while a loader at
-    its limit is bound again. (the last step, whether it was measured twice)"""
+    its limit is bound again. Returns the last step measured."""
     step = measure(rate)
     steps.append(step)
     if step.loader_bound and (max_steps is None or len(steps) < max_steps):
         step = measure(rate)
         steps.append(step)
-        return step, True
-    return step, False
+    return step
 
 
 def ladder(measure: Callable[[float], Step], rates: tuple[float, ...]) -> Outcome:
@@ -449,7 +506,7 @@ def ladder(measure: Callable[[float], Step], rates: tuple[float, ...]) -> Outcom
     early only when the loader is the limit: past that, steps measure the loader."""
     steps: list[Step] = []
     for rate in rates:
-        step, _ = _measure_again_if_loader_bound(measure, rate, steps)
+        step = _measure_again_if_loader_bound(measure, rate, steps)
         if step.loader_bound:
             return Outcome(tuple(steps), "loader")
     failed = any(not s.met for s in steps)

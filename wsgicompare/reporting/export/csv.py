@@ -7,6 +7,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
+from wsgicompare.engine.capacity import capacity_unconfirmed
 from wsgicompare.engine.scenarios import PHASES
 from wsgicompare.reporting.export.ranking import capacity_rps
 from wsgicompare.results import ERROR_KINDS, LATENCY_KEYS, STATUS_CLASSES, RunResult
@@ -61,6 +62,9 @@ COLUMNS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     ("scenario_recovered", lambda r: _scenario(r).get("recovered")),
     ("scenario_recovery_s", lambda r: _round(_scenario(r).get("recovery_s"))),
     ("scenario_verdict", lambda r: _scenario(r).get("verdict") or None),
+    # a search's best met rate that no confirmation run checked: with --confirm 0 the same
+    # as capacity_rps, after a search that ended early its only figure (capacity_rps empty)
+    ("capacity_unconfirmed_rps", lambda r: _round(capacity_unconfirmed(r.capacity))),
 )
 
 

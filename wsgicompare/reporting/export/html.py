@@ -12,6 +12,7 @@ from typing import Any
 import pygal
 from pygal.style import DefaultStyle
 
+from wsgicompare.engine.capacity import capacity_text, capacity_unconfirmed
 from wsgicompare.reporting.baseline import Baseline, change_cell
 from wsgicompare.reporting.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.reporting.export.knee import knee_chart
@@ -93,16 +94,18 @@ def capacity_charts(measured: list[RunResult], nworkloads: int, cfg: dict, pygal
     out = [("Latency vs offered load", knee_chart(runs, lambda r: _label(r, nworkloads), cfg, pygal))]
     bars = pygal.HorizontalBar(title="Capacity within the SLO (req/s)", show_legend=False, **cfg)
     ranked = sorted(runs, key=lambda r: capacity_rps(r) or 0.0)
-    # a run without a capacity says why beside its name: none met, or loader-bound at X req/s
-    bars.x_labels = [_label(r, nworkloads) + ("" if capacity_rps(r) else f" ({_no_capacity(r)})") for r in ranked]
+    # a run without a capacity says why beside its name (none met, loader-bound at X req/s,
+    # search ended early …), an unconfirmed one says so
+    bars.x_labels = [_label(r, nworkloads) + _capacity_note(r) for r in ranked]
     bars.add("capacity req/s", [round(capacity_rps(r) or 0.0, 1) for r in ranked])
     out.append(("Capacity", bars.render(is_unicode=True)))
     return out
 
 
-def _no_capacity(r: RunResult) -> str:
-    cell = capacity_cell(r)
-    return "none met" if cell == "—" else cell
+def _capacity_note(r: RunResult) -> str:
+    """`` (why)`` beside the name of a run without a capacity or with an unconfirmed one."""
+    plain = capacity_rps(r) is not None and capacity_unconfirmed(r.capacity) is None
+    return "" if plain else f" ({capacity_text(r.capacity)})"
 
 
 def _table(results: list[RunResult], baseline: Baseline | None = None) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 
 from pygal.style import DefaultStyle
 
-from wsgicompare.reporting.export.ranking import capacity_cell, capacity_rps
+from wsgicompare.engine.capacity import capacity_text
+from wsgicompare.reporting.export.ranking import capacity_rps
 from wsgicompare.results import RunResult
 
 #: runs drawn strong (the ranking's first); the rest are thin and faded, unless there is
@@ -150,10 +151,8 @@ def knee_chart(runs: Sequence[RunResult], label: Callable[[RunResult], str], cfg
             {"value": (x, y), "node": {"r": 7 if bold else 4}} if at is not None and x == float(at) else (x, y)
             for x, y in points
         ]
-        cell = capacity_cell(r)
-        shown = f"{cell} req/s" if capacity_rps(r) is not None else ("none met" if cell == "—" else cell)
         chart.add(
-            f"{label(r)} · {shown}",
+            f"{label(r)} · {capacity_text(r.capacity)}",
             values,
             dots_size=3 if bold else 1.5,
             stroke_style={"width": 3 if bold else 1.2, "linejoin": "round"},

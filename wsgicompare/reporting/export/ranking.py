@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from wsgicompare.engine.capacity import bound_text, capacity_bound, capacity_figure
+from wsgicompare.engine.capacity import capacity_bound, capacity_figure, capacity_text
 from wsgicompare.reporting.export.fmt import num
 from wsgicompare.results import STATUS_CLASSES, RunResult
 
@@ -28,10 +28,11 @@ def capacity_rps(r: RunResult) -> float | None:
 
 
 def capacity_cell(r: RunResult) -> str:
-    """The capacity column's cell: ``1,200``, ``loader-bound at 1,600 req/s`` (or
-    concurrency-bound) or ``—`` (none found, or not searched)."""
-    found = capacity_rps(r)
-    return num(found, 0) if found is not None else (bound_text(r.capacity) or "—")
+    """The capacity column's cell (wsgicompare.engine.capacity.capacity_text): ``1,200``,
+    ``1,200 unconfirmed`` (--confirm 0), ``loader-bound at 1,600 req/s`` (or
+    concurrency-bound), ``1,000 req/s unconfirmed, search ended early``, ``none
+    confirmed`` or ``—`` (none met, or not searched)."""
+    return capacity_text(r.capacity, figure=lambda x: num(x, 0), none="—")
 
 
 def by_capacity(results: Iterable[RunResult]) -> bool:
