@@ -1,6 +1,6 @@
 """The one lifecycle every backend shares: private dir, launch, readiness, processes, stop.
 
-No backend id appears here: what differs between servers is in their specs (backends/catalog.py).
+No backend id appears here: what differs between servers is in their specs (backends/catalog/).
 """
 
 from __future__ import annotations

@@ -90,6 +90,10 @@ class ServerConfig:
 
 
 def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address ("localhost" included).
+
+    The loader has its own (wsgicompare.loader.is_loopback, which also takes "[::1]"); the
+    backends cannot import the loader (tests/test_layers.py), so this one stays here."""
     if host == "localhost":
         return True
     try:

@@ -104,7 +104,7 @@ _STATES = {
 
 def sockets_on(ports: set[int]) -> dict[str, int]:
     """Sockets (system-wide) with either end on one of ``ports``, by state."""
-    from wsgicompare.engine.conductor import tcp_sockets
+    from wsgicompare.engine.kernel import tcp_sockets
 
     counts: dict[str, int] = {}
     for code, local, remote, _ in tcp_sockets():

@@ -3,7 +3,7 @@
 It spawns and pins that machine's loader processes exactly as a local run does
 (``ProcessGroup``), and hands their raw per-tick snapshots on; the merge happens
 where the run is conducted. It knows nothing of how it is reached: the Ray glue
-(``wsgicompare/cluster.py``) wraps it in an actor on its node. No Ray import here.
+(``wsgicompare/cluster/loaders.py``) wraps it in an actor on its node. No Ray import here.
 
 Clocks: the go carries a *delay*, and each agent turns it into a start time on its
 own monotonic clock, so machines need no common clock; every latency is timed by

@@ -34,7 +34,7 @@ class GroupFailed(Exception):
 class ProcessGroup:
     """The loader processes ``indices`` of a run of ``profile.procs`` (all of them by
     default). Each process gets its share of the load by its index, as the profile
-    splits it (``loader/worker.py``), so groups on several machines make one run."""
+    splits it (``split_evenly``, loader/profile.py), so groups on several machines make one run."""
 
     def __init__(self, profile: LoadProfile, indices: Sequence[int] | None = None) -> None:
         self.profile = profile

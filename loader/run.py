@@ -28,7 +28,7 @@ class LoadRun:
     dropped (``LoadSummary.in_flight_dropped``), as at the end of a ``--duration`` run.
     ``close()`` kills the processes; it is also what the context manager calls.
 
-    Subclasses carry the same protocol elsewhere (``wsgicompare/cluster.py``: the
+    Subclasses carry the same protocol elsewhere (``wsgicompare/cluster/loaders.py``: the
     processes of several machines) by overriding the ``_spawn``, ``_go``, ``_halt``,
     ``_snapshots`` and ``_kill`` steps; the merge and the summary stay these."""
 

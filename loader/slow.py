@@ -14,8 +14,6 @@ import errno
 import os
 import socket
 
-#: most slow connections one run may hold
-MAX_SLOW_CLIENTS = 1024
 #: seconds between two header lines of a slow client (a few bytes a second)
 TRICKLE_EVERY_S = 1.0
 

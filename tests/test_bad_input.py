@@ -170,7 +170,7 @@ def test_bad_app_starts_nothing(apps, cli, target, needle, checked) -> None:
         (["--url", "http://127.0.0.1:1/", "--scenario", "worker-kill"], "--scenario needs a server wsgicompare starts"),
         (["--backend", "gunicorn", "--scenario", "all", "--find-capacity"], "cannot be combined with --find-capacity"),
         (["--backend", "gunicorn", "--scenario", "all", "--requests", "100"], "--requests and --reps do not apply"),
-        # the workloads' own options (wsgicompare/workload_options.py)
+        # the workloads' own options (wsgicompare/settings/workload_options.py)
         (["--backend", "gunicorn", "--workload", "stream", "--stream-size", "lots"], "--stream-size must be a size"),
         (["--backend", "gunicorn", "--workload", "stream", "--stream-size", "16 MiBs"], "--stream-size must be a size"),
         (["--backend", "gunicorn", "--workload", "stream", "--stream-size", "0"], "from 1 byte to 256 MiB"),

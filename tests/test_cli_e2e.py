@@ -22,7 +22,7 @@ from test_loader import END_GRACE_S
 
 from wsgicompare.backends import ServerConfig, get_backend
 from wsgicompare.cli import main
-from wsgicompare.engine.conductor import port_sockets
+from wsgicompare.engine.kernel import port_sockets
 from wsgicompare.results import SCHEMA
 
 PY = sys.executable

@@ -63,7 +63,7 @@ def percentile_of(values: list[float], p: float) -> float:
 
 
 #: every outcome is checked on both connection paths: keep-alive connections on the
-#: loop's transports, and --no-keepalive's one-request sockets (loader/worker.py, Shot)
+#: loop's transports, and --no-keepalive's one-request sockets (loader/connection.py, Shot)
 both_paths = pytest.mark.parametrize("keepalive", [True, False], ids=["keep-alive", "no-keepalive"])
 
 

@@ -48,3 +48,16 @@ def test_every_test_extra_is_imported_somewhere():
         if module is None:
             continue
         assert re.search(rf"^\s*(import|from) {module}\b", sources, re.M), f"{name}: in the test extra, never imported"
+
+
+def test_every_package_of_the_product_is_listed():
+    """A folder with an ``__init__.py`` left out of ``packages`` works in the editable
+    install and is missing from a wheel (backends/catalog/ is a package since its split)."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(tool["packages"])
+    found = set()
+    for name, folder in tool["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            found.add(".".join([name, *init.parent.relative_to(ROOT / folder).parts]))
+    assert "wsgicompare.backends.catalog" in found
+    assert found - listed == set()

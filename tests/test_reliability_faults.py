@@ -32,7 +32,8 @@ from reliability_support import (
 )
 
 from wsgicompare.backends import get_backend
-from wsgicompare.engine.conductor import Conductor, default_load, default_server_config, default_spec
+from wsgicompare.engine.conductor import Conductor
+from wsgicompare.engine.runspec import default_load, default_server_config, default_spec
 from wsgicompare.reporting.export import make_meta, render
 from wsgicompare.results import RunResult
 

@@ -20,7 +20,8 @@ from process_support import stray_descendants
 from reliability_support import ROOT, cli_env
 
 from wsgicompare.backends import ServerConfig, get_backend
-from wsgicompare.engine.conductor import Conductor, default_load, default_spec
+from wsgicompare.engine.conductor import Conductor
+from wsgicompare.engine.runspec import default_load, default_spec
 from wsgicompare.engine.scenarios import (
     LOADER_EVENTS,
     ONE_PROCESS,

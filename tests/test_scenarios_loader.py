@@ -144,8 +144,8 @@ def test_overload_against_a_server_of_known_capacity_queues_and_recovers_after_i
 
     from loader_servers import serve
 
-    from wsgicompare.engine.conductor import Conductor, default_load
-    from wsgicompare.engine.runspec import url_spec
+    from wsgicompare.engine.conductor import Conductor
+    from wsgicompare.engine.runspec import default_load, url_spec
     from wsgicompare.engine.scenarios import run_scenario
 
     workers, service_s = 4, 0.010

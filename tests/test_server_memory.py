@@ -16,7 +16,8 @@ import pytest
 from backend_support import require_backend
 
 from wsgicompare.backends import get_backend
-from wsgicompare.engine.conductor import Conductor, default_load, default_server_config, default_spec
+from wsgicompare.engine.conductor import Conductor
+from wsgicompare.engine.runspec import default_load, default_server_config, default_spec
 from wsgicompare.engine.sampling import MEMORY_EVERY_S, ServerWindow, TreeSampler
 from wsgicompare.reporting.baseline import load_baseline
 from wsgicompare.reporting.export import render

@@ -112,7 +112,7 @@ def test_number_formats():
 def scenario_ticks(event_at: int, n: int = 12) -> list:
     """A scenario run's ticks: a "starting" tick, then load; tick ``event_at`` carries the
     event (Tick.event), and from it on every tick the event's live line among its warnings
-    (as faults.ScenarioEvent.notes gives it); a later tick the end of a loader event."""
+    (as scenarios.ScenarioEvent.notes gives it); a later tick the end of a loader event."""
     from dataclasses import replace
 
     ticks = [replace(t, phase="load", warnings=()) for t in make_ticks(n=n)]

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from tests.loader_servers import BacklogServer, serve
-from wsgicompare.engine.conductor import Conductor, default_load, default_spec
-from wsgicompare.engine.runspec import url_spec
+from wsgicompare.engine.conductor import Conductor
+from wsgicompare.engine.runspec import default_load, default_spec, url_spec
 from wsgicompare.engine.verdicts import LATE_SHARE, NAGLE_P50_MIN_MS
 from wsgicompare.results import Tick
 

@@ -31,7 +31,8 @@ from wsgicompare.backends.workloads import (
     upload_answer,
     world_number,
 )
-from wsgicompare.engine.conductor import Conductor, default_load, default_spec
+from wsgicompare.engine.conductor import Conductor
+from wsgicompare.engine.runspec import default_load, default_spec
 
 #: the workloads of real apps (the first five are older)
 NEW = ("db", "queries", "fortunes", "upload", "stream", "static")

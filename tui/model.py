@@ -15,7 +15,7 @@ from wsgicompare.session import LoadSettings, Outcome, Session, SettingsError, S
 
 #: points kept for a live series: a minute at 4 ticks per second, wider than any panel
 HISTORY_POINTS = 240
-#: points kept in a scenario run, whose ticks are 0.1 s (faults.SCENARIO_TICK_S) and whose
+#: points kept in a scenario run, whose ticks are 0.1 s (scenarios.SCENARIO_TICK_S) and whose
 #: whole run is drawn: ten minutes of them
 SCENARIO_HISTORY_POINTS = 6000
 

@@ -202,7 +202,7 @@ def make_plan(o: Options) -> Plan:
     loader_cpus, _ = cpu_split(o.loader_cpus, o.server_cpus, procs)
     # with --cluster the loader processes run on the cluster's nodes, pinned there
     warnings = [w for w in (shared_loader_cpus(procs, loader_cpus),) if w and not o.cluster]
-    # built as the app builds its runs (spec.plan_specs), then checked: the load first
+    # built as the app builds its runs (runspec.plan_specs), then checked: the load first
     specs = plan_specs(o, [] if o.url else list(o.backends) or list(CATALOG))
     load = specs[0].load
     load.validate()  # LoadProfileError: one line (loopback check for --url included)
@@ -275,7 +275,7 @@ def check_target(url: str, timeout_s: float = TARGET_CONNECT_TIMEOUT_S) -> None:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise TargetError(f"cannot resolve {host} ({getattr(exc, 'strerror', None) or exc})") from None
-    # the address the loader will use (loader/worker.py _resolve prefers IPv4 too)
+    # the address the loader will use (loader/process.py _resolve prefers IPv4 too)
     infos.sort(key=lambda info: info[0] != socket.AF_INET)
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as sock:
@@ -356,7 +356,7 @@ def run_headless(plan: Plan) -> int:
 
 def _run_pinned(plan: Plan) -> int:
     cancel = threading.Event()
-    # imported at use: the conductor (with faults, kernel, verdicts) costs ~20 ms of every
+    # imported at use: the conductor (with scenarios, kernel, verdicts) costs ~20 ms of every
     # start, --help included, and only a headless run needs it here
     from wsgicompare.engine.conductor import Conductor
 

@@ -4,7 +4,7 @@ The app (``wsgicompare.tui``) imports neither ``wsgicompare.backends`` nor
 ``wsgicompare.loader``; what it needs of them goes through a ``Session``: the catalog
 rows and workload names, a backend started and stopped by hand outside a run (and
 the pool of those servers), the runs planned from the form (through
-``spec.plan_specs``, as the CLI plans its runs), the runs themselves, and every
+``runspec.plan_specs``, as the CLI plans its runs), the runs themselves, and every
 finished result with the spec it ran with, for export.
 
 No Textual here. Blocking work runs on the session's own threads, which report
@@ -123,7 +123,7 @@ class LoadSettings:
     slo: Slo = parse_slo(DEFAULT_SLO)
     #: `l` and run-all search each backend's capacity at ``slo`` instead of one load
     find_capacity: bool = False
-    #: timed events (faults.SCENARIOS): one run per (backend, scenario); () = a steady load
+    #: timed events (scenarios.SCENARIOS): one run per (backend, scenario); () = a steady load
     scenarios: tuple[str, ...] = ()
     #: measured seconds into the load when a scenario's event fires; None = a third of the duration
     event_at_s: float | None = None

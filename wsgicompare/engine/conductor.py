@@ -27,27 +27,8 @@ from wsgicompare.backends import (
     get_backend,
 )
 from wsgicompare.engine.capacity import run_capacity
-from wsgicompare.engine.kernel import (  # noqa: F401  (re-exported: tests/test_cli_e2e.py, benchmarks/soak.py)
-    AcceptQueuePeak,
-    delayed_ack_probe,
-    port_sockets,
-    read_tcp_counters,
-    tcp_delta,
-    tcp_figures,
-    tcp_sockets,
-    wait_settled,
-)
-from wsgicompare.engine.runspec import (  # noqa: F401  (re-exported: RunSpec lives with its defaults)
-    DEFAULT_SETTLE_MAX_S,
-    URL_BACKEND,
-    RunSpec,
-    default_cpus,
-    default_load,
-    default_server_config,
-    default_spec,
-    matrix,
-    url_spec,
-)
+from wsgicompare.engine.kernel import AcceptQueuePeak, delayed_ack_probe, read_tcp_counters, tcp_figures, wait_settled
+from wsgicompare.engine.runspec import DEFAULT_SETTLE_MAX_S, RunSpec
 from wsgicompare.engine.sampling import ServerSample, ServerWindow, TreeSampler, listen_ports, listener_tree
 from wsgicompare.engine.scenarios import ScenarioEvent, ScenarioLoad, run_scenario
 from wsgicompare.engine.verdicts import (

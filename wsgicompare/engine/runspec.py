@@ -26,8 +26,8 @@ from wsgicompare.engine.request import request_fields
 from wsgicompare.loader import FD_MARGIN, LoadProfile, LoadProfileError, split_evenly
 
 if TYPE_CHECKING:
-    # options.py imports this module (through combinations.py): a run-time import here would
-    # be circular; faults.py is imported where a plan has scenarios (plan_specs)
+    # settings/options.py imports this module (through settings/checks.py): a run-time import here
+    # would be circular; engine/scenarios.py is imported where a plan has scenarios (plan_specs)
     from wsgicompare.engine.scenarios import ScenarioPlan
     from wsgicompare.settings.options import Options
 
@@ -163,7 +163,7 @@ def check_loader_limits(load: LoadProfile) -> None:
     before anything starts: more connections per process than the open-file limit
     holds, or an open-loop rate far beyond what its processes can send."""
     per_proc = max(split_evenly(load.concurrency, load.procs))
-    # each loader process raises its soft limit to the hard one (worker._raise_nofile):
+    # each loader process raises its soft limit to the hard one (loader/process.py _raise_nofile):
     # the hard limit is the ceiling, and past it every connect fails with EMFILE
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard != resource.RLIM_INFINITY and per_proc + FD_MARGIN > hard:
@@ -318,7 +318,7 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
             on = replace(server, database=o.database)
             specs = [replace(s, server=on) if s.workload in DB_WORKLOADS else s for s in specs]
     if o.scenarios:  # one run per (backend, scenario), backend-major
-        # imported at use: faults.py costs ~9 ms of every start (--help included), only --scenario needs it
+        # imported at use: engine/scenarios.py costs ~9 ms of every start (--help included), only --scenario needs it
         from wsgicompare.engine.scenarios import ScenarioPlan, default_event_at
 
         at = o.event_at if o.event_at is not None else default_event_at(duration or DEFAULT_DURATION_S)

@@ -288,7 +288,7 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
     if name in workload_options.WORKLOAD_OPTIONS:
         return workload_options.convert(name, value)
     if name == "scenario":
-        # imported at use: faults.py costs ~9 ms of every start (--help included), only --scenario needs it
+        # imported at use: engine/scenarios.py costs ~9 ms of every start (--help included), only --scenario needs it
         from wsgicompare.engine.scenarios import parse_scenarios
 
         return "scenarios", parse_scenarios(name, value)

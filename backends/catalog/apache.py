@@ -93,13 +93,13 @@ def _render_config(setup: Setup, argv: list[str]) -> None:
 
 
 APACHE_MOD_WSGI = Backend(
-    "apache-mod-wsgi",
-    "Apache httpd + mod_wsgi daemon mode (mod_wsgi-express)",
-    "apache",
-    False,
-    _build_apache_mod_wsgi,
-    "mod_wsgi daemon: `workers` processes × `threads` threads; Apache event MPM in front: 10 + max(10, 1.5 × that) slots",
-    "apt-get install apache2-bin apache2-dev, then pip install -e '.[apache]' (./bootstrap.sh setup does both as root)",
+    id="apache-mod-wsgi",
+    title="Apache httpd + mod_wsgi daemon mode (mod_wsgi-express)",
+    family="apache",
+    seed=False,
+    build=_build_apache_mod_wsgi,
+    budget="mod_wsgi daemon: `workers` processes × `threads` threads; Apache event MPM in front: 10 + max(10, 1.5 × that) slots",
+    hint="apt-get install apache2-bin apache2-dev, then pip install -e '.[apache]' (./bootstrap.sh setup does both as root)",
     modules=("mod_wsgi", "flask"),
     executables=("mod_wsgi-express",),
     versions=("apache2", "mod_wsgi", "flask"),
