@@ -44,18 +44,18 @@ def _write(path, content) -> str:
 @pytest.mark.parametrize(
     "content, needle",
     [
-        ("{not json", "not JSON"),
-        ("\udcff", "not JSON"),
-        ("[1, 2]", "a JSON list, not an object"),
+        ("{not json", "not a JSON report"),
+        ("\udcff", "not a JSON report: not UTF-8 text"),
+        ("[1, 2]", "the JSON is not an object"),
         ({"schema": "wsgicompare/0", "runs": []}, "not a wsgicompare/1 report (schema 'wsgicompare/0')"),
-        ({"schema": SCHEMA}, "without a list of runs"),
-        (_doc({"backend": "gunicorn"}), "a malformed run in it: run entry without 'title'"),
-        (_doc(_run(rps="fast")), "rps is not a number"),
-        (_doc(_run(requests="many")), "requests is not a whole number"),
-        (_doc(_run(latency_ms={"p99": "slow"})), "a latency that is not a number"),
-        (_doc(_run(capacity=[])), "latency_ms and capacity must be objects"),
+        ({"schema": SCHEMA}, "'runs' must be a list"),
+        (_doc({"backend": "gunicorn"}), "run 1: no 'title'"),
+        (_doc(_run(rps="fast")), "run 1: 'rps' must be a number"),
+        (_doc(_run(requests="many")), "run 1: 'requests' must be a number"),
+        (_doc(_run(latency_ms={"p99": "slow"})), "run 1: latency_ms 'p99' must be a number"),
+        (_doc(_run(capacity=[])), "run 1: 'capacity' must be an object"),
         (_doc(_run(bogus_key=1, rps=1.5)), None),  # a newer writer's extra key is fine
-        ("[" * 100_000, "not JSON"),
+        ("[" * 100_000, "not a JSON report"),
     ],
 )
 def test_a_malformed_file_is_one_line(tmp_path, content, needle):
@@ -107,6 +107,32 @@ def test_bad_baselines_through_the_entry_point_start_nothing(args, needle, cli):
 def test_another_schema_through_the_entry_point_starts_nothing(tmp_path, cli):
     path = _write(tmp_path / "old.json", {"schema": "k6/1", "runs": []})
     cli.refused(["--backend", "gunicorn", "--baseline", path], "not a wsgicompare/1 report")
+
+
+@pytest.mark.parametrize(
+    "doc, problem",
+    [
+        (
+            {"schema": "wsgicompare/1", "runs": [{"backend": "gunicorn", "title": "g", "workload": "hello"}]},
+            "run 1: no 'status'",
+        ),
+        ({"schema": "wsgicompare/1", "runs": []}, "the report holds no runs"),
+        (
+            {
+                "schema": "wsgicompare/1",
+                "runs": [{"backend": "g", "title": "g", "workload": "h", "status": "ok", "rps": "x"}],
+            },
+            "'rps' must be a number",
+        ),
+    ],
+)
+def test_open_and_baseline_read_a_report_the_same_way(tmp_path, cli, doc, problem):
+    # one reader of saved reports (reporting.saved.read_document): the same file, the same
+    # refusal, only the option it came with differs
+    path = _write(tmp_path / "old.json", doc)
+    opened = cli.refused(["--open", path], problem)
+    compared = cli.refused(["--backend", "gunicorn", "--baseline", path], problem)
+    assert opened.replace("--open", "--baseline") == compared
 
 
 def test_baseline_is_a_config_key(tmp_path):

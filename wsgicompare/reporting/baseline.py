@@ -7,16 +7,13 @@ unreadable or malformed file, or one of another schema, is bad input (one line, 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from wsgicompare.engine.capacity import capacity_figure
-from wsgicompare.parsing import OptionError, read_regular_file
-from wsgicompare.results import SCHEMA, RunResult, results_from_document
-
-#: the largest report read as a baseline: a 57-run matrix with timelines is a few MB
-MAX_BASELINE_BYTES = 64 * 1024 * 1024
+from wsgicompare.parsing import OptionError
+from wsgicompare.reporting.saved import read_document
+from wsgicompare.results import RunResult, results_from_document
 
 #: figures with a relative change (``<figure>_change`` in --fail-if)
 CHANGE_FIGURES = ("rps", "rps_2xx", "p50", "p90", "p99", "p999", "max", "capacity")
@@ -38,27 +35,13 @@ class Baseline:
 
 
 def load_baseline(path: str) -> Baseline:
-    """Read a ``wsgicompare/1`` JSON report; OptionError (one line) when it is not one."""
+    """Read a ``wsgicompare/1`` JSON report (reporting.saved's reader, as --open does);
+    OptionError (one line) when it is not one."""
+    doc = read_document(path, "--baseline")
     flag = f"--baseline {path}"
-    raw = read_regular_file(flag, path, MAX_BASELINE_BYTES)
-    if len(raw) > MAX_BASELINE_BYTES:
-        raise OptionError(f"{flag}: larger than {MAX_BASELINE_BYTES // 2**20} MiB: not a wsgicompare report")
     try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OptionError(f"{flag}: not JSON: {str(exc).splitlines()[0]}") from None
-    except RecursionError:
-        raise OptionError(f"{flag}: not JSON: nested too deeply") from None
-    if not isinstance(doc, dict):
-        raise OptionError(f"{flag}: not a {SCHEMA} report (a JSON {type(doc).__name__}, not an object)")
-    if doc.get("schema") != SCHEMA:
-        raise OptionError(f"{flag}: not a {SCHEMA} report (schema {doc.get('schema')!r})")
-    if not isinstance(doc.get("runs"), list):
-        raise OptionError(f"{flag}: a {SCHEMA} report without a list of runs")
-    try:
-        results = results_from_document(doc)
         runs: dict[tuple[str, str], RunResult] = {}
-        for r in results:
+        for r in results_from_document(doc):
             _check_run(r)
             runs.setdefault((r.backend, r.workload), r)  # the first of a backend and workload counts
     except (ValueError, TypeError, AttributeError) as exc:

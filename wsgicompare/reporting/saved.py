@@ -78,14 +78,10 @@ def saved_line(runs: Iterable[RunResult]) -> str:
     return "saved reports: " + ", ".join(dict.fromkeys(run.source for run in runs))
 
 
-def read_report(path: str) -> list[RunResult]:
-    """The runs of one saved ``wsgicompare/1`` JSON report. Raises OptionError."""
-    return results_from_document(read_document(path))
-
-
-def read_document(path: str) -> dict[str, Any]:
-    """One saved ``wsgicompare/1`` JSON report, checked run by run. Raises OptionError."""
-    where = f"--open {path}"
+def read_document(path: str, option: str = "--open") -> dict[str, Any]:
+    """One saved ``wsgicompare/1`` JSON report, checked run by run: the one reader of
+    --open and --baseline (``option`` names the flag in the one-line OptionError)."""
+    where = f"{option} {path}"
     raw = read_regular_file(where, path, MAX_REPORT_BYTES)
     if len(raw) > MAX_REPORT_BYTES:
         raise OptionError(f"{where}: too big for a report (max {MAX_REPORT_BYTES // (1024 * 1024)} MB)")
