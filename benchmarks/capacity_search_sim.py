@@ -36,6 +36,7 @@ from wsgicompare.engine.capacity import (  # noqa: E402
     STEP_WARMUP_S,
     Step,
     confirm,
+    confirm_reserve,
     confirm_seconds,
     parse_slo,
     search,
@@ -82,7 +83,7 @@ def one_search(workers: int, mean_s: float, slo_text: str, seed: int, step_tail:
     found = search(
         lambda r: measure(r, step_seconds(DEFAULT_STEP_S, r, slo, step_tail)),
         0.8 * probe,
-        DEFAULT_MAX_STEPS - 1,
+        DEFAULT_MAX_STEPS - confirm_reserve(DEFAULT_MAX_STEPS),
         ceiling=1.2 * probe,
     )
     outcome = confirm(lambda r: measure(r, confirm_seconds(DEFAULT_CONFIRM_S, r, slo)), found, DEFAULT_MAX_STEPS, slo)

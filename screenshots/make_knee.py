@@ -2,9 +2,11 @@
 
     capacity-knee.png   12 backends' capacity searches at p99 ≤ 50 ms
 
-    .venv/bin/python screenshots/make_knee.py [--runs 12] [--out DIR]
+    .venv/bin/python screenshots/make_knee.py --from REPORT.json [--out DIR]   # measured runs
+    .venv/bin/python screenshots/make_knee.py [--runs 12] [--out DIR]           # the model below
 
-The runs are synthesised, not measured: each backend's steps come from the real
+With ``--from`` the chart draws a saved ``--find-capacity`` report's runs (the README's
+PNG is drawn from its measured table's report). Without it the runs are synthesised: each backend's steps come from the real
 search (wsgicompare.engine.capacity.search) against a model of its latency — flat, then a
 cliff just past the capacity the README's table measured, the closed-loop figure as
 the probe — so the chart shows what a run-all search draws without the 7 minutes of
@@ -136,8 +138,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=12, help=f"backends on the chart (1-{len(MODEL)}, default 12)")
     parser.add_argument("--out", default=str(HERE), help="output directory (default: this folder)")
+    parser.add_argument(
+        "--from",
+        dest="report",
+        metavar="REPORT.json",
+        help="draw the runs of a saved --find-capacity report (measured) instead of the model",
+    )
     args = parser.parse_args(argv)
-    runs = model_runs(max(1, min(args.runs, len(MODEL))))
+    if args.report:
+        from wsgicompare.reporting.saved import load_reports
+
+        runs = list(load_reports([args.report])[0])
+    else:
+        runs = model_runs(max(1, min(args.runs, len(MODEL))))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     page = chart_page(runs)

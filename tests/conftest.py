@@ -56,6 +56,7 @@ LONGEST_FIRST = (
     "test_reliability_signals",
     "test_capacity",
     "test_backends",
+    "test_workloads",
     "test_scenarios",
     "test_cli_e2e",
     "test_tui_app",

@@ -25,6 +25,7 @@ from wsgicompare.engine.capacity import (
     bound_text,
     capacity_figure,
     confirm,
+    confirm_reserve,
     confirm_seconds,
     connections_for,
     parse_rates,
@@ -265,6 +266,17 @@ def test_a_confirmation_that_misses_by_far_steps_down_by_half_its_overshoot() ->
     assert step_down(replace(tries[0], slo_ms=51.0), P99) == CONFIRM_STEP_DOWN  # at least 3 %
     assert step_down(replace(tries[0], slo_ms=None), P99) == CONFIRM_STEP_DOWN_MAX  # no answer at all
     assert step_down(replace(tries[0], slo_ms=40.0, why="errors 2 %"), P99) == CONFIRM_STEP_DOWN
+
+
+def test_a_search_keeps_a_quarter_of_its_steps_for_its_confirmations() -> None:
+    assert [confirm_reserve(n) for n in (2, 4, 7, 8, 10, 20)] == [1, 1, 1, 2, 2, 5]
+    # a bracket the search cannot close within its share (the server holds 1,000 req/s over
+    # a short step, 700 over a long one): two confirmations, not one, fit into --max-steps 10
+    measure, _ = _known_server(1000, 700)
+    found = search(measure, 800, 10 - confirm_reserve(10), ceiling=2000, tolerance=0.001)
+    assert len(found.steps) == 8 and found.limit == "max-steps"
+    outcome = confirm(lambda rate: measure(rate, long=True), found, 10, P99)
+    assert len(outcome.steps) == 10 and len(outcome.confirmations) == 2
 
 
 def test_a_search_step_runs_long_enough_for_a_few_answers_beyond_its_percentile() -> None:

@@ -27,6 +27,7 @@ from wsgicompare.engine.capacity.search import (
     Slo,
     Step,
     confirm,
+    confirm_reserve,
     confirm_seconds,
     connections_for,
     judge,
@@ -162,10 +163,10 @@ def run_capacity(
             outcome = ladder(measure, plan.rates)
         else:
             assert probe_rps is not None
-            # a closed loop at full speed queues; the knee is usually below it. A step of
-            # the budget is kept for the confirmation run (the figure is the confirmed one)
+            # a closed loop at full speed queues; the knee is usually below it. Steps of
+            # the budget are kept for the confirmation runs (the figure is the confirmed one)
             confirming = plan.confirm_s > 0
-            search_steps = plan.max_steps - 1 if confirming else plan.max_steps
+            search_steps = plan.max_steps - confirm_reserve(plan.max_steps) if confirming else plan.max_steps
             outcome = search(measure, 0.8 * probe_rps, search_steps, ceiling=1.2 * probe_rps)
             if confirming:
                 outcome = confirm(lambda rate: measure(rate, confirming=True), outcome, plan.max_steps, plan.slo)
