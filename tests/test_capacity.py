@@ -265,7 +265,15 @@ def test_a_confirmation_that_misses_by_far_steps_down_by_half_its_overshoot() ->
     assert step_down(replace(tries[0], slo_ms=60.0), P99) == pytest.approx(0.10)  # half of 20 % over
     assert step_down(replace(tries[0], slo_ms=51.0), P99) == CONFIRM_STEP_DOWN  # at least 3 %
     assert step_down(replace(tries[0], slo_ms=None), P99) == CONFIRM_STEP_DOWN_MAX  # no answer at all
-    assert step_down(replace(tries[0], slo_ms=40.0, why="errors 2 %"), P99) == CONFIRM_STEP_DOWN
+    assert step_down(replace(tries[0], slo_ms=40.0, why="queue growing"), P99) == CONFIRM_STEP_DOWN
+    # errors over the SLO's share (0.1 %) step down by half their overshoot too
+    errors = replace(tries[0], slo_ms=40.0, error_pct=0.12)
+    assert step_down(errors, P99) == pytest.approx(0.10)  # 20 % over: 10 % down
+    assert step_down(replace(errors, error_pct=1.26), P99) == CONFIRM_STEP_DOWN_MAX
+    assert step_down(replace(errors, error_pct=0.1), P99) == CONFIRM_STEP_DOWN  # at the share: met on errors
+    assert (
+        step_down(replace(errors, error_pct=0.5), parse_slo("p99=50ms,errors=0%")) == CONFIRM_STEP_DOWN_MAX
+    )  # any error
 
 
 def test_a_search_keeps_a_quarter_of_its_steps_for_its_confirmations() -> None:
