@@ -106,6 +106,14 @@ class _Handler(asyncio.Protocol):
             loop.call_at(done_at, self._late_ok)
         elif kind == "silent":
             pass  # read the request, never answer
+        elif kind == "wedge":
+            # answers until ``stall_after_s`` after its first request, then never again
+            # (a server wedged by an overload: idle, yet answering nothing)
+            now = time.monotonic()
+            if server.first_request_at is None:
+                server.first_request_at = now
+            if now - server.first_request_at <= server.stall_after_s:
+                transport.write(OK)
         elif kind == "reset" or (kind == "flaky" and server.requests % 2 == 0):
             sock = transport.get_extra_info("socket")
             # SO_LINGER 0: close() sends RST instead of FIN

@@ -160,6 +160,19 @@ def test_a_ladder_measures_every_rate_on_the_same_axis() -> None:
     assert cap["limit"] == "server"
 
 
+def test_a_server_that_stops_answering_between_steps_ends_the_search_failed_not_loader_bound() -> None:
+    # it answers the first step (1 s warm-up, 1 s measured) and nothing after 2.3 s: the
+    # next step is not run against it (its pending connects would read as the loader's lag)
+    plan = CapacityPlan(slo=parse_slo("p99=50ms"), rates=(100.0, 200.0, 300.0), step_s=1.0, arrivals="uniform")
+    with serve("wedge", stall_after_s=2.3) as server:
+        result = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan))
+    cap = result.capacity
+    assert len(cap["steps"]) == 1 and cap["limit"] == FAILED_LIMIT and cap["rps"] is None, cap
+    assert cap["steps"][0]["why"].endswith("it stopped answering")
+    assert "stopped answering" in cap["verdict"] and cap["verdict"].startswith("search ended early at 100 req/s")
+    assert result.status == "failed" and "stopped answering" in result.reason
+
+
 def test_a_given_concurrency_that_caps_the_open_loop_is_named() -> None:
     # 2 connections carry at most 2 / 10 ms = 200 req/s of a 400 req/s server: at 300 req/s
     # requests wait for a connection while the server answers each in 10 ms

@@ -27,7 +27,14 @@ from wsgicompare.backends import (
     get_backend,
 )
 from wsgicompare.engine.capacity import run_capacity
-from wsgicompare.engine.kernel import AcceptQueuePeak, delayed_ack_probe, read_tcp_counters, tcp_figures, wait_settled
+from wsgicompare.engine.kernel import (
+    AcceptQueuePeak,
+    answers,
+    delayed_ack_probe,
+    read_tcp_counters,
+    tcp_figures,
+    wait_settled,
+)
 from wsgicompare.engine.runspec import DEFAULT_SETTLE_MAX_S, RunSpec
 from wsgicompare.engine.sampling import ServerSample, ServerWindow, TreeSampler, listen_ports, listener_tree
 from wsgicompare.engine.scenarios import ScenarioEvent, ScenarioLoad, run_scenario
@@ -243,8 +250,11 @@ class Conductor:
         (wsgicompare/engine/scenarios.py); both are handed the load to run, never this conductor."""
         load_on_server = self.load_on(server, url, on_tick, cancel)
         if spec.capacity is not None:
-            new_sampler = partial(self.servers.sampler, server) if server is not None else None
-            return run_capacity(spec, load_on_server, cancel, new_sampler=new_sampler, on_step=self.on_step)
+            sampler = partial(self.servers.sampler, server) if server is not None else None
+            answering = partial(answers, url, build_request(replace(spec.load, url=url)))
+            return run_capacity(
+                spec, load_on_server, cancel, new_sampler=sampler, on_step=self.on_step, still_answers=answering
+            )
         if spec.scenario is not None and server is not None:
             return run_scenario(spec, server, load_on_server, cancel)
         return load_on_server(spec, spec.load)

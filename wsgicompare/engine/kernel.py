@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httptools
 
@@ -303,6 +304,20 @@ def delayed_ack_probe(
         "last_byte": round(statistics.median(last), 3),
         "last_byte_quickack": round(statistics.median(last_quick), 3),
     }
+
+
+def answers(url: str, request: bytes, timeout_s: float) -> bool:
+    """Whether the server at ``url`` answers ``request`` once, whole, within ``timeout_s``
+    (a connection of its own). A capacity search asks between steps: an idle server
+    that no longer answers is wedged, not settled."""
+    parts = urlsplit(url)
+    prober = _Prober(parts.hostname or "127.0.0.1", parts.port or 80, request, False)
+    try:
+        return prober.one(time.monotonic() + timeout_s)
+    except (OSError, httptools.HttpParserError):
+        return False
+    finally:
+        prober.close()
 
 
 class _Prober:

@@ -94,10 +94,12 @@ def run_capacity(
     *,
     new_sampler: Callable[[], ServerSampler] | None = None,
     on_step: Callable[[Step], None] | None = None,
+    still_answers: Callable[[float], bool] | None = None,
 ) -> RunResult:
     """A capacity search (or ladder) against a running server: a closed-loop probe for the
     first guess, then open-loop steps, each after the previous one's queue drained
-    (watched with a ``new_sampler()``; None: a server we cannot sample), then the
+    (watched with a ``new_sampler()``; None: a server we cannot sample) and, when
+    ``still_answers(timeout_s)`` is given, once it answers a request again, then the
     confirmation runs; ``on_step`` hears of each step. The result is the run of the figure (the confirmation that met
     the SLO, else the best met step; the last step's when none met) with ``capacity``."""
     plan = spec.capacity
@@ -132,6 +134,13 @@ def run_capacity(
         if cancel.is_set():
             raise _StepFailed
         _settle(new_sampler)
+        # the settled server must answer one request within the load's --timeout: one
+        # that does not is wedged (flask-dev's one thread here, after an overloaded
+        # step), and a step against it would measure only the loader's pending connects
+        if taken and still_answers is not None and not still_answers(spec.load.timeout_s):
+            wedged = f"then the server answered no request within {spec.load.timeout_s:g} s: it stopped answering"
+            taken[-1] = replace(taken[-1], why="; ".join(filter(None, (taken[-1].why, wedged))))
+            raise _StepFailed(wedged)
         load = replace(
             spec.load,
             rate=rate,
@@ -170,10 +179,10 @@ def run_capacity(
             outcome = search(measure, 0.8 * probe_rps, search_steps, ceiling=1.2 * probe_rps)
             if confirming:
                 outcome = confirm(lambda rate: measure(rate, confirming=True), outcome, plan.max_steps, plan.slo)
-        failed = False
-    except _StepFailed:
+        failed, failed_why = False, ""
+    except _StepFailed as exc:
         outcome = Outcome(tuple(taken), FAILED_LIMIT, searched=not plan.rates)
-        failed = True
+        failed, failed_why = True, str(exc)
     best = outcome.best
     if best is not None:
         chosen: RunResult | None = runs[(best.rate, best.confirm)]
@@ -190,7 +199,7 @@ def run_capacity(
     chosen.capacity = outcome.to_dict(plan.slo, probe_rps)
     if failed and chosen.status == "ok":
         last = runs[(taken[-1].rate, taken[-1].confirm)]
-        chosen.status, chosen.reason = "failed", last.reason or "a step failed"
+        chosen.status, chosen.reason = "failed", failed_why or last.reason or "a step failed"
     chosen.verdicts.insert(0, chosen.capacity["verdict"])
     return chosen
 
