@@ -54,6 +54,7 @@ LONGEST_FIRST = (
     "kernel-counters",
     "test_cluster",
     "test_reliability_signals",
+    "test_recommend_real",
     "test_capacity",
     "test_backends",
     "test_workloads",

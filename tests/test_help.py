@@ -16,7 +16,7 @@ from wsgicompare.settings.options import _ARGS, parse_options
 #: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
 pytest_plugins = ["cli_support"]
 
-TITLES = ["Load", "Capacity", "Scenarios", "Backends", "Reports", "App", "Cluster", "Advanced"]
+TITLES = ["Load", "Capacity", "Recommend", "Scenarios", "Backends", "Reports", "App", "Cluster", "Advanced"]
 
 
 def test_every_option_is_in_exactly_one_group():

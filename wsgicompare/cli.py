@@ -56,6 +56,7 @@ from wsgicompare.settings.options import (
     check_replaceable,
     parse_options,
 )
+from wsgicompare.settings.recommend_options import fill_candidates
 from wsgicompare.signals import set_from_signal_handler
 
 PROG = "wsgicompare"
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve(options, argv)
         if not options.headless:
             return open_tui(options)
+        if options.recommend and not options.backends:
+            fill_candidates(options)  # every available backend that serves the app
         checks = report_checks(options)
         plan = make_plan(options)
         plan.meta.update(checks)
@@ -96,7 +99,31 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for warning in plan.warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    if options.recommend:
+        return recommend(plan, options)
     return run_headless(plan)
+
+
+def recommend(plan: Plan, options: Options) -> int:
+    """--recommend headless (wsgicompare/front/recommend.py), pinned as a run is."""
+    # imported at use: the conductor and the recommender cost every other start
+    from wsgicompare.front.recommend import run_recommend
+
+    pin_to_loader_cpus(plan.specs[0].load.cpus)
+    try:
+        code = run_recommend(
+            options,
+            plan.specs,
+            plan.meta,
+            plan.settle_max_s,
+            lambda results, files_only: write_exports(plan, results, files_only=files_only),
+            _Interrupt,
+        )
+    finally:
+        unpin()
+    for path in (p for p in plan.targets.values() if p):
+        print(f"{PROG}: wrote {path}", file=sys.stderr)
+    return code
 
 
 def _bad_input_errors() -> tuple[type[BaseException], ...]:

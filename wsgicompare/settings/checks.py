@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from wsgicompare.engine.capacity import DEFAULT_STEP_S
 from wsgicompare.engine.runspec import DEFAULT_DURATION_S, arrivals_of
 from wsgicompare.parsing import OptionError
+from wsgicompare.reporting.recommend.sweep import STEP_S as RECOMMEND_STEP_S
 
 if TYPE_CHECKING:
     from wsgicompare.settings.options import Options
@@ -27,9 +28,9 @@ def check_cluster(o: Options) -> None:
 
 def check_scenario(o: Options) -> None:
     """--scenario and --event-at: a timed event needs a server of ours and a timed load."""
-    if o.event_at is not None and not o.scenarios:
+    if o.event_at is not None and not (o.scenarios or o.recommend):
         raise OptionError("--event-at goes with --scenario")
-    if o.slow_clients is not None and "slow-clients" not in o.scenarios:
+    if o.slow_clients is not None and "slow-clients" not in o.scenarios and not o.recommend:
         raise OptionError("--slow-clients goes with --scenario slow-clients")
     if not o.scenarios:
         return
@@ -86,11 +87,11 @@ def check_capacity(o: Options) -> None:
     )
     for flag, value in capacity_only:
         # the app takes them for its own searches (f, the capacity box)
-        if value is not None and not (o.find_capacity or o.rates) and o.headless:
+        if value is not None and not (o.find_capacity or o.rates or o.recommend) and o.headless:
             raise OptionError(f"{flag} goes with --find-capacity or --rates")
     if o.max_steps is not None and o.rates:
         raise OptionError("--max-steps bounds a search (--find-capacity); --rates runs every rate it lists")
-    step_s = o.step_duration or DEFAULT_STEP_S
+    step_s = o.step_duration or (RECOMMEND_STEP_S if o.recommend else DEFAULT_STEP_S)
     if o.confirm and o.confirm < step_s:
         raise OptionError(f"--confirm {o.confirm:g}s is shorter than a step ({step_s:g}s): it would confirm nothing")
     if o.confirm is not None and o.rates:

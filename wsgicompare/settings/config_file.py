@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from wsgicompare.settings.options import Options
+from wsgicompare.settings.recommend_options import recommend_config
 
 
 def to_config(o: Options) -> dict[str, Any]:
@@ -81,6 +82,7 @@ def to_config(o: Options) -> dict[str, Any]:
         out["header"] = [f"{name}: {value}" for name, value in o.headers]
     if o.fail_if:
         out["fail-if"] = [t.expr for t in o.fail_if]
+    out.update(recommend_config(o))  # --recommend, --sweep, --memory-budget, --require
     return out
 
 

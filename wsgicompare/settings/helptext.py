@@ -36,6 +36,11 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("find-capacity", "slo", "rates", "step-duration", "max-steps", "confirm"),
     ),
     (
+        "recommend",
+        "the answer: which deployment, configured how, for this app on this budget",
+        ("recommend", "sweep", "memory-budget", "require"),
+    ),
+    (
         "scenarios",
         "what each deployment does when something goes wrong, mid-run",
         ("scenario", "event-at", "slow-clients"),
@@ -98,6 +103,8 @@ examples:
               --fail-if 'rps_2xx_change<-10%'
   wsgicompare --serve --serve-port 8000            the app in a browser (loopback)
   wsgicompare --backends gunicorn,flask-dev --scenario all -d 6 --rate 500 --export md
+  wsgicompare --backends gunicorn,gunicorn-nginx,flask-dev --recommend -o out/answer.md
+              which to deploy, tuned, and why (--sweep, --memory-budget, --require)
   wsgicompare --cluster head:6379 --server-node 10.0.0.5 --allow-remote --loader-procs 16 \
               --run-all -o out/cluster.md    loaders on a Ray cluster, the servers on one node
 

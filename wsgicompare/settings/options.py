@@ -42,12 +42,14 @@ from wsgicompare.settings.helptext import EPILOG, add_grouped, formatter
 from wsgicompare.settings.outputs import check_output as check_output
 from wsgicompare.settings.outputs import check_replaceable as check_replaceable
 from wsgicompare.settings.outputs import format_from_suffix
+from wsgicompare.settings.recommend_options import RECOMMEND_ARGS, RECOMMEND_OPTIONS, RecommendFields, check_recommend
+from wsgicompare.settings.recommend_options import convert as convert_recommend_option
 from wsgicompare.settings.serve_options import SERVE_ARGS, SERVE_OPTIONS
 from wsgicompare.settings.serve_options import convert as convert_serve_option
 
 
 @dataclass
-class Options:
+class Options(RecommendFields):  # --recommend's fields: settings/recommend_options.py
     """Every option after parsing, config merging and conversion (units in the names)."""
 
     #: closed-loop clients / open connections
@@ -175,7 +177,7 @@ class Options:
 
     @property
     def headless(self) -> bool:
-        return bool(self.backends or self.run_all or self.url)
+        return bool(self.backends or self.run_all or self.url or self.recommend)
 
     @property
     def workload(self) -> str | None:
@@ -285,6 +287,8 @@ def _convert(name: str, value: Any) -> tuple[str, Any]:
         return "open_files", list(paths)  # read by check_app_options, after every other check
     if name in SERVE_OPTIONS:
         return convert_serve_option(name, value)
+    if name in RECOMMEND_OPTIONS:
+        return convert_recommend_option(name, value)
     if name in workload_options.WORKLOAD_OPTIONS:
         return workload_options.convert(name, value)
     if name == "scenario":
@@ -408,6 +412,7 @@ _ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
         {"action": "store_const", "const": True, "help": "serve the app to a web browser (textual-serve)"},
     ),
     *SERVE_ARGS,
+    *RECOMMEND_ARGS,
     (
         ("--cluster",),
         "cluster",
@@ -611,3 +616,4 @@ def check_combinations(o: Options) -> None:
     checks.check_thresholds(o)
     checks.check_scenario(o)
     checks.check_arrivals(o)
+    check_recommend(o)

@@ -18,6 +18,7 @@ from wsgicompare.reporting.export.fmt import describe_cpus, describe_load, descr
 from wsgicompare.reporting.export.knee import knee_chart
 from wsgicompare.reporting.export.md import new_verdicts
 from wsgicompare.reporting.export.ranking import best_runs, by_capacity, capacity_cell, capacity_rps, ordered
+from wsgicompare.reporting.recommend.report import html_section as answer_html
 from wsgicompare.reporting.scorecard import scenario_timelines, scorecard_html
 from wsgicompare.results import SCHEMA, RunResult
 
@@ -176,6 +177,7 @@ def render(results: list[RunResult], meta: dict[str, Any]) -> str:
         "<title>wsgicompare report</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>wsgicompare report</h1>",
+        *([answer_html(meta["recommendation"])] if meta.get("recommendation") else []),  # --recommend: the answer first
         "<ul>",
         f"<li>created: {html.escape(str(meta.get('created', '—')))} ({SCHEMA})</li>",
         f"<li>machine: {html.escape(describe_machine(machine))}</li>",

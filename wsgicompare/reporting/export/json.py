@@ -11,4 +11,6 @@ from wsgicompare.results import RunResult, document
 
 def render(results: list[RunResult], meta: dict[str, Any]) -> str:
     doc = document(results, meta, meta_checks(meta, results))
+    if meta.get("recommendation"):  # --recommend: the answer (reporting/recommend/report.py)
+        doc["recommendation"] = meta["recommendation"]
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -9,6 +9,7 @@ from typing import Any
 from wsgicompare.reporting.baseline import Baseline, change_cell
 from wsgicompare.reporting.export.fmt import describe_cpus, describe_load, describe_machine, num, pct
 from wsgicompare.reporting.export.ranking import best_runs, by_capacity, capacity_cell, ordered
+from wsgicompare.reporting.recommend.report import markdown as answer_md
 from wsgicompare.reporting.scorecard import scorecard_md
 from wsgicompare.reporting.thresholds import broken, meta_checks, parse_threshold
 from wsgicompare.results import LATENCY_KEYS, SCHEMA, RunResult, ServerFigures
@@ -244,6 +245,7 @@ def render(results: list[RunResult], meta: dict[str, Any]) -> str:
     lines = [
         "# wsgicompare report",
         "",
+        *(answer_md(meta["recommendation"]) if meta.get("recommendation") else []),  # --recommend: the answer first
         f"- created: {meta.get('created', '—')} ({SCHEMA})",
         f"- machine: {describe_machine(machine)}",
         f"- pinning: loader {describe_cpus(pinning.get('loader_cpus'))} · "

@@ -1,0 +1,329 @@
+"""--recommend's ranking rule (wsgicompare/recommend/rule.py) on synthetic figures: the
+pick, ties within 5 % or the measured spread (broken by p99 at half, then memory),
+rejections with their reasons, the memory budget, partial runs; the grid and --sweep
+(sweep.py); the JSON object and the Markdown section (report.py); and the bad input of
+its options (one line, exit 2, nothing started)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wsgicompare.parsing import OptionError
+from wsgicompare.reporting.recommend.report import markdown, recommendation
+from wsgicompare.reporting.recommend.rule import DEFAULT_REQUIRED, RULE, Candidate, decide
+from wsgicompare.reporting.recommend.sweep import Config, grid, parse_sweep, rule_of_thumb
+
+pytest_plugins = ["cli_support"]
+
+PASSED = {name: "pass" for name in DEFAULT_REQUIRED}
+
+
+def cand(backend: str, capacity: float | None, **kw) -> Candidate:
+    kw.setdefault("scenarios", dict(PASSED))
+    kw.setdefault("config", {"workers": 3})
+    kw.setdefault("config_text", "3 sync workers")
+    return Candidate(backend=backend, capacity_rps=capacity, **kw)
+
+
+def order(d) -> list[str]:
+    return [c.backend for c in d.ranked]
+
+
+def test_ranked_by_capacity_per_cpu_and_each_why_cites_a_figure():
+    d = decide([cand("a", 1000.0), cand("b", 2000.0, uss_mb_per_worker=24.0), cand("c", 1500.0)], DEFAULT_REQUIRED)
+    assert order(d) == ["b", "c", "a"]
+    assert d.pick is not None and d.pick.backend == "b"
+    why = d.why["b"]
+    assert why[0].startswith("capacity 2,000 req/s within the SLO on 1 server CPU (2,000 req/s per CPU)")
+    assert "33 % more per CPU than c (1,500 req/s per CPU)" in why[1]
+    assert "USS 24.0 MB per worker" in why[2]
+    # per CPU: the same capacity on two CPUs is half as good
+    d2 = decide([cand("a", 1500.0, cpus=1), cand("b", 2000.0, cpus=2)], DEFAULT_REQUIRED)
+    assert order(d2) == ["a", "b"]
+
+
+def test_a_tie_within_5_percent_goes_to_the_lower_p99_at_half_then_to_less_memory():
+    d = decide([cand("fast", 1000.0, p99_ms_at_half=9.0), cand("calm", 960.0, p99_ms_at_half=3.0)], DEFAULT_REQUIRED)
+    assert order(d) == ["calm", "fast"]
+    assert any("a tie" in line and "3.0 ms against 9.0 ms" in line for line in d.why["calm"])
+    # equal p99: the smaller PSS wins
+    d = decide(
+        [cand("big", 1000.0, p99_ms_at_half=3.0, pss_mb=200.0), cand("small", 990.0, p99_ms_at_half=3.0, pss_mb=80.0)],
+        DEFAULT_REQUIRED,
+    )
+    assert order(d) == ["small", "big"]
+    # 6 % apart is no tie: capacity decides, whatever the p99
+    d = decide([cand("fast", 1000.0, p99_ms_at_half=9.0), cand("calm", 940.0, p99_ms_at_half=3.0)], DEFAULT_REQUIRED)
+    assert order(d) == ["fast", "calm"]
+
+
+def test_a_measured_spread_wider_than_5_percent_widens_the_tie():
+    d = decide(
+        [cand("fast", 1000.0, p99_ms_at_half=9.0, spread_pct=12.0), cand("calm", 900.0, p99_ms_at_half=3.0)],
+        DEFAULT_REQUIRED,
+    )
+    assert order(d) == ["calm", "fast"]
+    assert any("within 12 %" in line for line in d.why["calm"])
+
+
+def test_a_failed_or_unsupported_required_scenario_rejects_with_its_reason():
+    starved = cand(
+        "gunicorn",
+        5000.0,
+        scenarios={**PASSED, "slow-clients": "fail"},
+        scenario_text={"slow-clients": "starved: 0 % of its rate with 4 slow clients"},
+    )
+    dev = cand(
+        "flask-dev",
+        900.0,
+        scenarios={"slow-clients": "pass", "worker-kill": "fail", "reload": "unsupported"},
+        scenario_text={"worker-kill": "not recovered: one process (141 failed)", "reload": "no graceful reload"},
+    )
+    d = decide([starved, dev, cand("gunicorn-nginx", 2400.0)], DEFAULT_REQUIRED)
+    assert order(d) == ["gunicorn-nginx"]
+    reasons = {c.backend: r for c, r in d.rejected}
+    assert reasons["gunicorn"] == [
+        "slow-clients: starved: 0 % of its rate with 4 slow clients (put a buffering proxy (nginx) in front)"
+    ]
+    assert reasons["flask-dev"][0] == "worker-kill: not recovered: one process (141 failed) (a crash is an outage)"
+    assert reasons["flask-dev"][1].startswith("reload: unsupported — no graceful reload")
+    # the gravest reason first: a crash that is an outage, then starvation, then a deploy that is a restart
+    worst = cand("x", 1.0, scenarios={"slow-clients": "fail", "worker-kill": "fail", "reload": "unsupported"})
+    said = decide([worst], DEFAULT_REQUIRED).rejected[0][1]
+    assert [r.split(":")[0] for r in said] == ["worker-kill", "slow-clients", "reload"]
+    # --require none: capacity alone
+    assert order(decide([starved, dev, cand("gunicorn-nginx", 2400.0)], ())) == [
+        "gunicorn",
+        "gunicorn-nginx",
+        "flask-dev",
+    ]
+    # --require worker-kill only: the starved one is back, flask-dev is not
+    assert order(decide([starved, dev], ("worker-kill",))) == ["gunicorn"]
+
+
+def test_no_confirmed_capacity_and_a_problem_reject():
+    d = decide(
+        [cand("a", None, capacity_note="no rate met p99 ≤ 100 ms"), cand("b", 10.0, problems=["missing uwsgi"])],
+        DEFAULT_REQUIRED,
+    )
+    assert d.pick is None
+    assert [r for _, r in d.rejected] == [["no confirmed capacity: no rate met p99 ≤ 100 ms"], ["missing uwsgi"]]
+
+
+def test_the_memory_budget_rejects_what_is_over_it():
+    d = decide([cand("fat", 3000.0, pss_mb=600.0), cand("lean", 2000.0, pss_mb=300.0)], DEFAULT_REQUIRED, 512.0)
+    assert order(d) == ["lean"]
+    assert d.rejected[0][1] == ["PSS 600.0 MB is over the memory budget of 512 MB"]
+    assert order(decide([cand("fat", 3000.0, pss_mb=600.0), cand("lean", 2000.0, pss_mb=300.0)], DEFAULT_REQUIRED)) == [
+        "fat",
+        "lean",
+    ]
+
+
+def test_a_partial_run_ranks_what_finished_and_says_it_is_partial():
+    done = cand("gunicorn-nginx", 2400.0)
+    cut = cand("uwsgi", None, scenarios={"slow-clients": "pass"}, finished=False)
+    failed_early = cand("gunicorn", None, scenarios={"slow-clients": "fail"}, finished=False)
+    d = decide([done, cut, failed_early], DEFAULT_REQUIRED)
+    assert order(d) == ["gunicorn-nginx"]
+    assert [c.backend for c in d.unfinished] == ["uwsgi"]
+    assert [c.backend for c, _ in d.rejected] == ["gunicorn"]  # what it failed before the stop still counts
+    rec = recommendation(
+        d,
+        slo={"p99_ms": 100.0},
+        slo_text="p99 ≤ 100 ms",
+        cpus=1,
+        memory_mb=None,
+        required=DEFAULT_REQUIRED,
+        partial=True,
+        pending=["waitress"],
+    )
+    assert rec["partial"] is True and rec["unfinished"] == ["uwsgi"] and rec["pending"] == ["waitress"]
+    assert "Partial: the run was stopped before uwsgi finished." in rec["summary"]
+    assert markdown(rec)[0] == "## The answer (partial)"
+
+
+def test_the_json_object_has_the_issues_schema_and_the_markdown_opens_with_the_answer():
+    pick = cand(
+        "gunicorn-nginx",
+        2400.0,
+        uss_mb_per_worker=20.0,
+        pss_mb=45.0,
+        p99_ms_at_half=11.0,
+        command=["gunicorn --workers 3 app:app", "nginx -c nginx.conf"],
+        config_files={"nginx.conf": "events {}\n"},
+        overload="queues; back in 0.6 s, 0 failed",
+    )
+    rejected = cand(
+        "flask-dev",
+        900.0,
+        scenarios={**PASSED, "worker-kill": "fail"},
+        scenario_text={"worker-kill": "not recovered: one process (3 failed)"},
+    )
+    d = decide([pick, rejected, cand("uwsgi", 1200.0)], DEFAULT_REQUIRED, 512.0)
+    rec = recommendation(
+        d,
+        slo={"p99_ms": 100.0, "error_pct": 0.1},
+        slo_text="p99 ≤ 100 ms",
+        cpus=1,
+        memory_mb=512.0,
+        required=DEFAULT_REQUIRED,
+        partial=False,
+    )
+    assert set(rec) >= {"slo", "budget", "required", "pick", "ranked", "rejected", "summary"}
+    assert rec["budget"] == {"cpus": 1, "memory_mb": 512.0}
+    assert rec["pick"]["backend"] == "gunicorn-nginx" and rec["pick"]["config"] == {"workers": 3}
+    assert rec["pick"]["command"] == ["gunicorn --workers 3 app:app", "nginx -c nginx.conf"]
+    entry = rec["ranked"][0]
+    assert set(entry) >= {
+        "backend",
+        "config",
+        "capacity_rps",
+        "capacity_per_cpu",
+        "uss_mb_per_worker",
+        "pss_mb",
+        "p99_ms_at_half",
+        "scenarios",
+        "overload",
+        "why",
+    }
+    assert entry["scenarios"] == PASSED
+    assert rec["rejected"] == [
+        {
+            "backend": "flask-dev",
+            "reasons": ["worker-kill: not recovered: one process (3 failed) (a crash is an outage)"],
+        }
+    ]
+    assert rec["summary"].startswith("Deploy with gunicorn sync behind nginx")
+    assert "2,400 req/s within p99 ≤ 100 ms on 1 CPU, 20 MB per worker" in rec["summary"]
+    assert "Runner-up: uwsgi" in rec["summary"] and "Rejected: flask-dev — worker-kill" in rec["summary"]
+    md = markdown(rec)
+    assert md[0] == "## The answer" and md[2] == rec["summary"]
+    assert "nginx -c nginx.conf" in md and "events {}" in md
+    assert any(RULE in line for line in md)
+
+
+def test_the_default_grid_follows_the_server_cpus_and_the_backends_knobs():
+    assert grid("uwsgi", 1) == [Config(w, t) for w in (1, 3) for t in (1, 4)]
+    assert len(grid("uwsgi", 2)) == 6  # workers 1, 2, 5 × threads 1, 4
+    assert grid("gunicorn", 2) == [Config(w, 1, "sync") for w in (1, 2, 5)]
+    assert grid("waitress", 1) == [Config(1, 1), Config(1, 4)]
+    assert grid("flask-dev", 4) == [Config(1, 1)]
+    assert grid("gunicorn-gthread", 1, {"workers": (2,), "threads": (1, 8)}) == [
+        Config(2, 1, "gthread"),
+        Config(2, 8, "gthread"),
+    ]
+    thumb, said = rule_of_thumb("gunicorn-nginx", 2)
+    assert thumb == Config(5, 1, "sync") and "2 × cores + 1 = 5" in said
+    assert rule_of_thumb("uwsgi", 2)[0] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ("garbage", "--sweep takes workers=A,B and threads=A,B"),
+        ("workers=", "--sweep workers values must be whole numbers"),
+        ("threads=0", "from 1 to"),
+        ("workers=1,2 workers=3", "gives workers twice"),
+        ("cores=2", "--sweep takes workers=A,B"),
+    ],
+)
+def test_sweep_garbage_is_refused(value, needle):
+    with pytest.raises(OptionError, match=needle):
+        parse_sweep(value)
+    assert parse_sweep("workers=1,2,4 threads=1,8") == {"workers": (1, 2, 4), "threads": (1, 8)}
+    assert parse_sweep(["workers=1,2", "threads=4"]) == {"workers": (1, 2), "threads": (4,)}
+
+
+BASE = ["--recommend", "--backends", "gunicorn,flask-dev"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--sweep", "workers=two"], "--sweep workers values must be whole numbers"),
+        (["--sweep", "garbage"], "--sweep takes workers=A,B"),
+        (["--memory-budget", "5MB"], "--memory-budget 5MB: no config fits"),
+        (["--memory-budget", "lots"], "--memory-budget must be a size"),
+        (["--memory-budget", "0"], "--memory-budget must be above 0"),
+        (["--require", "slow-clients,teleport"], "--require must name slow-clients, worker-kill, reload or none"),
+        (["--scenario", "reload"], "--recommend runs its own capacity searches and scenarios"),
+        (["--workers", "2"], "use --sweep workers=A,B"),
+    ],
+)
+def test_bad_recommend_input_is_one_line_and_exit_2(cli, extra, needle):
+    cli.refused([*BASE, *extra], needle)
+
+
+def test_recommend_options_need_recommend(cli):
+    cli.refused(["--backend", "gunicorn", "--sweep", "workers=1"], "--sweep goes with --recommend")
+    cli.refused(["--backend", "gunicorn", "--require", "none"], "--require goes with --recommend")
+
+
+def test_a_saved_scenario_keeps_the_recommend_options(tmp_path):
+    from wsgicompare.settings.config_file import dump_toml, to_config
+    from wsgicompare.settings.options import parse_options
+
+    argv = ["--recommend", "--backends", "gunicorn", "--sweep", "workers=1,3", "threads=4"]
+    argv += ["--memory-budget", "1.5GB", "--require", "none", "--slo", "p99=50ms"]
+    o = parse_options(argv)
+    path = tmp_path / "rec.toml"
+    path.write_text(dump_toml(to_config(o)))
+    back = parse_options(["--config", str(path)])
+    assert back.recommend and back.sweep == {"workers": (1, 3), "threads": (4,)}
+    assert back.memory_budget == 1536.0 and back.require == () and back.backends == ["gunicorn"]
+
+
+def test_without_backends_the_candidates_are_the_available_ones_serving_the_app():
+    from wsgicompare.settings.options import parse_options
+    from wsgicompare.settings.recommend_options import candidates
+
+    found = candidates(parse_options(["--recommend"]))
+    assert found and not {"nginx-static", "php-fpm-nginx", "tornado"} & set(found)
+    assert candidates(parse_options(["--recommend", "--backends", "gunicorn"])) == ["gunicorn"]
+
+
+def test_the_reports_open_with_the_answer():
+    from wsgicompare.reporting.export import render
+
+    d = decide([cand("gunicorn-nginx", 2400.0, command=["gunicorn app:app"])], DEFAULT_REQUIRED)
+    rec = recommendation(
+        d, slo={}, slo_text="p99 ≤ 100 ms", cpus=1, memory_mb=None, required=DEFAULT_REQUIRED, partial=False
+    )
+    meta = {"created": "now", "machine": {}, "load": {}, "recommendation": rec}
+    assert render("md", [], meta).startswith("# wsgicompare report\n\n## The answer\n\nDeploy with")
+    html = render("html", [], meta)
+    assert html.index("<h2>The answer</h2>") < html.index("<h2>Comparison</h2>")
+    assert json.loads(render("json", [], meta))["recommendation"]["pick"]["backend"] == "gunicorn-nginx"
+
+
+def test_the_tuned_config_is_compared_with_the_sweep_and_the_rule_of_thumb_in_figures():
+    from wsgicompare.reporting.recommend.run import thumb_text, tuning_text
+    from wsgicompare.results import RunResult
+
+    def probe(rps: float) -> RunResult:
+        return RunResult(backend="gunicorn-nginx", title="t", workload="hello", status="ok", rps_2xx=rps)
+
+    one, three, five = Config(1, 1, "sync"), Config(3, 1, "sync"), Config(5, 1, "sync")
+    probes = [(one, probe(2600.0)), (three, probe(2500.0)), (five, probe(2100.0))]
+    confirmed = [(three, probe(0.0), 2903.0), (one, probe(0.0), 2092.0)]
+    said = tuning_text("gunicorn-nginx", three, 2903.0, confirmed, probes)
+    assert said == "tuned: 3 sync workers confirmed 2,903 req/s, 1 sync worker 2,092 req/s"
+    said = tuning_text("gunicorn-nginx", one, 2092.0, confirmed[1:], probes)
+    assert said == "tuned on 3 probes: 1 sync worker 2,600 2xx req/s, the next 3 sync workers 2,500"
+    assert thumb_text("gunicorn-nginx", three, 1, probes).endswith("the tuned config agrees (3 sync workers)")
+    against = thumb_text("gunicorn-nginx", one, 1, probes)
+    assert "2 × cores + 1 = 3 workers on 1 CPU; tuned to 1 sync worker instead" in against
+    assert "2,600 2xx req/s against 2,500 at 3 workers (+4 %)" in against
+    assert "no magic rule" in thumb_text("uwsgi", Config(3, 4), 1, [])
+    assert "(12 at once)" in thumb_text("uwsgi", Config(3, 4), 1, [])
+
+
+def test_a_confirmation_is_checked_against_recommends_own_step():
+    from wsgicompare.settings.options import parse_options
+
+    assert parse_options([*BASE, "--confirm", "2"]).confirm == 2.0  # recommend's steps are 2 s
+    with pytest.raises(OptionError, match=r"--confirm 1.5s is shorter than a step \(2s\)"):
+        parse_options([*BASE, "--confirm", "1.5"])

@@ -1,0 +1,194 @@
+"""``--recommend``'s own options, declared for argparse and converted here (options.py
+splices them in, as serve_options.py's), and their checks before anything starts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wsgicompare.backends import CATALOG
+from wsgicompare.parsing import OptionError, parse_bool
+from wsgicompare.reporting.recommend.rule import DEFAULT_REQUIRED
+from wsgicompare.reporting.recommend.sweep import REFERENCES, SCENARIO_S, Sweep, grid, min_processes, parse_sweep
+
+if TYPE_CHECKING:
+    from wsgicompare.settings.options import Options
+
+#: the scenarios --require may name
+REQUIRABLE = ("slow-clients", "worker-kill", "reload")
+#: no Python server process takes less (PSS, MB): a budget under processes × this fits no config
+MIN_PROCESS_MB = 10.0
+MAX_MEMORY_MB = 16 * 1024 * 1024
+
+#: (flags, option name, argparse kwargs), as options._ARGS
+RECOMMEND_ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
+    (
+        ("--recommend",),
+        "recommend",
+        {
+            "action": "store_const",
+            "const": True,
+            "help": "tune each backend, confirm its capacity, run the scenarios, and say which to deploy",
+        },
+    ),
+    (
+        ("--sweep",),
+        "sweep",
+        {
+            "metavar": "KNOB=A,B",
+            "nargs": "+",
+            "help": "--recommend's grid, e.g. workers=1,2,4 threads=1,8 (default: workers 1, cpus, 2 x cpus + 1 "
+            "x threads 1, 4)",
+        },
+    ),
+    (
+        ("--memory-budget",),
+        "memory-budget",
+        {"metavar": "SIZE", "help": "--recommend: no config whose PSS is over it is chosen, e.g. 512MB, 2GB"},
+    ),
+    (
+        ("--require",),
+        "require",
+        {
+            "metavar": "A,B",
+            "help": "--recommend: scenarios a backend must pass (default slow-clients,worker-kill,reload; none)",
+        },
+    ),
+]
+
+RECOMMEND_OPTIONS = tuple(name for _, name, _ in RECOMMEND_ARGS)
+
+
+@dataclass
+class RecommendFields:
+    """The Options fields of --recommend (options.Options inherits them)."""
+
+    #: tune, confirm and judge each backend, and say which to deploy
+    recommend: bool = False
+    #: the tuning grid (None: sweep.default_values)
+    sweep: Sweep | None = None
+    #: the memory budget in MB (PSS of the whole server); None: none
+    memory_budget: float | None = None
+    #: scenarios a backend must pass (None: rule.DEFAULT_REQUIRED)
+    require: tuple[str, ...] | None = None
+
+
+def parse_size(name: str, value: Any) -> float:
+    """``512MB``, ``2GB``, ``1.5G``, ``800`` (MB) → MB; OptionError otherwise."""
+    text = str(value).strip() if isinstance(value, (str, int, float)) and not isinstance(value, bool) else ""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(k|kb|kib|m|mb|mib|g|gb|gib)?", text, re.IGNORECASE)
+    if not m:
+        raise OptionError(f"--{name} must be a size such as 512MB or 2GB, got {value!r}")
+    unit = (m.group(2) or "mb").lower()[0]
+    mb = float(m.group(1)) * {"k": 1 / 1024, "m": 1.0, "g": 1024.0}[unit]
+    if not 0 < mb <= MAX_MEMORY_MB:
+        raise OptionError(f"--{name} must be above 0 and at most 16TB, got {value!r}")
+    return mb
+
+
+def parse_require(name: str, value: Any) -> tuple[str, ...]:
+    text = ",".join(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else value
+    if not isinstance(text, str) or not text.strip():
+        raise OptionError(f"--{name} takes scenario names such as slow-clients,reload, or none, got {value!r}")
+    items = [i.strip() for i in text.split(",") if i.strip()]
+    if items == ["none"]:
+        return ()
+    for item in items:
+        if item not in REQUIRABLE:
+            raise OptionError(f"--{name} must name {', '.join(REQUIRABLE)} or none, got {item!r}")
+    return tuple(dict.fromkeys(items))
+
+
+def convert(name: str, value: Any) -> tuple[str, Any]:
+    """One option's value → (Options attribute, converted value). Raises OptionError."""
+    if name == "recommend":
+        return "recommend", parse_bool(name, value)
+    if name == "sweep":
+        return "sweep", parse_sweep(value)
+    if name == "memory-budget":
+        return "memory_budget", parse_size(name, value)
+    if name == "require":
+        return "require", parse_require(name, value)
+    raise OptionError(f"unknown option {name!r}")
+
+
+def candidates(o: Options) -> list[str]:
+    """The backends --recommend measures: --backends, else every available one that serves
+    the user's app (the references nginx-static and php-fpm-nginx, and native handlers, never)."""
+    if o.backends:
+        return list(o.backends)
+    return [b.id for b in CATALOG.values() if b.id not in REFERENCES and b.serves_user_app and b.availability()[0]]
+
+
+def server_cpu_count(o: Options) -> int:
+    """The server CPUs of the plan (the grid is derived from them)."""
+    # imported at use: spec.py imports the capacity search, which options need not pay for
+    from wsgicompare.backends import available_cpus
+    from wsgicompare.engine.runspec import cpu_split
+
+    cpus = cpu_split(o.loader_cpus, o.server_cpus, o.loader_procs or 1)[1]
+    return len(cpus) or len(available_cpus())
+
+
+def check_recommend(o: Options) -> None:
+    """The combinations of --recommend, and a memory budget no config can fit; fills
+    ``o.backends`` with the default candidates when none is given."""
+    given = [
+        f"--{n}"
+        for n, v in (("sweep", o.sweep), ("memory-budget", o.memory_budget), ("require", o.require))
+        if v is not None
+    ]
+    if not o.recommend:
+        if given:
+            raise OptionError(f"{given[0]} goes with --recommend")
+        return
+    if o.url:
+        raise OptionError("--recommend starts and tunes the backends itself: it cannot take --url")
+    if o.find_capacity or o.rates or o.scenarios:
+        raise OptionError(
+            "--recommend runs its own capacity searches and scenarios: leave out --find-capacity, --rates and --scenario"
+        )
+    if o.workers is not None or o.threads is not None:
+        raise OptionError("--recommend sweeps workers and threads itself: use --sweep workers=A,B threads=A,B")
+    if len(o.workloads) > 1:
+        raise OptionError("--recommend answers for one app: give one --workload (or --app with --path)")
+    if o.requests or o.reps or o.repeat > 1:
+        raise OptionError("--recommend's runs are timed: --requests, --reps and --repeat do not apply")
+    if o.event_at is not None and o.event_at >= (o.duration or SCENARIO_S):
+        raise OptionError(
+            f"--event-at {o.event_at:g} s is outside the scenario runs (-d {o.duration or SCENARIO_S:g} s)"
+        )
+    if o.memory_budget is not None:
+        backends, cpus = candidates(o), server_cpu_count(o)
+        fits = [b for b in backends if min_processes(b, grid(b, cpus, o.sweep)) * MIN_PROCESS_MB <= o.memory_budget]
+        if backends and not fits:
+            raise OptionError(
+                f"--memory-budget {o.memory_budget:g}MB: no config fits (each runs a Python process, "
+                f"at least {MIN_PROCESS_MB:g} MB of PSS)"
+            )
+
+
+def fill_candidates(o: Options) -> None:
+    """Without --backends, --recommend measures the default candidates (``candidates``)."""
+    o.backends = candidates(o)
+    if not o.backends:
+        raise OptionError("--recommend: no backend is available that serves the app (see --list-backends)")
+
+
+def recommend_config(o: Options) -> dict[str, Any]:
+    """The --recommend options as a --save-config scenario holds them."""
+    out: dict[str, Any] = {}
+    if o.recommend:
+        out["recommend"] = True
+    if o.sweep is not None:
+        out["sweep"] = " ".join(f"{k}={','.join(str(v) for v in vs)}" for k, vs in o.sweep.items())
+    if o.memory_budget is not None:
+        out["memory-budget"] = f"{o.memory_budget:g}MB"
+    if o.require is not None:
+        out["require"] = ",".join(o.require) or "none"
+    return out
+
+
+def required(o: Options) -> tuple[str, ...]:
+    return DEFAULT_REQUIRED if o.require is None else o.require
