@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-#: (title, one line on what the group is for, option names as in options._ARGS), in --help order
+#: (title, one line on what the group is for, option names as in option_table.ARGS), in --help order
 GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "load",

@@ -21,7 +21,7 @@ REQUIRABLE = ("slow-clients", "worker-kill", "reload")
 MIN_PROCESS_MB = 10.0
 MAX_MEMORY_MB = 16 * 1024 * 1024
 
-#: (flags, option name, argparse kwargs), as options._ARGS
+#: (flags, option name, argparse kwargs), as option_table.ARGS
 RECOMMEND_ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (
         ("--recommend",),

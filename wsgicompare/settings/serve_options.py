@@ -13,7 +13,7 @@ from wsgicompare.parsing import OptionError, parse_duration, parse_int
 DEFAULT_MAX_TABS = 4
 MAX_TABS = 64
 
-#: (flags, option name, argparse kwargs), as options._ARGS
+#: (flags, option name, argparse kwargs), as option_table.ARGS
 SERVE_ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--serve-host",), "serve-host", {"metavar": "HOST", "help": "--serve's address (default 127.0.0.1)"}),
     (("--serve-port",), "serve-port", {"metavar": "PORT", "help": "--serve's port (default 8000)"}),

@@ -13,7 +13,7 @@ from wsgicompare.parsing import OptionError
 if TYPE_CHECKING:
     from wsgicompare.settings.options import Options
 
-#: (flags, option name, argparse kwargs), as options._ARGS
+#: (flags, option name, argparse kwargs), as option_table.ARGS
 WORKLOAD_ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (
         ("--stream-size",),
