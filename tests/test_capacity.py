@@ -59,21 +59,34 @@ def capacity_spec(url: str, plan: CapacityPlan):
 ATTEMPTS = 3
 
 
-def run_with_the_loader_keeping_up(url: str, plan: CapacityPlan, seen: list[Step] | None = None) -> RunResult:
-    """The capacity run of ``plan`` against ``url``, in which no step was loader-bound.
+#: the test servers need no warming: a short warm-up per step and a short probe
+QUICK = {"step_warmup_s": 0.5, "probe_s": 1.0}
+
+
+def run_with_the_loader_keeping_up(
+    url: str, plan: CapacityPlan, seen: list[Step] | None = None, *, every_step: bool = True
+) -> RunResult:
+    """The capacity run of ``plan`` against ``url`` in which the loader kept up.
 
     On a shared 2-core machine another test's processes can take the loader's CPU for
     tens of milliseconds; the search then rightly calls the step loader-bound and
     measures it again, or ends as loader-bound. These tests are about the server's and
-    the connections' limits, so such a run is run again, up to ATTEMPTS times; a loader
-    that lags in every one fails the test, saying so."""
+    the connections' limits, so such a run is run again, up to ATTEMPTS times: one with
+    any loader-bound step (``every_step``, for tests that read every step), or one that
+    ended loader-bound or without a figure after a lag; a loader that lags in every one
+    fails the test, saying so."""
+    plan = replace(plan, **QUICK)
     for _ in range(ATTEMPTS):
         conductor = Conductor(settle_max_s=1.0)
         if seen is not None:
             seen.clear()
             conductor.on_step = seen.append
         result = conductor.run_one(capacity_spec(url, plan))
-        if not any("loader-bound" in step["why"] for step in result.capacity["steps"]):
+        cap = result.capacity
+        lagged = any("loader-bound" in step["why"] for step in cap["steps"])
+        if not every_step:  # only a lag that cost the search its figure
+            lagged = lagged and (cap["limit"] == "loader" or cap["rps"] is None)
+        if not lagged:
             return result
     pytest.fail(f"the loader lagged in each of {ATTEMPTS} runs (a busy machine): {result.capacity['steps']}")
 
@@ -92,7 +105,9 @@ def test_the_search_lands_within_bounds_of_a_known_capacity() -> None:
     )
     seen: list[Step] = []
     with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
-        result = run_with_the_loader_keeping_up(server.url, plan, seen)
+        # a step the loader lagged in is measured again by the search itself: only a
+        # search that ended on the loader is run again
+        result = run_with_the_loader_keeping_up(server.url, plan, seen, every_step=False)
     cap = result.capacity
     assert cap["limit"] in ("server", "max-steps"), cap["verdict"]
     assert cap["rps"] is not None
@@ -559,7 +574,7 @@ async def test_a_search_cancelled_before_its_confirmation_reads_the_same_in_ever
     # queues nowhere, so the first step is met (Poisson bursts on 2 workers can grow a
     # queue in a 1 s window)
     plan = CapacityPlan(
-        slo=parse_slo("p50=100ms,errors=1%"), step_s=1.0, max_steps=4, confirm_s=2.0, arrivals="uniform"
+        slo=parse_slo("p50=100ms,errors=1%"), step_s=1.0, max_steps=4, confirm_s=2.0, arrivals="uniform", **QUICK
     )
     with serve("capacity", delay_s=0.020, workers=2) as server:
         for _ in range(3):  # a loader lagged by the rest of a busy machine ends a search loader-bound: again

@@ -71,6 +71,10 @@ class CapacityPlan:
     confirm_tail: int = CONFIRM_TAIL_ANSWERS
     #: the same for a search step (0: just step_s); a ladder's steps are all step_s long
     step_tail: int = STEP_TAIL_ANSWERS
+    #: seconds of each step's load that count in no figure, and of the closed-loop probe
+    #: (tests of a server that needs no warming may shorten them)
+    step_warmup_s: float = STEP_WARMUP_S
+    probe_s: float = PROBE_S
     #: -c as given (the limit it sets is reported); None: sized from the rate and the budget
     concurrency: int | None = None
     #: the steps' arrivals: Poisson (independent users) unless --arrivals uniform
@@ -112,7 +116,7 @@ def run_capacity(
         probe_load = replace(
             spec.load,
             rate=None,
-            duration_s=PROBE_S,
+            duration_s=plan.probe_s,
             warmup_s=0.5,
             requests=None,
             reps=None,
@@ -151,7 +155,7 @@ def run_capacity(
             duration_s=confirm_seconds(plan.confirm_s, rate, plan.slo, plan.confirm_tail)
             if confirming
             else (plan.step_s if plan.rates else step_seconds(plan.step_s, rate, plan.slo, plan.step_tail)),
-            warmup_s=STEP_WARMUP_S,
+            warmup_s=plan.step_warmup_s,
             requests=None,
             reps=None,
             concurrency=connections_for(rate, plan.slo, given, fd_cap=_fd_cap(spec.load.procs)),
