@@ -397,26 +397,29 @@ def _run_pinned(plan: Plan) -> int:
         # each finished run is on disk at once: a crash at backend 9 keeps backends 1–8
         write_exports(plan, results, files_only=True)
 
-    with _Interrupt(cancel) as interrupt, Progress(plan.specs) as progress:
-        conductor.on_step = progress.on_step
-        try:
-            conductor.run_all(plan.specs, progress.on_tick, on_result, cancel)
-        except KeyboardInterrupt:
-            interrupt.signum = interrupt.signum or signal.SIGINT
-    if not write_exports(plan, results):
-        return 1
-    for path in (p for p in plan.targets.values() if p):
-        print(f"{PROG}: wrote {path}", file=sys.stderr)
-    broken = report_broken(plan.meta, results, sys.stderr, PROG)
-    # a broken threshold comes last: a job that was stopped or measured nothing must
-    # not read as a regression of the server
-    if interrupt.signum is not None:
-        print(
-            f"{PROG}: interrupted after {time.monotonic() - started:.1f} s; "
-            f"{len(results)} of {len(plan.specs)} runs kept",
-            file=sys.stderr,
-        )
-        return 128 + int(interrupt.signum)
+    # the handlers stay until the end: a SIGTERM while the last run ends or the reports
+    # are written is an interruption (exit 143, the reports whole), never a kill mid-write
+    with _Interrupt(cancel) as interrupt:
+        with Progress(plan.specs) as progress:
+            conductor.on_step = progress.on_step
+            try:
+                conductor.run_all(plan.specs, progress.on_tick, on_result, cancel)
+            except KeyboardInterrupt:
+                interrupt.signum = interrupt.signum or signal.SIGINT
+        if not write_exports(plan, results):
+            return 1
+        for path in (p for p in plan.targets.values() if p):
+            print(f"{PROG}: wrote {path}", file=sys.stderr)
+        broken = report_broken(plan.meta, results, sys.stderr, PROG)
+        # a broken threshold comes last: a job that was stopped or measured nothing must
+        # not read as a regression of the server
+        if interrupt.signum is not None:
+            print(
+                f"{PROG}: interrupted after {time.monotonic() - started:.1f} s; "
+                f"{len(results)} of {len(plan.specs)} runs kept",
+                file=sys.stderr,
+            )
+            return 128 + int(interrupt.signum)
     if not any(r.status == "ok" for r in results):
         return 1
     return 3 if broken else 0
