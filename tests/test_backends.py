@@ -22,6 +22,7 @@ from backend_support import (
     installed_by_setup,
     require_backend,
 )
+from test_catalog import SEED
 
 from wsgicompare.backends import (
     CATALOG,
@@ -144,20 +145,7 @@ def test_backend_starts_answers_and_stops_clean(backend_id: str) -> None:
 def test_catalog_rows_list_every_backend_seed_first() -> None:
     rows = catalog_rows()
     ids = [row["id"] for row in rows]
-    seed = [
-        "flask-dev",
-        "flask-threaded",
-        "flask-processes",
-        "gunicorn",
-        "gevent",
-        "twisted",
-        "uwsgi",
-        "uwsgi-nginx",
-        "uwsgi-nginx-unix",
-        "tornado",
-        "gunicorn-nginx",
-        "php-fpm-nginx",
-    ]
+    seed = SEED
     assert ids[: len(seed)] == seed
     for extra in ("gunicorn-gthread", "gunicorn-gevent", "waitress", "granian", "tornado-wsgi", "nginx-static"):
         assert extra in ids

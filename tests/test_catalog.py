@@ -14,8 +14,8 @@ from wsgicompare.backends import catalog as catalog_package
 
 FOLDER = Path(__file__).resolve().parent.parent / "backends" / "catalog"
 
-#: --list-backends' order: the seed table first, then the others
-ORDER = [
+#: the original comparison's backends (the seed table), in --list-backends' order
+SEED = [
     "flask-dev",
     "flask-threaded",
     "flask-processes",
@@ -28,6 +28,9 @@ ORDER = [
     "tornado",
     "gunicorn-nginx",
     "php-fpm-nginx",
+]
+#: --list-backends' order: the seed table first, then the others
+ORDER = SEED + [
     "gunicorn-gthread",
     "gunicorn-gevent",
     "waitress",
