@@ -490,13 +490,25 @@ def confirm(measure_long: Callable[[float], Step], outcome: Outcome, max_steps: 
         step = _measure_again_if_loader_bound(lambda r: replace(measure_long(r), confirm=True), rate, steps, max_steps)
         if step.met or step.loader_bound or step.concurrency_bound:
             break
-        rate *= 1.0 - step_down(step, slo)
+        rate = _next_confirmation(rate, step_down(step, slo), outcome.steps)
     limit = outcome.limit
     if steps[-1].confirm and steps[-1].loader_bound:
         limit = "loader"
     elif steps[-1].confirm and steps[-1].concurrency_bound:
         limit = "concurrency"
     return Outcome(tuple(steps), limit, outcome.searched)
+
+
+def _next_confirmation(rate: float, down: float, searched: tuple[Step, ...]) -> float:
+    """The rate to confirm after one that missed: ``down`` below it, but never past the
+    highest rate below it that a search step met (at least CONFIRM_STEP_DOWN below): at a
+    cliff-like knee (a deterministic server, uniform arrivals) a miss a hair below
+    saturation overshoots the budget many times over, yet the next met step is close."""
+    stepped = rate * (1.0 - down)
+    met_below = [s.rate for s in searched if s.met and not s.confirm and s.rate < rate]
+    if not met_below:
+        return stepped
+    return max(stepped, min(max(met_below), rate * (1.0 - CONFIRM_STEP_DOWN)))
 
 
 def _measure_again_if_loader_bound(
