@@ -37,6 +37,7 @@ from wsgicompare.engine.runspec import (
     DEFAULT_WORKLOAD,
     URL_BACKEND,
     RunSpec,
+    checked_specs,
     cpu_split,
     default_server_config,
     plan_specs,
@@ -254,6 +255,10 @@ class Session:
         connections are sized from the rate and the SLO unless the command line gave -c.
         ``settings.scenarios`` make one run per (backend, scenario), as --scenario does;
         a capacity search has no scenario (check refuses the two together in the form)."""
+        return plan_specs(self._options(settings, capacity), backends)
+
+    def _options(self, settings: LoadSettings, capacity: bool | None = None) -> Options:
+        """The command line's options with the form's settings in place (see ``plan``)."""
         if capacity is None:
             capacity = settings.find_capacity
         o = replace(
@@ -289,7 +294,7 @@ class Session:
                 # steps' connections are sized from the SLO unless -c was given
                 concurrency=given.concurrency,
             )
-        return plan_specs(o, backends)
+        return o
 
     def check(self, settings: LoadSettings) -> None:
         """Let the loader's own validation have the last word: SettingsError (one line).
@@ -308,7 +313,8 @@ class Session:
         elif settings.event_at_s is not None:
             raise SettingsError("an event time goes with a scenario")
         try:
-            self.plan(settings, [URL_BACKEND], capacity=False)[0].load.validate()
+            # the CLI's one checked plan (runspec.checked_specs): the same refusals, word for word
+            checked_specs(self._options(settings, capacity=False), [URL_BACKEND])
         except LoadProfileError as exc:
             raise SettingsError(str(exc)) from None
 
