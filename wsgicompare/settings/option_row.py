@@ -43,8 +43,15 @@ class Number:
                 return parse_float(name, value, self.low, self.high)
             return parse_duration(name, value, low=self.low, high=self.high, zero_ok=self.zero_ok)
         except OptionError as exc:
-            exc.short = self.hint if _numeric(value) else ("whole number" if self.kind == "int" else "a number")
+            exc.short = self._short(value)
             raise
+
+    def _short(self, value: Any) -> str:
+        if not _numeric(value):
+            return "whole number" if self.kind == "int" else "a number"
+        if self.kind == "int" and not float(value).is_integer():
+            return "whole number"
+        return self.hint
 
     @property
     def hint(self) -> str:
