@@ -56,9 +56,13 @@ from wsgicompare.reporting.export.ranking import ordered as ordered
 from wsgicompare.reporting.saved import saved_line as saved_line
 from wsgicompare.reporting.scorecard import scorecard as scorecard
 from wsgicompare.results import RunResult, Tick
-from wsgicompare.settings.option_table import (
-    FORM_OPTIONS as FORM_OPTIONS,  # the form's fields: LoadSettings field → its row
-)
+
+# the form's fields (LoadSettings field → its option's row) and the screen's own limits and defaults
+from wsgicompare.settings.option_table import DEFAULT_REFRESH_HZ as DEFAULT_REFRESH_HZ
+from wsgicompare.settings.option_table import DEFAULT_THEME as DEFAULT_THEME
+from wsgicompare.settings.option_table import FORM_OPTIONS as FORM_OPTIONS
+from wsgicompare.settings.option_table import MAX_REFRESH_HZ as MAX_REFRESH_HZ
+from wsgicompare.settings.option_table import MIN_REFRESH_HZ as MIN_REFRESH_HZ
 from wsgicompare.settings.options import OptionError, Options
 from wsgicompare.signals import set_from_signal_handler
 

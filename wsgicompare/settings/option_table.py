@@ -55,10 +55,12 @@ MAX_SETTLE_S = MAX_STEP_S = 600.0
 MAX_CONFIRM_S = 3600.0
 #: a capacity search's steps (--max-steps)
 MIN_STEPS, MAX_STEPS = 2, 50
-#: the app's screen refreshes per second (--refresh-hz)
+#: the app's screen refreshes per second (--refresh-hz): the range, and the default
 MIN_REFRESH_HZ, MAX_REFRESH_HZ = 0.5, 30.0
+DEFAULT_REFRESH_HZ = 4.0
 #: the app's colours (--theme), the first the default
 THEMES = ("dark", "light")
+DEFAULT_THEME = THEMES[0]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -324,9 +326,15 @@ OPTIONS: list[Option] = [
         Number("float", MIN_REFRESH_HZ, MAX_REFRESH_HZ),
         "app",
         "HZ",
-        "the app's screen refreshes per second (default 4)",
+        f"the app's screen refreshes per second (default {DEFAULT_REFRESH_HZ:g})",
     ),
-    _row(("--theme",), Choice(THEMES), "app", "NAME", "the app's colours: dark or light (default dark)"),
+    _row(
+        ("--theme",),
+        Choice(THEMES),
+        "app",
+        "NAME",
+        f"the app's colours: {' or '.join(THEMES)} (default {DEFAULT_THEME})",
+    ),
     _row(("--find-capacity",), flag, "capacity", None, "find each run's capacity at the SLO (open-loop steps)"),
     _row(
         ("--slo",),
