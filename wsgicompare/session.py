@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from wsgicompare.backends import MAX_THREADS, MAX_WORKERS, WORKLOADS, Server, ServerConfig, catalog_rows, get_backend
+from wsgicompare.backends import WORKLOADS, Server, ServerConfig, catalog_rows, get_backend
 from wsgicompare.engine.capacity import DEFAULT_SLO, Slo, Step, parse_slo
 from wsgicompare.engine.capacity import CapacityError as CapacityError
 from wsgicompare.engine.capacity import Outcome as Outcome
@@ -37,21 +37,14 @@ from wsgicompare.engine.runspec import (
     DEFAULT_WORKLOAD,
     URL_BACKEND,
     RunSpec,
+    checked_specs,
     cpu_split,
     default_server_config,
     plan_specs,
 )
 from wsgicompare.engine.scenarios import SCENARIOS as SCENARIOS
 from wsgicompare.engine.scenarios import parse_scenarios as parse_scenarios
-from wsgicompare.loader import (
-    MAX_CONCURRENCY,
-    MAX_DURATION_S,
-    MAX_RATE,
-    MAX_REPS,
-    MAX_REQUESTS,
-    MAX_SHORT_S,
-    LoadProfileError,
-)
+from wsgicompare.loader import LoadProfileError
 
 # the app (tui/) reaches the engine through this module and results.py only (tests/test_layers.py):
 # what it reads beside the session (the names imported ``as`` themselves) is re-exported here
@@ -63,7 +56,14 @@ from wsgicompare.reporting.export.ranking import ordered as ordered
 from wsgicompare.reporting.saved import saved_line as saved_line
 from wsgicompare.reporting.scorecard import scorecard as scorecard
 from wsgicompare.results import RunResult, Tick
-from wsgicompare.settings.options import Options
+
+# the form's fields (LoadSettings field → its option's row) and the screen's own limits and defaults
+from wsgicompare.settings.option_table import DEFAULT_REFRESH_HZ as DEFAULT_REFRESH_HZ
+from wsgicompare.settings.option_table import DEFAULT_THEME as DEFAULT_THEME
+from wsgicompare.settings.option_table import FORM_OPTIONS as FORM_OPTIONS
+from wsgicompare.settings.option_table import MAX_REFRESH_HZ as MAX_REFRESH_HZ
+from wsgicompare.settings.option_table import MIN_REFRESH_HZ as MIN_REFRESH_HZ
+from wsgicompare.settings.options import OptionError, Options
 from wsgicompare.signals import set_from_signal_handler
 
 #: (backend id, state, detail): a backend the session started or stopped changed state.
@@ -73,26 +73,39 @@ OnState = Callable[[str, str, str], object]
 #: (backend id, step): one step of a capacity search or ladder ended
 OnStep = Callable[[str, Step], object]
 
-#: the form's numeric fields: (kind, lowest, highest, may be empty), from the limits the
-#: loader and the backends validate with, so the form and the command line agree
-FIELD_RULES: dict[str, tuple[str, float, float, bool]] = {
-    "concurrency": ("int", 1, MAX_CONCURRENCY, False),
-    "duration_s": ("float", 0.1, MAX_DURATION_S, True),
-    "requests": ("int", 1, MAX_REQUESTS, True),
-    "reps": ("int", 1, MAX_REPS, True),
-    "rate": ("float", 0.1, MAX_RATE, True),
-    "warmup_s": ("float", 0, MAX_SHORT_S, False),
-    "workers": ("int", 1, MAX_WORKERS, False),
-    "threads": ("int", 1, MAX_THREADS, False),
-    "event_at_s": ("float", 0.1, MAX_DURATION_S, True),
-}
-
 #: most seconds a run waits for the starts and stops by hand still in flight
 SETTLE_OPS_S = 60.0
 
 
 class SettingsError(ValueError):
     """A setting holds a value that cannot run; the message is one line for the user."""
+
+
+class FieldError(SettingsError):
+    """A form field's text its option refuses: the message is the command line's refusal,
+    word for word; ``short`` the same, short enough to stand beside the field."""
+
+    def __init__(self, message: str, short: str) -> None:
+        super().__init__(message)
+        self.short = short
+
+
+def parse_form_field(name: str, text: str) -> int | float | None:
+    """One field of the app's form (a LoadSettings field name) through its option's row
+    of the option table: the command line's converter and range. Empty: None where the
+    field is optional. Raises FieldError."""
+    row = FORM_OPTIONS[name]
+    assert row.form is not None
+    text = text.strip().replace("_", "")  # 10_000 as Python reads it
+    if not text:
+        if row.form.optional:
+            return None
+        raise FieldError(f"--{row.name} needs a value", "required")
+    try:
+        value: int | float = row.convert(row.name, text)
+    except OptionError as exc:
+        raise FieldError(str(exc), exc.short or "invalid") from None
+    return value
 
 
 @dataclass(frozen=True)
@@ -254,6 +267,10 @@ class Session:
         connections are sized from the rate and the SLO unless the command line gave -c.
         ``settings.scenarios`` make one run per (backend, scenario), as --scenario does;
         a capacity search has no scenario (check refuses the two together in the form)."""
+        return plan_specs(self._options(settings, capacity), backends)
+
+    def _options(self, settings: LoadSettings, capacity: bool | None = None) -> Options:
+        """The command line's options with the form's settings in place (see ``plan``)."""
         if capacity is None:
             capacity = settings.find_capacity
         o = replace(
@@ -289,7 +306,7 @@ class Session:
                 # steps' connections are sized from the SLO unless -c was given
                 concurrency=given.concurrency,
             )
-        return plan_specs(o, backends)
+        return o
 
     def check(self, settings: LoadSettings) -> None:
         """Let the loader's own validation have the last word: SettingsError (one line).
@@ -308,7 +325,8 @@ class Session:
         elif settings.event_at_s is not None:
             raise SettingsError("an event time goes with a scenario")
         try:
-            self.plan(settings, [URL_BACKEND], capacity=False)[0].load.validate()
+            # the CLI's one checked plan (runspec.checked_specs): the same refusals, word for word
+            checked_specs(self._options(settings, capacity=False), [URL_BACKEND])
         except LoadProfileError as exc:
             raise SettingsError(str(exc)) from None
 

@@ -1,5 +1,5 @@
-"""``--recommend``'s own options, declared for argparse and converted here (options.py
-splices them in, as serve_options.py's), and their checks before anything starts."""
+"""``--recommend``'s own options: their rows of the option table (option_table.py splices
+them in, as serve_options.py's), and their checks before anything starts."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wsgicompare.backends import CATALOG
-from wsgicompare.parsing import OptionError, parse_bool
+from wsgicompare.parsing import OptionError
 from wsgicompare.reporting.recommend.rule import DEFAULT_REQUIRED
 from wsgicompare.reporting.recommend.sweep import REFERENCES, SCENARIO_S, Sweep, grid, min_processes, parse_sweep
+from wsgicompare.settings.option_row import Option, flag
 
 if TYPE_CHECKING:
     from wsgicompare.settings.options import Options
@@ -20,44 +21,6 @@ REQUIRABLE = ("slow-clients", "worker-kill", "reload")
 #: no Python server process takes less (PSS, MB): a budget under processes × this fits no config
 MIN_PROCESS_MB = 10.0
 MAX_MEMORY_MB = 16 * 1024 * 1024
-
-#: (flags, option name, argparse kwargs), as option_table.ARGS
-RECOMMEND_ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
-    (
-        ("--recommend",),
-        "recommend",
-        {
-            "action": "store_const",
-            "const": True,
-            "help": "tune each backend, confirm its capacity, run the scenarios, and say which to deploy",
-        },
-    ),
-    (
-        ("--sweep",),
-        "sweep",
-        {
-            "metavar": "KNOB=A,B",
-            "nargs": "+",
-            "help": "--recommend's grid, e.g. workers=1,2,4 threads=1,8 (default: workers 1, cpus, 2 x cpus + 1 "
-            "x threads 1, 4)",
-        },
-    ),
-    (
-        ("--memory-budget",),
-        "memory-budget",
-        {"metavar": "SIZE", "help": "--recommend: no config whose PSS is over it is chosen, e.g. 512MB, 2GB"},
-    ),
-    (
-        ("--require",),
-        "require",
-        {
-            "metavar": "A,B",
-            "help": "--recommend: scenarios a backend must pass (default slow-clients,worker-kill,reload; none)",
-        },
-    ),
-]
-
-RECOMMEND_OPTIONS = tuple(name for _, name, _ in RECOMMEND_ARGS)
 
 
 @dataclass
@@ -100,17 +63,60 @@ def parse_require(name: str, value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def convert(name: str, value: Any) -> tuple[str, Any]:
-    """One option's value → (Options attribute, converted value). Raises OptionError."""
-    if name == "recommend":
-        return "recommend", parse_bool(name, value)
-    if name == "sweep":
-        return "sweep", parse_sweep(value)
-    if name == "memory-budget":
-        return "memory_budget", parse_size(name, value)
-    if name == "require":
-        return "require", parse_require(name, value)
-    raise OptionError(f"unknown option {name!r}")
+def _sweep(name: str, value: Any) -> Sweep:
+    return parse_sweep(value)
+
+
+def _sweep_text(sweep: Sweep) -> str:
+    return " ".join(f"{k}={','.join(str(v) for v in vs)}" for k, vs in sweep.items())
+
+
+#: rows of the option table (option_table.OPTIONS splices them in)
+RECOMMEND_ROWS: list[Option] = [
+    Option(
+        ("--recommend",),
+        "recommend",
+        flag,
+        "recommend",
+        {
+            "action": "store_const",
+            "const": True,
+            "help": "tune each backend, confirm its capacity, run the scenarios, and say which to deploy",
+        },
+    ),
+    Option(
+        ("--sweep",),
+        "sweep",
+        _sweep,
+        "recommend",
+        {
+            "metavar": "KNOB=A,B",
+            "nargs": "+",
+            "help": "--recommend's grid, e.g. workers=1,2,4 threads=1,8 (default: workers 1, cpus, 2 x cpus + 1 "
+            "x threads 1, 4)",
+        },
+        save=_sweep_text,
+    ),
+    Option(
+        ("--memory-budget",),
+        "memory-budget",
+        parse_size,
+        "recommend",
+        {"metavar": "SIZE", "help": "--recommend: no config whose PSS is over it is chosen, e.g. 512MB, 2GB"},
+        save=lambda mb: f"{mb:g}MB",
+    ),
+    Option(
+        ("--require",),
+        "require",
+        parse_require,
+        "recommend",
+        {
+            "metavar": "A,B",
+            "help": "--recommend: scenarios a backend must pass (default slow-clients,worker-kill,reload; none)",
+        },
+        save=lambda names: ",".join(names) or "none",
+    ),
+]
 
 
 def candidates(o: Options) -> list[str]:
@@ -174,20 +180,6 @@ def fill_candidates(o: Options) -> None:
     o.backends = candidates(o)
     if not o.backends:
         raise OptionError("--recommend: no backend is available that serves the app (see --list-backends)")
-
-
-def recommend_config(o: Options) -> dict[str, Any]:
-    """The --recommend options as a --save-config scenario holds them."""
-    out: dict[str, Any] = {}
-    if o.recommend:
-        out["recommend"] = True
-    if o.sweep is not None:
-        out["sweep"] = " ".join(f"{k}={','.join(str(v) for v in vs)}" for k, vs in o.sweep.items())
-    if o.memory_budget is not None:
-        out["memory-budget"] = f"{o.memory_budget:g}MB"
-    if o.require is not None:
-        out["require"] = ",".join(o.require) or "none"
-    return out
 
 
 def required(o: Options) -> tuple[str, ...]:
