@@ -17,6 +17,7 @@ from wsgicompare.engine.capacity import (
     DEFAULT_MAX_STEPS,
     DEFAULT_SLO,
     DEFAULT_STEP_S,
+    STEP_WARMUP_S,
     CapacityPlan,
     parse_slo,
 )
@@ -324,4 +325,7 @@ def capacity_plan(o: Options) -> CapacityPlan | None:
         confirm_s=DEFAULT_CONFIRM_S if o.confirm is None else o.confirm,
         concurrency=o.concurrency,
         arrivals=arrivals_of(o),
+        # --warmup, when given, is each step's warm-up (a server that needs longer to warm, or
+        # a quick look that needs less); the search's own second otherwise
+        step_warmup_s=STEP_WARMUP_S if o.warmup is None else o.warmup,
     )

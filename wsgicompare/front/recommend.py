@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from wsgicompare.engine.capacity import DEFAULT_SLO, parse_slo
+from wsgicompare.engine.capacity import DEFAULT_SLO, STEP_WARMUP_S, parse_slo
 from wsgicompare.engine.conductor import Conductor
 from wsgicompare.engine.runspec import RunSpec
 from wsgicompare.reporting.recommend.report import recommendation
@@ -37,6 +37,7 @@ def settings_of(o: Options) -> Settings:
         max_steps=o.max_steps or MAX_STEPS,
         confirm_s=CONFIRM_S if o.confirm is None else o.confirm,
         probe_warmup_s=PROBE_WARMUP_S if o.warmup is None else o.warmup,
+        step_warmup_s=STEP_WARMUP_S if o.warmup is None else o.warmup,
         scenario_s=o.duration or SCENARIO_S,
         event_at_s=o.event_at,
         scenario_rate=o.rate,

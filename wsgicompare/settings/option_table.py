@@ -206,7 +206,7 @@ OPTIONS: list[Option] = [
         Number("duration", 0, MAX_SHORT_S, zero_ok=True),
         "load",
         "DUR",
-        "warm-up excluded from every figure (default 1s)",
+        "warm-up excluded from every figure; with --find-capacity or --rates, each step's (default 1s)",
         form=FormField("warmup_s", "warm-up s", "seconds"),
     ),
     _row(("--timeout",), Number("duration", 0, MAX_SHORT_S), "load", "DUR", "per-request timeout (default 10s)"),
