@@ -61,7 +61,9 @@ def convert(name: str, value: Any) -> tuple[str, Any]:
 
 def check(o: Options) -> None:
     """Each goes with the workloads it changes (and not with the user's --app or --url)."""
-    if o.stream_size is not None and "stream" not in o.workloads:
-        raise OptionError("--stream-size goes with --workload stream (or --workloads with stream in it)")
+    if o.stream_size is not None and "stream" not in o.workloads and "slow-readers" not in o.scenarios:
+        raise OptionError(
+            "--stream-size goes with --workload stream (or --workloads with stream in it) or --scenario slow-readers"
+        )
     if o.database is not None and not set(DB_WORKLOADS) & set(o.workloads):
         raise OptionError(f"--database goes with a workload that reads it: {', '.join(DB_WORKLOADS)}")
