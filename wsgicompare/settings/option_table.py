@@ -156,7 +156,10 @@ ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (
         ("--scenario",),
         "scenario",
-        {"metavar": "A,B", "help": "a timed event in each run: slow-clients, worker-kill, reload, overload, or all"},
+        {
+            "metavar": "A,B",
+            "help": "a timed event in each run: slow-clients, slow-readers, slow-uploads, worker-kill, reload, overload, or all",
+        },
     ),
     (
         ("--event-at",),
@@ -166,7 +169,7 @@ ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (
         ("--slow-clients",),
         "slow-clients",
-        {"metavar": "K", "help": "slow-clients: connections (default max(4, 2 x workers))"},
+        {"metavar": "K", "help": "slow-clients, slow-readers, slow-uploads: connections (default max(4, 2 x workers))"},
     ),
     (("--config",), "config", {"metavar": "FILE", "help": "TOML scenario file with these option names"}),
     (("--save-config",), "save-config", {"metavar": "FILE", "help": "write the options as a TOML scenario and exit"}),

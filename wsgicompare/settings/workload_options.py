@@ -20,7 +20,7 @@ WORKLOAD_ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
         "stream-size",
         {
             "metavar": "SIZE",
-            "help": f"stream: bytes of the answer, e.g. 64KiB, 1MiB (default {DEFAULT_STREAM_SIZE // 2**20}MiB)",
+            "help": f"stream (and slow-readers): bytes of the answer, e.g. 64KiB, 1MiB (default {DEFAULT_STREAM_SIZE // 2**20}MiB)",
         },
     ),
     (
