@@ -47,6 +47,8 @@ MAX_SLOW_CLIENTS = 1024
 #: sender: a plan above it is refused (the loader itself would run it, counting
 #: nearly every request as unsent, which measures nothing).
 MAX_RATE_PER_PROC = 200_000
+#: what slow clients do (LoadProfile.slow_kind; loader/slow.py)
+SLOW_KINDS = ("headers", "readers", "uploads")
 #: wall cap in seconds of a run ended by --requests/--reps when max_wall_s is not given
 UNTIMED_WALL_CAP_S = 24 * 3600.0
 #: how an open loop spaces its requests: a constant rate (wrk2, k6) or independent
@@ -109,6 +111,13 @@ class LoadProfile:
     slow_from_s: float = 0.0
     #: seconds after the run start when they close; None: when the load ends
     slow_until_s: float | None = None
+    #: what the slow connections do (loader/slow.py): "headers" trickle header lines,
+    #: "readers" read a GET's answer at ~1 KiB/s, "uploads" send slow_body at ~1 KiB/s
+    slow_kind: str = "headers"
+    #: the path (and query) the slow connections ask for; "": the load's own
+    slow_path: str = ""
+    #: slow uploads: the body they POST (with its Content-Length)
+    slow_body: bytes = b""
     #: open loop: "uniform" (request i due at i / rate) or "poisson" (exponential gaps)
     arrivals: str = "uniform"
     #: the Poisson arrivals' seed (each loader process draws its own stream from it);
@@ -195,6 +204,12 @@ class LoadProfile:
                 raise LoadProfileError(f"slow clients must start inside the run, got {self.slow_from_s} s")
             if self.slow_until_s is not None and not (self.slow_from_s < self.slow_until_s):
                 raise LoadProfileError("slow clients must end after they start")
+            if self.slow_kind not in SLOW_KINDS:
+                raise LoadProfileError(f"slow clients are one of {', '.join(SLOW_KINDS)}, got {self.slow_kind!r}")
+            if self.slow_path and not self.slow_path.startswith("/"):
+                raise LoadProfileError(f"the slow clients' path must start with '/', got {self.slow_path!r}")
+            if self.slow_kind == "uploads" and not 0 < len(self.slow_body) <= MAX_BODY_BYTES:
+                raise LoadProfileError(f"slow uploads need a body of 1 to {MAX_BODY_BYTES} bytes")
         n_cpus = os.cpu_count() or 1
         for cpu in self.cpus:
             if isinstance(cpu, bool) or not isinstance(cpu, int) or not (0 <= cpu < n_cpus):

@@ -300,7 +300,7 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
 
         at = o.event_at if o.event_at is not None else default_event_at(duration or DEFAULT_DURATION_S)
         return [
-            replace(s, scenario=ScenarioPlan(name, at, slow_clients=o.slow_clients))
+            replace(s, scenario=ScenarioPlan(name, at, slow_clients=o.slow_clients, stream_size=o.stream_size))
             for s in specs
             for name in o.scenarios
         ]

@@ -389,7 +389,7 @@ OPTIONS: list[Option] = [
         _scenarios,
         "scenarios",
         "A,B",
-        "a timed event in each run: slow-clients, worker-kill, reload, overload, or all",
+        "a timed event in each run: slow-clients, slow-readers, slow-uploads, worker-kill, reload, overload, or all",
         field="scenarios",
     ),
     _row(
@@ -405,7 +405,7 @@ OPTIONS: list[Option] = [
         Number("int", 1, MAX_SLOW_CLIENTS),
         "scenarios",
         "K",
-        "slow-clients: connections (default max(4, 2 x workers))",
+        "slow-clients, slow-readers, slow-uploads: connections (default max(4, 2 x workers))",
     ),
     _row(
         ("--config",), text, "advanced", "FILE", "TOML scenario file with these option names", config=False, save=None

@@ -43,7 +43,7 @@ WORKLOAD_ROWS: list[Option] = [
         "backends",
         {
             "metavar": "SIZE",
-            "help": f"stream: bytes of the answer, e.g. 64KiB, 1MiB (default {DEFAULT_STREAM_SIZE // 2**20}MiB)",
+            "help": f"stream (and slow-readers): bytes of the answer, e.g. 64KiB, 1MiB (default {DEFAULT_STREAM_SIZE // 2**20}MiB)",
         },
     ),
     Option(
@@ -58,7 +58,9 @@ WORKLOAD_ROWS: list[Option] = [
 
 def check(o: Options) -> None:
     """Each goes with the workloads it changes (and not with the user's --app or --url)."""
-    if o.stream_size is not None and "stream" not in o.workloads:
-        raise OptionError("--stream-size goes with --workload stream (or --workloads with stream in it)")
+    if o.stream_size is not None and "stream" not in o.workloads and "slow-readers" not in o.scenarios:
+        raise OptionError(
+            "--stream-size goes with --workload stream (or --workloads with stream in it) or --scenario slow-readers"
+        )
     if o.database is not None and not set(DB_WORKLOADS) & set(o.workloads):
         raise OptionError(f"--database goes with a workload that reads it: {', '.join(DB_WORKLOADS)}")
