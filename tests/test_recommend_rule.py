@@ -103,6 +103,33 @@ def test_a_failed_or_unsupported_required_scenario_rejects_with_its_reason():
     assert order(decide([starved, dev], ("worker-kill",))) == ["gunicorn"]
 
 
+def test_the_slow_transfers_may_be_required_and_say_what_would_help():
+    held = cand(
+        "gunicorn",
+        5000.0,
+        scenarios={"slow-readers": "fail", "slow-uploads": "fail"},
+        scenario_text={
+            "slow-readers": "starved: 0 % of its rate with 4 slow readers",
+            "slow-uploads": "starved: 1 % of its rate with 4 slow uploads",
+        },
+    )
+    fronted = cand("gunicorn-nginx", 2400.0, scenarios={"slow-readers": "pass", "slow-uploads": "pass"})
+    d = decide([held, fronted], ("slow-uploads", "slow-readers"))
+    assert order(d) == ["gunicorn-nginx"]
+    assert d.rejected[0][1] == [
+        "slow-readers: starved: 0 % of its rate with 4 slow readers (put a proxy that buffers answers (nginx) in front)",
+        "slow-uploads: starved: 1 % of its rate with 4 slow uploads "
+        "(put a proxy that buffers request bodies (nginx) in front)",
+    ]
+
+
+def test_require_takes_the_slow_transfers():
+    from wsgicompare.settings.options import parse_options
+
+    o = parse_options(["--recommend", "--backends", "gunicorn", "--require", "slow-readers,slow-uploads,reload"])
+    assert o.require == ("slow-readers", "slow-uploads", "reload")
+
+
 def test_no_confirmed_capacity_and_a_problem_reject():
     d = decide(
         [cand("a", None, capacity_note="no rate met p99 ≤ 100 ms"), cand("b", 10.0, problems=["missing uwsgi"])],
@@ -248,7 +275,10 @@ BASE = ["--recommend", "--backends", "gunicorn,flask-dev"]
         (["--memory-budget", "5MB"], "--memory-budget 5MB: no config fits"),
         (["--memory-budget", "lots"], "--memory-budget must be a size"),
         (["--memory-budget", "0"], "--memory-budget must be above 0"),
-        (["--require", "slow-clients,teleport"], "--require must name slow-clients, worker-kill, reload or none"),
+        (
+            ["--require", "slow-clients,teleport"],
+            "--require must name slow-clients, slow-readers, slow-uploads, worker-kill, reload or none",
+        ),
         (["--scenario", "reload"], "--recommend runs its own capacity searches and scenarios"),
         (["--workers", "2"], "use --sweep workers=A,B"),
     ],

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from wsgicompare.settings.options import Options
 
 #: the scenarios --require may name
-REQUIRABLE = ("slow-clients", "worker-kill", "reload")
+REQUIRABLE = ("slow-clients", "slow-readers", "slow-uploads", "worker-kill", "reload")
 #: no Python server process takes less (PSS, MB): a budget under processes × this fits no config
 MIN_PROCESS_MB = 10.0
 MAX_MEMORY_MB = 16 * 1024 * 1024

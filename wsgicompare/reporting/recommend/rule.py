@@ -28,10 +28,12 @@ RULE = (
 )
 
 #: the order a rejection's reasons are said in
-GRAVITY = ("worker-kill", "slow-clients", "reload")
+GRAVITY = ("worker-kill", "slow-clients", "slow-readers", "slow-uploads", "reload")
 #: what a failed scenario means for a deployment, said after its figure
 ADVICE = {
     "slow-clients": "put a buffering proxy (nginx) in front",
+    "slow-readers": "put a proxy that buffers answers (nginx) in front",
+    "slow-uploads": "put a proxy that buffers request bodies (nginx) in front",
     "worker-kill": "a crash is an outage",
     "reload": "a deploy is a restart",
 }
