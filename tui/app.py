@@ -180,6 +180,8 @@ class WsgiCompareApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out in the footer what cannot run now (None = shown but disabled)."""
+        if action == "recommend" and self.screen is not self.main:
+            return False  # from the main screen only (the compare view's footer is full)
         if action in ("load", "run_all", "find_capacity", "recommend"):
             return None if (self.main.settings is None or self.main.load_running) else True
         if action == "stop_load":
