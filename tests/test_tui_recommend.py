@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import pytest
 from backend_support import require_backend
-from test_tui_app import server_processes, short_conductor, wait_for
+from test_tui_app import banner, select, server_processes, short_conductor, wait_for
 
 from wsgicompare.backends import get_backend
 from wsgicompare.engine.capacity import parse_slo
 from wsgicompare.reporting.recommend.report import markdown, ranked_rows, rejected_rows
 from wsgicompare.reporting.recommend.sweep import parse_sweep
-from wsgicompare.settings.options import Options
+from wsgicompare.settings.options import Options, parse_options
 from wsgicompare.tui.app import WsgiCompareApp
 from wsgicompare.tui.screens import MainScreen, RecommendScreen
 
@@ -25,13 +25,12 @@ def anyio_backend():
     return "asyncio"
 
 
-def short(backends: str, require: tuple[str, ...]) -> Options:
+def short(require: tuple[str, ...]) -> Options:
     """A tiny --recommend plan, as tests/test_recommend_real.py's but on /io (a 10 ms wait:
     ~100 req/s on one sync worker, so the loader, sharing its CPU with this test's app, is
     never the limit): one config, 0.5 s steps (two at most), no confirmation run, 2.5 s scenarios at
     60 req/s uniform."""
     return Options(
-        backends=backends.split(","),
         workloads=["io"],
         sweep=parse_sweep(["workers=1"]),
         step_duration=0.5,
@@ -53,8 +52,14 @@ def shown(screen: RecommendScreen, part: str) -> str:
 async def test_r_shows_progress_then_the_answer_first_in_the_reports_words():
     for b in ("gunicorn", "flask-dev"):
         require_backend(get_backend(b))
-    app = WsgiCompareApp(short("flask-dev,gunicorn", ("worker-kill",)), conductor=short_conductor())
+    app = WsgiCompareApp(short(("worker-kill",)), conductor=short_conductor())
     async with app.run_test(size=(160, 48)) as pilot:
+        # space marks the backends r measures (none marked: every candidate)
+        for b in ("flask-dev", "gunicorn", "waitress"):
+            select(app, b)
+            await pilot.press("space")
+        await pilot.press("space")  # waitress unmarked again
+        assert "r recommends among flask-dev, gunicorn" in banner(app)
         await pilot.press("r")
         screen = app.screen
         assert isinstance(screen, RecommendScreen) and screen.running
@@ -104,8 +109,10 @@ async def test_r_shows_progress_then_the_answer_first_in_the_reports_words():
 
 async def test_ctrl_c_stops_the_run_leaves_nothing_running_and_shows_the_partial_answer():
     require_backend(get_backend("gunicorn"))
-    app = WsgiCompareApp(short("gunicorn", ()), conductor=short_conductor())
+    app = WsgiCompareApp(short(()), conductor=short_conductor())
     async with app.run_test(size=(120, 40)) as pilot:
+        select(app, "gunicorn")
+        await pilot.press("space")
         await pilot.press("r")
         screen = app.screen
         assert isinstance(screen, RecommendScreen)
@@ -124,3 +131,8 @@ async def test_ctrl_c_stops_the_run_leaves_nothing_running_and_shows_the_partial
         assert not app.session.running and server_processes() == []
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen) and not app.main.load_running
+
+
+def test_the_app_takes_the_recommend_options_a_headless_run_refuses_without_recommend():
+    o = parse_options(["--sweep", "workers=1,2", "--require", "worker-kill", "--memory-budget", "200MB"])
+    assert not o.headless and o.require == ("worker-kill",) and o.memory_budget == 200.0

@@ -66,8 +66,9 @@ PALETTE_COMMANDS = (
     (
         "recommend",
         "Recommend",
-        "Tune, measure and rank the backends at the form's SLO: which to deploy, and why (r)",
+        "Tune, measure and rank the marked backends (else every candidate) at the form's SLO: which to deploy (r)",
     ),
+    ("mark", "Mark for recommend", "Mark the selected backend for the recommend run, or unmark it (space)"),
     ("compare", "Compare", "Every finished run side by side, or back to the main screen (c)"),
     ("export", "Export", "Write the runs as md, json or html (e)"),
     ("screenshot", "SVG screenshot", "Save the screen as SVG in the output directory (ctrl+s)"),
@@ -100,6 +101,7 @@ class WsgiCompareApp(App[int]):
         Binding("ctrl+c", "interrupt", "quit", show=False, priority=True),
         Binding("ctrl+t", "toggle_theme", "light/dark", show=False),
         Binding("escape", "focus_backends", "backends", show=False),
+        Binding("space", "mark", "mark for r", show=False),
     ]
 
     def __init__(
@@ -206,8 +208,8 @@ class WsgiCompareApp(App[int]):
         self.main.stop_load()
 
     def action_recommend(self) -> None:
-        """Which backend to deploy, configured how: the recommend screen over the command
-        line's --backends (else every candidate that serves the app) at the form's SLO."""
+        """Which backend to deploy, configured how: the recommend screen over the backends
+        marked with space (else every candidate that serves the app) at the form's SLO."""
         settings = self.main.settings
         if settings is None or self.main.load_running or self.session.running:
             self.notify("a run is going, or the load settings are not valid", severity="error")
@@ -217,8 +219,10 @@ class WsgiCompareApp(App[int]):
             self.post_message(message)  # called on the session's thread
 
         try:
+            table = self.main.query_one(BackendTable)
             backends, said = self.session.recommend(
                 settings,
+                [b for b in self.main.rows if b in table.marked],
                 on_stage=lambda stage: later(RecommendStage(stage)),
                 on_backend=lambda answer: later(RecommendAnswer(answer)),
                 on_end=lambda answer, error: later(RecommendAnswer(answer, final=True, error=error)),
@@ -233,6 +237,18 @@ class WsgiCompareApp(App[int]):
         self.main.load_running = True
         self.refresh_bindings()
         self.push_screen(screen)
+
+    def action_mark(self) -> None:
+        """Mark the selected backend for the recommend run (r), or unmark it."""
+        if self.screen is not self.main:
+            return
+        backend = self.main.selected_backend()
+        if backend is not None and self.main.rows[backend].available:
+            table = self.main.query_one(BackendTable)
+            table.toggle_mark(backend)
+            marked = [b for b in self.main.rows if b in table.marked]
+            said = f"r recommends among {', '.join(marked)}" if marked else "r recommends among every candidate"
+            self.main.set_banner("app", [("info", said)])
 
     async def action_interrupt(self) -> None:
         """Ctrl-C: stops a recommend run that is going (its partial answer stays), else quits."""

@@ -381,14 +381,13 @@ class Session:
         on_backend: Callable[[dict[str, Any]], object],
         on_end: Callable[[dict[str, Any], str], object],
     ) -> tuple[list[str], str]:
-        """--recommend over ``backends`` (none: the command line's --backends, else every
-        candidate) for the form's workload and SLO, the rest (sweep, budget, required
+        """--recommend over ``backends`` (none: every candidate, settings/recommend_options.py) for the form's workload and SLO, the rest (sweep, budget, required
         scenarios, step lengths) as the command line says; on a thread of the session, as
         ``run``; returns at once: the backends, and what they are held to in words. ``on_stage`` hears of each stage as it begins
         and ends, ``on_backend`` gets the answer so far after each backend, ``on_end`` the
         answer (partial when cancel_run stopped it) and "" or the one-line error."""
         o = replace(self.options, slo=settings.slo, workloads=[settings.workload], recommend=True)
-        names = list(backends or self.options.backends or candidates(o))
+        names = list(backends or candidates(o))
         form = replace(settings, scenarios=(), event_at_s=None, find_capacity=False)
         specs, plan = self.plan(form, names, capacity=False), settings_of(o)
 

@@ -141,8 +141,8 @@ def check_recommend(o: Options) -> None:
         if v is not None
     ]
     if not o.recommend:
-        if given:
-            raise OptionError(f"{given[0]} goes with --recommend")
+        if given and o.headless:  # the app takes them for its recommend run (r)
+            raise OptionError(f"{given[0]} goes with --recommend (or the app's r)")
         return
     if o.url:
         raise OptionError("--recommend starts and tunes the backends itself: it cannot take --url")
