@@ -95,6 +95,10 @@ def saturated(colours: list[int], spread: int = 60) -> list[int]:
     return out
 
 
+#: keys that type no character: their DOM name → virtual key code
+KEYS = {"Escape": 27, "ArrowDown": 40, "ArrowUp": 38, "Enter": 13}
+
+
 class Tab:
     """One page target, attached through the browser's one websocket (flat sessions)."""
 
@@ -126,6 +130,16 @@ class Tab:
                 return text
             await asyncio.sleep(0.2)
         raise AssertionError(f"{needle!r} not in the terminal after {timeout_s} s:\n{text}")
+
+    async def press(self, key: str) -> None:
+        """A key typed into the terminal (its hidden textarea takes the keyboard): a character,
+        or one of KEYS by its DOM name ("Escape", "ArrowDown")."""
+        await self.send("Page.bringToFront")
+        await self.evaluate("document.querySelector('.xterm-helper-textarea').focus()")
+        code = KEYS.get(key)
+        named = {} if code is None else {"code": key, "windowsVirtualKeyCode": code}
+        await self.send("Input.dispatchKeyEvent", type="keyDown", key=key, **({"text": key} if code is None else named))
+        await self.send("Input.dispatchKeyEvent", type="keyUp", key=key, **named)
 
     async def screenshot(self, path: str) -> None:
         reply = await self.send("Page.captureScreenshot", format="png")

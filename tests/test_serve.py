@@ -162,10 +162,7 @@ def served_short_grace() -> Iterator[tuple[int, Any]]:
 
 async def press(tab: Tab, key: str) -> None:
     """A key typed into the terminal (its hidden textarea takes the keyboard)."""
-    await tab.send("Page.bringToFront")
-    await tab.evaluate("document.querySelector('.xterm-helper-textarea').focus()")
-    await tab.send("Input.dispatchKeyEvent", type="keyDown", key=key, text=key)
-    await tab.send("Input.dispatchKeyEvent", type="keyUp", key=key)
+    await tab.press(key)
 
 
 async def start_backend_in(tab: Tab, proc) -> list[psutil.Process]:
@@ -215,6 +212,17 @@ async def test_page_shows_the_app_and_fetches_only_from_here(reports, tmp_path, 
             ]
             assert without == [], without
             assert any(f"/ws/{token}?" in url for url in tab.requested)
+            # the recommend screen in the browser: r on the first backend (marked with space),
+            # stopped at once with Esc: the partial answer, in colour
+            await tab.press("c")
+            await tab.wait_for_text("Backends", 20)
+            await tab.press(" ")
+            await tab.press("r")
+            await tab.wait_for_text("recommend · 1 backend ·", 20)
+            await tab.press("Escape")
+            text = await tab.wait_for_text("The answer (partial)", 40)
+            assert "stopped: the answer is partial" in text and "Partial: the run was stopped" in text
+            assert len(saturated(await tab.terminal_colours())) >= 3
 
 
 @pytest.mark.anyio

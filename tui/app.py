@@ -231,7 +231,9 @@ class WsgiCompareApp(App[int]):
             self.notify(f"cannot recommend: {exc}", severity="error")
             return
         screen = RecommendScreen(
-            backends, f"{len(backends)} backends · {settings.workload} · {said}", self.session.cancel_run
+            backends,
+            f"{len(backends)} backend{'s' if len(backends) != 1 else ''} · {settings.workload} · {said}",
+            self.session.cancel_run,
         )
         self.recommending = screen
         self.main.load_running = True
