@@ -76,6 +76,10 @@ PALETTE_COMMANDS = (
 )
 
 
+#: the main screen's actions, left out of the recommend screen's footer (and not run there)
+MAIN_ONLY = ("toggle_backend", "load", "find_capacity", "stop_load", "run_all", "compare", "export", "mark")
+
+
 class WsgiCompareApp(App[int]):
     """wsgicompare's interactive comparator."""
 
@@ -184,6 +188,9 @@ class WsgiCompareApp(App[int]):
         """Grey out in the footer what cannot run now (None = shown but disabled)."""
         if action == "recommend" and self.screen is not self.main:
             return False  # from the main screen only (the compare view's footer is full)
+        if isinstance(self.screen, RecommendScreen) and action in MAIN_ONLY:
+            return False  # the recommend screen's footer: its own keys, quit and the palette
+
         if action in ("load", "run_all", "find_capacity", "recommend"):
             return None if (self.main.settings is None or self.main.load_running) else True
         if action == "stop_load":
