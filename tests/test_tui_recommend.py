@@ -16,6 +16,7 @@ from wsgicompare.reporting.recommend.sweep import parse_sweep
 from wsgicompare.settings.options import Options, parse_options
 from wsgicompare.tui.app import WsgiCompareApp
 from wsgicompare.tui.screens import MainScreen, RecommendScreen
+from wsgicompare.tui.screens.recommend import STAGE_COLUMNS
 
 pytestmark = pytest.mark.anyio
 
@@ -73,10 +74,11 @@ async def test_r_shows_progress_then_the_answer_first_in_the_reports_words():
         answer = screen.answer
         assert answer is not None and not answer["partial"], answer["summary"]
         stages = screen.query_one("#rec-stages")
-        rows = [[str(c) for c in stages.get_row_at(i)] for i in range(stages.row_count)]
-        assert [r[0] for r in rows[:2]] == ["flask-dev", "flask-dev"] and rows[0][3] == "probe"
-        assert any(r[0] == "gunicorn" and r[3] == "confirmed capacity" for r in rows)
-        assert all(r[4] for r in rows)  # each with its figure
+        rows = [dict(zip(STAGE_COLUMNS, map(str, stages.get_row_at(i)))) for i in range(stages.row_count)]
+        assert [r["backend"] for r in rows[:2]] == ["flask-dev", "flask-dev"] and rows[0]["stage"] == "probe"
+        assert rows[1]["stage"] == "worker-kill" and rows[1]["phase"] == "scenarios"
+        assert any(r["backend"] == "gunicorn" and r["phase"] == "capacity + memory" for r in rows)
+        assert all(r["measured"] and r["config"] for r in rows)  # each with its figure and config
         # flask-dev is rejected: one process, a killed worker is an outage
         assert [r["backend"] for r in answer["rejected"]][0] == "flask-dev", answer["summary"]
         text = shown(screen, "#rec-answer")

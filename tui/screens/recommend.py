@@ -20,8 +20,8 @@ from textual.widgets import DataTable, Footer, Static
 
 from wsgicompare.session import RANKED_HEADERS, Stage, heading, pick_why, ranked_rows, rejected_rows
 
-#: the progress table's columns
-STAGE_COLUMNS = ("backend", "config", "phase", "stage", "measured", "PSS MB")
+#: the progress table's columns (the figure before the config: a fixed config's words are long)
+STAGE_COLUMNS = ("backend", "phase", "stage", "measured", "PSS MB", "config")
 
 
 def now_text(stage: Stage | None, backends: list[str], stopping: bool) -> Text:
@@ -106,7 +106,7 @@ class RecommendScreen(Screen[None]):
         if stage.ended:
             pss = "—" if stage.pss_mb is None else f"{stage.pss_mb:,.1f}"
             table = self.query_one("#rec-stages", DataTable)
-            table.add_row(stage.backend, stage.config, stage.phase, stage.what, stage.said, pss)
+            table.add_row(stage.backend, stage.phase, stage.what, stage.said, pss, stage.config)
             table.move_cursor(row=table.row_count - 1)
 
     def show_answer(self, answer: dict[str, Any], final: bool, error: str = "") -> None:
