@@ -361,13 +361,16 @@ class Session:
         capacity search ends. RuntimeError when a run is going or the session closed."""
         self._start_run(specs, lambda cancel: self._run(list(specs), cancel, on_tick, on_result, on_end, on_step))
 
-    def _start_run(self, specs: Sequence[RunSpec], work: Callable[[threading.Event], None]) -> threading.Event:
+    def _start_run(
+        self, specs: Sequence[RunSpec], work: Callable[[threading.Event], None], exported: bool = True
+    ) -> threading.Event:
         with self._lock:
             if self._running or self._closing.is_set():
                 raise RuntimeError("a run is going" if self._running else "the session is closed")
             self._running = True
             self._cancel = threading.Event()
-            self._last_specs = list(specs)
+            if exported:  # a recommend run's results are its answer's, not the export's
+                self._last_specs = list(specs)
             cancel = self._cancel
         self._spawn(lambda: work(cancel), "wsgicompare-run")
         return cancel
@@ -388,6 +391,8 @@ class Session:
         answer (partial when cancel_run stopped it) and "" or the one-line error."""
         o = replace(self.options, slo=settings.slo, workloads=[settings.workload], recommend=True)
         names = list(backends or candidates(o))
+        if not names:
+            raise SettingsError("no backend is available that serves the app (see --list-backends)")
         form = replace(settings, scenarios=(), event_at_s=None, find_capacity=False)
         specs, plan = self.plan(form, names, capacity=False), settings_of(o)
 
@@ -406,7 +411,7 @@ class Session:
                     self._running = False
                 on_end(run.answer(cancel.is_set() or bool(error)), error)
 
-        self._start_run(specs, work)
+        self._start_run(specs, work, exported=False)
         budget = f" · memory ≤ {plan.memory_budget:,.0f} MB" if plan.memory_budget is not None else ""
         said = f"SLO {plan.slo.text()} · {plan.cpus} server CPU{'s' if plan.cpus != 1 else ''}{budget}"
         return list(dict.fromkeys(names)), f"{said} · required: {', '.join(plan.required) or 'none'}"
