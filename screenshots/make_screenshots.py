@@ -202,7 +202,7 @@ async def recommend_browser(size: tuple[int, int], out_dir: Path) -> None:
                 at = rows.index(backend)
                 await tab.press(" ")
             await tab.press("r")
-            await tab.wait_for_text("esc: back", 600)
+            await tab.wait_for_text("─ final", 600)  # the answer box's title once the run is over
             await asyncio.sleep(1.0)  # the last frame
             path = out_dir / "recommend-browser.png"
             await tab.screenshot(str(path))

@@ -82,6 +82,7 @@ async def test_r_shows_progress_then_the_answer_first_in_the_reports_words():
         # flask-dev is rejected: one process, a killed worker is an outage
         assert [r["backend"] for r in answer["rejected"]][0] == "flask-dev", answer["summary"]
         text = shown(screen, "#rec-answer")
+        assert screen.query_one("#rec-answer").border_title == "final"
         # the answer first, in the Markdown report's own sentences (one source)
         assert text.startswith("The answer\n" + answer["summary"])
         md = markdown(answer)
@@ -128,6 +129,7 @@ async def test_ctrl_c_stops_the_run_leaves_nothing_running_and_shows_the_partial
         assert answer is not None and answer["partial"] and answer["pick"] is None
         assert answer["unfinished"] == ["gunicorn"]
         text = shown(screen, "#rec-answer")
+        assert screen.query_one("#rec-answer").border_title == "final, partial: stopped"
         assert text.startswith("The answer (partial)\n") and "Partial: the run was stopped before gunicorn" in text
         assert "stopped: the answer is partial" in shown(screen, "#rec-now")
         assert not app.session.running and server_processes() == []

@@ -121,6 +121,13 @@ class RecommendScreen(Screen[None]):
         box = self.query_one("#rec-answer", Static)
         box.update(answer_text(answer))
         box.display = True
+        # the state where the eye is, at the top (the progress line may be scrolled out of sight)
+        left = len(answer.get("pending") or ())
+        box.border_title = (
+            ("final, partial: stopped" if answer.get("partial") else "final")
+            if final
+            else f"so far: {left} more to measure"
+        )
         ranked = self.query_one("#rec-ranked", DataTable)
         ranked.clear()
         for row in ranked_rows(answer):
