@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from .connection import _libc
-from .profile import FD_MARGIN, LoadProfile, split_evenly
+from .profile import FD_MARGIN, LoadProfile, open_file_room, split_evenly
 from .worker import Worker
 
 _monotonic = time.monotonic
@@ -42,7 +42,7 @@ def _raise_nofile(needed: int, index: int) -> list[str]:
             target = hard if hard != resource.RLIM_INFINITY else max(soft, needed + FD_MARGIN)
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
             soft = target
-        if soft < needed + FD_MARGIN:
+        if open_file_room(soft) < needed:
             notes.append(
                 f"loader process {index}: open-file limit {soft} cannot hold its {needed} connections "
                 f"(+{FD_MARGIN} spare); expect EMFILE errors — raise it with `ulimit -n`"

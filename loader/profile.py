@@ -5,8 +5,10 @@ tick grid), for the loader processes and the engine alike."""
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
+import resource
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -40,6 +42,13 @@ MAX_RATE = 10_000_000.0
 MAX_SHORT_S = 3600.0
 #: most slow clients (loader/slow.py) one run may hold
 MAX_SLOW_CLIENTS = 1024
+#: open-loop req/s one loader process can be asked for at most. A closed loop measured
+#: ~80,000 req/s per process against nginx-static, so this is far beyond any real
+#: sender: a plan above it is refused (the loader itself would run it, counting
+#: nearly every request as unsent, which measures nothing).
+MAX_RATE_PER_PROC = 200_000
+#: what slow clients do (LoadProfile.slow_kind; loader/slow.py)
+SLOW_KINDS = ("headers", "readers", "uploads")
 #: wall cap in seconds of a run ended by --requests/--reps when max_wall_s is not given
 UNTIMED_WALL_CAP_S = 24 * 3600.0
 #: how an open loop spaces its requests: a constant rate (wrk2, k6) or independent
@@ -102,6 +111,13 @@ class LoadProfile:
     slow_from_s: float = 0.0
     #: seconds after the run start when they close; None: when the load ends
     slow_until_s: float | None = None
+    #: what the slow connections do (loader/slow.py): "headers" trickle header lines,
+    #: "readers" read a GET's answer at ~1 KiB/s, "uploads" send slow_body at ~1 KiB/s
+    slow_kind: str = "headers"
+    #: the path (and query) the slow connections ask for; "": the load's own
+    slow_path: str = ""
+    #: slow uploads: the body they POST (with its Content-Length)
+    slow_body: bytes = b""
     #: open loop: "uniform" (request i due at i / rate) or "poisson" (exponential gaps)
     arrivals: str = "uniform"
     #: the Poisson arrivals' seed (each loader process draws its own stream from it);
@@ -188,11 +204,41 @@ class LoadProfile:
                 raise LoadProfileError(f"slow clients must start inside the run, got {self.slow_from_s} s")
             if self.slow_until_s is not None and not (self.slow_from_s < self.slow_until_s):
                 raise LoadProfileError("slow clients must end after they start")
+            if self.slow_kind not in SLOW_KINDS:
+                raise LoadProfileError(f"slow clients are one of {', '.join(SLOW_KINDS)}, got {self.slow_kind!r}")
+            if self.slow_path and not self.slow_path.startswith("/"):
+                raise LoadProfileError(f"the slow clients' path must start with '/', got {self.slow_path!r}")
+            if self.slow_kind == "uploads" and not 0 < len(self.slow_body) <= MAX_BODY_BYTES:
+                raise LoadProfileError(f"slow uploads need a body of 1 to {MAX_BODY_BYTES} bytes")
         n_cpus = os.cpu_count() or 1
         for cpu in self.cpus:
             if isinstance(cpu, bool) or not isinstance(cpu, int) or not (0 <= cpu < n_cpus):
                 raise LoadProfileError(f"--loader-cpus: no CPU {cpu!r} on this machine (CPUs 0-{n_cpus - 1})")
         self._validate_request()
+
+    def check_limits(self) -> None:
+        """Refuse (LoadProfileError, one line) what this machine's loader processes cannot
+        send, known before anything starts: more connections per process than the open-file
+        limit holds (``connection_room``), or a rate beyond ``MAX_RATE_PER_PROC`` each."""
+        per_proc = max(split_evenly(self.concurrency, self.procs))
+        room = connection_room()
+        if room is not None and per_proc > room:
+            hard = room + FD_MARGIN
+            procs = math.ceil(self.concurrency / room) if room > 0 else 0
+            spread = f", spread it with --loader-procs {procs}" if 0 < procs <= MAX_PROCS else ""
+            raise LoadProfileError(
+                f"-c {self.concurrency} puts {per_proc} connections in one loader process, but the open-file limit "
+                f"is {hard} (hard limit, ulimit -Hn; {FD_MARGIN} of them the process's own): lower -c to "
+                f"{max(1, room) * self.procs}{spread}, or raise the hard limit (ulimit -Hn as root, or limits.conf)"
+            )
+        if self.rate is not None and self.rate > MAX_RATE_PER_PROC * self.procs:
+            needed = math.ceil(self.rate / MAX_RATE_PER_PROC)
+            more = f", or give it --loader-procs {needed} and the CPUs to run them" if needed <= MAX_PROCS else ""
+            raise LoadProfileError(
+                f"--rate {self.rate:,.0f} req/s is beyond what {self.procs} loader process"
+                f"{'es' if self.procs != 1 else ''} can send (at most {MAX_RATE_PER_PROC:,} req/s each; "
+                f"a closed loop reaches ~80,000): lower --rate{more}"
+            )
 
     def _validate_request(self) -> None:
         """Method, headers and body: what goes verbatim into every request."""
@@ -256,6 +302,22 @@ def is_loopback(host: str) -> bool:
 
 
 # -- what follows from a profile: the same in every loader process and in the engine --------
+
+
+def open_file_room(limit: int) -> int:
+    """Connections a process whose open-file limit is ``limit`` can hold: the limit less
+    the FD_MARGIN descriptors the process needs for itself. The one open-file rule: the
+    plan's check (``LoadProfile.check_limits``), the capacity search's connection cap and
+    each loader process's own check (loader/process.py) all read it."""
+    return limit - FD_MARGIN
+
+
+def connection_room() -> int | None:
+    """Connections one loader process can hold on this machine: ``open_file_room`` of the
+    hard open-file limit, which each process raises its soft limit to (past it every
+    connect fails with EMFILE); None when the hard limit is unlimited."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return None if hard == resource.RLIM_INFINITY else open_file_room(hard)
 
 
 def split_evenly(total: int, parts: int) -> list[int]:

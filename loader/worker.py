@@ -33,7 +33,7 @@ from .connection import (
 )
 from .profile import LoadProfile, build_request, split_evenly, tick_boundary_s, warmup_ticks
 from .schedule import schedule_for
-from .slow import SlowClients
+from .slow import SlowClients, slow_clients_for
 
 __all__ = ["Worker", "_encode"]
 
@@ -177,8 +177,7 @@ class Worker:
         """The slow clients connect (loader process 0 only); they close at slow_until_s."""
         if self.finished:
             return
-        head = b"\r\n".join(self.request.split(b"\r\n")[:2]) + b"\r\n"  # request line and Host only
-        self.slow = SlowClients(self.loop, self.address, head, self.profile.slow_clients)
+        self.slow = slow_clients_for(self.loop, self.address, self.profile)
         self.slow.open()
         if self.profile.slow_until_s is not None:
             delay = self.start_at + self.profile.slow_until_s - _monotonic()

@@ -92,10 +92,14 @@ def _group(item: pytest.Item) -> str | None:
     return module if module in SHARED_FIXTURE_MODULES else None
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``-n 2 --dist loadgroup``): the kernel-counter modules share one
+    """Under pytest-xdist (``-n 3 --dist loadgroup``): the kernel-counter modules share one
     worker, a module with shared fixtures stays in one, the rest spread test by test;
-    the longest go first."""
+    the longest go first. First among the hooks: xdist's own reads the groups' markers
+    (to name each test's group) in the same hook, and after this one had run it found
+    none — every module's shared server, report and Ray cluster was then started again
+    in each worker that ran one of its tests (tests/test_xdist_groups.py)."""
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     order = {id(item): i for i, item in enumerate(items)}
 

@@ -160,7 +160,7 @@ def test_bad_app_starts_nothing(apps, cli, target, needle, checked) -> None:
         # scenarios (wsgicompare/engine/scenarios.py)
         (
             ["--backend", "gunicorn", "--scenario", "meteor"],
-            "--scenario must be one of slow-clients, worker-kill, reload, overload or all",
+            "--scenario must be one of slow-clients, slow-readers, slow-uploads, worker-kill, reload, overload or all",
         ),
         (["--backend", "gunicorn", "--slow-clients", "4"], "--slow-clients goes with --scenario slow-clients"),
         (["--backend", "gunicorn", "--scenario", "slow-clients", "--slow-clients", "0"], "--slow-clients"),
@@ -176,6 +176,10 @@ def test_bad_app_starts_nothing(apps, cli, target, needle, checked) -> None:
         (["--backend", "gunicorn", "--workload", "stream", "--stream-size", "0"], "from 1 byte to 256 MiB"),
         (["--backend", "gunicorn", "--workload", "stream", "--stream-size", "2GiB"], "from 1 byte to 256 MiB"),
         (["--backend", "gunicorn", "--stream-size", "1MiB"], "--stream-size goes with --workload stream"),
+        (
+            ["--backend", "gunicorn", "--scenario", "slow-uploads", "--stream-size", "1MiB"],
+            "or --scenario slow-readers",
+        ),
         (["--backend", "gunicorn", "--workload", "db", "--database", "mysql"], "--database must be sqlite or postgres"),
         (["--backend", "gunicorn", "--database", "postgres"], "--database goes with a workload that reads it"),
         (["--backend", "php-fpm-nginx", "--workload", "db"], "the PHP reference has no database workloads"),

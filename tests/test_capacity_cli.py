@@ -13,6 +13,8 @@ from backend_support import require_backend
 
 from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
+from wsgicompare.engine.capacity import STEP_WARMUP_S
+from wsgicompare.engine.runspec import capacity_plan
 from wsgicompare.session import Session
 from wsgicompare.settings.config_file import dump_toml, to_config
 from wsgicompare.settings.options import OptionError, parse_options
@@ -101,6 +103,9 @@ def test_find_capacity_of_a_real_backend_writes_md_json_and_html(tmp_path) -> No
             "4",
             "--confirm",
             "2",
+            # each step's warm-up (the search's own second unless --warmup is given)
+            "--warmup",
+            "0.5",
             "--export",
             "md",
             "--export",
@@ -112,7 +117,9 @@ def test_find_capacity_of_a_real_backend_writes_md_json_and_html(tmp_path) -> No
         ]
     )
     assert code == 0
-    (run,) = json.loads((tmp_path / "cap.json").read_text())["runs"]
+    doc = json.loads((tmp_path / "cap.json").read_text())
+    assert doc["load"]["capacity"]["step_warmup_s"] == 0.5
+    (run,) = doc["runs"]
     cap = run["capacity"]
     assert 1 <= len(cap["steps"]) <= 4
     assert cap["limit"] in ("server", "max-steps", "loader")
@@ -135,6 +142,16 @@ def test_find_capacity_of_a_real_backend_writes_md_json_and_html(tmp_path) -> No
     assert "Latency vs offered load" in html
 
 
+def test_warmup_is_each_capacity_steps_warm_up_when_given() -> None:
+    # --warmup was once ignored by a search: its steps warmed for the search's own second
+    given = capacity_plan(parse_options(["--backend", "gunicorn", "--find-capacity", "--warmup", "250ms"]))
+    assert given is not None and given.step_warmup_s == 0.25
+    ladder = capacity_plan(parse_options(["--backend", "gunicorn", "--rates", "10,20", "--warmup", "3s"]))
+    assert ladder is not None and ladder.step_warmup_s == 3.0
+    default = capacity_plan(parse_options(["--backend", "gunicorn", "--find-capacity"]))
+    assert default is not None and default.step_warmup_s == STEP_WARMUP_S
+
+
 def test_the_app_takes_the_capacity_settings_for_its_own_searches() -> None:
     o = parse_options(["--slo", "p90=20ms", "--step-duration", "1", "--max-steps", "4"])
     assert not o.headless and not o.find_capacity
@@ -155,7 +172,9 @@ def test_a_loader_bound_ladder_carries_no_capacity_in_any_output(tmp_path) -> No
     (run,) = json.loads((tmp_path / "lb.json").read_text())["runs"]
     cap = run["capacity"]
     assert cap["limit"] == "loader", cap["verdict"]
-    assert cap["steps"][0]["met"], cap["steps"][0]  # a met step before the loader's limit
+    # a met step before the loader's limit (a step the loader lagged in is measured again)
+    met = [s for s in cap["steps"] if s["met"]]
+    assert [s["rate"] for s in met] == [200.0], cap["steps"]
     assert (cap["rps"], cap["offered_rps"], cap["bound_at"]) == (None, None, 150_000.0)
     shown = "loader-bound at 150,000 req/s"
     md = (tmp_path / "lb.md").read_text()
@@ -168,7 +187,7 @@ def test_a_loader_bound_ladder_carries_no_capacity_in_any_output(tmp_path) -> No
     assert f'<td class="n">{shown}</td>' in page and "★" not in page.split("<h2>Commands")[0]
     # a report saved before the rule (the met step's rate in rps, no bound_at) reads the same
     doc = json.loads((tmp_path / "lb.json").read_text())
-    doc["runs"][0]["capacity"].update(rps=cap["steps"][0]["rps"], offered_rps=200.0)
+    doc["runs"][0]["capacity"].update(rps=met[0]["rps"], offered_rps=200.0)
     del doc["runs"][0]["capacity"]["bound_at"]
     old = tmp_path / "old.json"
     old.write_text(json.dumps(doc))

@@ -18,13 +18,12 @@ from hypothesis import strategies as st
 
 from wsgicompare.backends import get_backend
 from wsgicompare.engine.runspec import available_cpus
+from wsgicompare.parsing import parse_duration, parse_int
 from wsgicompare.settings.config_file import dump_toml, to_config
 from wsgicompare.settings.options import (
     CONFIG_KEYS,
     OptionError,
     Options,
-    parse_duration,
-    parse_int,
     parse_options,
     read_config,
 )

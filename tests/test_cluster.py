@@ -272,11 +272,18 @@ def _cluster_run_with_processes(
     pytest.fail(f"no loader and gunicorn on the cluster: {''.join(proc.err_lines)}")  # type: ignore[attr-defined]
 
 
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:  # gone between the two questions
+        return False
+
+
 def _all_gone(found: list[psutil.Process], within_s: float) -> list[str]:
     deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline and any(p.is_running() and p.status() != "zombie" for p in found):
+    while time.monotonic() < deadline and any(_alive(p) for p in found):
         time.sleep(0.25)
-    return [f"{p.pid} {cmdline(p)[:80]}" for p in found if p.is_running() and p.status() != "zombie"]
+    return [f"{p.pid} {cmdline(p)[:80]}" for p in found if _alive(p)]
 
 
 def test_sigkill_of_wsgicompare_leaves_no_loader_or_backend(cluster: RayCluster) -> None:
@@ -309,7 +316,9 @@ def test_ctrl_c_of_a_cluster_run_keeps_what_finished_and_leaves_nothing(cluster:
 
 def _under(p: psutil.Process, session: int) -> bool:
     """``p`` was started from the cluster's processes (its session, or a child of one)."""
-    with contextlib.suppress(psutil.Error):
+    # a process may end between the listing and the question (psutil.Error for p's
+    # parents, ProcessLookupError for its session): then it is not one of ours
+    with contextlib.suppress(psutil.Error, ProcessLookupError):
         for q in [p, *p.parents()]:
             if os.getsid(q.pid) == session:
                 return True

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 from wsgicompare.settings.helptext import EPILOG, GROUPS
-from wsgicompare.settings.option_table import ARGS
+from wsgicompare.settings.option_table import OPTIONS
 from wsgicompare.settings.options import parse_options
 
 #: the ``cli`` fixture: main(argv) in-process behind the tripwire (tests/cli_support.py)
@@ -21,10 +21,10 @@ TITLES = ["Load", "Capacity", "Recommend", "Scenarios", "Backends", "Reports", "
 
 
 def test_every_option_is_in_exactly_one_group():
-    names = [name for _, name, _ in ARGS]
-    grouped = [name for _, _, members in GROUPS for name in members]
-    assert sorted(grouped) == sorted(names)
-    assert [title.title() for title, _, _ in GROUPS] == TITLES
+    titles = [title for title, _ in GROUPS]
+    assert all(row.group in titles for row in OPTIONS)
+    assert len({row.name for row in OPTIONS}) == len(OPTIONS)  # each option declared once
+    assert [title.title() for title in titles] == TITLES
 
 
 def test_help_lists_the_groups_in_order_and_the_examples(cli):
@@ -33,8 +33,8 @@ def test_help_lists_the_groups_in_order_and_the_examples(cli):
     out = done.out
     positions = [out.index(f"\n{title}:\n") for title in TITLES]
     assert positions == sorted(positions)
-    for _, name, _ in ARGS:
-        assert f"--{name}" in out, name
+    for row in OPTIONS:
+        assert f"--{row.name}" in out, row.name
     # percent signs in help texts print as one (escaped as %% for argparse)
     assert "errors>0.1%," in out and "%%" not in out
     assert out.rstrip().endswith("130/143 interrupted (finished runs are written).")
@@ -68,5 +68,5 @@ def test_help_through_python_m_on_a_narrow_terminal():
 def test_the_scenario_help_names_every_scenario():
     from wsgicompare.engine.scenarios import SCENARIOS
 
-    text = next(spec["help"] for _, name, spec in ARGS if name == "scenario")
+    text = next(row.arg["help"] for row in OPTIONS if row.name == "scenario")
     assert all(name in text for name in SCENARIOS), text

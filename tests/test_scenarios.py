@@ -228,14 +228,24 @@ def test_throughput_that_never_comes_back_is_not_recovered() -> None:
 
 
 def test_scenario_names() -> None:
-    assert parse_scenarios("scenario", "all") == ("slow-clients", "worker-kill", "reload", "overload")
+    assert parse_scenarios("scenario", "all") == (
+        "slow-clients",
+        "slow-readers",
+        "slow-uploads",
+        "worker-kill",
+        "reload",
+        "overload",
+    )
     assert parse_scenarios("scenario", "reload,all") == ("slow-clients", "worker-kill", "reload", "overload")
     assert parse_scenarios("scenario", "reload,worker-kill,reload") == ("reload", "worker-kill")
     assert parse_scenarios("scenario", ["reload"]) == ("reload",)  # a TOML list
     with pytest.raises(OptionError, match="takes names"):
         parse_scenarios("scenario", [0])  # a TOML list of something else
     assert parse_scenarios("scenario", "slow-clients,overload") == ("slow-clients", "overload")
-    with pytest.raises(OptionError, match="must be one of slow-clients, worker-kill, reload, overload or all"):
+    with pytest.raises(
+        OptionError,
+        match="must be one of slow-clients, slow-readers, slow-uploads, worker-kill, reload, overload or all",
+    ):
         parse_scenarios("scenario", "meteor")
 
 

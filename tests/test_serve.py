@@ -32,7 +32,7 @@ from test_open_reports import reports  # noqa: F401, F811 (a fixture: two real s
 
 from wsgicompare.front.serve import NO_TOKEN, QUIT_S, app_argv, tab_environment, too_many_tabs
 from wsgicompare.loader import is_loopback
-from wsgicompare.settings.option_table import ARGS, CONFIG_KEYS
+from wsgicompare.settings.option_table import BY_NAME, CONFIG_KEYS
 from wsgicompare.settings.serve_options import DEFAULT_MAX_TABS
 
 pytest_plugins = ["cli_support"]
@@ -295,7 +295,7 @@ def test_serve_options_are_checked_before_serving(tmp_path, cli) -> None:
     cli.refused(["--serve-grace", "1s"], "--serve-grace goes with --serve")
     cli.refused(["--serve", "--serve-grace", "0"], "--serve-grace must be above 0 s and at most 600 s")
     cli.refused(["--serve", "--serve-grace", "soon"], "--serve-grace must be a duration such as 10s")
-    grace_help = next(spec["help"] for _, name, spec in ARGS if name == "serve-grace")
+    grace_help = BY_NAME["serve-grace"].arg["help"]
     assert f"(default {QUIT_S:g}s)" in grace_help
     # the tabs' command line is checked here, before serving: a bad report never reaches a tab
     cli.refused(["--serve", "--open", str(tmp_path / "gone.json")], "cannot read it: No such file")
@@ -415,7 +415,7 @@ def test_bad_serve_max_tabs_is_one_line_exit_2(cli, tmp_path) -> None:
     cli.refused(["--serve", "--serve-max-tabs", "65"], "--serve-max-tabs must be a whole number from 1 to 64")
     cli.refused(["--serve", "--serve-max-tabs", "many"], "--serve-max-tabs must be a whole number from 1 to 64")
     cli.refused(["--serve-max-tabs", "2"], "--serve-max-tabs goes with --serve")
-    tabs_help = next(spec["help"] for _, name, spec in ARGS if name == "serve-max-tabs")
+    tabs_help = BY_NAME["serve-max-tabs"].arg["help"]
     assert f"(default {DEFAULT_MAX_TABS})" in tabs_help
     # the serving process's, not a run's: no scenario file holds it
     assert "serve-max-tabs" not in CONFIG_KEYS

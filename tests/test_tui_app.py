@@ -120,7 +120,7 @@ async def test_missing_backend_shows_hint_and_cannot_start(monkeypatch):
 
 @pytest.mark.parametrize(
     ("field", "text", "message"),
-    [("concurrency", "0", "1…100000"), ("concurrency", "abc", "whole number"), ("duration_s", "-1", "0.1…86400")],
+    [("concurrency", "0", "1…100000"), ("concurrency", "abc", "whole number"), ("duration_s", "-1", ">0…86400")],
 )
 async def test_invalid_settings_are_refused(field, text, message):
     app = make_app()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from tui_snapshot_app import make_ticks
 
-from wsgicompare.session import LoadSettings, SettingsError
+from wsgicompare.session import FORM_OPTIONS, FieldError, LoadSettings, SettingsError
+from wsgicompare.settings.options import OptionError, parse_options
 from wsgicompare.tui.model import (
     TickHistory,
     fmt_ms,
@@ -33,14 +34,23 @@ def test_parse_field_accepts_in_range_values():
         ("concurrency", "1.5", "whole number"),
         ("concurrency", "0", "1…100000"),
         ("concurrency", "100001", "1…100000"),
-        ("duration_s", "nan", "0.1…86400"),
+        ("duration_s", "nan", ">0…86400"),
         ("rate", "x", "a number"),
+        ("rate", "0", ">0…1e+07"),
         ("workers", "-1", "1…256"),
     ],
 )
 def test_parse_field_refuses_with_a_short_message(name, text, message):
-    with pytest.raises(SettingsError, match=message):
+    """Beside the field a short refusal; the refusal itself is the command line's, word for word."""
+    with pytest.raises(FieldError) as refused:
         parse_field(name, text)
+    assert refused.value.short == message
+    option = FORM_OPTIONS[name].name
+    assert str(refused.value).startswith(f"--{option} ")
+    if text:
+        with pytest.raises(OptionError) as cli:
+            parse_options([f"--{option}", text])
+        assert str(cli.value) == str(refused.value)
 
 
 def test_settings_need_a_stop_rule():

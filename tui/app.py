@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from wsgicompare.results import RunResult, Tick
-from wsgicompare.session import Conductor, Options, Session, saved_line
+from wsgicompare.session import DEFAULT_REFRESH_HZ, DEFAULT_THEME, Conductor, Options, Session, saved_line
 
 from .messages import BackendStateChanged, CapacityStep, LoadEnded, RecommendAnswer, RecommendStage, RunFinished
 from .model import LiveFrame, TickHistory
@@ -35,9 +35,9 @@ class AppOptions:
     """What the screen itself takes from the command line (the rest goes to the session)."""
 
     #: panel refreshes per second
-    refresh_hz: float = 4.0
+    refresh_hz: float = DEFAULT_REFRESH_HZ
     #: "dark" or "light"
-    theme: str = "dark"
+    theme: str = DEFAULT_THEME
     #: directory for exports and screenshots
     output_dir: str = "."
 

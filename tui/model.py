@@ -10,8 +10,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from wsgicompare.results import Tick
-from wsgicompare.session import FIELD_RULES as FIELD_RULES  # the form field -> (kind, low, high, may be empty)
-from wsgicompare.session import LoadSettings, Outcome, Session, SettingsError, Step, capacity_figure
+from wsgicompare.session import FORM_OPTIONS as FORM_OPTIONS  # the form's fields: LoadSettings field → option row
+from wsgicompare.session import (
+    LoadSettings,
+    Outcome,
+    Session,
+    SettingsError,
+    Step,
+    capacity_figure,
+    parse_form_field,
+)
 
 #: points kept for a live series: a minute at 4 ticks per second, wider than any panel
 HISTORY_POINTS = 240
@@ -24,20 +32,9 @@ STATES = ("stopped", "starting", "ready", "under load", "stopping", "failed")
 
 
 def parse_field(name: str, text: str) -> int | float | None:
-    """Parse one numeric form field; raise SettingsError with a short message."""
-    kind, low, high, may_be_empty = FIELD_RULES[name]
-    text = text.strip().replace("_", "")
-    if not text:
-        if may_be_empty:
-            return None
-        raise SettingsError("required")
-    try:
-        value: int | float = int(text) if kind == "int" else float(text)
-    except ValueError:
-        raise SettingsError("whole number" if kind == "int" else "a number") from None
-    if value != value or not (low <= value <= high):  # NaN fails both comparisons
-        raise SettingsError(f"{low:g}…{high:g}")
-    return value
+    """One form field through its option's converter, the command line's
+    (``session.parse_form_field``): FieldError, with the CLI's refusal and a short one."""
+    return parse_form_field(name, text)
 
 
 def settings_from_fields(values: dict[str, Any]) -> LoadSettings:
@@ -57,7 +54,7 @@ def settings_from_fields(values: dict[str, Any]) -> LoadSettings:
 def settings_fields(settings: LoadSettings) -> dict[str, str]:
     """The form's text for each numeric field (inverse of parse_field)."""
     out = {}
-    for name in FIELD_RULES:
+    for name in FORM_OPTIONS:
         value = getattr(settings, name)
         out[name] = "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
     return out

@@ -33,11 +33,10 @@ from wsgicompare.backends import (
 from wsgicompare.engine.runspec import (
     DEFAULT_SETTLE_MAX_S,
     RunSpec,
-    check_loader_limits,
+    checked_specs,
     cpu_split,
     default_cpus,
     pin_to_loader_cpus,
-    plan_specs,
     shared_loader_cpus,
     unpin,
 )
@@ -229,11 +228,8 @@ def make_plan(o: Options) -> Plan:
     loader_cpus, _ = cpu_split(o.loader_cpus, o.server_cpus, procs)
     # with --cluster the loader processes run on the cluster's nodes, pinned there
     warnings = [w for w in (shared_loader_cpus(procs, loader_cpus),) if w and not o.cluster]
-    # built as the app builds its runs (runspec.plan_specs), then checked: the load first
-    specs = plan_specs(o, [] if o.url else list(o.backends) or list(CATALOG))
-    load = specs[0].load
-    load.validate()  # LoadProfileError: one line (loopback check for --url included)
-    check_loader_limits(load)
+    # built and checked as the app checks its form (runspec.checked_specs): the load first
+    specs = checked_specs(o, [] if o.url else list(o.backends) or list(CATALOG))
     if not o.url:
         _check_backends(o, specs)
     settle = DEFAULT_SETTLE_MAX_S if o.settle_max is None else o.settle_max

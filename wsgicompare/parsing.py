@@ -15,6 +15,9 @@ from wsgicompare.backends import available_cpus
 class OptionError(ValueError):
     """A bad option or config value; the message is one line."""
 
+    #: the same refusal, short enough to stand beside a field of the app's form ("1…100000")
+    short: str = ""
+
 
 # -- converters: each accepts the CLI's string or a TOML value ---------------------------
 

@@ -36,15 +36,14 @@ from wsgicompare.engine.runspec import (
     DEFAULT_WORKLOAD,
     URL_BACKEND,
     RunSpec,
+    checked_specs,
     cpu_split,
     default_server_config,
     plan_specs,
 )
 from wsgicompare.engine.scenarios import SCENARIOS as SCENARIOS
 from wsgicompare.engine.scenarios import parse_scenarios as parse_scenarios
-from wsgicompare.loader import (
-    LoadProfileError,
-)
+from wsgicompare.loader import LoadProfileError
 
 # the app (tui/) reaches the engine through this module and results.py only (tests/test_layers.py):
 # what it reads beside the session (the names imported ``as`` themselves) is re-exported here
@@ -65,9 +64,17 @@ from wsgicompare.reporting.recommend.run import Stage as Stage
 from wsgicompare.reporting.saved import saved_line as saved_line
 from wsgicompare.reporting.scorecard import scorecard as scorecard
 from wsgicompare.results import RunResult, Tick
-from wsgicompare.settings.form import FIELD_RULES as FIELD_RULES
+
+# the form's fields (LoadSettings field → its option's row) and the screen's own limits and defaults
+from wsgicompare.settings.form import FieldError as FieldError
 from wsgicompare.settings.form import LoadSettings as LoadSettings
 from wsgicompare.settings.form import SettingsError as SettingsError
+from wsgicompare.settings.form import parse_form_field as parse_form_field
+from wsgicompare.settings.option_table import DEFAULT_REFRESH_HZ as DEFAULT_REFRESH_HZ
+from wsgicompare.settings.option_table import DEFAULT_THEME as DEFAULT_THEME
+from wsgicompare.settings.option_table import FORM_OPTIONS as FORM_OPTIONS
+from wsgicompare.settings.option_table import MAX_REFRESH_HZ as MAX_REFRESH_HZ
+from wsgicompare.settings.option_table import MIN_REFRESH_HZ as MIN_REFRESH_HZ
 from wsgicompare.settings.options import Options
 from wsgicompare.settings.recommend_options import candidates, settings_of
 from wsgicompare.signals import set_from_signal_handler
@@ -197,6 +204,10 @@ class Session:
         connections are sized from the rate and the SLO unless the command line gave -c.
         ``settings.scenarios`` make one run per (backend, scenario), as --scenario does;
         a capacity search has no scenario (check refuses the two together in the form)."""
+        return plan_specs(self._options(settings, capacity), backends)
+
+    def _options(self, settings: LoadSettings, capacity: bool | None = None) -> Options:
+        """The command line's options with the form's settings in place (see ``plan``)."""
         if capacity is None:
             capacity = settings.find_capacity
         o = replace(
@@ -232,7 +243,7 @@ class Session:
                 # steps' connections are sized from the SLO unless -c was given
                 concurrency=given.concurrency,
             )
-        return plan_specs(o, backends)
+        return o
 
     def check(self, settings: LoadSettings) -> None:
         """Let the loader's own validation have the last word: SettingsError (one line).
@@ -251,7 +262,8 @@ class Session:
         elif settings.event_at_s is not None:
             raise SettingsError("an event time goes with a scenario")
         try:
-            self.plan(settings, [URL_BACKEND], capacity=False)[0].load.validate()
+            # the CLI's one checked plan (runspec.checked_specs): the same refusals, word for word
+            checked_specs(self._options(settings, capacity=False), [URL_BACKEND])
         except LoadProfileError as exc:
             raise SettingsError(str(exc)) from None
 

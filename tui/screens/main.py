@@ -21,7 +21,15 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Static
 
 from wsgicompare.results import RunResult
-from wsgicompare.session import LoadSettings, Session, Step, one_line
+from wsgicompare.session import (
+    DEFAULT_REFRESH_HZ,
+    MAX_REFRESH_HZ,
+    MIN_REFRESH_HZ,
+    LoadSettings,
+    Session,
+    Step,
+    one_line,
+)
 
 from ..messages import CapacityStep, LoadEnded, RunFinished, SettingsChanged
 from ..model import BackendRow, CapacityLadder, LiveFrame, TickHistory, header_text
@@ -65,7 +73,7 @@ class MainScreen(Screen[None]):
         history: TickHistory,
         *,
         states: Mapping[str, str] | None = None,
-        refresh_hz: float | None = 4.0,
+        refresh_hz: float | None = DEFAULT_REFRESH_HZ,
         output_dir: str = ".",
     ) -> None:
         """``states`` sets backends' first states (snapshots); ``refresh_hz`` None
@@ -124,7 +132,7 @@ class MainScreen(Screen[None]):
             self._apply_frame(frame)
         self._update_header()
         if self._refresh_hz is not None:
-            self.set_interval(1.0 / max(0.5, min(30.0, self._refresh_hz)), self.refresh_live)
+            self.set_interval(1.0 / max(MIN_REFRESH_HZ, min(MAX_REFRESH_HZ, self._refresh_hz)), self.refresh_live)
         self.query_one(BackendTable).focus()
 
     def fit_width(self, columns: int) -> None:

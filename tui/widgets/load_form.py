@@ -10,22 +10,22 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
-from wsgicompare.session import SCENARIOS, CapacityError, LoadSettings, SettingsError, parse_scenarios, parse_slo
+from wsgicompare.session import (
+    FORM_OPTIONS,
+    SCENARIOS,
+    CapacityError,
+    FieldError,
+    LoadSettings,
+    parse_scenarios,
+    parse_slo,
+)
 
 from ..messages import SettingsChanged
-from ..model import FIELD_RULES, parse_field, settings_fields, settings_from_fields
+from ..model import parse_field, settings_fields, settings_from_fields
 
-#: numeric form fields: (field name, label, placeholder)
-FORM_FIELDS = (
-    ("concurrency", "concurrency", "clients"),
-    ("duration_s", "duration s", "none"),
-    ("requests", "requests", "none"),
-    ("reps", "reps/client", "none"),
-    ("rate", "rate req/s", "closed"),
-    ("warmup_s", "warm-up s", "seconds"),
-    ("workers", "workers", "processes"),
-    ("threads", "threads", "per worker"),
-)
+#: the numeric fields in the form's column, in its order; each one's label, placeholder and
+#: range are its option's (the option table's form place, read through the session)
+FORM_ORDER = ("concurrency", "duration_s", "requests", "reps", "rate", "warmup_s", "workers", "threads")
 
 #: the scenario Select's value for a steady load (Select needs a non-blank value)
 NO_SCENARIO = "none"
@@ -70,15 +70,13 @@ class LoadForm(VerticalScroll):
         self._check = check
         #: the settings as typed; None while any field is invalid
         self.settings: LoadSettings | None = None
+        self.refusal = ""
         #: a load is running: the button stops it
         self._load_running = False
 
     def compose(self) -> ComposeResult:
-        for name, label, placeholder in FORM_FIELDS:
-            with Horizontal(classes="field"):
-                yield Label(label, classes="field-label")
-                yield Input(id=f"f-{name}", placeholder=placeholder, compact=True, classes="field-input")
-                yield Label("", id=f"e-{name}", classes="field-error")
+        for name in FORM_ORDER:
+            yield from self._field(name)
         with Horizontal(classes="field"):
             yield Label("workload", classes="field-label")
             yield Select(
@@ -110,12 +108,17 @@ class LoadForm(VerticalScroll):
                 classes="field-input-wide",
             )
         # shown only with a scenario: when its event fires
-        with Horizontal(classes="field", id="event-row"):
-            yield Label("event at s", classes="field-label")
-            yield Input(id="f-event_at_s", placeholder="⅓ of dur.", compact=True, classes="field-input")
-            yield Label("", id="e-event_at_s", classes="field-error")
+        yield from self._field("event_at_s", row_id="event-row")
         yield Label("", id="form-error", classes="field-error")
         yield Button("▶ load", id="load-button", variant="success", compact=True)
+
+    def _field(self, name: str, row_id: str | None = None) -> ComposeResult:
+        form = FORM_OPTIONS[name].form
+        assert form is not None
+        with Horizontal(classes="field", id=row_id):
+            yield Label(form.label, classes="field-label")
+            yield Input(id=f"f-{name}", placeholder=form.placeholder, compact=True, classes="field-input")
+            yield Label("", id=f"e-{name}", classes="field-error")
 
     def fill(self, settings: LoadSettings) -> None:
         for name, text in settings_fields(settings).items():
@@ -141,23 +144,27 @@ class LoadForm(VerticalScroll):
     def _validate(self) -> None:
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
+        #: each refused field's refusal, the command line's words (the label's tooltip)
+        refusals: dict[str, str] = {}
         scenario = str(self.query_one("#f-scenario", Select).value)
         scenarios = () if scenario == NO_SCENARIO else parse_scenarios("scenario", scenario)
         self.query_one("#event-row").display = bool(scenarios)
-        for name in FIELD_RULES:
+        for name in FORM_OPTIONS:
             if name == "event_at_s" and not scenarios:
                 values[name] = None  # hidden without a scenario: what it holds does not apply
                 continue
             try:
                 values[name] = parse_field(name, self.query_one(f"#f-{name}", Input).value)
-            except SettingsError as exc:
-                errors[name] = str(exc)
+            except FieldError as exc:
+                errors[name], refusals[name] = exc.short, str(exc)
         try:
             values["slo"] = parse_slo(self.query_one("#f-slo", Input).value or "p99=100ms")
         except CapacityError as exc:
             errors["slo"] = str(exc).removeprefix("--slo: ").removeprefix("--")
-        for name in (*FIELD_RULES, "slo"):
-            self.query_one(f"#e-{name}", Label).update(errors.get(name, ""))
+        for name in (*FORM_OPTIONS, "slo"):
+            label = self.query_one(f"#e-{name}", Label)
+            label.update(errors.get(name, ""))
+            label.tooltip = refusals.get(name)
             self.query_one(f"#f-{name}", Input).set_class(name in errors, "-invalid")
         self.query_one("#e-slo", Label).display = "slo" in errors
         form_error = ""
@@ -175,6 +182,8 @@ class LoadForm(VerticalScroll):
                 form_error = str(exc)
                 settings = None
         self.query_one("#form-error", Label).update(form_error)
+        #: what the form refuses now, in the command line's words ("" while it holds settings)
+        self.refusal = next(iter(refusals.values()), form_error)
         self.settings = settings
         self._show_button()
         self.post_message(SettingsChanged(settings))

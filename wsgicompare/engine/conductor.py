@@ -281,7 +281,13 @@ class Conductor:
             backend=spec.backend, title=title, workload=spec.workload, status="ok", concurrency=profile.concurrency
         )
         try:
-            profile.validate()
+            # a LoadRun checks its profile (LoadProfile.validate): the one check at run time,
+            # after the plan's (runspec.checked_specs); a profile it refuses fails this run only
+            if self.cluster is not None:
+                # a backend started here keeps the loaders off this machine's node
+                run: LoadRun = self.cluster.load_run(profile, servers_here=server is not None and self.servers.local)
+            else:
+                run = LoadRun(profile)
         except LoadProfileError as exc:
             result.status, result.reason = "failed", _one_line(exc)
             return result
@@ -306,11 +312,6 @@ class Conductor:
         # inner listeners count too (uWSGI's backlog of 100 behind nginx is the seed's trap)
         queue = AcceptQueuePeak(frozenset({public_port, *listen_ports(tree())})) if local else None
         tcp_before = read_tcp()
-        if self.cluster is not None:
-            # a backend started here keeps the loaders off this machine's node
-            run: LoadRun = self.cluster.load_run(profile, servers_here=server is not None and self.servers.local)
-        else:
-            run = LoadRun(profile)
         crashed_at: float | None = None
         cancelled_at: float | None = None
         last_t = 0.0

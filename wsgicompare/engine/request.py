@@ -15,47 +15,49 @@ from wsgicompare.parsing import OptionError, read_regular_file
 if TYPE_CHECKING:
     from wsgicompare.settings.options import Options
 
-#: option names (as on the command line) this module converts
-REQUEST_OPTIONS = ("method", "header", "body", "body-file")
-
 #: methods written in capitals whatever the case given (methods are case-sensitive, and
 #: ``-m post`` meaning anything but POST is a typo); other tokens are sent as given
 STANDARD_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 
 
-def convert(name: str, value: Any) -> tuple[str, Any]:
-    """(Options field, value) for one of REQUEST_OPTIONS; OptionError (one line) if bad."""
-    try:
-        if name == "method":
-            return "method", parse_method(value)
-        if name == "header":
-            items = [value] if isinstance(value, str) else value
-            if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-                raise OptionError(f"--header takes 'Name: value' or a list of them, got {value!r}")
-            return "headers", [parse_header(item) for item in items]
-        if name == "body":
-            if not isinstance(value, str):
-                raise OptionError(f"--body takes text, got {value!r}")
-            if len(value.encode("utf-8", "surrogateescape")) > MAX_BODY_BYTES:
-                raise OptionError(f"--body must be at most {MAX_BODY_BYTES} bytes (use --body-file for data)")
-            return "body", value
-        if name == "body-file":
-            if not isinstance(value, str) or not value.strip() or "\0" in value:
-                raise OptionError(f"--body-file needs a file name, got {value!r}")
-            return "body_file", value
-    except LoadProfileError as exc:
-        raise OptionError(str(exc)) from None
-    raise OptionError(f"unknown option {name!r}")
-
-
-def parse_method(value: Any) -> str:
+def parse_method(name: str, value: Any) -> str:
+    """-m/--method: an RFC 9110 token; the standard methods in capitals."""
     if not isinstance(value, str):
         raise OptionError(f"--method must be an HTTP method such as GET or POST, got {value!r}")
     method = value.strip()
     if method.upper() in STANDARD_METHODS:
         method = method.upper()
-    check_method(method)
+    try:
+        check_method(method)
+    except LoadProfileError as exc:
+        raise OptionError(str(exc)) from None
     return method
+
+
+def parse_headers(name: str, value: Any) -> list[tuple[str, str]]:
+    """-H/--header, given once or more (a TOML list): (name, value) pairs in order."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise OptionError(f"--header takes 'Name: value' or a list of them, got {value!r}")
+    try:
+        return [parse_header(item) for item in items]
+    except LoadProfileError as exc:
+        raise OptionError(str(exc)) from None
+
+
+def parse_body(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise OptionError(f"--body takes text, got {value!r}")
+    if len(value.encode("utf-8", "surrogateescape")) > MAX_BODY_BYTES:
+        raise OptionError(f"--body must be at most {MAX_BODY_BYTES} bytes (use --body-file for data)")
+    return value
+
+
+def parse_body_file(name: str, value: Any) -> str:
+    """--body-file's name (the file is read once, while planning: ``request_fields``)."""
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
+        raise OptionError(f"--body-file needs a file name, got {value!r}")
+    return value
 
 
 def parse_header(text: str) -> tuple[str, str]:

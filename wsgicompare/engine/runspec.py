@@ -4,9 +4,7 @@ headless report use the same budget when nobody overrides it."""
 
 from __future__ import annotations
 
-import math
 import os
-import resource
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -19,11 +17,12 @@ from wsgicompare.engine.capacity import (
     DEFAULT_MAX_STEPS,
     DEFAULT_SLO,
     DEFAULT_STEP_S,
+    STEP_WARMUP_S,
     CapacityPlan,
     parse_slo,
 )
 from wsgicompare.engine.request import request_fields
-from wsgicompare.loader import FD_MARGIN, LoadProfile, LoadProfileError, split_evenly
+from wsgicompare.loader import LoadProfile
 
 if TYPE_CHECKING:
     # settings/options.py imports this module (through settings/checks.py): a run-time import here
@@ -47,13 +46,6 @@ DEFAULT_SETTLE_MAX_S = 10.0
 #: waitress, uwsgi); 4 is gunicorn's own suggestion for gthread and keeps a
 #: 2-core machine from drowning in context switches
 DEFAULT_THREADS = 4
-
-
-#: open-loop req/s one loader process can be asked for at most. A closed loop measured
-#: ~80,000 req/s per process against nginx-static, so this is far beyond any real
-#: sender: planning refuses a rate above it (the loader itself would run it, counting
-#: nearly every request as unsent, which measures nothing).
-MAX_RATE_PER_LOADER_PROC = 200_000
 
 
 @dataclass(frozen=True)
@@ -158,31 +150,16 @@ def shared_loader_cpus(loader_procs: int, loader_cpus: tuple[int, ...]) -> str |
     )
 
 
-def check_loader_limits(load: LoadProfile) -> None:
-    """Refuse (LoadProfileError, one line) a load the loader processes cannot send, known
-    before anything starts: more connections per process than the open-file limit
-    holds, or an open-loop rate far beyond what its processes can send."""
-    per_proc = max(split_evenly(load.concurrency, load.procs))
-    # each loader process raises its soft limit to the hard one (loader/process.py _raise_nofile):
-    # the hard limit is the ceiling, and past it every connect fails with EMFILE
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    if hard != resource.RLIM_INFINITY and per_proc + FD_MARGIN > hard:
-        fits = hard - FD_MARGIN
-        procs = math.ceil(load.concurrency / fits) if fits > 0 else 0
-        spread = f", spread it with --loader-procs {procs}" if 0 < procs <= 64 else ""
-        raise LoadProfileError(
-            f"-c {load.concurrency} puts {per_proc} connections in one loader process, but the open-file limit "
-            f"is {hard} (hard limit, ulimit -Hn; {FD_MARGIN} of them the process's own): lower -c to "
-            f"{max(1, fits) * load.procs}{spread}, or raise the hard limit (ulimit -Hn as root, or limits.conf)"
-        )
-    if load.rate is not None and load.rate > MAX_RATE_PER_LOADER_PROC * load.procs:
-        needed = math.ceil(load.rate / MAX_RATE_PER_LOADER_PROC)
-        more = f", or give it --loader-procs {needed} and the CPUs to run them" if needed <= 64 else ""
-        raise LoadProfileError(
-            f"--rate {load.rate:,.0f} req/s is beyond what {load.procs} loader process"
-            f"{'es' if load.procs != 1 else ''} can send (at most {MAX_RATE_PER_LOADER_PROC:,} req/s each; "
-            f"a closed loop reaches ~80,000): lower --rate{more}"
-        )
+def checked_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
+    """The one checked plan of both front ends (the CLI's ``make_plan``, the app's
+    ``Session.check``): ``plan_specs``, then its load checked once, before anything starts:
+    LoadProfile's own validation (loopback for --url included), the open-file rule and the
+    rate rule of the loader processes (``LoadProfile.check_limits``). LoadProfileError: one line."""
+    specs = plan_specs(o, backends)
+    load = specs[0].load
+    load.validate()
+    load.check_limits()
+    return specs
 
 
 def default_server_config(
@@ -323,7 +300,7 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
 
         at = o.event_at if o.event_at is not None else default_event_at(duration or DEFAULT_DURATION_S)
         return [
-            replace(s, scenario=ScenarioPlan(name, at, slow_clients=o.slow_clients))
+            replace(s, scenario=ScenarioPlan(name, at, slow_clients=o.slow_clients, stream_size=o.stream_size))
             for s in specs
             for name in o.scenarios
         ]
@@ -348,4 +325,7 @@ def capacity_plan(o: Options) -> CapacityPlan | None:
         confirm_s=DEFAULT_CONFIRM_S if o.confirm is None else o.confirm,
         concurrency=o.concurrency,
         arrivals=arrivals_of(o),
+        # --warmup, when given, is each step's warm-up (a server that needs longer to warm, or
+        # a quick look that needs less); the search's own second otherwise
+        step_warmup_s=STEP_WARMUP_S if o.warmup is None else o.warmup,
     )

@@ -3,9 +3,11 @@ the event, *during*, *after* — and each phase's own figures (DESIGN.md, "Scena
 
 The events: ``worker-kill`` (SIGKILL one of the worker processes the backend's spec
 declares), ``reload`` (the server's own graceful reload, as a deploy sends it),
-``slow-clients`` (K extra connections that trickle their headers through *during*,
-loader/slow.py) and ``overload`` (an open loop at half the server's capacity, probed or
-given, twice it through *during*, half again after: LoadProfile.rate_changes).
+``slow-clients``, ``slow-readers`` and ``slow-uploads`` (K extra connections that trickle
+their headers, read a large answer or send an upload at ~1 KiB/s through *during*,
+loader/slow.py, engine/slow_events.py) and ``overload`` (an open loop at half the
+server's capacity, probed or given, twice it through *during*, half again after:
+LoadProfile.rate_changes).
 
 The conductor calls ``run_scenario`` for a spec with a scenario, handing it its load
 bound to the running server (``ScenarioLoad``: this module imports no conductor); the
@@ -25,6 +27,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from wsgicompare.backends import WORKERS_SELF, Server
 from wsgicompare.engine.capacity import PROBE_S, Slo, connections_for
+from wsgicompare.engine.slow_events import (
+    SLOW_SCENARIOS,
+    default_slow_clients,
+    judge_slow,
+    slow_load,
+    unsupported,
+    wrong_answer,
+)
 from wsgicompare.loader import LatencyHistogram, LoadProfile, LoadTick, tick_boundary_s
 from wsgicompare.parsing import OptionError, parse_list
 from wsgicompare.results import RunResult
@@ -33,7 +43,7 @@ if TYPE_CHECKING:
     from wsgicompare.engine.runspec import RunSpec
 
 #: the scenarios built so far, in scorecard order
-SCENARIOS = ("slow-clients", "worker-kill", "reload", "overload")
+SCENARIOS = (*SLOW_SCENARIOS, "worker-kill", "reload", "overload")
 #: throughput back to this share of *before* counts as recovered ...
 RECOVERED_SHARE = 0.9
 #: ... within this many seconds of the event
@@ -48,7 +58,7 @@ SCENARIO_TICK_S = 0.1
 ONE_PROCESS = "one process: a crash takes the whole server down"
 PHASES = ("before", "during", "after")
 #: what an event's line says of its target
-_SAID = ("signal", "pid", "process", "slow_clients", "offered_rps")
+_SAID = ("signal", "pid", "process", "slow_clients", "path", "offered_rps")
 
 
 def parse_scenarios(name: str, value: Any) -> tuple[str, ...]:
@@ -72,8 +82,10 @@ class ScenarioPlan:
 
     name: str
     event_at_s: float
-    #: slow-clients: the trickling connections (None: max(4, 2 × workers))
+    #: slow-clients, -readers, -uploads: the slow connections (None: max(4, 2 × workers))
     slow_clients: int | None = None
+    #: slow-readers: the bytes of the stream answer they read (None: the workload's default)
+    stream_size: int | None = None
     #: overload: the server's capacity in 2xx req/s, when known (None: a quick probe measures it)
     capacity_rps: float | None = None
 
@@ -310,15 +322,22 @@ def run_scenario(
     if server is None and plan.name not in LOADER_EVENTS:
         raise ValueError(f"{plan.name} signals the server: it needs one wsgicompare started")
     duration = spec.load.duration_s or 0.0
-    why = reload_unsupported(server) if server is not None and plan.name == "reload" else None
+    why = reload_unsupported(server) if server is not None and plan.name == "reload" else unsupported(plan.name, server)
     if why is not None:
         assert server is not None
         result = RunResult(
             backend=spec.backend, title=server.backend.title, workload=spec.workload, status="unavailable"
         )
-        result.reason = f"reload unsupported: {why}"
+        result.reason = f"{plan.name} unsupported: {why}"
         result.scenario = {**_empty(plan), "status": "unsupported", "reason": why, "verdict": f"unsupported: {why}"}
         return result  # the reason says it: no verdict to repeat it
+    if (wrong := wrong_answer(plan.name, server, plan.stream_size)) is not None:
+        assert server is not None  # a wrong answer is only found on a server of ours
+        result = RunResult(
+            backend=spec.backend, title=server.backend.title, workload=spec.workload, status="failed", reason=wrong
+        )
+        result.scenario = {**_empty(plan), "reason": wrong, "verdict": f"the run failed: {wrong}"}
+        return result  # the slow connections' path is not served right: nothing measured
     load = replace(spec.load, tick_s=SCENARIO_TICK_S)  # the timeline keeps every tick
     if plan.name in LOADER_EVENTS:
         # the loader does these itself, on the run's clock: the event only marks the time
@@ -417,7 +436,7 @@ def judge(event: ScenarioEvent, result: RunResult, duration_s: float, exited: st
             ONE_PROCESS if event.killed_server else f"the whole server exited after the {plan.name}: {exited}"
         )
         out["verdict"] = f"not recovered: {out['reason']} ({failed} requests failed)"
-    elif plan.name in ("slow-clients", "overload"):
+    elif plan.name in (*SLOW_SCENARIOS, "overload"):
         judge_loader_event(event, out, failed)
     elif plan.name == "reload":
         spike = f"p99 {fig(out['p99_ms_since_event'])} ms, max {fig(out['max_ms_since_event'])} ms since the reload"
@@ -466,16 +485,14 @@ def _middle(plan: ScenarioPlan, duration_s: float) -> float:
 Probe = Callable[[LoadProfile], RunResult]
 
 
-def _slow_clients(
+def _slow(
     plan: ScenarioPlan, server: Server | None, load: LoadProfile, duration_s: float, probe: Probe
 ) -> tuple[LoadProfile, dict[str, Any]]:
-    """K trickling connections from the event to the end of *during* (loader/slow.py)."""
-    k = plan.slow_clients or max(4, 2 * (server.config.workers if server is not None else 1))
+    """K slow connections from the event to the end of *during* (engine/slow_events.py)."""
+    k = plan.slow_clients or default_slow_clients(server)
     warm = load.warmup_s
-    load = replace(
-        load, slow_clients=k, slow_from_s=warm + plan.event_s(), slow_until_s=warm + _middle(plan, duration_s)
-    )
-    return load, {"slow_clients": k}
+    until = warm + _middle(plan, duration_s)
+    return slow_load(plan.name, k, load, warm + plan.event_s(), until, plan.stream_size)
 
 
 def _overload(
@@ -504,36 +521,19 @@ def _overload(
 
 
 #: the scenarios whose event the loader makes, and how each sets up the load
-LOADER_EVENTS = {"slow-clients": _slow_clients, "overload": _overload}
+LOADER_EVENTS = {**dict.fromkeys(SLOW_SCENARIOS, _slow), "overload": _overload}
 
 
 def judge_loader_event(event: ScenarioEvent, out: dict[str, Any], failed: int) -> None:
-    """The verdict of a slow-clients or overload run (phases already in ``out``)."""
-    before, during, after = (out["phases"] + [{}, {}, {}])[:3]
+    """The verdict of a slow-transfer or overload run (phases already in ``out``)."""
+    if out["name"] in SLOW_SCENARIOS:
+        k: int = event.target.get("slow_clients", 0)
+        judge_slow(out["name"], k, event.held, out["phases"], out, RECOVERED_SHARE)
+        return
+    before, during = (out["phases"] + [{}, {}])[:2]
     base = before.get("rps_2xx") or 0.0
     kept = (during.get("rps_2xx") or 0.0) / base if base else 0.0
-    back = (after.get("rps_2xx") or 0.0) / base if base else 0.0
     out["kept_share"] = round(kept, 3)
-    if out["name"] == "slow-clients":
-        k: int = event.target.get("slow_clients", 0)
-        out["recovered"] = back >= RECOVERED_SHARE
-        out["recovery_s"] = None
-        # whether the slow connections were there at all: a figure kept because they never
-        # connected, or because the server closed them (a header timeout), says so
-        held = k if event.held is None else event.held
-        out["slow_clients_held"] = held
-        if kept < 0.1:
-            out["verdict"] = (
-                f"starved: {during.get('rps_2xx', 0):,.0f} 2xx req/s while {k} slow clients held connections "
-                f"({100 * kept:.0f} % of before); {'back' if out['recovered'] else 'not back'} once they left"
-            )
-        else:
-            out["verdict"] = (
-                f"kept {100 * kept:.0f} % of its 2xx rate with {k} slow clients (p99 {fig(during.get('p99_ms'))} ms)"
-            )
-        if held < k:
-            out["verdict"] += f"; only {held} of the {k} slow connections stayed open through the phase"
-        return
     errors = during.get("errors") or {}
     requests = sum(errors.values()) + (during.get("rps") or 0.0) * max(during["end_s"] - during["start_s"], 1e-9)
     shed = (during.get("rps") or 0.0) - (during.get("rps_2xx") or 0.0)  # non-2xx answers per second

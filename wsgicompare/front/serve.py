@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from wsgicompare.parsing import OptionError
-from wsgicompare.settings.serve_options import DEFAULT_MAX_TABS, SERVE_ARGS
+from wsgicompare.settings.serve_options import DEFAULT_MAX_TABS, SERVE_ROWS
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -46,7 +46,7 @@ TERM_S = 10.0
 PAGE_DIR = Path(__file__).parent / "serve_page"
 
 #: options that belong to the serving process, not to each tab's app: (flag, takes a value)
-_SERVE_FLAGS = {"--serve": False, "--allow-remote": False, **{flags[0]: True for flags, _, _ in SERVE_ARGS}}
+_SERVE_FLAGS = {"--serve": False, "--allow-remote": False, **{row.flags[0]: True for row in SERVE_ROWS}}
 
 #: the body of the 403 a request without the page's token gets
 NO_TOKEN = "wsgicompare: this page needs its token: open the URL wsgicompare printed at start (…/?token=…)\n"

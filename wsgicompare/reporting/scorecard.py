@@ -9,6 +9,7 @@ import html
 from typing import Any
 
 from wsgicompare.engine.scenarios import ONE_PROCESS, RECOVERED_SHARE, SCENARIOS, fig
+from wsgicompare.engine.slow_events import NOUN, SLOW_SCENARIOS, STARVED_SHARE
 from wsgicompare.results import RunResult
 
 
@@ -29,7 +30,7 @@ def _judgement(s: dict[str, Any]) -> tuple[bool | None, str]:
         return False, f"✗ not recovered: one process ({failed} failed)"
     if s.get("server_exited"):
         return False, f"✗ not recovered: the server exited ({failed} failed)"
-    if s.get("name") in ("slow-clients", "overload"):
+    if s.get("name") in (*SLOW_SCENARIOS, "overload"):
         return loader_event_cell(s)
     if not s.get("recovered"):
         return False, f"✗ not recovered, {failed} failed"
@@ -109,14 +110,14 @@ def scenario_timelines(results: list[RunResult], cfg: dict[str, Any], pygal: Any
 
 
 def loader_event_cell(s: dict[str, Any]) -> tuple[bool | None, str]:
-    """The scorecard cell of a slow-clients or overload run."""
+    """The scorecard cell of a slow-transfer (clients, readers, uploads) or overload run."""
     kept = s.get("kept_share") or 0.0
-    if s.get("name") == "slow-clients":
+    if s.get("name") in SLOW_SCENARIOS:
         k = s.get("event", {}).get("slow_clients")
         held = s.get("slow_clients_held", k)
         few = f" ({held} of {k} held)" if k is not None and held is not None and held < k else ""
-        if kept < 0.1:
-            return False, f"✗ starved: {100 * kept:.0f} % of its rate with {k} slow clients{few}"
+        if kept < STARVED_SHARE:
+            return False, f"✗ starved: {100 * kept:.0f} % of its rate with {k} {NOUN[s['name']]}{few}"
         good = kept >= RECOVERED_SHARE
         return good, f"{'✓' if good else '✗'} kept {100 * kept:.0f} % of its rate{few}"
     failed = s.get("failed_requests") or 0

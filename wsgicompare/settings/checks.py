@@ -30,8 +30,9 @@ def check_scenario(o: Options) -> None:
     """--scenario and --event-at: a timed event needs a server of ours and a timed load."""
     if o.event_at is not None and not (o.scenarios or o.recommend):
         raise OptionError("--event-at goes with --scenario")
-    if o.slow_clients is not None and "slow-clients" not in o.scenarios and not o.recommend:
-        raise OptionError("--slow-clients goes with --scenario slow-clients")
+    slow = ("slow-clients", "slow-readers", "slow-uploads")
+    if o.slow_clients is not None and not set(slow) & set(o.scenarios) and not o.recommend:
+        raise OptionError("--slow-clients goes with --scenario slow-clients, slow-readers or slow-uploads")
     if not o.scenarios:
         return
     if o.url:

@@ -1,12 +1,11 @@
-"""What the app's form sets (LoadSettings) and the rules of its numeric fields, from the
-limits the loader and the backends validate with, so the form and the command line agree.
-The session (the app's face) re-exports these names; no Textual here."""
+"""What the app's form sets (LoadSettings), and each form field read through its option's
+row of the option table (the command line's converter and range), so the form and the
+command line agree. The session (the app's face) re-exports these names; no Textual here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wsgicompare.backends import MAX_THREADS, MAX_WORKERS
 from wsgicompare.engine.capacity import DEFAULT_SLO, Slo, parse_slo
 from wsgicompare.engine.runspec import (
     DEFAULT_CONCURRENCY,
@@ -15,24 +14,39 @@ from wsgicompare.engine.runspec import (
     DEFAULT_WARMUP_S,
     DEFAULT_WORKLOAD,
 )
-from wsgicompare.loader import MAX_CONCURRENCY, MAX_DURATION_S, MAX_RATE, MAX_REPS, MAX_REQUESTS, MAX_SHORT_S
-
-#: the form's numeric fields: (kind, lowest, highest, may be empty)
-FIELD_RULES: dict[str, tuple[str, float, float, bool]] = {
-    "concurrency": ("int", 1, MAX_CONCURRENCY, False),
-    "duration_s": ("float", 0.1, MAX_DURATION_S, True),
-    "requests": ("int", 1, MAX_REQUESTS, True),
-    "reps": ("int", 1, MAX_REPS, True),
-    "rate": ("float", 0.1, MAX_RATE, True),
-    "warmup_s": ("float", 0, MAX_SHORT_S, False),
-    "workers": ("int", 1, MAX_WORKERS, False),
-    "threads": ("int", 1, MAX_THREADS, False),
-    "event_at_s": ("float", 0.1, MAX_DURATION_S, True),
-}
+from wsgicompare.settings.option_table import FORM_OPTIONS
+from wsgicompare.settings.options import OptionError
 
 
 class SettingsError(ValueError):
     """A setting holds a value that cannot run; the message is one line for the user."""
+
+
+class FieldError(SettingsError):
+    """A form field's text its option refuses: the message is the command line's refusal,
+    word for word; ``short`` the same, short enough to stand beside the field."""
+
+    def __init__(self, message: str, short: str) -> None:
+        super().__init__(message)
+        self.short = short
+
+
+def parse_form_field(name: str, text: str) -> int | float | None:
+    """One field of the app's form (a LoadSettings field name) through its option's row
+    of the option table: the command line's converter and range. Empty: None where the
+    field is optional. Raises FieldError."""
+    row = FORM_OPTIONS[name]
+    assert row.form is not None
+    text = text.strip().replace("_", "")  # 10_000 as Python reads it
+    if not text:
+        if row.form.optional:
+            return None
+        raise FieldError(f"--{row.name} needs a value", "required")
+    try:
+        value: int | float = row.convert(row.name, text)
+    except OptionError as exc:
+        raise FieldError(str(exc), exc.short or "invalid") from None
+    return value
 
 
 @dataclass(frozen=True)

@@ -4,89 +4,24 @@ formatter (rich-argparse: colours on a terminal, plain text otherwise)."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-#: (title, one line on what the group is for, option names as in option_table.ARGS), in --help order
-GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    (
-        "load",
-        "what each run sends, and for how long",
-        (
-            "concurrency",
-            "duration",
-            "reps",
-            "requests",
-            "rate",
-            "arrivals",
-            "seed",
-            "warmup",
-            "timeout",
-            "delay",
-            "no-keepalive",
-            "method",
-            "header",
-            "body",
-            "body-file",
-            "repeat",
-        ),
-    ),
-    (
-        "capacity",
-        "the highest rate each deployment serves within an SLO",
-        ("find-capacity", "slo", "rates", "step-duration", "max-steps", "confirm"),
-    ),
-    (
-        "recommend",
-        "the answer: which deployment, configured how, for this app on this budget",
-        ("recommend", "sweep", "memory-budget", "require"),
-    ),
-    (
-        "scenarios",
-        "what each deployment does when something goes wrong, mid-run",
-        ("scenario", "event-at", "slow-clients"),
-    ),
-    (
-        "backends",
-        "what is measured: the catalog's backends, your own app, or a server already running",
-        (
-            "backend",
-            "backends",
-            "run-all",
-            "workload",
-            "workloads",
-            "stream-size",
-            "database",
-            "app",
-            "path",
-            "url",
-            "allow-remote",
-            "workers",
-            "threads",
-            "port",
-            "list-backends",
-            "json",
-        ),
-    ),
-    (
-        "reports",
-        "what is written, and what makes a CI job fail (exit 3)",
-        ("export", "output", "fail-if", "baseline"),
-    ),
-    (
-        "app",
-        "the terminal app (no --backend, --run-all or --url)",
-        ("theme", "refresh-hz", "open", "serve", "serve-host", "serve-port", "serve-grace", "serve-max-tabs"),
-    ),
-    (
-        "cluster",
-        "beyond one machine: the loaders, and the servers, on the nodes of a Ray cluster",
-        ("cluster", "server-node"),
-    ),
-    (
-        "advanced",
-        "pinning, pacing between runs, scenario files",
-        ("server-cpus", "loader-cpus", "loader-procs", "settle-max", "config", "save-config"),
-    ),
+if TYPE_CHECKING:
+    from wsgicompare.settings.option_row import Option
+
+#: (title, one line on what the group is for), in --help order; each option names its
+#: group in its row of the option table (option_table.OPTIONS)
+GROUPS: tuple[tuple[str, str], ...] = (
+    ("load", "what each run sends, and for how long"),
+    ("capacity", "the highest rate each deployment serves within an SLO"),
+    ("recommend", "the answer: which deployment, configured how, for this app on this budget"),
+    ("scenarios", "what each deployment does when something goes wrong, mid-run"),
+    ("backends", "what is measured: the catalog's backends, your own app, or a server already running"),
+    ("reports", "what is written, and what makes a CI job fail (exit 3)"),
+    ("app", "the terminal app (no --backend, --run-all or --url)"),
+    ("cluster", "beyond one machine: the loaders, and the servers, on the nodes of a Ray cluster"),
+    ("advanced", "pinning, pacing between runs, scenario files"),
 )
 
 EPILOG = """\
@@ -112,11 +47,6 @@ exit codes: 0 done, 1 nothing measured, 2 bad input, 3 a --fail-if threshold bro
 130/143 interrupted (finished runs are written)."""
 
 
-def group_of() -> dict[str, str]:
-    """option name → group title."""
-    return {name: title for title, _, names in GROUPS for name in names}
-
-
 def formatter(prog: str) -> argparse.HelpFormatter:
     """rich-argparse's formatter, imported only when help is printed (parsing does not
     need it). Keeps the epilog's line breaks, and reads no rich markup in help texts: a
@@ -130,12 +60,11 @@ def formatter(prog: str) -> argparse.HelpFormatter:
     return Formatter(prog)
 
 
-def add_grouped(parser: argparse.ArgumentParser, args: list[tuple[tuple[str, ...], str, dict[str, Any]]]) -> None:
-    """Each option of ``args`` under its group; an option in no group is a bug here."""
-    where = group_of()
-    missing = [name for _, name, _ in args if name not in where]
-    if missing:
-        raise AssertionError(f"options without a --help group: {', '.join(missing)}")
-    groups = {title: parser.add_argument_group(title, description) for title, description, _ in GROUPS}
-    for flags, name, kwargs in args:
-        groups[where[name]].add_argument(*flags, dest=name.replace("-", "_"), default=None, **kwargs)
+def add_grouped(parser: argparse.ArgumentParser, rows: Sequence[Option]) -> None:
+    """Each option of ``rows`` under its group; a group not in GROUPS is a bug here."""
+    unknown = [row.name for row in rows if row.group not in {title for title, _ in GROUPS}]
+    if unknown:
+        raise AssertionError(f"options without a --help group: {', '.join(unknown)}")
+    groups = {title: parser.add_argument_group(title, description) for title, description in GROUPS}
+    for row in rows:
+        groups[row.group].add_argument(*row.flags, dest=row.name.replace("-", "_"), default=None, **row.arg)

@@ -7,43 +7,23 @@ scenario file says exactly what the command line would. Every bad value raises
 from __future__ import annotations
 
 import os
-import re
 import stat
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from wsgicompare.backends import MAX_THREADS, MAX_WORKERS
-from wsgicompare.engine.capacity import MIN_CONFIRM_S, CapacityError, Slo, parse_rates, parse_slo
-from wsgicompare.engine.request import REQUEST_OPTIONS, check_request_options
-from wsgicompare.engine.request import convert as convert_request_option
-from wsgicompare.loader import (
-    ARRIVALS,
-    MAX_CONCURRENCY,
-    MAX_DURATION_S,
-    MAX_PROCS,
-    MAX_RATE,
-    MAX_REPS,
-    MAX_REQUESTS,
-    MAX_SEED,
-    MAX_SHORT_S,
-    MAX_SLOW_CLIENTS,
-)
+from wsgicompare.engine.capacity import Slo
+from wsgicompare.engine.request import check_request_options
 from wsgicompare.parsing import OptionError as OptionError
-from wsgicompare.parsing import parse_bool, parse_cpus, parse_duration, parse_float, parse_int, parse_list
-from wsgicompare.reporting.export import FORMATS
 from wsgicompare.reporting.saved import check_app_options
-from wsgicompare.reporting.thresholds import Threshold, parse_thresholds
+from wsgicompare.reporting.thresholds import Threshold
 from wsgicompare.results import RunResult
 from wsgicompare.settings import checks, workload_options
-from wsgicompare.settings.option_table import ARGS, CONFIG_KEYS, build_parser
+from wsgicompare.settings.option_table import CONFIG_KEYS, OPTIONS, build_parser, convert
 from wsgicompare.settings.outputs import check_output as check_output
 from wsgicompare.settings.outputs import check_replaceable as check_replaceable
 from wsgicompare.settings.outputs import format_from_suffix
-from wsgicompare.settings.recommend_options import RECOMMEND_OPTIONS, RecommendFields, check_recommend
-from wsgicompare.settings.recommend_options import convert as convert_recommend_option
-from wsgicompare.settings.serve_options import SERVE_OPTIONS
-from wsgicompare.settings.serve_options import convert as convert_serve_option
+from wsgicompare.settings.recommend_options import RecommendFields, check_recommend
 
 
 @dataclass
@@ -189,149 +169,6 @@ class Options(RecommendFields):  # --recommend's fields: settings/recommend_opti
         return os.path.dirname(os.path.abspath(self.output)) if self.output else "."
 
 
-#: option name (as on the command line, without dashes) -> (Options field, converter)
-def _convert(name: str, value: Any) -> tuple[str, Any]:
-    if name == "concurrency":
-        return "concurrency", parse_int(name, value, 1, MAX_CONCURRENCY)
-    if name == "duration":
-        return "duration", parse_duration(name, value, high=MAX_DURATION_S)
-    if name == "reps":
-        return "reps", parse_int(name, value, 1, MAX_REPS)
-    if name == "requests":
-        return "requests", parse_int(name, value, 1, MAX_REQUESTS)
-    if name == "rate":
-        return "rate", parse_float(name, value, 0, MAX_RATE)
-    if name == "arrivals":
-        if value not in ARRIVALS:
-            raise OptionError(f"--arrivals must be {' or '.join(ARRIVALS)}, got {value!r}")
-        return "arrivals", value
-    if name == "seed":
-        return "seed", parse_int(name, value, 0, MAX_SEED)
-    if name == "warmup":
-        return "warmup", parse_duration(name, value, high=MAX_SHORT_S, zero_ok=True)
-    if name == "timeout":
-        return "timeout", parse_duration(name, value, high=MAX_SHORT_S)
-    if name == "delay":
-        return "delay", parse_duration(name, value, high=MAX_SHORT_S, zero_ok=True)
-    if name in ("no-keepalive", "run-all", "allow-remote", "list-backends", "json", "serve"):
-        return name.replace("-", "_"), parse_bool(name, value)
-    if name == "workload":
-        return "workloads", _one_name(name, value)
-    if name == "workloads":
-        return "workloads", parse_list(name, value)
-    if name == "backend":
-        return "backends", _one_name(name, value)
-    if name == "backends":
-        return "backends", parse_list(name, value)
-    if name == "repeat":
-        return "repeat", parse_int(name, value, 1, 100)
-    if name == "workers":
-        return "workers", parse_int(name, value, 1, MAX_WORKERS)
-    if name == "threads":
-        return "threads", parse_int(name, value, 1, MAX_THREADS)
-    if name in ("server-cpus", "loader-cpus"):
-        return name.replace("-", "_"), parse_cpus(name, value)
-    if name == "loader-procs":
-        return "loader_procs", parse_int(name, value, 1, MAX_PROCS)
-    if name == "app":
-        return "app", _app_target(value)
-    if name == "path":
-        return "path", _path(value)
-    if name in ("url", "output", "save-config", "baseline", "cluster", "server-node"):
-        if not isinstance(value, str) or not value.strip() or "\0" in value:
-            raise OptionError(f"--{name} needs a non-empty text value, got {value!r}")
-        return name.replace("-", "_"), value.strip()
-    if name == "export":
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-            raise OptionError(f"--export must be one of md, json, csv, html, got {value!r}")
-        for item in items:
-            if item not in FORMATS:
-                raise OptionError(f"--export must be one of {', '.join(FORMATS)}, got {item!r}")
-        return "exports", list(dict.fromkeys(items))
-    if name == "port":
-        return "port", parse_int(name, value, 1, 65535)
-    if name == "settle-max":
-        return "settle_max", parse_duration(name, value, high=600, zero_ok=True)
-    if name == "refresh-hz":
-        return "refresh_hz", parse_float(name, value, 0.5, 30.0)
-    if name in ("slo", "rates"):
-        try:
-            parsed = parse_slo(str(value)) if name == "slo" else parse_rates(_csv(value))
-        except CapacityError as exc:
-            raise OptionError(str(exc)) from None
-        return name, parsed
-    if name == "find-capacity":
-        return "find_capacity", parse_bool(name, value)
-    if name == "step-duration":
-        return "step_duration", parse_duration(name, value, low=0.5, high=600)
-    if name == "max-steps":
-        return "max_steps", parse_int(name, value, 2, 50)
-    if name == "confirm":
-        seconds = parse_duration(name, value, low=0, high=3600, zero_ok=True)
-        if 0 < seconds < MIN_CONFIRM_S:
-            raise OptionError(
-                f"--confirm must be 0 (no confirmation) or from {MIN_CONFIRM_S:g} s to 3600 s, got {value!r}"
-            )
-        return "confirm", seconds
-    if name in REQUEST_OPTIONS:
-        return convert_request_option(name, value)
-    if name == "fail-if":
-        return "fail_if", parse_thresholds(value)
-    if name == "open":
-        paths = [value] if isinstance(value, str) else value
-        if not isinstance(paths, list) or not all(isinstance(p, str) and p and "\0" not in p for p in paths):
-            raise OptionError(f"--open needs a report file (FILE.json), got {value!r}")
-        return "open_files", list(paths)  # read by check_app_options, after every other check
-    if name in SERVE_OPTIONS:
-        return convert_serve_option(name, value)
-    if name in RECOMMEND_OPTIONS:
-        return convert_recommend_option(name, value)
-    if name in workload_options.WORKLOAD_OPTIONS:
-        return workload_options.convert(name, value)
-    if name == "scenario":
-        # imported at use: engine/scenarios.py costs ~9 ms of every start (--help included), only --scenario needs it
-        from wsgicompare.engine.scenarios import parse_scenarios
-
-        return "scenarios", parse_scenarios(name, value)
-    if name == "slow-clients":
-        return "slow_clients", parse_int(name, value, 1, MAX_SLOW_CLIENTS)
-    if name == "event-at":
-        return "event_at", parse_duration(name, value, high=24 * 3600)
-    if name == "theme":
-        if value not in ("dark", "light"):
-            raise OptionError(f"--theme must be dark or light, got {value!r}")
-        return "theme", value
-    raise OptionError(f"unknown option {name!r}")
-
-
-def _csv(value: Any) -> str:
-    """A TOML list (or the CLI's text) as comma-separated text."""
-    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
-
-
-def _one_name(name: str, value: Any) -> list[str]:
-    if not isinstance(value, str):
-        raise OptionError(f"--{name} takes one name, got {value!r}")
-    items = parse_list(name, value)
-    if len(items) != 1:
-        raise OptionError(f"--{name} takes one name; use --{name}s a,b for several")
-    return items
-
-
-def _app_target(value: Any) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", value.strip()):
-        raise OptionError(f"--app must look like 'module:callable' (e.g. 'myapp:app'), got {value!r}")
-    return value.strip()
-
-
-def _path(value: Any) -> str:
-    # the path goes into a request line: no spaces, no control characters, must start with /
-    if not isinstance(value, str) or not re.fullmatch(r"/[\x21-\x7e]{0,2000}", value):
-        raise OptionError(f"--path must start with / and hold no spaces or control characters, got {value!r}")
-    return value
-
-
 # -- argparse --------------------------------------------------------------------------
 
 
@@ -379,7 +216,8 @@ def parse_options(argv: list[str] | None) -> Options:
     config_path = getattr(namespace, "config", None)
     if config_path is not None:
         given.update(read_config(config_path))
-    for _, name, _ in ARGS:
+    for row in OPTIONS:
+        name = row.name
         value = getattr(namespace, name.replace("-", "_"))
         if value is None or name == "config":
             continue
@@ -390,7 +228,7 @@ def parse_options(argv: list[str] | None) -> Options:
         if one in given and many in given:
             raise OptionError(f"give --{one} or --{many}, not both")
     for name, value in given.items():
-        attr, converted = _convert(name, value)
+        attr, converted = convert(name, value)  # by the option's row: its converter and range
         setattr(options, attr, converted)
     check_combinations(options)
     return options

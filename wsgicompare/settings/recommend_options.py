@@ -1,5 +1,5 @@
-"""``--recommend``'s own options, declared for argparse and converted here (options.py
-splices them in, as serve_options.py's), and their checks before anything starts."""
+"""``--recommend``'s own options: their rows of the option table (option_table.py splices
+them in, as serve_options.py's), and their checks before anything starts."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wsgicompare.backends import CATALOG
-from wsgicompare.parsing import OptionError, parse_bool
+from wsgicompare.parsing import OptionError
 from wsgicompare.reporting.recommend.rule import DEFAULT_REQUIRED
 from wsgicompare.reporting.recommend.sweep import REFERENCES, SCENARIO_S, Sweep, grid, min_processes, parse_sweep
+from wsgicompare.settings.option_row import Option, flag
 
 if TYPE_CHECKING:
     from wsgicompare.reporting.recommend.run import Settings
@@ -21,44 +22,6 @@ REQUIRABLE = ("slow-clients", "worker-kill", "reload")
 #: no Python server process takes less (PSS, MB): a budget under processes × this fits no config
 MIN_PROCESS_MB = 10.0
 MAX_MEMORY_MB = 16 * 1024 * 1024
-
-#: (flags, option name, argparse kwargs), as option_table.ARGS
-RECOMMEND_ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
-    (
-        ("--recommend",),
-        "recommend",
-        {
-            "action": "store_const",
-            "const": True,
-            "help": "tune each backend, confirm its capacity, run the scenarios, and say which to deploy",
-        },
-    ),
-    (
-        ("--sweep",),
-        "sweep",
-        {
-            "metavar": "KNOB=A,B",
-            "nargs": "+",
-            "help": "--recommend's grid, e.g. workers=1,2,4 threads=1,8 (default: workers 1, cpus, 2 x cpus + 1 "
-            "x threads 1, 4)",
-        },
-    ),
-    (
-        ("--memory-budget",),
-        "memory-budget",
-        {"metavar": "SIZE", "help": "--recommend: no config whose PSS is over it is chosen, e.g. 512MB, 2GB"},
-    ),
-    (
-        ("--require",),
-        "require",
-        {
-            "metavar": "A,B",
-            "help": "--recommend: scenarios a backend must pass (default slow-clients,worker-kill,reload; none)",
-        },
-    ),
-]
-
-RECOMMEND_OPTIONS = tuple(name for _, name, _ in RECOMMEND_ARGS)
 
 
 @dataclass
@@ -101,17 +64,60 @@ def parse_require(name: str, value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def convert(name: str, value: Any) -> tuple[str, Any]:
-    """One option's value → (Options attribute, converted value). Raises OptionError."""
-    if name == "recommend":
-        return "recommend", parse_bool(name, value)
-    if name == "sweep":
-        return "sweep", parse_sweep(value)
-    if name == "memory-budget":
-        return "memory_budget", parse_size(name, value)
-    if name == "require":
-        return "require", parse_require(name, value)
-    raise OptionError(f"unknown option {name!r}")
+def _sweep(name: str, value: Any) -> Sweep:
+    return parse_sweep(value)
+
+
+def _sweep_text(sweep: Sweep) -> str:
+    return " ".join(f"{k}={','.join(str(v) for v in vs)}" for k, vs in sweep.items())
+
+
+#: rows of the option table (option_table.OPTIONS splices them in)
+RECOMMEND_ROWS: list[Option] = [
+    Option(
+        ("--recommend",),
+        "recommend",
+        flag,
+        "recommend",
+        {
+            "action": "store_const",
+            "const": True,
+            "help": "tune each backend, confirm its capacity, run the scenarios, and say which to deploy",
+        },
+    ),
+    Option(
+        ("--sweep",),
+        "sweep",
+        _sweep,
+        "recommend",
+        {
+            "metavar": "KNOB=A,B",
+            "nargs": "+",
+            "help": "--recommend's grid, e.g. workers=1,2,4 threads=1,8 (default: workers 1, cpus, 2 x cpus + 1 "
+            "x threads 1, 4)",
+        },
+        save=_sweep_text,
+    ),
+    Option(
+        ("--memory-budget",),
+        "memory-budget",
+        parse_size,
+        "recommend",
+        {"metavar": "SIZE", "help": "--recommend: no config whose PSS is over it is chosen, e.g. 512MB, 2GB"},
+        save=lambda mb: f"{mb:g}MB",
+    ),
+    Option(
+        ("--require",),
+        "require",
+        parse_require,
+        "recommend",
+        {
+            "metavar": "A,B",
+            "help": "--recommend: scenarios a backend must pass (default slow-clients,worker-kill,reload; none)",
+        },
+        save=lambda names: ",".join(names) or "none",
+    ),
+]
 
 
 def candidates(o: Options) -> list[str]:
@@ -177,20 +183,6 @@ def fill_candidates(o: Options) -> None:
         raise OptionError("--recommend: no backend is available that serves the app (see --list-backends)")
 
 
-def recommend_config(o: Options) -> dict[str, Any]:
-    """The --recommend options as a --save-config scenario holds them."""
-    out: dict[str, Any] = {}
-    if o.recommend:
-        out["recommend"] = True
-    if o.sweep is not None:
-        out["sweep"] = " ".join(f"{k}={','.join(str(v) for v in vs)}" for k, vs in o.sweep.items())
-    if o.memory_budget is not None:
-        out["memory-budget"] = f"{o.memory_budget:g}MB"
-    if o.require is not None:
-        out["require"] = ",".join(o.require) or "none"
-    return out
-
-
 def required(o: Options) -> tuple[str, ...]:
     return DEFAULT_REQUIRED if o.require is None else o.require
 
@@ -200,7 +192,7 @@ def settings_of(o: Options) -> Settings:
     the CLI's and the app's (the session's) runs alike."""
     # imported at use: the recommender loads the capacity search and the scenarios, which
     # the options need not pay for at every start
-    from wsgicompare.engine.capacity import DEFAULT_SLO, parse_slo
+    from wsgicompare.engine.capacity import DEFAULT_SLO, STEP_WARMUP_S, parse_slo
     from wsgicompare.reporting.recommend.run import CONFIRM_S, MAX_STEPS, PROBE_WARMUP_S, Settings
     from wsgicompare.reporting.recommend.sweep import STEP_S
 
@@ -211,6 +203,7 @@ def settings_of(o: Options) -> Settings:
         max_steps=o.max_steps or MAX_STEPS,
         confirm_s=CONFIRM_S if o.confirm is None else o.confirm,
         probe_warmup_s=PROBE_WARMUP_S if o.warmup is None else o.warmup,
+        step_warmup_s=STEP_WARMUP_S if o.warmup is None else o.warmup,
         scenario_s=o.duration or SCENARIO_S,
         event_at_s=o.event_at,
         scenario_rate=o.rate,

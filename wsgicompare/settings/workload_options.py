@@ -1,6 +1,6 @@
 """The bundled workloads' own options: ``--stream-size`` (how large ``stream``'s answer is)
-and ``--database`` (where ``db``, ``queries`` and ``fortunes`` read). Declared for argparse
-and converted here (options.py splices them in); bad values: one line, exit 2."""
+and ``--database`` (where ``db``, ``queries`` and ``fortunes`` read). Their rows of the
+option table (option_table.py splices them in); bad values: one line, exit 2."""
 
 from __future__ import annotations
 
@@ -9,28 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from wsgicompare.backends import DATABASES, DB_WORKLOADS, DEFAULT_STREAM_SIZE, MAX_STREAM_SIZE
 from wsgicompare.parsing import OptionError
+from wsgicompare.settings.option_row import Choice, Option
 
 if TYPE_CHECKING:
     from wsgicompare.settings.options import Options
-
-#: (flags, option name, argparse kwargs), as option_table.ARGS
-WORKLOAD_ARGS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
-    (
-        ("--stream-size",),
-        "stream-size",
-        {
-            "metavar": "SIZE",
-            "help": f"stream: bytes of the answer, e.g. 64KiB, 1MiB (default {DEFAULT_STREAM_SIZE // 2**20}MiB)",
-        },
-    ),
-    (
-        ("--database",),
-        "database",
-        {"metavar": "KIND", "help": f"db, queries, fortunes read {' or '.join(DATABASES)} (default {DATABASES[0]})"},
-    ),
-]
-
-WORKLOAD_OPTIONS = tuple(name for _, name, _ in WORKLOAD_ARGS)
 
 _SIZE = re.compile(r"^\s*(\d{1,12})\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$", re.I)
 #: binary multiples: a KiB is what a reader of "64K" next to a 64 KiB chunk expects
@@ -48,20 +30,37 @@ def parse_size(name: str, value: Any, high: int) -> int:
     return size
 
 
-def convert(name: str, value: Any) -> tuple[str, Any]:
-    """One workload option's value → (Options attribute, converted value). Raises OptionError."""
-    if name == "stream-size":
-        return "stream_size", parse_size(name, value, MAX_STREAM_SIZE)
-    if name == "database":
-        if value not in DATABASES:
-            raise OptionError(f"--database must be {' or '.join(DATABASES)}, got {value!r}")
-        return "database", value
-    raise OptionError(f"unknown option {name!r}")
+def _stream_size(name: str, value: Any) -> int:
+    return parse_size(name, value, MAX_STREAM_SIZE)
+
+
+#: rows of the option table (option_table.OPTIONS splices them in)
+WORKLOAD_ROWS: list[Option] = [
+    Option(
+        ("--stream-size",),
+        "stream-size",
+        _stream_size,
+        "backends",
+        {
+            "metavar": "SIZE",
+            "help": f"stream (and slow-readers): bytes of the answer, e.g. 64KiB, 1MiB (default {DEFAULT_STREAM_SIZE // 2**20}MiB)",
+        },
+    ),
+    Option(
+        ("--database",),
+        "database",
+        Choice(DATABASES),
+        "backends",
+        {"metavar": "KIND", "help": f"db, queries, fortunes read {' or '.join(DATABASES)} (default {DATABASES[0]})"},
+    ),
+]
 
 
 def check(o: Options) -> None:
     """Each goes with the workloads it changes (and not with the user's --app or --url)."""
-    if o.stream_size is not None and "stream" not in o.workloads:
-        raise OptionError("--stream-size goes with --workload stream (or --workloads with stream in it)")
+    if o.stream_size is not None and "stream" not in o.workloads and "slow-readers" not in o.scenarios:
+        raise OptionError(
+            "--stream-size goes with --workload stream (or --workloads with stream in it) or --scenario slow-readers"
+        )
     if o.database is not None and not set(DB_WORKLOADS) & set(o.workloads):
         raise OptionError(f"--database goes with a workload that reads it: {', '.join(DB_WORKLOADS)}")

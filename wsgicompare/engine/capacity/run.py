@@ -4,7 +4,6 @@ probe, the open-loop steps and the confirmation runs, each a load the conductor 
 
 from __future__ import annotations
 
-import resource
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from wsgicompare.engine.capacity.search import (
     search,
     step_seconds,
 )
-from wsgicompare.loader import FD_MARGIN, MAX_SEED, LoadProfile
+from wsgicompare.loader import MAX_SEED, LoadProfile, connection_room
 from wsgicompare.results import RunResult
 
 if TYPE_CHECKING:
@@ -215,12 +214,11 @@ def step_seed(seed: int | None, step: int) -> int | None:
 
 
 def _fd_cap(procs: int) -> int:
-    """Connections the loader processes can hold: the hard open-file limit (each process
-    raises its soft limit to it) less what a process needs for itself."""
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    if hard == resource.RLIM_INFINITY:
+    """Connections the loader processes can hold (the loader's one open-file rule)."""
+    room = connection_room()
+    if room is None:
         return MAX_CONNECTIONS
-    return max(MIN_CONNECTIONS, (hard - FD_MARGIN) * procs)
+    return max(MIN_CONNECTIONS, room * procs)
 
 
 def _settle(new_sampler: Callable[[], ServerSampler] | None) -> None:

@@ -12,7 +12,6 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 from wsgicompare.backends import DB_WORKLOADS
-from wsgicompare.engine.capacity import STEP_WARMUP_S
 from wsgicompare.engine.machine import machine_info, now_iso
 from wsgicompare.reporting.export import hdr
 from wsgicompare.results import RunResult
@@ -90,7 +89,7 @@ def load_options(specs: list[RunSpec]) -> dict[str, Any]:
             "slo": plan.slo.to_dict(),
             "rates": list(plan.rates),
             "step_s": plan.step_s,
-            "step_warmup_s": STEP_WARMUP_S,
+            "step_warmup_s": plan.step_warmup_s,
             "max_steps": plan.max_steps,
             "concurrency": plan.concurrency,
             # a search's figure is confirmed by a run this long (0: the search's step as it is)

@@ -39,6 +39,8 @@ class Settings:
     max_steps: int = MAX_STEPS
     confirm_s: float = CONFIRM_S
     probe_warmup_s: float = PROBE_WARMUP_S
+    #: each capacity step's warm-up, and the p99-at-half run's (--warmup when given)
+    step_warmup_s: float = STEP_WARMUP_S
     scenario_s: float = SCENARIO_S
     event_at_s: float | None = None
     #: the scenarios' open-loop rate (None: half the probed rate of the config)
@@ -181,11 +183,12 @@ class Recommender:
             max_steps=self.s.max_steps,
             confirm_s=self.s.confirm_s,
             concurrency=self.s.concurrency,
+            step_warmup_s=self.s.step_warmup_s,
         )
         return self._stage(replace(self._server(spec, c), capacity=plan), "confirmed capacity", c)
 
     def half(self, spec: RunSpec, c: Config, capacity: float) -> RunResult:
-        load = self._open(spec, capacity / 2, max(self.s.step_s, 1.0), STEP_WARMUP_S)
+        load = self._open(spec, capacity / 2, max(self.s.step_s, 1.0), self.s.step_warmup_s)
         return self._stage(replace(self._server(spec, c), load=load), "p99 at half the capacity", c)
 
     # -- one backend --------------------------------------------------------------------------
