@@ -4,6 +4,8 @@ when rsvg-convert or cairosvg is there) into this folder, for the README:
     main.svg      the main screen mid-run (gunicorn under load)
     compare.svg   the compare view after a run-all of three backends
     failure.svg   one-thread Flask dev server, 64 clients, 0.3 s timeout: timeouts pile up
+    recommend.svg the answer of a short recommend run (r) over gunicorn, gunicorn-nginx, flask-dev
+    recommend-browser.png   the same screen in headless Chromium through --serve (a run of its own)
 
     .venv/bin/python screenshots/make_screenshots.py [--size 160x48]
 
@@ -142,16 +144,91 @@ async def failure(size: tuple[int, int], out_dir: Path) -> None:
         await pilot.press("q")
 
 
+#: a short recommend run (as tests/test_recommend_real.py's, with a two-config sweep): /cpu,
+#: 0.5 s steps, no confirmation run, 2.5 s scenarios at 60 req/s uniform, p90 ≤ 100 ms
+RECOMMEND = ["--workload", "cpu", "--sweep", "workers=1,3", "--step-duration", "0.5", "--max-steps", "6"]
+RECOMMEND += ["--confirm", "0", "-d", "2.5", "--rate", "60", "--warmup", "0.5", "--slo", "p90=100ms"]
+RECOMMEND_BACKENDS = ("gunicorn", "gunicorn-nginx", "flask-dev")
+
+
+async def recommend(size: tuple[int, int], out_dir: Path) -> None:
+    from wsgicompare.settings.options import parse_options
+
+    app = make_app(None, parse_options(RECOMMEND))
+    async with app.run_test(size=size) as pilot:
+        for backend in RECOMMEND_BACKENDS:
+            select(app, backend)
+            await pilot.press("space")
+        await pilot.press("r")
+        screen = app.screen
+        await wait_for(pilot, lambda: getattr(screen, "answer", None) is not None, 600, "the answer")
+        await pilot.pause(0.5)
+        save(app, "recommend", out_dir)
+        await pilot.press("q")
+
+
+async def recommend_browser(size: tuple[int, int], out_dir: Path) -> None:
+    """--serve in headless Chromium (tests/browser_support.py): the same marks and r, typed."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    import re
+    import socket
+
+    from browser_support import chromium
+    from reliability_support import spawn_cli
+
+    from wsgicompare.backends import catalog_rows
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = spawn_cli(["--serve", "--serve-port", str(port), *RECOMMEND])
+    try:
+        deadline = time.monotonic() + 30
+        url = None
+        while url is None and time.monotonic() < deadline:
+            found = [re.search(r"serving the app on (\S+)", line) for line in list(proc.err_lines)]
+            url = next((m.group(1) for m in found if m), None)
+            await asyncio.sleep(0.1)
+        if url is None:
+            raise SystemExit("--serve printed no URL: " + "".join(proc.err_lines))
+        rows = [r["id"] for r in catalog_rows()]
+        async with chromium() as browser:
+            tab = await browser.open(url)
+            await tab.wait_for_text("wsgicompare —", 40)
+            at = 0
+            for backend in sorted(RECOMMEND_BACKENDS, key=rows.index):
+                for _ in range(rows.index(backend) - at):
+                    await tab.press("ArrowDown")
+                at = rows.index(backend)
+                await tab.press(" ")
+            await tab.press("r")
+            await tab.wait_for_text("─ final", 600)  # the answer box's title once the run is over
+            await asyncio.sleep(1.0)  # the last frame
+            path = out_dir / "recommend-browser.png"
+            await tab.screenshot(str(path))
+            print(f"saved {path}")
+            await tab.press("q")
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="160x48", help="terminal size WIDTHxHEIGHT (default 160x48)")
     parser.add_argument("--out", default=str(HERE), help="output directory (default: this folder)")
-    parser.add_argument("--only", choices=("main", "compare", "failure"), help="make one screenshot only")
+    shots = {
+        "main": main_screen,
+        "compare": compare_view,
+        "failure": failure,
+        "recommend": recommend,
+        "recommend-browser": recommend_browser,
+    }
+    parser.add_argument("--only", choices=tuple(shots), help="make one screenshot only")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    shots = {"main": main_screen, "compare": compare_view, "failure": failure}
     for name, make in shots.items():
         if args.only in (None, name):
             asyncio.run(make((width, height), out_dir))

@@ -65,6 +65,40 @@ _TERMINAL_TEXT = """
 """
 
 
+#: the RGB colours (0xRRGGBB) of the first terminal's visible cells, foreground and background
+_TERMINAL_COLOURS = """
+(() => {
+  const t = (window.__terminals || [])[0];
+  if (!t) return [];
+  const buffer = t.buffer.active, seen = new Set();
+  for (let y = 0; y < t.rows; y++) {
+    const line = buffer.getLine(buffer.viewportY + y);
+    for (let x = 0; line && x < t.cols; x++) {
+      const cell = line.getCell(x);
+      if (!cell) continue;
+      if (cell.isFgRGB()) seen.add(cell.getFgColor());
+      if (cell.isBgRGB()) seen.add(cell.getBgColor());
+    }
+  }
+  return Array.from(seen);
+})()
+"""
+
+
+def saturated(colours: list[int], spread: int = 60) -> list[int]:
+    """The colours that are not a grey: their channels differ by more than ``spread``."""
+    out = []
+    for c in colours:
+        rgb = ((c >> 16) & 255, (c >> 8) & 255, c & 255)
+        if max(rgb) - min(rgb) > spread:
+            out.append(c)
+    return out
+
+
+#: keys that type no character: their DOM name → virtual key code
+KEYS = {"Escape": 27, "ArrowDown": 40, "ArrowUp": 38, "Enter": 13}
+
+
 class Tab:
     """One page target, attached through the browser's one websocket (flat sessions)."""
 
@@ -83,6 +117,10 @@ class Tab:
     async def terminal_text(self) -> str:
         return str(await self.evaluate(_TERMINAL_TEXT) or "")
 
+    async def terminal_colours(self) -> list[int]:
+        """The truecolor colours the terminal's visible cells are drawn in (0xRRGGBB)."""
+        return [int(c) for c in await self.evaluate(_TERMINAL_COLOURS) or []]
+
     async def wait_for_text(self, needle: str, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
         text = ""
@@ -92,6 +130,16 @@ class Tab:
                 return text
             await asyncio.sleep(0.2)
         raise AssertionError(f"{needle!r} not in the terminal after {timeout_s} s:\n{text}")
+
+    async def press(self, key: str) -> None:
+        """A key typed into the terminal (its hidden textarea takes the keyboard): a character,
+        or one of KEYS by its DOM name ("Escape", "ArrowDown")."""
+        await self.send("Page.bringToFront")
+        await self.evaluate("document.querySelector('.xterm-helper-textarea').focus()")
+        code = KEYS.get(key)
+        named = {} if code is None else {"code": key, "windowsVirtualKeyCode": code}
+        await self.send("Input.dispatchKeyEvent", type="keyDown", key=key, **({"text": key} if code is None else named))
+        await self.send("Input.dispatchKeyEvent", type="keyUp", key=key, **named)
 
     async def screenshot(self, path: str) -> None:
         reply = await self.send("Page.captureScreenshot", format="png")

@@ -25,12 +25,12 @@ from typing import Any
 import aiohttp
 import psutil
 import pytest
-from browser_support import Tab, chromium, require_chromium
+from browser_support import Tab, chromium, require_chromium, saturated
 from reliability_support import spawn_cli
 from test_bad_input import assert_refused
 from test_open_reports import reports  # noqa: F401, F811 (a fixture: two real saved reports)
 
-from wsgicompare.front.serve import NO_TOKEN, QUIT_S, app_argv, too_many_tabs
+from wsgicompare.front.serve import NO_TOKEN, QUIT_S, app_argv, tab_environment, too_many_tabs
 from wsgicompare.loader import is_loopback
 from wsgicompare.settings.option_table import BY_NAME, CONFIG_KEYS
 from wsgicompare.settings.serve_options import DEFAULT_MAX_TABS
@@ -162,10 +162,7 @@ def served_short_grace() -> Iterator[tuple[int, Any]]:
 
 async def press(tab: Tab, key: str) -> None:
     """A key typed into the terminal (its hidden textarea takes the keyboard)."""
-    await tab.send("Page.bringToFront")
-    await tab.evaluate("document.querySelector('.xterm-helper-textarea').focus()")
-    await tab.send("Input.dispatchKeyEvent", type="keyDown", key=key, text=key)
-    await tab.send("Input.dispatchKeyEvent", type="keyUp", key=key)
+    await tab.press(key)
 
 
 async def start_backend_in(tab: Tab, proc) -> list[psutil.Process]:
@@ -192,6 +189,11 @@ async def test_page_shows_the_app_and_fetches_only_from_here(reports, tmp_path, 
             tab = await browser.open(page_url(proc))
             text = await tab.wait_for_text("wsgicompare — compare · 2 runs", 40)
             assert "gunicorn · gunicorn-run.json" in text and "url-run.json" in text
+            # the bars' headers whole, whatever the width of the run labels (saved reports' are long)
+            assert re.search(r"run +2xx req/s +p99 ms", text), text
+            # in colour: the served command line has NO_COLOR (tests/reliability_support.cli_env),
+            # which is the serving terminal's business, not the browser's (it turned the page grey)
+            assert len(saturated(await tab.terminal_colours())) >= 3, await tab.terminal_colours()
             await asyncio.sleep(1.0)  # fonts and the last frame
             await tab.screenshot(str(tmp_path / "browser.png"))
             assert (tmp_path / "browser.png").read_bytes().startswith(b"\x89PNG")
@@ -210,6 +212,17 @@ async def test_page_shows_the_app_and_fetches_only_from_here(reports, tmp_path, 
             ]
             assert without == [], without
             assert any(f"/ws/{token}?" in url for url in tab.requested)
+            # the recommend screen in the browser: r on the first backend (marked with space),
+            # stopped at once with Esc: the partial answer, in colour
+            await tab.press("c")
+            await tab.wait_for_text("Backends", 20)
+            await tab.press(" ")
+            await tab.press("r")
+            await tab.wait_for_text("recommend · 1 backend ·", 20)
+            await tab.press("Escape")
+            text = await tab.wait_for_text("The answer (partial)", 40)
+            assert "stopped: the answer is partial" in text and "Partial: the run was stopped" in text
+            assert len(saturated(await tab.terminal_colours())) >= 3
 
 
 @pytest.mark.anyio
@@ -295,6 +308,11 @@ def test_a_serve_port_in_use_is_one_line_and_starts_nothing() -> None:
         taken.listen(1)
         port = taken.getsockname()[1]
         assert_refused(["--serve", "--serve-port", str(port)], f"cannot listen on 127.0.0.1:{port}")
+
+
+def test_a_tabs_app_draws_in_colour_whatever_no_color_the_server_has() -> None:
+    env = tab_environment({"NO_COLOR": "1", "TEXTUAL_COLOR_SYSTEM": "truecolor", "PATH": "/bin"})
+    assert env == {"TEXTUAL_COLOR_SYSTEM": "truecolor", "PATH": "/bin"}
 
 
 def test_each_tab_runs_the_command_line_without_the_serve_options() -> None:

@@ -24,9 +24,9 @@ from textual.screen import Screen
 from wsgicompare.results import RunResult, Tick
 from wsgicompare.session import DEFAULT_REFRESH_HZ, DEFAULT_THEME, Conductor, Options, Session, saved_line
 
-from .messages import BackendStateChanged, CapacityStep, LoadEnded, RunFinished
+from .messages import BackendStateChanged, CapacityStep, LoadEnded, RecommendAnswer, RecommendStage, RunFinished
 from .model import LiveFrame, TickHistory
-from .screens import CompareScreen, ExportScreen, MainScreen
+from .screens import CompareScreen, ExportScreen, MainScreen, RecommendScreen
 from .widgets import BackendTable
 
 
@@ -63,11 +63,21 @@ PALETTE_COMMANDS = (
     ("find_capacity", "Find capacity", "Search the selected backend's capacity at the form's SLO (f)"),
     ("stop_load", "Stop load", "Stop the running load (x)"),
     ("run_all", "Run all", "Load every available backend in turn (a)"),
+    (
+        "recommend",
+        "Recommend",
+        "Tune, measure and rank the marked backends (else every candidate) at the form's SLO: which to deploy (r)",
+    ),
+    ("mark", "Mark for recommend", "Mark the selected backend for the recommend run, or unmark it (space)"),
     ("compare", "Compare", "Every finished run side by side, or back to the main screen (c)"),
     ("export", "Export", "Write the runs as md, json or html (e)"),
     ("screenshot", "SVG screenshot", "Save the screen as SVG in the output directory (ctrl+s)"),
     ("toggle_theme", "Light / dark", "Switch between the light and the dark theme (ctrl+t)"),
 )
+
+
+#: the main screen's actions, left out of the recommend screen's footer (and not run there)
+MAIN_ONLY = ("toggle_backend", "load", "find_capacity", "stop_load", "run_all", "compare", "export", "mark")
 
 
 class WsgiCompareApp(App[int]):
@@ -87,11 +97,15 @@ class WsgiCompareApp(App[int]):
         Binding("a", "run_all", "all"),
         Binding("c", "compare", "compare"),
         Binding("e", "export", "export"),
-        Binding("ctrl+s", "screenshot", "svg"),
+        # the footer is full at 80 columns: ctrl+s is in the palette (ctrl+p) and the keys panel
+        Binding("r", "recommend", "pick"),
+        Binding("ctrl+s", "screenshot", "svg", show=False),
         Binding("q", "quit", "quit"),
-        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+        # quits, or stops a recommend run (its partial answer stays on the screen)
+        Binding("ctrl+c", "interrupt", "quit", show=False, priority=True),
         Binding("ctrl+t", "toggle_theme", "light/dark", show=False),
         Binding("escape", "focus_backends", "backends", show=False),
+        Binding("space", "mark", "mark for r", show=False),
     ]
 
     def __init__(
@@ -124,6 +138,8 @@ class WsgiCompareApp(App[int]):
         history = TickHistory()
         for tick in ticks:
             history.add(tick)
+        #: the recommend screen while its run goes
+        self.recommending: RecommendScreen | None = None
         self.main = MainScreen(
             self.session,
             history,
@@ -170,7 +186,12 @@ class WsgiCompareApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out in the footer what cannot run now (None = shown but disabled)."""
-        if action in ("load", "run_all", "find_capacity"):
+        if action == "recommend" and self.screen is not self.main:
+            return False  # from the main screen only (the compare view's footer is full)
+        if isinstance(self.screen, RecommendScreen) and action in MAIN_ONLY:
+            return False  # the recommend screen's footer: its own keys, quit and the palette
+
+        if action in ("load", "run_all", "find_capacity", "recommend"):
             return None if (self.main.settings is None or self.main.load_running) else True
         if action == "stop_load":
             return True if self.main.load_running else None
@@ -192,6 +213,58 @@ class WsgiCompareApp(App[int]):
 
     def action_stop_load(self) -> None:
         self.main.stop_load()
+
+    def action_recommend(self) -> None:
+        """Which backend to deploy, configured how: the recommend screen over the backends
+        marked with space (else every candidate that serves the app) at the form's SLO."""
+        settings = self.main.settings
+        if settings is None or self.main.load_running or self.session.running:
+            self.notify("a run is going, or the load settings are not valid", severity="error")
+            return
+
+        def later(message: RecommendStage | RecommendAnswer) -> None:
+            self.post_message(message)  # called on the session's thread
+
+        try:
+            table = self.main.query_one(BackendTable)
+            backends, said = self.session.recommend(
+                settings,
+                [b for b in self.main.rows if b in table.marked],
+                on_stage=lambda stage: later(RecommendStage(stage)),
+                on_backend=lambda answer: later(RecommendAnswer(answer)),
+                on_end=lambda answer, error: later(RecommendAnswer(answer, final=True, error=error)),
+            )
+        except Exception as exc:
+            self.notify(f"cannot recommend: {exc}", severity="error")
+            return
+        screen = RecommendScreen(
+            backends,
+            f"{len(backends)} backend{'s' if len(backends) != 1 else ''} · {settings.workload} · {said}",
+            self.session.cancel_run,
+        )
+        self.recommending = screen
+        self.main.load_running = True
+        self.refresh_bindings()
+        self.push_screen(screen)
+
+    def action_mark(self) -> None:
+        """Mark the selected backend for the recommend run (r), or unmark it."""
+        if self.screen is not self.main:
+            return
+        backend = self.main.selected_backend()
+        if backend is not None and self.main.rows[backend].available:
+            table = self.main.query_one(BackendTable)
+            table.toggle_mark(backend)
+            marked = [b for b in self.main.rows if b in table.marked]
+            said = f"r recommends among {', '.join(marked)}" if marked else "r recommends among every candidate"
+            self.main.set_banner("app", [("info", said)])
+
+    async def action_interrupt(self) -> None:
+        """Ctrl-C: stops a recommend run that is going (its partial answer stays), else quits."""
+        screen = self.recommending
+        if screen is not None and screen.stop():
+            return
+        await self.action_quit()
 
     def action_toggle_theme(self) -> None:
         """Light for a bright room or a projector, dark otherwise."""
@@ -267,6 +340,22 @@ class WsgiCompareApp(App[int]):
     @on(CapacityStep)
     def _capacity_step(self, message: CapacityStep) -> None:
         self.main.capacity_step(message.backend, message.step)
+
+    @on(RecommendStage)
+    def _recommend_stage(self, message: RecommendStage) -> None:
+        if self.recommending is not None:
+            self.recommending.stage(message.stage)
+
+    @on(RecommendAnswer)
+    def _recommend_answer(self, message: RecommendAnswer) -> None:
+        screen = self.recommending
+        if screen is None:
+            return
+        screen.show_answer(message.answer, message.final, message.error)
+        if message.final:
+            self.recommending = None
+            self.main.load_running = False
+            self.refresh_bindings()
 
     @on(LoadEnded)
     def _load_ended(self, message: LoadEnded) -> None:

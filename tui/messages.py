@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from textual.message import Message
 
 from wsgicompare.results import RunResult
-from wsgicompare.session import LoadSettings, Step
+from wsgicompare.session import LoadSettings, Stage, Step
 
 
 @dataclass
@@ -51,3 +52,22 @@ class CapacityStep(Message):
 
     backend: str
     step: Step
+
+
+@dataclass
+class RecommendStage(Message):
+    """A stage of a recommend run began or ended (the session's ``Stage``)."""
+
+    stage: Stage
+
+
+@dataclass
+class RecommendAnswer(Message):
+    """The answer of a recommend run: so far (after each backend) or at its end."""
+
+    #: the JSON ``recommendation`` object (reporting/recommend/report.py)
+    answer: dict[str, Any]
+    #: the run is over (``answer`` is final, partial if it was stopped)
+    final: bool = False
+    #: "" or the one-line error that ended it
+    error: str = ""

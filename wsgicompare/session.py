@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from wsgicompare.backends import WORKLOADS, Server, ServerConfig, catalog_rows, get_backend
-from wsgicompare.engine.capacity import DEFAULT_SLO, Slo, Step, parse_slo
+from wsgicompare.engine.capacity import DEFAULT_SLO, Step, parse_slo
 from wsgicompare.engine.capacity import CapacityError as CapacityError
 from wsgicompare.engine.capacity import Outcome as Outcome
 from wsgicompare.engine.capacity import bound_text as bound_text
@@ -32,7 +32,6 @@ from wsgicompare.engine.conductor import Conductor
 from wsgicompare.engine.runspec import (
     DEFAULT_CONCURRENCY,
     DEFAULT_DURATION_S,
-    DEFAULT_THREADS,
     DEFAULT_WARMUP_S,
     DEFAULT_WORKLOAD,
     URL_BACKEND,
@@ -53,17 +52,31 @@ from wsgicompare.reporting.export.ranking import best_runs as best_runs
 from wsgicompare.reporting.export.ranking import by_capacity as by_capacity
 from wsgicompare.reporting.export.ranking import capacity_rps as capacity_rps
 from wsgicompare.reporting.export.ranking import ordered as ordered
+from wsgicompare.reporting.recommend.campaign import Campaign
+
+# the answer's sentences and tables, as the reports say them (the app's recommend screen)
+from wsgicompare.reporting.recommend.report import RANKED_HEADERS as RANKED_HEADERS
+from wsgicompare.reporting.recommend.report import heading as heading
+from wsgicompare.reporting.recommend.report import pick_why as pick_why
+from wsgicompare.reporting.recommend.report import ranked_rows as ranked_rows
+from wsgicompare.reporting.recommend.report import rejected_rows as rejected_rows
+from wsgicompare.reporting.recommend.run import Stage as Stage
 from wsgicompare.reporting.saved import saved_line as saved_line
 from wsgicompare.reporting.scorecard import scorecard as scorecard
 from wsgicompare.results import RunResult, Tick
 
 # the form's fields (LoadSettings field → its option's row) and the screen's own limits and defaults
+from wsgicompare.settings.form import FieldError as FieldError
+from wsgicompare.settings.form import LoadSettings as LoadSettings
+from wsgicompare.settings.form import SettingsError as SettingsError
+from wsgicompare.settings.form import parse_form_field as parse_form_field
 from wsgicompare.settings.option_table import DEFAULT_REFRESH_HZ as DEFAULT_REFRESH_HZ
 from wsgicompare.settings.option_table import DEFAULT_THEME as DEFAULT_THEME
 from wsgicompare.settings.option_table import FORM_OPTIONS as FORM_OPTIONS
 from wsgicompare.settings.option_table import MAX_REFRESH_HZ as MAX_REFRESH_HZ
 from wsgicompare.settings.option_table import MIN_REFRESH_HZ as MIN_REFRESH_HZ
-from wsgicompare.settings.options import OptionError, Options
+from wsgicompare.settings.options import Options
+from wsgicompare.settings.recommend_options import candidates, settings_of
 from wsgicompare.signals import set_from_signal_handler
 
 #: (backend id, state, detail): a backend the session started or stopped changed state.
@@ -75,82 +88,6 @@ OnStep = Callable[[str, Step], object]
 
 #: most seconds a run waits for the starts and stops by hand still in flight
 SETTLE_OPS_S = 60.0
-
-
-class SettingsError(ValueError):
-    """A setting holds a value that cannot run; the message is one line for the user."""
-
-
-class FieldError(SettingsError):
-    """A form field's text its option refuses: the message is the command line's refusal,
-    word for word; ``short`` the same, short enough to stand beside the field."""
-
-    def __init__(self, message: str, short: str) -> None:
-        super().__init__(message)
-        self.short = short
-
-
-def parse_form_field(name: str, text: str) -> int | float | None:
-    """One field of the app's form (a LoadSettings field name) through its option's row
-    of the option table: the command line's converter and range. Empty: None where the
-    field is optional. Raises FieldError."""
-    row = FORM_OPTIONS[name]
-    assert row.form is not None
-    text = text.strip().replace("_", "")  # 10_000 as Python reads it
-    if not text:
-        if row.form.optional:
-            return None
-        raise FieldError(f"--{row.name} needs a value", "required")
-    try:
-        value: int | float = row.convert(row.name, text)
-    except OptionError as exc:
-        raise FieldError(str(exc), exc.short or "invalid") from None
-    return value
-
-
-@dataclass(frozen=True)
-class LoadSettings:
-    """What the app's form sets: the same knobs as the CLI's load options."""
-
-    #: connections held open at once (closed loop: the number of clients)
-    concurrency: int = DEFAULT_CONCURRENCY
-    #: measured seconds of load after the warm-up; None when requests/reps end the run
-    duration_s: float | None = DEFAULT_DURATION_S
-    #: stop after this many measured requests in total; None = not a stop rule
-    requests: int | None = None
-    #: stop after every client made this many requests (siege -r); None = not a stop rule
-    reps: int | None = None
-    #: open loop target in requests per second; None = closed loop
-    rate: float | None = None
-    #: reuse connections (HTTP/1.1 keep-alive); False sends Connection: close
-    keepalive: bool = True
-    #: seconds at the start that count in no figure
-    warmup_s: float = DEFAULT_WARMUP_S
-    #: workload name served by the bundled test app
-    workload: str = DEFAULT_WORKLOAD
-    #: server worker processes, same for every backend
-    workers: int = 1
-    #: threads per worker for threaded backends
-    threads: int = DEFAULT_THREADS
-    #: the SLO a capacity search holds the server to
-    slo: Slo = parse_slo(DEFAULT_SLO)
-    #: `l` and run-all search each backend's capacity at ``slo`` instead of one load
-    find_capacity: bool = False
-    #: timed events (scenarios.SCENARIOS): one run per (backend, scenario); () = a steady load
-    scenarios: tuple[str, ...] = ()
-    #: measured seconds into the load when a scenario's event fires; None = a third of the duration
-    event_at_s: float | None = None
-
-    def stop_rule(self) -> str:
-        """How the run ends, for the header line: "10 s", "5000 req" or "100 reps"."""
-        parts = []
-        if self.duration_s is not None:
-            parts.append(f"{self.duration_s:g} s")
-        if self.requests is not None:
-            parts.append(f"{self.requests} req")
-        if self.reps is not None:
-            parts.append(f"{self.reps} reps")
-        return " / ".join(parts) or "no stop rule"
 
 
 @dataclass(frozen=True)
@@ -434,14 +371,62 @@ class Session:
         finished result (already in ``results``), ``on_end`` with "" or the one-line
         error once the run is over; ``on_step`` with (backend, Step) as each step of a
         capacity search ends. RuntimeError when a run is going or the session closed."""
+        self._start_run(specs, lambda cancel: self._run(list(specs), cancel, on_tick, on_result, on_end, on_step))
+
+    def _start_run(
+        self, specs: Sequence[RunSpec], work: Callable[[threading.Event], None], exported: bool = True
+    ) -> threading.Event:
         with self._lock:
             if self._running or self._closing.is_set():
                 raise RuntimeError("a run is going" if self._running else "the session is closed")
             self._running = True
             self._cancel = threading.Event()
-            self._last_specs = list(specs)
+            if exported:  # a recommend run's results are its answer's, not the export's
+                self._last_specs = list(specs)
             cancel = self._cancel
-        self._spawn(lambda: self._run(list(specs), cancel, on_tick, on_result, on_end, on_step), "wsgicompare-run")
+        self._spawn(lambda: work(cancel), "wsgicompare-run")
+        return cancel
+
+    def recommend(
+        self,
+        settings: LoadSettings,
+        backends: Sequence[str] = (),
+        *,
+        on_stage: Callable[[Stage], object],
+        on_backend: Callable[[dict[str, Any]], object],
+        on_end: Callable[[dict[str, Any], str], object],
+    ) -> tuple[list[str], str]:
+        """--recommend over ``backends`` (none: every candidate, settings/recommend_options.py) for the form's workload and SLO, the rest (sweep, budget, required
+        scenarios, step lengths) as the command line says; on a thread of the session, as
+        ``run``; returns at once: the backends, and what they are held to in words. ``on_stage`` hears of each stage as it begins
+        and ends, ``on_backend`` gets the answer so far after each backend, ``on_end`` the
+        answer (partial when cancel_run stopped it) and "" or the one-line error."""
+        o = replace(self.options, slo=settings.slo, workloads=[settings.workload], recommend=True)
+        names = list(backends or candidates(o))
+        if not names:
+            raise SettingsError("no backend is available that serves the app (see --list-backends)")
+        form = replace(settings, scenarios=(), event_at_s=None, find_capacity=False)
+        specs, plan = self.plan(form, names, capacity=False), settings_of(o)
+
+        def work(cancel: threading.Event) -> None:
+            # the conductor's run: a fresh server per stage, ended by the run's cancel
+            run = Campaign(specs, plan, lambda spec, c: self.conductor.run_one(spec, None, c), cancel)
+            run.rec.on_stage = on_stage
+            error = ""
+            try:
+                self._prepare(specs, cancel)
+                run.run(lambda cand: on_backend(run.answer(partial=True)))
+            except Exception as exc:
+                error = one_line(exc)
+            finally:
+                with self._lock:
+                    self._running = False
+                on_end(run.answer(cancel.is_set() or bool(error)), error)
+
+        self._start_run(specs, work, exported=False)
+        budget = f" · memory ≤ {plan.memory_budget:,.0f} MB" if plan.memory_budget is not None else ""
+        said = f"SLO {plan.slo.text()} · {plan.cpus} server CPU{'s' if plan.cpus != 1 else ''}{budget}"
+        return list(dict.fromkeys(names)), f"{said} · required: {', '.join(plan.required) or 'none'}"
 
     def cancel_run(self) -> None:
         """End the run going early (safe in a signal handler)."""
@@ -475,14 +460,7 @@ class Session:
             on_result(result)
 
         try:
-            # a start ending during the run would add a server on the server CPUs mid-measurement
-            self._wait_for_ops(cancel)
-            for spec in specs:
-                with self._lock:
-                    server = self._servers.pop(spec.backend, None)
-                if server is not None:
-                    self._on_state(spec.backend, "stopping", "")
-                    server.stop()
+            self._prepare(specs, cancel)
             # set for every run (None after a plain one): a step must never reach an old run's callback
             self.conductor.on_step = step if on_step is not None else None
             if len(specs) == 1:
@@ -495,6 +473,16 @@ class Session:
             with self._lock:
                 self._running = False
             on_end(error)
+
+    def _prepare(self, specs: Sequence[RunSpec], cancel: threading.Event) -> None:
+        # a start ending during the run would add a server on the server CPUs mid-measurement
+        self._wait_for_ops(cancel)
+        for spec in specs:
+            with self._lock:
+                server = self._servers.pop(spec.backend, None)
+            if server is not None:
+                self._on_state(spec.backend, "stopping", "")
+                server.stop()
 
     def _wait_for_ops(self, cancel: threading.Event) -> None:
         deadline = time.monotonic() + SETTLE_OPS_S

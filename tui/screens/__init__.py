@@ -3,5 +3,6 @@
 from .compare import CompareScreen
 from .export import ExportScreen
 from .main import MainScreen
+from .recommend import RecommendScreen
 
-__all__ = ["CompareScreen", "ExportScreen", "MainScreen"]
+__all__ = ["CompareScreen", "ExportScreen", "MainScreen", "RecommendScreen"]

@@ -41,6 +41,13 @@ class BackendTable(DataTable[Any]):
         self._live_rps: dict[str, float] = {}
         #: the one cell to repaint while show_live rewrites it (see refresh)
         self._repaint_only: Coordinate | None = None
+        #: the backends marked (space) for a recommend run, drawn underlined
+        self.marked: set[str] = set()
+
+    def toggle_mark(self, backend: str) -> None:
+        """Mark ``backend`` for the recommend run (r), or unmark it."""
+        self.marked ^= {backend}
+        self.update_cell(backend, "id", self._cells(self.backends[backend])[self._columns().index("id")])
 
     def show(self, rows: Iterable[BackendRow]) -> None:
         self.backends = {row.id: row for row in rows}
@@ -135,7 +142,7 @@ class BackendTable(DataTable[Any]):
             state_style = {"failed": "bold red", "under load": "bold", "ready": "green"}.get(row.state, "")
             cells = {
                 "marker": Text(STATE_MARKERS.get(row.state, "?"), style=state_style),
-                "id": Text(row.id),
+                "id": Text(row.id, style="bold underline" if row.id in self.marked else ""),
                 "state": Text(row.state, style=state_style),
                 "rps": Text(human_count(self._rps(row)), justify="right"),
             }

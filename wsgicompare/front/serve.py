@@ -81,6 +81,13 @@ def app_argv(argv: list[str]) -> list[str]:
     return [sys.executable, "-m", "wsgicompare", *out]
 
 
+def tab_environment(environment: dict[str, str]) -> dict[str, str]:
+    """A tab's app environment (textual-serve's, made from ours): without NO_COLOR. The
+    app draws in the browser's terminal (xterm.js in truecolor), not in the one wsgicompare
+    was started from; a NO_COLOR meant for that one turned the whole page grey."""
+    return {k: v for k, v in environment.items() if k != "NO_COLOR"}
+
+
 def check_port_free(host: str, port: int) -> None:
     """OptionError (one line) when the address cannot be bound: refused before serving."""
     try:
@@ -128,7 +135,7 @@ def _make_server(argv: list[str], host: str, port: int, quit_s: float, max_tabs:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                env=self._build_environment(width=width, height=height),
+                env=tab_environment(self._build_environment(width=width, height=height)),
                 # its own group: the app, its loader processes and whatever else it forks
                 # end together, and a Ctrl-C in the serving terminal is not sent to them
                 start_new_session=True,

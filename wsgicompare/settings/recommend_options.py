@@ -14,6 +14,7 @@ from wsgicompare.reporting.recommend.sweep import REFERENCES, SCENARIO_S, Sweep,
 from wsgicompare.settings.option_row import Option, flag
 
 if TYPE_CHECKING:
+    from wsgicompare.reporting.recommend.run import Settings
     from wsgicompare.settings.options import Options
 
 #: the scenarios --require may name
@@ -146,8 +147,8 @@ def check_recommend(o: Options) -> None:
         if v is not None
     ]
     if not o.recommend:
-        if given:
-            raise OptionError(f"{given[0]} goes with --recommend")
+        if given and o.headless:  # the app takes them for its recommend run (r)
+            raise OptionError(f"{given[0]} goes with --recommend (or the app's r)")
         return
     if o.url:
         raise OptionError("--recommend starts and tunes the backends itself: it cannot take --url")
@@ -184,3 +185,31 @@ def fill_candidates(o: Options) -> None:
 
 def required(o: Options) -> tuple[str, ...]:
     return DEFAULT_REQUIRED if o.require is None else o.require
+
+
+def settings_of(o: Options) -> Settings:
+    """What the options ask of --recommend's runs (its own defaults where none is given);
+    the CLI's and the app's (the session's) runs alike."""
+    # imported at use: the recommender loads the capacity search and the scenarios, which
+    # the options need not pay for at every start
+    from wsgicompare.engine.capacity import DEFAULT_SLO, STEP_WARMUP_S, parse_slo
+    from wsgicompare.reporting.recommend.run import CONFIRM_S, MAX_STEPS, PROBE_WARMUP_S, Settings
+    from wsgicompare.reporting.recommend.sweep import STEP_S
+
+    return Settings(
+        slo=o.slo or parse_slo(DEFAULT_SLO),
+        cpus=server_cpu_count(o),
+        step_s=o.step_duration or STEP_S,
+        max_steps=o.max_steps or MAX_STEPS,
+        confirm_s=CONFIRM_S if o.confirm is None else o.confirm,
+        probe_warmup_s=PROBE_WARMUP_S if o.warmup is None else o.warmup,
+        step_warmup_s=STEP_WARMUP_S if o.warmup is None else o.warmup,
+        scenario_s=o.duration or SCENARIO_S,
+        event_at_s=o.event_at,
+        scenario_rate=o.rate,
+        slow_clients=o.slow_clients,
+        concurrency=o.concurrency,
+        required=required(o),
+        memory_budget=o.memory_budget,
+        sweep=o.sweep,
+    )

@@ -110,34 +110,70 @@ def recommendation(
     }
 
 
+#: the ranked table's columns, in the Markdown report and the app
+RANKED_HEADERS = (
+    "rank",
+    "backend",
+    "config",
+    "capacity req/s",
+    "per CPU",
+    "USS MB/worker",
+    "PSS MB",
+    "p99 ms at ½",
+    "scenarios",
+    "overload",
+)
+
+
+def heading(rec: dict[str, Any]) -> str:
+    return "The answer" + (" (partial)" if rec.get("partial") else "")
+
+
+def pick_why(rec: dict[str, Any]) -> list[str]:
+    """The pick's why lines (each cites a figure of the run); [] without a pick."""
+    pick = rec.get("pick") or {}
+    first = next((r for r in rec.get("ranked", []) if r["backend"] == pick.get("backend")), None)
+    return list((first or {}).get("why", []))
+
+
+def ranked_rows(rec: dict[str, Any]) -> list[list[str]]:
+    """The ranked table's rows (RANKED_HEADERS' columns), as text."""
+    rows = []
+    for i, r in enumerate(rec.get("ranked") or [], 1):
+        config = ", ".join(f"{k}={v}" for k, v in r["config"].items())
+        scen = ", ".join(f"{k}: {v}" for k, v in r["scenarios"].items())
+        cells = [str(i), r["backend"], config, _f(r["capacity_rps"], 0), _f(r["capacity_per_cpu"], 0)]
+        cells += [_f(r["uss_mb_per_worker"]), _f(r["pss_mb"]), _f(r["p99_ms_at_half"]), scen, r["overload"] or "—"]
+        rows.append(cells)
+    return rows
+
+
+def rejected_rows(rec: dict[str, Any]) -> list[tuple[str, str]]:
+    """(backend, its reasons in one line) of every rejected backend."""
+    return [(entry["backend"], "; ".join(entry["reasons"])) for entry in rec.get("rejected") or []]
+
+
 def markdown(rec: dict[str, Any]) -> list[str]:
     """The report's first section: the answer, the ranking, the rejections, the commands."""
-    lines = ["## The answer" + (" (partial)" if rec.get("partial") else ""), "", rec.get("summary", ""), ""]
+    lines = [f"## {heading(rec)}", "", rec.get("summary", ""), ""]
     pick = rec.get("pick")
     if pick:
         lines += [f"**Pick: `{pick['backend']}`, {pick.get('config_text', '')}.** Why:", ""]
-        first = next((r for r in rec.get("ranked", []) if r["backend"] == pick["backend"]), None)
-        lines += [f"- {w}" for w in (first or {}).get("why", [])]
+        lines += [f"- {w}" for w in pick_why(rec)]
         lines += ["", "Commands (as this run started it; the port and the private directory are the run's own):", ""]
         lines += ["```sh", *pick.get("command", []), "```", ""]
         for name, text in (pick.get("config_files") or {}).items():
             lines += [f"`{name}`:", "", "```", text.rstrip("\n"), "```", ""]
-    ranked = rec.get("ranked") or []
-    if ranked:
-        lines += [
-            "| rank | backend | config | capacity req/s | per CPU | USS MB/worker | PSS MB | p99 ms at ½ | scenarios | overload |",
-            "|---:|---|---|---:|---:|---:|---:|---:|---|---|",
-        ]
-        for i, r in enumerate(ranked, 1):
-            config = ", ".join(f"{k}={v}" for k, v in r["config"].items())
-            scen = ", ".join(f"{k}: {v}" for k, v in r["scenarios"].items())
-            cells = [str(i), f"`{r['backend']}`", config, _f(r["capacity_rps"], 0), _f(r["capacity_per_cpu"], 0)]
-            cells += [_f(r["uss_mb_per_worker"]), _f(r["pss_mb"]), _f(r["p99_ms_at_half"]), scen, r["overload"] or "—"]
+    rows = ranked_rows(rec)
+    if rows:
+        lines += ["| " + " | ".join(RANKED_HEADERS) + " |", "|---:|---|---|---:|---:|---:|---:|---:|---|---|"]
+        for cells in rows:
+            cells[1] = f"`{cells[1]}`"
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
-    for entry in rec.get("rejected") or []:
-        lines.append(f"- Rejected `{entry['backend']}`: " + "; ".join(entry["reasons"]))
-    if rec.get("rejected"):
+    rejected = rejected_rows(rec)
+    lines += [f"- Rejected `{backend}`: {reasons}" for backend, reasons in rejected]
+    if rejected:
         lines.append("")
     lines += [f"*The rule:* {rec.get('rule', RULE)}", ""]
     return lines
@@ -151,13 +187,12 @@ def html_section(rec: dict[str, Any]) -> str:
     """The same answer for the HTML report (plain markup, escaped)."""
     e = html.escape
     parts = [
-        f"<h2>The answer{' (partial)' if rec.get('partial') else ''}</h2>",
+        f"<h2>{heading(rec)}</h2>",
         f"<p><strong>{e(rec.get('summary', ''))}</strong></p>",
     ]
     pick = rec.get("pick")
     if pick:
-        first = next((r for r in rec.get("ranked", []) if r["backend"] == pick["backend"]), None)
-        parts.append("<ul>" + "".join(f"<li>{e(w)}</li>" for w in (first or {}).get("why", [])) + "</ul>")
+        parts.append("<ul>" + "".join(f"<li>{e(w)}</li>" for w in pick_why(rec)) + "</ul>")
         parts.append("<pre>" + e("\n".join(pick.get("command", []))) + "</pre>")
         for name, text in (pick.get("config_files") or {}).items():
             parts.append(f"<p>{e(name)}:</p><pre>{e(text)}</pre>")

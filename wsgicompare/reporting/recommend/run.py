@@ -55,6 +55,32 @@ class Settings:
 
 Runner = Callable[[RunSpec], RunResult]
 
+#: the phase of each stage, as the app's progress shows it (memory is read from the capacity run)
+PHASES = {"probe": "probe", "confirmed capacity": "capacity + memory", "p99 at half the capacity": "capacity"}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the run, as it begins (``said`` "") and as it ends (its figure)."""
+
+    backend: str
+    #: the config it runs ("2 workers × 4 threads")
+    config: str
+    #: "probe", a scenario's name, "confirmed capacity", "p99 at half the capacity"
+    what: str
+    #: probe | scenarios | capacity + memory | capacity
+    phase: str
+    #: stages done (this one included once it ended) and planned
+    done: int
+    total: int
+    eta: str
+    ended: bool = False
+    #: what it measured, in the progress line's words ("1,234 2xx req/s, p99 3.1 ms")
+    said: str = ""
+    #: the server's PSS and USS per worker in that run (MB), when sampled
+    pss_mb: float | None = None
+    uss_mb_per_worker: float | None = None
+
 
 @dataclass
 class _Clock:
@@ -78,6 +104,8 @@ class Recommender:
     def __init__(self, runner: Runner, settings: Settings, cancel: threading.Event, say: Callable[[str], None]) -> None:
         self.run_one, self.s, self.cancel, self.say = runner, settings, cancel, say
         self.clock = _Clock(0)
+        #: hears of every stage as it begins and as it ends (the app's progress screen)
+        self.on_stage: Callable[[Stage], object] | None = None
 
     def plan(self, specs: list[RunSpec]) -> None:
         """Count the stages ahead (each config's probe, the scenarios, capacity, half, overload)."""
@@ -85,13 +113,29 @@ class Recommender:
         self.clock = _Clock(sum(len(grid(s.backend, self.s.cpus, self.s.sweep)) + per for s in specs))
 
     def _stage(self, spec: RunSpec, what: str, config: Config) -> RunResult:
+        c, text = self.clock, config.text(spec.backend)
+        stage = Stage(spec.backend, text, what, PHASES.get(what, "scenarios"), c.done, c.total, c.eta())
+        if self.on_stage is not None:
+            self.on_stage(stage)
         result = self.run_one(spec)
-        result.title = f"{result.title} · {config.text(spec.backend)}"
-        self.clock.done += 1
-        self.say(
-            f"[{self.clock.done}/{self.clock.total}] {spec.backend} {config.text(spec.backend)}: {what}: "
-            f"{_said(result)} — {self.clock.eta()}"
-        )
+        result.title = f"{result.title} · {text}"
+        c.done += 1
+        said = _said(result)
+        self.say(f"[{c.done}/{c.total}] {spec.backend} {text}: {what}: {said} — {c.eta()}")
+        if self.on_stage is not None:
+            server = result.server
+            self.on_stage(
+                replace(
+                    stage,
+                    done=c.done,
+                    total=c.total,
+                    eta=c.eta(),
+                    ended=True,
+                    said=said,
+                    pss_mb=server.pss_mb_max if server is not None else None,
+                    uss_mb_per_worker=server.uss_mb_per_worker if server is not None else None,
+                )
+            )
         return result
 
     def _skip(self, stages: int) -> None:
