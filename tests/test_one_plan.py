@@ -59,6 +59,7 @@ async def _form_refusal(field: str, text: str) -> str:
         ("duration_s", "-1", "-d"),
         ("warmup_s", "1h1s", "--warmup"),
         ("workers", "1.5", "--workers"),
+        ("concurrency", "10_000", "-c"),  # the form once read it as Python does, the CLI never
     ],
 )
 async def test_the_same_bad_value_gets_the_same_refusal_from_both_front_ends(cli, field, text, flag):

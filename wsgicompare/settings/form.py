@@ -37,7 +37,7 @@ def parse_form_field(name: str, text: str) -> int | float | None:
     field is optional. Raises FieldError."""
     row = FORM_OPTIONS[name]
     assert row.form is not None
-    text = text.strip().replace("_", "")  # 10_000 as Python reads it
+    text = text.strip()
     if not text:
         if row.form.optional:
             return None
