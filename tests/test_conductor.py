@@ -81,7 +81,7 @@ def test_run_one_from_a_thread_ticks_and_result_agree():
     assert set(result.latency_ms.to_dict()) == {"min", "mean", "p50", "p90", "p99", "p999", "max"}
     assert result.server is not None
     assert result.server.cpu_pct_mean > 0 and result.server.rss_mb_max > 1 and result.server.procs >= 2
-    assert result.timeline and set(result.timeline[0]) == {
+    assert result.timeline and set(result.timeline[0].to_dict()) == {
         "t",
         "rps",
         "p50_ms",

@@ -170,7 +170,8 @@ def test_a_scenario_report_whose_timeline_marks_the_event_opens(reports, tmp_pat
     points = [{"t": 1.0, "rps": 300.0}, {"t": 1.1, "rps": 0.0, "event": "worker-kill at 1.0 s: signal SIGKILL pid 7"}]
     path = _write(tmp_path, "scenario.json", _run_with(reports, timeline=points))
     runs = parse_options(["--open", path]).open_reports
-    assert runs[0].timeline == points
+    assert [p.to_dict() for p in runs[0].timeline] == points
+    assert runs[0].timeline[1].event == points[1]["event"] and runs[0].timeline[0].event is None
     bad = _write(tmp_path, "bad-event.json", _run_with(reports, timeline=[{"t": 1.0, "event": ["x"]}]))
     cli.refused(["--open", bad], "run 1: 'timeline' entries must be objects of numbers (and an event's line)")
 

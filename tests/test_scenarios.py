@@ -37,7 +37,7 @@ from wsgicompare.parsing import OptionError
 from wsgicompare.reporting.export import html as html_export
 from wsgicompare.reporting.export import md
 from wsgicompare.reporting.scorecard import cell, scorecard_md
-from wsgicompare.results import RunResult
+from wsgicompare.results import RunResult, TimelinePoint
 
 #: requests per second: far below what any of these servers serves on one CPU
 RATE = 300.0
@@ -56,8 +56,8 @@ def scenario_run(backend: str, name: str, *, duration_s: float = 3.0, event_at_s
         # ... and the tick it happened on carries it, as does that point of the JSON timeline
         fired = [t for t in ticks if t.event and t.event.startswith(f"{name} at ")]
         assert len(fired) == 1 and fired[0].t_s == pytest.approx(result.scenario["event_t"], abs=0.1), fired
-        marked = [p for p in result.timeline if "event" in p]
-        assert marked[0]["event"] == fired[0].event and marked[0]["t"] == fired[0].t_s
+        marked = [p for p in result.timeline if p.event is not None]
+        assert marked[0].event == fired[0].event and marked[0].t == fired[0].t_s
         ends = [t.event for t in ticks if t.event and " ends at " in t.event]
         assert ends == ([f"{name} ends at {phase(result, 'after')['start_s']:.1f} s"] if name in LOADER_EVENTS else [])
     assert stray_descendants() == [], "a scenario left a process running"
@@ -273,13 +273,13 @@ def test_the_scorecard_has_a_row_per_backend_and_a_column_per_scenario() -> None
     timeline = [{"t": round(0.6 + i / 10, 3), "rps": 300.0 if i != 8 else 0.0} for i in range(20)]
     timeline[9]["event"] = "worker-kill at 1.0 s: signal SIGKILL pid 42"
     kill_run = _with("gunicorn", {**kill, "event_t": 1.5, "event_at_s": 1.0, "event": {"signal": "SIGKILL"}})
-    kill_run.requests, kill_run.timeline = 600, timeline
+    kill_run.requests, kill_run.timeline = 600, [TimelinePoint.from_dict(p) for p in timeline]
     page = html_export.render([kill_run], meta)
     assert "gunicorn · worker-kill: responses per second, the event at t=1.5 s" in page
     assert "worker-kill at 1.0 s: signal SIGKILL pid 42" in page
     # a report saved before the timeline carried the event: from the scenario's event_t
     old = [{k: v for k, v in p.items() if k != "event"} for p in timeline]
-    kill_run.timeline = old
+    kill_run.timeline = [TimelinePoint.from_dict(p) for p in old]
     page = html_export.render([kill_run], meta)
     assert "the event at t=1.5 s" in page and "worker-kill (SIGKILL)" in page
     # and the JSON carries it as it was measured

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from wsgicompare.results import LatencyFigures, LoaderFigures, RunResult, ServerFigures, Tick
+from wsgicompare.results import LatencyFigures, LoaderFigures, RunResult, ServerFigures, Tick, TimelinePoint
 from wsgicompare.settings.options import Options
 from wsgicompare.tui.app import WsgiCompareApp
 
@@ -144,15 +144,15 @@ def make_scenario_ticks(backend: str = "gunicorn") -> list[Tick]:
 def make_result(backend: str, title: str, rps: float, p99: float, **extra) -> RunResult:
     requests = int(rps * 10)
     timeline = [
-        {
-            "t": 0.25 * i,
-            "rps": rps * min(1.0, (i + 1) / 4),
-            "p50_ms": p99 / 2,
-            "p99_ms": p99,
-            "errors": 0,
-            "server_cpu_pct": 95.0,
-            "server_rss_mb": 120.0,
-        }
+        TimelinePoint(
+            t=0.25 * i,
+            rps=rps * min(1.0, (i + 1) / 4),
+            p50_ms=p99 / 2,
+            p99_ms=p99,
+            errors=0,
+            server_cpu_pct=95.0,
+            server_rss_mb=120.0,
+        )
         for i in range(40)
     ]
     fields = dict(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 # the loader decides what a status class and an error kind are; the results only name them
 from wsgicompare.loader import ERROR_KINDS as ERROR_KINDS
 from wsgicompare.loader import STATUS_CLASSES as STATUS_CLASSES
+from wsgicompare.result_parts import TimelinePoint as TimelinePoint
 
 if TYPE_CHECKING:
     from wsgicompare.loader import LatencyHistogram, LoadSummary
@@ -342,9 +343,7 @@ class RunResult:
     latency_ms: LatencyFigures = field(default_factory=LatencyFigures)
     server: ServerFigures | None = None  #: None: no server process seen (remote --url, no load)
     loader: LoaderFigures | None = None  #: None: no load ran
-    timeline: list[dict[str, Any]] = field(
-        default_factory=list
-    )  #: t rps p50_ms p99_ms errors server_cpu_pct server_rss_mb
+    timeline: list[TimelinePoint] = field(default_factory=list)  #: one point per full measured tick
     verdicts: list[str] = field(default_factory=list)
     tcp: TcpFigures = field(default_factory=TcpFigures)  #: kernel TCP counters over the run
     concurrency: int = 0
@@ -387,6 +386,8 @@ class RunResult:
             elif name in _PARTS:
                 part = getattr(self, name)
                 out[name] = _json_safe({} if part is None else part.to_dict())
+            elif name in _LISTS:
+                out[name] = _json_safe([part.to_dict() for part in getattr(self, name)])
             else:
                 out[name] = _json_safe(getattr(self, name))
         return out
@@ -404,6 +405,9 @@ class RunResult:
         for name, read in _PARTS.items():
             if name in kwargs:
                 kwargs[name] = read(kwargs[name])
+        for name, read in _LISTS.items():
+            if name in kwargs:
+                kwargs[name] = [read(part, f"{name}[]") for part in kwargs[name]]
         return cls(**kwargs)
 
 
@@ -453,6 +457,10 @@ _PARTS: dict[str, Any] = {
     "tcp": TcpFigures.from_dict,
     "repeat": RepeatFigures.from_dict,
     "settle": Settle.from_dict,
+}
+#: the lists of typed parts in a run entry, and how each item is read back
+_LISTS: dict[str, Any] = {
+    "timeline": TimelinePoint.from_dict,
 }
 
 

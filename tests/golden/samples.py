@@ -4,7 +4,15 @@ check that a renderer prints what it is given)."""
 
 from __future__ import annotations
 
-from wsgicompare.results import LatencyFigures, LoaderFigures, RunResult, ServerFigures, Settle, TcpFigures
+from wsgicompare.results import (
+    LatencyFigures,
+    LoaderFigures,
+    RunResult,
+    ServerFigures,
+    Settle,
+    TcpFigures,
+    TimelinePoint,
+)
 
 MACHINE = {
     "cpu_model": "Test CPU 3000",
@@ -39,10 +47,10 @@ LOAD = {
 META = {"created": "2026-01-02T03:04:05+00:00", "machine": MACHINE, "load": LOAD}
 
 
-def _timeline(rps: float, n: int = 4) -> list[dict]:
+def _timeline(rps: float, n: int = 4) -> list[TimelinePoint]:
     return [
-        {"t": 1.0 + i * 0.25, "rps": rps + i, "p50_ms": 2.0, "p99_ms": 5.0, "errors": 0,
-         "server_cpu_pct": 95.0, "server_rss_mb": 40.0}
+        TimelinePoint(t=1.0 + i * 0.25, rps=rps + i, p50_ms=2.0, p99_ms=5.0, errors=0,
+                      server_cpu_pct=95.0, server_rss_mb=40.0)
         for i in range(n)
     ]
 

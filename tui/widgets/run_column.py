@@ -47,7 +47,7 @@ class RunColumn(Widget):
         lat = r.latency_ms
         text.append("\n\nThroughput", label)
         text.append(f"\n{human_count(r.rps_2xx)} 2xx req/s")
-        series = resample([float(p.get("rps", 0)) for p in r.timeline], width)
+        series = resample([float(p.rps or 0) for p in r.timeline], width)
         for line in spark_rows(series, width, 2):
             text.append("\n" + line, spark)
         text.append("\n\nLatency ms", label)
@@ -68,7 +68,7 @@ class RunColumn(Widget):
             text.append(f"\nUSS {server.uss_mb_max:.0f} MB")
         procs, threads = (server.procs, server.threads) if server else (None, None)
         text.append(f"\n{plural(procs, 'proc')} · {plural(threads, 'thread')}")
-        cpu_series = resample([float(p.get("server_cpu_pct", 0)) for p in r.timeline], width)
+        cpu_series = resample([float(p.server_cpu_pct or 0) for p in r.timeline], width)
         for line in spark_rows(cpu_series, width, 1, max([100.0, *cpu_series])):
             text.append("\n" + line, spark)
         for verdict in r.verdicts:

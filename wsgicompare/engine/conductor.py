@@ -52,6 +52,7 @@ from wsgicompare.results import (
     RunResult,
     TcpFigures,
     Tick,
+    TimelinePoint,
     latency_figures,
     loader_figures,
     us_to_ms,
@@ -99,7 +100,7 @@ class _Running:
     title: str
     profile_duration_s: float | None
     total_requests: int | None  # requests the stop rule asks for, if any
-    timeline: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[TimelinePoint] = field(default_factory=list)
     server: ServerWindow = field(default_factory=ServerWindow)
     last_tick: Tick | None = None
 
@@ -398,16 +399,16 @@ class Conductor:
             running.server.add(sample, full)
         if not lt.warmup and full:
             running.timeline.append(
-                {
-                    "t": round(lt.t_s, 3),
-                    "rps": round(lt.rps, 1),
-                    "p50_ms": us_to_ms(interval_lat.percentile(50)) if interval_lat.count else None,
-                    "p99_ms": us_to_ms(interval_lat.percentile(99)) if interval_lat.count else None,
-                    "errors": lt.failed_requests,
-                    "server_cpu_pct": round(cpu_pct, 1),
-                    "server_rss_mb": round(rss_mb, 1),
-                    **({"event": event} if event else {}),  # only a scenario's event tick has one
-                }
+                TimelinePoint(
+                    t=round(lt.t_s, 3),
+                    rps=round(lt.rps, 1),
+                    p50_ms=us_to_ms(interval_lat.percentile(50)) if interval_lat.count else None,
+                    p99_ms=us_to_ms(interval_lat.percentile(99)) if interval_lat.count else None,
+                    errors=lt.failed_requests,
+                    server_cpu_pct=round(cpu_pct, 1),
+                    server_rss_mb=round(rss_mb, 1),
+                    event=event or None,  # only a scenario's event tick has one
+                )
             )
         totals = lt.totals  # the measured window so far, this tick included
         cum = totals.latency

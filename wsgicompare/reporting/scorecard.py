@@ -93,8 +93,8 @@ def scenario_timelines(results: list[RunResult], cfg: dict[str, Any], pygal: Any
     out = []
     for r in results:
         s = r.scenario
-        points = [(p["t"], p["rps"]) for p in r.timeline if p.get("t") is not None and p.get("rps") is not None]
-        events = [(p["t"], p["event"]) for p in r.timeline if p.get("event") and p.get("t") is not None]
+        points = [(p.t, p.rps) for p in r.timeline if p.t is not None and p.rps is not None]
+        events = [(p.t, p.event) for p in r.timeline if p.event and p.t is not None]
         if not events and s and s.get("event_t") is not None:  # a report saved before ticks carried it
             events = [(s["event_t"], f"{s['name']} ({(s.get('event') or {}).get('signal', 'event')})")]
         if not s or not events or not points:
