@@ -82,13 +82,13 @@ def run_with_the_loader_keeping_up(
             seen.clear()
             conductor.on_step = seen.append
         result = conductor.run_one(capacity_spec(url, plan))
-        cap = result.capacity
+        cap = result.capacity.to_dict()  # as the report says it
         lagged = any("loader-bound" in step["why"] for step in cap["steps"])
         if not every_step:  # only a lag that cost the search its figure
             lagged = lagged and (cap["limit"] == "loader" or cap["rps"] is None)
         if not lagged:
             return result
-    pytest.fail(f"the loader lagged in each of {ATTEMPTS} runs (a busy machine): {result.capacity['steps']}")
+    pytest.fail(f"the loader lagged in each of {ATTEMPTS} runs (a busy machine): {result.capacity.steps}")
 
 
 def test_the_search_lands_within_bounds_of_a_known_capacity() -> None:
@@ -110,7 +110,7 @@ def test_the_search_lands_within_bounds_of_a_known_capacity() -> None:
         # a step the loader lagged in is measured again by the search itself: only a
         # search that ended on the loader is run again
         result = run_with_the_loader_keeping_up(server.url, plan, seen, every_step=False)
-    cap = result.capacity
+    cap = result.capacity.to_dict()  # as the report says it
     assert cap["limit"] in ("server", "max-steps"), cap["verdict"]
     assert cap["rps"] is not None
     # within -10 % / +3 % of the truth
@@ -140,7 +140,7 @@ def test_a_rate_only_a_short_step_holds_is_caught_by_the_confirmation_run() -> N
     # does not — a capacity only a short window shows
     plan = CapacityPlan(slo=parse_slo("p99=50ms"), step_s=1.0, max_steps=4, confirm_s=3.0, confirm_tail=0, step_tail=0)
     with serve("tires", delay_s=SERVICE_S, workers=WORKERS, stall_after_s=2.5) as server:
-        cap = run_with_the_loader_keeping_up(server.url, plan).capacity
+        cap = run_with_the_loader_keeping_up(server.url, plan).capacity.to_dict()
     searched = [s for s in cap["steps"] if not s.get("confirm")]
     tries = [s for s in cap["steps"] if s.get("confirm")]
     assert any(s["met"] for s in searched), cap["steps"]  # the short steps alone would have passed a rate
@@ -158,10 +158,10 @@ def test_a_growing_queue_in_a_short_window_does_not_pass() -> None:
     plan = CapacityPlan(slo=slo, rates=(1.3 * CAPACITY,), step_s=1.0)
     with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
         result = run_with_the_loader_keeping_up(server.url, plan)
-    step = result.capacity["steps"][-1]  # (a loader-bound step is measured once more)
-    assert not step["met"]
-    assert "queue growing" in step["why"]
-    assert step["p99_ms"] is not None and step["p99_ms"] < 2000  # the percentile alone would have passed
+    step = result.capacity.steps[-1]  # (a loader-bound step is measured once more)
+    assert not step.met
+    assert "queue growing" in step.why
+    assert step.p99_ms is not None and step.p99_ms < 2000  # the percentile alone would have passed
 
 
 def test_a_ladder_measures_every_rate_on_the_same_axis() -> None:
@@ -170,7 +170,7 @@ def test_a_ladder_measures_every_rate_on_the_same_axis() -> None:
     plan = CapacityPlan(slo=parse_slo("p99=50ms"), rates=(100.0, 200.0, 600.0), step_s=1.0, arrivals="uniform")
     with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
         result = run_with_the_loader_keeping_up(server.url, plan)
-    cap = result.capacity
+    cap = result.capacity.to_dict()  # as the report says it
     assert [s["rate"] for s in cap["steps"]] == [100.0, 200.0, 600.0]
     assert [s["met"] for s in cap["steps"]] == [True, True, False]
     assert cap["rps"] == pytest.approx(200, rel=0.05)
@@ -183,7 +183,7 @@ def test_a_server_that_stops_answering_between_steps_ends_the_search_failed_not_
     plan = CapacityPlan(slo=parse_slo("p99=50ms"), rates=(100.0, 200.0, 300.0), step_s=1.0, arrivals="uniform")
     with serve("wedge", stall_after_s=2.3) as server:
         result = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan))
-    cap = result.capacity
+    cap = result.capacity.to_dict()  # as the report says it
     assert len(cap["steps"]) == 1 and cap["limit"] == FAILED_LIMIT and cap["rps"] is None, cap
     assert cap["steps"][0]["why"].endswith("it stopped answering")
     assert "stopped answering" in cap["verdict"] and cap["verdict"].startswith("search ended early at 100 req/s")
@@ -196,7 +196,7 @@ def test_a_given_concurrency_that_caps_the_open_loop_is_named() -> None:
     plan = CapacityPlan(slo=parse_slo("p99=50ms"), rates=(300.0,), step_s=1.0, concurrency=2)
     with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
         result = run_with_the_loader_keeping_up(server.url, plan)
-    cap = result.capacity
+    cap = result.capacity.to_dict()  # as the report says it
     assert cap["limit"] == "concurrency", cap
     assert "concurrency-bound" in cap["verdict"] and "-c" in cap["verdict"]
 
@@ -207,7 +207,7 @@ def test_a_concurrency_bound_ladder_carries_no_capacity_in_any_output() -> None:
     plan = CapacityPlan(slo=parse_slo("p99=50ms"), rates=(100.0, 300.0), step_s=1.0, concurrency=2)
     with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
         result = run_with_the_loader_keeping_up(server.url, plan)
-    cap = result.capacity
+    cap = result.capacity.to_dict()  # as the report says it
     assert cap["limit"] == "concurrency", cap
     assert cap["steps"][0]["met"], cap["steps"]
     assert (cap["rps"], cap["bound_at"]) == (None, 300.0)
@@ -399,8 +399,8 @@ def test_a_search_whose_last_step_is_loader_bound_ends_loader_bound(confirm_s: f
     assert outcome.limit == "loader" and outcome.capacity is None and not outcome.confirmations
     slo = Slo("p99", 50, 0.1)
     assert outcome.verdict(slo).startswith("loader-bound at 1,600 req/s: the loader, not the server")
-    cap = outcome.to_dict(slo)
-    assert (cap["rps"], cap["limit"], cap["bound_at"]) == (None, "loader", 1600)
+    cap = outcome.result(slo)
+    assert (cap.rps, cap.limit, cap.bound_at) == (None, "loader", 1600)
     assert capacity_figure(cap) is None and bound_text(cap) == "loader-bound at 1,600 req/s"
 
 
@@ -500,7 +500,7 @@ def test_a_real_loader_bound_step_reports_limit_loader() -> None:
     plan = CapacityPlan(slo=parse_slo("p99=100ms"), rates=(150_000.0,), step_s=1.0)
     spec = replace(default_spec("nginx-static", load=load), capacity=plan)
     result = Conductor(settle_max_s=1.0).run_one(spec)
-    cap = result.capacity
+    cap = result.capacity.to_dict()  # as the report says it
     assert cap["limit"] == "loader", cap
     assert cap["rps"] is None
     assert len(cap["steps"]) == 2  # measured again before giving up
@@ -519,9 +519,9 @@ def test_a_search_that_failed_part_way_carries_no_figure() -> None:
     crashed = Step(1600, 10, None, None, None, 100.0, False, 1.0, why="server crashed at t=0.5 s")
     outcome = Outcome((met, crashed), FAILED_LIMIT)
     assert outcome.capacity is None and outcome.best is met  # the figures shown: the met step's
-    cap = outcome.to_dict(parse_slo("p99=50ms"))
-    assert cap["rps"] is None and capacity_figure(cap) is None
-    assert cap["verdict"] == "search ended early at 1,600 req/s (server crashed at t=0.5 s): no server capacity"
+    cap = outcome.result(parse_slo("p99=50ms"))
+    assert cap.rps is None and capacity_figure(cap) is None
+    assert cap.verdict == "search ended early at 1,600 req/s (server crashed at t=0.5 s): no server capacity"
 
 
 def test_a_confirmed_capacity_of_a_search_that_ran_out_of_steps_is_a_floor() -> None:
@@ -601,12 +601,13 @@ async def test_a_search_cancelled_before_its_confirmation_reads_the_same_in_ever
             conductor.on_step = lambda step: met.set() if step.met else None
             # cancelled as the step after the first met one begins
             r = conductor.run_one(capacity_spec(server.url, plan), lambda tick: met.is_set() and cancel.set(), cancel)
-            if r.capacity.get("limit") != "loader":
+            if r.capacity is None or r.capacity.limit != "loader":
                 break
-    r.backend = "cancelled"
+    r = replace(r, backend="cancelled")
     cap = r.capacity
-    met_rps = [s["rps"] for s in cap["steps"] if s["met"]]
-    assert met_rps and not any(s.get("confirm") for s in cap["steps"]), [s["why"] for s in cap["steps"]]
+    assert cap is not None
+    met_rps = [round(s.rps, 1) for s in cap.steps if s.met]
+    assert met_rps and not any(s.confirm for s in cap.steps), [s.why for s in cap.steps]
     x = max(met_rps)
     doc = json.loads(render("json", [r], {}))["runs"][0]["capacity"]
     assert (doc["rps"], doc["limit"], doc["unconfirmed_rps"]) == (None, FAILED_LIMIT, x) and "confirmed" not in doc

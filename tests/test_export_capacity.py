@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 
 import pytest
 from golden.samples import CAPACITY_META, META, _step, capacity_results, sample_results
@@ -16,7 +17,7 @@ from wsgicompare.reporting.baseline import Baseline, change
 from wsgicompare.reporting.export import render
 from wsgicompare.reporting.export.ranking import best_runs, capacity_cell, capacity_rps, ordered
 from wsgicompare.reporting.thresholds import check, parse_threshold
-from wsgicompare.results import RunResult
+from wsgicompare.results import CapacityResult, RunResult
 from wsgicompare.tui.model import CapacityLadder
 from wsgicompare.tui.widgets.knee_chart import knee_series, knee_text
 
@@ -77,19 +78,20 @@ def loader_bound_results() -> list[RunResult]:
     """capacity_results() with uwsgi's search ending on the loader's limit, written the
     way reports were before that rule: the met 2,500 req/s in ``rps``, no ``bound_at``."""
     runs = capacity_results()
-    uwsgi = runs[2]
     slo = {"p99_ms": 50.0, "error_pct": 0.1}
     steps = [_step(2500, 2500, 4.0, True)] + [_step(5000, 3900, 20.0, False, "loader-bound")] * 2
-    uwsgi.capacity = {
-        "rps": 2500.0,
-        "offered_rps": 2500.0,
-        "slo": slo,
-        "limit": "loader",
-        "probe_rps": 3100.0,
-        "steps": steps,
-        "verdict": "loader-bound at 5,000 req/s: the loader, not the server, was the limit — no server capacity",
-    }
-    uwsgi.verdicts = [uwsgi.capacity["verdict"]]
+    cap = CapacityResult.from_dict(
+        {
+            "rps": 2500.0,
+            "offered_rps": 2500.0,
+            "slo": slo,
+            "limit": "loader",
+            "probe_rps": 3100.0,
+            "steps": steps,
+            "verdict": "loader-bound at 5,000 req/s: the loader, not the server, was the limit — no server capacity",
+        }
+    )
+    runs[2] = replace(runs[2], capacity=cap, verdicts=[cap.verdict])
     return runs
 
 
@@ -167,11 +169,10 @@ async def test_a_figure_no_confirmation_checked_is_marked_unconfirmed_in_every_o
 
     slo = parse_slo("p99=50ms")
     runs = capacity_results()
-    gunicorn = runs[1]
-    gunicorn.capacity = search(measure, 800, 4, ceiling=4000).to_dict(slo, 2000.0)
-    assert gunicorn.capacity["rps"] == gunicorn.capacity["unconfirmed_rps"] == 1600.0, gunicorn.capacity
-    assert ", unconfirmed" in gunicorn.capacity["verdict"]
-    gunicorn.verdicts = [gunicorn.capacity["verdict"]]
+    cap = search(measure, 800, 4, ceiling=4000).result(slo, 2000.0)
+    assert cap.rps == cap.unconfirmed_rps == 1600.0, cap
+    assert ", unconfirmed" in cap.verdict
+    runs[1] = gunicorn = replace(runs[1], capacity=cap, verdicts=[cap.verdict])
     assert "unconfirmed_rps" not in ladder(measure, (800.0, 1600.0, 3200.0)).to_dict(slo)
     assert capacity_rps(gunicorn) == 1600.0 and best_runs(runs) == {id(gunicorn)}  # still the capacity
     assert "★ best | `gunicorn` | hello | 1,600 unconfirmed |" in render("md", runs, CAPACITY_META)

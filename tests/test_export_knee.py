@@ -15,7 +15,7 @@ from wsgicompare.engine.capacity import Slo, Step, search
 from wsgicompare.reporting.export import render
 from wsgicompare.reporting.export.html import charts
 from wsgicompare.reporting.export.knee import HIGHLIGHT, knee_points, log_ticks
-from wsgicompare.results import LatencyFigures, RunResult
+from wsgicompare.results import CapacityResult, LatencyFigures, RunResult
 
 SVG = "{http://www.w3.org/2000/svg}"
 SLO = Slo("p99", 50.0, 0.1)
@@ -44,7 +44,7 @@ def searched(backend: str, capacity: float, floor_ms: float) -> RunResult:
         rps=best.rps,
         rps_2xx=best.rps,
         latency_ms=LatencyFigures(p50=best.p50_ms, p99=best.p99_ms),
-        capacity=outcome.to_dict(SLO),
+        capacity=outcome.result(SLO),
     )
 
 
@@ -102,7 +102,7 @@ def test_the_slo_line_spans_the_whole_x_axis_at_the_budget(runs) -> None:
 def test_each_runs_points_are_joined_in_ascending_offered_rate(runs) -> None:
     results = runs()
     assert any(
-        [s["rate"] for s in r.capacity["steps"]] != sorted(s["rate"] for s in r.capacity["steps"]) for r in results
+        [s.rate for s in r.capacity.steps] != sorted(s.rate for s in r.capacity.steps) for r in results
     )  # the search measured them out of order
     paths = series_paths(knee_svg(results))
     paths.pop(0)
@@ -114,7 +114,7 @@ def test_each_runs_points_are_joined_in_ascending_offered_rate(runs) -> None:
 
 def test_a_rate_measured_twice_is_one_point_its_last() -> None:
     steps = [{"rate": 800, "slo_ms": 5.0}, {"rate": 1600, "slo_ms": 90.0}, {"rate": 1600, "slo_ms": 70.0}]
-    assert knee_points({"steps": steps}) == [(800.0, 5.0), (1600.0, 70.0)]
+    assert knee_points(CapacityResult.from_dict({"steps": steps})) == [(800.0, 5.0), (1600.0, 70.0)]
 
 
 def test_twelve_runs_the_first_five_strong_the_rest_thin() -> None:
@@ -125,7 +125,7 @@ def test_twelve_runs_the_first_five_strong_the_rest_thin() -> None:
     assert runs[:HIGHLIGHT] == [max(runs)] * HIGHLIGHT and max(runs[HIGHLIGHT:]) < min(runs[:HIGHLIGHT]) / 2
     # each run's legend entry says its capacity; each capacity is a large dot on its curve
     for r in results:
-        assert f"{r.backend} · {r.capacity['rps']:,.0f} req/s" in svg
+        assert f"{r.backend} · {r.capacity.rps:,.0f} req/s" in svg
     assert len(re.findall(r'r="7"', svg)) == HIGHLIGHT and len(re.findall(r'r="4"', svg)) == len(results) - HIGHLIGHT
 
 

@@ -273,13 +273,13 @@ def test_the_scorecard_has_a_row_per_backend_and_a_column_per_scenario() -> None
     timeline = [{"t": round(0.6 + i / 10, 3), "rps": 300.0 if i != 8 else 0.0} for i in range(20)]
     timeline[9]["event"] = "worker-kill at 1.0 s: signal SIGKILL pid 42"
     kill_run = _with("gunicorn", {**kill, "event_t": 1.5, "event_at_s": 1.0, "event": {"signal": "SIGKILL"}})
-    kill_run.requests, kill_run.timeline = 600, [TimelinePoint.from_dict(p) for p in timeline]
+    kill_run = replace(kill_run, requests=600, timeline=[TimelinePoint.from_dict(p) for p in timeline])
     page = html_export.render([kill_run], meta)
     assert "gunicorn · worker-kill: responses per second, the event at t=1.5 s" in page
     assert "worker-kill at 1.0 s: signal SIGKILL pid 42" in page
     # a report saved before the timeline carried the event: from the scenario's event_t
     old = [{k: v for k, v in p.items() if k != "event"} for p in timeline]
-    kill_run.timeline = [TimelinePoint.from_dict(p) for p in old]
+    kill_run = replace(kill_run, timeline=[TimelinePoint.from_dict(p) for p in old])
     page = html_export.render([kill_run], meta)
     assert "the event at t=1.5 s" in page and "worker-kill (SIGKILL)" in page
     # and the JSON carries it as it was measured

@@ -282,9 +282,9 @@ def test_a_capacity_run_reports_each_step_with_its_backend() -> None:
         )
         assert ended.get(timeout=60) == ""
         (result,) = results
-        assert result.capacity["steps"], result.capacity.get("verdict")
-        assert [b for b, _ in steps] == ["gunicorn"] * len(result.capacity["steps"])
-        assert [s.to_dict() for _, s in steps] == result.capacity["steps"]
+        assert result.capacity is not None and result.capacity.steps, result.capacity
+        assert [b for b, _ in steps] == ["gunicorn"] * len(result.capacity.steps)
+        assert [s.to_dict() for _, s in steps] == [s.to_dict() for s in result.capacity.steps]
         session.run(
             session.plan(settings, ["gunicorn"]), on_tick=lambda t: None, on_result=results.append, on_end=ended.put
         )

@@ -22,7 +22,7 @@ from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
 from wsgicompare.reporting.export import render
 from wsgicompare.reporting.thresholds import check, evaluate, parse_threshold, parse_thresholds
-from wsgicompare.results import LatencyFigures, RunResult
+from wsgicompare.results import CapacityResult, LatencyFigures, RunResult
 from wsgicompare.settings.config_file import dump_toml, to_config
 from wsgicompare.settings.options import OptionError, parse_options
 
@@ -174,12 +174,12 @@ def test_a_run_without_the_figure_breaks_and_says_why():
     assert check(parse_threshold("p99>50ms"), nothing)["why"] == "no p99: no request was answered"
     assert check(parse_threshold("errors>1%"), nothing)["why"] == "no share of errors: no request was measured"
     assert check(parse_threshold("availability<99%"), nothing)["why"] == "no availability: no request was measured"
-    none_met = _run(capacity={"rps": None, "limit": "server", "verdict": "no rate met p99 ≤ 5 ms"})
+    none_met = _run(capacity=CapacityResult(rps=None, limit="server", verdict="no rate met p99 ≤ 5 ms"))
     c = check(parse_threshold("capacity<500"), none_met)
     assert (c["passed"], c["why"]) == (False, "no capacity: no rate met p99 ≤ 5 ms")
-    loader = _run(capacity={"rps": 9000.0, "limit": "loader", "verdict": "loader-bound at 9,000 req/s"})
+    loader = _run(capacity=CapacityResult(rps=9000.0, limit="loader", verdict="loader-bound at 9,000 req/s"))
     assert check(parse_threshold("capacity<500"), loader)["why"].startswith("no server capacity: loader-bound")
-    found = _run(capacity={"rps": 800.0, "limit": "server", "verdict": "capacity 800 req/s"})
+    found = _run(capacity=CapacityResult(rps=800.0, limit="server", verdict="capacity 800 req/s"))
     assert check(parse_threshold("capacity<500"), found)["passed"] is True
     assert check(parse_threshold("capacity<1000"), found)["passed"] is False
 

@@ -5,12 +5,15 @@ draw what the steps say."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from backend_support import require_backend
 from test_tui_app import select, server_processes, short_conductor, wait_for
 
 from wsgicompare.backends import catalog_rows, get_backend
 from wsgicompare.engine.capacity import Step, parse_slo
+from wsgicompare.results import CapacityResult
 from wsgicompare.settings.options import Options
 from wsgicompare.tui.app import WsgiCompareApp
 from wsgicompare.tui.model import CapacityLadder
@@ -68,15 +71,15 @@ async def test_f_fills_the_step_ladder_and_ends_with_a_capacity():
             assert "offered" in str(shown) and f"{ladder.steps[0].rate:,.0f}" in str(shown)
             await wait_for(pilot, lambda: not app.main.load_running, 40, "the search to end")
             result = app.session.results[-1]
-            if not any("loader-bound" in step["why"] for step in result.capacity["steps"]):
+            if not any("loader-bound" in step.why for step in result.capacity.steps):
                 break
         assert result.status == "ok", result.reason
-        assert result.capacity["steps"] and result.capacity["rps"] is not None, result.capacity["verdict"]
+        assert result.capacity.steps and result.capacity.rps is not None, result.capacity.verdict
         ladder = widget.ladder
         assert ladder is not None
-        assert len(ladder.steps) == len(result.capacity["steps"])
-        assert [round(s.rate, 1) for s in ladder.steps] == [s["rate"] for s in result.capacity["steps"]]
-        assert ladder.capacity_rps == result.capacity["rps"] and ladder.verdict == result.capacity["verdict"]
+        assert len(ladder.steps) == len(result.capacity.steps)
+        assert [round(s.rate, 1) for s in ladder.steps] == [round(s.rate, 1) for s in result.capacity.steps]
+        assert ladder.capacity_rps == result.capacity.rps and ladder.verdict == result.capacity.verdict
         assert ladder.verdict.startswith("capacity")
         await pilot.press("q")
         await wait_for(pilot, lambda: app.session.closing and not app.session.running, 20, "quit")
@@ -157,7 +160,7 @@ def test_the_ladder_shows_the_latest_steps_that_fit_and_the_verdict():
     assert "step 12 of ≤ 10" in lines[0]
     assert lines[1].startswith("offered") and "…" in lines[1] and lines[1].endswith("1,011")
     assert lines[4].split()[-2:] == ["✗", "not"]
-    done = ladder.finished({"rps": 1000.0, "verdict": "capacity 1,000 req/s at p99 ≤ 50 ms" + " and more" * 20})
+    done = ladder.finished(CapacityResult(rps=1000.0, verdict="capacity 1,000 req/s at p99 ≤ 50 ms" + " and more" * 20))
     title = ladder_text(done, 80).plain.splitlines()[0]
     assert title.startswith("Capacity · gunicorn: capacity 1,000 req/s") and len(title) <= 80
 
@@ -219,7 +222,7 @@ async def test_after_the_confirmation_the_ladder_marks_the_run_the_figure_came_f
     assert max(s.rps for s in outcome.search_steps if s.met) > figure.rps  # the case: the search step served more
     result = sample_results()[1]
     assert result.backend == "gunicorn"
-    result.capacity = outcome.to_dict(slo, 2000.0)
+    result = replace(result, capacity=outcome.result(slo, 2000.0))
     app = WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), clock=False)
     async with app.run_test(size=(140, 40)) as pilot:
         widget = app.main.query_one(StepLadder)

@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
-from wsgicompare.results import Tick
+from wsgicompare.results import CapacityResult, Tick
 from wsgicompare.session import FORM_OPTIONS as FORM_OPTIONS  # the form's fields: LoadSettings field → option row
 from wsgicompare.session import (
     LoadSettings,
@@ -255,23 +255,18 @@ class CapacityLadder:
     steps: tuple[Step, ...] = ()
     #: most steps of the search (0: a fixed ladder, or unknown)
     max_steps: int = 0
-    #: the run's capacity["verdict"] once it finished, else ""
+    #: the run's capacity verdict once it finished, else ""
     verdict: str = ""
     #: the capacity once finished (None: none found, loader- or concurrency-bound, or not finished)
     capacity_rps: float | None = None
-    #: the search's limit once finished (capacity["limit"]), else ""
+    #: the search's limit once finished (CapacityResult.limit), else ""
     limit: str = ""
 
     def with_step(self, step: Step) -> CapacityLadder:
         return replace(self, steps=(*self.steps, step))
 
-    def finished(self, capacity: dict[str, Any]) -> CapacityLadder:
-        return replace(
-            self,
-            verdict=str(capacity.get("verdict", "")),
-            capacity_rps=capacity_figure(capacity),
-            limit=str(capacity.get("limit", "")),
-        )
+    def finished(self, capacity: CapacityResult) -> CapacityLadder:
+        return replace(self, verdict=capacity.verdict, capacity_rps=capacity_figure(capacity), limit=capacity.limit)
 
     @property
     def marked(self) -> Step | None:

@@ -8,6 +8,10 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from wsgicompare.capacity_result import CapacityResult as CapacityResult
+from wsgicompare.capacity_result import Outcome as Outcome
+from wsgicompare.capacity_result import Step as Step
+
 # the loader decides what a status class and an error kind are; the results only name them
 from wsgicompare.loader import ERROR_KINDS as ERROR_KINDS
 from wsgicompare.loader import STATUS_CLASSES as STATUS_CLASSES
@@ -355,9 +359,9 @@ class RunResult:
     #: the measured window's latency histogram (µs, LatencyHistogram.to_dict: its non-empty
     #: HDR slots), so a saved report can be merged and re-percentiled; {} when none
     latency_hist: dict[str, Any] = field(default_factory=dict)
-    #: with --find-capacity or --rates: rps, offered_rps, slo, steps, limit, bound_at, probe_rps, verdict
-    #: (read the figure through capacity.capacity_figure: rps is no capacity under a loader limit)
-    capacity: dict[str, Any] = field(default_factory=dict)
+    #: with --find-capacity or --rates (None: neither); read the figure through its ``figure``
+    #: (capacity_figure): rps is no capacity under a loader limit
+    capacity: CapacityResult | None = None
     #: the saved report this run was read from (--open), for its label; "" when run here.
     #: Not written by to_dict: a report's runs are its own
     source: str = ""
@@ -457,6 +461,7 @@ _PARTS: dict[str, Any] = {
     "tcp": TcpFigures.from_dict,
     "repeat": RepeatFigures.from_dict,
     "settle": Settle.from_dict,
+    "capacity": lambda data: CapacityResult.from_dict(data, "capacity") if data != {} else None,
 }
 #: the lists of typed parts in a run entry, and how each item is read back
 _LISTS: dict[str, Any] = {

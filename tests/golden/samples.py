@@ -4,7 +4,10 @@ check that a renderer prints what it is given)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from wsgicompare.results import (
+    CapacityResult,
     LatencyFigures,
     LoaderFigures,
     RunResult,
@@ -137,9 +140,7 @@ def sample_results() -> list[RunResult]:
     )
     from wsgicompare.engine.verdicts import verdicts
 
-    for r in (flask, gunicorn, uwsgi, php):
-        r.verdicts = verdicts(r)
-    return [flask, gunicorn, uwsgi, php]
+    return [replace(r, verdicts=verdicts(r)) for r in (flask, gunicorn, uwsgi, php)]
 
 
 CAPACITY_META = {
@@ -169,27 +170,26 @@ def capacity_results() -> list[RunResult]:
     lower capacity; uwsgi's search found the higher capacity. A third run found none."""
     slo = {"p99_ms": 50.0, "error_pct": 0.1}
     gunicorn = sample_results()[1]
-    gunicorn.capacity = {
+    gunicorn = replace(gunicorn, capacity=CapacityResult.from_dict({
         "rps": 1200.0, "offered_rps": 1200.0, "slo": slo, "limit": "server", "probe_rps": 2400.0,
         "steps": [_step(1920, 1700, 410.0, False, "p99 410 ms > 50 ms; queue growing through the window"),
                   _step(960, 960, 8.0, True), _step(1440, 1300, 95.0, False, "p99 95 ms > 50 ms"),
                   _step(1200, 1200, 31.0, True), _step(1320, 1290, 61.0, False, "p99 61 ms > 50 ms")],
         "verdict": "capacity 1,200 req/s at p99 ≤ 50 ms, errors ≤ 0.1 % (1,200 req/s offered met the SLO, 1,320 req/s did not)",
-    }
+    }))
     uwsgi = sample_results()[2]
-    uwsgi.status, uwsgi.reason, uwsgi.rps_2xx = "ok", "", 900.0
-    uwsgi.capacity = {
+    uwsgi = replace(uwsgi, status="ok", reason="", rps_2xx=900.0, capacity=CapacityResult.from_dict({
         "rps": 1500.0, "offered_rps": 1500.0, "slo": slo, "limit": "max-steps", "probe_rps": 3000.0,
         "steps": [_step(2400, 1900, 300.0, False, "p99 300 ms > 50 ms"), _step(1200, 1200, 5.0, True),
                   _step(1500, 1500, 22.0, True)],
         "verdict": "capacity at least 1,500 req/s at p99 ≤ 50 ms, errors ≤ 0.1 % (search ended after 3 steps; 2,400 req/s did not)",
-    }
+    }))
     flask = sample_results()[0]
-    flask.capacity = {
+    flask = replace(flask, capacity=CapacityResult.from_dict({
         "rps": None, "offered_rps": None, "slo": slo, "limit": "server", "probe_rps": 1600.0,
         "steps": [_step(1280, 900, 700.0, False, "p99 700 ms > 50 ms"), _step(640, 640, 80.0, False, "p99 80 ms > 50 ms")],
         "verdict": "no rate met p99 ≤ 50 ms, errors ≤ 0.1 % (lowest tried 640 req/s: p99 80 ms > 50 ms)",
-    }
+    }))
     return [flask, gunicorn, uwsgi]
 
 

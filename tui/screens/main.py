@@ -396,7 +396,7 @@ class MainScreen(Screen[None]):
                 self.set_state(result.backend, "failed", result.reason)
         self._capacity_finished(result)
         # the ladder shows the capacity verdict: not twice
-        shown = result.capacity.get("verdict") if result.capacity else None
+        shown = result.capacity.verdict if result.capacity else None
         lines = [("warn", f"{result.backend}: {v}") for v in result.verdicts if v != shown]
         if result.status != "ok":
             lines.insert(0, ("error", f"{result.backend} {result.status}: {result.reason}"))

@@ -49,23 +49,24 @@ def knee_series(results: Sequence[RunResult]) -> tuple[list[KneeSeries], float |
     slo_ms: float | None = None
     percentile = "p99"
     for r in ordered(results):
-        cap = r.capacity or {}
-        steps = cap.get("steps") or []
-        if not steps:
+        cap = r.capacity
+        if cap is None or not cap.steps:
             continue
-        for key, value in (cap.get("slo") or {}).items():
-            if key.endswith("_ms") and slo_ms is None:
-                slo_ms, percentile = float(value), key.removesuffix("_ms")
-        latency_key = "slo_ms" if any(s.get("slo_ms") is not None for s in steps) else "p99_ms"
+        within = cap.budget
+        if within is not None and slo_ms is None:
+            percentile, slo_ms = within[0], float(within[1])
+        by_slo = any(s.slo_ms is not None for s in cap.steps)
         points = sorted(
-            (float(s["rate"]), float(s[latency_key])) for s in steps if s.get(latency_key) is not None and s["rate"]
+            (float(s.rate), float(latency))
+            for s in cap.steps
+            if (latency := s.slo_ms if by_slo else s.p99_ms) is not None and s.rate
         )
         rps = capacity_figure(cap)
         series.append(
             KneeSeries(
                 label=run_label(r),
                 points=tuple(points),
-                capacity_at=None if rps is None or cap.get("offered_rps") is None else float(cap["offered_rps"]),
+                capacity_at=None if rps is None or cap.offered_rps is None else float(cap.offered_rps),
                 capacity_rps=rps,
                 shown=capacity_text(cap, human_count, figure=lambda x: f"{x:,.0f} req/s", none="no rate met"),
             )
@@ -151,7 +152,7 @@ class KneeChart(Widget):
     results: reactive[tuple[RunResult, ...]] = reactive(())
 
     def watch_results(self, results: tuple[RunResult, ...]) -> None:
-        self.display = any((r.capacity or {}).get("steps") for r in results)
+        self.display = any(r.capacity and r.capacity.steps for r in results)
 
     def render(self) -> RenderableType:
         series, slo_ms, percentile = knee_series(self.results)

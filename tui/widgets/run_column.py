@@ -39,7 +39,7 @@ class RunColumn(Widget):
             text.append(f"\n\n{r.status}", bad)
             for chunk in wrap(r.reason, width):
                 text.append("\n" + chunk, bad)
-            if r.capacity and r.capacity.get("steps"):  # a search that ended early: what it met
+            if r.capacity and r.capacity.steps:  # a search that ended early: what it met
                 self._capacity(text, width, label, good, bad)
             return text
         if r.capacity:
@@ -79,17 +79,18 @@ class RunColumn(Widget):
     def _capacity(self, text: Text, width: int, label: Style, good: Style, bad: Style) -> None:
         """The capacity at the SLO and the steps behind it: offered → served, latency, met."""
         cap = self.result.capacity
-        slo = cap.get("slo") or {}
-        budget = next((f"{k.removesuffix('_ms')} ≤ {v:g} ms" for k, v in slo.items() if k.endswith("_ms")), "")
+        assert cap is not None  # render: a run with a capacity
+        within = cap.budget
+        budget = "" if within is None else f"{within[0]} ≤ {within[1]:g} ms"
         text.append("\n\nCapacity", label)
         text.append(f" {budget}"[: max(0, width - 8)], label)
         rps = capacity_figure(cap)
         shown = capacity_text(cap, human_count, figure=lambda x: f"{x:,.0f} req/s")
         text.append("\n" + shown[: max(1, width)], bad if rps is None else good)
-        if cap.get("limit") == "max-steps":  # a loader or connection limit is in the line above
+        if cap.limit == "max-steps":  # a loader or connection limit is in the line above
             text.append(" (max-steps)", label)
-        for step in cap.get("steps") or []:
-            latency = step.get("slo_ms", step.get("p99_ms"))
-            text.append("\n✓ " if step.get("met") else "\n✗ ", good if step.get("met") else bad)
-            line = f"{float(step['rate']):>6,.0f}→{float(step['rps']):>6,.0f} {fmt_ms(latency):>5} ms"
+        for step in cap.steps:
+            latency = step.slo_ms if step.slo_ms is not None else step.p99_ms
+            text.append("\n✓ " if step.met else "\n✗ ", good if step.met else bad)
+            line = f"{float(step.rate):>6,.0f}→{float(step.rps):>6,.0f} {fmt_ms(latency):>5} ms"
             text.append(line[: max(0, width - 2)])

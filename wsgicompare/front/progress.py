@@ -132,7 +132,7 @@ class Progress:
                 "rps_other": result.rps - result.rps_2xx,
                 "errors": result.failures,
                 "p99": result.latency_ms.p99,
-                "reason": result.capacity.get("verdict") if result.capacity else result.reason,
+                "reason": result.capacity.verdict if result.capacity else result.reason,
             }
             self.current = None
         if not self.live_mode:
@@ -222,7 +222,7 @@ def step_line(step: Step) -> str:
 def finished_line(r: RunResult, done: int, total: int) -> str:
     head = f"[{done}/{total}] {r.backend} {r.workload}: {r.status}"
     if r.capacity:
-        head += f" · {r.capacity['verdict']}"
+        head += f" · {r.capacity.verdict}"
     if r.requests:
         p99 = r.latency_ms.p99
         head += f" · {headline(r)}" + (f" · p99 {p99:.1f} ms" if p99 is not None else "")

@@ -62,12 +62,10 @@ def _check_run(r: RunResult) -> None:
     for name in ("rps", "rps_2xx"):
         if not _is_number(getattr(r, name)):
             raise ValueError(f"{r.backend} {r.workload}: {name} is not a number")
-    if not isinstance(r.capacity, dict):  # latency_ms: RunResult.from_dict checked it
-        raise ValueError(f"{r.backend} {r.workload}: latency_ms and capacity must be objects")
     for value in (r.latency_ms.figure(k) for k in ("p50", "p90", "p99", "p999", "max")):
         if value is not None and not _is_number(value):
             raise ValueError(f"{r.backend} {r.workload}: a latency that is not a number")
-    cap = r.capacity.get("rps")
+    cap = None if r.capacity is None else r.capacity.rps  # latency_ms, capacity: RunResult.from_dict read them
     if cap is not None and not _is_number(cap):
         raise ValueError(f"{r.backend} {r.workload}: capacity rps is not a number")
 

@@ -189,13 +189,14 @@ def run_figure(r: RunResult, t: Threshold, baseline: Baseline | None = None) -> 
         pct = r.availability_pct
         return pct, "" if pct is not None else "no availability: no request was measured"
     # capacity
-    cap = r.capacity or {}
+    cap = r.capacity
+    verdict = cap.verdict if cap is not None else ""
     value = capacity_figure(cap)
     if value is None and capacity_bound(cap):
         # a loader- or concurrency-bound search measured the loader: no server capacity
-        return None, f"no server capacity: {cap.get('verdict') or bound_text(cap)}"
+        return None, f"no server capacity: {verdict or bound_text(cap)}"
     if value is None:
-        return None, f"no capacity: {cap.get('verdict') or 'the run has no capacity figure'}"
+        return None, f"no capacity: {verdict or 'the run has no capacity figure'}"
     return value, ""
 
 

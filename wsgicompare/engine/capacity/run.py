@@ -35,7 +35,7 @@ from wsgicompare.engine.capacity.search import (
     step_seconds,
 )
 from wsgicompare.loader import MAX_SEED, LoadProfile, connection_room
-from wsgicompare.results import RunResult
+from wsgicompare.results import CapacityResult, RunResult
 
 if TYPE_CHECKING:
     from wsgicompare.engine.runspec import RunSpec
@@ -123,14 +123,7 @@ def run_capacity(
         )
         probe = load_on_server(spec, probe_load)
         if probe.status != "ok" or not probe.rps_2xx:
-            probe.capacity = {
-                "rps": None,
-                "limit": "server",
-                "steps": [],
-                "slo": plan.slo.to_dict(),
-                "verdict": f"the closed-loop probe failed: {probe.reason or 'no 2xx answer'}",
-            }
-            return probe
+            return replace(probe, capacity=CapacityResult.probe_failed(plan.slo, probe.reason or "no 2xx answer"))
         probe_rps = probe.rps_2xx
 
     def measure(rate: float, confirming: bool = False) -> Step:
@@ -199,11 +192,11 @@ def run_capacity(
             status="failed",
             reason="cancelled before the first step",
         )
-    chosen.capacity = outcome.to_dict(plan.slo, probe_rps)
+    capacity = outcome.result(plan.slo, probe_rps)
+    chosen = replace(chosen, capacity=capacity, verdicts=[capacity.verdict, *chosen.verdicts])
     if failed and chosen.status == "ok":
         last = runs[(taken[-1].rate, taken[-1].confirm)]
-        chosen.status, chosen.reason = "failed", failed_why or last.reason or "a step failed"
-    chosen.verdicts.insert(0, chosen.capacity["verdict"])
+        chosen = replace(chosen, status="failed", reason=failed_why or last.reason or "a step failed")
     return chosen
 
 

@@ -5,10 +5,18 @@ fixed ladder, and the one reading of a run's ``capacity`` object for every outpu
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable
+from dataclasses import replace
 
+from wsgicompare.capacity_result import BOUND_LIMITS as BOUND_LIMITS
+from wsgicompare.capacity_result import FAILED_LIMIT as FAILED_LIMIT
+from wsgicompare.capacity_result import Outcome as Outcome
+from wsgicompare.capacity_result import Step as Step
+from wsgicompare.capacity_result import bound_text as bound_text
+from wsgicompare.capacity_result import capacity_bound as capacity_bound
+from wsgicompare.capacity_result import capacity_figure as capacity_figure
+from wsgicompare.capacity_result import capacity_text as capacity_text
+from wsgicompare.capacity_result import capacity_unconfirmed as capacity_unconfirmed
 from wsgicompare.results import LoaderFigures, RunResult
 from wsgicompare.slo import DEFAULT_SLO as DEFAULT_SLO
 from wsgicompare.slo import PERCENTILES as PERCENTILES
@@ -56,59 +64,8 @@ CONNECTIONS_PER_BUDGET = 2.0
 MIN_CONNECTIONS, MAX_CONNECTIONS = 16, 4096
 #: share of a step's requests that waited for a connection which makes -c the limit
 CONCURRENCY_BOUND_SHARE = 0.01
-#: the limits of a search that are not the server's: such a search has no capacity figure
-BOUND_LIMITS = ("loader", "concurrency")
-#: a search that ended early (the server crashed, a step failed, it was cancelled): no figure
-FAILED_LIMIT = "failed"
 #: steps' seeds are the run's seed plus a multiple of this (a prime), wrapped at MAX_SEED
 STEP_SEED_STRIDE = 1_000_003
-
-
-@dataclass(frozen=True)
-class Step:
-    """One open-loop step of a search or a ladder."""
-
-    rate: float  #: offered req/s
-    rps: float  #: served req/s (responses)
-    p50_ms: float | None
-    p99_ms: float | None
-    slo_ms: float | None  #: the SLO's percentile at this step
-    error_pct: float  #: failed requests (errors + non-2xx) in % of requests
-    met: bool
-    duration_s: float  #: measured seconds
-    why: str = ""  #: why not met (empty when met)
-    loader_bound: bool = False
-    concurrency_bound: bool = False
-    concurrency: int = 0  #: connections the step used
-    confirm: bool = False  #: a confirmation run (--confirm) of a search's candidate, not a search step
-
-    def to_dict(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {"confirm": True} if self.confirm else {}
-        return {
-            "rate": round(self.rate, 1),
-            "rps": round(self.rps, 1),
-            "p50_ms": self.p50_ms,
-            "p99_ms": self.p99_ms,
-            "slo_ms": self.slo_ms,
-            "error_pct": round(self.error_pct, 4),
-            "met": self.met,
-            "duration_s": round(self.duration_s, 3),
-            "why": self.why,
-            "concurrency": self.concurrency,
-            **extra,
-        }
-
-    def confirmed_dict(self) -> dict[str, Any]:
-        """The ``capacity.confirmed`` object of a report."""
-        return {
-            "rate": round(self.rate, 1),
-            "rps": round(self.rps, 1),
-            "p50_ms": self.p50_ms,
-            "p99_ms": self.p99_ms,
-            "error_pct": round(self.error_pct, 4),
-            "duration_s": round(self.duration_s, 3),
-            "met": self.met,
-        }
 
 
 def judge(result: RunResult, rate: float, slo: Slo, concurrency_given: bool) -> Step:
@@ -170,224 +127,6 @@ def connections_for(rate: float, slo: Slo, given: int | None, fd_cap: int = MAX_
         return given
     need = math.ceil(rate * slo.latency_ms / 1000.0 * CONNECTIONS_PER_BUDGET)
     return max(MIN_CONNECTIONS, min(need, MAX_CONNECTIONS, fd_cap))
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a search or a ladder found."""
-
-    steps: tuple[Step, ...]  #: the search's steps, then its confirmation runs (``Step.confirm``)
-    limit: str  #: "server" | "loader" | "concurrency" | "max-steps" | "failed"
-    #: a search's (whose figure a confirmation run checks), not a fixed ladder's
-    searched: bool = False
-
-    @property
-    def search_steps(self) -> tuple[Step, ...]:
-        return tuple(s for s in self.steps if not s.confirm)
-
-    @property
-    def confirmations(self) -> tuple[Step, ...]:
-        return tuple(s for s in self.steps if s.confirm)
-
-    @property
-    def confirmed(self) -> Step | None:
-        """The confirmation run that met the SLO (the last one tried: each miss steps
-        down), or the last one that missed; None when there was none."""
-        runs = self.confirmations
-        return runs[-1] if runs else None
-
-    @property
-    def best(self) -> Step | None:
-        """The run a report shows the figures of: the confirmation that met the SLO, else
-        the met search step with the highest served rate (whatever the limit)."""
-        confirmed = self.confirmed
-        if confirmed is not None and confirmed.met:
-            return confirmed
-        met = [s for s in self.search_steps if s.met]
-        return max(met, key=lambda s: s.rps) if met else None
-
-    @property
-    def capacity(self) -> Step | None:
-        """The step whose served rate is the server's capacity: the confirmation run that
-        met the SLO; without confirmations, the best met search step. None when the
-        loader or the connections were the limit (then the search measured them), or
-        when every confirmation missed (no rate held over the longer window)."""
-        if self.limit in BOUND_LIMITS or self.limit == FAILED_LIMIT:
-            return None
-        if self.confirmations:
-            confirmed = self.confirmed
-            return confirmed if confirmed is not None and confirmed.met else None
-        return self.best
-
-    @property
-    def unconfirmed(self) -> Step | None:
-        """A search's best met step that no confirmation run checked: with --confirm 0 it
-        is the capacity, marked unconfirmed; a search that ended before its confirmation
-        (cancelled, a step failed) has no capacity, yet met this rate. None for a ladder,
-        a search with confirmation runs, or one the loader or the connections limited."""
-        if not self.searched or self.confirmations or self.limit in BOUND_LIMITS:
-            return None
-        return self.best
-
-    @property
-    def bound(self) -> Step | None:
-        """The step at which the loader (the last one: it ended the search) or the
-        connections (the first) were the limit; None when the server was."""
-        if self.limit == "loader":
-            return next((s for s in reversed(self.steps) if s.loader_bound), None)
-        if self.limit == "concurrency":
-            return next((s for s in self.steps if s.concurrency_bound), None)
-        return None
-
-    def verdict(self, slo: Slo, probe_rps: float | None = None) -> str:
-        best = self.best
-        at = f" at {slo.text()}"
-        if not self.steps:
-            return "no step measured (cancelled or failed before the first)"
-        unconfirmed = self.unconfirmed
-        if self.limit == FAILED_LIMIT:
-            last = self.steps[-1]
-            met = "" if unconfirmed is None else f" ({unconfirmed.rps:,.0f} req/s met in a step, unconfirmed)"
-            return (
-                f"search ended early at {last.rate:,.0f} req/s ({last.why or 'a step failed'}): no server capacity{met}"
-            )
-        bound = self.bound
-        if self.limit == "loader" and bound is not None:
-            return f"loader-bound at {bound.rate:,.0f} req/s: the loader, not the server, was the limit — no server capacity"
-        if self.limit == "concurrency" and bound is not None:
-            below = f" ({best.rps:,.0f} req/s met{at} below it)" if best else ""
-            return (
-                f"concurrency-bound at {bound.rate:,.0f} req/s: all {bound.concurrency} connections busy "
-                f"while the server answered within the budget{below} — no server capacity; raise -c, "
-                f"or leave it out to size it automatically"
-            )
-        confirmations = self.confirmations
-        if confirmations and not confirmations[-1].met:
-            last = confirmations[-1]
-            return (
-                f"no capacity confirmed{at}: the search's candidate missed over {last.duration_s:.0f} s "
-                f"{len(confirmations)}× (last {last.rate:,.0f} req/s offered: {last.why})"
-            )
-        if best is None:
-            lowest = min(self.steps, key=lambda s: s.rate)
-            return f"no rate met {slo.text()} (lowest tried {lowest.rate:,.0f} req/s: {lowest.why})"
-        if best.confirm:
-            first = confirmations[0]
-            down = "" if best is first else f", after {first.rate:,.0f} req/s missed it"
-            # a search that ran out of steps before its bracket closed found a floor
-            least = " at least" if self.limit == "max-steps" else ""
-            return (
-                f"capacity{least} {best.rps:,.0f} req/s{at}, confirmed over {best.duration_s:.0f} s "
-                f"({best.rate:,.0f} req/s offered{down})"
-            )
-        failed = [s.rate for s in self.steps if not s.met and s.rate > best.rate]
-        # a search's step no confirmation run checked (--confirm 0)
-        at += ", unconfirmed" if unconfirmed is not None else ""
-        if self.limit == "max-steps":
-            above = f"; {min(failed):,.0f} req/s did not" if failed else ""
-            return f"capacity at least {best.rps:,.0f} req/s{at} (search ended after {len(self.steps)} steps{above})"
-        above = f", {min(failed):,.0f} req/s did not" if failed else ""
-        return f"capacity {best.rps:,.0f} req/s{at} ({best.rate:,.0f} req/s offered met the SLO{above})"
-
-    def to_dict(self, slo: Slo, probe_rps: float | None = None) -> dict[str, Any]:
-        found, bound, unconfirmed = self.capacity, self.bound, self.unconfirmed
-        return {
-            "rps": None if found is None else round(found.rps, 1),
-            "offered_rps": None if found is None else round(found.rate, 1),
-            "slo": slo.to_dict(),
-            "steps": [s.to_dict() for s in self.steps],
-            "limit": self.limit,
-            # the offered rate at which the loader or the connections were the limit
-            "bound_at": None if bound is None else round(bound.rate, 1),
-            "probe_rps": None if probe_rps is None else round(probe_rps, 1),
-            "verdict": self.verdict(slo, probe_rps),
-            # the run that confirmed the figure (or the last that missed); absent: none ran
-            **({"confirmed": self.confirmed.confirmed_dict()} if self.confirmed is not None else {}),
-            # a search's best met step that no confirmation run checked (Outcome.unconfirmed)
-            **({"unconfirmed_rps": round(unconfirmed.rps, 1)} if unconfirmed is not None else {}),
-        }
-
-
-# -- reading a run's ``capacity`` object: every report, the ranking, thresholds, the baseline
-# and the app read the figure through these, so none of them shows a capacity another does not
-
-
-def capacity_figure(cap: Mapping[str, Any] | None) -> float | None:
-    """The server's capacity (req/s) in a run's ``capacity`` object; None when no rate met
-    the SLO, nothing was searched, or the loader or the connections were the limit. A
-    report written before that rule may hold the met step's rate in ``rps`` with
-    ``limit: "loader"``: it is no server capacity either."""
-    if not cap or cap.get("limit") in BOUND_LIMITS or cap.get("limit") == FAILED_LIMIT:
-        return None
-    value = cap.get("rps")
-    return None if value is None else float(value)
-
-
-def capacity_bound(cap: Mapping[str, Any] | None) -> tuple[str, float | None] | None:
-    """``("loader" | "concurrency", offered req/s at which it was the limit)`` for a search
-    the server did not limit, else None. The rate is ``bound_at``; a report written before
-    it had one gives it from its steps (the last loader-bound one, the first whose
-    connections were all busy), or None."""
-    limit = cap.get("limit") if cap else None
-    if not cap or limit not in BOUND_LIMITS:
-        return None
-    rate = cap.get("bound_at")
-    if rate is None:
-        steps = [s for s in cap.get("steps") or () if isinstance(s, Mapping)]
-        if limit == "loader":
-            hits = [s for s in steps if "loader-bound" in str(s.get("why", ""))][-1:]
-        else:
-            hits = [s for s in steps if "connections busy" in str(s.get("why", ""))][:1]
-        rate = hits[0].get("rate") if hits else None
-    return str(limit), None if not isinstance(rate, (int, float)) else float(rate)
-
-
-def bound_text(cap: Mapping[str, Any] | None, rate: Callable[[float], str] = lambda x: f"{x:,.0f} req/s") -> str:
-    """``loader-bound at 1,600 req/s`` (or ``concurrency-bound at …``) for a search the
-    server did not limit, else ""; ``rate`` formats the rate (the app's is shorter)."""
-    bound = capacity_bound(cap)
-    if bound is None:
-        return ""
-    limit, at = bound
-    return f"{limit}-bound" + ("" if at is None else f" at {rate(at)}")
-
-
-def capacity_unconfirmed(cap: Mapping[str, Any] | None) -> float | None:
-    """The served rate of a search's best met step that no confirmation run checked
-    (``unconfirmed_rps``): the capacity of a --confirm 0 search, or what a search that
-    ended early met before its confirmation (it has no capacity). None otherwise, and
-    for a report written before the field."""
-    value = cap.get("unconfirmed_rps") if cap else None
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-def capacity_text(
-    cap: Mapping[str, Any] | None,
-    rate: Callable[[float], str] = lambda x: f"{x:,.0f} req/s",
-    figure: Callable[[float], str] | None = None,
-    none: str = "none met",
-) -> str:
-    """What every output says of a run's capacity (the md and html capacity cells, the
-    html bars and knee legend, the app's cards, bars and knee legend), so none says what
-    another does not: the figure (``figure`` formats it, else ``rate``), followed by
-    "unconfirmed" when no confirmation run checked it (--confirm 0); "loader-bound at X"
-    (or concurrency-bound) when the server was not the limit; "X unconfirmed, search
-    ended early" for a search that met X, then failed or was cancelled before a
-    confirmation (no capacity); "none confirmed" when every confirmation missed; else
-    ``none`` (no rate met, or nothing was searched)."""
-    found = capacity_figure(cap)
-    unconfirmed = capacity_unconfirmed(cap)
-    if found is not None:
-        return (figure or rate)(found) + (" unconfirmed" if unconfirmed is not None else "")
-    bound = bound_text(cap, rate)
-    if bound or not cap:
-        return bound or none
-    if cap.get("limit") == FAILED_LIMIT:
-        return ("" if unconfirmed is None else f"{rate(unconfirmed)} unconfirmed, ") + "search ended early"
-    confirmed = cap.get("confirmed")
-    if isinstance(confirmed, Mapping) and not confirmed.get("met"):
-        return "none confirmed"
-    return none
 
 
 def search(

@@ -48,7 +48,7 @@ COLUMNS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     # connections were the limit, the search failed or no confirmation held (capacity_limit
     # and the verdicts say which)
     ("capacity_rps", lambda r: _round(capacity_rps(r))),
-    ("capacity_limit", lambda r: r.capacity.get("limit") if r.capacity else None),
+    ("capacity_limit", lambda r: r.capacity.limit if r.capacity else None),
     ("verdicts", lambda r: " | ".join(r.verdicts)),
     ("command", lambda r: " && ".join(r.command)),
     # with --scenario (wsgicompare/engine/scenarios.py): empty for a steady run; appended last, so

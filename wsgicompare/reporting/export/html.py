@@ -89,7 +89,7 @@ def charts(results: list[RunResult]) -> list[tuple[str, str]]:
 def capacity_charts(measured: list[RunResult], nworkloads: int, cfg: dict, pygal: Any) -> list[tuple[str, str]]:
     """With capacities: the latency-vs-offered-load curve of every run on one chart
     (wsgicompare/reporting/export/knee.py), and the capacities as bars."""
-    runs = [r for r in measured if r.capacity and r.capacity.get("steps")]
+    runs = [r for r in measured if r.capacity and r.capacity.steps]
     if not runs:
         return []
     out = [("Latency vs offered load", knee_chart(runs, lambda r: _label(r, nworkloads), cfg, pygal))]

@@ -19,7 +19,7 @@ from pygal.style import DefaultStyle
 
 from wsgicompare.engine.capacity import capacity_text
 from wsgicompare.reporting.export.ranking import capacity_rps
-from wsgicompare.results import RunResult
+from wsgicompare.results import CapacityResult, RunResult
 
 #: runs drawn strong (the ranking's first); the rest are thin and faded, unless there is
 #: only one more (then every run is strong)
@@ -48,18 +48,11 @@ PLOT_PX = 400
 MARGIN_PX = 20
 
 
-def knee_points(cap: dict[str, Any]) -> list[tuple[float, float]]:
+def knee_points(cap: CapacityResult | None) -> list[tuple[float, float]]:
     """(offered req/s, latency ms) of a run's steps in ascending rate, one per rate (a
     rate measured twice, e.g. a loader-bound step measured again, keeps its last
     measurement). The latency is the SLO's percentile (p99 for older reports)."""
-    steps = [s for s in cap.get("steps") or () if isinstance(s, dict)]
-    key = "slo_ms" if any(s.get("slo_ms") is not None for s in steps) else "p99_ms"
-    by_rate: dict[float, float] = {}
-    for s in steps:
-        rate, latency = s.get("rate"), s.get(key)
-        if rate and latency is not None and rate > 0:
-            by_rate[float(rate)] = max(0.01, float(latency))
-    return sorted(by_rate.items())
+    return cap.knee() if cap is not None else []
 
 
 def log_ticks(lo: float, hi: float, decades_for_125: float = 4.0) -> list[float]:
@@ -91,10 +84,8 @@ def knee_chart(runs: Sequence[RunResult], label: Callable[[RunResult], str], cfg
     left out by the caller)."""
     curves = [(r, knee_points(r.capacity)) for r in runs]
     curves = [(r, points) for r, points in curves if points]
-    slo = runs[0].capacity.get("slo") or {} if runs else {}
-    key = next((k for k in slo if k.endswith("_ms")), "p99_ms")
-    budget = slo.get(key)
-    percentile = key.removesuffix("_ms")
+    cap = runs[0].capacity if runs else None
+    percentile, budget = (cap.budget if cap is not None else None) or ("p99", None)
     xs = [x for _, points in curves for x, _ in points]
     ys = [y for _, points in curves for _, y in points] + ([float(budget)] if budget else [])
     strong = len(curves) if len(curves) <= HIGHLIGHT + 1 else HIGHLIGHT
@@ -146,7 +137,7 @@ def knee_chart(runs: Sequence[RunResult], label: Callable[[RunResult], str], cfg
         )
     for i, (r, points) in enumerate(curves):
         bold = i < strong
-        at = r.capacity.get("offered_rps") if capacity_rps(r) is not None else None
+        at = r.capacity.offered_rps if r.capacity is not None and capacity_rps(r) is not None else None
         values: list[Any] = [
             {"value": (x, y), "node": {"r": 7 if bold else 4}} if at is not None and x == float(at) else (x, y)
             for x, y in points

@@ -124,30 +124,31 @@ def siege_block(r: RunResult) -> list[str]:
 def capacity_lines(r: RunResult) -> list[str]:
     """The capacity verdict and every step, in the order they ran."""
     cap = r.capacity
-    lines = [f"**Capacity**: {cap.get('verdict', '—')}", ""]
-    steps = cap.get("steps") or []
+    assert cap is not None  # run_section: a run with a capacity
+    lines = [f"**Capacity**: {cap.verdict}", ""]
+    steps = cap.steps
     if steps:
         lines += [
             "| step | offered req/s | served req/s | p50 ms | p99 ms | errors % | connections | SLO |",
             "|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for i, s in enumerate(steps, 1):
-            met = "✓ met" if s.get("met") else f"✗ {s.get('why', '')}"
+            met = "✓ met" if s.met else f"✗ {s.why}"
             cells = [
                 # a confirmation run (--confirm) of the search's candidate, and how long it ran
-                f"{i} (confirmation, {num(s.get('duration_s'), 0)} s)" if s.get("confirm") else str(i),
-                num(s.get("rate"), 0),
-                num(s.get("rps"), 0),
-                num(s.get("p50_ms"), 2),
-                num(s.get("p99_ms"), 2),
-                num(s.get("error_pct"), 2),
-                num(s.get("concurrency")),
+                f"{i} (confirmation, {num(s.duration_s, 0)} s)" if s.confirm else str(i),
+                num(s.rate, 0),
+                num(s.rps, 0),
+                num(s.p50_ms, 2),
+                num(s.p99_ms, 2),
+                num(s.error_pct, 2),
+                num(s.concurrency),
                 met,
             ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines.append("")
-    if any(s.get("met") for s in steps):  # the run shown is that step's (capacity.run_capacity)
-        which = "confirmation run" if any(s.get("confirm") and s.get("met") for s in steps) else "best step"
+    if any(s.met for s in steps):  # the run shown is that step's (capacity.run_capacity)
+        which = "confirmation run" if any(s.confirm and s.met for s in steps) else "best step"
         lines += [f"The figures below are those of the {which} that met the SLO.", ""]
     return lines
 

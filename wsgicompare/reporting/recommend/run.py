@@ -253,7 +253,9 @@ class Recommender:
             if figure is not None and not _over(r, s.memory_budget):
                 confirmed.append((c, r, figure))
             elif not cand.capacity_note:
-                cand.capacity_note = str((r.capacity or {}).get("verdict") or r.reason or "no rate met the SLO")
+                cand.capacity_note = str(
+                    (r.capacity.verdict if r.capacity else "") or r.reason or "no rate met the SLO"
+                )
                 if figure is not None:
                     cand.capacity_note = f"PSS {_pss(r) or 0:,.1f} MB over the memory budget at {c.text(b)}"
         if self.cancel.is_set():
@@ -279,10 +281,10 @@ class Recommender:
             return cand, runs
         self._describe(cand, chosen)
         cand.capacity_rps = capacity
-        confirmed_run = (cap_run.capacity or {}).get("confirmed") or {}
+        confirmed_run = cap_run.capacity.confirmed if cap_run.capacity else None
         cand.capacity_how = (
-            f"confirmed over {confirmed_run.get('duration_s', 0):.0f} s"
-            if confirmed_run.get("met")
+            f"confirmed over {confirmed_run.duration_s:.0f} s"
+            if confirmed_run is not None and confirmed_run.met
             else "the search's best step, not confirmed: --confirm 0"
         )
         server = cap_run.server
@@ -357,7 +359,7 @@ def _said(r: RunResult) -> str:
     if r.scenario:
         return scenario_status(r)[1]
     if r.capacity:
-        return str(r.capacity.get("verdict", ""))
+        return r.capacity.verdict
     if r.status != "ok":
         return f"{r.status}: {r.reason}"
     p99 = r.latency_ms.p99
