@@ -18,7 +18,7 @@ from backend_support import require_backend
 from test_loader import END_GRACE_S
 
 from wsgicompare.backends import ServerConfig, get_backend
-from wsgicompare.engine.conductor import Conductor, combine_repeats
+from wsgicompare.engine.conductor import Conductor
 from wsgicompare.engine.kernel import (
     TCP_COUNTERS,
     AcceptQueuePeak,
@@ -30,6 +30,7 @@ from wsgicompare.engine.kernel import (
     read_tcp_counters,
     wait_settled,
 )
+from wsgicompare.engine.measured import combine_repeats
 from wsgicompare.engine.runspec import default_load, default_spec
 from wsgicompare.engine.sampling import TreeSampler, listen_ports
 from wsgicompare.results import PHASES, RunResult, Tick

@@ -121,7 +121,7 @@ def test_from_dict_ignores_unknown_keys_and_needs_the_identity_keys():
 
 def test_json_never_writes_nan():
     r = sample_results()[1]
-    r.latency_ms = dataclasses.replace(r.latency_ms, p999=float("nan"))
+    r = dataclasses.replace(r, latency_ms=dataclasses.replace(r.latency_ms, p999=float("nan")))
     doc = json.loads(render("json", [r], META))
     assert doc["runs"][0]["latency_ms"]["p999"] is None
 
@@ -191,8 +191,11 @@ def test_unknown_format_is_a_one_line_error():
 
 def test_md_shows_median_and_spread_of_repeats():
     r = sample_results()[1]
-    r.repeat = RepeatFigures(
-        n=3, rps=[2900.0, 3000.0, 3150.0], rps_median=3000.0, rps_min=2900.0, rps_max=3150.0, spread_pct=8.33
+    r = dataclasses.replace(
+        r,
+        repeat=RepeatFigures(
+            n=3, rps=[2900.0, 3000.0, 3150.0], rps_median=3000.0, rps_min=2900.0, rps_max=3150.0, spread_pct=8.33
+        ),
     )
     text = render("md", [r], META)
     assert "middle run of 3 (median 3,000 req/s, range 2,900–3,150, spread 8.3 % of the median)" in text

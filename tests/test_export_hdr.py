@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
@@ -88,8 +89,7 @@ def test_find_the_histogram_in_the_json_and_the_hdr_files(tmp_path) -> None:
 
 
 def test_several_runs_write_one_distribution_file_each(tmp_path) -> None:
-    runs = [_run([1000, 2000, 3000]), _run([5000] * 10)]
-    runs[1].backend = "uwsgi"
+    runs = [_run([1000, 2000, 3000]), replace(_run([5000] * 10), backend="uwsgi")]
     files = hdr.files(runs, str(tmp_path / "report.hdr"))
     assert [p.rsplit("/", 1)[1] for p, _ in files] == ["report-b-hello.hdr", "report-uwsgi-hello.hdr"]
     assert all(text.count("#[Max") == 1 for _, text in files)

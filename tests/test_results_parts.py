@@ -5,8 +5,10 @@ keys it was read with, in their order; the readers get attributes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import pytest
 from golden.samples import CAPACITY_META, META, capacity_results, scenario_results
 
 from wsgicompare.engine.capacity import (
@@ -18,6 +20,7 @@ from wsgicompare.engine.capacity import (
     capacity_text,
     parse_slo,
 )
+from wsgicompare.engine.measured import combine_repeats
 from wsgicompare.reporting.export import render
 from wsgicompare.results import CapacityResult, RunResult, TimelinePoint, results_from_document
 
@@ -118,3 +121,19 @@ def test_the_sample_reports_read_back_to_the_same_json():
     for runs, meta in ((capacity_results(), CAPACITY_META), (scenario_results(), META)):
         text = render("json", runs, meta)
         assert render("json", results_from_document(json.loads(text)), meta) == text
+
+
+def test_a_run_result_is_built_once_never_patched():
+    r = RunResult("gunicorn", "gunicorn", "hello", "ok")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.status = "failed"  # type: ignore[misc]
+    assert dataclasses.replace(r, status="failed").status == "failed" and r.status == "ok"
+
+
+def test_repetitions_combine_into_a_new_result_each_left_as_it_ran():
+    runs = [RunResult("gunicorn", "gunicorn", "hello", "ok", rps=v) for v in (1.0, 3.0, 2.0)]
+    runs.append(RunResult("gunicorn", "gunicorn", "hello", "failed", reason="crashed"))
+    combined = combine_repeats(runs)
+    assert (combined.rps, combined.status, combined.repeat and combined.repeat.n) == (2.0, "failed", 4)
+    assert combined.reason == "1 of 4 repetitions failed: crashed"
+    assert all(r.repeat is None for r in runs) and runs[2].status == "ok"  # the middle one, as it ran

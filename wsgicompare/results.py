@@ -322,10 +322,12 @@ class TcpFigures:
 _TCP_FIGURES = ("accept_queue_peak", "accept_queue_limit", "slow_at_syn_retry", "slow_elsewhere")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
     """Everything known about one finished (or failed, or unavailable) run. ``to_dict``
-    gives the ``runs[]`` entry of the JSON schema ``wsgicompare/1`` (see README)."""
+    gives the ``runs[]`` entry of the JSON schema ``wsgicompare/1`` (see README). Frozen:
+    built once (a later stage makes a new one with ``dataclasses.replace``), so a result
+    an output already holds never changes under it."""
 
     backend: str
     title: str

@@ -8,7 +8,6 @@ the next tick and skips the rest."""
 
 from __future__ import annotations
 
-import statistics
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -35,6 +34,7 @@ from wsgicompare.engine.kernel import (
     tcp_figures,
     wait_settled,
 )
+from wsgicompare.engine.measured import combine_repeats, measured, unanswered_reason
 from wsgicompare.engine.runspec import DEFAULT_SETTLE_MAX_S, RunSpec
 from wsgicompare.engine.sampling import ServerSample, ServerWindow, TreeSampler, listen_ports, listener_tree
 from wsgicompare.engine.scenarios import ScenarioEvent, ScenarioLoad, run_scenario
@@ -45,16 +45,12 @@ from wsgicompare.engine.verdicts import (
     wants_stall_probe,
     with_syn_retries,
 )
-from wsgicompare.loader import LoadProfile, LoadProfileError, LoadRun, LoadSummary, LoadTick, build_request, is_loopback
+from wsgicompare.loader import LoadProfile, LoadProfileError, LoadRun, LoadTick, build_request, is_loopback
 from wsgicompare.results import (
     STATUS_CLASSES,
-    RepeatFigures,
     RunResult,
-    TcpFigures,
     Tick,
     TimelinePoint,
-    latency_figures,
-    loader_figures,
     us_to_ms,
 )
 
@@ -157,7 +153,7 @@ class Conductor:
                     status="failed",
                     reason=f"internal error: {type(exc).__name__}: {_one_line(exc)}",
                 )
-            result.settle = settle
+            result = replace(result, settle=settle)
             runs.append(result)
             if result.status == "unavailable" or cancel.is_set():
                 break
@@ -225,7 +221,7 @@ class Conductor:
             if result.status == "failed":
                 # read the log while the server's private dir still exists: stop removes it
                 try:
-                    result.log_tail = server.log_tail(20)
+                    result = replace(result, log_tail=server.log_tail(20))
                 except Exception:  # noqa: BLE001
                     pass
         finally:
@@ -234,14 +230,15 @@ class Conductor:
                 server.stop(timeout_s=self.stop_timeout_s)
             except Exception as exc:  # noqa: BLE001  (a stop problem must not lose the result)
                 stop_error = _one_line(exc)
-        result.title = backend.title
-        result.command = list(server.command)
-        result.config_files = dict(server.config_files)
-        result.versions = dict(server.versions)
-        result.startup_s = round(server.startup_s, 3)
-        if stop_error:
-            result.verdicts.append(f"stopping the server failed: {stop_error}")
-        return result
+        return replace(
+            result,
+            title=backend.title,
+            command=list(server.command),
+            config_files=dict(server.config_files),
+            versions=dict(server.versions),
+            startup_s=round(server.startup_s, 3),
+            verdicts=result.verdicts + ([f"stopping the server failed: {stop_error}"] if stop_error else []),
+        )
 
     def _measure_spec(
         self, spec: RunSpec, server: Server | None, url: str, on_tick: OnTick | None, cancel: threading.Event
@@ -290,8 +287,7 @@ class Conductor:
             else:
                 run = LoadRun(profile)
         except LoadProfileError as exc:
-            result.status, result.reason = "failed", _one_line(exc)
-            return result
+            return replace(result, status="failed", reason=_one_line(exc))
         local = server is not None and self.servers.local
         read_tcp = read_tcp_counters
         if server is not None:
@@ -345,35 +341,30 @@ class Conductor:
         # a crash on the very last tick is still a crash
         if server is not None and crashed_at is None and not server.alive():
             crashed_at = last_t
-        self._fill(result, running, summary, tcp_figures(tcp_before, queue, read_tcp))
+        result = measured(result, running.server, running.timeline, summary, tcp_figures(tcp_before, queue, read_tcp))
         if run.nodes is not None and result.loader is not None:  # --cluster: each loader node's share
-            result.loader = replace(result.loader, nodes=run.nodes)
+            result = replace(result, loader=replace(result.loader, nodes=run.nodes))
         if crashed_at is not None:
             why = server.exit_reason() if server is not None else None
-            result.status = "failed"
-            result.crashed_at_s = round(crashed_at, 2)
-            result.reason = f"server crashed at t={crashed_at:.1f} s" + (f": {why}" if why else "")
+            result = replace(
+                result,
+                status="failed",
+                crashed_at_s=round(crashed_at, 2),
+                reason=f"server crashed at t={crashed_at:.1f} s" + (f": {why}" if why else ""),
+            )
         elif cancelled_at is not None:
-            result.status = "failed"
-            result.reason = f"cancelled at t={cancelled_at:.1f} s"
+            result = replace(result, status="failed", reason=f"cancelled at t={cancelled_at:.1f} s")
         elif summary.fatal:
-            result.status = "failed"
-            result.reason = _one_line(summary.fatal)
+            result = replace(result, status="failed", reason=_one_line(summary.fatal))
         elif not sum(result.responses.values()):
-            # nothing answered: the figures describe no server, so the run is no "ok"
-            kinds = [f"{n} {kind}" for kind, n in sorted(result.errors.items(), key=lambda kv: -kv[1]) if n]
-            unanswered = result.loader.in_flight_dropped if result.loader is not None else None
-            if unanswered:
-                kinds.append(f"{unanswered} still waiting when the load ended")
-            result.status = "failed"
-            result.reason = f"no request was answered ({', '.join(kinds) or 'none was sent'})"
+            result = replace(result, status="failed", reason=unanswered_reason(result))
         if wants_stall_probe(result) and not cancel.is_set():
             # at c=1 with the server still up: whether ACKing at once removes the wait
             parts = urlsplit(url)
             probe = delayed_ack_probe(parts.hostname or "127.0.0.1", parts.port or 80, build_request(profile))
             if probe is not None:
-                result.latency_ms = replace(result.latency_ms, probe=probe)
-        result.verdicts = verdicts(result) + result.verdicts
+                result = replace(result, latency_ms=replace(result.latency_ms, probe=probe))
+        result = replace(result, verdicts=verdicts(result) + result.verdicts)
         final = self._final_tick(running, result)
         if final is not None:
             self._emit(on_tick, final)
@@ -541,57 +532,6 @@ class Conductor:
     def _emit(on_tick: OnTick | None, tick: Tick) -> None:
         if on_tick is not None:
             on_tick(tick)
-
-    # -- the result ------------------------------------------------------------------------
-
-    @staticmethod
-    def _fill(result: RunResult, running: _Running, summary: LoadSummary, tcp: TcpFigures) -> None:
-        result.requests = summary.requests
-        result.responses = {k: int(summary.status.get(k, 0)) for k in STATUS_CLASSES}
-        result.errors = {k: int(v) for k, v in summary.errors.items() if v}
-        result.reconnects = int(summary.reconnects)
-        result.elapsed_s = round(summary.elapsed_s, 3)
-        result.rps = round(summary.rps, 3)
-        result.rps_2xx = round(summary.rps_2xx, 3)
-        result.bytes = int(summary.bytes)
-        uncorrected = summary.latency_uncorrected
-        result.latency_ms = replace(
-            latency_figures(summary.latency),
-            uncorrected=latency_figures(uncorrected) if uncorrected is not None and uncorrected.count else None,
-        )
-        result.latency_hist = summary.latency.to_dict() if summary.latency.count else {}
-        result.server = running.server.figures()  # None: no process seen (remote --url), not zeros
-        result.loader = loader_figures(summary)
-        result.tcp = with_syn_retries(tcp, uncorrected if uncorrected is not None else summary.latency)
-        result.timeline = running.timeline
-
-
-def combine_repeats(runs: list[RunResult]) -> RunResult:
-    """N repetitions → the middle one by req/s among ok runs (with an even n the lower
-    of the two middle ones: a real run, never an average of two), with every
-    repetition's req/s, the true median and the spread in ``repeat``."""
-    if len(runs) == 1:
-        return runs[0]
-    ok = sorted((r for r in runs if r.status == "ok"), key=lambda r: r.rps)
-    chosen = ok[(len(ok) - 1) // 2] if ok else runs[-1]
-    rps = [r.rps for r in ok]
-    median = statistics.median(rps) if rps else 0.0
-    chosen.repeat = RepeatFigures(
-        n=len(runs),
-        rps=[r.rps for r in runs],
-        p99_ms=[r.latency_ms.p99 for r in runs],
-        status=[r.status for r in runs],
-        rps_median=round(median, 3),
-        rps_min=min(rps) if rps else None,
-        rps_max=max(rps) if rps else None,
-        # spread: the whole range as a share of the median, the honest figure for small n
-        spread_pct=round(100.0 * (max(rps) - min(rps)) / median, 2) if rps and median > 0 else None,
-    )
-    failed = [r for r in runs if r.status != "ok"]
-    if ok and failed:
-        chosen.status = "failed"
-        chosen.reason = f"{len(failed)} of {len(runs)} repetitions failed: {failed[0].reason}"
-    return chosen
 
 
 def _one_line(exc: object) -> str:

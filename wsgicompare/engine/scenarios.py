@@ -325,19 +325,24 @@ def run_scenario(
     why = reload_unsupported(server) if server is not None and plan.name == "reload" else unsupported(plan.name, server)
     if why is not None:
         assert server is not None
-        result = RunResult(
-            backend=spec.backend, title=server.backend.title, workload=spec.workload, status="unavailable"
+        return RunResult(  # the reason says it: no verdict to repeat it
+            backend=spec.backend,
+            title=server.backend.title,
+            workload=spec.workload,
+            status="unavailable",
+            reason=f"{plan.name} unsupported: {why}",
+            scenario={**_empty(plan), "status": "unsupported", "reason": why, "verdict": f"unsupported: {why}"},
         )
-        result.reason = f"{plan.name} unsupported: {why}"
-        result.scenario = {**_empty(plan), "status": "unsupported", "reason": why, "verdict": f"unsupported: {why}"}
-        return result  # the reason says it: no verdict to repeat it
     if (wrong := wrong_answer(plan.name, server, plan.stream_size)) is not None:
         assert server is not None  # a wrong answer is only found on a server of ours
-        result = RunResult(
-            backend=spec.backend, title=server.backend.title, workload=spec.workload, status="failed", reason=wrong
+        return RunResult(  # the slow connections' path is not served right: nothing measured
+            backend=spec.backend,
+            title=server.backend.title,
+            workload=spec.workload,
+            status="failed",
+            reason=wrong,
+            scenario={**_empty(plan), "reason": wrong, "verdict": f"the run failed: {wrong}"},
         )
-        result.scenario = {**_empty(plan), "reason": wrong, "verdict": f"the run failed: {wrong}"}
-        return result  # the slow connections' path is not served right: nothing measured
     load = replace(spec.load, tick_s=SCENARIO_TICK_S)  # the timeline keeps every tick
     if plan.name in LOADER_EVENTS:
         # the loader does these itself, on the run's clock: the event only marks the time
@@ -345,9 +350,9 @@ def run_scenario(
             probe = partial(load_on_server, spec)
             load, target = LOADER_EVENTS[plan.name](plan, server, load, duration, probe)
         except _NoCapacity as exc:
-            result = exc.result
-            result.scenario = {**_empty(plan), "reason": exc.why, "verdict": f"the run failed: {exc.why}"}
-            return result
+            return replace(
+                exc.result, scenario={**_empty(plan), "reason": exc.why, "verdict": f"the run failed: {exc.why}"}
+            )
 
         def fire() -> Fired:
             return Fired(target)
@@ -361,17 +366,17 @@ def run_scenario(
     if server is not None and result.crashed_at_s is not None and event.fired_at is not None and not cancel.is_set():
         # found dead after the event fired (a crash stops the load: no event after one): it fell over
         exited = server.exit_reason() or "it exited"
-    result.scenario = judge(event, result, duration, exited)
-    if plan.name == "overload" and result.scenario["status"] == "ok":
+    scenario = judge(event, result, duration, exited)
+    if plan.name == "overload" and scenario["status"] == "ok":
         # the question an overload asks first; unknown for a server we did not start
-        result.scenario["fell_over"] = None if server is None else exited is not None
+        scenario["fell_over"] = None if server is None else exited is not None
+    verdicts = result.verdicts
     if exited is not None:
         # the event took the server down (a one-process server killed, a master that does
         # not outlive its worker): the scenario's answer, not a failed run
-        result.status, result.reason, result.crashed_at_s = "ok", "", None
-        result.verdicts = [v for v in result.verdicts if "crashed" not in v]
-    result.verdicts.insert(0, f"{plan.name}: {result.scenario['verdict']}")
-    return result
+        result = replace(result, status="ok", reason="", crashed_at_s=None)
+        verdicts = [v for v in verdicts if "crashed" not in v]
+    return replace(result, scenario=scenario, verdicts=[f"{plan.name}: {scenario['verdict']}", *verdicts])
 
 
 def _empty(plan: ScenarioPlan) -> dict[str, Any]:

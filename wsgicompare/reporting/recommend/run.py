@@ -117,8 +117,8 @@ class Recommender:
         stage = Stage(spec.backend, text, what, PHASES.get(what, "scenarios"), c.done, c.total, c.eta())
         if self.on_stage is not None:
             self.on_stage(stage)
-        result = self.run_one(spec)
-        result.title = f"{result.title} · {text}"
+        run = self.run_one(spec)
+        result = replace(run, title=f"{run.title} · {text}")
         c.done += 1
         said = _said(result)
         self.say(f"[{c.done}/{c.total}] {spec.backend} {text}: {what}: {said} — {c.eta()}")
