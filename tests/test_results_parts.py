@@ -22,6 +22,7 @@ from wsgicompare.engine.capacity import (
 )
 from wsgicompare.engine.measured import combine_repeats
 from wsgicompare.reporting.export import render
+from wsgicompare.reporting.scorecard import cell
 from wsgicompare.results import CapacityResult, RunResult, TimelinePoint, results_from_document
 
 SLO = parse_slo("p99=50ms,errors=0.1%")
@@ -137,3 +138,33 @@ def test_repetitions_combine_into_a_new_result_each_left_as_it_ran():
     assert (combined.rps, combined.status, combined.repeat and combined.repeat.n) == (2.0, "failed", 4)
     assert combined.reason == "1 of 4 repetitions failed: crashed"
     assert all(r.repeat is None for r in runs) and runs[2].status == "ok"  # the middle one, as it ran
+
+
+def test_a_scenario_reads_typed_and_writes_back_what_it_was_read_with():
+    # a scenario no code here knows (its own keys, its own phase names) fits as written
+    saved = {
+        "name": "slow-writers", "status": "ok", "reason": "", "event_at_s": 1.0,
+        "phases": [{"name": "before", "start_s": 0.0, "end_s": 1.0, "rps": 100.0, "rps_2xx": 100.0,
+                    "p50_ms": 1.0, "p99_ms": 2.0, "max_ms": 3.0, "errors": {}, "failed": 0},
+                   {"name": "reading", "start_s": 1.0, "end_s": 2.5, "rps_2xx": 40.0, "readers": 8}],
+        "failed_requests": 0, "recovered": True, "recovery_s": 0.5, "verdict": "kept 40 %",
+        "event_t": 1.5, "event": {"slow_readers": 8}, "readers_held": 7, "kept_share": 0.4,
+    }  # fmt: skip
+    (run,) = results_from_document({"schema": "wsgicompare/1", "runs": [_run(scenario=saved)]})
+    s = run.scenario
+    assert s is not None and run.to_dict()["scenario"] == saved
+    assert (s.name, s.status, s.recovered, s.kept_share, s.event) == (
+        "slow-writers",
+        "ok",
+        True,
+        0.4,
+        {"slow_readers": 8},
+    )
+    assert [p.name for p in s.phases] == ["before", "reading"] and s.phase("reading").span_s == 1.5  # type: ignore[union-attr]
+    assert s.phase("during") is None and s.figure("readers_held") == 7 and s.figure("nothing") is None
+    assert cell(s) == (True, "✓ back in 0.5 s, 0 failed")
+
+
+def test_a_run_without_a_scenario_has_none_and_writes_an_empty_object():
+    (run,) = results_from_document({"schema": "wsgicompare/1", "runs": [_run(scenario={})]})
+    assert run.scenario is None and run.to_dict()["scenario"] == {}

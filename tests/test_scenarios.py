@@ -37,7 +37,7 @@ from wsgicompare.parsing import OptionError
 from wsgicompare.reporting.export import html as html_export
 from wsgicompare.reporting.export import md
 from wsgicompare.reporting.scorecard import cell, scorecard_md
-from wsgicompare.results import RunResult, TimelinePoint
+from wsgicompare.results import RunResult, ScenarioResult, TimelinePoint
 
 #: requests per second: far below what any of these servers serves on one CPU
 RATE = 300.0
@@ -50,12 +50,12 @@ def scenario_run(backend: str, name: str, *, duration_s: float = 3.0, event_at_s
     spec = replace(spec, server=replace(spec.server, workers=workers), scenario=ScenarioPlan(name, event_at_s))
     ticks = []
     result = Conductor().run_one(spec, on_tick=ticks.append)
-    if result.scenario["status"] == "ok":
+    if result.scenario.status == "ok":
         # from the event on, every tick says what happened (the app's banner shows it) ...
         assert any(w.startswith(f"{name} at ") for t in ticks for w in t.warnings)
         # ... and the tick it happened on carries it, as does that point of the JSON timeline
         fired = [t for t in ticks if t.event and t.event.startswith(f"{name} at ")]
-        assert len(fired) == 1 and fired[0].t_s == pytest.approx(result.scenario["event_t"], abs=0.1), fired
+        assert len(fired) == 1 and fired[0].t_s == pytest.approx(result.scenario.event_t, abs=0.1), fired
         marked = [p for p in result.timeline if p.event is not None]
         assert marked[0].event == fired[0].event and marked[0].t == fired[0].t_s
         ends = [t.event for t in ticks if t.event and " ends at " in t.event]
@@ -65,7 +65,7 @@ def scenario_run(backend: str, name: str, *, duration_s: float = 3.0, event_at_s
 
 
 def phase(result: RunResult, name: str) -> dict:
-    return next(p for p in result.scenario["phases"] if p["name"] == name)
+    return next(p for p in result.scenario.to_dict()["phases"] if p["name"] == name)
 
 
 # -- real faults -----------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def phase(result: RunResult, name: str) -> dict:
 
 def test_a_killed_gunicorn_worker_is_respawned_and_throughput_comes_back() -> None:
     result = scenario_run("gunicorn", "worker-kill")
-    s = result.scenario
+    s = result.scenario.to_dict()  # as the report writes it
     assert result.status == "ok", result.reason
     assert s["status"] == "ok", s
     assert s["event"]["signal"] == "SIGKILL"
@@ -92,7 +92,7 @@ def test_a_killed_gunicorn_worker_is_respawned_and_throughput_comes_back() -> No
 
 def test_a_killed_flask_dev_is_reported_not_recovered_and_the_run_is_no_crash() -> None:
     result = scenario_run("flask-dev", "worker-kill")
-    s = result.scenario
+    s = result.scenario.to_dict()  # as the report writes it
     # the expected outcome of killing a one-process server: the scenario's answer, not a failed run
     assert result.status == "ok", result.reason
     assert result.crashed_at_s is None
@@ -101,12 +101,12 @@ def test_a_killed_flask_dev_is_reported_not_recovered_and_the_run_is_no_crash() 
     assert s["reason"] == ONE_PROCESS
     assert s["event"]["one_process"] is True
     assert phase(result, "after")["rps_2xx"] == 0.0
-    assert cell(s) == (False, f"✗ not recovered: one process ({s['failed_requests']} failed)")
+    assert cell(ScenarioResult.from_dict(s)) == (False, f"✗ not recovered: one process ({s['failed_requests']} failed)")
 
 
 def test_a_gunicorn_hup_under_load_fails_no_request() -> None:
     result = scenario_run("gunicorn", "reload")
-    s = result.scenario
+    s = result.scenario.to_dict()  # as the report writes it
     assert result.status == "ok", result.reason
     assert s["event"] == {"signal": "SIGHUP", "process": "gunicorn"}
     assert s["failed_requests"] == 0, s["phases"]
@@ -114,17 +114,19 @@ def test_a_gunicorn_hup_under_load_fails_no_request() -> None:
     assert phase(result, "during")["p99_ms"] is not None
     # the spike is read over everything answered from the reload on, whichever phase it fell in
     assert s["max_ms_since_event"] >= max(phase(result, n)["max_ms"] or 0 for n in ("during", "after"))
-    assert cell(s)[0] is True and cell(s)[1].startswith("✓ 0 failed")
+    assert cell(ScenarioResult.from_dict(s))[0] is True and cell(ScenarioResult.from_dict(s))[1].startswith(
+        "✓ 0 failed"
+    )
 
 
 def test_a_server_without_a_graceful_reload_is_unsupported_and_not_loaded() -> None:
     result = scenario_run("waitress", "reload")
-    s = result.scenario
+    s = result.scenario.to_dict()  # as the report writes it
     assert s["status"] == "unsupported"
     assert "waitress has no graceful reload" in s["reason"]
     assert result.status == "unavailable" and "reload unsupported" in result.reason
     assert result.requests == 0  # no made-up number
-    assert cell(s) == (None, "unsupported")
+    assert cell(ScenarioResult.from_dict(s)) == (None, "unsupported")
 
 
 # -- the workers each spec declares, by structure ----------------------------------------------
@@ -253,7 +255,9 @@ def test_scenario_names() -> None:
 
 
 def _with(backend: str, scenario: dict) -> RunResult:
-    return RunResult(backend=backend, title=backend, workload="hello", status="ok", scenario=scenario)
+    return RunResult(
+        backend=backend, title=backend, workload="hello", status="ok", scenario=ScenarioResult.from_dict(scenario)
+    )
 
 
 def test_the_scorecard_has_a_row_per_backend_and_a_column_per_scenario() -> None:
@@ -283,7 +287,7 @@ def test_the_scorecard_has_a_row_per_backend_and_a_column_per_scenario() -> None
     page = html_export.render([kill_run], meta)
     assert "the event at t=1.5 s" in page and "worker-kill (SIGKILL)" in page
     # and the JSON carries it as it was measured
-    assert RunResult.from_dict(json.loads(json.dumps(results[0].to_dict()))).scenario == kill
+    assert RunResult.from_dict(json.loads(json.dumps(results[0].to_dict()))).scenario.to_dict() == kill
 
 
 # -- end to end: the command line ----------------------------------------------------------------
@@ -345,7 +349,7 @@ def test_the_plan_has_one_run_per_backend_and_scenario_and_a_config_file_says_th
 
 def test_a_loader_bound_cell_says_so() -> None:
     kill = {"name": "worker-kill", "status": "ok", "recovered": False, "failed_requests": 0, "loader_bound": True}
-    assert cell(kill) == (False, "✗ not recovered, 0 failed (loader-bound)")
+    assert cell(ScenarioResult.from_dict(kill)) == (False, "✗ not recovered, 0 failed (loader-bound)")
 
 
 def test_interrupted_mid_event_leaves_nothing_behind_the_respawned_worker_included(tmp_path) -> None:
@@ -377,12 +381,12 @@ def test_interrupted_mid_event_leaves_nothing_behind_the_respawned_worker_includ
 def test_a_master_that_dies_with_its_worker_is_the_scenario_answer_not_a_failed_run() -> None:
     # granian (no --respawn-failed-workers) exits when one of its workers is killed
     result = scenario_run("granian", "worker-kill")
-    s = result.scenario
+    s = result.scenario.to_dict()  # as the report writes it
     assert result.status == "ok", result.reason
     assert s["status"] == "ok" and s["recovered"] is False
     assert s["event"]["one_process"] is False
     assert s["reason"].startswith("the whole server exited after the worker-kill: granian exited with code")
-    assert cell(s)[1].startswith("✗ not recovered: the server exited")
+    assert cell(ScenarioResult.from_dict(s))[1].startswith("✗ not recovered: the server exited")
 
 
 def test_with_several_workloads_the_scorecard_has_a_row_per_backend_and_workload() -> None:

@@ -12,7 +12,7 @@ from test_scenarios import RATE, _tick, phase, scenario_run
 from wsgicompare.backends import get_backend
 from wsgicompare.engine.scenarios import Fired, ScenarioEvent, ScenarioPlan, judge
 from wsgicompare.reporting.scorecard import cell, scorecard
-from wsgicompare.results import RunResult
+from wsgicompare.results import RunResult, ScenarioResult
 
 
 def test_slow_clients_starve_a_bare_sync_server_but_not_one_behind_nginx() -> None:
@@ -20,25 +20,27 @@ def test_slow_clients_starve_a_bare_sync_server_but_not_one_behind_nginx() -> No
     bare = scenario_run("gunicorn", "slow-clients", workers=2)
     fronted = scenario_run("gunicorn-nginx", "slow-clients", workers=2)
     for r in (bare, fronted):
-        assert r.scenario["status"] == "ok", r.scenario
-        assert r.scenario["event"] == {"slow_clients": 4}  # max(4, 2 × 2 workers)
+        assert r.scenario.status == "ok", r.scenario
+        assert r.scenario.event == {"slow_clients": 4}  # max(4, 2 × 2 workers)
         # the slow connections were there, through *during*: connected, never closed
-        assert r.scenario["slow_clients_held"] == 4, r.scenario["verdict"]
-        assert r.scenario["event_at_s"] == 1.0  # on the tick grid, where the loader opened them
+        assert r.scenario.slow_clients_held == 4, r.scenario.verdict
+        assert r.scenario.event_at_s == 1.0  # on the tick grid, where the loader opened them
         before = phase(r, "before")["rps_2xx"]
-        assert before > 0.8 * RATE, r.scenario["phases"]
-        assert r.scenario["kept_share"] == pytest.approx(phase(r, "during")["rps_2xx"] / before, abs=0.001)
+        assert before > 0.8 * RATE, r.scenario.to_dict()["phases"]
+        assert r.scenario.kept_share == pytest.approx(phase(r, "during")["rps_2xx"] / before, abs=0.001)
     # both sync workers wait on a slow client: (almost) nobody else is answered
-    s = bare.scenario
+    s = bare.scenario.to_dict()  # as the report writes it
     assert s["kept_share"] < 0.1, s["phases"]
     assert s["verdict"].startswith("starved: "), s["verdict"]
-    assert cell(s)[0] is False and cell(s)[1].startswith("✗ starved: "), cell(s)
+    assert cell(ScenarioResult.from_dict(s))[0] is False and cell(ScenarioResult.from_dict(s))[1].startswith(
+        "✗ starved: "
+    ), cell(ScenarioResult.from_dict(s))
     assert s["recovered"] is True, s["phases"]  # back once they left
     # nginx reads the whole request before it passes it on: the workers never see them
-    s = fronted.scenario
+    s = fronted.scenario.to_dict()  # as the report writes it
     assert s["kept_share"] > 0.8, s["phases"]
     assert s["verdict"].startswith("kept "), s["verdict"]
-    assert cell(s)[0] is (s["kept_share"] >= 0.9)
+    assert cell(ScenarioResult.from_dict(s))[0] is (s["kept_share"] >= 0.9)
     columns, rows = scorecard([bare, fronted])
     assert columns == ["slow-clients"] and [b for b, _ in rows] == ["gunicorn", "gunicorn-nginx"]
 
@@ -76,7 +78,7 @@ def test_slow_clients_the_server_closed_are_reported_as_not_held() -> None:
     s = judge(event, RunResult(backend="x", title="x", workload="hello", status="ok"), 3.0)
     assert s["slow_clients_held"] == 1
     assert s["verdict"].endswith("only 1 of the 4 slow connections stayed open through the phase"), s["verdict"]
-    assert cell(s) == (True, "✓ kept 100 % of its rate (1 of 4 held)")
+    assert cell(ScenarioResult.from_dict(s)) == (True, "✓ kept 100 % of its rate (1 of 4 held)")
 
 
 def test_held_counts_the_slow_connections_the_server_keeps_open() -> None:
@@ -115,7 +117,7 @@ def test_held_counts_the_slow_connections_the_server_keeps_open() -> None:
 
 def test_overload_at_twice_the_capacity_reports_how_it_fails_and_its_recovery() -> None:
     result = scenario_run("gunicorn", "overload", duration_s=6.0, event_at_s=2.0)
-    s = result.scenario
+    s = result.scenario.to_dict()  # as the report writes it
     assert s["status"] == "ok", s
     probe = s["event"]["capacity_probe_rps"]
     assert s["event"]["offered_rps"] == pytest.approx(2 * probe, abs=0.2)
@@ -157,7 +159,7 @@ def test_overload_against_a_server_of_known_capacity_queues_and_recovers_after_i
         cancel = threading.Event()
         result = run_scenario(spec, None, Conductor().load_on(None, server.url, ticks.append, cancel), cancel)
         served = server.requests
-    s = result.scenario
+    s = result.scenario.to_dict()  # as the report writes it
     assert result.status == "ok", result.reason
     assert s["status"] == "ok", s
     assert s["event"] == {"capacity_rps": 400.0, "offered_rps": 800.0, "calm_rps": 200.0}  # given, not probed
@@ -175,7 +177,10 @@ def test_overload_against_a_server_of_known_capacity_queues_and_recovers_after_i
     # recovery: a real number, counted from the overload's end, as long as the queue takes
     assert s["recovered"] is True, s["verdict"]
     assert isinstance(s["recovery_s"], float) and 1.5 <= s["recovery_s"] <= 2.5, s["recovery_s"]
-    assert f"back in {s['recovery_s']:.1f} s" in cell(s)[1] and cell(s)[0] is True
+    assert (
+        f"back in {s['recovery_s']:.1f} s" in cell(ScenarioResult.from_dict(s))[1]
+        and cell(ScenarioResult.from_dict(s))[0] is True
+    )
     events = [t.event for t in ticks if t.event]
     assert events == ["overload at 1.0 s: offered_rps 800.0", "overload ends at 2.0 s"], events
 
@@ -190,7 +195,7 @@ def test_an_overload_the_server_kept_up_with_is_no_overload() -> None:
     s = judge(event, RunResult(backend="gunicorn", title="gunicorn", workload="hello", status="ok"), 3.0)
     assert s["overloaded"] is False and s["mode"] == "kept up: not overloaded"
     assert s["verdict"].endswith("(the probed capacity was too low to overload it: no judgement)"), s["verdict"]
-    assert cell(s) == (None, "not overloaded: kept up with 200 req/s (capacity too low)")
+    assert cell(ScenarioResult.from_dict(s)) == (None, "not overloaded: kept up with 200 req/s (capacity too low)")
 
 
 def test_a_scenario_is_loader_bound_by_its_reference_phase_not_the_burst_after_the_event() -> None:
@@ -206,7 +211,7 @@ def test_a_scenario_is_loader_bound_by_its_reference_phase_not_the_burst_after_t
     assert run(saturated_before=0)["loader_bound"] is False
     assert run(saturated_before=2)["loader_bound"] is False  # a hiccup
     s = run(saturated_before=5)
-    assert s["loader_bound"] is True and cell(s)[1].endswith("(loader-bound)")
+    assert s["loader_bound"] is True and cell(ScenarioResult.from_dict(s))[1].endswith("(loader-bound)")
 
 
 def test_an_overload_not_back_says_how_long_it_was_given() -> None:
@@ -221,4 +226,4 @@ def test_an_overload_not_back_says_how_long_it_was_given() -> None:
         event.tick(tick)
     s = judge(event, RunResult(backend="x", title="x", workload="hello", status="ok"), 3.0)
     assert s["recovered"] is False and s["overloaded"] is True
-    assert cell(s) == (False, "✗ queues; not back within 1.5 s, 0 failed")
+    assert cell(ScenarioResult.from_dict(s)) == (False, "✗ queues; not back within 1.5 s, 0 failed")

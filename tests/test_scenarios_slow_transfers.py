@@ -31,7 +31,7 @@ from wsgicompare.reporting.export import csv as csv_export
 from wsgicompare.reporting.export import json as json_export
 from wsgicompare.reporting.export import md
 from wsgicompare.reporting.scorecard import cell, scorecard
-from wsgicompare.results import RunResult
+from wsgicompare.results import RunResult, ScenarioResult
 
 #: runs of a phase comparison before a test gives up on a busy machine (as test_loader_slow_clients)
 ATTEMPTS = 3
@@ -56,7 +56,7 @@ def run_until(backend: str, name: str, holds) -> RunResult:
     three runs, one that does not in none."""
     for _ in range(ATTEMPTS):
         r = slow_run(backend, name)
-        s = r.scenario
+        s = r.scenario.to_dict()  # as the report writes it
         if s["status"] == "ok":
             before = phase(r, "before")["rps_2xx"]
             back = phase(r, "after")["rps_2xx"] / before if before else 0.0
@@ -73,7 +73,7 @@ def test_slow_transfers_starve_a_bare_sync_server_but_not_one_behind_nginx(name:
     path = f"/stream?size={DEFAULT_STREAM_SIZE}" if name == "slow-readers" else "/upload"
     noun = name.replace("-", " ")
     for r in (bare, fronted):
-        s = r.scenario
+        s = r.scenario.to_dict()  # as the report writes it
         assert s["status"] == "ok", s
         assert s["event"] == {"slow_clients": 4, "path": path}  # max(4, 2 × 2 workers), the bundled app's path
         # the slow connections were there through *during*: connected, not closed by the server
@@ -83,13 +83,16 @@ def test_slow_transfers_starve_a_bare_sync_server_but_not_one_behind_nginx(name:
             phase(r, "during")["rps_2xx"] / phase(r, "before")["rps_2xx"], abs=0.001
         )
     # each sync worker is held by a slow transfer (writing 16 MiB, or reading 100 KiB): nobody else is answered
-    s = bare.scenario
+    s = bare.scenario.to_dict()  # as the report writes it
     assert s["kept_share"] < 0.1, s["phases"]
     assert s["verdict"].startswith("starved: ") and f"4 {noun} held connections" in s["verdict"], s["verdict"]
-    assert cell(s) == (False, f"✗ starved: {100 * s['kept_share']:.0f} % of its rate with 4 {noun}")
+    assert cell(ScenarioResult.from_dict(s)) == (
+        False,
+        f"✗ starved: {100 * s['kept_share']:.0f} % of its rate with 4 {noun}",
+    )
     assert phase(bare, "after")["rps_2xx"] > 0.5 * phase(bare, "before")["rps_2xx"], s["phases"]  # back once gone
     # nginx takes the answer off the worker (proxy buffering) / reads the body before passing it on
-    s = fronted.scenario
+    s = fronted.scenario.to_dict()  # as the report writes it
     assert s["kept_share"] > 0.5, s["phases"]
     assert s["verdict"].startswith(f"kept {100 * s['kept_share']:.0f} % of its 2xx rate with 4 {noun}"), s["verdict"]
     columns, rows = scorecard([bare, fronted])
@@ -98,7 +101,7 @@ def test_slow_transfers_starve_a_bare_sync_server_but_not_one_behind_nginx(name:
     assert f"| backend | {name} |" in md.render([bare, fronted], {})
     rows_csv = list(csv.DictReader(io.StringIO(csv_export.render([bare, fronted], {}))))
     assert [(row["scenario"], row["scenario_status"]) for row in rows_csv] == [(name, "ok"), (name, "ok")]
-    assert rows_csv[0]["scenario_verdict"] == bare.scenario["verdict"]
+    assert rows_csv[0]["scenario_verdict"] == bare.scenario.verdict
     document = json.loads(json_export.render([bare, fronted], {}))
     assert [run["scenario"]["slow_clients_held"] for run in document["runs"]] == [4, 4]
 
@@ -118,8 +121,8 @@ def test_a_users_app_has_no_stream_of_ours_so_the_slow_transfers_are_unsupported
                 default_spec("gunicorn", load=default_load(duration_s=3.0)), scenario=ScenarioPlan(name, 1.0)
             )
             r = run_scenario(spec, server, lambda *a, **k: loads.append(a), threading.Event())  # type: ignore[arg-type,return-value]
-            assert r.status == "unavailable" and r.scenario["status"] == "unsupported", r.scenario
-            assert "--app serves your own app" in r.scenario["reason"], r.scenario
+            assert r.status == "unavailable" and r.scenario.status == "unsupported", r.scenario
+            assert "--app serves your own app" in r.scenario.reason, r.scenario
             assert cell(r.scenario) == (None, "unsupported")
     assert loads == []  # nothing was loaded
 
@@ -136,7 +139,7 @@ def test_the_verdict_names_the_slow_readers_and_uploads() -> None:
             s["verdict"] == f"starved: 0 2xx req/s while 4 {noun} held connections (0 % of before); back once they left"
         )
         assert s["slow_clients_held"] == 4 and s["recovered"] is True
-        assert cell(s) == (False, f"✗ starved: 0 % of its rate with 4 {noun}")
+        assert cell(ScenarioResult.from_dict(s)) == (False, f"✗ starved: 0 % of its rate with 4 {noun}")
     assert SCENARIOS[:3] == ("slow-clients", "slow-readers", "slow-uploads")  # the scorecard's order
 
 

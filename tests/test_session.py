@@ -308,7 +308,7 @@ def test_each_scenario_run_is_kept_with_its_own_spec() -> None:
         )
         assert ended.get(timeout=90) == ""
         runs, specs, left_out = session.runs_to_export()
-        assert [r.scenario["name"] for r in runs] == ["worker-kill", "reload"]
+        assert [r.scenario.name for r in runs] == ["worker-kill", "reload"]
         assert [s.scenario.name for s in specs] == ["worker-kill", "reload"] and left_out == 0
     finally:
         session.stop_everything()

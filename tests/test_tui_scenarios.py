@@ -65,7 +65,7 @@ async def test_worker_kill_chosen_in_the_form_is_marked_live_and_scored_in_the_c
         await wait_for(pilot, lambda: not main.load_running, 30, "the load to end")
         (result,) = app.session.results
         assert result.status == "ok", result.reason
-        assert result.scenario["name"] == "worker-kill" and result.scenario["status"] == "ok", result.scenario
+        assert result.scenario.name == "worker-kill" and result.scenario.status == "ok", result.scenario
         await pilot.press("c")
         await pilot.pause()
         scorecard = app.screen.query_one(Scorecard)

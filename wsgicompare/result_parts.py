@@ -88,3 +88,126 @@ class TimelinePoint(Saved):
 
     def written(self) -> tuple[str, ...]:
         return TIMELINE_KEYS + (("event",) if self.event else ())
+
+
+# -- a scenario -----------------------------------------------------------------------------------
+
+#: the keys of a scenario phase (engine/scenarios.py's phase figures)
+PHASE_KEYS = ("name", "start_s", "end_s", "rps", "rps_2xx", "p50_ms", "p99_ms", "max_ms", "errors", "failed")
+#: the keys every ``scenario`` object has, in the order its judge writes them; the rest
+#: (event_t, event, the figures since the event, each scenario's own) follow when set
+SCENARIO_KEYS = (
+    "name",
+    "status",
+    "reason",
+    "event_at_s",
+    "phases",
+    "failed_requests",
+    "recovered",
+    "recovery_s",
+    "verdict",
+)
+
+
+@dataclass(frozen=True)
+class Phase(Saved):
+    """One phase of a scenario run (before, during, after …): its span on the load's clock
+    (warm-up excluded), its rates, latency and failures. The names are the scenario's:
+    any number of phases, any names."""
+
+    name: str = ""
+    start_s: float = 0.0
+    end_s: float = 0.0
+    rps: float | None = None  #: responses per second (any status)
+    rps_2xx: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    errors: dict[str, int] = field(default_factory=dict)  #: by error kind
+    failed: int = 0  #: errors + non-2xx answers
+    layout: tuple[str, ...] | None = layout_field()
+    extra: dict[str, Any] = extra_field()
+
+    def written(self) -> tuple[str, ...]:
+        return PHASE_KEYS
+
+    @property
+    def span_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class ScenarioResult(Saved):
+    """``scenario`` (--scenario): what the event did to the run and the judgement of it.
+    The figures every scenario has are fields; what one scenario alone writes (slow
+    clients held, an overload's mode …) is a field too when a reader needs it, and any
+    other key a scenario writes is kept as written (``extra``, ``get``)."""
+
+    name: str = ""  #: the scenario (worker-kill, reload, slow-clients, overload …)
+    status: str = ""  #: "ok" | "failed" | "unsupported" ("": a saved object without one)
+    reason: str = ""  #: why not ok, or why not recovered
+    event_at_s: float | None = None  #: seconds into the measured window the event fired
+    phases: tuple[Phase, ...] = ()
+    failed_requests: int | None = None  #: failed from the event on
+    recovered: bool | None = None
+    recovery_s: float | None = None
+    verdict: str = ""
+    event_t: float | None = None  #: the event on the timeline's clock (warm-up included)
+    event: dict[str, Any] = field(default_factory=dict)  #: what the event did (signal, pid, rates …)
+    p99_ms_since_event: float | None = None
+    max_ms_since_event: float | None = None
+    loader_bound: bool | None = None  #: the loader was the limit in the phases judged
+    server_exited: str | None = None  #: why the server was found dead after the event
+    kept_share: float | None = None  #: slow clients, overload: 2xx rate during / before
+    slow_clients_held: int | None = None  #: slow clients: connections that stayed open
+    overloaded: bool | None = None  #: overload: the server fell behind the offered rate
+    mode: str | None = None  #: overload: how it answered (queues, sheds, fails connections)
+    fell_over: bool | None = None  #: overload: the server exited
+    layout: tuple[str, ...] | None = layout_field()
+    extra: dict[str, Any] = extra_field()
+
+    def written(self) -> tuple[str, ...]:
+        return SCENARIO_KEYS + tuple(k for k in _SCENARIO_SET_KEYS if getattr(self, k) not in (None, {}))
+
+    def value(self, key: str) -> Any:
+        if key == "phases":
+            return [p.to_dict() for p in self.phases]
+        return getattr(self, key)
+
+    @classmethod
+    def read_fields(cls, data: dict[str, Any]) -> dict[str, Any]:
+        kwargs = super().read_fields(data)
+        phases, event = kwargs.get("phases"), kwargs.get("event")
+        # a report's lists and objects as they can be read; anything else written back as it was
+        if isinstance(phases, list) and all(isinstance(p, dict) for p in phases):
+            kwargs["phases"] = tuple(Phase.from_dict(p) for p in phases)
+        elif "phases" in kwargs:
+            kwargs["extra"]["phases"] = kwargs.pop("phases")
+        if "event" in kwargs and not isinstance(event, dict):
+            kwargs["extra"]["event"] = kwargs.pop("event")
+        return kwargs
+
+    def phase(self, name: str) -> Phase | None:
+        """The phase called ``name`` (None: the run has none: no event, unsupported)."""
+        return next((p for p in self.phases if p.name == name), None)
+
+    def figure(self, key: str) -> Any:
+        """A figure only one scenario writes that no field names (kept in ``extra``), by
+        its key; None when this run has none."""
+        return self.extra.get(key)
+
+
+#: the keys of ScenarioResult written after SCENARIO_KEYS when set (a part made here)
+_SCENARIO_SET_KEYS = (
+    "event_t",
+    "event",
+    "p99_ms_since_event",
+    "max_ms_since_event",
+    "loader_bound",
+    "server_exited",
+    "kept_share",
+    "slow_clients_held",
+    "overloaded",
+    "mode",
+    "fell_over",
+)

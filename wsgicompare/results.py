@@ -15,6 +15,8 @@ from wsgicompare.capacity_result import Step as Step
 # the loader decides what a status class and an error kind are; the results only name them
 from wsgicompare.loader import ERROR_KINDS as ERROR_KINDS
 from wsgicompare.loader import STATUS_CLASSES as STATUS_CLASSES
+from wsgicompare.result_parts import Phase as Phase
+from wsgicompare.result_parts import ScenarioResult as ScenarioResult
 from wsgicompare.result_parts import TimelinePoint as TimelinePoint
 
 if TYPE_CHECKING:
@@ -367,8 +369,9 @@ class RunResult:
     #: the saved report this run was read from (--open), for its label; "" when run here.
     #: Not written by to_dict: a report's runs are its own
     source: str = ""
-    #: with --scenario: name status reason event_at_s phases failed_requests recovered recovery_s verdict
-    scenario: dict[str, Any] = field(default_factory=dict)
+    #: with --scenario (None: none): name status reason event_at_s phases failed_requests recovered
+    #: recovery_s verdict, and what the scenario adds
+    scenario: ScenarioResult | None = None
 
     @property
     def failures(self) -> int:
@@ -464,6 +467,7 @@ _PARTS: dict[str, Any] = {
     "repeat": RepeatFigures.from_dict,
     "settle": Settle.from_dict,
     "capacity": lambda data: CapacityResult.from_dict(data, "capacity") if data != {} else None,
+    "scenario": lambda data: ScenarioResult.from_dict(data, "scenario") if data != {} else None,
 }
 #: the lists of typed parts in a run entry, and how each item is read back
 _LISTS: dict[str, Any] = {

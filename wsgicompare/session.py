@@ -109,7 +109,7 @@ def one_line(exc: BaseException) -> str:
 def _ran(spec: RunSpec, result: RunResult) -> bool:
     """``result`` is a run of ``spec`` (a backend has one spec per scenario)."""
     scenario = spec.scenario.name if spec.scenario is not None else None
-    return spec.backend == result.backend and scenario == (result.scenario.get("name") or None)
+    return spec.backend == result.backend and scenario == ((result.scenario.name if result.scenario else "") or None)
 
 
 class Session:

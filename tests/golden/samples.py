@@ -11,6 +11,7 @@ from wsgicompare.results import (
     LatencyFigures,
     LoaderFigures,
     RunResult,
+    ScenarioResult,
     ServerFigures,
     Settle,
     TcpFigures,
@@ -218,7 +219,7 @@ def scenario_results() -> list[RunResult]:
         return RunResult(backend=backend, title=title, workload="hello", status="ok", requests=24000,
                          responses={"2xx": 24000, "3xx": 0, "4xx": 0, "5xx": 0}, elapsed_s=10.0, rps=2400.0,
                          rps_2xx=2400.0, latency_ms=LatencyFigures(p50=2.0, p99=8.0, max=210.0),
-                         timeline=_timeline(2400.0), concurrency=16, scenario=scenario,
+                         timeline=_timeline(2400.0), concurrency=16, scenario=ScenarioResult.from_dict(scenario),
                          verdicts=[f"{scenario['name']}: {scenario['verdict']}"])
 
     one = "one process: a crash takes the whole server down"

@@ -20,7 +20,7 @@ def run_label(result: RunResult) -> str:
     # a --url run's workload is its path ("/"): the backend alone says it
     label = result.backend if result.workload in ("hello", "", "/") else f"{result.backend}/{result.workload}"
     if result.scenario:  # one run per scenario: "gunicorn" twice would not tell them apart
-        label += f" · {result.scenario.get('name')}"
+        label += f" · {result.scenario.name}"
     # a run read from a saved report (--open) says which one: several files sit side by side
     return f"{label} · {result.source}" if result.source else label
 

@@ -37,7 +37,7 @@ from wsgicompare.engine.slow_events import (
 )
 from wsgicompare.loader import LatencyHistogram, LoadProfile, LoadTick, tick_boundary_s
 from wsgicompare.parsing import OptionError, parse_list
-from wsgicompare.results import RunResult
+from wsgicompare.results import RunResult, ScenarioResult
 
 if TYPE_CHECKING:
     from wsgicompare.engine.runspec import RunSpec
@@ -331,7 +331,9 @@ def run_scenario(
             workload=spec.workload,
             status="unavailable",
             reason=f"{plan.name} unsupported: {why}",
-            scenario={**_empty(plan), "status": "unsupported", "reason": why, "verdict": f"unsupported: {why}"},
+            scenario=ScenarioResult.from_dict(
+                {**_empty(plan), "status": "unsupported", "reason": why, "verdict": f"unsupported: {why}"}
+            ),
         )
     if (wrong := wrong_answer(plan.name, server, plan.stream_size)) is not None:
         assert server is not None  # a wrong answer is only found on a server of ours
@@ -341,7 +343,7 @@ def run_scenario(
             workload=spec.workload,
             status="failed",
             reason=wrong,
-            scenario={**_empty(plan), "reason": wrong, "verdict": f"the run failed: {wrong}"},
+            scenario=ScenarioResult.from_dict({**_empty(plan), "reason": wrong, "verdict": f"the run failed: {wrong}"}),
         )
     load = replace(spec.load, tick_s=SCENARIO_TICK_S)  # the timeline keeps every tick
     if plan.name in LOADER_EVENTS:
@@ -350,9 +352,8 @@ def run_scenario(
             probe = partial(load_on_server, spec)
             load, target = LOADER_EVENTS[plan.name](plan, server, load, duration, probe)
         except _NoCapacity as exc:
-            return replace(
-                exc.result, scenario={**_empty(plan), "reason": exc.why, "verdict": f"the run failed: {exc.why}"}
-            )
+            failed = {**_empty(plan), "reason": exc.why, "verdict": f"the run failed: {exc.why}"}
+            return replace(exc.result, scenario=ScenarioResult.from_dict(failed))
 
         def fire() -> Fired:
             return Fired(target)
@@ -366,17 +367,19 @@ def run_scenario(
     if server is not None and result.crashed_at_s is not None and event.fired_at is not None and not cancel.is_set():
         # found dead after the event fired (a crash stops the load: no event after one): it fell over
         exited = server.exit_reason() or "it exited"
-    scenario = judge(event, result, duration, exited)
-    if plan.name == "overload" and scenario["status"] == "ok":
+    judged = judge(event, result, duration, exited)
+    if plan.name == "overload" and judged["status"] == "ok":
         # the question an overload asks first; unknown for a server we did not start
-        scenario["fell_over"] = None if server is None else exited is not None
+        judged["fell_over"] = None if server is None else exited is not None
+    # the report's object as the judge wrote it (its keys in that order), typed once
+    scenario = ScenarioResult.from_dict(judged)
     verdicts = result.verdicts
     if exited is not None:
         # the event took the server down (a one-process server killed, a master that does
         # not outlive its worker): the scenario's answer, not a failed run
         result = replace(result, status="ok", reason="", crashed_at_s=None)
         verdicts = [v for v in verdicts if "crashed" not in v]
-    return replace(result, scenario=scenario, verdicts=[f"{plan.name}: {scenario['verdict']}", *verdicts])
+    return replace(result, scenario=scenario, verdicts=[f"{plan.name}: {scenario.verdict}", *verdicts])
 
 
 def _empty(plan: ScenarioPlan) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 from wsgicompare.engine.capacity import capacity_unconfirmed
 from wsgicompare.engine.scenarios import PHASES
 from wsgicompare.reporting.export.ranking import capacity_rps
-from wsgicompare.results import ERROR_KINDS, LATENCY_KEYS, STATUS_CLASSES, RunResult
+from wsgicompare.results import ERROR_KINDS, LATENCY_KEYS, STATUS_CLASSES, Phase, RunResult, ScenarioResult
 
 #: the columns, in order: name and how a run gives its cell
 COLUMNS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
@@ -53,27 +53,30 @@ COLUMNS: tuple[tuple[str, Callable[[RunResult], Any]], ...] = (
     ("command", lambda r: " && ".join(r.command)),
     # with --scenario (wsgicompare/engine/scenarios.py): empty for a steady run; appended last, so
     # the columns before them stay where scripts reading earlier reports look for them
-    ("scenario", lambda r: _scenario(r).get("name")),
-    ("scenario_status", lambda r: _scenario(r).get("status")),
-    ("scenario_event_at_s", lambda r: _round(_scenario(r).get("event_at_s"))),
-    *((f"scenario_{p}_rps_2xx", (lambda p: lambda r: _round(_phase(r, p).get("rps_2xx")))(p)) for p in PHASES),
-    ("scenario_during_p99_ms", lambda r: _round(_phase(r, "during").get("p99_ms"))),
-    ("scenario_failed_requests", lambda r: _scenario(r).get("failed_requests")),
-    ("scenario_recovered", lambda r: _scenario(r).get("recovered")),
-    ("scenario_recovery_s", lambda r: _round(_scenario(r).get("recovery_s"))),
-    ("scenario_verdict", lambda r: _scenario(r).get("verdict") or None),
+    ("scenario", lambda r: _scenario(r, lambda s: s.name)),
+    ("scenario_status", lambda r: _scenario(r, lambda s: s.status)),
+    ("scenario_event_at_s", lambda r: _round(_scenario(r, lambda s: s.event_at_s))),
+    *((f"scenario_{p}_rps_2xx", (lambda p: lambda r: _round(_phase(r, p, lambda ph: ph.rps_2xx)))(p)) for p in PHASES),
+    ("scenario_during_p99_ms", lambda r: _round(_phase(r, "during", lambda ph: ph.p99_ms))),
+    ("scenario_failed_requests", lambda r: _scenario(r, lambda s: s.failed_requests)),
+    ("scenario_recovered", lambda r: _scenario(r, lambda s: s.recovered)),
+    ("scenario_recovery_s", lambda r: _round(_scenario(r, lambda s: s.recovery_s))),
+    ("scenario_verdict", lambda r: _scenario(r, lambda s: s.verdict) or None),
     # a search's best met rate that no confirmation run checked: with --confirm 0 the same
     # as capacity_rps, after a search that ended early its only figure (capacity_rps empty)
     ("capacity_unconfirmed_rps", lambda r: _round(capacity_unconfirmed(r.capacity))),
 )
 
 
-def _scenario(r: RunResult) -> dict[str, Any]:
-    return r.scenario or {}
+def _scenario(r: RunResult, figure: Callable[[ScenarioResult], Any]) -> Any:
+    """A figure of a run's scenario; None for a run without one."""
+    return figure(r.scenario) if r.scenario is not None else None
 
 
-def _phase(r: RunResult, name: str) -> dict[str, Any]:
-    return next((p for p in _scenario(r).get("phases") or () if p.get("name") == name), {})
+def _phase(r: RunResult, name: str, figure: Callable[[Phase], Any]) -> Any:
+    """A figure of one phase of a run's scenario; None when it has no such phase."""
+    phase = r.scenario.phase(name) if r.scenario is not None else None
+    return figure(phase) if phase is not None else None
 
 
 def _round(value: Any, digits: int = 3) -> Any:

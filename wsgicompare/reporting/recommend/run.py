@@ -317,7 +317,7 @@ class Recommender:
             if self.cancel.is_set():
                 return False
             r = self.scenario(spec, c, name, rate)
-            if scenario_status(r)[0] == FAIL and (r.scenario or {}).get("loader_bound") and not self.cancel.is_set():
+            if scenario_status(r)[0] == FAIL and r.scenario and r.scenario.loader_bound and not self.cancel.is_set():
                 # the loader may have made that judgement (a busy machine): measured again, once
                 self._skip(-1)
                 r = self.scenario(spec, c, name, rate)
@@ -330,19 +330,19 @@ class Recommender:
 
 def scenario_status(r: RunResult) -> tuple[str, str]:
     """(pass | fail | unsupported, the scorecard's words for it) of one scenario run."""
-    s = r.scenario or {}
-    if s.get("status") == "unsupported":
-        return UNSUPPORTED, str(s.get("reason") or "unsupported")
-    good, text = cell(s) if s else (False, r.reason or "the run failed")
+    s = r.scenario
+    if s is not None and s.status == "unsupported":
+        return UNSUPPORTED, s.reason or "unsupported"
+    good, text = cell(s) if s is not None else (False, r.reason or "the run failed")
     return (PASS if good else FAIL), text.removeprefix("✓ ").removeprefix("✗ ")
 
 
 def _overload_text(r: RunResult) -> str | None:
-    s = r.scenario or {}
-    if s.get("status") != "ok":
-        return f"not measured: {s.get('reason') or r.reason or 'the run failed'}"
-    if s.get("fell_over"):
-        return f"falls over: {s.get('server_exited') or 'the server exited'}"
+    s = r.scenario
+    if s is None or s.status != "ok":
+        return f"not measured: {(s.reason if s else '') or r.reason or 'the run failed'}"
+    if s.fell_over:
+        return f"falls over: {s.server_exited or 'the server exited'}"
     return scenario_status(r)[1]
 
 
