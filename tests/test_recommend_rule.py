@@ -357,3 +357,42 @@ def test_a_confirmation_is_checked_against_recommends_own_step():
     assert parse_options([*BASE, "--confirm", "2"]).confirm == 2.0  # recommend's steps are 2 s
     with pytest.raises(OptionError, match=r"--confirm 1.5s is shorter than a step \(2s\)"):
         parse_options([*BASE, "--confirm", "1.5"])
+
+
+def test_a_capacity_search_the_loader_ended_is_searched_again_once():
+    """The Recommender's flow on given figures (its runner is the conductor's run_one in
+    a real run): a search that ended loader-bound is searched again, once, and the second
+    one's figure is the backend's; two loader-bound searches leave it without a capacity."""
+    import threading
+    from dataclasses import replace
+
+    from wsgicompare.engine.capacity import parse_slo
+    from wsgicompare.engine.runspec import default_load, default_spec
+    from wsgicompare.reporting.recommend.run import Recommender, Settings
+    from wsgicompare.results import CapacityResult, RunResult
+
+    def runner_with(limits: list[str]):
+        searches: list[str] = []
+
+        def run_one(spec) -> RunResult:
+            r = RunResult(backend=spec.backend, title="t", workload="hello", status="ok", rps_2xx=1000.0)
+            if spec.capacity is None:
+                return r  # the probe, and p99 at half the capacity
+            limit = limits[len(searches)]
+            searches.append(limit)
+            cap = CapacityResult(rps=900.0 if limit == "server" else None, limit=limit, verdict=f"{limit} limit")
+            return replace(r, capacity=cap)
+
+        return run_one, searches
+
+    spec = default_spec("gunicorn-nginx", load=default_load(duration_s=1.0))
+    settings = Settings(slo=parse_slo("p99=100ms"), cpus=1, sweep=parse_sweep(["workers=1"]))
+    run_one, searches = runner_with(["loader", "server"])
+    rec = Recommender(run_one, settings, threading.Event(), lambda line: None)
+    rec.plan([spec])
+    cand, _ = rec.measure(spec)
+    assert searches == ["loader", "server"] and cand.capacity_rps == 900.0
+    run_one, searches = runner_with(["loader", "loader", "server"])
+    cand, _ = Recommender(run_one, settings, threading.Event(), lambda line: None).measure(spec)
+    assert searches == ["loader", "loader"] and cand.capacity_rps is None
+    assert cand.capacity_note == "loader limit"

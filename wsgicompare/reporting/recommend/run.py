@@ -248,6 +248,10 @@ class Recommender:
             if self.cancel.is_set():
                 break
             r = self.capacity(spec, c)
+            if r.capacity and r.capacity.limit == "loader" and not self.cancel.is_set():
+                # the loader, not the server, ended that search (a busy machine): searched again, once
+                self._skip(-1)
+                r = self.capacity(spec, c)
             runs.append(r)
             figure = capacity_figure(r.capacity)
             if figure is not None and not _over(r, s.memory_budget):
