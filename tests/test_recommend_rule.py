@@ -396,3 +396,23 @@ def test_a_capacity_search_the_loader_ended_is_searched_again_once():
     cand, _ = Recommender(run_one, settings, threading.Event(), lambda line: None).measure(spec)
     assert searches == ["loader", "loader"] and cand.capacity_rps is None
     assert cand.capacity_note == "loader limit"
+
+
+def test_a_reference_is_ranked_apart_for_scale_and_is_never_the_pick():
+    php = cand("php-fpm-nginx", 10_322.0, reference=True, config_text="1 worker")
+    d = decide([php, cand("uwsgi-nginx", 6189.0), cand("gunicorn-nginx", 3577.0)], DEFAULT_REQUIRED)
+    assert d.pick is not None and d.pick.backend == "uwsgi-nginx"
+    assert order(d) == ["uwsgi-nginx", "gunicorn-nginx"] and [c.backend for c in d.references] == ["php-fpm-nginx"]
+    assert not any("php-fpm-nginx" in line for line in d.why["uwsgi-nginx"])  # compared with Python ones only
+    rec = recommendation(
+        d, slo={}, slo_text="p99 ≤ 100 ms", cpus=1, memory_mb=None, required=DEFAULT_REQUIRED, partial=False
+    )
+    assert rec["pick"]["backend"] == "uwsgi-nginx" and rec["references"][0]["backend"] == "php-fpm-nginx"
+    assert rec["summary"].startswith("Deploy with uWSGI (--socket TCP) behind nginx")
+    assert "For scale (a reference that serves no Python app, never the pick): php-fpm-nginx 1 worker: 10,322" in (
+        rec["summary"]
+    )
+    assert "never the pick" in RULE
+    # rejected like any other when it fails a required scenario
+    failed = cand("php-fpm-nginx", 10_322.0, reference=True, scenarios={**PASSED, "reload": "fail"})
+    assert decide([failed], DEFAULT_REQUIRED).references == []

@@ -83,7 +83,11 @@ def test_a_killed_gunicorn_worker_is_respawned_and_throughput_comes_back() -> No
     # however long it took there (how fast a respawn is, is no claim of this test)
     assert s["recovered"] is True, (s["verdict"], s["phases"])
     assert 0.0 <= s["recovery_s"] <= 3.0 - 1.0 - 0.99 * RECOVERY_SPAN_S  # after the event, a whole span before the end
-    assert 0.8 * RATE <= phase(result, "after")["rps_2xx"] <= 1.2 * RATE, s["phases"]
+    assert 0.8 * RATE <= phase(result, "after")["rps_2xx"], s["phases"]
+    # after may run above the rate while it answers what queued behind a slow respawn (a busy
+    # machine), but no answer is counted twice: the phases' answers stay within the offered ones
+    answered = sum(p["rps_2xx"] * (p["end_s"] - p["start_s"]) for p in s["phases"])
+    assert answered <= 1.05 * RATE * 3.0, s["phases"]
     # the one request the killed worker held, perhaps a few more: never the whole queue
     assert s["failed_requests"] <= 16, s["phases"]
     assert [p["name"] for p in s["phases"]] == ["before", "during", "after"]

@@ -59,6 +59,12 @@ def summary(d: Decision, slo_text: str, partial: bool) -> str:
                 f"Runner-up: {runner.backend}, {runner.config_text}: {runner.capacity_rps or 0:,.0f} req/s "
                 f"({runner.capacity_per_cpu or 0:,.0f} per CPU)."
             )
+    if d.references:
+        scale = ", ".join(
+            f"{c.backend} {c.config_text}: {c.capacity_rps or 0:,.0f} req/s ({c.capacity_per_cpu or 0:,.0f} per CPU)"
+            for c in d.references
+        )
+        out.append(f"For scale (a reference that serves no Python app, never the pick): {scale}.")
     if d.rejected:
         out.append("Rejected: " + "; ".join(_rejected(reasons, c.backend) for c, reasons in d.rejected) + ".")
     if d.unfinished or partial:
@@ -101,6 +107,7 @@ def recommendation(
             "config_files": dict(pick.config_files),
         },
         "ranked": [ranked_entry(c, d.why.get(c.backend, [])) for c in d.ranked],
+        "references": [ranked_entry(c, []) for c in d.references],
         "rejected": [{"backend": c.backend, "reasons": reasons} for c, reasons in d.rejected],
         "unfinished": [c.backend for c in d.unfinished],
         "pending": list(pending or ()),

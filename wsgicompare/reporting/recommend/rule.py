@@ -7,6 +7,9 @@ enough to check by hand (it is stated in every report, ``RULE``):
 2. the rest are ranked by confirmed capacity per server CPU;
 3. capacities within the measured spread (or 5 %) of the group's leader are a tie,
    broken by p99 at half the capacity, then by memory (PSS).
+
+A reference that serves no Python app (PHP-FPM behind nginx, when ``--backends`` names
+it) is judged the same way but ranked apart, for scale: it is never the pick.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ RULE = (
     "A backend that fails a required scenario is rejected, with the reason; so is one with no confirmed "
     "capacity at the SLO or whose PSS is over the memory budget. The rest are ranked by confirmed capacity "
     "per server CPU; capacities within the measured spread (or 5 %) are a tie, broken by p99 at half the "
-    "capacity, then by memory (PSS)."
+    "capacity, then by memory (PSS). A reference that serves no Python app (php-fpm-nginx) is ranked "
+    "apart, for scale, and is never the pick."
 )
 
 #: the order a rejection's reasons are said in
@@ -76,6 +80,8 @@ class Candidate:
     problems: list[str] = field(default_factory=list)
     #: measured to the end (False: interrupted)
     finished: bool = True
+    #: a reference that serves no Python app (sweep.REFERENCES): ranked apart, never the pick
+    reference: bool = False
 
     @property
     def capacity_per_cpu(self) -> float | None:
@@ -91,6 +97,8 @@ class Decision:
     why: dict[str, list[str]]
     #: (a, b) pairs ranked by the tie-break, not by capacity
     ties: list[tuple[str, str, str]]
+    #: the references that passed, by capacity per CPU (for scale; never the pick)
+    references: list[Candidate] = field(default_factory=list)
 
     @property
     def pick(self) -> Candidate | None:
@@ -150,7 +158,8 @@ def decide(candidates: list[Candidate], required: tuple[str, ...], memory_budget
             unfinished.append(c)
         else:
             rankable.append(c)
-    pool = sorted(rankable, key=lambda c: -(c.capacity_per_cpu or 0.0))
+    references = sorted((c for c in rankable if c.reference), key=lambda c: -(c.capacity_per_cpu or 0.0))
+    pool = sorted((c for c in rankable if not c.reference), key=lambda c: -(c.capacity_per_cpu or 0.0))
     ranked: list[Candidate] = []
     ties: list[tuple[str, str, str]] = []
     while pool:
@@ -163,7 +172,7 @@ def decide(candidates: list[Candidate], required: tuple[str, ...], memory_budget
             ties.append((a.backend, b.backend, _tie_text(a, b, leader)))
         ranked.extend(group)
     why = {c.backend: why_lines(c, i, ranked, ties) for i, c in enumerate(ranked)}
-    return Decision(ranked=ranked, rejected=rejected, unfinished=unfinished, why=why, ties=ties)
+    return Decision(ranked=ranked, rejected=rejected, unfinished=unfinished, why=why, ties=ties, references=references)
 
 
 def _tie_text(a: Candidate, b: Candidate, leader: Candidate) -> str:

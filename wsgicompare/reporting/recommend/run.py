@@ -17,7 +17,15 @@ from wsgicompare.engine.capacity import STEP_WARMUP_S, CapacityPlan, Slo, capaci
 from wsgicompare.engine.runspec import RunSpec
 from wsgicompare.engine.scenarios import ScenarioPlan, default_event_at
 from wsgicompare.reporting.recommend.rule import FAIL, PASS, UNSUPPORTED, Candidate
-from wsgicompare.reporting.recommend.sweep import SCENARIO_S, STEP_S, Config, Sweep, grid, rule_of_thumb
+from wsgicompare.reporting.recommend.sweep import (
+    REFERENCES,
+    SCENARIO_S,
+    STEP_S,
+    Config,
+    Sweep,
+    grid,
+    rule_of_thumb,
+)
 from wsgicompare.reporting.scorecard import cell
 from wsgicompare.results import RunResult
 
@@ -197,7 +205,7 @@ class Recommender:
         """One backend from probe to overload; stops early when cancelled (``finished`` False)."""
         s, b = self.s, spec.backend
         configs = grid(b, s.cpus, s.sweep)
-        cand = Candidate(backend=b, cpus=s.cpus)
+        cand = Candidate(backend=b, cpus=s.cpus, reference=b in REFERENCES)
         left = len(configs) + len(s.required) + 3
         runs: list[RunResult] = []
         probes: list[tuple[Config, RunResult]] = []
@@ -270,11 +278,14 @@ class Recommender:
             return cand, runs
         confirmed.sort(key=lambda x: -x[2])
         chosen, cap_run, capacity = confirmed[0]
+        fell_back = ""
         if chosen != best_c and s.required:
             # the scenarios were run on another config: run them on this one too
             self._skip(-len(s.required))
             extra = Candidate(backend=b, cpus=s.cpus)
             if not self._scenarios(spec, chosen, capacity / 2, extra, runs):
+                failed = [f"{n}: {extra.scenario_text.get(n, v)}" for n, v in extra.scenarios.items() if v != PASS]
+                fell_back = f"{chosen.text(b)} confirmed {capacity:,.0f} req/s but failed {'; '.join(failed)}"
                 back = [x for x in confirmed if x[0] == best_c]
                 chosen, cap_run, capacity = back[0] if back else (best_c, cap_run, 0.0)
             else:
@@ -297,6 +308,8 @@ class Recommender:
         cand.command, cand.config_files = list(cap_run.command), dict(cap_run.config_files)
         cand.thumb = thumb_text(b, chosen, s.cpus, probes)
         cand.tuning = tuning_text(b, chosen, capacity, confirmed, probes)
+        if fell_back:  # a user would ask why the higher figure was not taken
+            cand.tuning = f"tuned: {chosen.text(b)} confirmed {capacity:,.0f} req/s; {fell_back}"
         if self.cancel.is_set():
             cand.finished = False
             return cand, runs
