@@ -409,10 +409,41 @@ def test_a_reference_is_ranked_apart_for_scale_and_is_never_the_pick():
     )
     assert rec["pick"]["backend"] == "uwsgi-nginx" and rec["references"][0]["backend"] == "php-fpm-nginx"
     assert rec["summary"].startswith("Deploy with uWSGI (--socket TCP) behind nginx")
-    assert "For scale (a reference that serves no Python app, never the pick): php-fpm-nginx 1 worker: 10,322" in (
-        rec["summary"]
+    assert (
+        "For scale (a reference that serves no Python app, never the pick): php-fpm-nginx 1 worker: 10,322"
+        in (rec["summary"])
     )
     assert "never the pick" in RULE
     # rejected like any other when it fails a required scenario
     failed = cand("php-fpm-nginx", 10_322.0, reference=True, scenarios={**PASSED, "reload": "fail"})
     assert decide([failed], DEFAULT_REQUIRED).references == []
+
+
+def test_a_config_that_confirmed_more_but_failed_a_scenario_is_named_with_what_it_failed():
+    """The flow on given figures: 3 workers confirm more than 1, but fail the reload that
+    1 worker passed; 1 worker is chosen and its tuning line says why not 3."""
+    import threading
+    from dataclasses import replace
+
+    from wsgicompare.engine.capacity import parse_slo
+    from wsgicompare.engine.runspec import default_load, default_spec
+    from wsgicompare.reporting.recommend.run import Recommender, Settings
+    from wsgicompare.results import CapacityResult, RunResult, ScenarioResult
+
+    def run_one(spec) -> RunResult:
+        workers = spec.server.workers
+        r = RunResult(backend=spec.backend, title="t", workload="hello", status="ok", rps_2xx=1000.0 - workers)
+        if spec.capacity is not None:
+            return replace(r, capacity=CapacityResult(rps=900.0 + 100 * workers, limit="server"))
+        if spec.scenario is not None:
+            failed = 2 if workers == 3 else 0
+            said = {"name": spec.scenario.name, "status": "ok", "recovered": True, "failed_requests": failed}
+            return replace(r, scenario=ScenarioResult.from_dict(said))
+        return r
+
+    spec = default_spec("gunicorn-nginx", load=default_load(duration_s=1.0))
+    settings = Settings(slo=parse_slo("p99=100ms"), cpus=1, sweep=parse_sweep(["workers=1,3"]), required=("reload",))
+    cand, _ = Recommender(run_one, settings, threading.Event(), lambda line: None).measure(spec)
+    assert cand.capacity_rps == 1000.0 and cand.config["workers"] == 1
+    assert cand.tuning.startswith("tuned: 1 sync worker confirmed 1,000 req/s; 3 sync workers confirmed 1,200 req/s")
+    assert cand.tuning.endswith("but failed reload: 2 failed, max — ms"), cand.tuning
