@@ -55,7 +55,11 @@ def scenario_run(backend: str, name: str, *, duration_s: float = 3.0, event_at_s
         assert any(w.startswith(f"{name} at ") for t in ticks for w in t.warnings)
         # ... and the tick it happened on carries it, as does that point of the JSON timeline
         fired = [t for t in ticks if t.event and t.event.startswith(f"{name} at ")]
-        assert len(fired) == 1 and fired[0].t_s == pytest.approx(result.scenario.event_t, abs=0.1), fired
+        # (the run's first tick to end at or after the event: a tick's end is when it was taken,
+        # which a busy machine makes late, while the event is a grid point; a timer fires up to
+        # 1 ms early. ``ticks`` may begin with a probe run's: the tick before is this run's)
+        at = result.scenario.event_t - 0.01
+        assert len(fired) == 1 and fired[0].t_s >= at > ticks[ticks.index(fired[0]) - 1].t_s, (fired, at)
         marked = [p for p in result.timeline if p.event is not None]
         assert marked[0].event == fired[0].event and marked[0].t == fired[0].t_s
         ends = [t.event for t in ticks if t.event and " ends at " in t.event]
