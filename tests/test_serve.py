@@ -220,8 +220,11 @@ async def test_page_shows_the_app_and_fetches_only_from_here(reports, tmp_path, 
             await tab.press("r")
             await tab.wait_for_text("recommend · 1 backend ·", 20)
             await tab.press("Escape")
-            text = await tab.wait_for_text("The answer (partial)", 40)
-            assert "stopped: the answer is partial" in text and "Partial: the run was stopped" in text
+            await tab.wait_for_text("The answer (partial)", 40)
+            # the status line may be drawn a frame after the answer's title: each waited for
+            await tab.wait_for_text("stopped: the answer is partial", 20)
+            text = await tab.wait_for_text("Partial: the run was stopped", 20)
+            assert "The answer (partial)" in text and "stopped: the answer is partial" in text
             assert len(saturated(await tab.terminal_colours())) >= 3
 
 
