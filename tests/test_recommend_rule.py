@@ -414,6 +414,12 @@ def test_a_reference_is_ranked_apart_for_scale_and_is_never_the_pick():
         in (rec["summary"])
     )
     assert "never the pick" in RULE
+    # a reference alone (or beside rejected Python backends) is no answer
+    alone = recommendation(
+        decide([php], DEFAULT_REQUIRED), slo={}, slo_text="", cpus=1, memory_mb=None, required=(), partial=False
+    )
+    assert alone["pick"] is None
+    assert alone["summary"].startswith("No Python backend can be recommended: only a reference was measured.")
     # rejected like any other when it fails a required scenario
     failed = cand("php-fpm-nginx", 10_322.0, reference=True, scenarios={**PASSED, "reload": "fail"})
     assert decide([failed], DEFAULT_REQUIRED).references == []

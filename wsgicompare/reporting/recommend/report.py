@@ -39,7 +39,12 @@ def summary(d: Decision, slo_text: str, partial: bool) -> str:
     """The answer in plain words, from the measured figures."""
     out = []
     pick = d.pick
-    if pick is None:
+    if pick is None and d.references:
+        out.append(
+            "No Python backend can be recommended: "
+            + ("every one measured was rejected." if d.rejected else "only a reference was measured.")
+        )
+    elif pick is None:
         out.append(
             "No backend can be recommended: every one measured was rejected." if d.rejected else "Nothing measured yet."
         )
