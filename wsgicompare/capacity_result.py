@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from wsgicompare.result_parts import Saved, extra_field, layout_field
+from wsgicompare.result_parts import Saved, an_object, extra_field, layout_field, list_of_objects
 from wsgicompare.slo import Slo
 
 #: the limits of a search that are not the server's: such a search has no capacity figure
@@ -280,18 +280,9 @@ class CapacityResult(Saved):
     @classmethod
     def read_fields(cls, data: dict[str, Any]) -> dict[str, Any]:
         kwargs = super().read_fields(data)
-        steps, confirmed = kwargs.get("steps"), kwargs.get("confirmed")
-        # a report's lists and objects as they can be read; anything else written back as it was
-        if isinstance(steps, list) and all(isinstance(s, dict) for s in steps):
-            kwargs["steps"] = tuple(Step.from_dict(s) for s in steps)
-        elif "steps" in kwargs:
-            kwargs["extra"]["steps"] = kwargs.pop("steps")
-        if isinstance(confirmed, dict):
-            kwargs["confirmed"] = Step.from_dict(confirmed)
-        elif "confirmed" in kwargs:
-            kwargs["extra"]["confirmed"] = kwargs.pop("confirmed")
-        if "slo" in kwargs and not isinstance(kwargs["slo"], dict):
-            kwargs["extra"]["slo"] = kwargs.pop("slo")
+        cls.read_nested(kwargs, "steps", list_of_objects, lambda steps: tuple(Step.from_dict(s) for s in steps))
+        cls.read_nested(kwargs, "confirmed", an_object, Step.from_dict)
+        cls.read_nested(kwargs, "slo", an_object)
         return kwargs
 
     # -- the one reading of a capacity for every output

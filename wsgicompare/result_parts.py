@@ -9,6 +9,7 @@ that is written today): opening a report and saving it again changes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
@@ -51,6 +52,27 @@ class Saved:
     @classmethod
     def from_dict(cls, data: Any, name: str = "") -> Self:
         return cls(**cls.read_fields(_object(data, name or cls.__name__)))
+
+    @staticmethod
+    def read_nested(
+        kwargs: dict[str, Any], key: str, readable: Callable[[Any], bool], read: Callable[[Any], Any] | None = None
+    ) -> None:
+        """A nested list or object of ``read_fields``' ``kwargs``: typed by ``read`` when it is
+        ``readable``, else written back as it was (kept in ``extra``)."""
+        if key not in kwargs:
+            return
+        if not readable(kwargs[key]):
+            kwargs["extra"][key] = kwargs.pop(key)
+        elif read is not None:
+            kwargs[key] = read(kwargs[key])
+
+
+def list_of_objects(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+
+
+def an_object(value: Any) -> bool:
+    return isinstance(value, dict)
 
 
 def layout_field() -> Any:
@@ -177,14 +199,8 @@ class ScenarioResult(Saved):
     @classmethod
     def read_fields(cls, data: dict[str, Any]) -> dict[str, Any]:
         kwargs = super().read_fields(data)
-        phases, event = kwargs.get("phases"), kwargs.get("event")
-        # a report's lists and objects as they can be read; anything else written back as it was
-        if isinstance(phases, list) and all(isinstance(p, dict) for p in phases):
-            kwargs["phases"] = tuple(Phase.from_dict(p) for p in phases)
-        elif "phases" in kwargs:
-            kwargs["extra"]["phases"] = kwargs.pop("phases")
-        if "event" in kwargs and not isinstance(event, dict):
-            kwargs["extra"]["event"] = kwargs.pop("event")
+        cls.read_nested(kwargs, "phases", list_of_objects, lambda phases: tuple(Phase.from_dict(p) for p in phases))
+        cls.read_nested(kwargs, "event", an_object)
         return kwargs
 
     def phase(self, name: str) -> Phase | None:
