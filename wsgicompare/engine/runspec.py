@@ -307,6 +307,12 @@ def plan_specs(o: Options, backends: Sequence[str]) -> list[RunSpec]:
     return [replace(spec, capacity=capacity) for spec in specs] if capacity else specs
 
 
+def step_warmup_of(o: Options) -> float:
+    """Each capacity step's warm-up: --warmup when given (a server that needs longer to warm,
+    or a quick look that needs less), the search's own second otherwise."""
+    return STEP_WARMUP_S if o.warmup is None else o.warmup
+
+
 def arrivals_of(o: Options) -> str:
     """The open loop's arrivals: --arrivals, else Poisson for a capacity search or ladder
     (independent users: queueing shows before saturation) and uniform for --rate (wrk2, k6)."""
@@ -325,7 +331,5 @@ def capacity_plan(o: Options) -> CapacityPlan | None:
         confirm_s=DEFAULT_CONFIRM_S if o.confirm is None else o.confirm,
         concurrency=o.concurrency,
         arrivals=arrivals_of(o),
-        # --warmup, when given, is each step's warm-up (a server that needs longer to warm, or
-        # a quick look that needs less); the search's own second otherwise
-        step_warmup_s=STEP_WARMUP_S if o.warmup is None else o.warmup,
+        step_warmup_s=step_warmup_of(o),
     )

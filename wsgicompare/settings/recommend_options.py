@@ -192,7 +192,8 @@ def settings_of(o: Options) -> Settings:
     the CLI's and the app's (the session's) runs alike."""
     # imported at use: the recommender loads the capacity search and the scenarios, which
     # the options need not pay for at every start
-    from wsgicompare.engine.capacity import DEFAULT_SLO, STEP_WARMUP_S, parse_slo
+    from wsgicompare.engine.capacity import DEFAULT_SLO, parse_slo
+    from wsgicompare.engine.runspec import step_warmup_of
     from wsgicompare.reporting.recommend.run import CONFIRM_S, MAX_STEPS, PROBE_WARMUP_S, Settings
     from wsgicompare.reporting.recommend.sweep import STEP_S
 
@@ -203,7 +204,7 @@ def settings_of(o: Options) -> Settings:
         max_steps=o.max_steps or MAX_STEPS,
         confirm_s=CONFIRM_S if o.confirm is None else o.confirm,
         probe_warmup_s=PROBE_WARMUP_S if o.warmup is None else o.warmup,
-        step_warmup_s=STEP_WARMUP_S if o.warmup is None else o.warmup,
+        step_warmup_s=step_warmup_of(o),
         scenario_s=o.duration or SCENARIO_S,
         event_at_s=o.event_at,
         scenario_rate=o.rate,
