@@ -255,11 +255,10 @@ class Recommender:
         for c in tries:
             if self.cancel.is_set():
                 break
-            r = self.capacity(spec, c)
-            if r.capacity and r.capacity.limit == "loader" and not self.cancel.is_set():
-                # the loader, not the server, ended that search (a busy machine): searched again, once
-                self._skip(-1)
-                r = self.capacity(spec, c)
+            # a search the loader, not the server, ended (a busy machine) is searched again
+            r = self._again_if(
+                lambda: self.capacity(spec, c), lambda r: bool(r.capacity and r.capacity.limit == "loader")
+            )
             runs.append(r)
             figure = capacity_figure(r.capacity)
             if figure is not None and not _over(r, s.memory_budget):
@@ -327,17 +326,26 @@ class Recommender:
     def _describe(self, cand: Candidate, c: Config) -> None:
         cand.config, cand.config_text = c.to_dict(cand.backend), c.text(cand.backend)
 
+    def _again_if(self, stage: Callable[[], RunResult], loader_made: Callable[[RunResult], bool]) -> RunResult:
+        """``stage()``, and once more (one stage more in the ETA) when ``loader_made`` its
+        outcome, unless cancelled."""
+        r = stage()
+        if loader_made(r) and not self.cancel.is_set():
+            self._skip(-1)
+            r = stage()
+        return r
+
     def _scenarios(self, spec: RunSpec, c: Config, rate: float, cand: Candidate, runs: list[RunResult]) -> bool:
         """Run the required scenarios on ``c``; True when every one passed."""
         ok = True
         for name in self.s.required:
             if self.cancel.is_set():
                 return False
-            r = self.scenario(spec, c, name, rate)
-            if scenario_status(r)[0] == FAIL and r.scenario and r.scenario.loader_bound and not self.cancel.is_set():
-                # the loader may have made that judgement (a busy machine): measured again, once
-                self._skip(-1)
-                r = self.scenario(spec, c, name, rate)
+            # a failure the loader may have made (a busy machine) is measured again
+            r = self._again_if(
+                lambda: self.scenario(spec, c, name, rate),
+                lambda r: scenario_status(r)[0] == FAIL and bool(r.scenario and r.scenario.loader_bound),
+            )
             runs.append(r)
             status, text = scenario_status(r)
             cand.scenarios[name], cand.scenario_text[name] = status, text
