@@ -49,6 +49,8 @@ if TYPE_CHECKING:  # a Backend starts through this module (Backend.start)
 
 #: seconds between two readiness probes
 _READY_POLL_S = 0.05
+#: what nginx in front answers while the app server behind it is not listening yet: not ready
+_GATEWAY_ERRORS = (502, 503, 504)
 #: seconds one readiness request may take
 _READY_REQUEST_TIMEOUT_S = 1.0
 #: seconds a user app's import check may take
@@ -319,7 +321,9 @@ class Server:
             return f"last try: {type(exc).__name__}" if not isinstance(exc, ConnectionRefusedError) else last_seen
         finally:
             conn.close()
-        if self.config.app is not None or (response.status == 200 and check(body)):
+        if self.config.app is not None and response.status not in _GATEWAY_ERRORS:
+            return "ready"  # a user's app may answer / as it likes, but not as a proxy whose app server is not up
+        if response.status == 200 and check(body):
             return "ready"
         return f"last answer: HTTP {response.status}, {len(body)} bytes"
 
