@@ -42,6 +42,8 @@ MAX_WORKERS = 256
 #: where the database workloads read: the default first (--database)
 DATABASES = ("sqlite", "postgres")
 MAX_THREADS = 1024
+#: gunicorn's worker classes a config may ask for (ServerConfig.worker_class)
+WORKER_CLASSES = ("sync", "gthread", "gevent")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class ServerConfig:
     allow_remote_bind: bool = False
     #: where the database workloads read (DATABASES): SQLite in the private dir, or our own PostgreSQL
     database: str = DATABASES[0]
+    #: gunicorn's worker class, where the backend's class is a knob (gunicorn, gunicorn-nginx:
+    #: --recommend's sweep); None: the backend's own (sync). Other backends ignore it
+    worker_class: str | None = None
 
     @property
     def app_target(self) -> str:
@@ -85,6 +90,8 @@ class ServerConfig:
             raise BackendError(f"--port must be between 1 and 65535, got {self.port!r}")
         if self.database not in DATABASES:
             raise BackendError(f"--database must be {' or '.join(DATABASES)}, got {self.database!r}")
+        if self.worker_class is not None and self.worker_class not in WORKER_CLASSES:
+            raise BackendError(f"worker class must be {', '.join(WORKER_CLASSES)}, got {self.worker_class!r}")
         if self.app is not None and not _APP_TARGET.match(self.app):
             raise BackendError(f"--app must look like 'module:callable' (e.g. 'myapp:app'), got {self.app!r}")
 

@@ -134,7 +134,8 @@ def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     if not environ["PATH_INFO"].startswith("/hold/"):  # the readiness check, a warm-up: at once
         return [b"not held"]
-    open(os.path.join(ARRIVED, f"{{os.getpid()}}-{{threading.get_native_id()}}"), "w").close()
+    # get_ident: a thread's, or under gevent's monkey-patching a greenlet's (they share one native thread)
+    open(os.path.join(ARRIVED, f"{{os.getpid()}}-{{threading.get_ident()}}"), "w").close()
     deadline = time.monotonic() + 120
     while not os.path.exists(GO) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -144,7 +145,7 @@ def app(environ, start_response):
 
 class HeldRequests:
     """A WSGI app that holds every request until the test lets them go (``release``).
-    Each request marks its arrival (its process and thread) in a directory first, so a
+    Each request marks its arrival (its process and thread or greenlet) in a directory first, so a
     test sees how many requests a server runs at once by waiting for that many marks,
     an event, instead of timing requests that sleep. Only paths under ``/hold/`` are
     held: the readiness check and a warm-up are answered at once."""

@@ -279,6 +279,7 @@ def test_server_that_never_answers_times_out_and_is_killed() -> None:
         (ServerConfig(workers=1, threads=1, host="0.0.0.0"), "not a loopback address"),
         (ServerConfig(workers=1, threads=1, cpus=(4096,)), "server CPU 4096 is not available"),
         (ServerConfig(workers=1, threads=1, app="no-colon"), "--app must look like 'module:callable'"),
+        (ServerConfig(workers=1, threads=1, worker_class="eventlet"), "worker class must be sync, gthread, gevent"),
     ],
 )
 def test_bad_config_is_a_one_line_error(config: ServerConfig, message: str) -> None:
@@ -490,3 +491,47 @@ def test_a_cancel_set_before_start_launches_nothing() -> None:
     with pytest.raises(BackendStartCancelled):
         get_backend("waitress").start(ServerConfig(workers=1, threads=1), cancel=cancel)
     assert [p.pid for p in our_servers() if p.pid not in before_pids] == []
+
+
+@pytest.mark.parametrize(
+    ("backend_id", "worker_class", "option"),
+    [("gunicorn", "gthread", "--threads 3"), ("gunicorn-nginx", "gevent", "--worker-connections 1000")],
+)
+def test_gunicorns_worker_class_is_a_knob_of_the_same_backend(
+    tmp_path, monkeypatch, backend_id: str, worker_class: str, option: str
+) -> None:
+    """--recommend's sweep starts gunicorn (bare or behind nginx) with another worker class:
+    one worker of that class runs 3 held requests at once, where one sync worker runs one."""
+    import concurrent.futures
+
+    from backend_support import HeldRequests
+
+    require_available(get_backend(backend_id))
+    require_available(get_backend(f"gunicorn-{worker_class}"))  # the class's own modules
+    held = HeldRequests(tmp_path, f"held{worker_class}_wsgicompare")
+    monkeypatch.chdir(tmp_path)
+    config = ServerConfig(workers=1, threads=3, cpus=(SERVER_CPU,), app=held.target, worker_class=worker_class)
+    with get_backend(backend_id).start(config) as server:
+        assert f"--worker-class {worker_class} {option}" in " ".join(server.command)
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            answers = [pool.submit(get, server.url, f"/hold/{i}", 60.0) for i in range(3)]
+            try:
+                inside = held.wait_for_arrivals(3)
+            finally:
+                held.release()
+            results = [a.result() for a in answers]
+    assert len(inside) == 3, f"only {len(inside)} of 3 requests ran at once in one {worker_class} worker: {inside}"
+    assert len({pid for pid, _ in inside}) == 1  # in the one worker process
+    assert all(status == 200 for status, _ in results)
+
+
+def test_gunicorns_sync_class_never_gets_threads() -> None:
+    """gunicorn turns sync workers with --threads > 1 into gthread ones: the sync class
+    (the default, and asked for) is started without --threads, whatever the budget's threads."""
+    backend = get_backend("gunicorn")
+    require_available(backend)
+    config = ServerConfig(workers=1, threads=3, cpus=(SERVER_CPU,), worker_class="sync")
+    with backend.start(config) as server:
+        command = " ".join(server.command)
+        assert "--worker-class sync" in command and "--threads" not in command
+        assert check_answer(server.url, "hello") is None

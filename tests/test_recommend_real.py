@@ -19,9 +19,21 @@ from wsgicompare.backends import get_backend
 from wsgicompare.cli import main
 
 #: short settings: /cpu (a few ms a request: the server, never the loader, is the limit), one
-#: config each, 0.5 s steps and no confirmation run (a long one at a low rate), 2.5 s scenarios
+#: config each (gunicorn's sync class: the classes are swept on given figures in test_recommend_rule), 0.5 s steps and no confirmation run (a long one at a low rate), 2.5 s scenarios
 #: at 60 req/s uniform (a phase's rate is compared with another's), no wait for sockets to drain
-SHORT = ["--workload", "cpu", "--sweep", "workers=1", "--step-duration", "0.5", "--max-steps", "4", "--confirm", "0"]
+SHORT = [
+    "--workload",
+    "cpu",
+    "--sweep",
+    "workers=1",
+    "worker_class=sync",
+    "--step-duration",
+    "0.5",
+    "--max-steps",
+    "4",
+    "--confirm",
+    "0",
+]
 SHORT += ["-d", "2.5", "--rate", "60", "--warmup", "0.5", "--slo", "p90=100ms", "--settle-max", "0"]
 
 
@@ -59,7 +71,7 @@ def test_recommend_picks_gunicorn_behind_nginx_and_rejects_bare_gunicorn(tmp_pat
     assert all(any(ch.isdigit() for ch in line) for line in first["why"])  # each cites a figure
     assert any("2 × cores + 1" in line for line in first["why"])
     md = (out / "wsgicompare.md").read_text()
-    assert md.startswith("# wsgicompare report\n\n## The answer\n\nDeploy with gunicorn sync behind nginx")
+    assert md.startswith("# wsgicompare report\n\n## The answer\n\nDeploy with gunicorn behind nginx proxy_pass")
     assert "Rejected: gunicorn — slow-clients" in md
     lines = [line for line in err.splitlines() if line.startswith("wsgicompare: [")]
     assert lines and all("ETA" in line for line in lines)

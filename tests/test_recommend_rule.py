@@ -223,7 +223,7 @@ def test_the_json_object_has_the_issues_schema_and_the_markdown_opens_with_the_a
             "reasons": ["worker-kill: not recovered: one process (3 failed) (a crash is an outage)"],
         }
     ]
-    assert rec["summary"].startswith("Deploy with gunicorn sync behind nginx")
+    assert rec["summary"].startswith("Deploy with gunicorn behind nginx proxy_pass")
     assert "2,400 req/s within p99 ≤ 100 ms on 1 CPU, 20 MB per worker" in rec["summary"]
     assert "Runner-up: uwsgi" in rec["summary"] and "Rejected: flask-dev — worker-kill" in rec["summary"]
     md = markdown(rec)
@@ -235,22 +235,43 @@ def test_the_json_object_has_the_issues_schema_and_the_markdown_opens_with_the_a
 def test_the_default_grid_follows_the_server_cpus_and_the_backends_knobs():
     assert grid("uwsgi", 1) == [Config(w, t) for w in (1, 3) for t in (1, 4)]
     assert len(grid("uwsgi", 2)) == 6  # workers 1, 2, 5 × threads 1, 4
-    assert grid("gunicorn", 2) == [Config(w, 1, "sync") for w in (1, 2, 5)]
+    # gunicorn's worker class is a knob: each class × workers cpus, 2·cpus + 1; gthread's × 4 threads
+    assert grid("gunicorn", 2) == [
+        Config(2, 1, "sync"),
+        Config(5, 1, "sync"),
+        Config(2, 4, "gthread"),
+        Config(5, 4, "gthread"),
+        Config(2, 1, "gevent"),
+        Config(5, 1, "gevent"),
+    ]
+    assert [c.workers for c in grid("gunicorn-nginx", 1)] == [1, 3] * 3
+    assert grid("gunicorn", 1, {"workers": (1,), "worker_class": ("sync",)}) == [Config(1, 1, "sync")]
+    assert grid("gunicorn", 1, {"workers": (2,), "threads": (1, 8), "worker_class": ("gthread", "sync")}) == [
+        Config(2, 1, "gthread"),
+        Config(2, 8, "gthread"),
+        Config(2, 1, "sync"),
+    ]
+    # a row of one class (the compare view's) keeps its class; the class knob is not its own
+    assert grid("gunicorn-gevent", 1, {"workers": (1,), "worker_class": ("sync",)}) == [Config(1, 1, "gevent")]
     assert grid("waitress", 1) == [Config(1, 1), Config(1, 4)]
     assert grid("flask-dev", 4) == [Config(1, 1)]
     assert grid("gunicorn-gthread", 1, {"workers": (2,), "threads": (1, 8)}) == [
         Config(2, 1, "gthread"),
         Config(2, 8, "gthread"),
     ]
-    thumb, said = rule_of_thumb("gunicorn-nginx", 2)
+    thumb, said = rule_of_thumb("gunicorn-nginx", 2, "sync")
     assert thumb == Config(5, 1, "sync") and "2 × cores + 1 = 5" in said
+    assert rule_of_thumb("gunicorn", 1, "gthread")[0] == Config(3, 4, "gthread")
     assert rule_of_thumb("uwsgi", 2)[0] is None
 
 
 @pytest.mark.parametrize(
     ("value", "needle"),
     [
-        ("garbage", "--sweep takes workers=A,B and threads=A,B"),
+        ("garbage", "--sweep takes workers=A,B, threads=A,B and worker_class=A,B"),
+        ("worker_class=sync,eventlet", "--sweep worker_class values must be sync, gthread, gevent, got 'eventlet'"),
+        ("worker_class=sync worker_class=gevent", "gives worker_class twice"),
+        ("workers=1,2,3,4,5,6,7,8,9 threads=1,2,3 worker_class=gthread", "asks for 27 configs per backend"),
         ("workers=", "--sweep workers values must be whole numbers"),
         ("threads=0", "from 1 to"),
         ("workers=1,2 workers=3", "gives workers twice"),
@@ -262,6 +283,7 @@ def test_sweep_garbage_is_refused(value, needle):
         parse_sweep(value)
     assert parse_sweep("workers=1,2,4 threads=1,8") == {"workers": (1, 2, 4), "threads": (1, 8)}
     assert parse_sweep(["workers=1,2", "threads=4"]) == {"workers": (1, 2), "threads": (4,)}
+    assert parse_sweep("worker_class=gevent,sync workers=3") == {"worker_class": ("gevent", "sync"), "workers": (3,)}
 
 
 BASE = ["--recommend", "--backends", "gunicorn,flask-dev"]
@@ -281,6 +303,10 @@ BASE = ["--recommend", "--backends", "gunicorn,flask-dev"]
         ),
         (["--scenario", "reload"], "--recommend runs its own capacity searches and scenarios"),
         (["--workers", "2"], "use --sweep workers=A,B"),
+        (
+            ["--backends", "uwsgi", "--sweep", "worker_class=gevent"],
+            "--sweep worker_class is a knob of gunicorn and gunicorn-nginx: none of --backends has it",
+        ),
     ],
 )
 def test_bad_recommend_input_is_one_line_and_exit_2(cli, extra, needle):
@@ -296,13 +322,13 @@ def test_a_saved_scenario_keeps_the_recommend_options(tmp_path):
     from wsgicompare.settings.config_file import dump_toml, to_config
     from wsgicompare.settings.options import parse_options
 
-    argv = ["--recommend", "--backends", "gunicorn", "--sweep", "workers=1,3", "threads=4"]
+    argv = ["--recommend", "--backends", "gunicorn", "--sweep", "workers=1,3", "threads=4", "worker_class=sync,gthread"]
     argv += ["--memory-budget", "1.5GB", "--require", "none", "--slo", "p99=50ms"]
     o = parse_options(argv)
     path = tmp_path / "rec.toml"
     path.write_text(dump_toml(to_config(o)))
     back = parse_options(["--config", str(path)])
-    assert back.recommend and back.sweep == {"workers": (1, 3), "threads": (4,)}
+    assert back.recommend and back.sweep == {"workers": (1, 3), "threads": (4,), "worker_class": ("sync", "gthread")}
     assert back.memory_budget == 1536.0 and back.require == () and back.backends == ["gunicorn"]
 
 
@@ -313,6 +339,10 @@ def test_without_backends_the_candidates_are_the_available_ones_serving_the_app(
     found = candidates(parse_options(["--recommend"]))
     assert found and not {"nginx-static", "php-fpm-nginx", "tornado"} & set(found)
     assert candidates(parse_options(["--recommend", "--backends", "gunicorn"])) == ["gunicorn"]
+    # gunicorn's gthread and gevent rows are configs of gunicorn's sweep, not candidates beside it
+    assert "gunicorn" in found and not {"gunicorn-gthread", "gunicorn-gevent"} & set(found)
+    named = candidates(parse_options(["--recommend", "--backends", "gunicorn,gunicorn-gevent"]))
+    assert named == ["gunicorn", "gunicorn-gevent"]  # named ones are measured as named
 
 
 def test_the_reports_open_with_the_answer():
@@ -386,7 +416,7 @@ def test_a_capacity_search_the_loader_ended_is_searched_again_once():
         return run_one, searches
 
     spec = default_spec("gunicorn-nginx", load=default_load(duration_s=1.0))
-    settings = Settings(slo=parse_slo("p99=100ms"), cpus=1, sweep=parse_sweep(["workers=1"]))
+    settings = Settings(slo=parse_slo("p99=100ms"), cpus=1, sweep=parse_sweep(["workers=1 worker_class=sync"]))
     run_one, searches = runner_with(["loader", "server"])
     rec = Recommender(run_one, settings, threading.Event(), lambda line: None)
     rec.plan([spec])
@@ -448,8 +478,63 @@ def test_a_config_that_confirmed_more_but_failed_a_scenario_is_named_with_what_i
         return r
 
     spec = default_spec("gunicorn-nginx", load=default_load(duration_s=1.0))
-    settings = Settings(slo=parse_slo("p99=100ms"), cpus=1, sweep=parse_sweep(["workers=1,3"]), required=("reload",))
+    settings = Settings(
+        slo=parse_slo("p99=100ms"), cpus=1, sweep=parse_sweep(["workers=1,3 worker_class=sync"]), required=("reload",)
+    )
     cand, _ = Recommender(run_one, settings, threading.Event(), lambda line: None).measure(spec)
     assert cand.capacity_rps == 1000.0 and cand.config["workers"] == 1
     assert cand.tuning.startswith("tuned: 1 sync worker confirmed 1,000 req/s; 3 sync workers confirmed 1,200 req/s")
     assert cand.tuning.endswith("but failed reload: 2 failed, max — ms"), cand.tuning
+
+
+def test_gunicorns_worker_class_is_swept_on_the_same_server_and_named_in_the_answer():
+    """The flow on given figures: gunicorn's sync, gthread and gevent configs are each
+    started as gunicorn with that worker class (the spec's server says it; gthread with
+    the threads knob), the best probe wins, and the answer names the class in its config."""
+    import threading
+    from dataclasses import replace
+
+    from wsgicompare.engine.capacity import parse_slo
+    from wsgicompare.engine.runspec import default_load, default_spec
+    from wsgicompare.reporting.recommend.run import Recommender, Settings
+    from wsgicompare.results import CapacityResult, RunResult
+
+    asked: list[tuple[str, str | None, int, int]] = []
+    rates = {"sync": 900.0, "gthread": 1500.0, "gevent": 1200.0}
+
+    def run_one(spec) -> RunResult:
+        server = spec.server
+        asked.append((spec.backend, server.worker_class, server.workers, server.threads))
+        rps = rates[server.worker_class or "sync"] + 100 * server.workers
+        r = RunResult(backend=spec.backend, title="t", workload="hello", status="ok", rps_2xx=rps)
+        if spec.capacity is not None:
+            return replace(r, capacity=CapacityResult(rps=rps - 100, limit="server"))
+        return r
+
+    sweep = parse_sweep(["workers=1,3 worker_class=sync,gthread,gevent threads=8"])
+    settings = Settings(slo=parse_slo("p99=100ms"), cpus=1, sweep=sweep)
+    spec = default_spec("gunicorn", load=default_load(duration_s=1.0))
+    cand, _ = Recommender(run_one, settings, threading.Event(), lambda line: None).measure(spec)
+    probes = asked[:6]
+    assert probes == [
+        ("gunicorn", "sync", 1, 1),
+        ("gunicorn", "sync", 3, 1),
+        ("gunicorn", "gthread", 1, 8),
+        ("gunicorn", "gthread", 3, 8),
+        ("gunicorn", "gevent", 1, 1),
+        ("gunicorn", "gevent", 3, 1),
+    ]
+    assert set(asked[6:]) <= {("gunicorn", "gthread", 3, 8)}  # every later stage on the chosen config
+    assert cand.config == {"workers": 3, "threads": 8, "worker_class": "gthread"}
+    assert cand.config_text == "3 gthread workers × 8 threads" and cand.capacity_rps == 1700.0
+    assert "gunicorn's docs: 2 × cores + 1 = 3 workers on 1 CPU: the tuned config agrees" in cand.thumb
+    d = decide([cand], ())
+    rec = recommendation(d, slo={}, slo_text="p99 ≤ 100 ms", cpus=1, memory_mb=None, required=(), partial=False)
+    assert rec["summary"].startswith("Deploy with gunicorn (gunicorn), 3 gthread workers × 8 threads: 1,700 req/s")
+    assert rec["pick"]["config"]["worker_class"] == "gthread"
+    # a row of one class is started as that row: its class is not the config's to change
+    asked.clear()
+    row = default_spec("gunicorn-gevent", load=default_load(duration_s=1.0))
+    rec_row = Recommender(run_one, replace(settings, required=()), threading.Event(), lambda line: None)
+    cand, _ = rec_row.measure(row)
+    assert {a[1] for a in asked} == {None} and cand.config["worker_class"] == "gevent"

@@ -29,11 +29,11 @@ def anyio_backend():
 def short(require: tuple[str, ...]) -> Options:
     """A tiny --recommend plan, as tests/test_recommend_real.py's but on /io (a 10 ms wait:
     ~100 req/s on one sync worker, so the loader, sharing its CPU with this test's app, is
-    never the limit): one config, 0.5 s steps (two at most), no confirmation run, 2.5 s scenarios at
+    never the limit): one config (gunicorn's sync class), 0.5 s steps (two at most), no confirmation run, 2.5 s scenarios at
     60 req/s uniform."""
     return Options(
         workloads=["io"],
-        sweep=parse_sweep(["workers=1"]),
+        sweep=parse_sweep(["workers=1 worker_class=sync"]),
         step_duration=0.5,
         max_steps=2,
         confirm=0.0,

@@ -8,10 +8,13 @@ from importlib.util import find_spec
 from wsgicompare.backends.spec import WORKERS_CHILDREN, Backend, Launch, Setup
 
 
-def gunicorn(setup: Setup, bind: str, worker_class: str, *options: str) -> Launch:
-    """gunicorn with `workers` workers of ``worker_class`` on ``bind``."""
+def gunicorn(setup: Setup, bind: str, worker_class: str) -> Launch:
+    """gunicorn with `workers` workers of ``worker_class`` on ``bind``, with the class's own
+    options: gthread's `threads` threads, gevent's 1000 connections per worker (never
+    --threads for sync: gunicorn would turn it into gthread)."""
     argv = [setup.python, "-m", "gunicorn", "--bind", bind, "--workers", str(setup.config.workers)]
-    argv += ["--worker-class", worker_class, *options, "--pid", setup.path("gunicorn.pid")]
+    options = {"gthread": ["--threads", str(setup.config.threads)], "gevent": ["--worker-connections", "1000"]}
+    argv += ["--worker-class", worker_class, *options.get(worker_class, []), "--pid", setup.path("gunicorn.pid")]
     # no --access-logfile: gunicorn's access log is off unless given
     argv += ["--graceful-timeout", "3", "--log-level", "warning"]
     if find_spec("gunicorn.ctl") is not None:
@@ -23,15 +26,15 @@ def gunicorn(setup: Setup, bind: str, worker_class: str, *options: str) -> Launc
 
 
 def _build_gunicorn(setup: Setup) -> list[Launch]:
-    return [gunicorn(setup, setup.bind, "sync")]
+    return [gunicorn(setup, setup.bind, setup.config.worker_class or "sync")]
 
 
 def _build_gunicorn_gthread(setup: Setup) -> list[Launch]:
-    return [gunicorn(setup, setup.bind, "gthread", "--threads", str(setup.config.threads))]
+    return [gunicorn(setup, setup.bind, "gthread")]
 
 
 def _build_gunicorn_gevent(setup: Setup) -> list[Launch]:
-    return [gunicorn(setup, setup.bind, "gevent", "--worker-connections", "1000")]
+    return [gunicorn(setup, setup.bind, "gevent")]
 
 
 GUNICORN = Backend(
@@ -40,7 +43,8 @@ GUNICORN = Backend(
     family="gunicorn",
     seed=True,
     build=_build_gunicorn,
-    budget="`workers` sync worker processes, one request at a time each (threads ignored)",
+    budget="`workers` sync worker processes, one request at a time each (threads ignored; "
+    "--recommend also sweeps gthread and gevent workers)",
     hint="pip install gunicorn",
     modules=("gunicorn", "flask"),
     versions=("gunicorn", "flask"),

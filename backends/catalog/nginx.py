@@ -130,7 +130,7 @@ def _build_gunicorn_nginx(setup: Setup) -> list[Launch]:
         "        location / {\n            proxy_pass http://app;\n            proxy_http_version 1.1;\n"
         '            proxy_set_header Connection "";\n            proxy_set_header Host $host;\n        }'
     )
-    return behind_nginx(setup, lambda s: gunicorn(s, inner, "sync"), location, upstream)
+    return behind_nginx(setup, lambda s: gunicorn(s, inner, s.config.worker_class or "sync"), location, upstream)
 
 
 UWSGI_NGINX = Backend(
@@ -165,7 +165,7 @@ GUNICORN_NGINX = Backend(
     family="gunicorn",
     seed=True,
     build=_build_gunicorn_nginx,
-    budget="gunicorn: `workers` sync workers; nginx: `workers` worker processes",
+    budget="gunicorn: `workers` sync workers (--recommend also sweeps gthread and gevent); nginx: `workers` worker processes",
     hint=f"pip install gunicorn; {NGINX_HINT}",
     modules=("gunicorn", "flask"),
     executables=("nginx",),

@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Any
 from wsgicompare.backends import CATALOG
 from wsgicompare.parsing import OptionError
 from wsgicompare.reporting.recommend.rule import DEFAULT_REQUIRED
-from wsgicompare.reporting.recommend.sweep import REFERENCES, SCENARIO_S, Sweep, grid, min_processes, parse_sweep
+from wsgicompare.reporting.recommend.sweep import (
+    BACKEND_KNOBS,
+    FIXED_CLASS,
+    REFERENCES,
+    SCENARIO_S,
+    Sweep,
+    grid,
+    min_processes,
+    parse_sweep,
+)
 from wsgicompare.settings.option_row import Option, flag
 
 if TYPE_CHECKING:
@@ -93,8 +102,8 @@ RECOMMEND_ROWS: list[Option] = [
         {
             "metavar": "KNOB=A,B",
             "nargs": "+",
-            "help": "--recommend's grid, e.g. workers=1,2,4 threads=1,8 (default: workers 1, cpus, 2 x cpus + 1 "
-            "x threads 1, 4)",
+            "help": "--recommend's grid, e.g. workers=1,2,4 threads=1,8 worker_class=sync,gthread (default: workers "
+            "1, cpus, 2 x cpus + 1 x threads 1, 4; gunicorn: its classes x workers cpus, 2 x cpus + 1)",
         },
         save=_sweep_text,
     ),
@@ -122,10 +131,13 @@ RECOMMEND_ROWS: list[Option] = [
 
 def candidates(o: Options) -> list[str]:
     """The backends --recommend measures: --backends, else every available one that serves
-    the user's app (the references nginx-static and php-fpm-nginx, and native handlers, never)."""
+    the user's app (the references nginx-static and php-fpm-nginx, and native handlers, never;
+    gunicorn-gthread and gunicorn-gevent are worker classes of gunicorn's sweep)."""
     if o.backends:
         return list(o.backends)
-    return [b.id for b in CATALOG.values() if b.id not in REFERENCES and b.serves_user_app and b.availability()[0]]
+    found = [b.id for b in CATALOG.values() if b.id not in REFERENCES and b.serves_user_app and b.availability()[0]]
+    # a row of one gunicorn worker class is a config of gunicorn's sweep, not a candidate beside it
+    return [b for b in found if b not in FIXED_CLASS or FIXED_CLASS[b][0] not in found]
 
 
 def server_cpu_count(o: Options) -> int:
@@ -166,6 +178,10 @@ def check_recommend(o: Options) -> None:
         raise OptionError(
             f"--event-at {o.event_at:g} s is outside the scenario runs (-d {o.duration or SCENARIO_S:g} s)"
         )
+    if o.sweep and "worker_class" in o.sweep and o.backends:
+        classed = [b for b in BACKEND_KNOBS if "worker_class" in BACKEND_KNOBS[b]]
+        if not set(classed) & set(o.backends):
+            raise OptionError(f"--sweep worker_class is a knob of {' and '.join(classed)}: none of --backends has it")
     if o.memory_budget is not None:
         backends, cpus = candidates(o), server_cpu_count(o)
         fits = [b for b in backends if min_processes(b, grid(b, cpus, o.sweep)) * MIN_PROCESS_MB <= o.memory_budget]

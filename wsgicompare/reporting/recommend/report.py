@@ -9,9 +9,13 @@ from typing import Any
 
 from wsgicompare.backends import CATALOG
 from wsgicompare.reporting.recommend.rule import RULE, Candidate, Decision
+from wsgicompare.reporting.recommend.sweep import CLASS_TITLES
 
 
 def _title(backend: str) -> str:
+    """The catalog's title, without the worker class where the class is swept (the config names it)."""
+    if backend in CLASS_TITLES:
+        return CLASS_TITLES[backend]
     return CATALOG[backend].title if backend in CATALOG else backend
 
 

@@ -24,6 +24,7 @@ from wsgicompare.reporting.recommend.sweep import (
     Config,
     Sweep,
     grid,
+    knobs_of,
     rule_of_thumb,
 )
 from wsgicompare.reporting.scorecard import cell
@@ -153,9 +154,10 @@ class Recommender:
 
     def _server(self, spec: RunSpec, c: Config) -> RunSpec:
         assert spec.server is not None
-        return replace(
-            spec, server=replace(spec.server, workers=c.workers, threads=c.threads), capacity=None, scenario=None
-        )
+        # a worker class is the server's own knob only where it is swept (a fixed-class row has its own)
+        wc = c.worker_class if "worker_class" in knobs_of(spec.backend) else None
+        server = replace(spec.server, workers=c.workers, threads=c.threads, worker_class=wc)
+        return replace(spec, server=server, capacity=None, scenario=None)
 
     def probe(self, spec: RunSpec, c: Config) -> RunResult:
         load = replace(
@@ -429,7 +431,7 @@ def tuning_text(
 
 def thumb_text(backend: str, chosen: Config, cpus: int, probes: list[tuple[Config, RunResult]]) -> str:
     """How the tuned config compares with the docs' rule of thumb, from the probes' figures."""
-    thumb, rule = rule_of_thumb(backend, cpus)
+    thumb, rule = rule_of_thumb(backend, cpus, chosen.worker_class)
     if not rule:
         return ""
     if thumb is None:
@@ -437,7 +439,7 @@ def thumb_text(backend: str, chosen: Config, cpus: int, probes: list[tuple[Confi
     if thumb.workers == chosen.workers:
         return f"{rule}: the tuned config agrees ({chosen.text(backend)})"
     mine = next((r for c, r in probes if c == chosen), None)
-    theirs = next((r for c, r in probes if c.workers == thumb.workers), None)
+    theirs = next((r for c, r in probes if c.workers == thumb.workers and c.worker_class == chosen.worker_class), None)
     if mine is not None and theirs is not None and theirs.rps_2xx:
         diff = 100 * (mine.rps_2xx / theirs.rps_2xx - 1)
         return (

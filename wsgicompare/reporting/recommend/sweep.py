@@ -1,15 +1,17 @@
 """The tuning grid of ``--recommend``: which of a backend's own knobs are swept (workers,
-threads), the default grid derived from the server CPUs, ``--sweep`` parsing, and the
-docs' rules of thumb the tuned config is compared with. Pure: nothing here starts a
-server."""
+threads, gunicorn's worker class), the default grid derived from the server CPUs,
+``--sweep`` parsing, and the docs' rules of thumb the tuned config is compared with. Pure:
+nothing here starts a server."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
+from importlib.util import find_spec
 from typing import Any
 
-from wsgicompare.backends import CATALOG, MAX_THREADS, MAX_WORKERS
+from wsgicompare.backends import CATALOG, MAX_THREADS, MAX_WORKERS, WORKER_CLASSES
 from wsgicompare.parsing import OptionError
 
 #: seconds of each scenario run unless -d is given
@@ -17,7 +19,11 @@ SCENARIO_S = 6.0
 #: measured seconds of a probe and of a capacity step unless --step-duration is given
 STEP_S = 2.0
 #: knobs that --sweep takes
-KNOBS = ("workers", "threads")
+KNOBS = ("workers", "threads", "worker_class")
+#: the module a worker class of gunicorn's sweep (backends.WORKER_CLASSES) needs beside gunicorn
+CLASS_NEEDS = {"gevent": "gevent"}
+#: threads of the gthread class in the default grid (1 thread is the sync class's shape)
+DEFAULT_GTHREADS = (4,)
 #: the default grid stays this small (configs per backend)
 MAX_DEFAULT_CONFIGS = 6
 #: most configs a --sweep may ask for per backend
@@ -28,19 +34,20 @@ DEFAULT_THREADS = (1, 4)
 #: each backend's own knobs, read from how its spec maps the budget (catalog `budget`):
 #: "workers" = ServerConfig.workers is the server's process count, "threads" = its threads
 #: per process (for waitress and cheroot, one process: their pool is workers × threads, so
-#: only threads is swept, with workers 1)
+#: only threads is swept, with workers 1), "worker_class" = ServerConfig.worker_class (its
+#: gthread configs take the threads knob)
 BACKEND_KNOBS: dict[str, tuple[str, ...]] = {
     "flask-dev": (),
     "flask-threaded": (),
     "flask-processes": ("workers",),
-    "gunicorn": ("workers",),
+    "gunicorn": ("workers", "worker_class"),
     "gevent": ("workers",),
     "twisted": (),
     "uwsgi": ("workers", "threads"),
     "uwsgi-nginx": ("workers", "threads"),
     "uwsgi-nginx-unix": ("workers", "threads"),
     "tornado": ("workers",),
-    "gunicorn-nginx": ("workers",),
+    "gunicorn-nginx": ("workers", "worker_class"),
     "php-fpm-nginx": ("workers",),
     "gunicorn-gthread": ("workers", "threads"),
     "gunicorn-gevent": ("workers",),
@@ -52,13 +59,12 @@ BACKEND_KNOBS: dict[str, tuple[str, ...]] = {
     "apache-mod-wsgi": ("workers", "threads"),
 }
 
-#: gunicorn's worker class is a knob of the same server; the catalog has one backend per class
-WORKER_CLASS = {
-    "gunicorn": "sync",
-    "gunicorn-nginx": "sync",
-    "gunicorn-gthread": "gthread",
-    "gunicorn-gevent": "gevent",
-}
+#: the catalog's rows of one gunicorn worker class (for the compare view), and the backend
+#: whose worker_class knob sweeps that class: not a default candidate of their own beside it
+FIXED_CLASS = {"gunicorn-gthread": ("gunicorn", "gthread"), "gunicorn-gevent": ("gunicorn", "gevent")}
+#: how the answer names a backend whose worker class is swept (its catalog title names the
+#: default class)
+CLASS_TITLES = {"gunicorn": "gunicorn", "gunicorn-nginx": "gunicorn behind nginx proxy_pass (upstream keep-alive)"}
 
 #: the references that serve no user app: never a default candidate
 REFERENCES = ("nginx-static", "php-fpm-nginx")
@@ -90,7 +96,7 @@ class Config:
         out: dict[str, Any] = {}
         if "workers" in knobs or not knobs:
             out["workers"] = self.workers
-        if "threads" in knobs or not knobs:
+        if "threads" in knobs or not knobs or self.worker_class == "gthread":
             out["threads"] = self.threads
         if self.worker_class:
             out["worker_class"] = self.worker_class
@@ -102,45 +108,64 @@ class Config:
         kind = f"{self.worker_class} " if self.worker_class else ""
         w = f"{self.workers} {kind}worker{'s' if self.workers != 1 else ''}"
         t = f"{self.threads} thread{'s' if self.threads != 1 else ''}"
-        if knobs == ("workers", "threads"):
+        if knobs == ("workers", "threads") or self.worker_class == "gthread":
             return f"{w} × {t}"
-        if knobs == ("workers",):
+        if knobs in (("workers",), ("workers", "worker_class")):
             return w
         if knobs == ("threads",):
             return t
         return "its fixed config (no workers or threads knob)"
 
 
-#: a parsed --sweep: knob → values (only the knobs given)
-Sweep = dict[str, tuple[int, ...]]
+#: a parsed --sweep: knob → values (only the knobs given): ints, worker_class's names
+Sweep = dict[str, tuple[int | str, ...]]
+
+
+@cache
+def classes_here() -> tuple[str, ...]:
+    """The worker classes this Python can run (gevent's needs the gevent module)."""
+    return tuple(c for c in WORKER_CLASSES if c not in CLASS_NEEDS or find_spec(CLASS_NEEDS[c]) is not None)
+
+
+def _classes(values: str) -> tuple[str, ...]:
+    names = [v.strip() for v in values.split(",")]
+    for name in names:
+        if name not in WORKER_CLASSES:
+            raise OptionError(f"--sweep worker_class values must be {', '.join(WORKER_CLASSES)}, got {name!r}")
+        if name not in classes_here():
+            raise OptionError(f"--sweep worker_class {name} needs the {CLASS_NEEDS[name]} module: pip install gevent")
+    return tuple(dict.fromkeys(names))
+
+
+def _numbers(knob: str, values: str) -> tuple[int, ...]:
+    high = MAX_WORKERS if knob == "workers" else MAX_THREADS
+    parsed = []
+    for v in values.split(","):
+        if not re.fullmatch(r"\d{1,6}", v.strip()) or not 1 <= int(v) <= high:
+            raise OptionError(f"--sweep {knob} values must be whole numbers from 1 to {high}, got {v!r}")
+        parsed.append(int(v))
+    return tuple(dict.fromkeys(parsed))
 
 
 def parse_sweep(value: Any) -> Sweep:
-    """``workers=1,2,4 threads=1,8`` (a string, or a list of such words) → {knob: values}.
-    OptionError (one line) for anything else."""
+    """``workers=1,2,4 threads=1,8 worker_class=sync,gthread`` (a string, or a list of such
+    words) → {knob: values}. OptionError (one line) for anything else."""
     words = value if isinstance(value, (list, tuple)) else [value]
+    example = "workers=1,2,4 threads=1,8 worker_class=sync,gthread"
     if not all(isinstance(w, str) for w in words):
-        raise OptionError(f"--sweep takes KNOB=A,B words such as workers=1,2,4 threads=1,8, got {value!r}")
+        raise OptionError(f"--sweep takes KNOB=A,B words such as {example}, got {value!r}")
     items = [item for w in words for item in re.split(r"[\s;]+", w.strip()) if item]
     if not items:
-        raise OptionError("--sweep needs KNOB=A,B words such as workers=1,2,4 threads=1,8")
+        raise OptionError(f"--sweep needs KNOB=A,B words such as {example}")
     out: Sweep = {}
     for item in items:
         knob, eq, values = item.partition("=")
         if not eq or knob not in KNOBS:
-            raise OptionError(f"--sweep takes workers=A,B and threads=A,B, got {item!r}")
+            raise OptionError(f"--sweep takes workers=A,B, threads=A,B and worker_class=A,B, got {item!r}")
         if knob in out:
             raise OptionError(f"--sweep gives {knob} twice")
-        high = MAX_WORKERS if knob == "workers" else MAX_THREADS
-        parsed = []
-        for v in values.split(","):
-            if not re.fullmatch(r"\d{1,6}", v.strip()) or not 1 <= int(v) <= high:
-                raise OptionError(f"--sweep {knob} values must be whole numbers from 1 to {high}, got {v!r}")
-            parsed.append(int(v))
-        out[knob] = tuple(dict.fromkeys(parsed))
-    size = 1
-    for values in out.values():
-        size *= len(values)
+        out[knob] = _classes(values) if knob == "worker_class" else _numbers(knob, values)
+    size = _size(out)
     if size > MAX_SWEEP_CONFIGS:
         raise OptionError(f"--sweep asks for {size} configs per backend; at most {MAX_SWEEP_CONFIGS}")
     return out
@@ -153,30 +178,45 @@ def default_values(cpus: int) -> Sweep:
 
 
 def grid(backend: str, cpus: int, sweep: Sweep | None = None) -> list[Config]:
-    """The configs to probe for ``backend`` on ``cpus`` server CPUs: the sweep's values
-    (default: ``default_values``) for the knobs the backend has, 1 for the others."""
-    values = default_values(cpus)
-    if sweep:
-        values = {**values, **sweep}
-    knobs = knobs_of(backend)
-    workers = values["workers"] if "workers" in knobs else (1,)
-    threads = values["threads"] if "threads" in knobs else (1,)
-    wc = WORKER_CLASS.get(backend)
-    configs = [Config(w, t, wc) for w in workers for t in threads]
-    if sweep is None:
-        configs = configs[:MAX_DEFAULT_CONFIGS]
-    return configs
-
-
-def rule_of_thumb(backend: str, cpus: int) -> tuple[Config | None, str]:
-    """(the docs' starting config, the rule as said) for ``backend`` on ``cpus`` CPUs."""
+    """The configs to probe for ``backend`` on ``cpus`` server CPUs: the sweep's values for
+    the knobs the backend has (else ``default_values``), 1 for the others. Where the worker
+    class is a knob: each class this Python runs × workers ∈ {cpus, 2·cpus + 1}, gthread's
+    with 4 threads (≤ 6 configs), or the sweep's."""
     cpus = max(1, cpus)
-    wc = WORKER_CLASS.get(backend)
+    given = sweep or {}
+    knobs = knobs_of(backend)
+
+    def values(knob: str, default: tuple[int | str, ...]) -> tuple[int, ...]:
+        return tuple(int(v) for v in given.get(knob, default)) if knob in knobs else (1,)
+
+    if "worker_class" in knobs:
+        workers = values("workers", tuple(sorted({cpus, 2 * cpus + 1})))
+        gthreads = tuple(int(v) for v in given.get("threads", DEFAULT_GTHREADS))
+        classes = [str(c) for c in given.get("worker_class", classes_here())]
+        return [Config(w, t, c) for c in classes for w in workers for t in (gthreads if c == "gthread" else (1,))]
+    defaults = default_values(cpus)
+    wc = FIXED_CLASS[backend][1] if backend in FIXED_CLASS else None
+    configs = [
+        Config(w, t, wc) for w in values("workers", defaults["workers"]) for t in values("threads", defaults["threads"])
+    ]
+    return configs if sweep is not None else configs[:MAX_DEFAULT_CONFIGS]
+
+
+def _size(sweep: Sweep) -> int:
+    """The most configs ``sweep`` makes for one backend, counting only the knobs it gives."""
+    w, t = len(sweep.get("workers", (1,))), len(sweep.get("threads", (1,)))
+    return max(w * t, w * sum(t if c == "gthread" else 1 for c in sweep.get("worker_class", WORKER_CLASSES)))
+
+
+def rule_of_thumb(backend: str, cpus: int, worker_class: str | None = None) -> tuple[Config | None, str]:
+    """(the docs' starting config, the rule as said) for ``backend`` on ``cpus`` CPUs (of
+    ``worker_class`` where the class is swept)."""
+    cpus = max(1, cpus)
+    wc = FIXED_CLASS[backend][1] if backend in FIXED_CLASS else worker_class
     if backend.startswith("gunicorn"):
         n = 2 * cpus + 1
-        threads = 1 if "threads" not in knobs_of(backend) else 4
         return Config(
-            n, threads, wc
+            n, 4 if wc == "gthread" else 1, wc
         ), f"gunicorn's docs: 2 × cores + 1 = {n} workers on {cpus} CPU{'s' if cpus != 1 else ''}"
     if backend.startswith("uwsgi"):
         return None, 'uWSGI\'s docs give no number ("there is no magic rule, experiment"): processes × threads'
