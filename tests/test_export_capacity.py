@@ -70,7 +70,7 @@ def test_html_draws_the_knee_and_the_capacities() -> None:
     text = render("html", capacity_results(), CAPACITY_META)
     assert "Latency vs offered load" in text and "Capacity within the SLO" in text
     assert "SLO: p99 ≤ 50 ms" in text  # the budget drawn as a line (tests/test_export_knee.py)
-    assert "uwsgi · 1,500 req/s" in text  # each capacity in the legend, and marked on its curve
+    assert "uwsgi · ≥ 1,500 req/s" in text  # each capacity in the legend (a floor: ≥), and marked on its curve
     assert 'src="http' not in text and "<link" not in text  # still offline: nothing fetched
 
 
@@ -175,18 +175,19 @@ async def test_a_figure_no_confirmation_checked_is_marked_unconfirmed_in_every_o
     runs[1] = gunicorn = replace(runs[1], capacity=cap, verdicts=[cap.verdict])
     assert "unconfirmed_rps" not in ladder(measure, (800.0, 1600.0, 3200.0)).to_dict(slo)
     assert capacity_rps(gunicorn) == 1600.0 and best_runs(runs) == {id(gunicorn)}  # still the capacity
-    assert "★ best | `gunicorn` | hello | 1,600 unconfirmed |" in render("md", runs, CAPACITY_META)
+    # a floor (the search ran out of steps): ≥, as the verdict's "at least"
+    assert "★ best | `gunicorn` | hello | ≥ 1,600 unconfirmed |" in render("md", runs, CAPACITY_META)
     doc = json.loads(render("json", runs, CAPACITY_META))
     assert {r["backend"]: r["capacity"].get("unconfirmed_rps") for r in doc["runs"]}["gunicorn"] == 1600.0
     rows = {r["backend"]: r for r in csv.DictReader(io.StringIO(render("csv", runs, CAPACITY_META)))}
     assert (rows["gunicorn"]["capacity_rps"], rows["gunicorn"]["capacity_unconfirmed_rps"]) == ("1600.0", "1600.0")
     assert rows["uwsgi"]["capacity_unconfirmed_rps"] == ""
     page = render("html", runs, CAPACITY_META)
-    assert '<td class="n">1,600 unconfirmed</td>' in page  # the table
-    assert "gunicorn · 1,600 req/s unconfirmed" in page and "gunicorn (1,600 req/s unconfirmed)" in page
-    assert "uwsgi · 1,500 req/s" in page and "uwsgi (" not in page  # a confirmed-or-older figure: unmarked
+    assert '<td class="n">≥ 1,600 unconfirmed</td>' in page  # the table
+    assert "gunicorn · ≥ 1,600 req/s unconfirmed" in page and "gunicorn (≥ 1,600 req/s unconfirmed)" in page
+    assert "uwsgi · ≥ 1,500 req/s" in page and "uwsgi (" not in page  # a confirmed-or-older figure: unmarked
     legend = knee_text(*knee_series(runs), 160, 16).plain
-    assert "gunicorn ★ 1,600 req/s unconf" in legend, legend
+    assert "gunicorn ★ ≥ 1,600 req/s unco" in legend, legend
     app = WsgiCompareApp(OPTIONS, catalog=CATALOG, conductor=object(), results=runs, clock=False)
     async with app.run_test(size=(160, 60)) as pilot:
         await pilot.press("c")

@@ -368,7 +368,8 @@ def capacity_text(
 ) -> str:
     """What every output says of a run's capacity (the md and html capacity cells, the
     html bars and knee legend, the app's cards, bars and knee legend), so none says what
-    another does not: the figure (``figure`` formats it, else ``rate``), followed by
+    another does not: the figure (``figure`` formats it, else ``rate``; "≥ " before it when
+    the search ran out of steps before its bracket closed: a floor), followed by
     "unconfirmed" when no confirmation run checked it (--confirm 0); "loader-bound at X"
     (or concurrency-bound) when the server was not the limit; "X unconfirmed, search
     ended early" for a search that met X, then failed or was cancelled before a
@@ -377,7 +378,9 @@ def capacity_text(
     found = capacity_figure(cap)
     unconfirmed = capacity_unconfirmed(cap)
     if found is not None:
-        return (figure or rate)(found) + (" unconfirmed" if unconfirmed is not None else "")
+        # a search that ran out of steps before its bracket closed found a floor (its verdict: "at least")
+        floor = "≥ " if cap is not None and cap.limit == "max-steps" else ""
+        return floor + (figure or rate)(found) + (" unconfirmed" if unconfirmed is not None else "")
     bound = bound_text(cap, rate)
     if bound or cap is None:
         return bound or none
