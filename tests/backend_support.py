@@ -7,11 +7,14 @@ Apache (then pip builds mod_wsgi against it)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import os
 import re
 import stat
 import tempfile
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from reliability_support import listening_sockets, wait_for
@@ -169,3 +172,14 @@ class HeldRequests:
 
     def release(self) -> None:
         open(self.go, "w").close()
+
+    def send_at_once(self, n: int, get: Callable[[str], Any]) -> tuple[list[tuple[str, str]], list[Any]]:
+        """``get`` /hold/0 … /hold/n-1 from n threads at once, wait until n are held (or the
+        time is up), let them go: (the arrivals while they were held, the answers)."""
+        with concurrent.futures.ThreadPoolExecutor(n) as pool:
+            answers = [pool.submit(get, f"/hold/{i}") for i in range(n)]
+            try:
+                inside = self.wait_for_arrivals(n)
+            finally:
+                self.release()
+            return inside, [a.result() for a in answers]

@@ -6,7 +6,6 @@ tests/test_backends.py with every other catalog backend.
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import os
 import signal
@@ -38,13 +37,7 @@ def test_budget_is_workers_daemon_processes_times_threads(tmp_path, monkeypatch)
         get(server.url, "/warm")  # mod_wsgi imports the app on the first request of each daemon
         # 6 requests at once, each held inside the app until all 6 are: 2 × 3 slots run them
         # together (one thread per process would hold 2, and the other 4 would wait)
-        with concurrent.futures.ThreadPoolExecutor(6) as pool:
-            answers = [pool.submit(get, server.url, f"/hold/{i}", 60.0) for i in range(6)]
-            try:
-                inside = held.wait_for_arrivals(6)
-            finally:
-                held.release()
-            results = [a.result() for a in answers]
+        inside, results = held.send_at_once(6, lambda path: get(server.url, path, 60.0))
     assert len(inside) == 6, f"only {len(inside)} of 6 requests ran at once in 2 processes × 3 threads: {inside}"
     assert {pid for pid, _ in inside} == {str(p.pid) for p in daemons}  # 3 threads in each daemon
     assert all(status == 200 for status, _ in results), results

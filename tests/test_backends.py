@@ -502,8 +502,6 @@ def test_gunicorns_worker_class_is_a_knob_of_the_same_backend(
 ) -> None:
     """--recommend's sweep starts gunicorn (bare or behind nginx) with another worker class:
     one worker of that class runs 3 held requests at once, where one sync worker runs one."""
-    import concurrent.futures
-
     from backend_support import HeldRequests
 
     require_available(get_backend(backend_id))
@@ -513,13 +511,7 @@ def test_gunicorns_worker_class_is_a_knob_of_the_same_backend(
     config = ServerConfig(workers=1, threads=3, cpus=(SERVER_CPU,), app=held.target, worker_class=worker_class)
     with get_backend(backend_id).start(config) as server:
         assert f"--worker-class {worker_class} {option}" in " ".join(server.command)
-        with concurrent.futures.ThreadPoolExecutor(3) as pool:
-            answers = [pool.submit(get, server.url, f"/hold/{i}", 60.0) for i in range(3)]
-            try:
-                inside = held.wait_for_arrivals(3)
-            finally:
-                held.release()
-            results = [a.result() for a in answers]
+        inside, results = held.send_at_once(3, lambda path: get(server.url, path, 60.0))
     assert len(inside) == 3, f"only {len(inside)} of 3 requests ran at once in one {worker_class} worker: {inside}"
     assert len({pid for pid, _ in inside}) == 1  # in the one worker process
     assert all(status == 200 for status, _ in results)
