@@ -496,8 +496,9 @@ def test_a_real_loader_bound_step_reports_limit_loader() -> None:
     from wsgicompare.engine.runspec import default_spec
 
     require_backend(get_backend("nginx-static"))
-    load = default_load(cpus=(0,), procs=2, concurrency=64, duration_s=1.0, warmup_s=0.5, tick_s=0.1)
-    plan = CapacityPlan(slo=parse_slo("p99=100ms"), rates=(150_000.0,), step_s=1.0)
+    # short steps: each burns both CPUs (the loader's, flat out, and nginx's) for its whole length
+    load = default_load(cpus=(0,), procs=2, concurrency=64, duration_s=0.5, warmup_s=0.3, tick_s=0.1)
+    plan = CapacityPlan(slo=parse_slo("p99=100ms"), rates=(150_000.0,), step_s=0.5, step_warmup_s=0.3)
     spec = replace(default_spec("nginx-static", load=load), capacity=plan)
     result = Conductor(settle_max_s=1.0).run_one(spec)
     cap = result.capacity.to_dict()  # as the report says it

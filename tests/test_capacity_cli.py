@@ -164,7 +164,9 @@ def test_a_loader_bound_ladder_carries_no_capacity_in_any_output(tmp_path) -> No
     # no output may show the met 200 req/s as the server's capacity (issue 20, item 2)
     require_backend(get_backend("nginx-static"))
     out = tmp_path / "lb"
-    args = ["--backend", "nginx-static", "--rates", "200,150000", "--slo", "p99=100ms", "--step-duration", "1"]
+    # short steps: a loader-bound one burns both CPUs (the loader's, flat out, and nginx's) for its whole length
+    args = ["--backend", "nginx-static", "--rates", "200,150000", "--slo", "p99=100ms", "--step-duration", "0.5"]
+    args += ["--warmup", "0.3"]
     args += ["--loader-procs", "2", "--loader-cpus", "0", "--fail-if", "capacity<1", "-o", str(out)]
     for fmt in ("md", "json", "csv", "html"):
         args += ["--export", fmt]
