@@ -252,6 +252,8 @@ def test_sigterm_mid_run_all_keeps_the_finished_run_and_leaves_nothing(tmp_path)
             "flask-dev,gunicorn",
             "-c",
             "4",
+            "--rate",
+            "200",  # an open loop: the signal and what it leaves are the test
             "-d",
             "3",
             "--warmup",

@@ -65,7 +65,8 @@ def is_loader_line(line: str) -> bool:
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 def test_headless_run_interrupted_leaves_nothing_behind(tmp_path, sig) -> None:
     out = tmp_path / "r.json"
-    proc = spawn_cli(["--backend", "gunicorn", "-d", "30", "-c", "8", "--warmup", "0", "-o", str(out)])
+    # an open loop of 200 req/s: the signal and what it leaves are the test, not a flat-out load
+    proc = spawn_cli(["--backend", "gunicorn", "-d", "30", "-c", "8", "--rate", "200", "--warmup", "0", "-o", str(out)])
     try:
         _wait_loaded(proc.pid, "gunicorn")
         time.sleep(0.5)
@@ -92,7 +93,7 @@ def test_headless_run_interrupted_leaves_nothing_behind(tmp_path, sig) -> None:
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 def test_tui_interrupted_mid_load_leaves_nothing_behind(sig) -> None:
     # the first row of the backend table (flask-dev) is selected; `l` loads it for 30 s
-    app = TerminalApp(["-d", "30", "-c", "8", "--warmup", "0"], size=(140, 40))
+    app = TerminalApp(["-d", "30", "-c", "8", "--rate", "200", "--warmup", "0"], size=(140, 40))
     try:
         assert wait_for(lambda: b"flask-dev" in app.screen, 30), "the app did not draw its table"
         time.sleep(0.5)
@@ -126,6 +127,8 @@ def test_sigkill_during_the_third_backend_keeps_the_first_two_in_the_file(tmp_pa
             "0",
             "-c",
             "8",
+            "--rate",
+            "200",  # an open loop: the kill and the file are the test, not a flat-out load
             "--settle-max",
             "2",
             "-o",
