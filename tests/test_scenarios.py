@@ -57,9 +57,13 @@ def scenario_run(backend: str, name: str, *, duration_s: float = 3.0, event_at_s
         fired = [t for t in ticks if t.event and t.event.startswith(f"{name} at ")]
         # (the run's first tick to end at or after the event: a tick's end is when it was taken,
         # which a busy machine makes late, while the event is a grid point; a timer fires up to
-        # 1 ms early. ``ticks`` may begin with a probe run's: the tick before is this run's)
+        # 1 ms early. ``ticks`` may begin with a probe run's: the tick before is this run's.
+        # A loader the busy machine stalled catches up with two ticks taken at once, the one
+        # before the event's grid point and the event's: both then end at the same time)
         at = result.scenario.event_t - 0.01
-        assert len(fired) == 1 and fired[0].t_s >= at > ticks[ticks.index(fired[0]) - 1].t_s, (fired, at)
+        assert len(fired) == 1 and fired[0].t_s >= at, (fired, at)
+        before = ticks[ticks.index(fired[0]) - 1].t_s
+        assert at > before or before == fired[0].t_s, (fired, at, before)
         marked = [p for p in result.timeline if p.event is not None]
         assert marked[0].event == fired[0].event and marked[0].t == fired[0].t_s
         ends = [t.event for t in ticks if t.event and " ends at " in t.event]
