@@ -128,14 +128,21 @@ class Cluster:
         facts_fn = ray.remote(num_cpus=0)(node_facts)
         refs = [facts_fn.options(scheduling_strategy=on_node(ray, n["NodeID"])).remote() for n in alive]
         here = {"wsgicompare": wsgicompare_version(), "python": platform.python_version()}
+        # every node's answer first, then the checks: a refusal with another node's task still
+        # running had Ray's core print "Failed to push error to driver" beside the one line
+        ray.wait(refs, num_returns=len(refs), timeout=PLACE_TIMEOUT_S)  # one wait for all of them
+        answers: list[tuple[dict[str, Any], dict[str, Any] | Exception]] = []
         for info, ref in zip(alive, refs, strict=True):
-            where = f"{info.get('NodeManagerAddress')} ({info['NodeID'][:8]})"
             try:
-                facts = ray.get(ref, timeout=PLACE_TIMEOUT_S)
+                answers.append((info, ray.get(ref, timeout=1.0)))
             except Exception as exc:  # noqa: BLE001  (a node without wsgicompare cannot even unpickle the task)
+                answers.append((info, exc))
+        for info, facts in answers:
+            where = f"{info.get('NodeManagerAddress')} ({info['NodeID'][:8]})"
+            if isinstance(facts, Exception):
                 raise ClusterError(
-                    f"node {where} cannot run wsgicompare ({first_line(exc)}): install it there: {INSTALL_HINT}"
-                ) from None
+                    f"node {where} cannot run wsgicompare ({first_line(facts)}): install it there: {INSTALL_HINT}"
+                )
             for key, want in here.items():
                 if facts[key] != want:
                     raise ClusterError(
