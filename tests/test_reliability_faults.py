@@ -67,7 +67,8 @@ def app(environ, start_response):
 
 
 def _spec(backend: str, **load):
-    fields = dict(concurrency=8, duration_s=3.0, warmup_s=0.0, timeout_s=2.0, cpus=LOADER_CPUS)
+    # an open loop of 300 req/s: the fault and what the run keeps of it are the test, not a flat-out load
+    fields = dict(concurrency=8, rate=300.0, duration_s=3.0, warmup_s=0.0, timeout_s=2.0, cpus=LOADER_CPUS)
     fields.update(load)
     return default_spec(
         backend,
@@ -154,6 +155,8 @@ def test_run_all_cli_backend_killed_mid_run_is_failed_and_exported_and_the_next_
             "0",
             "-c",
             "8",
+            "--rate",
+            "300",  # an open loop: the fault is the test, not a flat-out load
             "--timeout",
             "2",
             "--settle-max",
