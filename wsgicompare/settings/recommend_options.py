@@ -11,7 +11,7 @@ from wsgicompare.backends import CATALOG
 from wsgicompare.parsing import OptionError
 from wsgicompare.reporting.recommend.rule import DEFAULT_REQUIRED
 from wsgicompare.reporting.recommend.sweep import (
-    BACKEND_KNOBS,
+    CLASSED,
     FIXED_CLASS,
     REFERENCES,
     SCENARIO_S,
@@ -179,9 +179,8 @@ def check_recommend(o: Options) -> None:
             f"--event-at {o.event_at:g} s is outside the scenario runs (-d {o.duration or SCENARIO_S:g} s)"
         )
     if o.sweep and "worker_class" in o.sweep and o.backends:
-        classed = [b for b in BACKEND_KNOBS if "worker_class" in BACKEND_KNOBS[b]]
-        if not set(classed) & set(o.backends):
-            raise OptionError(f"--sweep worker_class is a knob of {' and '.join(classed)}: none of --backends has it")
+        if not set(CLASSED) & set(o.backends):
+            raise OptionError(f"--sweep worker_class is a knob of {' and '.join(CLASSED)}: none of --backends has it")
     if o.memory_budget is not None:
         backends, cpus = candidates(o), server_cpu_count(o)
         fits = [b for b in backends if min_processes(b, grid(b, cpus, o.sweep)) * MIN_PROCESS_MB <= o.memory_budget]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib.util import find_spec
 from typing import Any
 
 from wsgicompare.backends import CATALOG, MAX_THREADS, MAX_WORKERS, WORKER_CLASSES
@@ -20,8 +19,6 @@ SCENARIO_S = 6.0
 STEP_S = 2.0
 #: knobs that --sweep takes
 KNOBS = ("workers", "threads", "worker_class")
-#: the module a worker class of gunicorn's sweep (backends.WORKER_CLASSES) needs beside gunicorn
-CLASS_NEEDS = {"gevent": "gevent"}
 #: threads of the gthread class in the default grid (1 thread is the sync class's shape)
 DEFAULT_GTHREADS = (4,)
 #: the default grid stays this small (configs per backend)
@@ -58,6 +55,8 @@ BACKEND_KNOBS: dict[str, tuple[str, ...]] = {
     "cheroot": ("threads",),
     "apache-mod-wsgi": ("workers", "threads"),
 }
+#: the backends whose worker class is a knob
+CLASSED = tuple(b for b, knobs in BACKEND_KNOBS.items() if "worker_class" in knobs)
 
 #: the catalog's rows of one gunicorn worker class (for the compare view), and the backend
 #: whose worker_class knob sweeps that class: not a default candidate of their own beside it
@@ -121,10 +120,22 @@ class Config:
 Sweep = dict[str, tuple[int | str, ...]]
 
 
+def fixed_class(backend: str) -> str | None:
+    """The worker class of a catalog row of one class (gunicorn-gevent: gevent), else None."""
+    return FIXED_CLASS[backend][1] if backend in FIXED_CLASS else None
+
+
+def _class_missing(worker_class: str) -> list[str]:
+    """What this Python lacks to run ``worker_class``: what its catalog row lacks (the row's
+    modules say what the class needs beside gunicorn)."""
+    row = next((b for b in FIXED_CLASS if fixed_class(b) == worker_class), None)
+    return [] if row is None else CATALOG[row].availability()[1]
+
+
 @cache
 def classes_here() -> tuple[str, ...]:
     """The worker classes this Python can run (gevent's needs the gevent module)."""
-    return tuple(c for c in WORKER_CLASSES if c not in CLASS_NEEDS or find_spec(CLASS_NEEDS[c]) is not None)
+    return tuple(c for c in WORKER_CLASSES if not _class_missing(c))
 
 
 def _classes(values: str) -> tuple[str, ...]:
@@ -133,7 +144,7 @@ def _classes(values: str) -> tuple[str, ...]:
         if name not in WORKER_CLASSES:
             raise OptionError(f"--sweep worker_class values must be {', '.join(WORKER_CLASSES)}, got {name!r}")
         if name not in classes_here():
-            raise OptionError(f"--sweep worker_class {name} needs the {CLASS_NEEDS[name]} module: pip install gevent")
+            raise OptionError(f"--sweep worker_class {name} needs {', '.join(_class_missing(name))}: not installed")
     return tuple(dict.fromkeys(names))
 
 
@@ -195,7 +206,7 @@ def grid(backend: str, cpus: int, sweep: Sweep | None = None) -> list[Config]:
         classes = [str(c) for c in given.get("worker_class", classes_here())]
         return [Config(w, t, c) for c in classes for w in workers for t in (gthreads if c == "gthread" else (1,))]
     defaults = default_values(cpus)
-    wc = FIXED_CLASS[backend][1] if backend in FIXED_CLASS else None
+    wc = fixed_class(backend)
     configs = [
         Config(w, t, wc) for w in values("workers", defaults["workers"]) for t in values("threads", defaults["threads"])
     ]
@@ -212,7 +223,7 @@ def rule_of_thumb(backend: str, cpus: int, worker_class: str | None = None) -> t
     """(the docs' starting config, the rule as said) for ``backend`` on ``cpus`` CPUs (of
     ``worker_class`` where the class is swept)."""
     cpus = max(1, cpus)
-    wc = FIXED_CLASS[backend][1] if backend in FIXED_CLASS else worker_class
+    wc = fixed_class(backend) or worker_class
     if backend.startswith("gunicorn"):
         n = 2 * cpus + 1
         return Config(
