@@ -17,7 +17,7 @@ from dataclasses import replace
 import pytest
 from backend_support import require_backend
 from process_support import stray_descendants
-from test_scenarios import RATE, _tick, phase
+from test_scenarios import RATE, _tick, phase, run_until
 
 from wsgicompare.backends import ServerConfig, get_backend
 from wsgicompare.backends.workloads import DEFAULT_STREAM_SIZE, UPLOAD_BODY
@@ -33,9 +33,6 @@ from wsgicompare.reporting.export import md
 from wsgicompare.reporting.scorecard import cell, scorecard
 from wsgicompare.results import RunResult, ScenarioResult
 
-#: runs of a phase comparison before a test gives up on a busy machine (as test_loader_slow_clients)
-ATTEMPTS = 3
-
 
 def slow_run(backend: str, name: str) -> RunResult:
     """One scenario run: an open loop at RATE on 8 connections, 2.4 s after 0.3 s of
@@ -49,27 +46,11 @@ def slow_run(backend: str, name: str) -> RunResult:
     return result
 
 
-def run_until(backend: str, name: str, holds) -> RunResult:
-    """``slow_run`` again (at most ATTEMPTS times) until *before* ran at the offered rate and
-    ``holds(kept_share, back_share)``: on the shared 2-core machine another test's processes
-    can stall one phase; a server that keeps its rate (or gets it back) shows it in one of
-    three runs, one that does not in none."""
-    for _ in range(ATTEMPTS):
-        r = slow_run(backend, name)
-        s = r.scenario.to_dict()  # as the report writes it
-        if s["status"] == "ok":
-            before = phase(r, "before")["rps_2xx"]
-            back = phase(r, "after")["rps_2xx"] / before if before else 0.0
-            if before > 0.8 * RATE and holds(s["kept_share"], back):
-                break
-    return r
-
-
 @pytest.mark.parametrize("name", ["slow-readers", "slow-uploads"])
 def test_slow_transfers_starve_a_bare_sync_server_but_not_one_behind_nginx(name: str) -> None:
     require_backend(get_backend("gunicorn-nginx"))  # nginx: skipped where it is missing, failed in CI
-    bare = run_until("gunicorn", name, lambda kept, back: kept < 0.1 and back > 0.5)
-    fronted = run_until("gunicorn-nginx", name, lambda kept, back: kept > 0.5)
+    bare = run_until(lambda: slow_run("gunicorn", name), lambda kept, back: kept < 0.1 and back > 0.5)
+    fronted = run_until(lambda: slow_run("gunicorn-nginx", name), lambda kept, back: kept > 0.5)
     path = f"/stream?size={DEFAULT_STREAM_SIZE}" if name == "slow-readers" else "/upload"
     noun = name.replace("-", " ")
     for r in (bare, fronted):
