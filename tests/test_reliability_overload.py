@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
+from busy_support import again_until
 from reliability_support import ROOT, classified, cli_env, descendants, is_loader, read_json_export, stop_cli
 from test_reliability_faults import require
 
@@ -45,11 +48,11 @@ def inet_sockets_of_loaders(cli_pid: int) -> int:
     return held
 
 
-@pytest.mark.timeout(90)
-@pytest.mark.parametrize("concurrency", [1000, 5000])
-def test_thousands_of_clients_against_a_small_backlog_are_all_classified(tmp_path, concurrency: int) -> None:
-    require("uwsgi")
-    out = tmp_path / "overload.json"
+def overload_run(where: Path, concurrency: int) -> dict:
+    """One CLI run of ``concurrency`` clients against one single-threaded uWSGI worker: its
+    run from the JSON export, checked for what holds whatever the machine did (no traceback,
+    every connection held, the run ended on its own with exit code 0)."""
+    out = where / "overload.json"
     # a 1 s timeout turns the SYNs the full backlog dropped (retried after 1 s, 3 s …) into
     # connect timeouts, so there are failures to classify and not only slow answers
     args = [
@@ -70,7 +73,7 @@ def test_thousands_of_clients_against_a_small_backlog_are_all_classified(tmp_pat
         "-o",
         str(out),
     ]
-    err_path = tmp_path / "stderr.txt"
+    err_path = where / "stderr.txt"
     with open(err_path, "w") as err_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "wsgicompare", *args],
@@ -84,7 +87,7 @@ def test_thousands_of_clients_against_a_small_backlog_are_all_classified(tmp_pat
     try:
         # the loader held every connection it was asked for (its open-file limit was raised):
         # counted from outside while the load runs, not taken from the loader's own word
-        deadline = time.monotonic() + 80
+        deadline = time.monotonic() + 40
         while proc.poll() is None and most_held < concurrency and time.monotonic() < deadline:
             most_held = max(most_held, inet_sockets_of_loaders(proc.pid))
             time.sleep(0.05)
@@ -98,6 +101,20 @@ def test_thousands_of_clients_against_a_small_backlog_are_all_classified(tmp_pat
     # the loader stayed alive: the run ended on its own, not with a dead or hung loader process
     assert run["status"] == "ok", (run["status"], run["reason"])
     assert proc.returncode == 0, stderr
+    return run
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("concurrency", [1000, 5000])
+def test_thousands_of_clients_against_a_small_backlog_are_all_classified(tmp_path, concurrency: int) -> None:
+    require("uwsgi")
+    # a loader that other tests' processes lagged (seen: event-loop lag p99 965 ms with 5000
+    # connections) says so, and its run measures the loader, not the backlog, which it never
+    # filled: run again (busy_support)
+    run = again_until(
+        lambda: overload_run(Path(tempfile.mkdtemp(dir=tmp_path)), concurrency),
+        lambda run: not any(v.startswith("loader-bound") for v in run["verdicts"]),
+    )
     # no news from a loader process: no open-file shortfall, no EMFILE, no wall-time cap
     assert not any("loader process" in note for note in run["loader"].get("notes", [])), run["loader"]
     classified(run)

@@ -17,6 +17,7 @@ from dataclasses import replace
 import psutil
 import pytest
 from backend_support import require_backend
+from busy_support import again_until
 from process_support import stray_descendants
 from reliability_support import ROOT, cli_env
 
@@ -77,25 +78,20 @@ def phase(result: RunResult, name: str) -> dict:
     return next(p for p in result.scenario.to_dict()["phases"] if p["name"] == name)
 
 
-#: runs of a phase comparison before a test gives up on a busy machine
-ATTEMPTS = 3
+def run_until(run: Callable[[], RunResult], holds: Callable[[dict, float], bool]) -> RunResult:
+    """``run()`` again (busy_support) until *before* ran at the offered rate and
+    ``holds(scenario, back_share)`` (the scenario as the report writes it; *after*'s 2xx rate
+    over *before*'s): another test's processes (or a busy loop on each core) can stall one
+    phase for a second."""
 
-
-def run_until(run: Callable[[], RunResult], holds: Callable[[float, float], bool]) -> RunResult:
-    """``run()`` again (at most ATTEMPTS times) until *before* ran at the offered rate and
-    ``holds(kept_share, back_share)``: on the shared 2-core machine another test's processes
-    (or a busy loop on each core) can stall one phase for a second; a server that keeps its
-    rate (or gets it back) shows it in one of three runs, one that does not in none. The
-    last run is returned either way, for the test's own assertions to fail on."""
-    for _ in range(ATTEMPTS):
-        r = run()
+    def held(r: RunResult) -> bool:
         s = r.scenario.to_dict()  # as the report writes it
-        if s["status"] == "ok":
-            before = phase(r, "before")["rps_2xx"]
-            back = phase(r, "after")["rps_2xx"] / before if before else 0.0
-            if before > 0.8 * RATE and holds(s["kept_share"], back):
-                break
-    return r
+        if s["status"] != "ok":
+            return False
+        before = phase(r, "before")["rps_2xx"]
+        return before > 0.8 * RATE and holds(s, phase(r, "after")["rps_2xx"] / before)
+
+    return again_until(run, held)
 
 
 # -- real faults -----------------------------------------------------------------------------

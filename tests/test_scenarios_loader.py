@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 from backend_support import require_backend
-from test_scenarios import ATTEMPTS, RATE, _tick, phase, run_until, scenario_run
+from busy_support import again_until
+from test_scenarios import RATE, _tick, phase, run_until, scenario_run
 
 from wsgicompare.backends import get_backend
 from wsgicompare.engine.scenarios import Fired, ScenarioEvent, ScenarioPlan, judge
@@ -19,9 +20,12 @@ def test_slow_clients_starve_a_bare_sync_server_but_not_one_behind_nginx() -> No
     require_backend(get_backend("gunicorn-nginx"))  # nginx: skipped where it is missing, failed in CI
     # again (at most three runs) where a busy machine stalled *before* or the phase compared
     bare = run_until(
-        lambda: scenario_run("gunicorn", "slow-clients", workers=2), lambda kept, back: kept < 0.1 and back > 0.5
+        lambda: scenario_run("gunicorn", "slow-clients", workers=2),
+        lambda s, _: s["kept_share"] < 0.1 and s["recovered"],
     )
-    fronted = run_until(lambda: scenario_run("gunicorn-nginx", "slow-clients", workers=2), lambda kept, _: kept > 0.8)
+    fronted = run_until(
+        lambda: scenario_run("gunicorn-nginx", "slow-clients", workers=2), lambda s, _: s["kept_share"] > 0.8
+    )
     for r in (bare, fronted):
         assert r.scenario.status == "ok", r.scenario
         assert r.scenario.event == {"slow_clients": 4}  # max(4, 2 × 2 workers)
@@ -166,17 +170,17 @@ def test_overload_against_a_server_of_known_capacity_queues_and_recovers_after_i
             result = run_scenario(spec, None, Conductor().load_on(None, server.url, ticks.append, cancel), cancel)
             return result, server.requests, ticks
 
-    # the server's threads and the loader share the machine's two cores with other tests: when
-    # those take the CPU in the calm second before or the overload's one second, the server
-    # answers below the rate offered. A server that serves the calm rate, then its capacity,
-    # and drains its queue on time shows it in one of three runs
-    for _ in range(ATTEMPTS):
-        result, served, ticks = run()
-        if result.scenario.status == "ok":
-            calm, full = (phase(result, n)["rps_2xx"] for n in ("before", "during"))
-            held = calm == pytest.approx(200, rel=0.1) and 0.85 * capacity <= full <= 1.05 * capacity
-            if held and result.scenario.recovered:
-                break
+    def held(run: tuple) -> bool:
+        # the server's threads and the loader share the machine's two cores with other tests:
+        # when those take the CPU in the calm second before or the overload's one second, the
+        # server answers below the rate offered (busy_support)
+        result = run[0]
+        if result.scenario.status != "ok" or not result.scenario.recovered:
+            return False
+        calm, full = (phase(result, n)["rps_2xx"] for n in ("before", "during"))
+        return calm == pytest.approx(200, rel=0.1) and 0.85 * capacity <= full <= 1.05 * capacity
+
+    result, served, ticks = again_until(run, held)
     s = result.scenario.to_dict()  # as the report writes it
     assert result.status == "ok", result.reason
     assert s["status"] == "ok", s

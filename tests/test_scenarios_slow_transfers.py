@@ -49,8 +49,8 @@ def slow_run(backend: str, name: str) -> RunResult:
 @pytest.mark.parametrize("name", ["slow-readers", "slow-uploads"])
 def test_slow_transfers_starve_a_bare_sync_server_but_not_one_behind_nginx(name: str) -> None:
     require_backend(get_backend("gunicorn-nginx"))  # nginx: skipped where it is missing, failed in CI
-    bare = run_until(lambda: slow_run("gunicorn", name), lambda kept, back: kept < 0.1 and back > 0.5)
-    fronted = run_until(lambda: slow_run("gunicorn-nginx", name), lambda kept, back: kept > 0.5)
+    bare = run_until(lambda: slow_run("gunicorn", name), lambda s, back: s["kept_share"] < 0.1 and back > 0.5)
+    fronted = run_until(lambda: slow_run("gunicorn-nginx", name), lambda s, _: s["kept_share"] > 0.5)
     path = f"/stream?size={DEFAULT_STREAM_SIZE}" if name == "slow-readers" else "/upload"
     noun = name.replace("-", " ")
     for r in (bare, fronted):
