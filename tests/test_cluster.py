@@ -119,7 +119,7 @@ def server() -> Iterator[loader_servers.TestServer]:
         s.stop()
 
 
-def test_requests_are_split_over_two_nodes_and_every_tick_has_both(
+def test_requests_are_split_over_two_nodes_and_the_ticks_merge_both(
     cluster: RayCluster, server: loader_servers.TestServer
 ) -> None:
     proc = run_cli(
@@ -165,7 +165,12 @@ def test_requests_are_split_over_two_nodes_and_every_tick_has_both(
             summary = run_.summary()
         assert summary.fatal is None and summary.requests == 3000
         assert len(run_.tick_nodes) == len(ticks) >= 1
-        assert all(nodes == frozenset(cluster.nodes) for nodes in run_.tick_nodes)
+        # each node sends its share of the requests; one whose share is done ends its stream,
+        # so the last ticks may hold the other node alone (seen with a busy loop on each core),
+        # but a tick never misses a node that a later tick has again
+        seen = run_.tick_nodes
+        assert seen[0] == frozenset(cluster.nodes), seen
+        assert all(later <= earlier for earlier, later in zip(seen, seen[1:], strict=False)), seen
     finally:
         c.shutdown()
 

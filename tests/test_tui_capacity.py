@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 from backend_support import require_backend
+from busy_support import ATTEMPTS
 from test_tui_app import select, server_processes, short_conductor, wait_for
 
 from wsgicompare.backends import catalog_rows, get_backend
@@ -57,8 +58,9 @@ async def test_f_fills_the_step_ladder_and_ends_with_a_capacity():
         assert widget.ladder is None and not widget.display
         # a search in which another test's processes lagged the loader (a shared 2-core
         # machine) rightly ends "loader-bound": this test is about the app, so it searches
-        # again, at most three times
-        for _ in range(3):
+        # again, at most ATTEMPTS times (busy_support), and with a loader lagged in each (a
+        # busy loop on each core did that) checks that the app shows that end as it is
+        for _ in range(ATTEMPTS):
             await pilot.press("f")
             assert app.main.load_running
             await wait_for(pilot, lambda: widget.ladder is not None and widget.ladder.steps, 30, "a first step")
@@ -71,16 +73,19 @@ async def test_f_fills_the_step_ladder_and_ends_with_a_capacity():
             assert "offered" in str(shown) and f"{ladder.steps[0].rate:,.0f}" in str(shown)
             await wait_for(pilot, lambda: not app.main.load_running, 40, "the search to end")
             result = app.session.results[-1]
-            if not any("loader-bound" in step.why for step in result.capacity.steps):
+            if result.capacity.rps is not None:
                 break
         assert result.status == "ok", result.reason
-        assert result.capacity.steps and result.capacity.rps is not None, result.capacity.verdict
+        assert result.capacity.steps, result.capacity.verdict
         ladder = widget.ladder
         assert ladder is not None
         assert len(ladder.steps) == len(result.capacity.steps)
         assert [round(s.rate, 1) for s in ladder.steps] == [round(s.rate, 1) for s in result.capacity.steps]
         assert ladder.capacity_rps == result.capacity.rps and ladder.verdict == result.capacity.verdict
-        assert ladder.verdict.startswith("capacity")
+        if result.capacity.rps is None:  # the loader lagged in every search: said, and no server figure
+            assert ladder.verdict.startswith("loader-bound") and result.capacity.limit == "loader", ladder.verdict
+        else:
+            assert ladder.verdict.startswith("capacity"), ladder.verdict
         await pilot.press("q")
         await wait_for(pilot, lambda: app.session.closing and not app.session.running, 20, "quit")
     assert server_processes() == []
