@@ -55,7 +55,7 @@ def test_recommend_picks_gunicorn_behind_nginx_and_rejects_bare_gunicorn(tmp_pat
     rec = json.loads((out / "wsgicompare.json").read_text())["recommendation"]
     print(rec["summary"])
     assert rec["partial"] is False
-    assert rec["pick"]["backend"] == "gunicorn-nginx", rec["summary"]
+    assert rec["pick"] is not None and rec["pick"]["backend"] == "gunicorn-nginx", rec["summary"]
     assert rec["pick"]["config"] == {"workers": 1, "worker_class": "sync"}
     assert any("gunicorn" in line and "--workers 1" in line for line in rec["pick"]["command"])
     assert "nginx.conf" in rec["pick"]["config_files"]
