@@ -28,6 +28,7 @@ from wsgicompare.engine.scenarios import (
     LOADER_EVENTS,
     ONE_PROCESS,
     RECOVERY_SPAN_S,
+    SCENARIO_TICK_S,
     Fired,
     ScenarioEvent,
     ScenarioPlan,
@@ -57,15 +58,17 @@ def scenario_run(backend: str, name: str, *, duration_s: float = 3.0, event_at_s
         assert any(w.startswith(f"{name} at ") for t in ticks for w in t.warnings)
         # ... and the tick it happened on carries it, as does that point of the JSON timeline
         fired = [t for t in ticks if t.event and t.event.startswith(f"{name} at ")]
-        # (the run's first tick to end at or after the event: a tick's end is when it was taken,
-        # which a busy machine makes late, while the event is a grid point; a timer fires up to
-        # 1 ms early. ``ticks`` may begin with a probe run's: the tick before is this run's.
-        # A loader the busy machine stalled catches up with two ticks taken at once, the one
-        # before the event's grid point and the event's: both then end at the same time)
+        # (the tick whose end on the tick grid is the event: the loader sends one tick per grid
+        # interval, so it is this run's measured tick number event_at_s / tick. ``ticks`` may
+        # begin with a probe run's, which this run's warm-up follows. When each tick was taken
+        # says less: a busy machine takes one late, up to the next one's time — seen: the
+        # tick before the event's at 1.49 s, the event's at 1.501 s — and a timer fires up to
+        # 1 ms early)
         at = result.scenario.event_t - 0.01
         assert len(fired) == 1 and fired[0].t_s >= at, (fired, at)
-        before = ticks[ticks.index(fired[0]) - 1].t_s
-        assert at > before or before == fired[0].t_s, (fired, at, before)
+        warm = max(i for i, t in enumerate(ticks) if t.phase == "warmup")
+        measured = [t for t in ticks[warm + 1 :] if t.phase == "load"]
+        assert measured.index(fired[0]) + 1 == round(result.scenario.event_at_s / SCENARIO_TICK_S), fired
         marked = [p for p in result.timeline if p.event is not None]
         assert marked[0].event == fired[0].event and marked[0].t == fired[0].t_s
         ends = [t.event for t in ticks if t.event and " ends at " in t.event]
