@@ -22,8 +22,9 @@ from process_support import stray_descendants
 from reliability_support import ROOT, cli_env
 
 from wsgicompare.backends import ServerConfig, get_backend
-from wsgicompare.engine.conductor import Conductor
+from wsgicompare.engine.conductor import Conductor, _Running
 from wsgicompare.engine.runspec import default_load, default_spec
+from wsgicompare.engine.sampling import ServerSample
 from wsgicompare.engine.scenarios import (
     LOADER_EVENTS,
     ONE_PROCESS,
@@ -261,6 +262,25 @@ def test_throughput_that_never_comes_back_is_not_recovered() -> None:
     for i, n in enumerate([30] * 10 + [20] * 20):
         event.tick(_tick(i, n))
     assert event.recovery() is None
+
+
+def test_the_event_tick_keeps_its_timeline_point_when_the_tick_before_was_late() -> None:
+    # the loader keeps to its tick grid: a tick taken 90 ms late (at 1.49 s) leaves the
+    # next one, the event's at 1.5 s, a sliver of 11 ms. A sliver's rates are noise and
+    # stay off the timeline — but the event's point must be there (seen missing under load)
+    conductor = Conductor()
+    spec = default_spec("gunicorn", load=default_load(duration_s=3.0, warmup_s=0.0, tick_s=0.1))
+    running = _Running(spec, "gunicorn", 3.0, None)
+    sample = ServerSample(50.0, 30.0, 2, 4)
+    ticks = [
+        (_tick(13, 30, t_s=1.49), None),  # 90 ms late
+        (replace(_tick(14, 1, t_s=1.501), interval_s=0.011), "reload at 1.5 s"),
+        (replace(_tick(15, 1, t_s=1.511), interval_s=0.01), None),  # a sliver without an event
+        (_tick(16, 30, t_s=1.6), None),
+    ]
+    for lt, event in ticks:
+        conductor._tick(running, lt, sample, (), event)
+    assert [(p.t, p.event) for p in running.timeline] == [(1.49, None), (1.501, "reload at 1.5 s"), (1.6, None)]
 
 
 def test_scenario_names() -> None:

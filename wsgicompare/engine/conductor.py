@@ -382,13 +382,15 @@ class Conductor:
     ) -> Tick:
         cpu_pct, rss_mb, procs, threads = sample[:4]
         interval_lat = lt.latency
-        # the last tick of a run can be a sliver (the load ended just after a tick):
-        # its rates and CPU share are noise, so it counts in the totals but not in the
-        # timeline or the server's CPU figures
+        # the last tick of a run can be a sliver (the load ended just after a tick), and so
+        # can the one after a late tick (the loader keeps to its tick grid): its rates and
+        # CPU share are noise, so it counts in the totals but not in the timeline or the
+        # server's CPU figures — unless it is the scenario's event tick, whose place the
+        # timeline must keep (a busy machine took the tick before 90 ms late)
         full = lt.interval_s >= 0.5 * running.spec.load.tick_s
         if not lt.warmup:
             running.server.add(sample, full)
-        if not lt.warmup and full:
+        if not lt.warmup and (full or event):
             running.timeline.append(
                 TimelinePoint(
                     t=round(lt.t_s, 3),
