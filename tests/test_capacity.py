@@ -135,6 +135,23 @@ def test_the_search_lands_within_bounds_of_a_known_capacity() -> None:
     assert result.elapsed_s == pytest.approx(confirmed["duration_s"])  # the result is the confirmation's run
 
 
+def test_a_plan_that_brings_its_probe_rate_starts_from_it_without_probing() -> None:
+    # --recommend's probe stage measured this config's closed-loop rate just before: the
+    # search starts at 0.8 × that rate and runs no probe of its own. Given 250 (the truth is
+    # 400, which a probe of its own would have found), the first step is 200 req/s
+    plan = CapacityPlan(slo=P99, step_s=0.5, max_steps=1, confirm_s=0.0, step_tail=0, probe_rps=250.0)
+    ticks = []
+    with serve("capacity", delay_s=SERVICE_S, workers=WORKERS) as server:
+        result = Conductor(settle_max_s=1.0).run_one(capacity_spec(server.url, plan), on_tick=ticks.append)
+    cap = result.capacity
+    assert [s.rate for s in cap.steps] == [pytest.approx(200.0)], cap.steps
+    assert cap.probe_rps == 250.0
+    # the ticks are of one load, the step's (a probe's would have come first, its clock then
+    # starting again at the step's warm-up)
+    times = [t.t_s for t in ticks]
+    assert times and times == sorted(times), times
+
+
 def test_a_rate_only_a_short_step_holds_is_caught_by_the_confirmation_run() -> None:
     # a server that holds its 400 req/s on a connection for 2.5 s, then takes 20× as long
     # a request: a 1 s step (after 1 s of warm-up) meets a rate that a 3 s confirmation

@@ -457,7 +457,8 @@ def test_a_reference_is_ranked_apart_for_scale_and_is_never_the_pick():
 
 def test_a_config_that_confirmed_more_but_failed_a_scenario_is_named_with_what_it_failed():
     """The flow on given figures: 3 workers confirm more than 1, but fail the reload that
-    1 worker passed; 1 worker is chosen and its tuning line says why not 3."""
+    1 worker passed; 1 worker is chosen and its tuning line says why not 3. Each search
+    starts from its config's probe."""
     import threading
     from dataclasses import replace
 
@@ -466,10 +467,13 @@ def test_a_config_that_confirmed_more_but_failed_a_scenario_is_named_with_what_i
     from wsgicompare.reporting.recommend.run import Recommender, Settings
     from wsgicompare.results import CapacityResult, RunResult, ScenarioResult
 
+    searched: dict[int, float | None] = {}  # workers → the search's first guess
+
     def run_one(spec) -> RunResult:
         workers = spec.server.workers
         r = RunResult(backend=spec.backend, title="t", workload="hello", status="ok", rps_2xx=1000.0 - workers)
         if spec.capacity is not None:
+            searched[workers] = spec.capacity.probe_rps
             return replace(r, capacity=CapacityResult(rps=900.0 + 100 * workers, limit="server"))
         if spec.scenario is not None:
             failed = 2 if workers == 3 else 0
@@ -483,6 +487,8 @@ def test_a_config_that_confirmed_more_but_failed_a_scenario_is_named_with_what_i
     )
     cand, _ = Recommender(run_one, settings, threading.Event(), lambda line: None).measure(spec)
     assert cand.capacity_rps == 1000.0 and cand.config["workers"] == 1
+    # each search starts from its config's probe stage (the same closed loop: not probed again)
+    assert searched == {1: 999.0, 3: 997.0}
     assert cand.tuning.startswith("tuned: 1 sync worker confirmed 1,000 req/s; 3 sync workers confirmed 1,200 req/s")
     assert cand.tuning.endswith("but failed reload: 2 failed, max — ms"), cand.tuning
 

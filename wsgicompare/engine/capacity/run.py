@@ -74,6 +74,9 @@ class CapacityPlan:
     #: (tests of a server that needs no warming may shorten them)
     step_warmup_s: float = STEP_WARMUP_S
     probe_s: float = PROBE_S
+    #: a closed-loop rate of this server and config measured just before (--recommend's
+    #: probe stage): the search's first guess, and no probe of its own (None: it probes)
+    probe_rps: float | None = None
     #: -c as given (the limit it sets is reported); None: sized from the rate and the budget
     concurrency: int | None = None
     #: the steps' arrivals: Poisson (independent users) unless --arrivals uniform
@@ -100,7 +103,8 @@ def run_capacity(
     still_answers: Callable[[float], bool] | None = None,
 ) -> RunResult:
     """A capacity search (or ladder) against a running server: a closed-loop probe for the
-    first guess, then open-loop steps, each after the previous one's queue drained
+    first guess (none when the plan brings its ``probe_rps``), then open-loop steps, each
+    after the previous one's queue drained
     (watched with a ``new_sampler()``; None: a server we cannot sample) and, when
     ``still_answers(timeout_s)`` is given, once it answers a request again, then the
     confirmation runs; ``on_step`` hears of each step. The result is the run of the figure (the confirmation that met
@@ -110,8 +114,8 @@ def run_capacity(
     given = plan.concurrency
     runs: dict[tuple[float, bool], RunResult] = {}  #: (rate, confirmation) → its run
     taken: list[Step] = []
-    probe_rps: float | None = None
-    if not plan.rates:
+    probe_rps: float | None = plan.probe_rps
+    if not plan.rates and probe_rps is None:
         probe_load = replace(
             spec.load,
             rate=None,

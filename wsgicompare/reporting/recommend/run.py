@@ -186,8 +186,11 @@ class Recommender:
         load = replace(self._open(spec, self.s.scenario_rate or rate, d, spec.load.warmup_s), arrivals="uniform")
         return self._stage(replace(self._server(spec, c), load=load, scenario=plan), name, c)
 
-    def capacity(self, spec: RunSpec, c: Config) -> RunResult:
+    def capacity(self, spec: RunSpec, c: Config, probed_rps: float) -> RunResult:
+        """The search of config ``c``, from its probe stage's closed-loop rate (the same
+        measurement of the same server config just before: not probed again)."""
         plan = CapacityPlan(
+            probe_rps=probed_rps,
             slo=self.s.slo,
             step_s=self.s.step_s,
             max_steps=self.s.max_steps,
@@ -254,12 +257,13 @@ class Recommender:
         tries = [best_c] + [c for c, r in fit[1:2] if r.rps_2xx >= SECOND_SHARE * best_r.rps_2xx]
         self._skip(1 - len(tries))
         confirmed: list[tuple[Config, RunResult, float]] = []
+        probed = {c: r.rps_2xx for c, r in fit}
         for c in tries:
             if self.cancel.is_set():
                 break
             # a search the loader, not the server, ended (a busy machine) is searched again
             r = self._again_if(
-                lambda: self.capacity(spec, c), lambda r: bool(r.capacity and r.capacity.limit == "loader")
+                lambda: self.capacity(spec, c, probed[c]), lambda r: bool(r.capacity and r.capacity.limit == "loader")
             )
             runs.append(r)
             figure = capacity_figure(r.capacity)
