@@ -47,9 +47,17 @@ from wsgicompare.results import RunResult, ScenarioResult, TimelinePoint
 RATE = 300.0
 
 
-def scenario_run(backend: str, name: str, *, duration_s: float = 3.0, event_at_s: float = 1.0, workers: int = 1):
+def scenario_run(
+    backend: str,
+    name: str,
+    *,
+    duration_s: float = 3.0,
+    event_at_s: float = 1.0,
+    workers: int = 1,
+    workload: str = "hello",
+):
     load = default_load(concurrency=16, duration_s=duration_s, warmup_s=0.5, rate=RATE)
-    spec = default_spec(backend, load=load)
+    spec = default_spec(backend, workload, load=load)
     assert spec.server is not None
     spec = replace(spec, server=replace(spec.server, workers=workers), scenario=ScenarioPlan(name, event_at_s))
     ticks = []
