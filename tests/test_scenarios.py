@@ -42,6 +42,7 @@ from wsgicompare.reporting.export import html as html_export
 from wsgicompare.reporting.export import md
 from wsgicompare.reporting.scorecard import cell, scorecard_md
 from wsgicompare.results import RunResult, ScenarioResult, TimelinePoint
+from wsgicompare.tui.widgets.run_column import charted
 
 #: requests per second: far below what any of these servers serves on one CPU
 RATE = 300.0
@@ -281,7 +282,7 @@ def test_the_event_tick_keeps_its_timeline_point_when_the_tick_before_was_late()
     running = _Running(spec, "gunicorn", 3.0, None)
     sample = ServerSample(50.0, 30.0, 2, 4)
     ticks = [
-        (_tick(13, 30, t_s=1.49), None),  # 90 ms late
+        (replace(_tick(13, 30, t_s=1.49), interval_s=0.19), None),  # 90 ms late
         (replace(_tick(14, 1, t_s=1.501), interval_s=0.011), "reload at 1.5 s"),
         (replace(_tick(15, 1, t_s=1.511), interval_s=0.01), None),  # a sliver without an event
         (_tick(16, 30, t_s=1.6), None),
@@ -289,6 +290,15 @@ def test_the_event_tick_keeps_its_timeline_point_when_the_tick_before_was_late()
     for lt, event in ticks:
         conductor._tick(running, lt, sample, (), event)
     assert [(p.t, p.event) for p in running.timeline] == [(1.49, None), (1.501, "reload at 1.5 s"), (1.6, None)]
+    # the sliver's rates are noise (1 answer in 11 ms: 91 req/s): its point has none to chart
+    sliver = running.timeline[1]
+    assert (sliver.rps, sliver.p50_ms, sliver.p99_ms, sliver.server_cpu_pct) == (None, None, None, None)
+    assert (sliver.errors, sliver.server_rss_mb) == (0, 30.0)
+    assert running.timeline[2].rps == 300.0 and running.timeline[2].p50_ms is not None
+    # ... and the compare view's sparklines leave it out (not a dip to 0 at the event)
+    result = RunResult(backend="gunicorn", title="gunicorn", workload="hello", status="ok", timeline=running.timeline)
+    assert charted(result, "rps") == [157.9, 300.0]
+    assert charted(result, "server_cpu_pct") == [50.0, 50.0]
 
 
 def test_scenario_names() -> None:

@@ -95,7 +95,8 @@ TIMELINE_KEYS = ("t", "rps", "p50_ms", "p99_ms", "errors", "server_cpu_pct", "se
 class TimelinePoint(Saved):
     """One full measured tick of a run (``timeline[]``): its seconds since the load began
     (warm-up included), its rates and latency, the server's CPU and RSS; a scenario's event
-    line on the tick it happened at."""
+    line on the tick it happened at — kept when that tick is a sliver (the one before it
+    late), then without its rates, latency and CPU share (None: noise)."""
 
     t: float | None = None
     rps: float | None = None  #: responses per second (any status)

@@ -17,6 +17,12 @@ from .draw import plural, resample, spark_rows, wrap
 from .run_bars import run_label
 
 
+def charted(r: RunResult, key: str) -> list[float]:
+    """The timeline's ``key`` (rps, server_cpu_pct) point by point, for a sparkline; a point
+    without it (a scenario's event tick that was a sliver) is left out, not drawn as 0."""
+    return [float(v) for p in r.timeline if (v := getattr(p, key)) is not None]
+
+
 class RunColumn(Widget):
     """One finished run in miniature: the four panels' figures stacked in a narrow column."""
 
@@ -47,7 +53,7 @@ class RunColumn(Widget):
         lat = r.latency_ms
         text.append("\n\nThroughput", label)
         text.append(f"\n{human_count(r.rps_2xx)} 2xx req/s")
-        series = resample([float(p.rps or 0) for p in r.timeline], width)
+        series = resample(charted(r, "rps"), width)
         for line in spark_rows(series, width, 2):
             text.append("\n" + line, spark)
         text.append("\n\nLatency ms", label)
@@ -68,7 +74,7 @@ class RunColumn(Widget):
             text.append(f"\nUSS {server.uss_mb_max:.0f} MB")
         procs, threads = (server.procs, server.threads) if server else (None, None)
         text.append(f"\n{plural(procs, 'proc')} · {plural(threads, 'thread')}")
-        cpu_series = resample([float(p.server_cpu_pct or 0) for p in r.timeline], width)
+        cpu_series = resample(charted(r, "server_cpu_pct"), width)
         for line in spark_rows(cpu_series, width, 1, max([100.0, *cpu_series])):
             text.append("\n" + line, spark)
         for verdict in r.verdicts:

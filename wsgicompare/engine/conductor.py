@@ -386,19 +386,20 @@ class Conductor:
         # can the one after a late tick (the loader keeps to its tick grid): its rates and
         # CPU share are noise, so it counts in the totals but not in the timeline or the
         # server's CPU figures — unless it is the scenario's event tick, whose place the
-        # timeline must keep (a busy machine took the tick before 90 ms late)
+        # timeline keeps (a busy machine took the tick before 90 ms late), without the noise
         full = lt.interval_s >= 0.5 * running.spec.load.tick_s
         if not lt.warmup:
             running.server.add(sample, full)
         if not lt.warmup and (full or event):
+            measured = full and interval_lat.count > 0
             running.timeline.append(
                 TimelinePoint(
                     t=round(lt.t_s, 3),
-                    rps=round(lt.rps, 1),
-                    p50_ms=us_to_ms(interval_lat.percentile(50)) if interval_lat.count else None,
-                    p99_ms=us_to_ms(interval_lat.percentile(99)) if interval_lat.count else None,
+                    rps=round(lt.rps, 1) if full else None,
+                    p50_ms=us_to_ms(interval_lat.percentile(50)) if measured else None,
+                    p99_ms=us_to_ms(interval_lat.percentile(99)) if measured else None,
                     errors=lt.failed_requests,
-                    server_cpu_pct=round(cpu_pct, 1),
+                    server_cpu_pct=round(cpu_pct, 1) if full else None,
                     server_rss_mb=round(rss_mb, 1),
                     event=event or None,  # only a scenario's event tick has one
                 )

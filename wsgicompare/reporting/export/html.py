@@ -79,7 +79,7 @@ def charts(results: list[RunResult]) -> list[tuple[str, str]]:
     if len(measured) <= TIMELINE_MAX_RUNS:  # past a handful of lines it is unreadable
         timeline = pygal.XY(title="Responses over time (any status, req/s)", show_dots=False, x_title="seconds", **cfg)
         for r in measured:
-            points = [(p.t, p.rps) for p in r.timeline if p.t is not None]
+            points = [(p.t, p.rps) for p in r.timeline if p.t is not None and p.rps is not None]
             if points:
                 timeline.add(_label(r, nworkloads), points)
         out.append(("Throughput over time", timeline.render(is_unicode=True)))
