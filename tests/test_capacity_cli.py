@@ -93,14 +93,15 @@ def test_find_capacity_of_a_real_backend_writes_md_json_and_html(tmp_path) -> No
             "--backend",
             "gunicorn",
             "--find-capacity",
-            # /io (a 10 ms wait): the server's limit is its one sync worker, ~100 req/s, so the
+            # /io (a 10 ms wait): the server's limit is its sync worker (one per server CPU:
+            # one here), ~90 req/s, so the
             # search costs little CPU (on /hello the server and the loader ran flat out: 12.9
             # s of CPU for the search, 3.8 s on /io)
             "--workload",
             "io",
             "--slo",
             # p50: a confirmation of 2 s runs a little longer at this server's rates, until it
-            # holds 100 answers beyond the percentile (a p99 would want 10 s at 100 req/s)
+            # holds 100 answers beyond the percentile (a p99 would want a minute at 100 req/s)
             "p50=50ms",
             "--step-duration",
             "1",
@@ -133,7 +134,7 @@ def test_find_capacity_of_a_real_backend_writes_md_json_and_html(tmp_path) -> No
     if not any(s["met"] for s in searched):  # a busy machine: nothing met, nothing to confirm
         assert cap["rps"] is None and "confirmed" not in cap
     elif cap["limit"] != "loader":
-        # the figure is the confirmation run's (2 s), the last step
+        # the figure is the confirmation run's (--confirm 2 or longer), the last step
         confirmed = cap["confirmed"]
         assert cap["steps"][-1]["confirm"] and cap["steps"][-1]["duration_s"] == confirmed["duration_s"]
         if confirmed["met"]:

@@ -64,6 +64,13 @@ def test_the_eta_starts_from_the_specs_and_follows_the_runs() -> None:
 def test_a_capacity_search_is_expected_to_take_its_steps() -> None:
     spec = replace(specs(1)[0], capacity=CapacityPlan(Slo("p99", 50.0, 0.1), step_s=3.0, max_steps=10))
     assert expected_s(spec) > 40.0
+    # its closed-loop probe (2 s) only where it runs one: not in a ladder, nor in a search
+    # that starts from a probe already made (--recommend's probe stage)
+    plan = CapacityPlan(Slo("p99", 50.0, 0.1), step_s=1.0, max_steps=2, confirm_s=0.0, step_warmup_s=0.5)
+    searched = expected_s(replace(spec, capacity=plan))
+    assert searched == plan.probe_s + 2 * (1.0 + 0.5 + 1.0) + 2.0
+    assert expected_s(replace(spec, capacity=replace(plan, probe_rps=300.0))) == searched - plan.probe_s
+    assert expected_s(replace(spec, capacity=replace(plan, rates=(100.0, 200.0)))) == searched - plan.probe_s
 
 
 def test_in_a_log_each_run_and_each_step_is_one_line() -> None:

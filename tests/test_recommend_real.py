@@ -4,7 +4,7 @@ bare gunicorn for what it is known to do — slow clients starve a sync worker; 
 Markdown report opens with the answer, the JSON carries it. And Ctrl-C keeps what is
 done: flask-dev, rejected first for what it is (one process: a killed worker is an
 outage; no graceful reload), is in the answer, marked partial, exit 130. (The two
-tests together run the issue's three backends; one run of all three took ~70 s.)"""
+tests together run the issue's three backends.)"""
 
 from __future__ import annotations
 

@@ -401,6 +401,8 @@ def test_a_capacity_search_the_loader_ended_is_searched_again_once():
     from wsgicompare.reporting.recommend.run import Recommender, Settings
     from wsgicompare.results import CapacityResult, RunResult
 
+    guesses: list[float | None] = []  # each search's first guess
+
     def runner_with(limits: list[str]):
         searches: list[str] = []
 
@@ -410,6 +412,7 @@ def test_a_capacity_search_the_loader_ended_is_searched_again_once():
                 return r  # the probe, and p99 at half the capacity
             limit = limits[len(searches)]
             searches.append(limit)
+            guesses.append(spec.capacity.probe_rps)
             cap = CapacityResult(rps=900.0 if limit == "server" else None, limit=limit, verdict=f"{limit} limit")
             return replace(r, capacity=cap)
 
@@ -422,6 +425,7 @@ def test_a_capacity_search_the_loader_ended_is_searched_again_once():
     rec.plan([spec])
     cand, _ = rec.measure(spec)
     assert searches == ["loader", "server"] and cand.capacity_rps == 900.0
+    assert guesses == [1000.0, 1000.0]  # the search again starts from the same probe stage
     run_one, searches = runner_with(["loader", "loader", "server"])
     cand, _ = Recommender(run_one, settings, threading.Event(), lambda line: None).measure(spec)
     assert searches == ["loader", "loader"] and cand.capacity_rps is None

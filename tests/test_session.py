@@ -266,8 +266,9 @@ def test_a_capacity_run_reports_each_step_with_its_backend() -> None:
     in the order of the result's steps; a plain run after it leaves the conductor's on_step unset."""
     require_backend(get_backend("gunicorn"))
     session = Session(Options(step_duration=1.0, max_steps=2, confirm=1.0), conductor=Conductor(settle_max_s=1.0))
-    # p50: its 1 s confirmation holds 100 answers beyond the percentile at any rate here;
-    # /io: a search of one worker's 10 ms waits costs the suite little CPU (/hello: flat out)
+    # p50: a short confirmation (1 s, or as long as 100 answers beyond the percentile take:
+    # ~1 s at one worker's 2 threads × 10 ms waits); /io: the search costs the suite little
+    # CPU (/hello ran the server and the loader flat out)
     settings = replace(SHORT, workload="io", slo=parse_slo("p50=200ms,errors=1%"))
     steps: list[tuple[str, object]] = []
     results = []

@@ -1,5 +1,5 @@
 """A capacity search or ladder against a running server (``run_capacity``): the closed-loop
-probe, the open-loop steps and the confirmation runs, each a load the conductor hands in
+probe (unless the plan brings its rate), the open-loop steps and the confirmation runs, each a load the conductor hands in
 (``StepLoad``: this module imports no conductor)."""
 
 from __future__ import annotations
