@@ -13,6 +13,7 @@ import signal
 import time
 
 import pytest
+from busy_support import again_until
 from reliability_support import spawn_cli
 
 from wsgicompare.backends import get_backend
@@ -52,10 +53,17 @@ def test_recommend_picks_gunicorn_behind_nginx_and_rejects_bare_gunicorn(tmp_pat
     out = tmp_path / "out"
     out.mkdir()
     args = ["--recommend", "--backends", "gunicorn,gunicorn-nginx", *SHORT]
-    code = main([*args, "--export", "json", "--export", "md", "-o", str(out)])
-    err = capsys.readouterr().err
+
+    def recommend() -> tuple[int, str, dict]:
+        code = main([*args, "--export", "json", "--export", "md", "-o", str(out)])
+        err = capsys.readouterr().err
+        return code, err, json.loads((out / "wsgicompare.json").read_text())["recommendation"] if code == 0 else {}
+
+    # again where each of gunicorn-nginx's two searches ended loader-bound (a busy loop on
+    # the loader's core: "loader-bound at 108 req/s"): that answer is the machine's, not the
+    # backends'. At most three runs (busy_support)
+    code, err, rec = again_until(recommend, lambda r: r[0] != 0 or "loader-bound" not in r[2]["summary"])
     assert code == 0, err
-    rec = json.loads((out / "wsgicompare.json").read_text())["recommendation"]
     print(rec["summary"])
     assert rec["partial"] is False
     assert rec["pick"] is not None and rec["pick"]["backend"] == "gunicorn-nginx", rec["summary"]
