@@ -94,9 +94,8 @@ def test_find_capacity_of_a_real_backend_writes_md_json_and_html(tmp_path) -> No
             "gunicorn",
             "--find-capacity",
             # /io (a 10 ms wait): the server's limit is its sync worker (one per server CPU:
-            # one here), ~90 req/s, so the
-            # search costs little CPU (on /hello the server and the loader ran flat out: 12.9
-            # s of CPU for the search, 3.8 s on /io)
+            # one here), ~90 req/s, so the search costs little CPU (on /hello the server and
+            # the loader ran flat out: 12.9 s of CPU for the search, 3.8 s on /io)
             "--workload",
             "io",
             "--slo",

@@ -32,7 +32,7 @@ def expected_s(spec: RunSpec) -> float:
         steps = len(plan.rates) if plan.rates else min(plan.max_steps, DEFAULT_MAX_STEPS)
         # a search keeps a step of its budget for the confirmation run, which is longer
         confirm = plan.confirm_s - plan.step_s if plan.confirm_s and not plan.rates else 0.0
-        probe = plan.probe_s if plan.probe_rps is None and not plan.rates else 0.0
+        probe = plan.probe_s if plan.own_probe else 0.0
         return probe + steps * (plan.step_s + plan.step_warmup_s + 1.0) + confirm + RUN_OVERHEAD_S
     if load.duration_s is not None:
         return load.warmup_s + load.duration_s + RUN_OVERHEAD_S

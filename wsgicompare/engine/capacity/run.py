@@ -1,6 +1,6 @@
 """A capacity search or ladder against a running server (``run_capacity``): the closed-loop
-probe (unless the plan brings its rate), the open-loop steps and the confirmation runs, each a load the conductor hands in
-(``StepLoad``: this module imports no conductor)."""
+probe (unless the plan brings its rate), the open-loop steps and the confirmation runs,
+each a load the conductor hands in (``StepLoad``: this module imports no conductor)."""
 
 from __future__ import annotations
 
@@ -82,6 +82,12 @@ class CapacityPlan:
     #: the steps' arrivals: Poisson (independent users) unless --arrivals uniform
     arrivals: str = "poisson"
 
+    @property
+    def own_probe(self) -> bool:
+        """Whether the run begins with its own closed-loop probe: a search that was given no
+        ``probe_rps`` (a ladder has its rates)."""
+        return not self.rates and self.probe_rps is None
+
 
 class _StepFailed(Exception):
     """A step that could not measure (crash, cancel, loader failure): the search ends."""
@@ -115,7 +121,7 @@ def run_capacity(
     runs: dict[tuple[float, bool], RunResult] = {}  #: (rate, confirmation) → its run
     taken: list[Step] = []
     probe_rps: float | None = plan.probe_rps
-    if not plan.rates and probe_rps is None:
+    if plan.own_probe:
         probe_load = replace(
             spec.load,
             rate=None,
